@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+from accounts.profile import me_fields
+from accounts.services import user_login_with_code
+
+
+class LoginThrottle(AnonRateThrottle):
+    scope = "login"
+    rate = "30/min"
+
+
+class UserBrief(serializers.Serializer):
+    id = serializers.IntegerField()
+    nickname = serializers.CharField()
+
+
+class WechatLoginApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [LoginThrottle]
+
+    class InputSerializer(serializers.Serializer):
+        code = serializers.CharField(max_length=200)
+        nickname = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+        avatar_url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="")
+
+    @extend_schema(
+        request=InputSerializer,
+        responses=inline_serializer("LoginAnswer", {"token": serializers.CharField(), "user": UserBrief()}),
+        auth=[],
+    )
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        user, token = user_login_with_code(**payload.validated_data)
+        return Response({"token": token, "user": {"id": user.pk, "nickname": user.nickname}})
+
+
+class MeApi(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "Me",
+            {
+                "id": serializers.IntegerField(),
+                "nickname": serializers.CharField(),
+                "merchant_id": serializers.IntegerField(allow_null=True),
+                "is_leader": serializers.BooleanField(),
+            },
+        )
+    )
+    def get(self, request):
+        user = request.user
+        return Response({"id": user.pk, "nickname": user.nickname, **me_fields(user)})

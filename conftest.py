@@ -1,0 +1,28 @@
+"""Project-wide pytest fixtures. App factories live in each app's ``tests/factories.py``."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+@pytest.fixture
+def make_client():
+    """``make_client(user)`` → an APIClient sending a real Bearer token of that user."""
+    from rest_framework.test import APIClient
+
+    from accounts.services import token_issue
+
+    def _make(user=None):
+        client = APIClient()
+        if user is not None:
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_issue(user=user)}")
+        return client
+
+    return _make

@@ -1,0 +1,149 @@
+"""Orders and their items (with price and commission snapshots), and the event trail."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from shop.models import BaseModel
+
+
+class Order(BaseModel):
+    class Status(models.TextChoices):
+        PENDING_PAYMENT = "pending_payment", "Awaiting payment"
+        AWAITING_TEAM = "awaiting_team", "Paid, waiting for the team"
+        PAID = "paid", "Paid, to ship"
+        SHIPPED = "shipped", "Shipped"
+        RECEIVED = "received", "Received (after-sales window open)"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+        REFUNDED = "refunded", "Refunded"
+
+    # The only moves a service may make; anything else is a race or a bug.
+    TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
+        Status.PENDING_PAYMENT: frozenset({Status.PAID, Status.AWAITING_TEAM, Status.CANCELLED}),
+        Status.AWAITING_TEAM: frozenset({Status.PAID, Status.REFUNDED}),
+        Status.PAID: frozenset({Status.SHIPPED, Status.REFUNDED}),
+        Status.SHIPPED: frozenset({Status.RECEIVED, Status.REFUNDED}),
+        Status.RECEIVED: frozenset({Status.COMPLETED, Status.REFUNDED}),
+        Status.COMPLETED: frozenset({Status.REFUNDED}),
+    }
+
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="orders")
+    store = models.ForeignKey("groupstore.Store", on_delete=models.PROTECT, related_name="orders")
+    payment = models.ForeignKey("payments.Payment", on_delete=models.PROTECT, related_name="orders")
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.PENDING_PAYMENT, db_index=True
+    )
+    is_self_purchase = models.BooleanField(
+        default=False, help_text="Bought by the store's owner: no owner commission."
+    )
+
+    list_fen = models.BigIntegerField(help_text="List price × quantity, summed.")
+    sale_fen = models.BigIntegerField(help_text="After price kind (team/flash), before coupons.")
+    coupon_fen = models.BigIntegerField(default=0, help_text="Coupon share, funded by the marketing budget.")
+    paid_fen = models.BigIntegerField(help_text="What the buyer pays: sale − coupon.")
+    refunded_fen = models.BigIntegerField(default=0)
+
+    address = models.JSONField(help_text="name, phone, region, detail: for the merchant only.")
+    carrier = models.CharField(max_length=40, blank=True)
+    tracking_no = models.CharField(max_length=64, blank=True)
+    invoice_no = models.CharField(max_length=64, blank=True)
+
+    pay_deadline_at = models.DateTimeField()
+    paid_at = models.DateTimeField(null=True, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(null=True, blank=True)
+    after_sales_closes_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(paid_fen__gte=0), name="order_paid_fen_gte_0"),
+            models.CheckConstraint(condition=Q(coupon_fen__gte=0), name="order_coupon_fen_gte_0"),
+            models.CheckConstraint(
+                condition=Q(refunded_fen__lte=models.F("paid_fen")), name="order_refund_lte_paid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["buyer", "-id"], name="order_buyer_idx"),
+            models.Index(fields=["merchant", "status", "-id"], name="order_merchant_status_idx"),
+            models.Index(fields=["status", "pay_deadline_at"], name="order_status_deadline_idx"),
+            models.Index(fields=["status", "shipped_at"], name="order_status_shipped_idx"),
+            models.Index(fields=["status", "after_sales_closes_at"], name="order_status_as_close_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.pk} ({self.get_status_display()})"
+
+    def can_move_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS.get(self.status, frozenset())
+
+
+class OrderItem(models.Model):
+    """One line, with everything that decides money snapshotted at creation."""
+
+    class PriceKind(models.TextChoices):
+        NORMAL = "normal", "Normal"
+        TEAM = "team", "Team purchase"
+        FLASH = "flash", "Flash price"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    sku = models.ForeignKey("products.Sku", on_delete=models.PROTECT, related_name="+")
+    product_title = models.CharField(max_length=120)
+    spec = models.JSONField(default=dict)
+    qty = models.PositiveIntegerField()
+    price_kind = models.CharField(max_length=8, choices=PriceKind.choices, default=PriceKind.NORMAL)
+    list_price_fen = models.BigIntegerField(help_text="Unit list price.")
+    unit_price_fen = models.BigIntegerField(help_text="Unit price after price kind.")
+    sale_fen = models.BigIntegerField(help_text="unit price × qty.")
+    coupon_fen = models.BigIntegerField(default=0)
+    paid_fen = models.BigIntegerField(help_text="sale − coupon.")
+    refunded_fen = models.BigIntegerField(default=0)
+    commission_bps = models.PositiveIntegerField()
+    member_share_bps = models.PositiveIntegerField()
+    owner_share_bps = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(qty__gt=0), name="orderitem_qty_gt_0"),
+            models.CheckConstraint(
+                condition=Q(refunded_fen__lte=models.F("paid_fen")), name="orderitem_refund_lte_paid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.qty} × {self.product_title}"
+
+    @property
+    def discount_fen(self) -> int:
+        """What the buyer saved on this line: list price minus what they paid."""
+        return self.list_price_fen * self.qty - self.paid_fen
+
+
+class OrderEvent(models.Model):
+    class Kind(models.TextChoices):
+        CREATED = "created", "Created"
+        PAID = "paid", "Paid"
+        CANCELLED = "cancelled", "Cancelled"
+        SHIPPED = "shipped", "Shipped"
+        RECEIVED = "received", "Received"
+        COMPLETED = "completed", "Completed"
+        INVOICED = "invoiced", "Invoice issued"
+        REFUNDED = "refunded", "Refunded"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    note = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.order_id}"

@@ -1,0 +1,131 @@
+"""The catalog: categories (with deposit standards and commission bounds), products, SKUs, stock."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.db import models
+from django.db.models import F, Q
+
+from shop.models import BaseModel
+
+
+class Category(BaseModel):
+    name = models.CharField(max_length=60)
+    parent = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="children"
+    )
+    deposit_fen = models.BigIntegerField(
+        default=200_000, help_text="Margin deposit a merchant must hold to sell here (fen; ¥2,000 default)."
+    )
+    commission_min_bps = models.PositiveIntegerField(
+        default=100, help_text="Lowest commission rate allowed (bps)."
+    )
+    commission_max_bps = models.PositiveIntegerField(
+        default=5_000, help_text="Highest commission rate allowed (bps)."
+    )
+    sort_order = models.IntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "categories"
+        ordering = ("sort_order", "pk")
+        constraints = [
+            models.CheckConstraint(condition=Q(deposit_fen__gte=0), name="category_deposit_fen_gte_0"),
+            models.CheckConstraint(
+                condition=Q(commission_min_bps__lte=F("commission_max_bps"))
+                & Q(commission_max_bps__lte=10_000),
+                name="category_commission_bounds_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Product(BaseModel):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ON_SALE = "on_sale", "On sale"
+        OFF_SALE = "off_sale", "Off sale"
+        SUSPENDED = "suspended", "Suspended (deposit short)"
+        BLOCKED = "blocked", "Blocked by ops"
+
+    TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
+        Status.DRAFT: frozenset({Status.ON_SALE, Status.BLOCKED}),
+        Status.ON_SALE: frozenset({Status.OFF_SALE, Status.SUSPENDED, Status.BLOCKED}),
+        Status.OFF_SALE: frozenset({Status.ON_SALE, Status.BLOCKED}),
+        Status.SUSPENDED: frozenset({Status.ON_SALE, Status.OFF_SALE, Status.BLOCKED}),
+        Status.BLOCKED: frozenset({Status.OFF_SALE}),
+    }
+
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="products")
+    category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="products")
+    title = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    images = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    sales_count = models.BigIntegerField(default=0)
+    min_price_fen = models.BigIntegerField(
+        default=0, help_text="Lowest SKU price, kept for filters and sorting."
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "category"], name="product_status_category_idx")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def can_move_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS.get(self.status, frozenset())
+
+
+class Sku(BaseModel):
+    """A sellable variant. Stock is two numbers: ``on_hand`` (not yet shipped) and
+    ``reserved`` (held by unpaid or unshipped orders); available = on_hand − reserved."""
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="skus")
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="skus")
+    code = models.CharField(max_length=64, help_text="The merchant's own code; unique per merchant.")
+    spec = models.JSONField(
+        default=dict, blank=True, help_text='Spec values, e.g. {"颜色": "红", "尺码": "L"}.'
+    )
+    price_fen = models.BigIntegerField()
+    team_price_fen = models.BigIntegerField(null=True, blank=True)
+    team_size = models.PositiveSmallIntegerField(null=True, blank=True)
+    flash_price_fen = models.BigIntegerField(null=True, blank=True)
+    on_hand = models.BigIntegerField(default=0)
+    reserved = models.BigIntegerField(default=0)
+    commission_bps = models.PositiveIntegerField(
+        default=0, help_text="Promotion commission of the sale amount."
+    )
+    sales_count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "code"], name="sku_code_unique_per_merchant"),
+            models.CheckConstraint(condition=Q(on_hand__gte=0), name="sku_on_hand_gte_0"),
+            models.CheckConstraint(condition=Q(reserved__gte=0), name="sku_reserved_gte_0"),
+            models.CheckConstraint(condition=Q(price_fen__gt=0), name="sku_price_fen_gt_0"),
+            models.CheckConstraint(
+                condition=Q(team_price_fen__isnull=True) | Q(team_price_fen__gt=0),
+                name="sku_team_price_fen_gt_0",
+            ),
+            models.CheckConstraint(
+                condition=Q(flash_price_fen__isnull=True) | Q(flash_price_fen__gt=0),
+                name="sku_flash_price_fen_gt_0",
+            ),
+            models.CheckConstraint(
+                condition=Q(team_size__isnull=True) | (Q(team_size__gte=2) & Q(team_size__lte=10)),
+                name="sku_team_size_2_to_10",
+            ),
+            models.CheckConstraint(
+                condition=Q(commission_bps__lte=10_000), name="sku_commission_bps_lte_10000"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.product_id})"
+
+    @property
+    def available(self) -> int:
+        return max(0, self.on_hand - self.reserved)

@@ -1,0 +1,87 @@
+"""Double-entry ledger: accounts, balanced transactions, cached balances.
+
+Sign convention: an entry's ``amount_fen`` adds to its account's balance, and the
+entries of one transaction sum to zero. Accounts that hold what the platform owes
+someone (wallets, merchant receivables, deposits) are positive when money is owed
+to them; the ``gateway_clearing`` account goes negative by what came in from outside
+and ``marketing_budget`` by what the platform spent on coupons and envelopes.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from shop.models import BaseModel
+
+
+class Account(BaseModel):
+    class Kind(models.TextChoices):
+        USER_AVAILABLE = "user_available", "Wallet (available)"
+        USER_PENDING = "user_pending", "Wallet (pending settlement)"
+        USER_HELD = "user_held", "Wallet (held for a payout)"
+        MERCHANT_RECEIVABLE = "merchant_receivable", "Merchant receivable (not yet settled)"
+        MERCHANT_PAYABLE = "merchant_payable", "Merchant payable (owed to the merchant)"
+        MERCHANT_DEPOSIT = "merchant_deposit", "Merchant margin deposit"
+        PLATFORM_REVENUE = "platform_revenue", "Platform revenue"
+        PLATFORM_PENDING = "platform_pending", "Platform commission (pending settlement)"
+        MARKETING_BUDGET = "marketing_budget", "Marketing budget"
+        GATEWAY_CLEARING = "gateway_clearing", "Payment gateway clearing"
+        PAYOUT_CLEARING = "payout_clearing", "Payouts in flight"
+
+    class OwnerType(models.TextChoices):
+        USER = "user", "User"
+        MERCHANT = "merchant", "Merchant"
+        PLATFORM = "platform", "Platform"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    owner_type = models.CharField(max_length=16, choices=OwnerType.choices)
+    owner_id = models.BigIntegerField(default=0, help_text="User or merchant id; 0 for the platform.")
+    balance_fen = models.BigIntegerField(
+        default=0, help_text="Cached sum of entries; changed only by ledger_post."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "owner_type", "owner_id"], name="ledger_account_unique"),
+            # Money held for a payout can never be negative.
+            models.CheckConstraint(
+                condition=~Q(kind="user_held") | Q(balance_fen__gte=0), name="ledger_held_balance_gte_0"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        owner = (
+            "platform" if self.owner_type == self.OwnerType.PLATFORM else f"{self.owner_type} {self.owner_id}"
+        )
+        return f"{self.get_kind_display()} — {owner}"
+
+
+class Transaction(models.Model):
+    """One balanced movement of money; ``idempotency_key`` makes a retried post a no-op."""
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=40, db_index=True)
+    memo = models.CharField(max_length=255, blank=True)
+    ref_type = models.CharField(max_length=32, blank=True, help_text="What it came from: order, envelope, …")
+    ref_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["ref_type", "ref_id"], name="ledger_tx_ref_idx")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} ({self.idempotency_key})"
+
+
+class Entry(models.Model):
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    amount_fen = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "-id"], name="ledger_entry_account_idx")]
+        verbose_name_plural = "entries"
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.amount_fen:+d}"

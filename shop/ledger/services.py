@@ -1,0 +1,131 @@
+"""Posting to the ledger. The only code that changes a cached balance."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from shop.errors import ApplicationError
+
+from .models import Account, Entry, Transaction
+
+
+class UnbalancedTransaction(ApplicationError):
+    code = "ledger_unbalanced"
+    http_status = 500
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRef:
+    """Names an account without loading it: ``AccountRef("user_pending", "user", 42)``."""
+
+    kind: str
+    owner_type: str
+    owner_id: int = 0
+
+    @classmethod
+    def user(cls, kind: str, user_id: int) -> AccountRef:
+        return cls(kind, Account.OwnerType.USER, user_id)
+
+    @classmethod
+    def merchant(cls, kind: str, merchant_id: int) -> AccountRef:
+        return cls(kind, Account.OwnerType.MERCHANT, merchant_id)
+
+    @classmethod
+    def platform(cls, kind: str) -> AccountRef:
+        return cls(kind, Account.OwnerType.PLATFORM, 0)
+
+
+def account_get_or_create(*, ref: AccountRef) -> Account:
+    account, _ = Account.objects.get_or_create(
+        kind=ref.kind, owner_type=ref.owner_type, owner_id=ref.owner_id
+    )
+    return account
+
+
+@dataclass(frozen=True, slots=True)
+class Posting:
+    key: str
+    kind: str
+    lines: list[tuple[AccountRef, int]]
+    memo: str = ""
+    ref_type: str = ""
+    ref_id: int | None = None
+
+
+@transaction.atomic
+def ledger_post(
+    *,
+    key: str,
+    kind: str,
+    lines: list[tuple[AccountRef, int]],
+    memo: str = "",
+    ref_type: str = "",
+    ref_id: int | None = None,
+) -> tuple[Transaction, bool]:
+    """Post one balanced transaction; returns ``(transaction, created)``.
+
+    Idempotent by ``key``: posting the same key again returns the first transaction and
+    changes nothing (a retried task cannot pay twice). Zero lines are dropped.
+    """
+    postings = ledger_post_many(postings=[Posting(key, kind, lines, memo, ref_type, ref_id)])
+    return postings[0]
+
+
+@transaction.atomic
+def ledger_post_many(*, postings: list[Posting]) -> list[tuple[Transaction, bool]]:
+    """Post several balanced transactions at once: entries inserted in bulk and each
+    cached balance updated once, in account-pk order (no deadlock between batches).
+
+    Each posting is idempotent by its key, exactly as ``ledger_post``.
+    """
+    for posting in postings:
+        if sum(amount for _, amount in posting.lines) != 0:
+            raise UnbalancedTransaction(f"Transaction {posting.key} does not balance.", key=posting.key)
+
+    keys = [p.key for p in postings]
+    if len(set(keys)) != len(keys):
+        raise ValueError("duplicate idempotency keys in one batch")
+    existing = {t.idempotency_key: t for t in Transaction.objects.filter(idempotency_key__in=keys)}
+
+    results: dict[str, tuple[Transaction, bool]] = {k: (t, False) for k, t in existing.items()}
+    fresh = [p for p in postings if p.key not in existing]
+    if fresh:
+        accounts = {ref: account_get_or_create(ref=ref) for p in fresh for ref, _ in p.lines}
+        created_txs = []
+        for p in fresh:
+            try:
+                with transaction.atomic():
+                    tx = Transaction.objects.create(
+                        idempotency_key=p.key,
+                        kind=p.kind,
+                        memo=p.memo[:255],
+                        ref_type=p.ref_type,
+                        ref_id=p.ref_id,
+                    )
+            except IntegrityError:
+                # A concurrent poster won the race for this key: theirs stands, ours is a no-op.
+                results[p.key] = (Transaction.objects.get(idempotency_key=p.key), False)
+                continue
+            created_txs.append((p, tx))
+            results[p.key] = (tx, True)
+
+        deltas: dict[int, int] = defaultdict(int)
+        entries = []
+        for p, tx in created_txs:
+            for ref, amount in p.lines:
+                if amount == 0:
+                    continue
+                account = accounts[ref]
+                entries.append(Entry(transaction=tx, account=account, amount_fen=amount))
+                deltas[account.pk] += amount
+        Entry.objects.bulk_create(entries, batch_size=1000)
+        for account_pk in sorted(deltas):
+            if deltas[account_pk]:
+                Account.objects.filter(pk=account_pk).update(
+                    balance_fen=F("balance_fen") + deltas[account_pk]
+                )
+    return [results[k] for k in keys]

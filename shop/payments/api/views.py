@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.parsers import BaseParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from shop.errors import NotFound
+from shop.payments.gateways.registry import gateway_get
+from shop.payments.models import Payment
+from shop.payments.services import payment_apply_result
+
+
+class RawBodyParser(BaseParser):
+    """Gateways sign the exact bytes: keep them, parse nothing."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream.read()
+
+
+NotifyAnswer = inline_serializer("GatewayNotifyAnswer", {"code": serializers.CharField()})
+
+
+class PaymentNotifyApi(APIView):
+    """Gateway callback. No token: the signature is the authentication."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes = [RawBodyParser]
+    throttle_classes: list = []
+
+    @extend_schema(
+        request=None, responses={200: NotifyAnswer, 401: OpenApiResponse(description="Bad signature")}
+    )
+    def post(self, request, gateway: str):
+        adapter = gateway_get(gateway)
+        result = adapter.parse_payment_callback(headers=dict(request.headers), body=request.body)
+        payment_apply_result(gateway=adapter.name, result=result)
+        return Response({"code": "SUCCESS"})
+
+
+class SandboxPayApi(APIView):
+    """``SANDBOX`` only: the payer 'pays'; a signed success callback is applied in-process."""
+
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "SandboxPayAnswer",
+            {
+                "payment_id": serializers.IntegerField(),
+                "status": serializers.CharField(),
+                "outcome": serializers.CharField(),
+            },
+        ),
+    )
+    def post(self, request, payment_id: int):
+        if not settings.SANDBOX:
+            raise NotFound("No such URL.")
+        payment = Payment.objects.filter(pk=payment_id, payer=request.user, gateway="sandbox").first()
+        if payment is None:
+            raise NotFound("No such payment.")
+        gateway = gateway_get("sandbox")
+        headers, body = gateway.build_success_callback(payment)
+        result = gateway.parse_payment_callback(headers=headers, body=body)
+        outcome = payment_apply_result(gateway="sandbox", result=result)
+        payment.refresh_from_db(fields=["status"])
+        return Response({"payment_id": payment.pk, "status": payment.status, "outcome": str(outcome)})

@@ -1,0 +1,68 @@
+"""Payments for any purpose (an order checkout, a merchant deposit) and what gateways told us."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from shop.models import BaseModel
+
+
+class Payment(BaseModel):
+    class Status(models.TextChoices):
+        CREATED = "created", "Awaiting payment"
+        SUCCEEDED = "succeeded", "Paid"
+        CLOSED = "closed", "Closed (never paid)"
+
+    TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
+        Status.CREATED: frozenset({Status.SUCCEEDED, Status.CLOSED}),
+    }
+
+    purpose = models.CharField(
+        max_length=32, db_index=True, help_text="Who handles success: order_checkout, …"
+    )
+    payer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments")
+    amount_fen = models.BigIntegerField()
+    gateway = models.CharField(max_length=16)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CREATED, db_index=True)
+    out_trade_no = models.CharField(max_length=32, unique=True, help_text="Our number, sent to the gateway.")
+    gateway_txn_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    description = models.CharField(max_length=127)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(amount_fen__gt=0), name="payment_amount_fen_gt_0")]
+
+    def __str__(self) -> str:
+        return f"{self.out_trade_no} ({self.get_status_display()})"
+
+    def can_move_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS.get(self.status, frozenset())
+
+
+class PaymentAnomaly(BaseModel):
+    """A verified callback we could not simply apply: ops look at these in admin."""
+
+    class Kind(models.TextChoices):
+        AMOUNT_MISMATCH = "amount_mismatch", "Amount differs from what we asked"
+        PAID_AFTER_CLOSE = "paid_after_close", "Paid after the payment was closed"
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="anomalies")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    gateway_txn_id = models.CharField(max_length=64)
+    reported_amount_fen = models.BigIntegerField()
+    payload = models.JSONField(default=dict)
+    is_resolved = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["gateway_txn_id", "kind"], name="payment_anomaly_once_per_txn"),
+        ]
+        verbose_name_plural = "payment anomalies"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.payment}"

@@ -1,0 +1,237 @@
+"""Settings for every environment, read from the environment (django-environ).
+
+With nothing set, the system runs on an embedded default that needs no server:
+SQLite (WAL mode) under ``var/`` and Celery's filesystem broker, also under ``var/``.
+Production behaviour is switched by environment variables, never by another module.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = Path(environ.Env().str("SHOP_VAR_DIR", default=str(BASE_DIR / "var")))
+
+env = environ.Env()
+if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
+    env.read_env(str(BASE_DIR / ".env"))
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"  # noqa: S105
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+
+# --- Sandbox switch (DESIGN.md "Sandbox switch") -----------------------------------
+# One switch for every sandbox path: sandbox login codes, the sandbox payment gateway
+# and its pay endpoint, clear-text chat group ids.
+SANDBOX = env.bool("SANDBOX", default=DEBUG)
+SANDBOX_IN_PRODUCTION_I_MEAN_IT = env.bool("SANDBOX_IN_PRODUCTION_I_MEAN_IT", default=False)
+if SANDBOX and not DEBUG:
+    if not SANDBOX_IN_PRODUCTION_I_MEAN_IT:
+        raise ImproperlyConfigured(
+            "SANDBOX is on while DEBUG is off: anyone could log in as anyone and pay with fake money. "
+            "Set SANDBOX_IN_PRODUCTION_I_MEAN_IT=1 only for benchmarks."
+        )
+    logging.getLogger("shop.settings").warning(
+        "!!! SANDBOX IS ON WITH DEBUG OFF: sandbox logins and fake payments are accepted. !!!"
+    )
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "shop",
+    "shop.ledger",
+    "shop.payments",
+    "shop.notifications",
+    "accounts",
+    "products",
+    "merchants",
+    "groupstore",
+    "orders",
+    "rebates",
+]
+
+MIDDLEWARE = [
+    "shop.api.request_id.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "shop.urls"
+WSGI_APPLICATION = "shop.wsgi.application"
+ASGI_APPLICATION = "shop.asgi.application"
+AUTH_USER_MODEL = "accounts.User"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'shop.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web process read while the worker writes; the busy timeout makes
+    # writers queue instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    # Persistent connections: measured 5x more requests/s than reconnecting (LIMITS.md).
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transactions
+
+# --- Cache / Redis --------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery ---------------------------------------------------------------------
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+else:
+    # Longer than any countdown/ETA we use, so a slow task is not redelivered early.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="shop")
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "run-sweepers": {"task": "shop.tasks.run_sweepers_task", "schedule": timedelta(seconds=60)},
+}
+# Celery's Django fixup closes the DB connection around every task unless this is set
+# (measured 3x slower settlement, LIMITS.md).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
+
+# --- REST framework -------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "shop.api.pagination.Pagination",
+    "PAGE_SIZE": 20,
+    "EXCEPTION_HANDLER": "shop.api.exception_handler.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Group-buy shop API",
+    "DESCRIPTION": "REST API of the group-buy mini-program store (see API.md). Money in integer fen.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Business rules (DESIGN.md), all configurable -------------------------------
+SHOP_RULES = {
+    # Commission split of the merchant's per-SKU commission, in bps of the commission.
+    "MEMBER_REBATE_SHARE_BPS": env.int("MEMBER_REBATE_SHARE_BPS", default=3000),
+    "OWNER_COMMISSION_SHARE_BPS": env.int("OWNER_COMMISSION_SHARE_BPS", default=6000),
+    "UNPAID_ORDER_TIMEOUT": timedelta(minutes=env.int("UNPAID_ORDER_TIMEOUT_MINUTES", default=15)),
+    "AUTO_RECEIPT_AFTER": timedelta(days=env.int("AUTO_RECEIPT_DAYS", default=10)),
+    "AFTER_SALES_WINDOW": timedelta(days=env.int("AFTER_SALES_WINDOW_DAYS", default=7)),
+    "TOKEN_TTL": timedelta(days=30),
+    "MAX_ORDER_QTY": 999,
+    "SETTLEMENT_BATCH_SIZE": env.int("SETTLEMENT_BATCH_SIZE", default=200),
+}
+
+# --- Payments and WeChat --------------------------------------------------------
+PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="sandbox" if SANDBOX else "wechatpay")
+SANDBOX_PAYMENT_SECRET = env.str("SANDBOX_PAYMENT_SECRET", default="sandbox-callback-secret")
+WECHAT_APPID = env.str("WECHAT_APPID", default="")
+WECHAT_APP_SECRET = env.str("WECHAT_APP_SECRET", default="")
+WECHATPAY = {
+    "MCHID": env.str("WECHATPAY_MCHID", default=""),
+    "PRIVATE_KEY_PATH": env.str("WECHATPAY_PRIVATE_KEY_PATH", default=""),
+    "CERT_SERIAL_NO": env.str("WECHATPAY_CERT_SERIAL_NO", default=""),
+    "APIV3_KEY": env.str("WECHATPAY_APIV3_KEY", default=""),
+    "NOTIFY_URL": env.str("WECHATPAY_NOTIFY_URL", default=""),
+    "PUBLIC_KEY_PATH": env.str("WECHATPAY_PUBLIC_KEY_PATH", default=""),
+    "PUBLIC_KEY_ID": env.str("WECHATPAY_PUBLIC_KEY_ID", default=""),
+}
+
+# --- i18n, static ---------------------------------------------------------------
+LANGUAGE_CODE = "en"
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- Logging --------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "shop.api.request_id.RequestIdLogFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},
+    },
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.server": {"level": "WARNING"}},
+}

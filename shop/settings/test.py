@@ -1,0 +1,20 @@
+"""Test settings: only overrides. Tests run on PostgreSQL and Redis on localhost by default."""
+
+import os
+
+os.environ.setdefault("DEBUG", "1")
+os.environ.setdefault("SANDBOX", "1")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shop")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
+
+from .base import *  # noqa: E402, F403
+from .base import DATABASES  # noqa: E402
+
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise RuntimeError("The test suite runs on PostgreSQL (DATABASE_URL=postgres://...).")
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Tests reuse connections within a thread; concurrency helpers close their own.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
