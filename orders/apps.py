@@ -3,3 +3,32 @@ from django.apps import AppConfig
 
 class OrdersConfig(AppConfig):
     name = "orders"
+    verbose_name = "Orders"
+
+    def ready(self) -> None:
+        from shop import sweepers
+        from shop.payments.registry import register_purpose
+
+        from .services import sweepers as order_sweepers
+        from .services.checkout import CHECKOUT_PURPOSE
+        from .services.lifecycle import checkout_payment_succeeded
+
+        register_purpose(purpose=CHECKOUT_PURPOSE, on_succeeded=checkout_payment_succeeded)
+        sweepers.register(
+            name="orders.cancel_unpaid",
+            description="Cancel orders not paid in time",
+            run=order_sweepers.cancel_unpaid_orders,
+            order=10,
+        )
+        sweepers.register(
+            name="orders.auto_receipt",
+            description="Confirm receipt of orders shipped 10+ days ago",
+            run=order_sweepers.auto_confirm_receipt,
+            order=20,
+        )
+        sweepers.register(
+            name="orders.complete",
+            description="Complete orders whose after-sales window closed",
+            run=order_sweepers.complete_orders,
+            order=30,
+        )

@@ -31,6 +31,9 @@ class Payment(BaseModel):
     out_trade_no = models.CharField(max_length=32, unique=True, help_text="Our number, sent to the gateway.")
     gateway_txn_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     description = models.CharField(max_length=127)
+    ref_id = models.BigIntegerField(
+        null=True, blank=True, help_text="What is paid for, by purpose (the merchant of a deposit)."
+    )
     paid_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 

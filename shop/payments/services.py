@@ -31,7 +31,7 @@ def _new_out_trade_no() -> str:
 
 
 def payment_create(
-    *, purpose: str, payer_id: int, amount_fen: int, gateway: str, description: str
+    *, purpose: str, payer_id: int, amount_fen: int, gateway: str, description: str, ref_id: int | None = None
 ) -> Payment:
     """A payment waiting for the payer. The caller creates it in its own transaction."""
     gateway_get(gateway)  # unknown or disabled gateway fails before anything is written
@@ -42,6 +42,7 @@ def payment_create(
         gateway=gateway,
         out_trade_no=_new_out_trade_no(),
         description=description[:127],
+        ref_id=ref_id,
     )
 
 

@@ -18,6 +18,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("SHOP_VAR_DIR", default=str(BASE_DIR / "var")))
 
 env = environ.Env()
+VAR_DIR.mkdir(parents=True, exist_ok=True)
 if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
     env.read_env(str(BASE_DIR / ".env"))
 
@@ -195,6 +196,7 @@ SHOP_RULES = {
     "AFTER_SALES_WINDOW": timedelta(days=env.int("AFTER_SALES_WINDOW_DAYS", default=7)),
     "TOKEN_TTL": timedelta(days=30),
     "MAX_ORDER_QTY": 999,
+    "FLASH_UNLOCK_THRESHOLD_FEN": env.int("FLASH_UNLOCK_THRESHOLD_FEN", default=10_000),
     "SETTLEMENT_BATCH_SIZE": env.int("SETTLEMENT_BATCH_SIZE", default=200),
 }
 

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from merchants.selectors import merchant_deposit_balance, merchant_get_for_staff
+from merchants.services import deposit_payment_create, merchant_apply
+from products.models import Category
+from shop.api.idempotency import idempotent
+from shop.payments.gateways.registry import default_gateway_name
+from shop.payments.services import payment_client_params
+
+
+class PaymentOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    amount_fen = serializers.IntegerField()
+    gateway = serializers.CharField()
+    params = serializers.DictField()
+
+
+class MerchantApplicationApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        company_name = serializers.CharField(max_length=120)
+        licence_no = serializers.CharField(max_length=64)
+        contact_phone = serializers.CharField(max_length=32)
+        category_ids = serializers.PrimaryKeyRelatedField(
+            queryset=Category.objects.all(), many=True, allow_empty=False
+        )
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: inline_serializer(
+                "MerchantApplication", {"id": serializers.IntegerField(), "status": serializers.CharField()}
+            )
+        },
+    )
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        merchant = merchant_apply(
+            applicant=request.user,
+            company_name=data["company_name"],
+            licence_no=data["licence_no"],
+            contact_phone=data["contact_phone"],
+            category_ids=[c.pk for c in data["category_ids"]],
+        )
+        return Response({"id": merchant.pk, "status": merchant.status}, status=status.HTTP_201_CREATED)
+
+
+class MerchantProfileApi(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "MerchantProfile",
+            {
+                "id": serializers.IntegerField(),
+                "company_name": serializers.CharField(),
+                "status": serializers.CharField(),
+                "rejection_reason": serializers.CharField(),
+                "deposit_balance_fen": serializers.IntegerField(),
+                "required_deposits": serializers.ListField(child=serializers.DictField()),
+            },
+        )
+    )
+    def get(self, request):
+        merchant = merchant_get_for_staff(user=request.user, approved=False)
+        balance = merchant_deposit_balance(merchant_id=merchant.pk)
+        required = [
+            {
+                "category_id": c.pk,
+                "name": c.name,
+                "deposit_fen": c.deposit_fen,
+                "covered": balance >= c.deposit_fen,
+            }
+            for c in merchant.categories.order_by("pk")
+        ]
+        return Response(
+            {
+                "id": merchant.pk,
+                "company_name": merchant.company_name,
+                "status": merchant.status,
+                "rejection_reason": merchant.rejection_reason,
+                "deposit_balance_fen": balance,
+                "required_deposits": required,
+            }
+        )
+
+
+class MerchantDepositCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        amount_fen = serializers.IntegerField(min_value=100, max_value=100_000_000)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: inline_serializer("DepositPayment", {"payment": PaymentOutput()})},
+    )
+    @idempotent("merchant-deposits")
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        merchant = merchant_get_for_staff(user=request.user)
+        payment = deposit_payment_create(
+            merchant=merchant,
+            payer=request.user,
+            amount_fen=payload.validated_data["amount_fen"],
+            gateway=default_gateway_name(),
+        )
+        params = payment_client_params(payment=payment, openid=request.user.openid)
+        body = {
+            "payment": {
+                "id": payment.pk,
+                "amount_fen": payment.amount_fen,
+                "gateway": payment.gateway,
+                "params": params,
+            }
+        }
+        return Response(body, status=status.HTTP_201_CREATED)

@@ -1,0 +1,96 @@
+from rest_framework import serializers
+
+from orders.models import Order, OrderItem
+
+
+class OrderItemOutput(serializers.ModelSerializer):
+    sku_id = serializers.IntegerField()
+    discount_fen = serializers.IntegerField()
+
+    class Meta:
+        model = OrderItem
+        fields = (
+            "id",
+            "sku_id",
+            "product_title",
+            "spec",
+            "qty",
+            "price_kind",
+            "list_price_fen",
+            "unit_price_fen",
+            "discount_fen",
+            "sale_fen",
+            "coupon_fen",
+            "paid_fen",
+            "refunded_fen",
+        )
+
+
+class DeliveryOutput(serializers.Serializer):
+    carrier = serializers.CharField()
+    tracking_no = serializers.CharField()
+    shipped_at = serializers.DateTimeField(allow_null=True)
+
+
+class AddressSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=40)
+    phone = serializers.RegexField(r"^\+?[0-9][0-9 -]{5,19}$", max_length=20)
+    region = serializers.CharField(max_length=100)
+    detail = serializers.CharField(max_length=200)
+
+
+class OrderOutput(serializers.ModelSerializer):
+    """An order as its buyer sees it (with the buyer's own address)."""
+
+    store_id = serializers.IntegerField()
+    merchant_id = serializers.IntegerField()
+    payment_id = serializers.IntegerField()
+    payment_status = serializers.CharField(source="payment.status")
+    items = OrderItemOutput(many=True)
+    delivery = serializers.SerializerMethodField()
+    address = AddressSerializer()
+    after_sales = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Order
+        fields = (
+            "id",
+            "status",
+            "store_id",
+            "merchant_id",
+            "payment_id",
+            "payment_status",
+            "list_fen",
+            "sale_fen",
+            "coupon_fen",
+            "paid_fen",
+            "refunded_fen",
+            "items",
+            "delivery",
+            "address",
+            "after_sales",
+            "invoice_no",
+            "pay_deadline_at",
+            "paid_at",
+            "received_at",
+            "after_sales_closes_at",
+            "completed_at",
+            "created_at",
+        )
+
+    def get_delivery(self, order) -> DeliveryOutput:
+        return DeliveryOutput(
+            {"carrier": order.carrier, "tracking_no": order.tracking_no, "shipped_at": order.shipped_at}
+        ).data
+
+    def get_after_sales(self, order) -> list[dict]:
+        return []
+
+
+class MerchantOrderOutput(OrderOutput):
+    """An order as its merchant sees it: with the delivery address it must ship to."""
+
+    buyer_nickname = serializers.CharField(source="buyer.nickname")
+
+    class Meta(OrderOutput.Meta):
+        fields = (*OrderOutput.Meta.fields, "buyer_nickname")

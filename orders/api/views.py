@@ -1,0 +1,192 @@
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from merchants.selectors import merchant_get_for_staff
+from orders.models import Order
+from orders.selectors import (
+    order_get_for_buyer,
+    order_get_for_merchant,
+    order_list_for_buyer,
+    order_list_for_merchant,
+)
+from orders.services.checkout import checkout_quote, order_create
+from orders.services.lifecycle import order_cancel, order_confirm_receipt, order_mark_invoiced, order_ship
+from shop.api.idempotency import idempotent
+from shop.payments.gateways.registry import default_gateway_name
+from shop.payments.services import payment_client_params
+
+from .serializers import AddressSerializer, MerchantOrderOutput, OrderOutput
+
+
+class CheckoutItemInput(serializers.Serializer):
+    sku_id = serializers.IntegerField(min_value=1)
+    qty = serializers.IntegerField(min_value=1, max_value=settings.SHOP_RULES["MAX_ORDER_QTY"])
+
+
+class QuoteInput(serializers.Serializer):
+    store_id = serializers.IntegerField(min_value=1)
+    items = CheckoutItemInput(many=True, allow_empty=False, max_length=50)
+
+
+class QuoteLineOutput(serializers.Serializer):
+    sku_id = serializers.IntegerField(source="sku.pk")
+    merchant_id = serializers.IntegerField(source="sku.merchant_id")
+    qty = serializers.IntegerField()
+    price_kind = serializers.CharField()
+    list_price_fen = serializers.IntegerField()
+    unit_price_fen = serializers.IntegerField()
+    discount_fen = serializers.IntegerField()
+    sale_fen = serializers.IntegerField()
+
+
+class QuoteOutput(serializers.Serializer):
+    store_id = serializers.IntegerField()
+    lines = QuoteLineOutput(many=True)
+    list_fen = serializers.IntegerField()
+    sale_fen = serializers.IntegerField()
+    coupon_fen = serializers.IntegerField()
+    paid_fen = serializers.IntegerField()
+
+
+class CheckoutQuoteApi(APIView):
+    @extend_schema(request=QuoteInput, responses=QuoteOutput)
+    def post(self, request):
+        payload = QuoteInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        quote = checkout_quote(buyer=request.user, **payload.validated_data)
+        return Response(QuoteOutput(quote).data)
+
+
+class OrderCreateInput(QuoteInput):
+    address = AddressSerializer()
+
+
+class PaymentOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    amount_fen = serializers.IntegerField()
+    gateway = serializers.CharField()
+    params = serializers.DictField()
+
+
+class OrderListCreateApi(ListAPIView):
+    """``GET /orders``: mine, newest first; ``POST /orders``: check out."""
+
+    serializer_class = OrderOutput
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
+
+    @extend_schema(parameters=[FilterSerializer])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        filters = self.FilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return order_list_for_buyer(buyer=self.request.user, status=filters.validated_data.get("status"))
+
+    @extend_schema(
+        request=OrderCreateInput,
+        responses={
+            201: inline_serializer(
+                "CheckoutCreated", {"orders": OrderOutput(many=True), "payment": PaymentOutput()}
+            )
+        },
+    )
+    @idempotent("orders")
+    def post(self, request):
+        payload = OrderCreateInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        result = order_create(buyer=request.user, gateway=default_gateway_name(), **payload.validated_data)
+        params = payment_client_params(payment=result.payment, openid=request.user.openid)
+        orders = order_list_for_buyer(buyer=request.user).filter(payment=result.payment)
+        body = {
+            "orders": OrderOutput(orders, many=True).data,
+            "payment": {
+                "id": result.payment.pk,
+                "amount_fen": result.payment.amount_fen,
+                "gateway": result.payment.gateway,
+                "params": params,
+            },
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class OrderDetailApi(APIView):
+    @extend_schema(responses=OrderOutput)
+    def get(self, request, order_id: int):
+        return Response(OrderOutput(order_get_for_buyer(buyer=request.user, order_id=order_id)).data)
+
+
+class OrderCancelApi(APIView):
+    @extend_schema(request=None, responses=OrderOutput)
+    def post(self, request, order_id: int):
+        order = order_get_for_buyer(buyer=request.user, order_id=order_id)
+        order_cancel(order_id=order.pk, actor=request.user, note="Cancelled by the buyer")
+        return Response(OrderOutput(order_get_for_buyer(buyer=request.user, order_id=order_id)).data)
+
+
+class OrderConfirmReceiptApi(APIView):
+    @extend_schema(request=None, responses=OrderOutput)
+    def post(self, request, order_id: int):
+        order = order_get_for_buyer(buyer=request.user, order_id=order_id)
+        order_confirm_receipt(order_id=order.pk, actor=request.user)
+        return Response(OrderOutput(order_get_for_buyer(buyer=request.user, order_id=order_id)).data)
+
+
+class MerchantOrderListApi(ListAPIView):
+    serializer_class = MerchantOrderOutput
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
+
+    @extend_schema(parameters=[FilterSerializer])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        filters = self.FilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        merchant = merchant_get_for_staff(user=self.request.user)
+        return order_list_for_merchant(
+            merchant_id=merchant.pk, status=filters.validated_data.get("status")
+        ).select_related("buyer")
+
+
+class MerchantOrderShipApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        carrier = serializers.CharField(max_length=40)
+        tracking_no = serializers.RegexField(r"^[A-Za-z0-9-]{4,64}$")
+
+    @extend_schema(request=InputSerializer, responses=MerchantOrderOutput)
+    def post(self, request, order_id: int):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        merchant = merchant_get_for_staff(user=request.user)
+        order_ship(order_id=order_id, merchant_id=merchant.pk, actor=request.user, **payload.validated_data)
+        return Response(
+            MerchantOrderOutput(order_get_for_merchant(merchant_id=merchant.pk, order_id=order_id)).data
+        )
+
+
+class MerchantOrderInvoiceApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        invoice_no = serializers.CharField(max_length=64)
+
+    @extend_schema(request=InputSerializer, responses=MerchantOrderOutput)
+    def post(self, request, order_id: int):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        merchant = merchant_get_for_staff(user=request.user)
+        order_mark_invoiced(
+            order_id=order_id, merchant_id=merchant.pk, actor=request.user, **payload.validated_data
+        )
+        return Response(
+            MerchantOrderOutput(order_get_for_merchant(merchant_id=merchant.pk, order_id=order_id)).data
+        )

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from django.db.models import Prefetch, QuerySet
+
+from .errors import OrderNotFound
+from .models import Order, OrderItem
+
+
+def _with_items(orders: QuerySet[Order]) -> QuerySet[Order]:
+    return orders.select_related("payment").prefetch_related(
+        Prefetch("items", queryset=OrderItem.objects.order_by("pk"))
+    )
+
+
+def order_list_for_buyer(*, buyer, status: str | None = None) -> QuerySet[Order]:
+    orders = Order.objects.filter(buyer=buyer)
+    if status:
+        orders = orders.filter(status=status)
+    return _with_items(orders).order_by("-id")
+
+
+def order_get_for_buyer(*, buyer, order_id: int) -> Order:
+    """One of the buyer's own orders; anyone else's is reported as not found."""
+    order = order_list_for_buyer(buyer=buyer).filter(pk=order_id).first()
+    if order is None:
+        raise OrderNotFound()
+    return order
+
+
+def order_list_for_merchant(*, merchant_id: int, status: str | None = None) -> QuerySet[Order]:
+    orders = Order.objects.filter(merchant_id=merchant_id)
+    if status:
+        orders = orders.filter(status=status)
+    return _with_items(orders).order_by("-id")
+
+
+def order_get_for_merchant(*, merchant_id: int, order_id: int) -> Order:
+    order = order_list_for_merchant(merchant_id=merchant_id).filter(pk=order_id).first()
+    if order is None:
+        raise OrderNotFound()
+    return order

@@ -1,0 +1,159 @@
+"""Order state changes after checkout: paid, cancelled, shipped, received, completed.
+
+Every change locks first, then decides; repeating a change that already happened is
+a quiet no-op; an illegal one raises 409. An event row is written with each change.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from groupstore.services import store_stats_record_payment
+from orders import hooks
+from orders.errors import IllegalOrderTransition, OrderNotFound
+from orders.locks import order_qs_for_update
+from orders.models import Order, OrderEvent
+from products.services import sku_release_stock, sku_ship_stock
+from shop.ledger.models import Account
+from shop.ledger.services import AccountRef
+from shop.payments.models import Payment
+from shop.payments.services import payment_close, payment_post_receipt
+
+
+def _move(order: Order, to: str, *, actor=None, note: str = "", fields: tuple[str, ...] = ()) -> None:
+    if not order.can_move_to(to):
+        raise IllegalOrderTransition(
+            f"Order {order.pk} is {order.get_status_display().lower()}; it cannot become {to}.",
+            order_id=order.pk,
+        )
+    order.status = to
+    order.save(update_fields=["status", *fields, "updated_at"])
+    OrderEvent.objects.create(
+        order=order, kind=to if to in OrderEvent.Kind.values else "paid", actor=actor, note=note
+    )
+
+
+def checkout_payment_succeeded(payment: Payment) -> None:
+    """Payment handler for checkouts (registered in ``OrdersConfig.ready``), run inside the
+    transaction that marks the payment paid: orders become paid, money enters the ledger
+    (the merchant is owed the sale amount), the store's figures grow, and the ``paid``
+    hook lets rebates accrue."""
+    orders = list(order_qs_for_update().filter(payment=payment))
+    credits = []
+    for order in orders:
+        credits.append(
+            (AccountRef.merchant(Account.Kind.MERCHANT_RECEIVABLE, order.merchant_id), order.sale_fen)
+        )
+        if order.coupon_fen:
+            credits.append((AccountRef.platform(Account.Kind.MARKETING_BUDGET), -order.coupon_fen))
+    payment_post_receipt(payment=payment, credits=credits, kind="order_paid")
+    for order in orders:
+        order.paid_at = payment.paid_at
+        _move(order, Order.Status.PAID, actor=order.buyer, fields=("paid_at",))
+        store_stats_record_payment(
+            store_id=order.store_id,
+            buyer_id=order.buyer_id,
+            paid_fen=order.paid_fen,
+            discount_fen=order.list_fen - order.paid_fen,
+        )
+        hooks.fire(event="paid", order=order)
+
+
+@transaction.atomic
+def order_cancel(*, order_id: int, actor=None, note: str = "") -> list[Order]:
+    """Cancel an unpaid order, and with it every order of the same checkout (one payment).
+
+    The payment is closed first (lock order: payment, then orders — as the payment
+    callback does), the stock released. Cancelling twice is a no-op; a paid order 409s.
+    """
+    payment_id = Order.objects.filter(pk=order_id).values_list("payment_id", flat=True).first()
+    if payment_id is None:
+        raise OrderNotFound()
+    payment = Payment.objects.select_for_update(no_key=True).get(pk=payment_id)
+    orders = list(order_qs_for_update().filter(payment_id=payment_id))
+    if all(o.status == Order.Status.CANCELLED for o in orders):
+        return orders
+    if payment.status == Payment.Status.SUCCEEDED or any(
+        o.status != Order.Status.PENDING_PAYMENT for o in orders
+    ):
+        raise IllegalOrderTransition("Only unpaid orders can be cancelled.", order_id=order_id)
+    payment_close(payment_id=payment_id)
+    now = timezone.now()
+    for order in orders:
+        order.cancelled_at = now
+        _move(order, Order.Status.CANCELLED, actor=actor, note=note, fields=("cancelled_at",))
+    items = sorted((item for o in orders for item in o.items.all()), key=lambda i: i.sku_id)
+    for item in items:
+        sku_release_stock(sku_id=item.sku_id, qty=item.qty)
+    return orders
+
+
+@transaction.atomic
+def order_ship(
+    *, order_id: int, merchant_id: int, carrier: str, tracking_no: str, actor, now: datetime | None = None
+) -> Order:
+    """The merchant ships a paid order: the units leave stock. Shipping again is a no-op."""
+    order = order_qs_for_update().filter(pk=order_id, merchant_id=merchant_id).first()
+    if order is None:
+        raise OrderNotFound()
+    if order.status == Order.Status.SHIPPED and order.tracking_no == tracking_no:
+        return order
+    order.carrier, order.tracking_no, order.shipped_at = carrier, tracking_no, now or timezone.now()
+    _move(
+        order,
+        Order.Status.SHIPPED,
+        actor=actor,
+        note=f"{carrier} {tracking_no}",
+        fields=("carrier", "tracking_no", "shipped_at"),
+    )
+    for item in order.items.order_by("sku_id"):
+        sku_ship_stock(sku_id=item.sku_id, qty=item.qty)
+    return order
+
+
+@transaction.atomic
+def order_confirm_receipt(*, order_id: int, actor=None, now: datetime | None = None) -> Order:
+    """Receipt (by the buyer, or automatically): the after-sales window opens."""
+    order = order_qs_for_update().filter(pk=order_id).first()
+    if order is None:
+        raise OrderNotFound()
+    if order.status == Order.Status.RECEIVED:
+        return order
+    now = now or timezone.now()
+    order.received_at = now
+    order.after_sales_closes_at = now + settings.SHOP_RULES["AFTER_SALES_WINDOW"]
+    _move(order, Order.Status.RECEIVED, actor=actor, fields=("received_at", "after_sales_closes_at"))
+    return order
+
+
+@transaction.atomic
+def order_complete(*, order_id: int, now: datetime) -> Order:
+    """The after-sales window has closed: the order is final and goes to settlement."""
+    order = order_qs_for_update().filter(pk=order_id).first()
+    if order is None:
+        raise OrderNotFound()
+    if order.status == Order.Status.COMPLETED:
+        return order
+    if order.after_sales_closes_at is None or order.after_sales_closes_at > now:
+        raise IllegalOrderTransition("The after-sales window is still open.", order_id=order_id)
+    order.completed_at = now
+    _move(order, Order.Status.COMPLETED, fields=("completed_at",))
+    hooks.fire(event="completed", order=order)
+    return order
+
+
+@transaction.atomic
+def order_mark_invoiced(*, order_id: int, merchant_id: int, invoice_no: str, actor) -> Order:
+    order = order_qs_for_update().filter(pk=order_id, merchant_id=merchant_id).first()
+    if order is None:
+        raise OrderNotFound()
+    if order.status in (Order.Status.PENDING_PAYMENT, Order.Status.CANCELLED):
+        raise IllegalOrderTransition("Only paid orders can be invoiced.")
+    order.invoice_no = invoice_no
+    order.save(update_fields=["invoice_no", "updated_at"])
+    OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.INVOICED, actor=actor, note=invoice_no)
+    return order

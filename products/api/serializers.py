@@ -1,0 +1,35 @@
+from rest_framework import serializers
+
+from products.models import Category, Product, Sku
+
+
+class CategoryOutput(serializers.ModelSerializer):
+    parent_id = serializers.IntegerField(allow_null=True)
+
+    class Meta:
+        model = Category
+        fields = ("id", "name", "parent_id")
+
+
+class SkuOutput(serializers.ModelSerializer):
+    stock = serializers.IntegerField(source="available", help_text="Units available to order.")
+
+    class Meta:
+        model = Sku
+        fields = ("id", "spec", "price_fen", "team_price_fen", "team_size", "flash_price_fen", "stock")
+
+
+class ProductListOutput(serializers.ModelSerializer):
+    category_id = serializers.IntegerField()
+
+    class Meta:
+        model = Product
+        fields = ("id", "title", "category_id", "images", "min_price_fen", "sales_count")
+
+
+class ProductDetailOutput(ProductListOutput):
+    skus = SkuOutput(many=True)
+    merchant_id = serializers.IntegerField()
+
+    class Meta(ProductListOutput.Meta):
+        fields = (*ProductListOutput.Meta.fields, "description", "merchant_id", "skus")

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from rebates.selectors import wallet_entry_list, wallet_get
+
+
+class WalletApi(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "Wallet",
+            {
+                "available_fen": serializers.IntegerField(),
+                "pending_fen": serializers.IntegerField(),
+                "held_fen": serializers.IntegerField(),
+                "withdrawable_fen": serializers.IntegerField(),
+            },
+        )
+    )
+    def get(self, request):
+        wallet = wallet_get(user_id=request.user.pk)
+        return Response(
+            {
+                "available_fen": wallet.available_fen,
+                "pending_fen": wallet.pending_fen,
+                "held_fen": wallet.held_fen,
+                "withdrawable_fen": wallet.withdrawable_fen,
+            }
+        )
+
+
+class WalletEntryOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    amount_fen = serializers.IntegerField()
+    balance = serializers.CharField(
+        source="account.kind", help_text="user_available, user_pending or user_held"
+    )
+    kind = serializers.CharField(source="transaction.kind")
+    memo = serializers.CharField(source="transaction.memo")
+    ref_type = serializers.CharField(source="transaction.ref_type")
+    ref_id = serializers.IntegerField(source="transaction.ref_id", allow_null=True)
+    created_at = serializers.DateTimeField(source="transaction.created_at")
+
+
+class WalletEntryListApi(ListAPIView):
+    serializer_class = WalletEntryOutput
+
+    def get_queryset(self):
+        return wallet_entry_list(user_id=self.request.user.pk)

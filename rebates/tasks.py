@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=10,
+)
+def orders_settle_task(order_ids: list[int]) -> int:
+    """Settle a bounded batch of completed orders (idempotent; see ``orders_settle``)."""
+    from rebates.services.settlement import orders_settle
+
+    return orders_settle(order_ids=[int(i) for i in order_ids])
