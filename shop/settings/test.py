@@ -7,6 +7,8 @@ os.environ.setdefault("SANDBOX", "1")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shop")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
+# A queue of this test run's own: end-to-end workers consume only it, never stale messages.
+os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"test-{os.getpid()}")
 
 from .base import *  # noqa: E402, F403
 from .base import DATABASES  # noqa: E402

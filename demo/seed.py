@@ -1,0 +1,172 @@
+"""Idempotent demo data, made through the real services wherever money moves."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.db import transaction
+
+from accounts.models import User
+from accounts.services import user_get_or_create_by_openid
+from groupstore.models import Store
+from groupstore.services import membership_get_or_create, store_create
+from merchants.models import Merchant, MerchantStaff
+from orders.models import Order
+from orders.services.checkout import order_create
+from products.models import Category, Product, Sku
+from products.services import product_refresh_min_price
+from shop.payments.gateways.sandbox import SandboxGateway
+from shop.payments.services import payment_apply_result
+
+from .catalog import (
+    CATEGORIES,
+    DEMO_ADDRESS,
+    MEMBER_OPENIDS,
+    MERCHANT_OPENID,
+    OWNER_OPENID,
+    PRODUCTS,
+    STORE_NAME,
+)
+
+Say = Callable[[str], None]
+
+
+def _user(openid: str, nickname: str) -> User:
+    user = user_get_or_create_by_openid(openid=openid)
+    if user.nickname != nickname:
+        user.nickname = nickname
+        user.save(update_fields=["nickname"])
+    return user
+
+
+def sandbox_pay(payment) -> None:
+    """Pay through the sandbox gateway exactly as the sandbox pay endpoint does."""
+    gateway = SandboxGateway()
+    headers, body = gateway.build_success_callback(payment)
+    payment_apply_result(gateway="sandbox", result=gateway.parse_payment_callback(headers=headers, body=body))
+
+
+def seed_catalog(say: Say) -> Merchant:
+    categories = {}
+    for index, (name, deposit, (low, high)) in enumerate(CATEGORIES):
+        categories[name], _ = Category.objects.get_or_create(
+            name=name,
+            parent=None,
+            defaults={
+                "deposit_fen": deposit,
+                "commission_min_bps": low,
+                "commission_max_bps": high,
+                "sort_order": index,
+            },
+        )
+    staff_user = _user(MERCHANT_OPENID, "好物优选-店长")
+    merchant = Merchant.objects.filter(staff__user=staff_user).first()
+    if merchant is None:
+        with transaction.atomic():
+            merchant = Merchant.objects.create(
+                company_name="好物优选商贸有限公司",
+                licence_no="91330106MA2DEMO001",
+                contact_phone="0571-88886666",
+                status=Merchant.Status.APPROVED,
+                applicant=staff_user,
+            )
+            merchant.categories.set(categories.values())
+            MerchantStaff.objects.create(merchant=merchant, user=staff_user, role=MerchantStaff.Role.OWNER)
+        say(f"  merchant {merchant.company_name} (log in with code sandbox:{MERCHANT_OPENID})")
+    _seed_deposit(merchant, staff_user, say)
+    for category_name, title, description, skus in PRODUCTS:
+        product, created = Product.objects.get_or_create(
+            merchant=merchant,
+            title=title,
+            defaults={
+                "category": categories[category_name],
+                "description": description,
+                "status": Product.Status.ON_SALE,
+                "images": [f"https://img.example.com/demo/{skus[0][0].lower()}.jpg"],
+            },
+        )
+        for code, spec, price, team_price, team_size, flash_price, stock, commission in skus:
+            Sku.objects.get_or_create(
+                merchant=merchant,
+                code=code,
+                defaults={
+                    "product": product,
+                    "spec": spec,
+                    "price_fen": price,
+                    "team_price_fen": team_price,
+                    "team_size": team_size,
+                    "flash_price_fen": flash_price,
+                    "on_hand": stock,
+                    "commission_bps": commission,
+                },
+            )
+        product_refresh_min_price(product_id=product.pk)
+    say(
+        f"  {Product.objects.filter(merchant=merchant).count()} products on sale "
+        f"in {len(categories)} categories"
+    )
+    return merchant
+
+
+def _seed_deposit(merchant: Merchant, staff_user: User, say: Say) -> None:
+    from merchants.selectors import merchant_deposit_balance
+    from merchants.services import deposit_payment_create
+
+    needed = max(deposit for _, deposit, _ in CATEGORIES)
+    if merchant_deposit_balance(merchant_id=merchant.pk) >= needed:
+        return
+    if not settings.SANDBOX:
+        say("  (SANDBOX is off: the demo merchant's deposit is not paid)")
+        return
+    with transaction.atomic():
+        payment = deposit_payment_create(
+            merchant=merchant, payer=staff_user, amount_fen=needed, gateway="sandbox"
+        )
+    sandbox_pay(payment)
+    say(f"  margin deposit of ¥{needed // 100:,} paid through the sandbox gateway")
+
+
+def seed_store(say: Say) -> Store:
+    owner = _user(OWNER_OPENID, "群主小王")
+    store = Store.objects.filter(owner=owner, name=STORE_NAME).first()
+    if store is None:
+        store = store_create(owner=owner, name=STORE_NAME).store
+    from django.utils import timezone
+
+    members = []
+    for index, openid in enumerate(MEMBER_OPENIDS, start=1):
+        member = _user(openid, f"团员{index}")
+        membership_get_or_create(store=store, user=member, via=None, now=timezone.now())
+        members.append(member)
+    say(
+        f"  store {store.name} owned by sandbox:{OWNER_OPENID} with members "
+        + ", ".join(f"sandbox:{o}" for o in MEMBER_OPENIDS)
+    )
+    if settings.SANDBOX and not Order.objects.filter(store=store).exists():
+        sku = Sku.objects.filter(code="VD-100-24").first()
+        for member in members[:3]:
+            result = order_create(
+                buyer=member,
+                store_id=store.pk,
+                items=[{"sku_id": sku.pk, "qty": 1}],
+                address=DEMO_ADDRESS,
+                gateway="sandbox",
+            )
+            sandbox_pay(result.payment)
+        say("  3 paid orders in the store (commission pending until they complete)")
+    return store
+
+
+def seed_ops_user(say: Say) -> None:
+    if not settings.DEBUG:
+        say("  (DEBUG is off: no demo ops superuser is created)")
+        return
+    password = settings.DEMO_OPS_PASSWORD
+    user = User.objects.filter(username="ops").first()
+    if user is None:
+        user = User.objects.create_superuser(username="ops", password=password, nickname="运营")
+    elif not user.check_password(password):
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    say(f"  ops superuser for /admin/: username 'ops', password '{password}' (development only)")

@@ -1,0 +1,115 @@
+"""A real Celery worker process consuming from Redis, on the test database.
+
+The traps this avoids (issue 2): the worker is pointed at the *test* database by
+name; it consumes a queue of this test run's own (``CELERY_TASK_DEFAULT_QUEUE`` is
+per-process in ``shop/settings/test.py``), so stale messages in Redis are never
+run; and it is stopped before pytest-django drops the test database.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _worker_env(db_name: str) -> dict[str, str]:
+    db = settings.DATABASES["default"]
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="shop.settings.base",
+        DEBUG="1",
+        SANDBOX="1",
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db_name}",
+        REDIS_URL=settings.REDIS_URL,
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        CELERY_TASK_DEFAULT_QUEUE=settings.CELERY_TASK_DEFAULT_QUEUE,
+        CELERY_TASK_ALWAYS_EAGER="0",
+        SHOP_VAR_DIR=str(ROOT / "var" / "e2e"),
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """Start ``celery worker`` (prefork, 2 processes) on the test database; yield the Popen."""
+    with django_db_blocker.unblock():
+        db_name = connection.settings_dict["NAME"]
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    log = open(ROOT / "var" / f"e2e-worker-{os.getpid()}.log", "w")  # noqa: SIM115 - closed at teardown
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "shop",
+            "worker",
+            "-Q",
+            queue,
+            "--concurrency",
+            "2",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel",
+            "INFO",
+            "-n",
+            f"e2e-{os.getpid()}@%h",
+        ],
+        cwd=ROOT,
+        env=_worker_env(db_name),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    _wait_until_ready(process, Path(log.name))
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    log.close()
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(queue)
+
+
+def _wait_until_ready(process: subprocess.Popen, log_path: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"celery worker exited early:\n{log_path.read_text()[-3000:]}")
+        if "ready." in log_path.read_text():
+            return
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"celery worker did not start in {timeout} s:\n{log_path.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def real_celery(celery_worker_process, transactional_db):
+    """Tasks go through Redis to the worker process instead of running eagerly."""
+    from shop.celery import app
+
+    app.conf.task_always_eager = False
+    yield celery_worker_process
+    app.conf.task_always_eager = True
+
+
+def wait_for(predicate, *, timeout: float = 30.0, interval: float = 0.2, what: str = "condition"):
+    """Poll until ``predicate()`` returns a truthy value; return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
