@@ -10,3 +10,11 @@ class LoginFailed(ApplicationError):
 class AccountFrozen(PermissionDenied):
     code = "account_frozen"
     default_message = "This account is frozen."
+
+
+class ShareTicketInvalid(ApplicationError):
+    """Share-ticket data that does not decrypt with the caller's session key, or is not for our app."""
+
+    code = "share_ticket_invalid"
+    http_status = 400
+    default_message = "The share ticket could not be read. Open the card in the chat again."

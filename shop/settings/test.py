@@ -20,3 +20,6 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Tests reuse connections within a thread; concurrency helpers close their own.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# A test database of this run's own, so several test runs on one machine never drop
+# each other's database (developers and CI share the local PostgreSQL).
+DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}

@@ -1,0 +1,114 @@
+"""WeChat's mini-program login (``code2Session``) and share-ticket decryption. WeChat is outside our walls.
+
+The ``session_key`` code2Session returns never leaves the server: it is the only key to the
+encrypted data a client relays from ``wx.getShareInfo``, so a client cannot name a chat group
+it was not in (DESIGN.md "Group store").
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+import secrets
+import time
+
+import requests
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from django.conf import settings
+
+from .errors import LoginFailed, ShareTicketInvalid
+from .providers import WechatSession
+
+logger = logging.getLogger("accounts.wechat")
+
+CODE2SESSION_URL = "https://api.weixin.qq.com/sns/jscode2session"
+TIMEOUT_S = 5  # a login that waits longer is a failed login; the client may try again
+SANDBOX_APPID = "sandbox"  # watermark of share tickets the sandbox makes (only while SANDBOX is on)
+# What an openGId looks like (WeChat's are ~28 url-safe characters); bounded by the column size.
+OPEN_GID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+def code2session(code: str) -> WechatSession:
+    """Exchange a one-time ``wx.login`` code for the user's openid, unionid and session key.
+
+    Any failure — network, non-200, bad JSON, a WeChat ``errcode`` (40029: invalid code,
+    40163: code already used, 45011: rate limited, -1: busy) — is ``LoginFailed``: the
+    client asks ``wx.login`` for a fresh code and tries again.
+    """
+    params = {
+        "appid": settings.WECHAT_APPID,
+        "secret": settings.WECHAT_APP_SECRET,
+        "js_code": code,
+        "grant_type": "authorization_code",
+    }
+    try:
+        response = requests.get(CODE2SESSION_URL, params=params, timeout=TIMEOUT_S)
+    except requests.RequestException as exc:
+        logger.warning("code2Session unreachable: %s", type(exc).__name__)
+        raise LoginFailed("WeChat could not be reached to check the login code. Try again.") from exc
+    try:
+        data = response.json()  # WeChat answers JSON labelled text/plain
+    except ValueError:
+        data = None
+    if response.status_code != 200 or not isinstance(data, dict):
+        logger.warning("code2Session answered HTTP %s without JSON", response.status_code)
+        raise LoginFailed("WeChat answered the login check with something unexpected. Try again.")
+    errcode = data.get("errcode") or 0
+    if errcode != 0:
+        logger.info("code2Session refused the code: errcode=%s errmsg=%s", errcode, data.get("errmsg"))
+        raise LoginFailed(f"WeChat refused the login code (errcode {errcode}).", errcode=errcode)
+    openid, session_key = data.get("openid"), data.get("session_key")
+    if not (isinstance(openid, str) and openid and isinstance(session_key, str) and session_key):
+        raise LoginFailed("WeChat answered the login check without an openid.")
+    return WechatSession(openid=openid, unionid=data.get("unionid") or None, session_key=session_key)
+
+
+def decrypt_share_info(*, session_key: str, encrypted_data: str, iv: str) -> str:
+    """The chat group's ``openGId`` from ``wx.getShareInfo`` data, or ``ShareTicketInvalid``.
+
+    WeChat encrypts ``{"openGId", "watermark": {"appid", "timestamp"}}`` with AES-128-CBC under
+    the user's session key (PKCS#7 padding). The watermark must name our app, so a ticket
+    decrypted for another mini-program is refused; while ``SANDBOX`` is on, the sandbox's
+    own tickets (watermark ``"sandbox"``) are accepted too.
+    """
+    try:
+        key = base64.b64decode(session_key, validate=True)
+        if len(key) != 16:  # AES-128: anything else is not a session key WeChat gave us
+            raise ShareTicketInvalid()
+        cipher = Cipher(algorithms.AES(key), modes.CBC(base64.b64decode(iv, validate=True)))
+        decryptor = cipher.decryptor()
+        padded = decryptor.update(base64.b64decode(encrypted_data, validate=True)) + decryptor.finalize()
+        unpadder = padding.PKCS7(algorithms.AES.block_size).unpadder()
+        data = json.loads(unpadder.update(padded) + unpadder.finalize())
+        open_gid, appid = data["openGId"], data["watermark"]["appid"]
+    except (ValueError, TypeError, KeyError, binascii.Error) as exc:
+        # ValueError covers a bad IV size, bad padding and bad JSON (wrong key, altered data);
+        # every such failure reads the same, so the answer is no padding oracle.
+        raise ShareTicketInvalid() from exc
+    is_ours = bool(appid) and appid == settings.WECHAT_APPID
+    is_sandbox_ticket = settings.SANDBOX and appid == SANDBOX_APPID
+    if not (is_ours or is_sandbox_ticket):
+        raise ShareTicketInvalid("This share ticket belongs to another mini-program.")
+    if not isinstance(open_gid, str) or not OPEN_GID.match(open_gid):
+        raise ShareTicketInvalid()
+    return open_gid
+
+
+def encrypt_share_info(*, session_key: str, open_gid: str, appid: str) -> tuple[str, str]:
+    """``(encrypted_data, iv)`` exactly as WeChat makes them: the inverse of ``decrypt_share_info``.
+
+    For the sandbox (``appid="sandbox"``) and for tests; never for anything a client sends us.
+    """
+    plaintext = json.dumps(
+        {"openGId": open_gid, "watermark": {"timestamp": int(time.time()), "appid": appid}},
+        separators=(",", ":"),
+    ).encode()
+    padder = padding.PKCS7(algorithms.AES.block_size).padder()
+    iv = secrets.token_bytes(16)
+    encryptor = Cipher(algorithms.AES(base64.b64decode(session_key)), modes.CBC(iv)).encryptor()
+    ciphertext = encryptor.update(padder.update(plaintext) + padder.finalize()) + encryptor.finalize()
+    return base64.b64encode(ciphertext).decode(), base64.b64encode(iv).decode()
