@@ -15,7 +15,7 @@ from merchants.models import Merchant, MerchantStaff
 from orders.models import Order
 from orders.services.checkout import order_create
 from products.models import Category, Product, Sku
-from products.services import product_refresh_min_price
+from products.services import product_refresh_min_price, product_refresh_search
 from shop.payments.gateways.sandbox import SandboxGateway
 from shop.payments.services import payment_apply_result
 
@@ -102,6 +102,7 @@ def seed_catalog(say: Say) -> Merchant:
                 },
             )
         product_refresh_min_price(product_id=product.pk)
+    product_refresh_search(product_ids=Product.objects.filter(merchant=merchant).values_list("pk", flat=True))
     say(
         f"  {Product.objects.filter(merchant=merchant).count()} products on sale "
         f"in {len(categories)} categories"

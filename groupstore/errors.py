@@ -1,4 +1,4 @@
-from shop.errors import ApplicationError, Gone, NotFound, PermissionDenied
+from shop.errors import ApplicationError, Conflict, Gone, NotFound, PermissionDenied, ValidationFailed
 
 
 class StoreNotFound(NotFound):
@@ -34,3 +34,38 @@ class ClearGroupIdNotAllowed(ApplicationError):
     code = "clear_group_id_not_allowed"
     http_status = 400
     default_message = "Chat groups are identified by WeChat's encrypted share-ticket data only."
+
+
+class StoreNotVenue(Conflict):
+    code = "store_not_venue"
+    default_message = "This store is not a sale venue: its owner is not a certified leader."
+
+
+class NotALeader(PermissionDenied):
+    code = "not_a_certified_leader"
+    default_message = "Only the store's owner, as a certified leader, may curate its sale venue."
+
+
+class InvitationCodeInvalid(ApplicationError):
+    code = "invitation_code_invalid"
+    http_status = 400
+    default_message = "This invitation code is not valid."
+
+
+class InvitationCodeExpired(Gone):
+    code = "invitation_code_expired"
+    default_message = "This invitation code has expired."
+
+
+class InvitationCodeUsedUp(Conflict):
+    code = "invitation_code_used_up"
+    default_message = "This invitation code has been used as many times as it allows."
+
+
+class LeaderNotReviewable(Conflict):
+    code = "leader_not_reviewable"
+    default_message = "This leader application cannot be changed that way in its current state."
+
+
+class SelectionInvalid(ValidationFailed):
+    code = "validation_error"

@@ -3,11 +3,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import QuerySet, Sum
+from django.db.models import F, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from .errors import NotStoreMember, NotStoreOwner, StoreNotFound
-from .models import Leader, Membership, Store, StoreStats
+from .models import Leader, Membership, ShareReward, Store, StoreStats, VenueSelection
 
 MEMBER_ORDERINGS = {
     "-saved_fen": ("-saved_fen", "-id"),
@@ -39,10 +39,23 @@ def store_get_for_member(*, store_id: int, user) -> tuple[Store, Membership]:
 
 def store_get_for_owner(*, store_id: int, user) -> Store:
     """Owner only: a member gets 403, a stranger 404."""
-    store, membership = store_get_for_member(store_id=store_id, user=user)
+    store, _ = store_get_for_member(store_id=store_id, user=user)
     if store.owner_id != user.pk:
         raise NotStoreOwner()
     return store
+
+
+def _store_figures_for_owner(*, store_id: int, user, fields: tuple[str, ...]) -> dict:
+    """The store's aggregate figures, for its owner only (a member 403, a stranger 404).
+    The owner's path is one primary-key query: the stats row joined to its store (cheap
+    to plan and to run, whatever the number of orders or members); only a refusal looks
+    further, to tell a member from a stranger. ``values()``: no model instances."""
+    row = StoreStats.objects.filter(store_id=store_id).values("store__owner_id", *fields).first()
+    if row is not None and row["store__owner_id"] == user.pk:
+        return row
+    if row is not None and Membership.objects.filter(store_id=store_id, user=user).exists():
+        raise NotStoreOwner()
+    raise StoreNotFound()
 
 
 def store_require_buyer_membership(*, store_id: int, user) -> Store:
@@ -75,26 +88,52 @@ class Dashboard:
 
 
 def store_dashboard(*, store: Store) -> Dashboard:
-    """The owner's figures, read from the maintained aggregate row: one indexed read."""
+    """The store's figures, read from the maintained aggregate row: one indexed read."""
     stats = store_stats(store_id=store.pk)
+    return _dashboard({f.name: getattr(stats, f.name) for f in StoreStats._meta.concrete_fields})
+
+
+_DASHBOARD_FIELDS = (
+    "gmv_fen",
+    "members_count",
+    "orders_count",
+    "commission_pending_fen",
+    "commission_settled_fen",
+    "commission_clawed_back_fen",
+    "net_paid_fen",
+)
+
+
+def store_dashboard_for_owner(*, store_id: int, user) -> Dashboard:
+    """The owner dashboard: one query, whatever the number of orders or members."""
+    return _dashboard(_store_figures_for_owner(store_id=store_id, user=user, fields=_DASHBOARD_FIELDS))
+
+
+def _dashboard(figures: dict) -> Dashboard:
     return Dashboard(
-        gmv_fen=stats.gmv_fen,
-        members_count=stats.members_count,
-        orders_count=stats.orders_count,
-        commission_pending_fen=stats.commission_pending_fen,
-        commission_settled_fen=stats.commission_settled_fen,
-        commission_clawed_back_fen=stats.commission_clawed_back_fen,
-        flash_unlocked=store_flash_unlocked(stats=stats),
+        gmv_fen=figures["gmv_fen"],
+        members_count=figures["members_count"],
+        orders_count=figures["orders_count"],
+        commission_pending_fen=figures["commission_pending_fen"],
+        commission_settled_fen=figures["commission_settled_fen"],
+        commission_clawed_back_fen=figures["commission_clawed_back_fen"],
+        flash_unlocked=figures["net_paid_fen"] >= flash_unlock_threshold_fen(),
     )
 
 
-def member_list_for_owner(*, store: Store, ordering: str = "-saved_fen") -> QuerySet[Membership]:
-    """Members with their figures. Only nickname and figures: never phones or addresses."""
+def store_members_count_for_owner(*, store_id: int, user) -> int:
+    """Owner only: the members count from the aggregate row (the members list reports it
+    as its ``count``, so paging never counts rows)."""
+    return _store_figures_for_owner(store_id=store_id, user=user, fields=("members_count",))["members_count"]
+
+
+def member_list_for_owner(*, store_id: int, ordering: str = "-saved_fen") -> QuerySet:
+    """Members with their figures, best first; each page one range read of the store's
+    sort index. Only nickname and figures: never phones or addresses."""
     return (
-        Membership.objects.filter(store=store)
-        .select_related("user")
-        .only("user__id", "user__nickname", "joined_at", "orders_count", "paid_fen", "saved_fen", "store_id")
+        Membership.objects.filter(store_id=store_id)
         .order_by(*MEMBER_ORDERINGS.get(ordering, MEMBER_ORDERINGS["-saved_fen"]))
+        .values("user_id", "joined_at", "orders_count", "paid_fen", "saved_fen", nickname=F("user__nickname"))
     )
 
 
@@ -128,3 +167,24 @@ def user_is_leader(user) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
     return Leader.objects.filter(user=user, status=Leader.Status.CERTIFIED).exists()
+
+
+def leader_get_for_user(*, user) -> Leader | None:
+    return Leader.objects.filter(user=user).first()
+
+
+def venue_selection_product_ids(*, store_id: int) -> list[int]:
+    """The venue's curated products, in the leader's order."""
+    return list(
+        VenueSelection.objects.filter(store_id=store_id)
+        .order_by("position")
+        .values_list("product_id", flat=True)
+    )
+
+
+def share_rewards_granted(*, owner_id: int | None = None):
+    """Rewards whose coupon is still to be issued (for the orders app)."""
+    rewards = ShareReward.objects.filter(status=ShareReward.Status.GRANTED).order_by("pk")
+    if owner_id is not None:
+        rewards = rewards.filter(owner_id=owner_id)
+    return rewards

@@ -1,10 +1,35 @@
-from django.contrib import admin, messages
+"""Ops' side of merchants: review applications, deduct deposits, handle exits and refunds,
+look at every deposit movement and stock upload, and run a stock import for a merchant.
+Every action calls a service; nothing here sets a status or a balance by hand."""
 
+from __future__ import annotations
+
+import uuid
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils import timezone
+
+from products.adminkit import action_form
+from shop.errors import ApplicationError
 from shop.money import fen_display
 
-from .models import Merchant, MerchantStaff
+from .models import DepositMovement, DepositRefund, Merchant, MerchantStaff, StockUpload
+from .registry import open_after_sales_count, open_dispute_count
 from .selectors import merchant_deposit_balance
-from .services import merchant_review
+from .services import (
+    deposit_deduct,
+    deposit_refund_send,
+    deposit_refund_start,
+    merchant_exit_cancel,
+    merchant_exit_request,
+    merchant_review,
+    stock_upload_run,
+)
+from .services.deposits import refund_due_at
 
 
 class StaffInline(admin.TabularInline):
@@ -13,33 +38,417 @@ class StaffInline(admin.TabularInline):
     extra = 0
 
 
+class MovementInline(admin.TabularInline):
+    model = DepositMovement
+    fk_name = "merchant"
+    extra = 0
+    can_delete = False
+    ordering = ("-id",)
+    fields = ("created_at", "kind", "amount", "balance_after", "reason_code", "note", "actor", "buyer")
+    readonly_fields = fields
+    show_change_link = True
+
+    @admin.display(description="Amount")
+    def amount(self, obj):
+        return fen_display(obj.amount_fen)
+
+    @admin.display(description="Balance after")
+    def balance_after(self, obj):
+        return fen_display(obj.balance_after_fen)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(
+        max_length=255,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="The applicant sees this: say what is missing or wrong and how to fix it.",
+    )
+
+
+class DeductForm(forms.Form):
+    amount_fen = forms.IntegerField(min_value=1, label="Amount (fen)", help_text="100 fen = ¥1.")
+    reason_code = forms.ChoiceField(
+        choices=[(c, DepositMovement.Reason(c).label) for c in DepositMovement.VIOLATIONS], label="Violation"
+    )
+    note = forms.CharField(
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What happened (order, dates). The merchant sees it.",
+    )
+    order_ref = forms.IntegerField(required=False, min_value=1, label="Order id", help_text="Optional.")
+    buyer_id = forms.IntegerField(
+        required=False,
+        min_value=1,
+        label="Compensate buyer (user id)",
+        help_text="Optional: the affected buyer.",
+    )
+    compensation_fen = forms.IntegerField(
+        required=False,
+        min_value=0,
+        initial=0,
+        label="Compensation (fen)",
+        help_text="Part of the amount paid into the buyer's wallet; the rest is platform revenue.",
+    )
+    request_key = forms.CharField(widget=forms.HiddenInput, initial=lambda: uuid.uuid4().hex)
+
+    def clean(self):
+        data = super().clean()
+        comp = data.get("compensation_fen") or 0
+        if comp and not data.get("buyer_id"):
+            self.add_error("buyer_id", "Name the buyer who receives the compensation.")
+        if data.get("buyer_id") and not get_user_model().objects.filter(pk=data["buyer_id"]).exists():
+            self.add_error("buyer_id", "No such user.")
+        if data.get("amount_fen") and comp > data["amount_fen"]:
+            self.add_error("compensation_fen", "Cannot exceed the amount deducted.")
+        return data
+
+
 @admin.register(Merchant)
 class MerchantAdmin(admin.ModelAdmin):
-    list_display = ("company_name", "licence_no", "status", "deposit", "reviewed_at", "created_at")
+    list_display = (
+        "company_name",
+        "licence_no",
+        "status",
+        "deposit",
+        "disputes_open",
+        "reviewed_at",
+        "exit_requested_at",
+        "created_at",
+    )
     list_filter = ("status", "categories")
     search_fields = ("company_name", "licence_no", "contact_phone")
-    readonly_fields = ("status", "reviewed_at", "reviewed_by", "applicant")
+    readonly_fields = (
+        "status",
+        "rejection_reason",
+        "reviewed_at",
+        "reviewed_by",
+        "applicant",
+        "deposit",
+        "refund_due",
+        "exit_requested_at",
+        "closed_at",
+    )
     filter_horizontal = ("categories",)
-    inlines = [StaffInline]
-    actions = ("approve", "reject")
+    inlines = [StaffInline, MovementInline]
+    actions = ("approve", "reject", "deduct_deposit", "request_exit", "cancel_exit", "refund_deposit_now")
 
     @admin.display(description="Deposit held")
     def deposit(self, obj):
         return fen_display(merchant_deposit_balance(merchant_id=obj.pk))
 
+    @admin.display(description="Open disputes")
+    def disputes_open(self, obj):
+        return open_dispute_count(obj.pk)
+
+    @admin.display(description="Deposit refund due")
+    def refund_due(self, obj):
+        due = refund_due_at(obj)
+        return timezone.localtime(due).strftime("%Y-%m-%d %H:%M") if due else "—"
+
+    def _each(self, request, queryset, fn, done_message: str) -> None:
+        done = 0
+        for merchant in queryset.order_by("pk"):
+            try:
+                fn(merchant)
+                done += 1
+            except ApplicationError as exc:
+                self.message_user(request, f"{merchant}: {exc.message}", messages.ERROR)
+        if done:
+            self.message_user(request, done_message.format(done=done), messages.SUCCESS)
+
     @admin.action(description="Approve the selected applications")
     def approve(self, request, queryset):
-        for merchant in queryset:
-            merchant_review(merchant_id=merchant.pk, approve=True, reviewer=request.user)
-        self.message_user(request, f"Approved {queryset.count()} merchant(s).", messages.SUCCESS)
+        self._each(
+            request,
+            queryset,
+            lambda m: merchant_review(merchant_id=m.pk, approve=True, reviewer=request.user),
+            "Approved {done} merchant(s).",
+        )
 
-    @admin.action(description="Reject the selected applications (reason: incomplete documents)")
+    @admin.action(description="Reject the selected applications (asks for a reason)")
     def reject(self, request, queryset):
-        for merchant in queryset:
-            merchant_review(
-                merchant_id=merchant.pk,
-                approve=False,
-                reviewer=request.user,
-                reason="Incomplete or invalid documents.",
+        def apply(data):
+            self._each(
+                request,
+                queryset,
+                lambda m: merchant_review(
+                    merchant_id=m.pk, approve=False, reviewer=request.user, reason=data["reason"]
+                ),
+                "Rejected {done} application(s).",
             )
-        self.message_user(request, f"Rejected {queryset.count()} application(s).", messages.WARNING)
+
+        return action_form(
+            self,
+            request,
+            queryset,
+            form_class=RejectForm,
+            title="Reject applications",
+            submit_label="Reject",
+            apply=apply,
+            action="reject",
+        )
+
+    @admin.action(description="Deduct from the deposit for a violation (one merchant)")
+    def deduct_deposit(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one merchant to deduct from.", messages.ERROR)
+            return None
+        merchant = queryset.get()
+        balance = merchant_deposit_balance(merchant_id=merchant.pk)
+
+        def apply(data):
+            try:
+                movement = deposit_deduct(
+                    merchant_id=merchant.pk,
+                    amount_fen=data["amount_fen"],
+                    reason_code=data["reason_code"],
+                    note=data["note"],
+                    actor=request.user,
+                    buyer_id=data.get("buyer_id"),
+                    compensation_fen=data.get("compensation_fen") or 0,
+                    order_ref=data.get("order_ref"),
+                    request_key=data["request_key"],
+                )
+            except ApplicationError as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                return
+            self.message_user(
+                request,
+                f"Deducted {fen_display(-movement.amount_fen)} from {merchant}; deposit now "
+                f"{fen_display(movement.balance_after_fen)}, {movement.suspended_products_count} listing(s) "
+                "suspended. The merchant was notified.",
+                messages.SUCCESS,
+            )
+
+        return action_form(
+            self,
+            request,
+            queryset,
+            form_class=DeductForm,
+            title=f"Deduct from the deposit of {merchant} (holds {fen_display(balance)})",
+            submit_label="Deduct",
+            apply=apply,
+            action="deduct_deposit",
+            intro=(
+                "The merchant's staff are notified with the reason. If the deposit falls below a "
+                "category's standard, its listings there are suspended until it is topped up."
+            ),
+        )
+
+    @admin.action(
+        description="Close the shop: the merchant leaves (listings off sale, deposit refunded later)"
+    )
+    def request_exit(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda m: merchant_exit_request(merchant_id=m.pk, actor=request.user),
+            "{done} merchant(s) are now leaving; deposits are refunded after the cool-off.",
+        )
+
+    @admin.action(description="Withdraw the exit (before the refund has started)")
+    def cancel_exit(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            lambda m: merchant_exit_cancel(merchant_id=m.pk, actor=request.user),
+            "{done} merchant(s) stay; they republish their listings themselves.",
+        )
+
+    @admin.action(description="Refund the deposit now (cool-off passed; retries after a failed refund)")
+    def refund_deposit_now(self, request, queryset):
+        def start(merchant):
+            after_sales = open_after_sales_count(merchant.pk)
+            if after_sales:
+                self.message_user(
+                    request, f"{merchant}: {after_sales} after-sales case(s) open.", messages.ERROR
+                )
+                return
+            deposit_refund_start(merchant_id=merchant.pk, actor=request.user)
+
+        self._each(
+            request, queryset, start, "Started {done} refund(s); see Deposit refunds for their progress."
+        )
+
+
+@admin.register(MerchantStaff)
+class MerchantStaffAdmin(admin.ModelAdmin):
+    list_display = ("user", "merchant", "role", "created_at")
+    list_filter = ("role",)
+    search_fields = ("user__nickname", "user__username", "merchant__company_name")
+    raw_id_fields = ("user", "merchant")
+
+
+@admin.register(DepositMovement)
+class DepositMovementAdmin(admin.ModelAdmin):
+    """The deposit's audit trail. Rows are written by services only."""
+
+    list_display = (
+        "created_at",
+        "merchant",
+        "kind",
+        "amount",
+        "balance_after",
+        "reason_code",
+        "actor",
+        "buyer",
+        "compensation",
+        "suspended_products_count",
+    )
+    list_filter = ("kind", "reason_code")
+    search_fields = ("merchant__company_name", "note", "ledger_key")
+    date_hierarchy = "created_at"
+    list_select_related = ("merchant", "actor", "buyer")
+    readonly_fields = [f.name for f in DepositMovement._meta.fields]
+
+    @admin.display(description="Amount", ordering="amount_fen")
+    def amount(self, obj):
+        return fen_display(obj.amount_fen)
+
+    @admin.display(description="Balance after")
+    def balance_after(self, obj):
+        return fen_display(obj.balance_after_fen)
+
+    @admin.display(description="To buyer")
+    def compensation(self, obj):
+        return fen_display(obj.compensation_fen) if obj.compensation_fen else "—"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DepositRefund)
+class DepositRefundAdmin(admin.ModelAdmin):
+    list_display = (
+        "out_refund_no",
+        "merchant",
+        "amount",
+        "status",
+        "attempts",
+        "last_attempt_at",
+        "finished_at",
+        "failure_reason",
+    )
+    list_filter = ("status",)
+    search_fields = ("out_refund_no", "gateway_refund_id", "merchant__company_name")
+    readonly_fields = [f.name for f in DepositRefund._meta.fields]
+    actions = ("ask_gateway_again",)
+
+    @admin.display(description="Amount", ordering="amount_fen")
+    def amount(self, obj):
+        return fen_display(obj.amount_fen)
+
+    @admin.action(description="Ask the gateway again about the selected refunds in flight")
+    def ask_gateway_again(self, request, queryset):
+        for refund in queryset.order_by("pk"):
+            refund = deposit_refund_send(refund_id=refund.pk)
+            self.message_user(request, f"{refund.out_refund_no}: {refund.get_status_display()}")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class StockImportForm(forms.Form):
+    merchant = forms.ModelChoiceField(
+        queryset=Merchant.objects.filter(
+            status__in=[Merchant.Status.APPROVED, Merchant.Status.EXITING]
+        ).order_by("company_name")
+    )
+    file = forms.FileField(help_text="CSV (UTF-8 or GBK) or XLSX with the columns sku_code and stock.")
+    dry_run = forms.BooleanField(
+        required=False, initial=True, help_text="Only check the file; change nothing."
+    )
+
+
+@admin.register(StockUpload)
+class StockUploadAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "merchant",
+        "filename",
+        "via",
+        "actor",
+        "dry_run",
+        "status",
+        "rows",
+        "applied",
+        "changed",
+        "error_count",
+    )
+    list_filter = ("status", "via", "dry_run")
+    search_fields = ("merchant__company_name", "filename")
+    date_hierarchy = "created_at"
+    list_select_related = ("merchant", "actor")
+    readonly_fields = [f.name for f in StockUpload._meta.fields]
+    change_list_template = "admin/merchants/stockupload/change_list.html"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        urls = super().get_urls()
+        extra = [
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="merchants_stockupload_import",
+            )
+        ]
+        return extra + urls
+
+    def import_view(self, request):
+        result: dict = {}
+
+        def apply(data):
+            upload = data["file"]
+            try:
+                record = stock_upload_run(
+                    merchant_id=data["merchant"].pk,
+                    fileobj=upload.file,
+                    filename=upload.name,
+                    size=upload.size,
+                    actor=request.user,
+                    dry_run=data["dry_run"],
+                    via=StockUpload.Via.ADMIN,
+                )
+            except ApplicationError as exc:
+                self.message_user(request, f"File refused, nothing applied: {exc.message}", messages.ERROR)
+                result["url"] = reverse("admin:merchants_stockupload_changelist")
+                return
+            verb = "would apply" if record.dry_run else "applied"
+            self.message_user(
+                request,
+                f"{record.rows} rows read: {verb} {record.valid}, {record.changed} SKU(s) changed, "
+                f"{record.error_count} bad row(s) (listed below).",
+                messages.WARNING if record.error_count else messages.SUCCESS,
+            )
+            result["url"] = reverse("admin:merchants_stockupload_change", args=[record.pk])
+
+        response = action_form(
+            self,
+            request,
+            None,
+            form_class=StockImportForm,
+            title="Import a stock file for a merchant",
+            submit_label="Import",
+            apply=apply,
+            intro=(
+                "Sets the absolute on-hand stock of the merchant's SKUs, exactly as the merchant's own "
+                "upload does. Good rows apply; bad rows are reported with their line."
+            ),
+            cancel_url=reverse("admin:merchants_stockupload_changelist"),
+        )
+        return response if response is not None else redirect(result["url"])

@@ -1,4 +1,4 @@
-"""The seller side: merchants, their staff."""
+"""The seller side: merchants, their staff, margin-deposit movements and refunds, stock uploads."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 from shop.models import BaseModel
 
@@ -16,12 +17,17 @@ class Merchant(BaseModel):
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
         SUSPENDED = "suspended", "Suspended"
+        EXITING = "exiting", "Leaving (deposit refunded after the cool-off)"
+        CLOSED = "closed", "Left (deposit refunded)"
 
     TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
         Status.PENDING: frozenset({Status.APPROVED, Status.REJECTED}),
-        Status.APPROVED: frozenset({Status.SUSPENDED}),
-        Status.SUSPENDED: frozenset({Status.APPROVED}),
+        Status.APPROVED: frozenset({Status.SUSPENDED, Status.EXITING}),
+        Status.SUSPENDED: frozenset({Status.APPROVED, Status.EXITING}),
         Status.REJECTED: frozenset({Status.PENDING}),
+        Status.EXITING: frozenset({Status.APPROVED, Status.CLOSED}),
+        # A deposit payment that succeeds after the merchant left is refunded the same way.
+        Status.CLOSED: frozenset({Status.EXITING}),
     }
 
     company_name = models.CharField(max_length=120)
@@ -35,6 +41,10 @@ class Merchant(BaseModel):
     reviewed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    exit_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the merchant asked to leave; the cool-off runs from here."
+    )
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return self.company_name
@@ -61,3 +71,162 @@ class MerchantStaff(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.merchant}"
+
+
+class DepositMovement(models.Model):
+    """The audit trail of a merchant's margin deposit: one row per movement, with who
+    and why. The money itself moves in the ledger (``ledger_key``); this row says what
+    it meant. ``amount_fen`` is signed: + into the deposit, − out of it."""
+
+    class Kind(models.TextChoices):
+        PAID = "paid", "Paid in"
+        DEDUCTED = "deducted", "Deducted for a violation"
+        REFUND = "refund", "Refunded on exit"
+        REFUND_RETURNED = "refund_returned", "Refund failed, returned to the deposit"
+
+    class Reason(models.TextChoices):
+        LATE_SHIPMENT = "late_shipment", "Late shipment"
+        OUT_OF_STOCK = "out_of_stock", "Sold out of stock (order not fulfilled)"
+        FAKE_TRACKING = "fake_tracking", "Fake tracking number"
+        COUNTERFEIT = "counterfeit", "Counterfeit or unlicensed goods"
+        MISDESCRIBED = "misdescribed", "Goods not as described"
+        AFTER_SALES_REFUSED = "after_sales_refused", "Refused a due after-sales request"
+        OTHER_VIOLATION = "other_violation", "Other rule violation"
+        # Not violations: why money came in or went back.
+        TOP_UP = "top_up", "Deposit payment"
+        EXIT = "exit", "Merchant left"
+        GATEWAY_REFUSED = "gateway_refused", "The payment gateway refused the refund"
+
+    VIOLATIONS: ClassVar[tuple[str, ...]] = (
+        Reason.LATE_SHIPMENT,
+        Reason.OUT_OF_STOCK,
+        Reason.FAKE_TRACKING,
+        Reason.COUNTERFEIT,
+        Reason.MISDESCRIBED,
+        Reason.AFTER_SALES_REFUSED,
+        Reason.OTHER_VIOLATION,
+    )
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="deposit_movements")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    amount_fen = models.BigIntegerField(help_text="+ into the deposit, − out of it.")
+    balance_after_fen = models.BigIntegerField()
+    reason_code = models.CharField(max_length=32, choices=Reason.choices)
+    note = models.CharField(max_length=500, blank=True, help_text="What happened; the merchant sees it.")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who did it; empty when the system did (a payment, a sweeper).",
+    )
+    payment = models.ForeignKey(
+        "payments.Payment", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The shopper compensated from this deduction, if any.",
+    )
+    compensation_fen = models.BigIntegerField(default=0)
+    order_ref = models.BigIntegerField(null=True, blank=True, help_text="The order the violation concerns.")
+    ledger_key = models.CharField(max_length=200, blank=True, help_text="The ledger transaction's key.")
+    suspended_products_count = models.PositiveIntegerField(default=0)
+    restored_products_count = models.PositiveIntegerField(default=0)
+    request_key = models.CharField(
+        max_length=64, null=True, blank=True, unique=True, help_text="Stops a double-submitted form."
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["merchant", "-id"], name="deposit_movement_merchant_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(compensation_fen__gte=0), name="deposit_movement_compensation_gte_0"
+            ),
+            # One "paid in" movement per deposit payment, whatever retries happen.
+            models.UniqueConstraint(
+                fields=["payment"], condition=Q(kind="paid"), name="deposit_movement_one_per_payment"
+            ),
+            models.CheckConstraint(condition=~Q(amount_fen=0), name="deposit_movement_amount_not_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount_fen:+d} fen ({self.merchant_id})"
+
+
+class DepositRefund(BaseModel):
+    """One gateway refund of (part of) one deposit payment when a merchant leaves.
+
+    WeChat refunds go back against the payment they came from, so a deposit paid in
+    several payments is refunded in several parts. ``out_refund_no`` makes a retried
+    gateway call safe: the gateway refunds one number at most once.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "To be sent to the gateway"
+        PROCESSING = "processing", "Accepted by the gateway, in progress"
+        SUCCEEDED = "succeeded", "Refunded"
+        FAILED = "failed", "Failed (money back in the deposit; ops to act)"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="deposit_refunds")
+    movement = models.ForeignKey(DepositMovement, on_delete=models.PROTECT, related_name="refunds")
+    payment = models.ForeignKey("payments.Payment", on_delete=models.PROTECT, related_name="+")
+    amount_fen = models.BigIntegerField()
+    out_refund_no = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    gateway_refund_id = models.CharField(max_length=64, blank=True)
+    failure_reason = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="deposit_refund_amount_gt_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.out_refund_no} ({self.get_status_display()})"
+
+
+class StockUpload(models.Model):
+    """The audit trail of bulk stock uploads (API and admin), with every bad row."""
+
+    class Status(models.TextChoices):
+        APPLIED = "applied", "Applied"
+        CHECKED = "checked", "Checked only (dry run)"
+        REJECTED = "rejected", "Rejected (file unusable)"
+
+    class Via(models.TextChoices):
+        API = "api", "Merchant console"
+        ADMIN = "admin", "Ops (admin)"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="stock_uploads")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    via = models.CharField(max_length=8, choices=Via.choices, default=Via.API)
+    filename = models.CharField(max_length=255)
+    file_format = models.CharField(max_length=8, blank=True)
+    encoding = models.CharField(max_length=16, blank=True)
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    rows = models.PositiveIntegerField(default=0, help_text="Data rows read (blank lines not counted).")
+    applied = models.PositiveIntegerField(default=0, help_text="Good rows written (0 on a dry run).")
+    valid = models.PositiveIntegerField(default=0, help_text="Good rows (what a dry run would write).")
+    changed = models.PositiveIntegerField(default=0, help_text="SKUs whose on-hand stock actually changed.")
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="The first bad rows: line, code, reason.")
+    rejection_code = models.CharField(max_length=32, blank=True)
+    rejection_reason = models.CharField(max_length=255, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["merchant", "-id"], name="stock_upload_merchant_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.get_status_display()})"

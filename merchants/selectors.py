@@ -1,11 +1,18 @@
 from __future__ import annotations
 
+from django.db.models import QuerySet
+
+from products.models import Category, Product
+from shop.errors import NotFound
 from shop.ledger.models import Account
 from shop.ledger.selectors import account_balance
 from shop.ledger.services import AccountRef
 
-from .errors import NotMerchantStaff
-from .models import Merchant, MerchantStaff
+from .errors import NotMerchantOwner, NotMerchantStaff
+from .models import DepositMovement, DepositRefund, Merchant, MerchantStaff, StockUpload
+
+# Staff of these may use the merchant console: a leaving merchant still ships its orders.
+CONSOLE_STATUSES = (Merchant.Status.APPROVED, Merchant.Status.EXITING)
 
 
 def merchant_id_for_user(user) -> int | None:
@@ -17,16 +24,85 @@ def merchant_id_for_user(user) -> int | None:
 
 
 def merchant_get_for_staff(*, user, approved: bool = True) -> Merchant:
-    """The caller's merchant; refuses users who are not its staff (or not yet approved)."""
+    """The caller's merchant; refuses users who are not its staff (or, with ``approved``,
+    whose merchant is not approved — a leaving merchant still counts)."""
+    if not getattr(user, "is_authenticated", False):
+        raise NotMerchantStaff()
     staff = MerchantStaff.objects.select_related("merchant").filter(user=user).first()
-    if staff is None or (approved and staff.merchant.status != Merchant.Status.APPROVED):
+    if staff is None or (approved and staff.merchant.status not in CONSOLE_STATUSES):
         raise NotMerchantStaff()
     return staff.merchant
+
+
+def merchant_staff_get(*, user) -> MerchantStaff | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return MerchantStaff.objects.select_related("merchant").filter(user=user).first()
+
+
+def merchant_require_owner(*, merchant: Merchant, user) -> None:
+    """403 unless ``user`` is the merchant's owner (ops acting in admin pass too)."""
+    if getattr(user, "is_staff", False):
+        return
+    if not MerchantStaff.objects.filter(merchant=merchant, user=user, role=MerchantStaff.Role.OWNER).exists():
+        raise NotMerchantOwner()
 
 
 def merchant_staff_user_ids(*, merchant_id: int) -> list[int]:
     return list(MerchantStaff.objects.filter(merchant_id=merchant_id).values_list("user_id", flat=True))
 
 
+def merchant_staff_list(*, merchant_id: int) -> QuerySet[MerchantStaff]:
+    return MerchantStaff.objects.filter(merchant_id=merchant_id).select_related("user").order_by("pk")
+
+
+def deposit_account(merchant_id: int) -> AccountRef:
+    return AccountRef.merchant(Account.Kind.MERCHANT_DEPOSIT, merchant_id)
+
+
+def deposit_refund_clearing_account(merchant_id: int) -> AccountRef:
+    """Where a leaving merchant's deposit waits while the gateway refunds it."""
+    return AccountRef.merchant(Account.Kind.PAYOUT_CLEARING, merchant_id)
+
+
 def merchant_deposit_balance(*, merchant_id: int) -> int:
-    return account_balance(ref=AccountRef.merchant(Account.Kind.MERCHANT_DEPOSIT, merchant_id))
+    return account_balance(ref=deposit_account(merchant_id))
+
+
+def merchant_uncovered_categories(*, merchant_id: int, balance_fen: int) -> QuerySet[Category]:
+    """Categories where the merchant has listings on sale that ``balance_fen`` no longer covers."""
+    return Category.objects.filter(
+        products__merchant_id=merchant_id,
+        products__status=Product.Status.ON_SALE,
+        deposit_fen__gt=balance_fen,
+    ).distinct()
+
+
+def merchant_restorable_categories(*, merchant_id: int, balance_fen: int) -> QuerySet[Category]:
+    """Categories with listings suspended for a shortfall that ``balance_fen`` covers again."""
+    return Category.objects.filter(
+        products__merchant_id=merchant_id,
+        products__status=Product.Status.SUSPENDED,
+        deposit_fen__lte=balance_fen,
+    ).distinct()
+
+
+def deposit_movement_list_for_merchant(*, merchant_id: int) -> QuerySet[DepositMovement]:
+    return DepositMovement.objects.filter(merchant_id=merchant_id).order_by("-id")
+
+
+def deposit_refunds_in_flight(*, merchant_id: int) -> QuerySet[DepositRefund]:
+    return DepositRefund.objects.filter(
+        merchant_id=merchant_id, status__in=[DepositRefund.Status.PENDING, DepositRefund.Status.PROCESSING]
+    )
+
+
+def stock_upload_list_for_merchant(*, merchant_id: int) -> QuerySet[StockUpload]:
+    return StockUpload.objects.filter(merchant_id=merchant_id).order_by("-id")
+
+
+def stock_upload_get_for_merchant(*, merchant_id: int, upload_id: int) -> StockUpload:
+    upload = stock_upload_list_for_merchant(merchant_id=merchant_id).filter(pk=upload_id).first()
+    if upload is None:
+        raise NotFound("No such upload.")
+    return upload

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import F, Q
 
 from shop.models import BaseModel
+
+
+class SearchGinIndex(GinIndex):
+    """A GIN index on PostgreSQL; a plain index elsewhere, so the SQLite demo can migrate
+    (search there falls back to ``icontains`` and never reads the column)."""
+
+    def create_sql(self, model, schema_editor, using="", **kwargs):
+        if schema_editor.connection.vendor != "postgresql":
+            return models.Index.create_sql(self, model, schema_editor, using=using, **kwargs)
+        return super().create_sql(model, schema_editor, using=using, **kwargs)
 
 
 class Category(BaseModel):
@@ -64,13 +77,31 @@ class Product(BaseModel):
     description = models.TextField(blank=True)
     images = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    status_reason = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Why ops blocked it or why it was suspended; the merchant sees it.",
+    )
     sales_count = models.BigIntegerField(default=0)
     min_price_fen = models.BigIntegerField(
         default=0, help_text="Lowest SKU price, kept for filters and sorting."
     )
+    search_vector = SearchVectorField(
+        null=True,
+        editable=False,
+        help_text="jieba words of the title (weight A) and category name (B); see products/search.py.",
+    )
 
     class Meta:
-        indexes = [models.Index(fields=["status", "category"], name="product_status_category_idx")]
+        indexes = [
+            models.Index(fields=["status", "category"], name="product_status_category_idx"),
+            # The shopper's orderings (API.md) over on-sale products, newest id breaking ties.
+            models.Index(fields=["status", "-sales_count", "-id"], name="product_status_sales_idx"),
+            models.Index(fields=["status", "min_price_fen", "id"], name="product_status_price_idx"),
+            models.Index(fields=["status", "-created_at", "-id"], name="product_status_created_idx"),
+            models.Index(fields=["merchant", "status"], name="product_merchant_status_idx"),
+            SearchGinIndex(fields=["search_vector"], name="product_search_gin"),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -101,6 +132,8 @@ class Sku(BaseModel):
     sales_count = models.BigIntegerField(default=0)
 
     class Meta:
+        # Codes alone (any merchant): telling "not yours" from "unknown" in a stock upload.
+        indexes = [models.Index(fields=["code"], name="sku_code_idx")]
         constraints = [
             models.UniqueConstraint(fields=["merchant", "code"], name="sku_code_unique_per_merchant"),
             models.CheckConstraint(condition=Q(on_hand__gte=0), name="sku_on_hand_gte_0"),
@@ -129,3 +162,27 @@ class Sku(BaseModel):
     @property
     def available(self) -> int:
         return max(0, self.on_hand - self.reserved)
+
+
+class ProductStatusChange(models.Model):
+    """The audit trail of a product's status: who moved it, from what, to what, why."""
+
+    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="status_changes")
+    from_status = models.CharField(max_length=16, choices=Product.Status.choices)
+    to_status = models.CharField(max_length=16, choices=Product.Status.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty when the system did it (e.g. a deposit deduction suspended the listing).",
+    )
+    reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["product", "-id"], name="product_status_change_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.product_id}: {self.from_status} → {self.to_status}"

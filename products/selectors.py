@@ -1,9 +1,15 @@
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+import json
+from collections.abc import Iterable
 
-from .errors import ProductNotFound
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connection
+from django.db.models import F, Prefetch, Q, QuerySet
+
+from .errors import ProductNotFound, SkuNotFound
 from .models import Category, Product, Sku
+from .search import fallback_words, parse_query
 
 ORDERINGS = {
     "-sales": ("-sales_count", "-pk"),
@@ -11,10 +17,53 @@ ORDERINGS = {
     "-price_fen": ("-min_price_fen", "-pk"),
     "-created_at": ("-created_at", "-pk"),
 }
+DEFAULT_ORDERING = "-sales"  # without a query; with one, relevance comes first
 
 
 def category_list() -> QuerySet[Category]:
     return Category.objects.order_by("sort_order", "pk")
+
+
+def _on_sale(
+    *,
+    category_id: int | None,
+    min_price_fen: int | None,
+    max_price_fen: int | None,
+) -> QuerySet[Product]:
+    products = Product.objects.filter(status=Product.Status.ON_SALE)
+    if category_id is not None:
+        products = products.filter(category_id=category_id)
+    if min_price_fen is not None:
+        products = products.filter(min_price_fen__gte=min_price_fen)
+    if max_price_fen is not None:
+        products = products.filter(min_price_fen__lte=max_price_fen)
+    return products
+
+
+def _matching(products: QuerySet[Product], tsquery: str, ordering: str | None) -> QuerySet[Product]:
+    """Products matching a raw tsquery, best match first unless an ordering is asked for.
+
+    Best match: ts_rank over title words (weight A), category words (B) and sub-words
+    inside title words (C), normalised by length so that a short title that is mostly
+    the query beats a long one that mentions it; sales and id break ties.
+    """
+    query = SearchQuery(tsquery, search_type="raw", config="simple")
+    matched = products.filter(search_vector=query)
+    if ordering is not None:
+        return matched.order_by(*ORDERINGS[ordering])
+    return matched.annotate(rank=SearchRank(F("search_vector"), query, normalization=1)).order_by(
+        "-rank", "-sales_count", "-pk"
+    )
+
+
+def _search_fallback(products: QuerySet[Product], q: str) -> QuerySet[Product]:
+    """SQLite demo: every word must appear in the title or the category name."""
+    words = fallback_words(q)
+    if not words:
+        return products.none()
+    for word in words:
+        products = products.filter(Q(title__icontains=word) | Q(category__name__icontains=word))
+    return products
 
 
 def product_list_on_sale(
@@ -23,19 +72,140 @@ def product_list_on_sale(
     category_id: int | None = None,
     min_price_fen: int | None = None,
     max_price_fen: int | None = None,
-    ordering: str = "-sales",
+    ordering: str | None = None,
 ) -> QuerySet[Product]:
-    """On-sale products for shoppers, filtered and ordered as API.md lists."""
-    products = Product.objects.filter(status=Product.Status.ON_SALE)
-    if category_id is not None:
-        products = products.filter(category_id=category_id)
-    if min_price_fen is not None:
-        products = products.filter(min_price_fen__gte=min_price_fen)
-    if max_price_fen is not None:
-        products = products.filter(min_price_fen__lte=max_price_fen)
-    if q:
-        products = products.filter(title__icontains=q)
-    return products.order_by(*ORDERINGS.get(ordering, ORDERINGS["-sales"]))
+    """On-sale products for shoppers, filtered and ordered as API.md lists.
+
+    With ``q``: products whose title or category has every word of it; when none has
+    and ``q`` has several words, those with any of them (ranking puts the ones with
+    most words first). Without ``ordering``, the best match comes first.
+    """
+    products = _on_sale(category_id=category_id, min_price_fen=min_price_fen, max_price_fen=max_price_fen)
+    if q and q.strip():
+        if connection.vendor != "postgresql":
+            return _search_fallback(products, q).order_by(*ORDERINGS[ordering or DEFAULT_ORDERING])
+        parsed = parse_query(q)
+        if parsed is None:
+            return products.none()
+        matched = _matching(products, parsed.strict, ordering)
+        if parsed.relaxed is not None and not matched.exists():
+            matched = _matching(products, parsed.relaxed, ordering)
+        return matched
+    return products.order_by(*ORDERINGS[ordering or DEFAULT_ORDERING])
+
+
+LIST_FIELDS = ("id", "title", "category_id", "images", "min_price_fen", "sales_count")
+_ORDER_SQL = {
+    "-sales": "sales_count DESC, id DESC",
+    "price_fen": "min_price_fen ASC, id ASC",
+    "-price_fen": "min_price_fen DESC, id DESC",
+    "-created_at": "created_at DESC, id DESC",
+}
+
+
+def product_page_on_sale(
+    *,
+    offset: int,
+    limit: int,
+    q: str | None = None,
+    category_id: int | None = None,
+    min_price_fen: int | None = None,
+    max_price_fen: int | None = None,
+    ordering: str | None = None,
+) -> tuple[int, list[dict]]:
+    """One page of ``product_list_on_sale`` as ``(total count, rows of LIST_FIELDS)``.
+
+    Search is the hottest read of the shop and its budget is a few milliseconds, so on
+    PostgreSQL a search page is one hand-written query (the ORM spent about as long
+    compiling it as PostgreSQL spent running it): the page's rows carry
+    ``COUNT(*) OVER ()``, the number of matches, which ranking computes anyway. The
+    relaxed query runs only when the strict one matches nothing. It returns exactly
+    what ``product_list_on_sale`` does (the tests hold them to it). Without ``q``, or
+    on SQLite: the ORM, a count and a page query.
+    """
+    if not (q and q.strip()) or connection.vendor != "postgresql":
+        products = product_list_on_sale(
+            q=q,
+            category_id=category_id,
+            min_price_fen=min_price_fen,
+            max_price_fen=max_price_fen,
+            ordering=ordering,
+        )
+        count = products.count()
+        rows = list(products.values(*LIST_FIELDS)[offset : offset + limit]) if count > offset else []
+        return count, rows
+    parsed = parse_query(q)
+    if parsed is None:
+        return 0, []
+    for tsquery in (parsed.strict, parsed.relaxed):
+        if tsquery is None:
+            break
+        count, rows = _search_page_sql(
+            tsquery=tsquery,
+            category_id=category_id,
+            min_price_fen=min_price_fen,
+            max_price_fen=max_price_fen,
+            ordering=ordering,
+            offset=offset,
+            limit=limit,
+        )
+        if count:
+            return count, rows
+    return 0, []
+
+
+def _search_page_sql(
+    *,
+    tsquery: str,
+    category_id: int | None,
+    min_price_fen: int | None,
+    max_price_fen: int | None,
+    ordering: str | None,
+    offset: int,
+    limit: int,
+) -> tuple[int, list[dict]]:
+    where = ["status = %s", "search_vector @@ to_tsquery('simple', %s)"]
+    where_params: list = [Product.Status.ON_SALE, tsquery]
+    for clause, value in (
+        ("category_id = %s", category_id),
+        ("min_price_fen >= %s", min_price_fen),
+        ("min_price_fen <= %s", max_price_fen),
+    ):
+        if value is not None:
+            where.append(clause)
+            where_params.append(value)
+    condition = " AND ".join(where)
+    if ordering is None:
+        # the same rank as _matching: SearchRank(..., normalization=1), then sales, then id
+        order = "ts_rank(search_vector, to_tsquery('simple', %s), 1) DESC, sales_count DESC, id DESC"
+        order_params = [tsquery]
+    else:
+        order, order_params = _ORDER_SQL[ordering], []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, title, category_id, images, min_price_fen, sales_count, COUNT(*) OVER () "  # noqa: S608
+            f"FROM products_product WHERE {condition} ORDER BY {order} LIMIT %s OFFSET %s",
+            [*where_params, *order_params, limit, offset],
+        )
+        fetched = cursor.fetchall()
+        if not fetched:
+            if offset == 0:
+                return 0, []
+            # past the last page: still say how many there are
+            cursor.execute(f"SELECT COUNT(*) FROM products_product WHERE {condition}", where_params)  # noqa: S608
+            return cursor.fetchone()[0], []
+    rows = [
+        {
+            "id": pk,
+            "title": title,
+            "category_id": category,
+            "images": images if isinstance(images, list) else json.loads(images),
+            "min_price_fen": price,
+            "sales_count": sales,
+        }
+        for pk, title, category, images, price, sales, _ in fetched
+    ]
+    return fetched[0][6], rows
 
 
 def product_get_on_sale(*, product_id: int) -> Product:
@@ -52,3 +222,69 @@ def product_get_on_sale(*, product_id: int) -> Product:
 def skus_for_checkout(*, sku_ids: list[int]) -> dict[int, Sku]:
     """SKUs with their products, keyed by id (missing ids simply absent)."""
     return {s.pk: s for s in Sku.objects.filter(pk__in=sku_ids).select_related("product")}
+
+
+# --- The merchant's own catalog (someone else's is reported as not found) -------------
+
+
+def product_list_for_merchant(
+    *, merchant_id: int, status: str | None = None, q: str | None = None
+) -> QuerySet[Product]:
+    products = (
+        Product.objects.filter(merchant_id=merchant_id)
+        .select_related("category")
+        .prefetch_related(Prefetch("skus", queryset=Sku.objects.order_by("pk")))
+        .order_by("-created_at", "-pk")
+    )
+    if status:
+        products = products.filter(status=status)
+    if q:
+        products = products.filter(Q(title__icontains=q) | Q(skus__code=q)).distinct()
+    return products
+
+
+def product_get_for_merchant(*, merchant_id: int, product_id: int) -> Product:
+    product = product_list_for_merchant(merchant_id=merchant_id).filter(pk=product_id).first()
+    if product is None:
+        raise ProductNotFound()
+    return product
+
+
+def sku_get_for_merchant(*, merchant_id: int, sku_id: int) -> Sku:
+    sku = Sku.objects.filter(pk=sku_id, merchant_id=merchant_id).select_related("product__category").first()
+    if sku is None:
+        raise SkuNotFound()
+    return sku
+
+
+def sku_ids_by_code(*, merchant_id: int, codes: Iterable[str]) -> dict[str, int]:
+    """``{code: sku id}`` for the codes this merchant has (others simply absent).
+
+    Called with thousands of codes at a time by the stock upload: on PostgreSQL one
+    array parameter (``code = ANY(%s)``) instead of thousands of ``IN`` placeholders,
+    which cost the ORM and the planner more than the lookup itself.
+    """
+    codes = list(codes)
+    if connection.vendor != "postgresql":
+        return dict(Sku.objects.filter(merchant_id=merchant_id, code__in=codes).values_list("code", "pk"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT code, id FROM products_sku WHERE merchant_id = %s AND code = ANY(%s)",
+            [merchant_id, codes],
+        )
+        return dict(cursor.fetchall())
+
+
+def sku_codes_of_others(*, merchant_id: int, codes: Iterable[str]) -> set[str]:
+    """Which of ``codes`` some other merchant uses (for the ops view of an upload)."""
+    codes = list(codes)
+    if connection.vendor != "postgresql":
+        return set(
+            Sku.objects.filter(code__in=codes).exclude(merchant_id=merchant_id).values_list("code", flat=True)
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT code FROM products_sku WHERE code = ANY(%s) AND merchant_id <> %s",
+            [codes, merchant_id],
+        )
+        return {row[0] for row in cursor.fetchall()}

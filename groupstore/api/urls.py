@@ -1,6 +1,8 @@
 from django.urls import path
 
 from .views import (
+    LeaderMeApi,
+    LeaderRegisterApi,
     SavingsApi,
     ShareLinkCreateApi,
     StoreDashboardApi,
@@ -8,6 +10,7 @@ from .views import (
     StoreJoinApi,
     StoreListCreateApi,
     StoreMemberListApi,
+    VenueSelectionApi,
 )
 
 urlpatterns = [
@@ -17,5 +20,8 @@ urlpatterns = [
     path("stores/<int:store_id>/share-links", ShareLinkCreateApi.as_view(), name="store-share-links"),
     path("stores/<int:store_id>/dashboard", StoreDashboardApi.as_view(), name="store-dashboard"),
     path("stores/<int:store_id>/members", StoreMemberListApi.as_view(), name="store-members"),
+    path("stores/<int:store_id>/selection", VenueSelectionApi.as_view(), name="store-selection"),
     path("savings", SavingsApi.as_view(), name="savings"),
+    path("leaders/register", LeaderRegisterApi.as_view(), name="leader-register"),
+    path("leaders/me", LeaderMeApi.as_view(), name="leader-me"),
 ]

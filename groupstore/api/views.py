@@ -1,24 +1,39 @@
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from groupstore.models import Membership
 from groupstore.selectors import (
     MEMBER_ORDERINGS,
+    leader_get_for_user,
     member_list_for_owner,
     savings_for_user,
-    store_dashboard,
+    store_dashboard_for_owner,
     store_flash_unlocked,
     store_get_for_member,
-    store_get_for_owner,
     store_list_for_user,
+    store_members_count_for_owner,
     store_stats,
+    venue_selection_product_ids,
 )
-from groupstore.services import chat_group_resolve, share_link_create, store_create, store_join
+from groupstore.services import (
+    chat_group_resolve,
+    leader_register,
+    share_link_create,
+    store_create,
+    store_join,
+    venue_selection_set,
+)
 from products.models import Product
+from shop.api.pagination import KnownCountPagination
+from shop.api.throttling import UserScopedRateThrottle
+from shop.errors import NotFound
 
 
 class GroupTicket(serializers.Serializer):
@@ -38,9 +53,14 @@ class StoreListCreateApi(ListAPIView):
     """``GET /stores``: stores I own or belong to; ``POST /stores``: create one."""
 
     serializer_class = MyStoreOutput
+    queryset = Membership.objects.none()  # for the schema; get_queryset gives the caller's
+    throttle_scope = "store_create"  # per user, on POST only (anti-spam)
 
     def get_queryset(self):
         return store_list_for_user(user=self.request.user)
+
+    def get_throttles(self):
+        return [UserScopedRateThrottle()] if self.request.method == "POST" else []
 
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=60)
@@ -72,6 +92,9 @@ class StoreListCreateApi(ListAPIView):
 
 
 class StoreJoinApi(APIView):
+    throttle_classes = [UserScopedRateThrottle]
+    throttle_scope = "store_join"
+
     class InputSerializer(serializers.Serializer):
         share_token = serializers.CharField(max_length=64)
         group = GroupTicket(required=False)
@@ -131,6 +154,9 @@ class StoreDetailApi(APIView):
 
 
 class ShareLinkCreateApi(APIView):
+    throttle_classes = [UserScopedRateThrottle]
+    throttle_scope = "share_link_create"
+
     class InputSerializer(serializers.Serializer):
         product_id = serializers.PrimaryKeyRelatedField(
             queryset=Product.objects.filter(status=Product.Status.ON_SALE), required=False
@@ -164,15 +190,14 @@ class DashboardOutput(serializers.Serializer):
 class StoreDashboardApi(APIView):
     @extend_schema(responses=DashboardOutput)
     def get(self, request, store_id: int):
-        store = store_get_for_owner(store_id=store_id, user=request.user)
-        return Response(DashboardOutput(store_dashboard(store=store)).data)
+        return Response(asdict(store_dashboard_for_owner(store_id=store_id, user=request.user)))
 
 
 class MemberOutput(serializers.Serializer):
     """What an owner may know of a member: never a phone number or an address."""
 
     user_id = serializers.IntegerField()
-    nickname = serializers.CharField(source="user.nickname")
+    nickname = serializers.CharField()
     joined_at = serializers.DateTimeField()
     orders_count = serializers.IntegerField()
     paid_fen = serializers.IntegerField()
@@ -180,7 +205,12 @@ class MemberOutput(serializers.Serializer):
 
 
 class StoreMemberListApi(ListAPIView):
+    """Owner only. Sorted by ``-saved_fen`` (default), ``-paid_fen`` or ``-joined_at``; paginated,
+    one indexed range read per page and the count from the store's aggregate row."""
+
     serializer_class = MemberOutput
+    queryset = Membership.objects.none()  # for the schema; get_queryset gives the store's
+    pagination_class = KnownCountPagination
 
     class FilterSerializer(serializers.Serializer):
         ordering = serializers.ChoiceField(
@@ -194,8 +224,19 @@ class StoreMemberListApi(ListAPIView):
     def get_queryset(self):
         filters = self.FilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
-        store = store_get_for_owner(store_id=self.kwargs["store_id"], user=self.request.user)
-        return member_list_for_owner(store=store, ordering=filters.validated_data["ordering"])
+        store_id = self.kwargs["store_id"]
+        self.known_count = store_members_count_for_owner(store_id=store_id, user=self.request.user)
+        return member_list_for_owner(store_id=store_id, ordering=filters.validated_data["ordering"])
+
+    _joined_at = serializers.DateTimeField()
+
+    def list(self, request, *args, **kwargs):
+        # The rows are plain dicts of exactly the documented fields (``MemberOutput``); only the
+        # time needs rendering. Skipping the serializer per row is a third of this hot call's cost.
+        page = self.paginate_queryset(self.get_queryset())
+        for row in page:
+            row["joined_at"] = self._joined_at.to_representation(row["joined_at"])
+        return self.get_paginated_response(page)
 
 
 class SavingsApi(APIView):
@@ -211,3 +252,72 @@ class SavingsApi(APIView):
     )
     def get(self, request):
         return Response(savings_for_user(user=request.user))
+
+
+class LeaderOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    certified_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class LeaderRegisterApi(APIView):
+    """``POST /leaders/register``: apply to be a leader with an invitation code; ops certify.
+    ``201`` for a new application, ``200`` with the existing one if already applied."""
+
+    throttle_classes = [UserScopedRateThrottle]
+    throttle_scope = "leader_register"
+
+    class InputSerializer(serializers.Serializer):
+        invitation_code = serializers.CharField(max_length=40)
+
+    @extend_schema(request=InputSerializer, responses={201: LeaderOutput, 200: LeaderOutput})
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        leader, created = leader_register(
+            user=request.user, invitation_code=payload.validated_data["invitation_code"]
+        )
+        return Response(
+            LeaderOutput(leader).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class LeaderMeApi(APIView):
+    """``GET /leaders/me``: my leader application and its status (404 if none)."""
+
+    @extend_schema(responses=LeaderOutput)
+    def get(self, request):
+        leader = leader_get_for_user(user=request.user)
+        if leader is None:
+            raise NotFound("You have not applied to be a leader.")
+        return Response(LeaderOutput(leader).data)
+
+
+class VenueSelectionOutput(serializers.Serializer):
+    store_id = serializers.IntegerField()
+    product_ids = serializers.ListField(child=serializers.IntegerField())
+
+
+class VenueSelectionApi(APIView):
+    """``GET``: the venue's curated products (members); ``PUT``: replace them (the store's
+    owner as a certified leader; on-sale products only)."""
+
+    class InputSerializer(serializers.Serializer):
+        product_ids = serializers.ListField(
+            child=serializers.IntegerField(min_value=1), allow_empty=True, max_length=200
+        )
+
+    @extend_schema(responses=VenueSelectionOutput)
+    def get(self, request, store_id: int):
+        store, _ = store_get_for_member(store_id=store_id, user=request.user)
+        return Response({"store_id": store.pk, "product_ids": venue_selection_product_ids(store_id=store.pk)})
+
+    @extend_schema(request=InputSerializer, responses=VenueSelectionOutput)
+    def put(self, request, store_id: int):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        product_ids = venue_selection_set(
+            store_id=store_id, user=request.user, product_ids=payload.validated_data["product_ids"]
+        )
+        return Response({"store_id": store_id, "product_ids": product_ids})

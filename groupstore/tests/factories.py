@@ -13,3 +13,20 @@ def make_store(*, owner=None, name: str = "宝妈团购群", members: int = 0, w
         for _ in range(members)
     ]
     return result.store, result.share_token, joined
+
+
+def make_invitation_code(*, max_uses: int = 1, expires_at=None, batch: str = "test"):
+    from groupstore.services import invitation_codes_generate
+
+    return invitation_codes_generate(count=1, max_uses=max_uses, expires_at=expires_at, batch=batch)[0]
+
+
+def make_leader(*, user=None, certified: bool = True):
+    """A leader registered with a fresh code through the real services (certified by default)."""
+    from groupstore.services import leader_certify, leader_register
+
+    user = user or UserFactory()
+    leader, _ = leader_register(user=user, invitation_code=make_invitation_code().code)
+    if certified:
+        leader = leader_certify(leader_id=leader.pk)
+    return leader

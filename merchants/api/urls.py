@@ -1,9 +1,43 @@
 from django.urls import path
 
+from .console import (
+    MerchantDepositMovementListApi,
+    MerchantExitApi,
+    MerchantProductDetailApi,
+    MerchantProductListApi,
+    MerchantSkuCreateApi,
+    MerchantSkuDetailApi,
+    MerchantStaffDetailApi,
+    MerchantStaffListApi,
+    MerchantStockUploadDetailApi,
+    MerchantStockUploadListApi,
+)
 from .views import MerchantApplicationApi, MerchantDepositCreateApi, MerchantProfileApi
 
 urlpatterns = [
     path("merchant/applications", MerchantApplicationApi.as_view(), name="merchant-application"),
     path("merchant/profile", MerchantProfileApi.as_view(), name="merchant-profile"),
     path("merchant/deposits", MerchantDepositCreateApi.as_view(), name="merchant-deposit"),
+    path(
+        "merchant/deposit-movements",
+        MerchantDepositMovementListApi.as_view(),
+        name="merchant-deposit-movements",
+    ),
+    path("merchant/exit", MerchantExitApi.as_view(), name="merchant-exit"),
+    path("merchant/staff", MerchantStaffListApi.as_view(), name="merchant-staff"),
+    path("merchant/staff/<int:staff_id>", MerchantStaffDetailApi.as_view(), name="merchant-staff-detail"),
+    path("merchant/products", MerchantProductListApi.as_view(), name="merchant-products"),
+    path("merchant/products/<int:product_id>", MerchantProductDetailApi.as_view(), name="merchant-product"),
+    path(
+        "merchant/products/<int:product_id>/skus",
+        MerchantSkuCreateApi.as_view(),
+        name="merchant-product-skus",
+    ),
+    path("merchant/skus/<int:sku_id>", MerchantSkuDetailApi.as_view(), name="merchant-sku"),
+    path("merchant/stock-uploads", MerchantStockUploadListApi.as_view(), name="merchant-stock-uploads"),
+    path(
+        "merchant/stock-uploads/<int:upload_id>",
+        MerchantStockUploadDetailApi.as_view(),
+        name="merchant-stock-upload",
+    ),
 ]

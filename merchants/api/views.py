@@ -5,15 +5,17 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from merchants.registry import open_dispute_count
 from merchants.selectors import merchant_deposit_balance, merchant_get_for_staff
 from merchants.services import deposit_payment_create, merchant_apply
+from merchants.services.deposits import refund_due_at
 from products.models import Category
 from shop.api.idempotency import idempotent
 from shop.payments.gateways.registry import default_gateway_name
 from shop.payments.services import payment_client_params
 
 
-class PaymentOutput(serializers.Serializer):
+class DepositPaymentOutput(serializers.Serializer):
     id = serializers.IntegerField()
     amount_fen = serializers.IntegerField()
     gateway = serializers.CharField()
@@ -51,6 +53,34 @@ class MerchantApplicationApi(APIView):
         return Response({"id": merchant.pk, "status": merchant.status}, status=status.HTTP_201_CREATED)
 
 
+def merchant_profile_body(merchant) -> dict:
+    """Status, deposit balance and what each of the merchant's categories requires."""
+    balance = merchant_deposit_balance(merchant_id=merchant.pk)
+    required = [
+        {
+            "category_id": c.pk,
+            "name": c.name,
+            "deposit_fen": c.deposit_fen,
+            "covered": balance >= c.deposit_fen,
+            "commission_min_bps": c.commission_min_bps,
+            "commission_max_bps": c.commission_max_bps,
+        }
+        for c in merchant.categories.order_by("pk")
+    ]
+    due = refund_due_at(merchant)
+    return {
+        "id": merchant.pk,
+        "company_name": merchant.company_name,
+        "status": merchant.status,
+        "rejection_reason": merchant.rejection_reason,
+        "deposit_balance_fen": balance,
+        "deposit_frozen": open_dispute_count(merchant.pk) > 0,
+        "required_deposits": required,
+        "exit_requested_at": merchant.exit_requested_at,
+        "deposit_refund_due_at": due,
+    }
+
+
 class MerchantProfileApi(APIView):
     @extend_schema(
         responses=inline_serializer(
@@ -61,32 +91,16 @@ class MerchantProfileApi(APIView):
                 "status": serializers.CharField(),
                 "rejection_reason": serializers.CharField(),
                 "deposit_balance_fen": serializers.IntegerField(),
+                "deposit_frozen": serializers.BooleanField(help_text="A dispute is open: no refund."),
                 "required_deposits": serializers.ListField(child=serializers.DictField()),
+                "exit_requested_at": serializers.DateTimeField(allow_null=True),
+                "deposit_refund_due_at": serializers.DateTimeField(allow_null=True),
             },
         )
     )
     def get(self, request):
         merchant = merchant_get_for_staff(user=request.user, approved=False)
-        balance = merchant_deposit_balance(merchant_id=merchant.pk)
-        required = [
-            {
-                "category_id": c.pk,
-                "name": c.name,
-                "deposit_fen": c.deposit_fen,
-                "covered": balance >= c.deposit_fen,
-            }
-            for c in merchant.categories.order_by("pk")
-        ]
-        return Response(
-            {
-                "id": merchant.pk,
-                "company_name": merchant.company_name,
-                "status": merchant.status,
-                "rejection_reason": merchant.rejection_reason,
-                "deposit_balance_fen": balance,
-                "required_deposits": required,
-            }
-        )
+        return Response(merchant_profile_body(merchant))
 
 
 class MerchantDepositCreateApi(APIView):
@@ -95,7 +109,7 @@ class MerchantDepositCreateApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses={201: inline_serializer("DepositPayment", {"payment": PaymentOutput()})},
+        responses={201: inline_serializer("DepositPayment", {"payment": DepositPaymentOutput()})},
     )
     @idempotent("merchant-deposits")
     def post(self, request):

@@ -22,3 +22,27 @@ class MerchantStaffFactory(factory.django.DjangoModelFactory):
     merchant = factory.SubFactory(MerchantFactory)
     user = factory.SubFactory(UserFactory)
     role = MerchantStaff.Role.OWNER
+
+
+def pay_deposit(merchant: Merchant, amount_fen: int, payer=None):
+    """Pay ``amount_fen`` into the merchant's deposit through the real flow: a deposit
+    payment, a signed sandbox callback, the payment handler. Returns the payment."""
+    from django.db import transaction
+
+    from merchants.services import deposit_payment_create
+    from shop.payments.gateways.sandbox import SandboxGateway
+    from shop.payments.services import Applied, payment_apply_result
+
+    payer = payer or merchant.applicant
+    with transaction.atomic():
+        payment = deposit_payment_create(
+            merchant=merchant, payer=payer, amount_fen=amount_fen, gateway="sandbox"
+        )
+    gateway = SandboxGateway()
+    headers, body = gateway.build_success_callback(payment)
+    outcome = payment_apply_result(
+        gateway="sandbox", result=gateway.parse_payment_callback(headers=headers, body=body)
+    )
+    assert outcome == Applied.APPLIED
+    payment.refresh_from_db()
+    return payment

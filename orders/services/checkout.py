@@ -14,7 +14,7 @@ from groupstore.errors import StoreFrozen
 from groupstore.selectors import store_flash_unlocked, store_require_buyer_membership, store_stats
 from orders.errors import InvalidCheckout
 from orders.models import Order, OrderEvent, OrderItem
-from products.errors import SkuNotOnSale
+from products.errors import OutOfStock, SkuNotOnSale
 from products.models import Product, Sku
 from products.selectors import skus_for_checkout
 from products.services import sku_reserve_stock
@@ -96,6 +96,9 @@ def checkout_quote(*, buyer, store_id: int, items: list[dict]) -> Quote:
         sku = skus[item["sku_id"]]
         if sku.product.status != Product.Status.ON_SALE:
             raise SkuNotOnSale(f"{sku.product.title} is not on sale.", sku_id=sku.pk)
+        if item["qty"] > sku.available:
+            # Early answer for the cart; the conditional UPDATE in sku_reserve_stock stays the guard.
+            raise OutOfStock(f"Only {sku.available} of {sku.product.title} left.", sku_id=sku.pk)
         kind, unit = _price_kind(sku=sku, flash_unlocked=flash_unlocked)
         line = QuoteLine(
             sku=sku, qty=item["qty"], price_kind=kind, list_price_fen=sku.price_fen, unit_price_fen=unit

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from groupstore.services import store_stats_record_payment
+from groupstore.services import share_reward_consider, store_stats_record_payment, venue_order_notify
 from orders import hooks
 from orders.errors import IllegalOrderTransition, OrderNotFound
 from orders.locks import order_qs_for_update
@@ -60,6 +60,7 @@ def checkout_payment_succeeded(payment: Payment) -> None:
             paid_fen=order.paid_fen,
             discount_fen=order.list_fen - order.paid_fen,
         )
+        venue_order_notify(order=order)
         hooks.fire(event="paid", order=order)
 
 
@@ -142,6 +143,13 @@ def order_complete(*, order_id: int, now: datetime) -> Order:
         raise IllegalOrderTransition("The after-sales window is still open.", order_id=order_id)
     order.completed_at = now
     _move(order, Order.Status.COMPLETED, fields=("completed_at",))
+    share_reward_consider(
+        store_id=order.store_id,
+        buyer_id=order.buyer_id,
+        order_id=order.pk,
+        paid_fen=order.paid_fen - order.refunded_fen,
+        now=now,
+    )
     hooks.fire(event="completed", order=order)
     return order
 

@@ -20,6 +20,9 @@ class SkuOutput(serializers.ModelSerializer):
 
 
 class ProductListOutput(serializers.ModelSerializer):
+    """The list's shape; the list view returns ``products.selectors.LIST_FIELDS`` rows of it
+    directly (the hottest read: no per-row serializer)."""
+
     category_id = serializers.IntegerField()
 
     class Meta:

@@ -33,3 +33,16 @@ class SkuFactory(factory.django.DjangoModelFactory):
     price_fen = 1_990
     on_hand = 100
     commission_bps = 1_000
+
+
+class SellerFactory(factory.django.DjangoModelFactory):
+    """An approved merchant for catalog tests, named by string: products sits below merchants."""
+
+    class Meta:
+        model = "merchants.Merchant"
+
+    company_name = factory.Sequence(lambda n: f"卖家商贸{n}")
+    licence_no = factory.Sequence(lambda n: f"91440000SE{n:08d}")
+    contact_phone = "020-12345678"
+    status = "approved"
+    applicant = factory.SubFactory("accounts.tests.factories.UserFactory")

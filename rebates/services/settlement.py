@@ -62,11 +62,14 @@ def orders_settle(*, order_ids: list[int], now: datetime | None = None) -> int:
             )
             for order_id, items in by_order.items()
         ]
+        # Lock order: store figures before ledger accounts, as a payment does (its handler
+        # records the store's figures, then accrues): the other way round, settling a store
+        # while one of its orders is paid deadlocks on the owner's pending account.
+        _push_aggregates(accruals)
         ledger_post_many(postings=postings)
         Accrual.objects.filter(pk__in=[a.pk for a in accruals]).update(
             status=Accrual.Status.SETTLED, settled_at=now
         )
-        _push_aggregates(accruals)
         return len(by_order)
 
 

@@ -46,6 +46,10 @@ def account_get_or_create(*, ref: AccountRef) -> Account:
     return account
 
 
+def _account_ref_order(ref: AccountRef) -> tuple[str, str, int]:
+    return (ref.kind, ref.owner_type, ref.owner_id)
+
+
 @dataclass(frozen=True, slots=True)
 class Posting:
     key: str
@@ -94,7 +98,10 @@ def ledger_post_many(*, postings: list[Posting]) -> list[tuple[Transaction, bool
     results: dict[str, tuple[Transaction, bool]] = {k: (t, False) for k, t in existing.items()}
     fresh = [p for p in postings if p.key not in existing]
     if fresh:
-        accounts = {ref: account_get_or_create(ref=ref) for p in fresh for ref, _ in p.lines}
+        # Get or create accounts in one fixed order: a first posting inserts the row, and two
+        # batches inserting the same new accounts in different orders would deadlock.
+        refs = sorted({ref for p in fresh for ref, _ in p.lines}, key=_account_ref_order)
+        accounts = {ref: account_get_or_create(ref=ref) for ref in refs}
         created_txs = []
         for p in fresh:
             try:

@@ -1,6 +1,7 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from .models import Notification
+from .models import Notification, WebhookDelivery, WebhookEndpoint
+from .services import webhook_delivery_retry_now, webhook_endpoint_deactivate
 
 
 @admin.register(Notification)
@@ -9,3 +10,45 @@ class NotificationAdmin(admin.ModelAdmin):
     list_filter = ("kind",)
     search_fields = ("title", "recipient__nickname")
     raw_id_fields = ("recipient",)
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    list_display = ("url", "owner", "description", "is_active", "created_at")
+    list_filter = ("is_active",)
+    search_fields = ("url", "owner__nickname")
+    raw_id_fields = ("owner",)
+    readonly_fields = ("owner", "url", "description", "is_active")
+    exclude = ("secret",)  # the owner's signing key; ops have no use for it
+    actions = ("deactivate",)
+
+    def has_add_permission(self, request):
+        return False  # users register their own URLs through the API
+
+    @admin.action(description="Stop sending to the selected webhooks")
+    def deactivate(self, request, queryset):
+        for endpoint in queryset:
+            webhook_endpoint_deactivate(endpoint_id=endpoint.pk, owner=endpoint.owner)
+        self.message_user(request, f"Stopped {queryset.count()} webhook(s).", messages.SUCCESS)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("event", "endpoint", "status", "attempts", "next_attempt_at", "last_error", "created_at")
+    list_filter = ("status", "event")
+    search_fields = ("endpoint__url",)
+    raw_id_fields = ("endpoint", "notification")
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    actions = ("retry_now",)
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Send the selected deliveries again now (fresh attempts)")
+    def retry_now(self, request, queryset):
+        sent = sum(webhook_delivery_retry_now(delivery_id=pk) for pk in queryset.values_list("pk", flat=True))
+        self.message_user(
+            request,
+            f"Queued {sent} delivery(ies) again; delivered ones and those of stopped webhooks were skipped.",
+            messages.SUCCESS,
+        )

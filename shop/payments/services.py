@@ -25,6 +25,11 @@ class PaymentNotClosable(Conflict):
     code = "payment_not_closable"
 
 
+class PaymentClosed(Conflict):
+    code = "payment_closed"
+    default_message = "This payment was closed (its order was cancelled); it can no longer be paid."
+
+
 def _new_out_trade_no() -> str:
     # 6-32 chars, letters and digits, unique (WeChat's rule); time prefix keeps it sortable.
     return timezone.now().strftime("%y%m%d%H%M%S") + secrets.token_hex(8)

@@ -126,6 +126,9 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Shoppers' list/search pages cached this long in Redis, invalidated by a catalog version
+# (products/cache.py); 0 = off. Needs REDIS_URL.
+CATALOG_PAGE_CACHE_SECONDS = env.int("CATALOG_PAGE_CACHE_SECONDS", default=0)
 
 # --- Celery ---------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://localhost/")
@@ -168,7 +171,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "shop.api.pagination.Pagination",
     "PAGE_SIZE": 20,
     "EXCEPTION_HANDLER": "shop.api.exception_handler.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "shop.api.schema.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
@@ -177,6 +180,16 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
     ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+# Per-user anti-spam throttles (the seeds warn of chat groups bombarded with store links),
+# counted in the default cache (Redis in production). DRF rate syntax: "<n>/<second|minute|hour|day>".
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    **REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}),
+    "store_create": env.str("THROTTLE_RATE_STORE_CREATE", default="20/hour"),
+    "share_link_create": env.str("THROTTLE_RATE_SHARE_LINK_CREATE", default="60/hour"),
+    "store_join": env.str("THROTTLE_RATE_STORE_JOIN", default="120/hour"),
+    "leader_register": env.str("THROTTLE_RATE_LEADER_REGISTER", default="10/hour"),
+    "webhook_create": env.str("THROTTLE_RATE_WEBHOOK_CREATE", default="20/hour"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Group-buy shop API",
@@ -202,6 +215,22 @@ SHOP_RULES = {
     "FLASH_UNLOCK_THRESHOLD_FEN": env.int("FLASH_UNLOCK_THRESHOLD_FEN", default=10_000),
     "SETTLEMENT_BATCH_SIZE": env.int("SETTLEMENT_BATCH_SIZE", default=200),
 }
+
+SHOP_RULES.update(
+    {
+        # Share reward (DESIGN.md): the owner's coupon when the store's first link-joined member
+        # completes a first order of at least the minimum; once per store, capped per owner a day.
+        "SHARE_REWARD_FEN": env.int("SHARE_REWARD_FEN", default=500),
+        "SHARE_REWARD_MIN_ORDER_FEN": env.int("SHARE_REWARD_MIN_ORDER_FEN", default=1_000),
+        "SHARE_REWARD_DAILY_CAP": env.int("SHARE_REWARD_DAILY_CAP", default=3),
+    }
+)
+
+# --- Webhooks (shop/notifications) ----------------------------------------------
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+WEBHOOK_BACKOFF_BASE_SECONDS = env.int("WEBHOOK_BACKOFF_BASE_SECONDS", default=30)  # 30 s, 1 min, 2 min …
+WEBHOOK_BACKOFF_MAX_SECONDS = env.int("WEBHOOK_BACKOFF_MAX_SECONDS", default=6 * 3600)
+WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
 
 # --- Payments and WeChat --------------------------------------------------------
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="sandbox" if SANDBOX else "wechatpay")

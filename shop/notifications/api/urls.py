@@ -1,5 +1,10 @@
 from django.urls import path
 
-from .views import NotificationListApi
+from .views import NotificationListApi, NotificationReadApi, WebhookDeleteApi, WebhookListCreateApi
 
-urlpatterns = [path("notifications", NotificationListApi.as_view(), name="notification-list")]
+urlpatterns = [
+    path("notifications", NotificationListApi.as_view(), name="notification-list"),
+    path("notifications/<int:notification_id>/read", NotificationReadApi.as_view(), name="notification-read"),
+    path("webhooks", WebhookListCreateApi.as_view(), name="webhook-list"),
+    path("webhooks/<int:webhook_id>", WebhookDeleteApi.as_view(), name="webhook-detail"),
+]

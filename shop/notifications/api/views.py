@@ -1,9 +1,19 @@
 from __future__ import annotations
 
-from rest_framework import serializers
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from shop.notifications.models import Notification
+from shop.api.throttling import UserScopedRateThrottle
+from shop.notifications.models import Notification, WebhookEndpoint
+from shop.notifications.selectors import notification_list_for_user, webhook_list_for_owner
+from shop.notifications.services import (
+    notification_mark_read,
+    webhook_endpoint_create,
+    webhook_endpoint_deactivate,
+)
 
 
 class NotificationOutput(serializers.ModelSerializer):
@@ -13,7 +23,78 @@ class NotificationOutput(serializers.ModelSerializer):
 
 
 class NotificationListApi(ListAPIView):
+    """``GET /notifications``: mine, newest first; ``?unread=true`` for the unread ones."""
+
     serializer_class = NotificationOutput
+    queryset = Notification.objects.none()  # for the schema; get_queryset gives the caller's
+
+    class FilterSerializer(serializers.Serializer):
+        unread = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+    @extend_schema(parameters=[FilterSerializer])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        return Notification.objects.filter(recipient=self.request.user).order_by("-id")
+        filters = self.FilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return notification_list_for_user(user=self.request.user, unread=filters.validated_data["unread"])
+
+
+class NotificationReadApi(APIView):
+    """``POST /notifications/{id}/read``: mark one of mine read (idempotent)."""
+
+    @extend_schema(request=None, responses=NotificationOutput)
+    def post(self, request, notification_id: int):
+        notification = notification_mark_read(notification_id=notification_id, user=request.user)
+        return Response(NotificationOutput(notification).data)
+
+
+class WebhookOutput(serializers.ModelSerializer):
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("id", "url", "description", "is_active", "created_at")
+
+
+class WebhookCreatedOutput(serializers.ModelSerializer):
+    """The signing secret is shown once, when the webhook is registered."""
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("id", "url", "description", "is_active", "created_at", "secret")
+
+
+class WebhookListCreateApi(ListAPIView):
+    """``GET /webhooks``: my webhooks; ``POST /webhooks``: register one (certified leaders and
+    merchants' staff). Events are POSTed as JSON, signed ``X-Shop-Signature: t=<ts>,v1=<hex>``
+    with ``hex = HMAC-SHA256(secret, "<ts>." + body)``."""
+
+    serializer_class = WebhookOutput
+    queryset = WebhookEndpoint.objects.none()  # for the schema; get_queryset gives the caller's
+    throttle_scope = "webhook_create"
+
+    class InputSerializer(serializers.Serializer):
+        url = serializers.URLField(max_length=500, help_text="https URL of a public host.")
+        description = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
+
+    def get_queryset(self):
+        return webhook_list_for_owner(owner=self.request.user)
+
+    def get_throttles(self):
+        return [UserScopedRateThrottle()] if self.request.method == "POST" else []
+
+    @extend_schema(request=InputSerializer, responses={201: WebhookCreatedOutput})
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        endpoint = webhook_endpoint_create(owner=request.user, **payload.validated_data)
+        return Response(WebhookCreatedOutput(endpoint).data, status=status.HTTP_201_CREATED)
+
+
+class WebhookDeleteApi(APIView):
+    """``DELETE /webhooks/{id}``: stop sending to it (kept, inactive, for the record)."""
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, webhook_id: int):
+        webhook_endpoint_deactivate(endpoint_id=webhook_id, owner=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from shop.errors import NotFound
 from shop.payments.gateways.registry import gateway_get
 from shop.payments.models import Payment
-from shop.payments.services import payment_apply_result
+from shop.payments.services import PaymentClosed, payment_apply_result
 
 
 class RawBodyParser(BaseParser):
@@ -64,6 +64,11 @@ class SandboxPayApi(APIView):
         payment = Payment.objects.filter(pk=payment_id, payer=request.user, gateway="sandbox").first()
         if payment is None:
             raise NotFound("No such payment.")
+        if payment.status == Payment.Status.CLOSED:
+            # The sandbox 'bank' refuses a closed payment as WeChat does (ORDERCLOSED); a
+            # callback that still arrives after close is the gateway's race, handled in
+            # payment_apply_result, not something a payer can ask for.
+            raise PaymentClosed()
         gateway = gateway_get("sandbox")
         headers, body = gateway.build_success_callback(payment)
         result = gateway.parse_payment_callback(headers=headers, body=body)

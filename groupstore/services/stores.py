@@ -16,8 +16,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .errors import ShareLinkNotFound, ShareLinkRevoked, StoreFrozen
-from .models import Membership, ShareLink, Store, StoreStats
+from shop.notifications.services import notification_send
+
+from ..errors import ShareLinkNotFound, ShareLinkRevoked, StoreFrozen, StoreNotFound
+from ..locks import store_qs_for_update
+from ..models import Leader, Membership, ShareLink, Store, StoreStats
 
 SHARE_TOKEN_BYTES = 24  # 192 bits: unguessable
 
@@ -43,9 +46,13 @@ def store_create(
         existing = Store.objects.filter(wechat_group_id=wechat_group_id).first()
         if existing:
             return _join_group_store(store=existing, user=owner, now=now)
+    # A certified leader's stores are sale venues (DESIGN.md, Goose Share Group).
+    is_venue = Leader.objects.filter(user=owner, status=Leader.Status.CERTIFIED).exists()
     try:
         with transaction.atomic():
-            store = Store.objects.create(owner=owner, name=name, wechat_group_id=wechat_group_id or None)
+            store = Store.objects.create(
+                owner=owner, name=name, wechat_group_id=wechat_group_id or None, is_venue=is_venue
+            )
             StoreStats.objects.create(store=store, members_count=1)
             Membership.objects.create(store=store, user=owner, role=Membership.Role.OWNER, joined_at=now)
             link = ShareLink.objects.create(store=store, token=_new_token(), created_by=owner)
@@ -57,6 +64,8 @@ def store_create(
 
 
 def _join_group_store(*, store: Store, user, now: datetime) -> StoreCreated:
+    if store.is_frozen:
+        raise StoreFrozen()  # the chat group's store is frozen: no joins, and no second store
     membership_get_or_create(store=store, user=user, via=None, now=now)
     link = store.share_links.filter(is_revoked=False).order_by("pk").first()
     if link is None:
@@ -66,11 +75,18 @@ def _join_group_store(*, store: Store, user, now: datetime) -> StoreCreated:
 
 def share_link_create(*, store: Store, created_by, product_id: int | None = None) -> ShareLink:
     """A new unguessable share token. Members may share too; commission still goes to the owner."""
-    if store.is_frozen:
+    if Store.objects.filter(pk=store.pk, is_frozen=True).exists():  # as of now, not as loaded
         raise StoreFrozen()
     return ShareLink.objects.create(
         store=store, token=_new_token(), created_by=created_by, product_id=product_id
     )
+
+
+def share_link_revoke(*, link_id: int) -> bool:
+    """Withdraw a share link (ops, e.g. a link spammed into strangers' groups): opening it
+    answers 410 from now on; members who joined through it stay members. Returns
+    whether it was live."""
+    return bool(ShareLink.objects.filter(pk=link_id, is_revoked=False).update(is_revoked=True))
 
 
 def store_bind_group(*, store: Store, wechat_group_id: str) -> Store:
@@ -123,6 +139,8 @@ def store_join(
     if link.is_revoked:
         raise ShareLinkRevoked()
     store = link.store
+    if store.is_frozen:
+        raise StoreFrozen()  # before binding: a frozen store never takes a chat group
     if wechat_group_id:
         store = store_bind_group(store=store, wechat_group_id=wechat_group_id)
     if store.is_frozen:
@@ -133,53 +151,13 @@ def store_join(
     return membership
 
 
-# --- Aggregates, pushed by orders and rebates in their own transactions -----------
-
-
-def store_stats_record_payment(*, store_id: int, buyer_id: int, paid_fen: int, discount_fen: int) -> None:
-    """An order through the store was paid: GMV, orders and the member's figures grow."""
-    StoreStats.objects.filter(store_id=store_id).update(
-        gmv_fen=F("gmv_fen") + paid_fen,
-        net_paid_fen=F("net_paid_fen") + paid_fen,
-        orders_count=F("orders_count") + 1,
-    )
-    Membership.objects.filter(store_id=store_id, user_id=buyer_id).update(
-        paid_fen=F("paid_fen") + paid_fen,
-        discount_fen=F("discount_fen") + discount_fen,
-        saved_fen=F("saved_fen") + discount_fen,
-        orders_count=F("orders_count") + 1,
-    )
-
-
-def store_stats_record_commission(
-    *, store_id: int, pending_fen: int = 0, settled_fen: int = 0, clawed_back_fen: int = 0
-) -> None:
-    """Owner commission moved: deltas in fen (pending may shrink as it settles)."""
-    StoreStats.objects.filter(store_id=store_id).update(
-        commission_pending_fen=F("commission_pending_fen") + pending_fen,
-        commission_settled_fen=F("commission_settled_fen") + settled_fen,
-        commission_clawed_back_fen=F("commission_clawed_back_fen") + clawed_back_fen,
-    )
-
-
-def member_stats_record_rebate(
-    *, store_id: int, user_id: int, rebate_fen: int = 0, envelope_fen: int = 0
-) -> None:
-    """A rebate settled (or was clawed back, negative) or an envelope was claimed."""
-    Membership.objects.filter(store_id=store_id, user_id=user_id).update(
-        rebate_fen=F("rebate_fen") + rebate_fen,
-        envelope_fen=F("envelope_fen") + envelope_fen,
-        saved_fen=F("saved_fen") + rebate_fen + envelope_fen,
-    )
-
-
 def chat_group_resolve(*, user, group: dict | None = None, wechat_group_id: str | None = None) -> str | None:
     """The chat group's ``openGId``, from WeChat's encrypted share-ticket data decrypted
     with the caller's session key (kept on the server). A clear-text id is accepted only
     in the sandbox: a client that could name any group could steal a group's store."""
     from django.conf import settings
 
-    from .errors import ClearGroupIdNotAllowed
+    from ..errors import ClearGroupIdNotAllowed
 
     if group:
         from accounts.wechat import decrypt_share_info
@@ -192,3 +170,52 @@ def chat_group_resolve(*, user, group: dict | None = None, wechat_group_id: str 
             raise ClearGroupIdNotAllowed()
         return wechat_group_id
     return None
+
+
+# --- Ops: freezing -----------------------------------------------------------------
+
+
+def store_freeze(*, store_id: int, actor=None, reason: str = "", now: datetime | None = None) -> Store:
+    """Ops freeze a store: no new joins (410), no new orders through it (checkout
+    refuses), no owner commission on what is paid from now on (accrual gives the owner
+    share to the platform), no new share links. Freezing twice is a no-op."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        store = store_qs_for_update().filter(pk=store_id).first()
+        if store is None:
+            raise StoreNotFound()
+        if store.is_frozen:
+            return store
+        store.is_frozen, store.frozen_at, store.frozen_reason = True, now, reason[:200]
+        store.save(update_fields=["is_frozen", "frozen_at", "frozen_reason", "updated_at"])
+        notification_send(
+            recipient_id=store.owner_id,
+            kind="store_frozen",
+            title=f"Your store {store.name} has been frozen",
+            body=reason or "The platform froze this store. Contact support to appeal.",
+            data={"store_id": store.pk},
+            dedupe_key=f"store-frozen:{store.pk}:{now.isoformat()}",
+        )
+    return store
+
+
+def store_unfreeze(*, store_id: int, actor=None, now: datetime | None = None) -> Store:
+    """Ops lift a freeze: joins, orders and commission resume for what happens next
+    (nothing accrued while frozen is paid back). Unfreezing twice is a no-op."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        store = store_qs_for_update().filter(pk=store_id).first()
+        if store is None:
+            raise StoreNotFound()
+        if not store.is_frozen:
+            return store
+        store.is_frozen, store.frozen_at, store.frozen_reason = False, None, ""
+        store.save(update_fields=["is_frozen", "frozen_at", "frozen_reason", "updated_at"])
+        notification_send(
+            recipient_id=store.owner_id,
+            kind="store_unfrozen",
+            title=f"Your store {store.name} is open again",
+            data={"store_id": store.pk},
+            dedupe_key=f"store-unfrozen:{store.pk}:{now.isoformat()}",
+        )
+    return store

@@ -1,0 +1,65 @@
+"""Group-store services (writes). Split by subdomain; everything is importable from here.
+
+- ``stores``: creation, chat-group binding, share links, joining, freezing
+- ``aggregates``: the running figures orders and rebates push
+- ``rewards``: the share reward
+- ``leaders``: invitation codes, leaders, sale venues and their order notices
+"""
+
+from .aggregates import (
+    member_stats_record_rebate,
+    store_stats_record_commission,
+    store_stats_record_payment,
+    store_stats_record_refund,
+)
+from .leaders import (
+    invitation_code_normalize,
+    invitation_codes_generate,
+    leader_certify,
+    leader_register,
+    leader_reject,
+    venue_order_notify,
+    venue_selection_set,
+)
+from .rewards import share_reward_consider, share_reward_mark_issued, share_reward_qualifying_member_id
+from .stores import (
+    SHARE_TOKEN_BYTES,
+    StoreCreated,
+    chat_group_resolve,
+    membership_get_or_create,
+    share_link_create,
+    share_link_revoke,
+    store_bind_group,
+    store_create,
+    store_freeze,
+    store_join,
+    store_unfreeze,
+)
+
+__all__ = [
+    "SHARE_TOKEN_BYTES",
+    "StoreCreated",
+    "chat_group_resolve",
+    "invitation_code_normalize",
+    "invitation_codes_generate",
+    "leader_certify",
+    "leader_register",
+    "leader_reject",
+    "member_stats_record_rebate",
+    "membership_get_or_create",
+    "share_link_create",
+    "share_link_revoke",
+    "share_reward_consider",
+    "share_reward_mark_issued",
+    "share_reward_qualifying_member_id",
+    "store_bind_group",
+    "store_create",
+    "store_freeze",
+    "store_join",
+    "store_stats_record_commission",
+    "store_stats_record_payment",
+    "store_stats_record_refund",
+    "store_unfreeze",
+    "venue_order_notify",
+    "venue_selection_set",
+]

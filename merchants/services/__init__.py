@@ -1,0 +1,46 @@
+"""Seller-side services: onboarding, margin deposits, the product console, stock uploads."""
+
+from .catalog import (
+    merchant_product_create,
+    merchant_product_publish,
+    merchant_product_update,
+    merchant_sku_create,
+    merchant_sku_update,
+)
+from .deposits import (
+    DEPOSIT_PURPOSE,
+    deposit_deduct,
+    deposit_payment_create,
+    deposit_payment_succeeded,
+    deposit_refund_apply,
+    deposit_refund_send,
+    deposit_refund_start,
+    deposit_refunds_sweep,
+    merchant_exit_cancel,
+    merchant_exit_request,
+)
+from .onboarding import merchant_apply, merchant_review, merchant_staff_add, merchant_staff_remove
+from .stock_upload import stock_upload_run
+
+__all__ = [
+    "DEPOSIT_PURPOSE",
+    "deposit_deduct",
+    "deposit_payment_create",
+    "deposit_payment_succeeded",
+    "deposit_refund_apply",
+    "deposit_refund_send",
+    "deposit_refund_start",
+    "deposit_refunds_sweep",
+    "merchant_apply",
+    "merchant_exit_cancel",
+    "merchant_exit_request",
+    "merchant_product_create",
+    "merchant_product_publish",
+    "merchant_product_update",
+    "merchant_review",
+    "merchant_sku_create",
+    "merchant_sku_update",
+    "merchant_staff_add",
+    "merchant_staff_remove",
+    "stock_upload_run",
+]

@@ -1,0 +1,193 @@
+"""Reading stock files row by row: CSV (UTF-8 with or without BOM, UTF-16 with BOM, or
+GBK/GB18030 as Excel saves it on Chinese Windows) and XLSX (openpyxl, read-only).
+
+Nothing is loaded whole: a CSV is decoded through ``io.TextIOWrapper`` as it is read
+(after one streaming pass that decides the encoding), an XLSX sheet is parsed as a
+stream of rows. A reader yields ``(line, sku_code, stock)`` with the raw cell values
+of the two columns; judging them is the upload service's job.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from .errors import StockFileBadEncoding, StockFileBadHeader, StockFileEmpty, StockFileRejected
+
+SNIFF_CHUNK = 64 * 1024
+CODE_HEADERS = ("sku_code", "code", "sku", "商品编码", "sku编码", "编码", "货号")
+STOCK_HEADERS = ("stock", "on_hand", "qty", "quantity", "库存", "库存数量", "数量")
+
+Row = tuple[int, Any, Any]
+
+
+@dataclass
+class StockFile:
+    file_format: str  # "csv" | "xlsx"
+    encoding: str  # "utf-8", "utf-8-sig", "utf-16", "gbk" (GB18030) or "" for xlsx
+    rows: Iterator[Row]
+
+
+def _header_key(value: Any) -> str:
+    return str(value or "").strip().lstrip("\ufeff").strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def _columns(header: list[Any], line: int) -> tuple[int, int]:
+    keys = [_header_key(v) for v in header]
+    code = next((i for i, k in enumerate(keys) if k in CODE_HEADERS), None)
+    stock = next((i for i, k in enumerate(keys) if k in STOCK_HEADERS), None)
+    if code is None or stock is None:
+        found = ", ".join(str(v).strip() for v in header if str(v or "").strip()) or "nothing"
+        raise StockFileBadHeader(
+            f"Line {line}: the header must name the columns sku_code and stock (found: {found})."
+        )
+    return code, stock
+
+
+def _blank(cells: list[Any] | tuple[Any, ...]) -> bool:
+    return all(c is None or (isinstance(c, str) and not c.strip()) for c in cells)
+
+
+# --- CSV ------------------------------------------------------------------------------------
+
+
+def _decodes(fileobj: IO[bytes], encoding: str) -> bool:
+    """Whether the whole file decodes strictly, read in chunks (memory stays flat)."""
+    fileobj.seek(0)
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    try:
+        while chunk := fileobj.read(SNIFF_CHUNK):
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    finally:
+        fileobj.seek(0)
+    return True
+
+
+def _csv_encoding(fileobj: IO[bytes], head: bytes) -> str:
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if _decodes(fileobj, "utf-8"):
+        return "utf-8"
+    # Excel on Chinese Windows saves "CSV" in the ANSI code page, GBK; GB18030 is its superset.
+    if _decodes(fileobj, "gb18030"):
+        return "gb18030"
+    raise StockFileBadEncoding()
+
+
+def _csv_rows(fileobj: IO[bytes], encoding: str) -> Iterator[Row]:
+    text = io.TextIOWrapper(fileobj, encoding=encoding, errors="strict", newline="")
+    skipped = 0  # blank lines before the header, which the csv reader does not see
+    line = 0
+    try:
+        first = text.readline()
+        while first and not first.strip():
+            skipped += 1
+            first = text.readline()
+        if not first:
+            raise StockFileEmpty()
+        dialect = "excel-tab" if "\t" in first and "," not in first else "excel"
+        reader = csv.reader(_chain_first(first, text), dialect=dialect)
+        header = next(reader, [])
+        line = reader.line_num + skipped
+        code_at, stock_at = _columns(header, line)
+        width = max(code_at, stock_at) + 1
+        for cells in reader:
+            line = reader.line_num + skipped
+            if not "".join(cells).strip():  # a blank line (or only separators)
+                continue
+            if any("\x00" in cell for cell in cells):
+                raise StockFileRejected(
+                    f"Line {line}: the file holds binary data; upload a CSV or XLSX file."
+                )
+            cells = cells + [""] * (width - len(cells))
+            yield line, cells[code_at], cells[stock_at]
+    except csv.Error as exc:
+        raise StockFileRejected(f"Line {line + 1}: the file is not a readable CSV ({exc}).") from None
+    except UnicodeDecodeError:
+        raise StockFileBadEncoding() from None
+    finally:
+        text.detach()  # the caller owns the file; do not close it
+
+
+def _chain_first(first: str, rest: io.TextIOWrapper) -> Iterator[str]:
+    yield first
+    for line in rest:  # noqa: UP028 - ``yield from`` would close the wrapper when this is closed
+        yield line
+
+
+# --- XLSX -----------------------------------------------------------------------------------
+
+
+def _xlsx_rows(fileobj: IO[bytes]) -> Iterator[Row]:
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    unreadable = (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError, TypeError)
+    try:
+        workbook = load_workbook(fileobj, read_only=True, data_only=True)
+    except unreadable:
+        raise StockFileRejected("The XLSX file is damaged or not really an XLSX workbook.") from None
+    try:
+        sheet = workbook.worksheets[0] if workbook.worksheets else None
+        if sheet is None:
+            raise StockFileEmpty()
+        rows = sheet.iter_rows(values_only=True)
+        line = 0
+        header = None
+        for cells in rows:
+            line += 1
+            if not _blank(cells):
+                header = list(cells)
+                break
+        if header is None:
+            raise StockFileEmpty()
+        code_at, stock_at = _columns(header, line)
+        for cells in rows:
+            line += 1
+            if _blank(cells):
+                continue
+            code = cells[code_at] if code_at < len(cells) else None
+            stock = cells[stock_at] if stock_at < len(cells) else None
+            yield line, code, stock
+    except unreadable:
+        raise StockFileRejected("The XLSX file is damaged or not really an XLSX workbook.") from None
+    finally:
+        workbook.close()
+
+
+# --- Opening ----------------------------------------------------------------------------------
+
+
+def stock_file_open(fileobj: IO[bytes], filename: str) -> StockFile:
+    """Tell CSV from XLSX by content (not by name alone) and pick the CSV encoding.
+
+    Raises ``StockFileRejected`` subclasses for files that cannot be used at all:
+    empty, an old binary .xls, undecodable text. A bad header is found when the rows
+    are first read.
+    """
+    fileobj.seek(0)
+    head = fileobj.read(8)
+    fileobj.seek(0)
+    if not head:
+        raise StockFileEmpty()
+    if head.startswith(b"PK\x03\x04"):
+        return StockFile(file_format="xlsx", encoding="", rows=_xlsx_rows(fileobj))
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise StockFileRejected("Old Excel .xls files are not supported: save it as .xlsx or CSV.")
+    if filename.lower().endswith((".xlsx", ".xlsm")):
+        raise StockFileRejected("The XLSX file is damaged or not really an XLSX workbook.")
+    encoding = _csv_encoding(fileobj, head)
+    if b"\x00" in head and encoding not in ("utf-16",):
+        raise StockFileRejected("This is not a text file: upload a CSV or XLSX file.")
+    shown = "gbk" if encoding == "gb18030" else encoding
+    return StockFile(file_format="csv", encoding=shown, rows=_csv_rows(fileobj, encoding))

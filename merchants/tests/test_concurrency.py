@@ -1,0 +1,115 @@
+"""Races on PostgreSQL with real commits: deductions never overdraw a deposit, a publish
+and a deduction cannot pass each other, a stock upload never touches reservations."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+
+from merchants.errors import DepositInsufficient, DepositShort
+from merchants.models import DepositMovement
+from merchants.selectors import merchant_deposit_balance
+from merchants.services import deposit_deduct, merchant_product_publish, stock_upload_run
+from merchants.tests.factories import MerchantStaffFactory, pay_deposit
+from products.errors import OutOfStock
+from products.models import Product, Sku
+from products.services import sku_reserve_stock
+from products.tests.factories import CategoryFactory, ProductFactory, SkuFactory
+from shop.testing.concurrency import run_concurrently
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_concurrent_deductions_never_overdraw_the_deposit():
+    staff = MerchantStaffFactory()
+    pay_deposit(staff.merchant, 100_000, payer=staff.user)
+
+    results = run_concurrently(
+        lambda i: deposit_deduct(
+            merchant_id=staff.merchant.pk, amount_fen=20_000, reason_code="late_shipment", actor=None
+        ),
+        times=8,
+    )
+
+    won = [r for r in results if isinstance(r, DepositMovement)]
+    lost = [r for r in results if isinstance(r, DepositInsufficient)]
+    assert (len(won), len(lost)) == (5, 3)
+    assert sorted(m.balance_after_fen for m in won) == [0, 20_000, 40_000, 60_000, 80_000]
+    assert merchant_deposit_balance(merchant_id=staff.merchant.pk) == 0
+    call_command("ledger_check")
+
+
+def test_a_double_submitted_deduction_deducts_once():
+    staff = MerchantStaffFactory()
+    pay_deposit(staff.merchant, 100_000, payer=staff.user)
+
+    results = run_concurrently(
+        lambda i: (
+            deposit_deduct(
+                merchant_id=staff.merchant.pk,
+                amount_fen=30_000,
+                reason_code="fake_tracking",
+                actor=None,
+                request_key="form-1",
+            ).pk
+        ),
+        times=4,
+    )
+
+    assert len(set(results)) == 1
+    assert merchant_deposit_balance(merchant_id=staff.merchant.pk) == 70_000
+
+
+def test_publish_racing_a_deduction_never_leaves_a_listing_on_sale_uncovered():
+    staff = MerchantStaffFactory()
+    category = CategoryFactory(deposit_fen=50_000)
+    staff.merchant.categories.set([category])
+    pay_deposit(staff.merchant, 50_000, payer=staff.user)  # exactly the standard
+    products = [
+        ProductFactory(merchant=staff.merchant, category=category, status=Product.Status.DRAFT)
+        for _ in range(3)
+    ]
+    for product in products:
+        SkuFactory(product=product)
+
+    def act(i: int):
+        if i == 0:
+            return deposit_deduct(
+                merchant_id=staff.merchant.pk, amount_fen=1, reason_code="misdescribed", actor=None
+            )
+        return merchant_product_publish(merchant_id=staff.merchant.pk, product_id=products[i - 1].pk)
+
+    results = run_concurrently(act, times=4)
+
+    assert not [r for r in results if isinstance(r, Exception) and not isinstance(r, DepositShort)]
+    assert merchant_deposit_balance(merchant_id=staff.merchant.pk) == 49_999
+    assert set(Product.objects.filter(pk__in=[p.pk for p in products]).values_list("status", flat=True)) <= {
+        "draft",
+        "suspended",
+    }
+
+
+def test_stock_upload_racing_checkouts_keeps_every_reservation():
+    staff = MerchantStaffFactory()
+    sku = SkuFactory(product__merchant=staff.merchant, code="VD-24", on_hand=100, reserved=0)
+
+    def act(i: int):
+        if i == 0:
+            return stock_upload_run(
+                merchant_id=staff.merchant.pk,
+                fileobj=io.BytesIO(b"sku_code,stock\nVD-24,50\n"),
+                filename="s.csv",
+                actor=staff.user,
+            ).applied
+        try:
+            sku_reserve_stock(sku_id=sku.pk, qty=1)
+        except OutOfStock:
+            return "out"
+        return "held"
+
+    results = run_concurrently(act, times=9)
+
+    assert results[0] == 1
+    sku = Sku.objects.get(pk=sku.pk)
+    assert (sku.on_hand, sku.reserved) == (50, results.count("held"))
+    assert results.count("held") == 8

@@ -1,0 +1,185 @@
+"""The published contract: the OpenAPI schema agrees with API.md, the browsable docs
+work offline, and ``/healthz`` reports what ops and load balancers need."""
+
+from __future__ import annotations
+
+import re
+from unittest import mock
+
+import pytest
+from django.contrib.staticfiles import finders
+
+from shop.api import health
+
+pytestmark = pytest.mark.django_db
+
+# The API.md calls of the purchase path, as the schema names them.
+PATH_OPERATIONS = {
+    "/api/v1/auth/wechat-login": {"post"},
+    "/api/v1/me": {"get"},
+    "/api/v1/stores": {"get", "post"},
+    "/api/v1/stores/join": {"post"},
+    "/api/v1/stores/{store_id}": {"get"},
+    "/api/v1/stores/{store_id}/share-links": {"post"},
+    "/api/v1/stores/{store_id}/dashboard": {"get"},
+    "/api/v1/stores/{store_id}/members": {"get"},
+    "/api/v1/checkout/quote": {"post"},
+    "/api/v1/orders": {"get", "post"},
+    "/api/v1/orders/{order_id}": {"get"},
+    "/api/v1/orders/{order_id}/cancel": {"post"},
+    "/api/v1/orders/{order_id}/confirm-receipt": {"post"},
+    "/api/v1/payments/{gateway}/notify": {"post"},
+    "/api/v1/sandbox/payments/{payment_id}/pay": {"post"},
+    "/api/v1/merchant/orders": {"get"},
+    "/api/v1/merchant/orders/{order_id}/ship": {"post"},
+    "/api/v1/wallet": {"get"},
+}
+
+# Request bodies as API.md gives them: (path, required fields, optional fields).
+REQUEST_BODIES = [
+    ("/api/v1/auth/wechat-login", {"code"}, {"nickname", "avatar_url"}),
+    ("/api/v1/stores", {"name"}, {"group"}),
+    ("/api/v1/stores/join", {"share_token"}, {"group"}),
+    ("/api/v1/stores/{store_id}/share-links", set(), {"product_id"}),
+    ("/api/v1/checkout/quote", {"store_id", "items"}, set()),
+    ("/api/v1/orders", {"store_id", "items", "address"}, set()),
+    ("/api/v1/merchant/orders/{order_id}/ship", {"carrier", "tracking_no"}, set()),
+]
+
+
+@pytest.fixture(scope="module")
+def schema(django_db_setup, django_db_blocker):
+    from rest_framework.test import APIClient
+
+    with django_db_blocker.unblock():
+        response = APIClient().get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200, response.content[:500]
+    return response.json()
+
+
+def _request_schema(schema: dict, path: str) -> dict:
+    body = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    name = body["$ref"].rsplit("/", 1)[-1]
+    return schema["components"]["schemas"][name]
+
+
+def test_the_schema_is_openapi_3(schema):
+    assert schema["openapi"].startswith("3.")
+    assert schema["info"]["title"]
+
+
+def test_the_schema_is_served_as_yaml_by_default(api_client):
+    response = api_client.get("/api/schema/")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/vnd.oai.openapi")
+    assert response.content.startswith(b"openapi: 3.")
+
+
+@pytest.mark.parametrize(("path", "methods"), PATH_OPERATIONS.items(), ids=list(PATH_OPERATIONS))
+def test_the_schema_has_every_call_of_the_path(schema, path, methods):
+    assert path in schema["paths"], sorted(schema["paths"])
+    assert methods <= set(schema["paths"][path])
+
+
+@pytest.mark.parametrize(
+    ("path", "required", "optional"), REQUEST_BODIES, ids=[p for p, _, _ in REQUEST_BODIES]
+)
+def test_each_request_body_is_documented_with_its_own_fields(schema, path, required, optional):
+    body = _request_schema(schema, path)
+
+    assert set(body.get("required", [])) == required
+    assert required | optional <= set(body["properties"])
+
+
+def test_checkout_items_are_documented_with_bounds(schema):
+    items = _request_schema(schema, "/api/v1/checkout/quote")["properties"]["items"]
+    item_ref = items["items"]["$ref"].rsplit("/", 1)[-1]
+    qty = schema["components"]["schemas"][item_ref]["properties"]["qty"]
+
+    assert qty["type"] == "integer"
+    assert qty["minimum"] == 1
+    assert qty["maximum"] == 999
+
+
+def test_bearer_authentication_is_declared(schema):
+    schemes = schema["components"]["securitySchemes"]
+    bearer = [
+        name
+        for name, scheme in schemes.items()
+        if (scheme["type"], scheme.get("scheme")) == ("http", "bearer")
+    ]
+
+    assert bearer
+    assert {bearer[0]: []} in schema["paths"]["/api/v1/wallet"]["get"]["security"]
+    assert {bearer[0]: []} in schema["paths"]["/api/v1/orders"]["post"]["security"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/auth/wechat-login", "/api/v1/payments/{gateway}/notify"])
+def test_login_and_gateway_callbacks_need_no_token(schema, path):
+    security = schema["paths"][path]["post"].get("security")
+
+    assert not security or {} in security
+
+
+def test_lists_are_documented_as_paginated(schema):
+    response = schema["paths"]["/api/v1/orders"]["get"]["responses"]["200"]
+    ref = response["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+
+    assert {"count", "next", "previous", "results"} <= set(schema["components"]["schemas"][ref]["properties"])
+
+
+# --- The browsable docs ---------------------------------------------------------------
+
+
+def test_the_docs_page_uses_only_local_assets(api_client):
+    response = api_client.get("/api/docs/")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    html = response.content.decode()
+    assets = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html)
+    assert assets, html[:500]
+    for asset in assets:
+        assert asset.startswith("/static/"), asset
+        assert finders.find(asset.removeprefix("/static/")), f"{asset} is not shipped with the app"
+    assert not re.search(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", html, re.IGNORECASE), "a remote URL"
+    assert 'url: "/api/schema/"' in html
+
+
+# --- Health -----------------------------------------------------------------------------
+
+
+def test_healthz_reports_each_check(api_client):
+    response = api_client.get("/healthz")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert set(body) == {"status", "checks"}
+    assert body["status"] in {"ok", "degraded"}
+    assert {"database", "cache", "broker", "worker"} <= set(body["checks"])
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["cache"] == "ok"
+
+
+def test_healthz_answers_503_when_the_database_is_down(api_client):
+    def broken() -> str:
+        raise ConnectionError("could not connect to server")
+
+    with mock.patch.dict(health.CHECKS, {"database": broken, "worker": lambda: "ok"}):
+        response = api_client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["status"] == "down"
+    assert response.json()["checks"]["database"] == "error: ConnectionError"
+    assert b"could not connect" not in response.content
+
+
+def test_healthz_needs_no_token_and_ignores_a_bad_one(api_client):
+    api_client.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
+
+    with mock.patch.dict(health.CHECKS, {"worker": lambda: "ok"}):
+        response = api_client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
