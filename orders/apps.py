@@ -6,14 +6,18 @@ class OrdersConfig(AppConfig):
     verbose_name = "Orders"
 
     def ready(self) -> None:
+        from merchants import registry as merchant_registry
         from shop import sweepers
         from shop.payments.registry import register_purpose
 
+        from .services import after_sales
         from .services import sweepers as order_sweepers
         from .services.checkout import CHECKOUT_PURPOSE
         from .services.lifecycle import checkout_payment_succeeded
 
         register_purpose(purpose=CHECKOUT_PURPOSE, on_succeeded=checkout_payment_succeeded)
+        merchant_registry.register_open_dispute_counter(after_sales.open_dispute_count)
+        merchant_registry.register_open_after_sales_counter(after_sales.open_after_sales_count)
         sweepers.register(
             name="orders.cancel_unpaid",
             description="Cancel orders not paid in time",

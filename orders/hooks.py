@@ -2,19 +2,25 @@
 
 Handlers run inside the transaction that made the change, so accruals and the order
 move together or not at all. Explicit and in one place, unlike model signals.
+
+- ``paid``: ``handler(order)`` — the order's money is with us (accrue commission).
+- ``completed``: ``handler(order)`` — the after-sales window closed (settle).
+- ``refunded``: ``handler(order, item_refunds={order_item_id: fen}, key=...)`` — money of
+  these items went back to the buyer (cancel or claw back their commission in
+  proportion); ``key`` is the refund's idempotency key, unique per refund.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .models import Order
 
-OrderHandler = Callable[["Order"], None]
+OrderHandler = Callable[..., None]
 
-_HANDLERS: dict[str, list[OrderHandler]] = {"paid": [], "completed": []}
+_HANDLERS: dict[str, list[OrderHandler]] = {"paid": [], "completed": [], "refunded": []}
 
 
 def register(*, event: str, handler: OrderHandler) -> None:
@@ -24,6 +30,6 @@ def register(*, event: str, handler: OrderHandler) -> None:
         _HANDLERS[event].append(handler)
 
 
-def fire(*, event: str, order: Order) -> None:
+def fire(*, event: str, order: Order, **details: Any) -> None:
     for handler in _HANDLERS[event]:
-        handler(order)
+        handler(order, **details)

@@ -61,6 +61,11 @@ class Order(BaseModel):
     after_sales_closes_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    settled_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When rebates settled it: later refunds claw back settled money instead of pending.",
+    )
 
     class Meta:
         constraints = [
@@ -105,6 +110,9 @@ class OrderItem(models.Model):
     coupon_fen = models.BigIntegerField(default=0)
     paid_fen = models.BigIntegerField(help_text="sale − coupon.")
     refunded_fen = models.BigIntegerField(default=0)
+    refunded_qty = models.PositiveIntegerField(
+        default=0, help_text="Units refunded before shipping (their stock was released)."
+    )
     commission_bps = models.PositiveIntegerField()
     member_share_bps = models.PositiveIntegerField()
     owner_share_bps = models.PositiveIntegerField()
@@ -136,9 +144,11 @@ class OrderEvent(models.Model):
         COMPLETED = "completed", "Completed"
         INVOICED = "invoiced", "Invoice issued"
         REFUNDED = "refunded", "Refunded"
+        PARTLY_REFUNDED = "partly_refunded", "Partly refunded"
+        AFTER_SALE = "after_sale", "After-sales case"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
-    kind = models.CharField(max_length=16, choices=Kind.choices)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -147,3 +157,80 @@ class OrderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on {self.order_id}"
+
+
+class AfterSale(BaseModel):
+    """A buyer's after-sales case on one order: refund only, or return and refund.
+
+    The merchant approves (the refund goes out) or rejects; a rejected buyer may take it
+    to ops (a dispute, which freezes the merchant's deposit), and ops rule either way.
+    At most one open case per order; the order is not completed while one is open.
+    """
+
+    class Kind(models.TextChoices):
+        REFUND = "refund", "Refund only"
+        RETURN_REFUND = "return_refund", "Return and refund"
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Waiting for the merchant"
+        REJECTED = "rejected", "Rejected by the merchant"
+        DISPUTED = "disputed", "Disputed: waiting for ops"
+        REFUNDED = "refunded", "Refunded"
+        CLOSED = "closed", "Closed without refund"
+
+    OPEN: ClassVar[frozenset[str]] = frozenset({Status.REQUESTED, Status.DISPUTED})
+    TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
+        Status.REQUESTED: frozenset({Status.REFUNDED, Status.REJECTED, Status.CLOSED}),
+        Status.REJECTED: frozenset({Status.DISPUTED, Status.CLOSED}),
+        Status.DISPUTED: frozenset({Status.REFUNDED, Status.CLOSED}),
+    }
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="after_sales")
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="after_sales")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED, db_index=True)
+    amount_fen = models.BigIntegerField(help_text="What the buyer asks back, within what they paid.")
+    reason = models.CharField(max_length=255)
+    merchant_note = models.CharField(max_length=255, blank=True)
+    ops_note = models.CharField(max_length=255, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    refunded_fen = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="aftersale_amount_gt_0"),
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=Q(status__in=["requested", "disputed"]),
+                name="aftersale_one_open_per_order",
+            ),
+        ]
+        indexes = [models.Index(fields=["merchant", "status", "-id"], name="aftersale_merchant_idx")]
+
+    def __str__(self) -> str:
+        return f"After-sale {self.pk} on order {self.order_id} ({self.get_status_display()})"
+
+    def can_move_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS.get(self.status, frozenset())
+
+
+class AfterSaleItem(models.Model):
+    """One order item in a case, with the units and the part of the amount it carries."""
+
+    after_sale = models.ForeignKey(AfterSale, on_delete=models.CASCADE, related_name="items")
+    order_item = models.ForeignKey(OrderItem, on_delete=models.PROTECT, related_name="+")
+    qty = models.PositiveIntegerField()
+    amount_fen = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(qty__gt=0), name="aftersaleitem_qty_gt_0"),
+            models.CheckConstraint(condition=Q(amount_fen__gte=0), name="aftersaleitem_amount_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.qty} of item {self.order_item_id}"

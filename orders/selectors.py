@@ -2,13 +2,14 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from .errors import OrderNotFound
-from .models import Order, OrderItem
+from .errors import AfterSaleNotFound, OrderNotFound
+from .models import AfterSale, Order, OrderItem
 
 
 def _with_items(orders: QuerySet[Order]) -> QuerySet[Order]:
     return orders.select_related("payment").prefetch_related(
-        Prefetch("items", queryset=OrderItem.objects.order_by("pk"))
+        Prefetch("items", queryset=OrderItem.objects.order_by("pk")),
+        Prefetch("after_sales", queryset=AfterSale.objects.prefetch_related("items").order_by("pk")),
     )
 
 
@@ -39,3 +40,24 @@ def order_get_for_merchant(*, merchant_id: int, order_id: int) -> Order:
     if order is None:
         raise OrderNotFound()
     return order
+
+
+def after_sale_list_for_merchant(*, merchant_id: int, status: str | None = None) -> QuerySet[AfterSale]:
+    cases = AfterSale.objects.filter(merchant_id=merchant_id)
+    if status:
+        cases = cases.filter(status=status)
+    return cases.prefetch_related("items").order_by("-id")
+
+
+def after_sale_get_for_buyer(*, buyer, case_id: int) -> AfterSale:
+    case = AfterSale.objects.prefetch_related("items").filter(pk=case_id, buyer=buyer).first()
+    if case is None:
+        raise AfterSaleNotFound()
+    return case
+
+
+def after_sale_get_for_merchant(*, merchant_id: int, case_id: int) -> AfterSale:
+    case = after_sale_list_for_merchant(merchant_id=merchant_id).filter(pk=case_id).first()
+    if case is None:
+        raise AfterSaleNotFound()
+    return case

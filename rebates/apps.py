@@ -11,8 +11,10 @@ class RebatesConfig(AppConfig):
 
         from .services.accrual import order_accrue_commission
         from .services.hooks import order_completed_enqueue_settlement, settlement_catch_up
+        from .services.refunds import order_refunded_adjust_commission
 
         hooks.register(event="paid", handler=order_accrue_commission)
+        hooks.register(event="refunded", handler=order_refunded_adjust_commission)
         hooks.register(event="completed", handler=order_completed_enqueue_settlement)
         sweepers.register(
             name="rebates.settle",

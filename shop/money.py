@@ -27,6 +27,19 @@ def fen_display(amount_fen: int) -> str:
     return f"{sign}¥{yuan}.{fen:02d}"
 
 
+def fen_pro_rata(amount_fen: int, part: int, whole: int) -> int:
+    """``amount_fen × part / whole``, rounded down: the share of ``amount_fen`` that goes
+    with ``part`` of ``whole`` (e.g. the coupon share of a partial refund).
+
+    Callers compute it on running totals (the share of everything refunded so far,
+    minus what was already taken) so repeated partial refunds never drift and a full
+    refund takes exactly ``amount_fen``.
+    """
+    if amount_fen < 0 or part < 0 or whole <= 0 or part > whole:
+        raise ValueError(f"need amount >= 0 and 0 <= part <= whole > 0, got {amount_fen}, {part}, {whole}")
+    return amount_fen * part // whole
+
+
 def fen_allocate(total_fen: int, weights: list[int]) -> list[int]:
     """Split ``total_fen`` in proportion to ``weights``, rounding each part down;
     the last part takes the remainder, so the parts always sum to the total.

@@ -1,6 +1,37 @@
 from rest_framework import serializers
 
-from orders.models import Order, OrderItem
+from orders.models import AfterSale, AfterSaleItem, Order, OrderItem
+
+
+class AfterSaleItemOutput(serializers.ModelSerializer):
+    order_item_id = serializers.IntegerField()
+
+    class Meta:
+        model = AfterSaleItem
+        fields = ("order_item_id", "qty", "amount_fen")
+
+
+class AfterSaleOutput(serializers.ModelSerializer):
+    order_id = serializers.IntegerField()
+    type = serializers.CharField(source="kind")
+    items = AfterSaleItemOutput(many=True)
+
+    class Meta:
+        model = AfterSale
+        fields = (
+            "id",
+            "order_id",
+            "type",
+            "status",
+            "amount_fen",
+            "refunded_fen",
+            "reason",
+            "merchant_note",
+            "ops_note",
+            "items",
+            "created_at",
+            "decided_at",
+        )
 
 
 class OrderItemOutput(serializers.ModelSerializer):
@@ -49,7 +80,7 @@ class OrderOutput(serializers.ModelSerializer):
     items = OrderItemOutput(many=True)
     delivery = serializers.SerializerMethodField()
     address = AddressSerializer()
-    after_sales = serializers.SerializerMethodField()
+    after_sales = AfterSaleOutput(many=True)
 
     class Meta:
         model = Order
@@ -82,9 +113,6 @@ class OrderOutput(serializers.ModelSerializer):
         return DeliveryOutput(
             {"carrier": order.carrier, "tracking_no": order.tracking_no, "shipped_at": order.shipped_at}
         ).data
-
-    def get_after_sales(self, order) -> list[dict]:
-        return []
 
 
 class MerchantOrderOutput(OrderOutput):

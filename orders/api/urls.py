@@ -1,7 +1,14 @@
 from django.urls import path
 
 from .views import (
+    AfterSaleDetailApi,
+    AfterSaleEscalateApi,
+    AfterSaleOpenApi,
+    AfterSaleWithdrawApi,
     CheckoutQuoteApi,
+    MerchantAfterSaleApproveApi,
+    MerchantAfterSaleListApi,
+    MerchantAfterSaleRejectApi,
     MerchantOrderInvoiceApi,
     MerchantOrderListApi,
     MerchantOrderShipApi,
@@ -20,6 +27,21 @@ urlpatterns = [
         "orders/<int:order_id>/confirm-receipt",
         OrderConfirmReceiptApi.as_view(),
         name="order-confirm-receipt",
+    ),
+    path("orders/<int:order_id>/after-sales", AfterSaleOpenApi.as_view(), name="after-sale-open"),
+    path("after-sales/<int:case_id>", AfterSaleDetailApi.as_view(), name="after-sale-detail"),
+    path("after-sales/<int:case_id>/escalate", AfterSaleEscalateApi.as_view(), name="after-sale-escalate"),
+    path("after-sales/<int:case_id>/withdraw", AfterSaleWithdrawApi.as_view(), name="after-sale-withdraw"),
+    path("merchant/after-sales", MerchantAfterSaleListApi.as_view(), name="merchant-after-sales"),
+    path(
+        "merchant/after-sales/<int:case_id>/approve",
+        MerchantAfterSaleApproveApi.as_view(),
+        name="merchant-after-sale-approve",
+    ),
+    path(
+        "merchant/after-sales/<int:case_id>/reject",
+        MerchantAfterSaleRejectApi.as_view(),
+        name="merchant-after-sale-reject",
     ),
     path("merchant/orders", MerchantOrderListApi.as_view(), name="merchant-orders"),
     path("merchant/orders/<int:order_id>/ship", MerchantOrderShipApi.as_view(), name="merchant-order-ship"),

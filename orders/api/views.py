@@ -8,12 +8,23 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from merchants.selectors import merchant_get_for_staff
-from orders.models import Order
+from orders.models import AfterSale, Order
 from orders.selectors import (
+    after_sale_get_for_buyer,
+    after_sale_get_for_merchant,
+    after_sale_list_for_merchant,
     order_get_for_buyer,
     order_get_for_merchant,
     order_list_for_buyer,
     order_list_for_merchant,
+)
+from orders.services.after_sales import (
+    CaseItem,
+    after_sale_approve,
+    after_sale_escalate,
+    after_sale_open,
+    after_sale_reject,
+    after_sale_withdraw,
 )
 from orders.services.checkout import checkout_quote, order_create
 from orders.services.lifecycle import order_cancel, order_confirm_receipt, order_mark_invoiced, order_ship
@@ -21,7 +32,7 @@ from shop.api.idempotency import idempotent
 from shop.payments.gateways.registry import default_gateway_name
 from shop.payments.services import payment_client_params
 
-from .serializers import AddressSerializer, MerchantOrderOutput, OrderOutput
+from .serializers import AddressSerializer, AfterSaleOutput, MerchantOrderOutput, OrderOutput
 
 
 class CheckoutItemInput(serializers.Serializer):
@@ -189,4 +200,118 @@ class MerchantOrderInvoiceApi(APIView):
         )
         return Response(
             MerchantOrderOutput(order_get_for_merchant(merchant_id=merchant.pk, order_id=order_id)).data
+        )
+
+
+class AfterSaleItemInput(serializers.Serializer):
+    order_item_id = serializers.IntegerField(min_value=1)
+    qty = serializers.IntegerField(min_value=1, max_value=settings.SHOP_RULES["MAX_ORDER_QTY"])
+
+
+class AfterSaleOpenApi(APIView):
+    """``POST /orders/{id}/after-sales``: the buyer asks for a refund (or a return and refund)."""
+
+    class InputSerializer(serializers.Serializer):
+        type = serializers.ChoiceField(choices=AfterSale.Kind.choices)
+        items = AfterSaleItemInput(many=True, allow_empty=False, max_length=50)
+        amount_fen = serializers.IntegerField(min_value=1, max_value=10**12)
+        reason = serializers.CharField(max_length=255)
+
+    @extend_schema(request=InputSerializer, responses={201: AfterSaleOutput})
+    def post(self, request, order_id: int):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        case = after_sale_open(
+            order_id=order_id,
+            buyer=request.user,
+            kind=data["type"],
+            items=[CaseItem(order_item_id=i["order_item_id"], qty=i["qty"]) for i in data["items"]],
+            amount_fen=data["amount_fen"],
+            reason=data["reason"],
+        )
+        return Response(AfterSaleOutput(case).data, status=status.HTTP_201_CREATED)
+
+
+class AfterSaleDetailApi(APIView):
+    @extend_schema(responses=AfterSaleOutput)
+    def get(self, request, case_id: int):
+        return Response(AfterSaleOutput(after_sale_get_for_buyer(buyer=request.user, case_id=case_id)).data)
+
+
+class AfterSaleEscalateApi(APIView):
+    """A rejected buyer asks the platform to decide (a dispute)."""
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=255, required=False, default="")
+
+    @extend_schema(request=InputSerializer, responses=AfterSaleOutput)
+    def post(self, request, case_id: int):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        after_sale_escalate(case_id=case_id, buyer=request.user, **payload.validated_data)
+        return Response(AfterSaleOutput(after_sale_get_for_buyer(buyer=request.user, case_id=case_id)).data)
+
+
+class AfterSaleWithdrawApi(APIView):
+    @extend_schema(request=None, responses=AfterSaleOutput)
+    def post(self, request, case_id: int):
+        after_sale_withdraw(case_id=case_id, buyer=request.user)
+        return Response(AfterSaleOutput(after_sale_get_for_buyer(buyer=request.user, case_id=case_id)).data)
+
+
+class MerchantAfterSaleListApi(ListAPIView):
+    serializer_class = AfterSaleOutput
+
+    class FilterSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=AfterSale.Status.choices, required=False)
+
+    @extend_schema(parameters=[FilterSerializer])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        filters = self.FilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        merchant = merchant_get_for_staff(user=self.request.user)
+        return after_sale_list_for_merchant(
+            merchant_id=merchant.pk, status=filters.validated_data.get("status")
+        )
+
+
+class _MerchantDecisionInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=255, required=False, default="")
+
+
+class MerchantAfterSaleApproveApi(APIView):
+    @extend_schema(request=_MerchantDecisionInput, responses=AfterSaleOutput)
+    def post(self, request, case_id: int):
+        payload = _MerchantDecisionInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        merchant = merchant_get_for_staff(user=request.user)
+        after_sale_approve(
+            case_id=case_id,
+            merchant_id=merchant.pk,
+            actor=request.user,
+            note=payload.validated_data["reason"],
+        )
+        return Response(
+            AfterSaleOutput(after_sale_get_for_merchant(merchant_id=merchant.pk, case_id=case_id)).data
+        )
+
+
+class MerchantAfterSaleRejectApi(APIView):
+    @extend_schema(request=_MerchantDecisionInput, responses=AfterSaleOutput)
+    def post(self, request, case_id: int):
+        payload = _MerchantDecisionInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        merchant = merchant_get_for_staff(user=request.user)
+        after_sale_reject(
+            case_id=case_id,
+            merchant_id=merchant.pk,
+            actor=request.user,
+            note=payload.validated_data["reason"],
+        )
+        return Response(
+            AfterSaleOutput(after_sale_get_for_merchant(merchant_id=merchant.pk, case_id=case_id)).data
         )

@@ -16,7 +16,7 @@ from groupstore.services import share_reward_consider, store_stats_record_paymen
 from orders import hooks
 from orders.errors import IllegalOrderTransition, OrderNotFound
 from orders.locks import order_qs_for_update
-from orders.models import Order, OrderEvent
+from orders.models import AfterSale, Order, OrderEvent
 from products.services import sku_release_stock, sku_ship_stock
 from shop.ledger.models import Account
 from shop.ledger.services import AccountRef
@@ -112,7 +112,8 @@ def order_ship(
         fields=("carrier", "tracking_no", "shipped_at"),
     )
     for item in order.items.order_by("sku_id"):
-        sku_ship_stock(sku_id=item.sku_id, qty=item.qty)
+        if item.qty > item.refunded_qty:  # units refunded before shipping went back to stock
+            sku_ship_stock(sku_id=item.sku_id, qty=item.qty - item.refunded_qty)
     return order
 
 
@@ -141,6 +142,8 @@ def order_complete(*, order_id: int, now: datetime) -> Order:
         return order
     if order.after_sales_closes_at is None or order.after_sales_closes_at > now:
         raise IllegalOrderTransition("The after-sales window is still open.", order_id=order_id)
+    if order.after_sales.filter(status__in=AfterSale.OPEN).exists():
+        raise IllegalOrderTransition("An after-sales case is still open.", order_id=order_id)
     order.completed_at = now
     _move(order, Order.Status.COMPLETED, fields=("completed_at",))
     share_reward_consider(

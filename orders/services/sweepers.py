@@ -7,9 +7,10 @@ import logging
 from datetime import datetime
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 
 from orders.errors import IllegalOrderTransition
-from orders.models import Order
+from orders.models import AfterSale, Order
 
 from .lifecycle import order_cancel, order_complete, order_confirm_receipt
 
@@ -48,9 +49,12 @@ def auto_confirm_receipt(now: datetime) -> int:
 
 
 def complete_orders(now: datetime) -> int:
-    """After-sales window closed (7 days after receipt): completed, handed to settlement."""
+    """After-sales window closed (7 days after receipt) and no case open: completed, handed
+    to settlement. An order with an open case completes once the case is decided."""
+    open_case = AfterSale.objects.filter(order=OuterRef("pk"), status__in=AfterSale.OPEN)
     order_ids = list(
         Order.objects.filter(status=Order.Status.RECEIVED, after_sales_closes_at__lte=now)
+        .exclude(Exists(open_case))
         .order_by("pk")
         .values_list("pk", flat=True)[:BATCH]
     )

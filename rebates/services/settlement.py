@@ -70,6 +70,8 @@ def orders_settle(*, order_ids: list[int], now: datetime | None = None) -> int:
         Accrual.objects.filter(pk__in=[a.pk for a in accruals]).update(
             status=Accrual.Status.SETTLED, settled_at=now
         )
+        # Refunds from now on claw back settled money and charge the merchant's payable.
+        Order.objects.filter(pk__in=list(by_order)).update(settled_at=now)
         return len(by_order)
 
 

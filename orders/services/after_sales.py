@@ -1,0 +1,258 @@
+"""After-sales cases (DESIGN.md "Orders and payments"): the buyer asks, the merchant
+approves or rejects, a rejected buyer may take it to ops, ops rule.
+
+- A case may be opened on a paid, shipped or received order (not while awaiting its
+  team, not once completed: after completion only ops refund), for items of that order,
+  for at most what is left to refund of them. One open case per order (a partial unique
+  index is the backstop for two taps at once).
+- Approval refunds at once through ``order_refund`` (keyed by the case, so approving
+  twice pays once). For a return-and-refund case the merchant approves once the goods
+  are back with it.
+- A dispute freezes the merchant's deposit (merchants' registry counts disputes) and
+  blocks completion, so the after-sales window cannot close on an open case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from orders.errors import (
+    AfterSaleNotAllowed,
+    AfterSaleNotFound,
+    IllegalAfterSaleTransition,
+    InvalidRefund,
+    OrderNotFound,
+)
+from orders.locks import order_qs_for_update
+from orders.models import AfterSale, AfterSaleItem, Order, OrderEvent, OrderItem
+from shop.money import fen_allocate
+from shop.notifications.services import notification_send
+
+from .refunds import RefundLine, item_refundable_fen, order_lock_for_refund, order_refund
+
+CASE_STATUSES = frozenset({Order.Status.PAID, Order.Status.SHIPPED, Order.Status.RECEIVED})
+
+
+@dataclass(frozen=True, slots=True)
+class CaseItem:
+    order_item_id: int
+    qty: int
+
+
+def after_sale_open(
+    *, order_id: int, buyer, kind: str, items: list[CaseItem], amount_fen: int, reason: str
+) -> AfterSale:
+    """The buyer opens a case. Refusals (someone else's order 404, wrong state or a case
+    already open 409, items or amount out of bounds 400) write nothing."""
+    try:
+        with transaction.atomic():
+            return _open(
+                order_id=order_id, buyer=buyer, kind=kind, items=items, amount_fen=amount_fen, reason=reason
+            )
+    except IntegrityError:
+        raise AfterSaleNotAllowed("An after-sales case is already open on this order.") from None
+
+
+def _open(*, order_id, buyer, kind, items, amount_fen, reason) -> AfterSale:
+    order = order_qs_for_update().filter(pk=order_id, buyer=buyer).first()
+    if order is None:
+        raise OrderNotFound()
+    if order.status not in CASE_STATUSES:
+        raise AfterSaleNotAllowed(
+            f"An after-sales case cannot be opened while the order is {order.get_status_display().lower()}."
+        )
+    if order.after_sales.filter(status__in=AfterSale.OPEN).exists():
+        raise AfterSaleNotAllowed("An after-sales case is already open on this order.")
+    order_items = {i.pk: i for i in OrderItem.objects.filter(order=order)}
+    problems: dict[str, list[str]] = {}
+    seen: set[int] = set()
+    for index, case_item in enumerate(items):
+        item = order_items.get(case_item.order_item_id)
+        if item is None or case_item.order_item_id in seen:
+            problems[f"items.{index}.order_item_id"] = ["No such item in this order (or named twice)."]
+        elif case_item.qty > item.qty:
+            problems[f"items.{index}.qty"] = [f"The order has {item.qty} of this item."]
+        seen.add(case_item.order_item_id)
+    if problems:
+        raise InvalidRefund(fields=problems)
+    refundable = sum(item_refundable_fen(order_items[i.order_item_id]) for i in items)
+    if amount_fen > refundable:
+        raise InvalidRefund(
+            fields={"amount_fen": [f"At most {refundable} fen is left to refund of these items."]}
+        )
+    case = AfterSale.objects.create(
+        order=order,
+        buyer=buyer,
+        merchant_id=order.merchant_id,
+        kind=kind,
+        amount_fen=amount_fen,
+        reason=reason,
+    )
+    weights = [item_refundable_fen(order_items[i.order_item_id]) for i in items]
+    AfterSaleItem.objects.bulk_create(
+        AfterSaleItem(after_sale=case, order_item_id=i.order_item_id, qty=i.qty, amount_fen=part)
+        for i, part in zip(items, _split_within(amount_fen, weights), strict=True)
+    )
+    OrderEvent.objects.create(
+        order=order,
+        kind=OrderEvent.Kind.AFTER_SALE,
+        actor=buyer,
+        note=f"Case {case.pk} opened: {reason}"[:255],
+    )
+    return case
+
+
+def _split_within(total_fen: int, caps: list[int]) -> list[int]:
+    """Split ``total_fen`` over items in proportion to what is left of each; the caps
+    (what is refundable) are never exceeded because the weights are the caps."""
+    return fen_allocate(total_fen, caps)
+
+
+def _case_for_update(case_id: int, *, refunding: bool = False) -> AfterSale:
+    """Lock a case; one that may refund locks its payment and order first (the refund's
+    lock order), so a decision and a refund of the same order queue, never deadlock."""
+    if refunding:
+        order_id = AfterSale.objects.filter(pk=case_id).values_list("order_id", flat=True).first()
+        if order_id is None:
+            raise AfterSaleNotFound()
+        order_lock_for_refund(order_id)
+    case = AfterSale.objects.select_for_update(no_key=True, of=("self",)).filter(pk=case_id).first()
+    if case is None:
+        raise AfterSaleNotFound()
+    return case
+
+
+def _move(
+    case: AfterSale, to: str, *, actor, note_field: str | None = None, note: str = "", now=None
+) -> None:
+    if not case.can_move_to(to):
+        raise IllegalAfterSaleTransition(
+            f"The case is {case.get_status_display().lower()}; it cannot move to {to}."
+        )
+    case.status = to
+    fields = ["status", "decided_by", "decided_at", "updated_at"]
+    case.decided_by, case.decided_at = actor, now or timezone.now()
+    if note_field:
+        setattr(case, note_field, note[:255])
+        fields.append(note_field)
+    case.save(update_fields=fields)
+
+
+def _refund_case(case: AfterSale, *, actor, by_ops: bool, now: datetime | None) -> None:
+    lines = [
+        RefundLine(order_item_id=i.order_item_id, amount_fen=i.amount_fen, qty=i.qty)
+        for i in case.items.all()
+        if i.amount_fen > 0
+    ]
+    order_refund(
+        order_id=case.order_id,
+        lines=lines,
+        reason=f"After-sales case {case.pk}: {case.reason}",
+        key=f"after-sale:{case.pk}",
+        actor=actor,
+        by_ops=by_ops,
+        now=now,
+    )
+    case.refunded_fen = case.amount_fen
+    case.save(update_fields=["refunded_fen", "updated_at"])
+
+
+def _tell_buyer(case: AfterSale, title: str) -> None:
+    notification_send(
+        recipient_id=case.buyer_id,
+        kind="after_sale_update",
+        title=title,
+        data={"after_sale_id": case.pk, "order_id": case.order_id, "status": case.status},
+        dedupe_key=f"after-sale:{case.pk}:{case.status}",
+    )
+
+
+@transaction.atomic
+def after_sale_approve(*, case_id: int, merchant_id: int, actor, note: str = "", now=None) -> AfterSale:
+    """The merchant agrees: the refund goes out. Approving twice is a no-op."""
+    case = _case_for_update(case_id, refunding=True)
+    if case.merchant_id != merchant_id:
+        raise AfterSaleNotFound()
+    if case.status == AfterSale.Status.REFUNDED:
+        return case
+    _move(case, AfterSale.Status.REFUNDED, actor=actor, note_field="merchant_note", note=note, now=now)
+    _refund_case(case, actor=actor, by_ops=False, now=now)
+    _tell_buyer(case, "Your refund is on its way")
+    return case
+
+
+@transaction.atomic
+def after_sale_reject(*, case_id: int, merchant_id: int, actor, note: str, now=None) -> AfterSale:
+    case = _case_for_update(case_id)
+    if case.merchant_id != merchant_id:
+        raise AfterSaleNotFound()
+    if case.status == AfterSale.Status.REJECTED:
+        return case
+    _move(case, AfterSale.Status.REJECTED, actor=actor, note_field="merchant_note", note=note, now=now)
+    _tell_buyer(case, "The merchant rejected your after-sales request; you may ask the platform to decide")
+    return case
+
+
+@transaction.atomic
+def after_sale_escalate(*, case_id: int, buyer, reason: str = "", now=None) -> AfterSale:
+    """A rejected buyer takes the case to ops: a dispute (the merchant's deposit is frozen)."""
+    case = _case_for_update(case_id)
+    if case.buyer_id != buyer.pk:
+        raise AfterSaleNotFound()
+    if case.status == AfterSale.Status.DISPUTED:
+        return case
+    order = Order.objects.get(pk=case.order_id)
+    if order.status == Order.Status.COMPLETED:
+        raise IllegalAfterSaleTransition("The after-sales window has closed; contact customer service.")
+    _move(case, AfterSale.Status.DISPUTED, actor=buyer, note_field="ops_note", note=reason, now=now)
+    return case
+
+
+@transaction.atomic
+def after_sale_withdraw(*, case_id: int, buyer, now=None) -> AfterSale:
+    case = _case_for_update(case_id)
+    if case.buyer_id != buyer.pk:
+        raise AfterSaleNotFound()
+    if case.status == AfterSale.Status.CLOSED:
+        return case
+    _move(case, AfterSale.Status.CLOSED, actor=buyer, now=now)
+    return case
+
+
+@transaction.atomic
+def after_sale_arbitrate(*, case_id: int, refund: bool, actor, note: str, now=None) -> AfterSale:
+    """Ops rule on a dispute (or on a case the merchant left waiting): refund the buyer, or
+    close the case. Ops may refund after completion (a late complaint): that claws back
+    settled commission."""
+    case = _case_for_update(case_id, refunding=refund)
+    if case.status in (AfterSale.Status.REFUNDED, AfterSale.Status.CLOSED):
+        return case
+    target = AfterSale.Status.REFUNDED if refund else AfterSale.Status.CLOSED
+    _move(case, target, actor=actor, note_field="ops_note", note=note, now=now)
+    if refund:
+        _refund_case(case, actor=actor, by_ops=True, now=now)
+    _tell_buyer(case, "The platform decided your after-sales case")
+    return case
+
+
+def open_dispute_count(merchant_id: int) -> int:
+    return AfterSale.objects.filter(merchant_id=merchant_id, status=AfterSale.Status.DISPUTED).count()
+
+
+def open_after_sales_count(merchant_id: int) -> int:
+    """Open cases, and orders whose after-sales window has not closed yet."""
+    cases = AfterSale.objects.filter(merchant_id=merchant_id, status__in=AfterSale.OPEN).count()
+    windows = Order.objects.filter(
+        merchant_id=merchant_id,
+        status__in=[
+            Order.Status.PAID,
+            Order.Status.SHIPPED,
+            Order.Status.RECEIVED,
+            Order.Status.AWAITING_TEAM,
+        ],
+    ).count()
+    return cases + windows

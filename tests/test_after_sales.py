@@ -1,0 +1,176 @@
+"""After-sales cases through the API: the buyer asks, the merchant decides, ops arbitrate.
+Someone else's case answers 404 and changes nothing; a dispute freezes the deposit and
+keeps the order from completing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from groupstore.tests.factories import make_store
+from merchants.registry import open_after_sales_count, open_dispute_count
+from merchants.tests.factories import MerchantStaffFactory
+from orders.models import AfterSale, Order
+from orders.services.after_sales import after_sale_arbitrate
+from orders.services.lifecycle import order_confirm_receipt, order_ship
+from orders.services.sweepers import complete_orders
+from products.tests.factories import SkuFactory
+from rebates.tests.helpers import make_paid_order
+from shop.payments.models import Refund
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def shop():
+    staff = MerchantStaffFactory()
+    sku = SkuFactory(product__merchant=staff.merchant, price_fen=1_990, commission_bps=1_000, on_hand=10)
+    store, _, (member, stranger) = make_store(members=2)
+    order = make_paid_order(buyer=member, store=store, sku=sku, qty=2)
+    return staff, order, member, stranger
+
+
+def _open(client, order, **overrides):
+    body = {
+        "type": "refund",
+        "items": [{"order_item_id": order.items.get().pk, "qty": 1}],
+        "amount_fen": 1_990,
+        "reason": "少发了一件",
+        **overrides,
+    }
+    return client.post(f"/api/v1/orders/{order.pk}/after-sales", body, format="json")
+
+
+def test_buyer_opens_merchant_approves_and_the_money_goes_back(make_client, shop):
+    staff, order, member, _ = shop
+    buyer, merchant = make_client(member), make_client(staff.user)
+
+    opened = _open(buyer, order)
+    assert opened.status_code == 201, opened.json()
+    case = opened.json()
+    assert (case["status"], case["amount_fen"], case["type"]) == ("requested", 1_990, "refund")
+    assert open_after_sales_count(order.merchant_id) >= 1
+
+    listed = merchant.get("/api/v1/merchant/after-sales?status=requested").json()
+    assert [c["id"] for c in listed["results"]] == [case["id"]]
+
+    approved = merchant.post(f"/api/v1/merchant/after-sales/{case['id']}/approve", {}, format="json")
+    assert approved.status_code == 200, approved.json()
+    assert approved.json()["status"] == "refunded"
+    again = merchant.post(f"/api/v1/merchant/after-sales/{case['id']}/approve", {}, format="json")
+    assert again.status_code == 200
+
+    assert Refund.objects.filter(payment=order.payment).count() == 1
+    detail = buyer.get(f"/api/v1/orders/{order.pk}").json()
+    assert detail["refunded_fen"] == 1_990
+    assert detail["after_sales"][0]["status"] == "refunded"
+    assert detail["status"] == "paid"  # one of two units refunded
+
+
+def test_a_second_open_case_on_one_order_is_refused(make_client, shop):
+    _, order, member, _ = shop
+    buyer = make_client(member)
+    assert _open(buyer, order).status_code == 201
+
+    second = _open(buyer, order)
+
+    assert second.status_code == 409
+    assert second.json()["error"]["code"] == "after_sale_not_allowed"
+    assert AfterSale.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"amount_fen": 3_981}, "amount_fen"),
+        ({"amount_fen": 0}, "amount_fen"),
+        ({"type": "exchange"}, "type"),
+        ({"items": []}, "items.non_field_errors"),
+        ({"items": [{"order_item_id": 999_999, "qty": 1}]}, "items.0.order_item_id"),
+        ({"items": [{"order_item_id": "x", "qty": 1}]}, "items.0.order_item_id"),
+    ],
+)
+def test_bad_cases_get_a_validation_error_and_write_nothing(make_client, shop, overrides, field):
+    _, order, member, _ = shop
+
+    response = _open(make_client(member), order, **overrides)
+
+    assert response.status_code == 400, response.json()
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert field in error["fields"]
+    assert AfterSale.objects.count() == 0
+
+
+def test_someone_elses_order_and_case_are_not_found(make_client, shop):
+    staff, order, member, stranger = shop
+    case_id = _open(make_client(member), order).json()["id"]
+    other_merchant = MerchantStaffFactory()
+
+    assert _open(make_client(stranger), order).status_code == 404
+    assert make_client(stranger).get(f"/api/v1/after-sales/{case_id}").status_code == 404
+    assert (
+        make_client(stranger).post(f"/api/v1/after-sales/{case_id}/escalate", {}, format="json").status_code
+        == 404
+    )
+    approve = make_client(other_merchant.user).post(
+        f"/api/v1/merchant/after-sales/{case_id}/approve", {}, format="json"
+    )
+    assert approve.status_code == 404
+    assert (
+        make_client().post(f"/api/v1/merchant/after-sales/{case_id}/approve", {}, format="json").status_code
+        == 401
+    )
+    assert AfterSale.objects.get(pk=case_id).status == "requested"
+    assert Refund.objects.count() == 0
+
+
+def test_a_rejected_buyer_disputes_ops_rule_and_only_then_the_order_completes(make_client, shop):
+    staff, order, member, _ = shop
+    buyer, merchant = make_client(member), make_client(staff.user)
+    now = timezone.now()
+    order_ship(
+        order_id=order.pk,
+        merchant_id=order.merchant_id,
+        carrier="SF",
+        tracking_no="SF0001",
+        actor=staff.user,
+        now=now,
+    )
+    order_confirm_receipt(order_id=order.pk, actor=member, now=now)
+    case_id = _open(buyer, order, amount_fen=500, type="return_refund").json()["id"]
+
+    rejected = merchant.post(
+        f"/api/v1/merchant/after-sales/{case_id}/reject", {"reason": "已签收无问题"}, format="json"
+    )
+    assert rejected.json()["status"] == "rejected"
+    disputed = buyer.post(f"/api/v1/after-sales/{case_id}/escalate", {"reason": "商品破损"}, format="json")
+    assert disputed.json()["status"] == "disputed"
+    assert open_dispute_count(order.merchant_id) == 1
+
+    # the window closes while the dispute is open: the order waits
+    later = now + settings.SHOP_RULES["AFTER_SALES_WINDOW"] + timedelta(minutes=1)
+    assert complete_orders(later) == 0
+    order.refresh_from_db()
+    assert order.status == Order.Status.RECEIVED
+
+    after_sale_arbitrate(case_id=case_id, refund=True, actor=staff.user, note="破损属实")
+
+    assert open_dispute_count(order.merchant_id) == 0
+    assert AfterSale.objects.get(pk=case_id).refunded_fen == 500
+    assert complete_orders(later) == 1
+    order.refresh_from_db()
+    assert (order.status, order.refunded_fen) == (Order.Status.COMPLETED, 500)
+
+
+def test_a_completed_order_takes_no_new_case(make_client, shop):
+    staff, order, member, _ = shop
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.COMPLETED)
+
+    response = _open(make_client(member), order)
+
+    assert response.status_code == 409
+    assert AfterSale.objects.count() == 0
