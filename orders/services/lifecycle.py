@@ -7,6 +7,7 @@ a quiet no-op; an illegal one raises 409. An event row is written with each chan
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -22,6 +23,7 @@ from shop.ledger.models import Account
 from shop.ledger.services import AccountRef
 from shop.payments.models import Payment
 from shop.payments.services import payment_close, payment_post_receipt
+from shop.payments.tasks import payment_upload_shipping_task
 
 
 def _move(order: Order, to: str, *, actor=None, note: str = "", fields: tuple[str, ...] = ()) -> None:
@@ -111,9 +113,20 @@ def order_ship(
         note=f"{carrier} {tracking_no}",
         fields=("carrier", "tracking_no", "shipped_at"),
     )
-    for item in order.items.order_by("sku_id"):
+    items = list(order.items.order_by("sku_id"))
+    for item in items:
         if item.qty > item.refunded_qty:  # units refunded before shipping went back to stock
             sku_ship_stock(sku_id=item.sku_id, qty=item.qty - item.refunded_qty)
+    # WeChat holds a mini-program's goods money until it is told of the shipment.
+    transaction.on_commit(
+        partial(
+            payment_upload_shipping_task.delay,
+            order.payment_id,
+            carrier,
+            tracking_no,
+            "、".join(item.product_title for item in items)[:120],
+        )
+    )
     return order
 
 
