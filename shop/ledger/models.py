@@ -5,6 +5,8 @@ entries of one transaction sum to zero. Accounts that hold what the platform owe
 someone (wallets, merchant receivables, deposits) are positive when money is owed
 to them; the ``gateway_clearing`` account goes negative by what came in from outside
 and ``marketing_budget`` by what the platform spent on coupons and envelopes.
+``refund_clearing`` holds what is owed back to payers until the gateway confirms the
+refund: a refund that failed stays there, which is ops' queue (payments admin).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Account(BaseModel):
         MARKETING_BUDGET = "marketing_budget", "Marketing budget"
         GATEWAY_CLEARING = "gateway_clearing", "Payment gateway clearing"
         PAYOUT_CLEARING = "payout_clearing", "Payouts in flight"
+        REFUND_CLEARING = "refund_clearing", "Refunds owed back to payers (not yet sent)"
 
     class OwnerType(models.TextChoices):
         USER = "user", "User"

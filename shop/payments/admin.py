@@ -1,8 +1,15 @@
-from django.contrib import admin
+"""Ops' view of payments and refunds. The refund list filtered on "Failed" is the ops queue:
+money owed back to payers that the gateway did not pay out, waiting in refund clearing."""
 
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
+
+from shop.errors import ApplicationError
 from shop.money import fen_display
 
-from .models import Payment, PaymentAnomaly
+from .models import Payment, PaymentAnomaly, Refund
+from .refunds import refund_resend
 
 
 @admin.register(Payment)
@@ -30,8 +37,115 @@ class PaymentAdmin(admin.ModelAdmin):
         return False
 
 
+def _refund_link(refund: Refund | None) -> str:
+    if refund is None:
+        return "—"
+    url = reverse("admin:payments_refund_change", args=[refund.pk])
+    return format_html(
+        '<a href="{}">{} — {}</a>', url, fen_display(refund.amount_fen), refund.get_status_display()
+    )
+
+
 @admin.register(PaymentAnomaly)
 class PaymentAnomalyAdmin(admin.ModelAdmin):
-    list_display = ("payment", "kind", "reported_amount_fen", "gateway_txn_id", "is_resolved", "created_at")
-    list_filter = ("kind", "is_resolved")
-    readonly_fields = ("payment", "kind", "gateway_txn_id", "reported_amount_fen", "payload", "created_at")
+    list_display = (
+        "payment",
+        "kind",
+        "reported_amount_fen",
+        "gateway_txn_id",
+        "refund_state",
+        "is_resolved",
+        "created_at",
+    )
+    list_filter = ("kind", "is_resolved", "refund__status")
+    list_select_related = ("payment", "refund")
+    readonly_fields = (
+        "payment",
+        "kind",
+        "gateway_txn_id",
+        "reported_amount_fen",
+        "refund_state",
+        "payload",
+        "created_at",
+    )
+    exclude = ("refund",)
+
+    @admin.display(description="Automatic refund")
+    def refund_state(self, obj):
+        return _refund_link(obj.refund)
+
+    def has_add_permission(self, request):
+        return False
+
+
+class OpsQueueFilter(admin.SimpleListFilter):
+    title = "ops queue"
+    parameter_name = "queue"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("failed", "Failed: money waiting to go back (act on these)"),
+            ("resendable", "Failed and can be sent again"),
+            ("abnormal", "Abnormal: handle on the WeChat Pay merchant platform"),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == "failed":
+            return queryset.filter(status=Refund.Status.FAILED)
+        if self.value() == "resendable":
+            return queryset.filter(status=Refund.Status.FAILED).exclude(
+                failure_kind=Refund.FailureKind.ABNORMAL
+            )
+        if self.value() == "abnormal":
+            return queryset.filter(status=Refund.Status.FAILED, failure_kind=Refund.FailureKind.ABNORMAL)
+        return queryset
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin):
+    list_display = (
+        "out_refund_no",
+        "purpose",
+        "ref_id",
+        "payment",
+        "amount",
+        "status",
+        "failure_kind",
+        "failure_reason",
+        "attempts",
+        "resends",
+        "last_attempt_at",
+        "created_at",
+    )
+    list_filter = (OpsQueueFilter, "status", "purpose", "payment__gateway", "failure_kind")
+    list_select_related = ("payment",)
+    search_fields = ("out_refund_no", "gateway_refund_id", "key", "payment__out_trade_no")
+    readonly_fields = [f.name for f in Refund._meta.fields]
+    date_hierarchy = "created_at"
+    actions = ("send_again",)
+
+    @admin.display(description="Amount")
+    def amount(self, obj):
+        return fen_display(obj.amount_fen)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Send the refund again (after fixing why it failed)")
+    def send_again(self, request, queryset):
+        sent = 0
+        for refund in queryset.order_by("pk"):
+            try:
+                refund_resend(refund_id=refund.pk)
+                sent += 1
+            except ApplicationError as exc:
+                self.message_user(request, f"{refund.out_refund_no}: {exc.message}", messages.ERROR)
+        if sent:
+            self.message_user(
+                request,
+                f"Sent {sent} refund(s) to the gateway again; the list shows their new state.",
+                messages.SUCCESS,
+            )

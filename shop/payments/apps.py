@@ -5,3 +5,24 @@ class PaymentsConfig(AppConfig):
     name = "shop.payments"
     label = "payments"
     verbose_name = "Payments"
+
+    def ready(self) -> None:
+        from shop import sweepers
+
+        from .refunds import ANOMALY_PURPOSE, refunds_sweep
+        from .registry import register_refund_purpose
+        from .services import anomaly_refund_succeeded, payments_query_sweep
+
+        register_refund_purpose(purpose=ANOMALY_PURPOSE, on_succeeded=anomaly_refund_succeeded)
+        sweepers.register(
+            name="payments.query_unpaid",
+            description="Ask the gateway about payments still unpaid a few minutes on (lost callbacks)",
+            run=payments_query_sweep,
+            order=5,  # before the unpaid-order time-out, so a paid order is not cancelled
+        )
+        sweepers.register(
+            name="payments.refunds_in_flight",
+            description="Send again (ask about) refunds still in flight after a minute",
+            run=refunds_sweep,
+            order=50,
+        )

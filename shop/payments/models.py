@@ -60,6 +60,14 @@ class PaymentAnomaly(BaseModel):
     reported_amount_fen = models.BigIntegerField()
     payload = models.JSONField(default=dict)
     is_resolved = models.BooleanField(default=False)
+    refund = models.OneToOneField(
+        "Refund",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="anomaly",
+        help_text="The automatic refund of the money that arrived.",
+    )
 
     class Meta:
         constraints = [
@@ -69,3 +77,70 @@ class PaymentAnomaly(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} on {self.payment}"
+
+
+class Refund(BaseModel):
+    """Money going back to a payer through the gateway, for any purpose (an order's refund,
+    a payment anomaly, …), against the payment it came from.
+
+    ``key`` is the caller's idempotency key (one refund per key). ``out_refund_no`` is our
+    number at the gateway, which refunds one number at most once: resending the same number
+    can never pay twice. Money sits in the ``refund_clearing`` account from the request until
+    the gateway confirms; a failed refund leaves it there, for ops (admin "Send the refund
+    again").
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "To be sent to the gateway"
+        PROCESSING = "processing", "Accepted by the gateway, in progress"
+        SUCCEEDED = "succeeded", "Refunded"
+        FAILED = "failed", "Failed (money waiting in refund clearing; ops to act)"
+
+    class FailureKind(models.TextChoices):
+        REFUSED = "refused", "The gateway refused the request (resent under the same number)"
+        CLOSED = "closed", "The gateway closed the refund, nothing paid (resent under a new number)"
+        ABNORMAL = "abnormal", "Abnormal: the buyer's account refused the money (handle at the gateway)"
+
+    IN_FLIGHT: ClassVar[tuple[str, ...]] = (Status.PENDING, Status.PROCESSING)
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    purpose = models.CharField(max_length=32, db_index=True, help_text="Who asked: order_refund, …")
+    ref_id = models.BigIntegerField(null=True, blank=True, help_text="What is refunded, by purpose.")
+    amount_fen = models.BigIntegerField()
+    total_fen = models.BigIntegerField(help_text="The gateway transaction's total (WeChat requires it).")
+    key = models.CharField(max_length=200, unique=True, help_text="The caller's idempotency key.")
+    out_refund_no = models.CharField(max_length=64, unique=True, help_text="Our number at the gateway.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    gateway_refund_id = models.CharField(max_length=64, blank=True)
+    reason = models.CharField(max_length=80, blank=True, help_text="Shown to the payer by WeChat.")
+    failure_kind = models.CharField(max_length=16, choices=FailureKind.choices, blank=True)
+    failure_reason = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Gateway calls made.")
+    resends = models.PositiveIntegerField(default=0, help_text="Times ops sent it again after a failure.")
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="refund_amount_fen_gt_0"),
+            models.CheckConstraint(
+                condition=Q(amount_fen__lte=models.F("total_fen")), name="refund_lte_total"
+            ),
+        ]
+        indexes = [models.Index(fields=["payment", "status"], name="refund_payment_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.out_refund_no} ({self.get_status_display()})"
+
+
+class RetiredRefundNumber(BaseModel):
+    """An ``out_refund_no`` the gateway closed, replaced when ops sent the refund again.
+
+    Never reused; late news about it is recognised (answered, ignored), not applied.
+    """
+
+    refund = models.ForeignKey(Refund, on_delete=models.PROTECT, related_name="retired_numbers")
+    out_refund_no = models.CharField(max_length=64, unique=True)
+
+    def __str__(self) -> str:
+        return self.out_refund_no

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from shop.errors import Conflict, NotFound
+from shop.errors import ApplicationError, Conflict, NotFound
 from shop.ledger.models import Account
 from shop.ledger.services import AccountRef, ledger_post
 
-from .gateways.base import PaymentResult
+from .errors import PaymentNotPaid
+from .gateways.base import GatewayError, PaymentResult
 from .gateways.registry import gateway_get
 from .models import Payment, PaymentAnomaly
+from .refunds import ANOMALY_PURPOSE, refund_request
 from .registry import handler_for
 
 logger = logging.getLogger("shop.payments")
@@ -69,6 +74,7 @@ def payment_apply_result(*, gateway: str, result: PaymentResult) -> Applied:
     - unknown payment: ``NotFound``, nothing written;
     - already applied: ``DUPLICATE`` (gateways retry for 24 h: answer success);
     - amount mismatch or paid after close: recorded as an anomaly for ops, nothing paid;
+      the money that did arrive is booked and refunded in full, once per anomaly;
     - otherwise the payment is marked paid, the money enters the ledger and the
       purpose's handler runs, all in one transaction.
     """
@@ -105,13 +111,14 @@ def _apply_locked(*, gateway: str, result: PaymentResult) -> Applied:
     elif payment.status == Payment.Status.CLOSED:
         anomaly = PaymentAnomaly.Kind.PAID_AFTER_CLOSE
     if anomaly is not None:
-        _, created = PaymentAnomaly.objects.get_or_create(
+        recorded, created = PaymentAnomaly.objects.get_or_create(  # unique per gateway transaction
             gateway_txn_id=result.transaction_id,
             kind=anomaly,
             defaults={"payment": payment, "reported_amount_fen": result.amount_fen, "payload": result.raw},
         )
         if created:
             logger.error("payment anomaly %s on %s: %s fen", anomaly, payment.out_trade_no, result.amount_fen)
+            _anomaly_refund(recorded)
         return Applied.ANOMALY
 
     payment.status = Payment.Status.SUCCEEDED
@@ -120,6 +127,33 @@ def _apply_locked(*, gateway: str, result: PaymentResult) -> Applied:
     payment.save(update_fields=["status", "gateway_txn_id", "paid_at", "updated_at"])
     handler_for(payment.purpose)(payment)
     return Applied.APPLIED
+
+
+ANOMALY_REFUND_REASON = "支付异常，原路退回"  # WeChat shows it to the payer
+
+
+def _anomaly_refund(anomaly: PaymentAnomaly) -> None:
+    """Book the money that arrived with an anomaly and send it all back, in the transaction
+    that records the anomaly (so exactly once: the anomaly is unique per gateway transaction,
+    and the refund key is the anomaly's). Nothing is marked paid."""
+    if anomaly.reported_amount_fen <= 0:
+        return
+    anomaly.refund = refund_request(
+        payment_id=anomaly.payment_id,
+        amount_fen=anomaly.reported_amount_fen,
+        purpose=ANOMALY_PURPOSE,
+        ref_id=anomaly.pk,
+        reason=ANOMALY_REFUND_REASON,
+        key=f"payment-anomaly:{anomaly.pk}",
+        # The gateway clearing account gives what came in; refund clearing holds it until sent.
+        debits=[(gateway_clearing(), anomaly.reported_amount_fen)],
+    )
+    anomaly.save(update_fields=["refund", "updated_at"])
+
+
+def anomaly_refund_succeeded(refund) -> None:
+    """Refund handler of purpose ``payment_anomaly``: the anomaly is settled once refunded."""
+    PaymentAnomaly.objects.filter(pk=refund.ref_id).update(is_resolved=True, updated_at=timezone.now())
 
 
 def gateway_clearing() -> AccountRef:
@@ -145,8 +179,9 @@ def payment_post_receipt(*, payment: Payment, credits: list[tuple[AccountRef, in
 def payment_close(*, payment_id: int) -> Payment:
     """Close an unpaid payment (the order was cancelled). Closing twice is a no-op.
 
-    The sandbox needs no gateway call; the real gateway's close is called by the
-    caller after this commits (no network under a lock).
+    Called inside the caller's transaction; after it commits, a task closes the payment at
+    the gateway too (no network under a lock). If the payer paid meanwhile, that money
+    arrives as a paid-after-close anomaly and is refunded automatically.
     """
     payment = Payment.objects.select_for_update(no_key=True).filter(pk=payment_id).first()
     if payment is None:
@@ -158,4 +193,95 @@ def payment_close(*, payment_id: int) -> Payment:
     payment.status = Payment.Status.CLOSED
     payment.closed_at = timezone.now()
     payment.save(update_fields=["status", "closed_at", "updated_at"])
+    from .tasks import payment_close_at_gateway_task
+
+    transaction.on_commit(partial(payment_close_at_gateway_task.delay, payment.pk), robust=True)
     return payment
+
+
+class Closed(StrEnum):
+    CLOSED = "closed"
+    PAID_MEANWHILE = "paid_meanwhile"
+    NOT_CLOSED_HERE = "not_closed_here"
+    REFUSED = "refused"
+
+
+def _transient(exc: GatewayError) -> bool:
+    return exc.status is None or exc.status >= 500 or exc.status == 429
+
+
+def payment_close_at_gateway(*, payment_id: int) -> Closed:
+    """Close a closed payment at the gateway as well. Outside any transaction; idempotent
+    (closing twice succeeds at the gateway). Transient gateway errors are raised for the task
+    to retry; a refusal is logged. If the gateway says it was paid meanwhile (``ORDERPAID``),
+    its result is queried and applied: it lands as a paid-after-close anomaly and is refunded."""
+    payment = Payment.objects.filter(pk=payment_id).first()
+    if payment is None:
+        raise NotFound("No such payment.", payment_id=payment_id)
+    if payment.status != Payment.Status.CLOSED:
+        return Closed.NOT_CLOSED_HERE
+    gateway = gateway_get(payment.gateway)
+    try:
+        gateway.close(payment.out_trade_no)
+    except GatewayError as exc:
+        if exc.wechat_code == "ORDERPAID":
+            result = gateway.query(payment.out_trade_no)  # transient errors: the task retries
+            if result is not None and result.succeeded:
+                payment_apply_result(gateway=gateway.name, result=result)
+            else:
+                logger.error("payment %s: ORDERPAID on close, but the query shows no payment", payment.pk)
+            return Closed.PAID_MEANWHILE
+        if _transient(exc):
+            raise
+        logger.error("payment %s could not be closed at the gateway: %s", payment.pk, exc.message)
+        return Closed.REFUSED
+    return Closed.CLOSED
+
+
+QUERY_WINDOW = timedelta(hours=24)  # older unpaid payments are long dead at the gateway
+QUERY_BATCH = 200
+
+
+def payments_query_sweep(now: datetime) -> int:
+    """Beat's minute tick: ask the gateway about payments still unpaid ``PAYMENT_QUERY_AFTER``
+    after creation (a lost callback), in a batch, and apply any success through
+    ``payment_apply_result`` (once, as a callback would be). No lock is held across a gateway
+    call. Returns how many were found paid."""
+    due = list(
+        Payment.objects.filter(
+            status=Payment.Status.CREATED,
+            created_at__lte=now - settings.PAYMENT_QUERY_AFTER,
+            created_at__gte=now - QUERY_WINDOW,
+        )
+        .order_by("created_at", "pk")
+        .values_list("gateway", "out_trade_no")[:QUERY_BATCH]
+    )
+    paid = 0
+    for gateway_name, out_trade_no in due:
+        try:
+            result = gateway_get(gateway_name).query(out_trade_no)
+        except ApplicationError as exc:  # gateway down or not configured: the next tick asks again
+            logger.warning("payment %s could not be queried: %s", out_trade_no, exc.message)
+            continue
+        if result is not None and result.succeeded:
+            payment_apply_result(gateway=gateway_name, result=result)
+            paid += 1
+    return paid
+
+
+def payment_upload_shipping(*, payment_id: int, carrier: str, tracking_no: str, item_desc: str) -> None:
+    """Tell the gateway a paid payment's goods shipped (WeChat holds mini-program goods' money
+    until then), with the payer's openid. ``GatewayError`` is raised for the task to retry;
+    uploading again is accepted by WeChat as a correction."""
+    payment = Payment.objects.select_related("payer").filter(pk=payment_id).first()
+    if payment is None:
+        raise NotFound("No such payment.", payment_id=payment_id)
+    if payment.status != Payment.Status.SUCCEEDED or not payment.gateway_txn_id:
+        raise PaymentNotPaid(payment_id=payment_id)
+    gateway_get(payment.gateway).upload_shipping_info(
+        transaction_id=payment.gateway_txn_id,
+        openid=payment.payer.openid or "",
+        carrier=carrier,
+        tracking_no=tracking_no,
+        item_desc=item_desc,
+    )

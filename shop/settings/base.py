@@ -234,6 +234,8 @@ WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
 
 # --- Payments and WeChat --------------------------------------------------------
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="sandbox" if SANDBOX else "wechatpay")
+# A payment still unpaid this long after creation is queried at the gateway (a lost callback).
+PAYMENT_QUERY_AFTER = timedelta(minutes=env.int("PAYMENT_QUERY_AFTER_MINUTES", default=3))
 SANDBOX_PAYMENT_SECRET = env.str("SANDBOX_PAYMENT_SECRET", default="sandbox-callback-secret")
 WECHAT_APPID = env.str("WECHAT_APPID", default="")
 WECHAT_APP_SECRET = env.str("WECHAT_APP_SECRET", default="")
@@ -243,6 +245,8 @@ WECHATPAY = {
     "CERT_SERIAL_NO": env.str("WECHATPAY_CERT_SERIAL_NO", default=""),
     "APIV3_KEY": env.str("WECHATPAY_APIV3_KEY", default=""),
     "NOTIFY_URL": env.str("WECHATPAY_NOTIFY_URL", default=""),
+    # Where WeChat posts refund results: https://<host>/api/v1/payments/wechatpay/refund-notify
+    "REFUND_NOTIFY_URL": env.str("WECHATPAY_REFUND_NOTIFY_URL", default=""),
     "PUBLIC_KEY_PATH": env.str("WECHATPAY_PUBLIC_KEY_PATH", default=""),
     "PUBLIC_KEY_ID": env.str("WECHATPAY_PUBLIC_KEY_ID", default=""),
 }

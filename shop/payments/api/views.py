@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from shop.errors import NotFound
 from shop.payments.gateways.registry import gateway_get
 from shop.payments.models import Payment
+from shop.payments.refunds import refund_apply_notice
 from shop.payments.services import PaymentClosed, payment_apply_result
 
 
@@ -41,6 +42,31 @@ class PaymentNotifyApi(APIView):
         adapter = gateway_get(gateway)
         result = adapter.parse_payment_callback(headers=dict(request.headers), body=request.body)
         payment_apply_result(gateway=adapter.name, result=result)
+        return Response({"code": "SUCCESS"})
+
+
+class RefundNotifyApi(APIView):
+    """Refund callback (WeChat's ``REFUND.*`` notifications). No token: the signature is the
+    authentication. Applied once; a duplicate is answered with success and changes nothing;
+    a forged one is 401 and an unknown refund 404, both writing nothing."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes = [RawBodyParser]
+    throttle_classes: list = []
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: NotifyAnswer,
+            401: OpenApiResponse(description="Bad signature"),
+            404: OpenApiResponse(description="Unknown refund"),
+        },
+    )
+    def post(self, request, gateway: str):
+        adapter = gateway_get(gateway)
+        notice = adapter.parse_refund_callback(headers=dict(request.headers), body=request.body)
+        refund_apply_notice(gateway=adapter.name, notice=notice)
         return Response({"code": "SUCCESS"})
 
 

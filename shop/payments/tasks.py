@@ -1,0 +1,56 @@
+"""Thin tasks over the payments services: ids in, idempotent, safe to run any number of times."""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import OperationalError
+
+from .gateways.base import GatewayError
+
+
+@shared_task(
+    acks_late=True,  # a lost refund strands a payer's money: redeliver instead
+    reject_on_worker_lost=True,  # bounded work: one gateway call and one short transaction
+    autoretry_for=(OperationalError,),  # gateway trouble is retried by the sweeper, not here
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=10,
+)
+def refund_send_task(refund_id: int) -> None:
+    """Send one refund to the gateway. The sweeper sends anything this task did not."""
+    from .refunds import refund_send
+
+    refund_send(refund_id=refund_id)
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(GatewayError, OperationalError),  # only transient gateway errors are raised
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=10,
+)
+def payment_close_at_gateway_task(payment_id: int) -> None:
+    """Make a closed payment unpayable at the gateway too (after its order was cancelled)."""
+    from .services import payment_close_at_gateway
+
+    payment_close_at_gateway(payment_id=payment_id)
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(GatewayError, OperationalError),
+    retry_backoff=10,
+    retry_backoff_max=600,
+    max_retries=12,
+)
+def payment_upload_shipping_task(payment_id: int, carrier: str, tracking_no: str, item_desc: str) -> None:
+    """Report a shipment to WeChat (it holds mini-program goods' money until then).
+    Uploading again is accepted by WeChat as a correction, so a rerun is harmless."""
+    from .services import payment_upload_shipping
+
+    payment_upload_shipping(
+        payment_id=payment_id, carrier=carrier, tracking_no=tracking_no, item_desc=item_desc
+    )
