@@ -21,6 +21,7 @@ from unittest import mock
 
 import pytest
 from django.conf import settings
+from django.core.management import call_command
 from django.db import transaction
 from rest_framework.test import APIClient
 
@@ -40,7 +41,7 @@ from products.models import Product, Sku
 from products.tests.factories import ProductFactory, SkuFactory
 from shop.ledger.models import Entry, Transaction
 from shop.models import IdempotencyKey
-from shop.payments.models import Payment, PaymentAnomaly
+from shop.payments.models import Payment, PaymentAnomaly, Refund
 from shop.testing.asserts import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -663,9 +664,15 @@ def test_a_signed_callback_with_the_wrong_amount_pays_nothing(world):
     assert response.status_code == 200, response.content
     after = snapshot()
     assert after.pop("payment_anomalies") == before.pop("payment_anomalies") + 1
+    # The 1 fen that did arrive is booked and sent back in full (one refund), nothing else.
+    ledger_after, ledger_before = after.pop("ledger"), before.pop("ledger")
+    assert ledger_after[0] > ledger_before[0]
     assert after == before
+    refund = Refund.objects.get(payment=pending.payment)
+    assert (refund.purpose, refund.amount_fen) == ("payment_anomaly", 1)
     pending.refresh_from_db()
     assert pending.status == Order.Status.PENDING_PAYMENT
+    call_command("ledger_check")
 
 
 def test_a_signed_failure_callback_pays_nothing(world):
