@@ -1,6 +1,7 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from orders.models import Order, OrderItem
+from orders.models import Order, OrderItem, Team
 
 
 class OrderItemOutput(serializers.ModelSerializer):
@@ -24,6 +25,35 @@ class OrderItemOutput(serializers.ModelSerializer):
             "paid_fen",
             "refunded_fen",
         )
+
+
+class OrderTeamOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    size = serializers.IntegerField()
+    status = serializers.CharField()
+
+
+class TeamOutput(serializers.ModelSerializer):
+    """``GET /teams/{id}``: public figures only; members by nickname."""
+
+    sku_id = serializers.IntegerField()
+    members = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Team
+        fields = (
+            "id",
+            "sku_id",
+            "size",
+            "members_count",
+            "status",
+            "expires_at",
+            "new_customers_only",
+            "members",
+        )
+
+    def get_members(self, team) -> list[dict]:
+        return [{"nickname": m.buyer.nickname, "is_leader": m.is_leader} for m in team.live_members]
 
 
 class DeliveryOutput(serializers.Serializer):
@@ -50,6 +80,7 @@ class OrderOutput(serializers.ModelSerializer):
     delivery = serializers.SerializerMethodField()
     address = AddressSerializer()
     after_sales = serializers.SerializerMethodField()
+    team = serializers.SerializerMethodField()
 
     class Meta:
         model = Order
@@ -69,6 +100,7 @@ class OrderOutput(serializers.ModelSerializer):
             "delivery",
             "address",
             "after_sales",
+            "team",
             "invoice_no",
             "pay_deadline_at",
             "paid_at",
@@ -85,6 +117,11 @@ class OrderOutput(serializers.ModelSerializer):
 
     def get_after_sales(self, order) -> list[dict]:
         return []
+
+    @extend_schema_field(OrderTeamOutput(allow_null=True))
+    def get_team(self, order) -> dict | None:
+        seat = getattr(order, "team_member", None)
+        return OrderTeamOutput(seat.team).data if seat is not None else None
 
 
 class MerchantOrderOutput(OrderOutput):

@@ -9,6 +9,7 @@ from .views import (
     OrderConfirmReceiptApi,
     OrderDetailApi,
     OrderListCreateApi,
+    TeamDetailApi,
 )
 
 urlpatterns = [
@@ -21,6 +22,7 @@ urlpatterns = [
         OrderConfirmReceiptApi.as_view(),
         name="order-confirm-receipt",
     ),
+    path("teams/<int:team_id>", TeamDetailApi.as_view(), name="team-detail"),
     path("merchant/orders", MerchantOrderListApi.as_view(), name="merchant-orders"),
     path("merchant/orders/<int:order_id>/ship", MerchantOrderShipApi.as_view(), name="merchant-order-ship"),
     path(

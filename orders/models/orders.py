@@ -106,6 +106,14 @@ class OrderItem(models.Model):
     paid_fen = models.BigIntegerField(help_text="sale − coupon.")
     refunded_fen = models.BigIntegerField(default=0)
     commission_bps = models.PositiveIntegerField()
+    flash_offer = models.ForeignKey(
+        "orders.FlashOffer",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="items",
+        help_text="The flash offer whose cap and per-user limit this line counts against.",
+    )
     member_share_bps = models.PositiveIntegerField()
     owner_share_bps = models.PositiveIntegerField()
 
@@ -136,6 +144,7 @@ class OrderEvent(models.Model):
         COMPLETED = "completed", "Completed"
         INVOICED = "invoiced", "Invoice issued"
         REFUNDED = "refunded", "Refunded"
+        AWAITING_TEAM = "awaiting_team", "Paid, waiting for the team"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=Kind.choices)

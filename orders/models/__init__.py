@@ -1,0 +1,17 @@
+"""Orders' models: orders and items, team purchase, flash offers, coupons."""
+
+from .coupons import Coupon
+from .flash import FlashBuyerCount, FlashOffer
+from .orders import Order, OrderEvent, OrderItem
+from .teams import Team, TeamMember
+
+__all__ = [
+    "Coupon",
+    "FlashBuyerCount",
+    "FlashOffer",
+    "Order",
+    "OrderEvent",
+    "OrderItem",
+    "Team",
+    "TeamMember",
+]
