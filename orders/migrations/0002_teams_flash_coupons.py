@@ -6,144 +6,355 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('groupstore', '0003_leaders_venues_share_reward_freeze'),
-        ('orders', '0001_initial'),
-        ('payments', '0001_initial'),
-        ('products', '0002_search_vector_status_history'),
+        ("groupstore", "0003_leaders_venues_share_reward_freeze"),
+        ("orders", "0001_initial"),
+        ("payments", "0001_initial"),
+        ("products", "0002_search_vector_status_history"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='orderevent',
-            name='kind',
-            field=models.CharField(choices=[('created', 'Created'), ('paid', 'Paid'), ('cancelled', 'Cancelled'), ('shipped', 'Shipped'), ('received', 'Received'), ('completed', 'Completed'), ('invoiced', 'Invoice issued'), ('refunded', 'Refunded'), ('awaiting_team', 'Paid, waiting for the team')], max_length=16),
+            model_name="orderevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("created", "Created"),
+                    ("paid", "Paid"),
+                    ("cancelled", "Cancelled"),
+                    ("shipped", "Shipped"),
+                    ("received", "Received"),
+                    ("completed", "Completed"),
+                    ("invoiced", "Invoice issued"),
+                    ("refunded", "Refunded"),
+                    ("awaiting_team", "Paid, waiting for the team"),
+                ],
+                max_length=16,
+            ),
         ),
         migrations.CreateModel(
-            name='FlashOffer',
+            name="FlashOffer",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('flash_price_fen', models.BigIntegerField()),
-                ('starts_at', models.DateTimeField()),
-                ('ends_at', models.DateTimeField()),
-                ('quantity', models.PositiveIntegerField(help_text='Units on offer at the flash price, in all.')),
-                ('per_user_limit', models.PositiveIntegerField(default=1, help_text='Units one buyer may get.')),
-                ('sold_count', models.PositiveIntegerField(default=0)),
-                ('sku', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='flash_offers', to='products.sku')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("flash_price_fen", models.BigIntegerField()),
+                ("starts_at", models.DateTimeField()),
+                ("ends_at", models.DateTimeField()),
+                (
+                    "quantity",
+                    models.PositiveIntegerField(help_text="Units on offer at the flash price, in all."),
+                ),
+                (
+                    "per_user_limit",
+                    models.PositiveIntegerField(default=1, help_text="Units one buyer may get."),
+                ),
+                ("sold_count", models.PositiveIntegerField(default=0)),
+                (
+                    "sku",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="flash_offers",
+                        to="products.sku",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='FlashBuyerCount',
+            name="FlashBuyerCount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('units', models.PositiveIntegerField(default=0)),
-                ('buyer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('offer', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='buyer_counts', to='orders.flashoffer')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("units", models.PositiveIntegerField(default=0)),
+                (
+                    "buyer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "offer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="buyer_counts",
+                        to="orders.flashoffer",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='orderitem',
-            name='flash_offer',
-            field=models.ForeignKey(blank=True, help_text='The flash offer whose cap and per-user limit this line counts against.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='items', to='orders.flashoffer'),
+            model_name="orderitem",
+            name="flash_offer",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The flash offer whose cap and per-user limit this line counts against.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="items",
+                to="orders.flashoffer",
+            ),
         ),
         migrations.CreateModel(
-            name='Team',
+            name="Team",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('size', models.PositiveSmallIntegerField()),
-                ('members_count', models.PositiveSmallIntegerField(default=0)),
-                ('paid_count', models.PositiveSmallIntegerField(default=0)),
-                ('status', models.CharField(choices=[('open', 'Open (gathering members)'), ('succeeded', 'Succeeded (all paid, orders to ship)'), ('failed', 'Failed (window closed, paid orders refunded)')], db_index=True, default='open', max_length=12)),
-                ('new_customers_only', models.BooleanField(default=False, help_text='老带新: only shoppers with no earlier paid order may join.')),
-                ('expires_at', models.DateTimeField()),
-                ('succeeded_at', models.DateTimeField(blank=True, null=True)),
-                ('failed_at', models.DateTimeField(blank=True, null=True)),
-                ('leader', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='teams_led', to=settings.AUTH_USER_MODEL)),
-                ('sku', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='teams', to='products.sku')),
-                ('store', models.ForeignKey(help_text='Opened through.', on_delete=django.db.models.deletion.PROTECT, related_name='teams', to='groupstore.store')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("size", models.PositiveSmallIntegerField()),
+                ("members_count", models.PositiveSmallIntegerField(default=0)),
+                ("paid_count", models.PositiveSmallIntegerField(default=0)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open (gathering members)"),
+                            ("succeeded", "Succeeded (all paid, orders to ship)"),
+                            ("failed", "Failed (window closed, paid orders refunded)"),
+                        ],
+                        db_index=True,
+                        default="open",
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "new_customers_only",
+                    models.BooleanField(
+                        default=False, help_text="老带新: only shoppers with no earlier paid order may join."
+                    ),
+                ),
+                ("expires_at", models.DateTimeField()),
+                ("succeeded_at", models.DateTimeField(blank=True, null=True)),
+                ("failed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "leader",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="teams_led",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "sku",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="teams", to="products.sku"
+                    ),
+                ),
+                (
+                    "store",
+                    models.ForeignKey(
+                        help_text="Opened through.",
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="teams",
+                        to="groupstore.store",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='TeamMember',
+            name="TeamMember",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('is_leader', models.BooleanField(default=False)),
-                ('status', models.CharField(choices=[('held', 'Held (order unpaid)'), ('paid', 'Paid'), ('released', 'Released (order cancelled)')], default='held', max_length=10)),
-                ('joined_at', models.DateTimeField()),
-                ('buyer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('order', models.OneToOneField(on_delete=django.db.models.deletion.PROTECT, related_name='team_member', to='orders.order')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='members', to='orders.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("is_leader", models.BooleanField(default=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("held", "Held (order unpaid)"),
+                            ("paid", "Paid"),
+                            ("released", "Released (order cancelled)"),
+                        ],
+                        default="held",
+                        max_length=10,
+                    ),
+                ),
+                ("joined_at", models.DateTimeField()),
+                (
+                    "buyer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "order",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="team_member",
+                        to="orders.order",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="members", to="orders.team"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Coupon',
+            name="Coupon",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('amount_fen', models.BigIntegerField()),
-                ('min_spend_fen', models.BigIntegerField(default=0)),
-                ('status', models.CharField(choices=[('available', 'Available'), ('used', 'Used'), ('void', 'Void (withdrawn by ops)')], db_index=True, default='available', max_length=10)),
-                ('expires_at', models.DateTimeField()),
-                ('source', models.CharField(choices=[('share_reward', 'Share reward'), ('ops', 'Issued by ops')], max_length=20)),
-                ('source_ref', models.CharField(help_text='e.g. share_reward:12', max_length=64, unique=True)),
-                ('used_at', models.DateTimeField(blank=True, null=True)),
-                ('payment', models.ForeignKey(blank=True, help_text='The checkout that used it.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='coupons', to='payments.payment')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='coupons', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("amount_fen", models.BigIntegerField()),
+                ("min_spend_fen", models.BigIntegerField(default=0)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("available", "Available"),
+                            ("used", "Used"),
+                            ("void", "Void (withdrawn by ops)"),
+                        ],
+                        db_index=True,
+                        default="available",
+                        max_length=10,
+                    ),
+                ),
+                ("expires_at", models.DateTimeField()),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("share_reward", "Share reward"), ("ops", "Issued by ops")], max_length=20
+                    ),
+                ),
+                (
+                    "source_ref",
+                    models.CharField(help_text="e.g. share_reward:12", max_length=64, unique=True),
+                ),
+                ("used_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "payment",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The checkout that used it.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="coupons",
+                        to="payments.payment",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="coupons",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['user', 'status', 'expires_at'], name='coupon_user_status_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('amount_fen__gt', 0)), name='coupon_amount_gt_0'), models.CheckConstraint(condition=models.Q(('min_spend_fen__gte', 0)), name='coupon_min_spend_gte_0'), models.CheckConstraint(condition=models.Q(models.Q(('status', 'used'), _negated=True), ('payment__isnull', False), _connector='OR'), name='coupon_used_has_payment')],
+                "indexes": [
+                    models.Index(fields=["user", "status", "expires_at"], name="coupon_user_status_idx")
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("amount_fen__gt", 0)), name="coupon_amount_gt_0"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("min_spend_fen__gte", 0)), name="coupon_min_spend_gte_0"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("status", "used"), _negated=True),
+                            ("payment__isnull", False),
+                            _connector="OR",
+                        ),
+                        name="coupon_used_has_payment",
+                    ),
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='flashoffer',
-            index=models.Index(fields=['sku', 'ends_at'], name='flash_sku_ends_idx'),
+            model_name="flashoffer",
+            index=models.Index(fields=["sku", "ends_at"], name="flash_sku_ends_idx"),
         ),
         migrations.AddConstraint(
-            model_name='flashoffer',
-            constraint=models.CheckConstraint(condition=models.Q(('sold_count__lte', models.F('quantity'))), name='flash_sold_lte_quantity'),
+            model_name="flashoffer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("sold_count__lte", models.F("quantity"))), name="flash_sold_lte_quantity"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='flashoffer',
-            constraint=models.CheckConstraint(condition=models.Q(('flash_price_fen__gt', 0)), name='flash_price_gt_0'),
+            model_name="flashoffer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("flash_price_fen__gt", 0)), name="flash_price_gt_0"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='flashoffer',
-            constraint=models.CheckConstraint(condition=models.Q(('ends_at__gt', models.F('starts_at'))), name='flash_ends_after_start'),
+            model_name="flashoffer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("ends_at__gt", models.F("starts_at"))), name="flash_ends_after_start"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='flashoffer',
-            constraint=models.CheckConstraint(condition=models.Q(('per_user_limit__gte', 1)), name='flash_per_user_limit_gte_1'),
+            model_name="flashoffer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("per_user_limit__gte", 1)), name="flash_per_user_limit_gte_1"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='flashbuyercount',
-            constraint=models.UniqueConstraint(fields=('offer', 'buyer'), name='flashbuyer_unique'),
+            model_name="flashbuyercount",
+            constraint=models.UniqueConstraint(fields=("offer", "buyer"), name="flashbuyer_unique"),
         ),
         migrations.AddIndex(
-            model_name='team',
-            index=models.Index(fields=['status', 'expires_at'], name='team_status_expires_idx'),
+            model_name="team",
+            index=models.Index(fields=["status", "expires_at"], name="team_status_expires_idx"),
         ),
         migrations.AddConstraint(
-            model_name='team',
-            constraint=models.CheckConstraint(condition=models.Q(('members_count__lte', models.F('size'))), name='team_members_lte_size'),
+            model_name="team",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("members_count__lte", models.F("size"))), name="team_members_lte_size"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='team',
-            constraint=models.CheckConstraint(condition=models.Q(('paid_count__lte', models.F('members_count'))), name='team_paid_lte_members'),
+            model_name="team",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("paid_count__lte", models.F("members_count"))),
+                name="team_paid_lte_members",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='team',
-            constraint=models.CheckConstraint(condition=models.Q(('size__gte', 2), ('size__lte', 10)), name='team_size_2_to_10'),
+            model_name="team",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("size__gte", 2), ("size__lte", 10)), name="team_size_2_to_10"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='teammember',
-            constraint=models.UniqueConstraint(condition=models.Q(('status', 'released'), _negated=True), fields=('team', 'buyer'), name='teammember_one_live_seat_per_buyer'),
+            model_name="teammember",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status", "released"), _negated=True),
+                fields=("team", "buyer"),
+                name="teammember_one_live_seat_per_buyer",
+            ),
         ),
     ]
