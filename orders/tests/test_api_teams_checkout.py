@@ -52,7 +52,8 @@ def test_quote_shows_lines_totals_coupon_and_team(make_client, shop):
         300,
         3_680,
     )
-    assert body["coupon"]["id"] == c.pk and body["coupon"]["amount_fen"] == 300
+    assert body["coupon"]["id"] == c.pk
+    assert body["coupon"]["amount_fen"] == 300
     assert body["team"] == {
         "id": None,
         "size": 3,
@@ -61,7 +62,8 @@ def test_quote_shows_lines_totals_coupon_and_team(make_client, shop):
         "expires_at": None,
         "new_customers_only": False,
     }
-    assert Team.objects.count() == 0 and Order.objects.count() == 0  # a quote writes nothing
+    assert Team.objects.count() == 0
+    assert Order.objects.count() == 0
 
 
 def test_orders_in_a_team_carry_their_team_and_the_team_is_public(make_client, shop):
@@ -89,7 +91,8 @@ def test_orders_in_a_team_carry_their_team_and_the_team_is_public(make_client, s
         {"nickname": b.nickname, "is_leader": False},
     ]
     text = seen.content.decode()
-    assert ADDRESS["phone"] not in text and str(a.pk) not in [str(m.get("id")) for m in out["members"]]
+    assert ADDRESS["phone"] not in text
+    assert str(a.pk) not in [str(m.get("id")) for m in out["members"]]
     detail = make_client(b).get(f"/api/v1/orders/{Order.objects.get(buyer=b).pk}").json()
     assert detail["team"] == {"id": team.pk, "size": 3, "status": "open"}
 
@@ -100,7 +103,7 @@ def test_team_needs_a_signed_in_shopper_and_an_existing_team(make_client, api_cl
 
 
 @pytest.mark.parametrize(
-    "extra, field",
+    ("extra", "field"),
     [
         ({"team": {}}, "team"),
         ({"team": {"open": True, "join": 3}}, "team"),

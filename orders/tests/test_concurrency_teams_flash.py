@@ -9,7 +9,7 @@ from django.db import connection
 
 from groupstore.tests.factories import make_store
 from orders.errors import FlashLimitReached, FlashSoldOut, TeamFull
-from orders.models import FlashBuyerCount, FlashOffer, Order, Team, TeamMember
+from orders.models import FlashBuyerCount, Order, Team, TeamMember
 from orders.services import flash
 from orders.services.checkout import CheckoutResult
 from orders.services.lifecycle import order_cancel
@@ -42,7 +42,8 @@ def test_twenty_buyers_joining_a_team_of_three_leave_exactly_three_members():
     sku.refresh_from_db()
     assert team.members_count == 3
     assert TeamMember.objects.filter(team=team).count() == 3
-    assert Order.objects.count() == 3 and Payment.objects.count() == 3
+    assert Order.objects.count() == 3
+    assert Payment.objects.count() == 3
     assert sku.reserved == 3
 
 
@@ -59,7 +60,8 @@ def test_two_buyers_for_the_last_seat_exactly_one_gets_it():
 
     assert sorted(type(r).__name__ for r in results) == ["CheckoutResult", "TeamFull"]
     team.refresh_from_db()
-    assert team.members_count == 3 and TeamMember.objects.count() == 3
+    assert team.members_count == 3
+    assert TeamMember.objects.count() == 3
 
 
 def test_the_whole_team_paying_at_once_succeeds_it_once():
@@ -96,7 +98,8 @@ def test_fifty_buyers_for_a_flash_cap_of_ten_get_exactly_ten_orders(settings):
     sku.refresh_from_db()
     assert offer.sold_count == 10
     assert (sku.on_hand, sku.reserved) == (100, 10)
-    assert Order.objects.count() == 10 and Payment.objects.count() == 10
+    assert Order.objects.count() == 10
+    assert Payment.objects.count() == 10
     assert set(Order.objects.values_list("paid_fen", flat=True)) == {990}
     assert sum(FlashBuyerCount.objects.values_list("units", flat=True)) == 10
 
@@ -113,7 +116,8 @@ def test_the_flash_cap_holds_on_the_database_path_alone(settings):
     assert sum(isinstance(r, CheckoutResult) for r in results) == 7
     assert sum(isinstance(r, FlashSoldOut) for r in results) == 23, results
     offer.refresh_from_db()
-    assert offer.sold_count == 7 and Order.objects.count() == 7
+    assert offer.sold_count == 7
+    assert Order.objects.count() == 7
 
 
 @pytest.mark.parametrize("gate", [True, False])
@@ -147,9 +151,11 @@ def test_a_gate_pass_refused_by_the_database_gives_its_token_back(settings):
     from products.errors import OutOfStock
 
     # the stock UPDATE loses a race after the gate admitted the buyer
-    with mock.patch("orders.services.checkout.sku_reserve_stock", side_effect=OutOfStock()):
-        with pytest.raises(OutOfStock):
-            buy(buyer=b, store=store, sku=sku)
+    with (
+        mock.patch("orders.services.checkout.sku_reserve_stock", side_effect=OutOfStock()),
+        pytest.raises(OutOfStock),
+    ):
+        buy(buyer=b, store=store, sku=sku)
 
     assert int(client.get(left_key)) == 4
     assert int(client.hget(buyers_key, b.pk) or 0) == 0

@@ -84,7 +84,9 @@ def test_flash_limits_refuse_and_write_nothing(settings):
 
     offer.refresh_from_db()
     sku.refresh_from_db()
-    assert offer.sold_count == 3 and sku.reserved == 3 and Order.objects.count() == 2
+    assert offer.sold_count == 3
+    assert sku.reserved == 3
+    assert Order.objects.count() == 2
 
 
 def test_a_timed_out_flash_order_gives_its_units_back(settings):
@@ -123,7 +125,8 @@ def test_a_coupon_is_split_over_orders_then_items_by_sale_amount_to_the_fen():
     by_merchant = {o.merchant_id: o for o in result.orders}
     first, second = (by_merchant[m] for m in sorted(by_merchant))
     expected_first = first.sale_fen * 1_000 // 4_000  # 499 or 500
-    assert first.coupon_fen == expected_first and second.coupon_fen == 1_000 - expected_first
+    assert first.coupon_fen == expected_first
+    assert second.coupon_fen == 1_000 - expected_first
     assert first.paid_fen == first.sale_fen - first.coupon_fen
     assert {o.sale_fen for o in result.orders} == {1_999, 2_001}
     m1 = by_merchant[m1a.merchant_id]
@@ -187,7 +190,8 @@ def test_coupon_refusals_write_nothing():
     ]:
         with pytest.raises(error):
             buy(buyer=buyer, store=store, sku=sku, coupon_id=c.pk)
-    assert Order.objects.count() == 0 and Payment.objects.count() == 0
+    assert Order.objects.count() == 0
+    assert Payment.objects.count() == 0
     assert set(Coupon.objects.filter(user=buyer).values_list("status", flat=True)) == {"available", "void"}
 
 
@@ -230,7 +234,8 @@ def test_a_granted_share_reward_becomes_one_coupon_of_its_owner():
     second = coupon_issue_for_share_reward(reward=reward, now=now)
     swept = coupons_issue_share_rewards(now)
 
-    assert second is None and swept == 0
+    assert second is None
+    assert swept == 0
     assert (first.user_id, first.amount_fen, first.status, first.source) == (
         store.owner_id,
         500,

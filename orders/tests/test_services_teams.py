@@ -125,7 +125,8 @@ def test_a_buyer_joins_a_team_once(shop):
     with pytest.raises(TeamAlreadyJoined):
         buy(buyer=a, store=store, sku=sku, team={"join": team.pk})
     team.refresh_from_db()
-    assert team.members_count == 2 and Order.objects.count() == 2
+    assert team.members_count == 2
+    assert Order.objects.count() == 2
 
 
 def test_cancelling_an_unpaid_team_order_gives_the_seat_back(shop):
@@ -197,7 +198,8 @@ def test_team_refusals(shop):
         buy(buyer=b, store=store, sku=other, team={"join": team.pk})
     with pytest.raises(TeamNotJoinable):
         buy(buyer=b, store=store, sku=sku, team={"join": team.pk}, now=team.expires_at)
-    assert Order.objects.count() == 1 and Team.objects.count() == 1
+    assert Order.objects.count() == 1
+    assert Team.objects.count() == 1
 
 
 def test_window_expiry_fails_the_team_and_cancels_its_unpaid_orders(shop):
