@@ -1,13 +1,27 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.utils import timezone
 
 from shop.errors import ApplicationError
 from shop.money import fen_display
 
-from .models import AfterSale, AfterSaleItem, Order, OrderEvent, OrderItem
+from .models import (
+    AfterSale,
+    AfterSaleItem,
+    Coupon,
+    FlashOffer,
+    Order,
+    OrderEvent,
+    OrderItem,
+    Team,
+    TeamMember,
+)
 from .services.after_sales import after_sale_arbitrate
+from .services.coupons import coupon_void
+from .services.flash import flash_gate_reset
 from .services.refunds import order_refund_full
+from .services.teams import team_fail, teams_expire
 
 
 class OrderItemInline(admin.TabularInline):
@@ -77,6 +91,153 @@ class OrderAdmin(admin.ModelAdmin):
         return fen_display(obj.paid_fen)
 
     def has_add_permission(self, request):
+        return False
+
+
+class TeamMemberInline(admin.TabularInline):
+    model = TeamMember
+    extra = 0
+    can_delete = False
+    fields = ("buyer", "order", "is_leader", "status", "joined_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False  # members are only ever real orders: no fake members
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    """Team purchases. Seats and outcomes change only through checkout, payments and the
+    expiry sweeper; ops can end overdue teams now (same service as the sweeper)."""
+
+    list_display = (
+        "pk",
+        "sku",
+        "leader",
+        "seats",
+        "paid_count",
+        "status",
+        "new_customers_only",
+        "expires_at",
+    )
+    list_filter = ("status", "new_customers_only")
+    search_fields = ("pk", "sku__code", "sku__product__title", "leader__nickname")
+    date_hierarchy = "created_at"
+    list_select_related = ("sku", "leader")
+    readonly_fields = [f.name for f in Team._meta.fields]
+    inlines = [TeamMemberInline]
+    actions = ["close_overdue_teams"]
+
+    @admin.display(description="Seats taken")
+    def seats(self, obj):
+        return f"{obj.members_count} / {obj.size}"
+
+    @admin.action(description="Close overdue teams now: fail them, cancel unpaid orders, refund paid ones")
+    def close_overdue_teams(self, request, queryset):
+        now = timezone.now()
+        failed = sum(team_fail(team_id=pk, now=now) for pk in queryset.values_list("pk", flat=True))
+        teams_expire(now)
+        self.message_user(
+            request, f"{failed} overdue team(s) closed; their orders are being cancelled or refunded."
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class FlashOfferForm(forms.ModelForm):
+    class Meta:
+        model = FlashOffer
+        fields = ("sku", "flash_price_fen", "starts_at", "ends_at", "quantity", "per_user_limit")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("starts_at") and data.get("ends_at") and data["ends_at"] <= data["starts_at"]:
+            raise forms.ValidationError("The sale must end after it starts.")
+        sku = data.get("sku")
+        if sku and data.get("flash_price_fen") and data["flash_price_fen"] >= sku.price_fen:
+            raise forms.ValidationError("The flash price must be below the list price.")
+        if (
+            self.instance.pk
+            and data.get("quantity") is not None
+            and data["quantity"] < self.instance.sold_count
+        ):
+            raise forms.ValidationError(
+                f"{self.instance.sold_count} units are already sold; the cap cannot go lower."
+            )
+        return data
+
+
+@admin.register(FlashOffer)
+class FlashOfferAdmin(admin.ModelAdmin):
+    """Flash sales: price, window, how many units in all and per buyer. Units sold is
+    counted by checkout; after changing the cap of a running sale, resync the gate."""
+
+    form = FlashOfferForm
+    list_display = ("pk", "sku", "flash_price", "starts_at", "ends_at", "sold", "per_user_limit")
+    list_filter = (("starts_at", admin.DateFieldListFilter), ("ends_at", admin.DateFieldListFilter))
+    search_fields = ("pk", "sku__code", "sku__product__title")
+    list_select_related = ("sku",)
+    readonly_fields = ("sold_count",)
+    raw_id_fields = ("sku",)
+    actions = ["resync_gate"]
+
+    @admin.display(description="Flash price", ordering="flash_price_fen")
+    def flash_price(self, obj):
+        return fen_display(obj.flash_price_fen)
+
+    @admin.display(description="Sold / cap")
+    def sold(self, obj):
+        return f"{obj.sold_count} / {obj.quantity}"
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change:
+            flash_gate_reset(offer_id=obj.pk)  # the gate reseeds from the new cap
+
+    @admin.action(description="Resync the sale's fast counter with the database")
+    def resync_gate(self, request, queryset):
+        for pk in queryset.values_list("pk", flat=True):
+            flash_gate_reset(offer_id=pk)
+        self.message_user(request, f"{queryset.count()} flash sale(s) will recount from the database.")
+
+    def has_delete_permission(self, request, obj=None):
+        return bool(obj is None or obj.sold_count == 0) and super().has_delete_permission(request, obj)
+
+
+@admin.register(Coupon)
+class CouponAdmin(admin.ModelAdmin):
+    """Coupons of shoppers and store owners. Ops may withdraw unused ones; used ones
+    belong to their checkout (given back automatically if it is cancelled)."""
+
+    list_display = ("pk", "user", "amount", "min_spend", "status", "source", "expires_at", "used_at")
+    list_filter = ("status", "source")
+    search_fields = ("pk", "user__nickname", "source_ref", "payment__out_trade_no")
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
+    readonly_fields = [f.name for f in Coupon._meta.fields]
+    actions = ["withdraw"]
+
+    @admin.display(description="Amount", ordering="amount_fen")
+    def amount(self, obj):
+        return fen_display(obj.amount_fen)
+
+    @admin.display(description="Minimum spend", ordering="min_spend_fen")
+    def min_spend(self, obj):
+        return fen_display(obj.min_spend_fen)
+
+    @admin.action(description="Withdraw the selected unused coupons")
+    def withdraw(self, request, queryset):
+        done = sum(coupon_void(coupon_id=pk) for pk in queryset.values_list("pk", flat=True))
+        self.message_user(request, f"{done} coupon(s) withdrawn; used ones were left alone.")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

@@ -13,7 +13,9 @@ class OrdersConfig(AppConfig):
         from .services import after_sales
         from .services import sweepers as order_sweepers
         from .services.checkout import CHECKOUT_PURPOSE
+        from .services.coupons import coupons_issue_share_rewards
         from .services.lifecycle import checkout_payment_succeeded
+        from .services.teams import teams_expire
 
         register_purpose(purpose=CHECKOUT_PURPOSE, on_succeeded=checkout_payment_succeeded)
         merchant_registry.register_open_dispute_counter(after_sales.open_dispute_count)
@@ -35,4 +37,16 @@ class OrdersConfig(AppConfig):
             description="Complete orders whose after-sales window closed",
             run=order_sweepers.complete_orders,
             order=30,
+        )
+        sweepers.register(
+            name="orders.teams_expire",
+            description="Fail teams whose window closed; cancel their unpaid orders, refund the paid ones",
+            run=teams_expire,
+            order=15,
+        )
+        sweepers.register(
+            name="orders.share_reward_coupons",
+            description="Issue the coupon of every granted share reward",
+            run=coupons_issue_share_rewards,
+            order=40,
         )

@@ -1,4 +1,4 @@
-from shop.errors import Conflict, NotFound, ValidationFailed
+from shop.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
 
 class OrderNotFound(NotFound):
@@ -31,3 +31,60 @@ class AfterSaleNotAllowed(Conflict):
 class IllegalAfterSaleTransition(Conflict):
     code = "illegal_transition"
     default_message = "The after-sales case is not in a state that allows this."
+
+
+# --- Team purchase ------------------------------------------------------------------
+
+
+class TeamNotFound(NotFound):
+    default_message = "No such team."
+
+
+class TeamNotJoinable(Conflict):
+    code = "team_not_joinable"
+    default_message = "This team is no longer open."
+
+
+class TeamFull(Conflict):
+    code = "team_full"
+    default_message = "This team has no free seat left."
+
+
+class TeamAlreadyJoined(Conflict):
+    code = "team_already_joined"
+    default_message = "You are already in this team."
+
+
+class TeamNewCustomersOnly(PermissionDenied):
+    code = "team_new_customers_only"
+    default_message = "This team is for new customers only (no earlier paid order)."
+
+
+# --- Flash sales --------------------------------------------------------------------
+
+
+class FlashSoldOut(Conflict):
+    code = "flash_sold_out"
+    default_message = "The flash sale of this item is sold out."
+
+
+class FlashLimitReached(Conflict):
+    code = "flash_limit_reached"
+    default_message = "You already have as many of this flash offer as one buyer may."
+
+
+# --- Coupons ------------------------------------------------------------------------
+
+
+class CouponNotFound(NotFound):
+    default_message = "No such coupon."
+
+
+class CouponNotUsable(Conflict):
+    code = "coupon_not_usable"
+    default_message = "This coupon cannot be used (used, void or expired)."
+
+
+class CouponMinSpendNotMet(Conflict):
+    code = "coupon_min_spend_not_met"
+    default_message = "The basket does not reach this coupon's minimum spend."

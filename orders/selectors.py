@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from .errors import AfterSaleNotFound, OrderNotFound
-from .models import AfterSale, Order, OrderItem
+from .errors import AfterSaleNotFound, OrderNotFound, TeamNotFound
+from .models import AfterSale, Order, OrderItem, Team, TeamMember
 
 
 def _with_items(orders: QuerySet[Order]) -> QuerySet[Order]:
-    return orders.select_related("payment").prefetch_related(
+    return orders.select_related("payment", "team_member__team").prefetch_related(
         Prefetch("items", queryset=OrderItem.objects.order_by("pk")),
         Prefetch("after_sales", queryset=AfterSale.objects.prefetch_related("items").order_by("pk")),
     )
@@ -61,3 +61,19 @@ def after_sale_get_for_merchant(*, merchant_id: int, case_id: int) -> AfterSale:
     if case is None:
         raise AfterSaleNotFound()
     return case
+
+
+def team_get_public(*, team_id: int) -> Team:
+    """Any signed-in shopper may see a team (it is shared to invite members); its live
+    members come as ``live_members`` (seats not released), leader first."""
+    live = TeamMember.objects.exclude(status=TeamMember.Status.RELEASED).select_related("buyer")
+    team = (
+        Team.objects.filter(pk=team_id)
+        .prefetch_related(
+            Prefetch("members", queryset=live.order_by("-is_leader", "pk"), to_attr="live_members")
+        )
+        .first()
+    )
+    if team is None:
+        raise TeamNotFound()
+    return team

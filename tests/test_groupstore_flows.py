@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 import socket
+from datetime import timedelta
 from unittest import mock
 
 import pytest
+from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from groupstore.models import Membership, ShareReward, StoreStats
 from groupstore.services import store_freeze, store_join, store_stats_record_refund
 from groupstore.tests.factories import make_leader, make_store
 from merchants.tests.factories import MerchantStaffFactory
+from orders.models import Coupon, FlashOffer
 from orders.services.checkout import checkout_quote
 from products.tests.factories import SkuFactory
 from rebates.tests.helpers import ADDRESS, make_completed_orders, make_paid_order, sandbox_pay
@@ -110,7 +113,10 @@ def test_the_first_link_members_completed_first_order_earns_the_owner_the_share_
         first.pk,
         order.pk,
     )
-    assert (reward.amount_fen, reward.order_paid_fen, reward.status) == (500, 1_990, "granted")
+    # (orders issues the owner's coupon in the same transaction: the reward is "issued")
+    assert (reward.amount_fen, reward.order_paid_fen, reward.status) == (500, 1_990, "issued")
+    coupon = Coupon.objects.get(source_ref=f"share_reward:{reward.pk}")
+    assert (coupon.user_id, coupon.amount_fen, coupon.status) == (store.owner_id, 500, "available")
     assert Notification.objects.filter(recipient=store.owner, kind="share_reward_granted").count() == 1
 
 
@@ -162,6 +168,15 @@ def test_a_refund_that_takes_net_spend_below_the_threshold_loses_the_flash_price
     store, _, (member,) = make_store(members=1)
     big = SkuFactory(product__merchant=sku.merchant, price_fen=10_000, on_hand=5)
     make_paid_order(buyer=member, store=store, sku=big)
+    now = timezone.now()
+    FlashOffer.objects.create(
+        sku=sku,
+        flash_price_fen=1_500,
+        starts_at=now - timedelta(hours=1),
+        ends_at=now + timedelta(hours=1),
+        quantity=10,
+        per_user_limit=2,
+    )
     unlocked = checkout_quote(buyer=member, store_id=store.pk, items=[{"sku_id": sku.pk, "qty": 1}])
 
     # when orders records a refund of ¥0.01 of it

@@ -1,6 +1,7 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from orders.models import AfterSale, AfterSaleItem, Order, OrderItem
+from orders.models import AfterSale, AfterSaleItem, Order, OrderItem, Team
 
 
 class AfterSaleItemOutput(serializers.ModelSerializer):
@@ -57,6 +58,35 @@ class OrderItemOutput(serializers.ModelSerializer):
         )
 
 
+class OrderTeamOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    size = serializers.IntegerField()
+    status = serializers.CharField()
+
+
+class TeamOutput(serializers.ModelSerializer):
+    """``GET /teams/{id}``: public figures only; members by nickname."""
+
+    sku_id = serializers.IntegerField()
+    members = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Team
+        fields = (
+            "id",
+            "sku_id",
+            "size",
+            "members_count",
+            "status",
+            "expires_at",
+            "new_customers_only",
+            "members",
+        )
+
+    def get_members(self, team) -> list[dict]:
+        return [{"nickname": m.buyer.nickname, "is_leader": m.is_leader} for m in team.live_members]
+
+
 class DeliveryOutput(serializers.Serializer):
     carrier = serializers.CharField()
     tracking_no = serializers.CharField()
@@ -81,6 +111,7 @@ class OrderOutput(serializers.ModelSerializer):
     delivery = serializers.SerializerMethodField()
     address = AddressSerializer()
     after_sales = AfterSaleOutput(many=True)
+    team = serializers.SerializerMethodField()
 
     class Meta:
         model = Order
@@ -100,6 +131,7 @@ class OrderOutput(serializers.ModelSerializer):
             "delivery",
             "address",
             "after_sales",
+            "team",
             "invoice_no",
             "pay_deadline_at",
             "paid_at",
@@ -113,6 +145,11 @@ class OrderOutput(serializers.ModelSerializer):
         return DeliveryOutput(
             {"carrier": order.carrier, "tracking_no": order.tracking_no, "shipped_at": order.shipped_at}
         ).data
+
+    @extend_schema_field(OrderTeamOutput(allow_null=True))
+    def get_team(self, order) -> dict | None:
+        seat = getattr(order, "team_member", None)
+        return OrderTeamOutput(seat.team).data if seat is not None else None
 
 
 class MerchantOrderOutput(OrderOutput):

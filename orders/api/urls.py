@@ -16,6 +16,7 @@ from .views import (
     OrderConfirmReceiptApi,
     OrderDetailApi,
     OrderListCreateApi,
+    TeamDetailApi,
 )
 
 urlpatterns = [
@@ -43,6 +44,7 @@ urlpatterns = [
         MerchantAfterSaleRejectApi.as_view(),
         name="merchant-after-sale-reject",
     ),
+    path("teams/<int:team_id>", TeamDetailApi.as_view(), name="team-detail"),
     path("merchant/orders", MerchantOrderListApi.as_view(), name="merchant-orders"),
     path("merchant/orders/<int:order_id>/ship", MerchantOrderShipApi.as_view(), name="merchant-order-ship"),
     path(

@@ -17,6 +17,7 @@ from orders.selectors import (
     order_get_for_merchant,
     order_list_for_buyer,
     order_list_for_merchant,
+    team_get_public,
 )
 from orders.services.after_sales import (
     CaseItem,
@@ -32,7 +33,7 @@ from shop.api.idempotency import idempotent
 from shop.payments.gateways.registry import default_gateway_name
 from shop.payments.services import payment_client_params
 
-from .serializers import AddressSerializer, AfterSaleOutput, MerchantOrderOutput, OrderOutput
+from .serializers import AddressSerializer, AfterSaleOutput, MerchantOrderOutput, OrderOutput, TeamOutput
 
 
 class CheckoutItemInput(serializers.Serializer):
@@ -40,9 +41,26 @@ class CheckoutItemInput(serializers.Serializer):
     qty = serializers.IntegerField(min_value=1, max_value=settings.SHOP_RULES["MAX_ORDER_QTY"])
 
 
+class TeamInput(serializers.Serializer):
+    """``{"open": true}`` (optionally ``"new_customers_only": true``) or ``{"join": <team_id>}``."""
+
+    open = serializers.BooleanField(required=False)
+    join = serializers.IntegerField(min_value=1, required=False)
+    new_customers_only = serializers.BooleanField(required=False, default=False)
+
+    def validate(self, attrs):
+        if bool(attrs.get("open")) == bool(attrs.get("join")):
+            raise serializers.ValidationError('Send either {"open": true} or {"join": <team id>}.')
+        if attrs.get("join") and attrs.get("new_customers_only"):
+            raise serializers.ValidationError("Only the team's opener sets new_customers_only.")
+        return attrs
+
+
 class QuoteInput(serializers.Serializer):
     store_id = serializers.IntegerField(min_value=1)
     items = CheckoutItemInput(many=True, allow_empty=False, max_length=50)
+    coupon_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    team = TeamInput(required=False, allow_null=True)
 
 
 class QuoteLineOutput(serializers.Serializer):
@@ -54,6 +72,28 @@ class QuoteLineOutput(serializers.Serializer):
     unit_price_fen = serializers.IntegerField()
     discount_fen = serializers.IntegerField()
     sale_fen = serializers.IntegerField()
+    coupon_fen = serializers.IntegerField()
+    paid_fen = serializers.IntegerField()
+    flash_offer_id = serializers.IntegerField(source="flash_offer.pk", allow_null=True, default=None)
+
+
+class QuoteCouponOutput(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    amount_fen = serializers.IntegerField()
+    min_spend_fen = serializers.IntegerField()
+    expires_at = serializers.DateTimeField()
+
+
+class QuoteTeamOutput(serializers.Serializer):
+    id = serializers.IntegerField(allow_null=True, help_text="Null when this checkout opens a new team.")
+    size = serializers.IntegerField()
+    members_count = serializers.IntegerField()
+    status = serializers.CharField(help_text='"new" when this checkout opens the team.')
+    expires_at = serializers.DateTimeField(allow_null=True)
+    new_customers_only = serializers.SerializerMethodField()
+
+    def get_new_customers_only(self, team) -> bool:
+        return team.team.new_customers_only if team.team else team.new_customers_only
 
 
 class QuoteOutput(serializers.Serializer):
@@ -61,8 +101,11 @@ class QuoteOutput(serializers.Serializer):
     lines = QuoteLineOutput(many=True)
     list_fen = serializers.IntegerField()
     sale_fen = serializers.IntegerField()
+    discount_fen = serializers.IntegerField()
     coupon_fen = serializers.IntegerField()
     paid_fen = serializers.IntegerField()
+    coupon = QuoteCouponOutput(allow_null=True)
+    team = QuoteTeamOutput(allow_null=True)
 
 
 class CheckoutQuoteApi(APIView):
@@ -127,6 +170,15 @@ class OrderListCreateApi(ListAPIView):
             },
         }
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+class TeamDetailApi(APIView):
+    """A team's public figures, for any signed-in shopper (the share card of a team):
+    no member identities beyond nicknames, no orders, no addresses."""
+
+    @extend_schema(responses=TeamOutput)
+    def get(self, request, team_id: int):
+        return Response(TeamOutput(team_get_public(team_id=team_id)).data)
 
 
 class OrderDetailApi(APIView):

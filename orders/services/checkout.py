@@ -1,4 +1,16 @@
-"""Price quote and order creation (DESIGN.md "Orders and payments")."""
+"""Price quote and order creation (DESIGN.md "Orders and payments", "Team purchase").
+
+The rule that picks a line's price (``price_kind``):
+1. **team** — the body asks to open or join a team: the basket is that one SKU, at its
+   team price (``orders/services/teams``);
+2. **flash** — the SKU has a live flash offer (window open) and the store has unlocked
+   flash prices (groupstore's ``store_flash_unlocked``): the offer's price, within its
+   cap and per-buyer limit. While an offer is live an unlocked store sells that SKU
+   only at the flash price, so a crowd arriving after sell-out is told ``flash_sold_out``
+   (cheaply, by the gate) rather than silently charged the list price;
+3. **normal** — the list price.
+A coupon then comes off the sale amount (``orders/services/coupons``).
+"""
 
 from __future__ import annotations
 
@@ -13,13 +25,15 @@ from django.utils import timezone
 from groupstore.errors import StoreFrozen
 from groupstore.selectors import store_flash_unlocked, store_require_buyer_membership, store_stats
 from orders.errors import InvalidCheckout
-from orders.models import Order, OrderEvent, OrderItem
+from orders.models import Coupon, FlashOffer, Order, OrderEvent, OrderItem, Team
 from products.errors import OutOfStock, SkuNotOnSale
 from products.models import Product, Sku
 from products.selectors import skus_for_checkout
 from products.services import sku_reserve_stock
 from shop.payments.models import Payment
 from shop.payments.services import payment_create
+
+from . import coupons, flash, teams
 
 CHECKOUT_PURPOSE = "order_checkout"
 
@@ -31,6 +45,8 @@ class QuoteLine:
     price_kind: str
     list_price_fen: int
     unit_price_fen: int
+    flash_offer: FlashOffer | None = None
+    coupon_fen: int = 0
 
     @property
     def sale_fen(self) -> int:
@@ -41,8 +57,38 @@ class QuoteLine:
         return self.list_price_fen * self.qty
 
     @property
+    def paid_fen(self) -> int:
+        return self.sale_fen - self.coupon_fen
+
+    @property
     def discount_fen(self) -> int:
-        return self.list_fen - self.sale_fen
+        """Saved on this line: list price minus what the buyer pays (price kind and coupon)."""
+        return self.list_fen - self.paid_fen
+
+
+@dataclass
+class TeamQuote:
+    """The team a checkout opens (``team`` None) or joins."""
+
+    size: int
+    team: Team | None = None
+    new_customers_only: bool = False
+
+    @property
+    def id(self) -> int | None:
+        return self.team.pk if self.team else None
+
+    @property
+    def members_count(self) -> int:
+        return self.team.members_count if self.team else 0
+
+    @property
+    def status(self) -> str:
+        return self.team.status if self.team else "new"
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return self.team.expires_at if self.team else None
 
 
 @dataclass
@@ -50,6 +96,8 @@ class Quote:
     store_id: int
     lines: list[QuoteLine]
     by_merchant: dict[int, list[QuoteLine]] = field(default_factory=dict)
+    coupon: Coupon | None = None
+    team: TeamQuote | None = None
 
     @property
     def list_fen(self) -> int:
@@ -61,36 +109,70 @@ class Quote:
 
     @property
     def coupon_fen(self) -> int:
-        return 0
+        return self.coupon.amount_fen if self.coupon else 0
 
     @property
     def paid_fen(self) -> int:
         return self.sale_fen - self.coupon_fen
 
-
-def _price_kind(*, sku: Sku, flash_unlocked: bool) -> tuple[str, int]:
-    """The rule that picks a line's price: the flash price once the store has unlocked
-    it, else the list price. (Team prices come with team purchase.)"""
-    if flash_unlocked and sku.flash_price_fen and sku.flash_price_fen < sku.price_fen:
-        return OrderItem.PriceKind.FLASH, sku.flash_price_fen
-    return OrderItem.PriceKind.NORMAL, sku.price_fen
+    @property
+    def discount_fen(self) -> int:
+        return self.list_fen - self.paid_fen
 
 
-def checkout_quote(*, buyer, store_id: int, items: list[dict]) -> Quote:
-    """Price a basket bought through a store. Refuses non-members (403), unknown SKUs
-    and duplicates (400), items not on sale or beyond stock (409). Writes nothing."""
+def _team_quote(*, team: dict, buyer, sku: Sku, now: datetime) -> TeamQuote:
+    _, size = teams.sku_team_terms(sku=sku)
+    if team.get("join"):
+        joined = teams.team_check_joinable(team_id=team["join"], buyer=buyer, sku=sku, now=now)
+        return TeamQuote(size=joined.size, team=joined)
+    return TeamQuote(size=size, new_customers_only=bool(team.get("new_customers_only")))
+
+
+def _split_coupon(quote: Quote) -> None:
+    """Coupon over orders by sale amount, then over each order's items the same way."""
+    merchants = sorted(quote.by_merchant)
+    order_parts = coupons.coupon_split(
+        amount_fen=quote.coupon_fen,
+        sale_fens=[sum(x.sale_fen for x in quote.by_merchant[m]) for m in merchants],
+    )
+    for merchant_id, order_part in zip(merchants, order_parts, strict=True):
+        lines = quote.by_merchant[merchant_id]
+        for line, part in zip(
+            lines,
+            coupons.coupon_split(amount_fen=order_part, sale_fens=[x.sale_fen for x in lines]),
+            strict=True,
+        ):
+            line.coupon_fen = part
+
+
+def checkout_quote(
+    *,
+    buyer,
+    store_id: int,
+    items: list[dict],
+    coupon_id: int | None = None,
+    team: dict | None = None,
+    now: datetime | None = None,
+) -> Quote:
+    """Price a basket bought through a store. Refuses non-members (403), unknown SKUs,
+    duplicates and a team basket of other than one team SKU (400), items not on sale or
+    beyond stock, a sold-out flash offer or a full team (409). Writes nothing."""
+    now = now or timezone.now()
     store = store_require_buyer_membership(store_id=store_id, user=buyer)
     if store.is_frozen:
         raise StoreFrozen()
     sku_ids = [item["sku_id"] for item in items]
     if len(set(sku_ids)) != len(sku_ids):
         raise InvalidCheckout(fields={"items": ["Each item may appear once; set its qty instead."]})
+    if team and len(items) != 1:
+        raise InvalidCheckout(fields={"items": ["A team purchase is of exactly one item."]})
     skus = skus_for_checkout(sku_ids=sku_ids)
     missing = {f"items.{i}.sku_id": ["No such item."] for i, sid in enumerate(sku_ids) if sid not in skus}
     if missing:
         raise InvalidCheckout(fields=missing)
 
     flash_unlocked = store_flash_unlocked(stats=store_stats(store_id=store.pk))
+    offers = flash.flash_offer_live_for_skus(sku_ids=sku_ids, now=now) if flash_unlocked and not team else {}
     quote = Quote(store_id=store.pk, lines=[])
     for item in items:
         sku = skus[item["sku_id"]]
@@ -99,15 +181,34 @@ def checkout_quote(*, buyer, store_id: int, items: list[dict]) -> Quote:
         if item["qty"] > sku.available:
             # Early answer for the cart; the conditional UPDATE in sku_reserve_stock stays the guard.
             raise OutOfStock(f"Only {sku.available} of {sku.product.title} left.", sku_id=sku.pk)
-        kind, unit = _price_kind(sku=sku, flash_unlocked=flash_unlocked)
         line = QuoteLine(
-            sku=sku, qty=item["qty"], price_kind=kind, list_price_fen=sku.price_fen, unit_price_fen=unit
+            sku=sku,
+            qty=item["qty"],
+            price_kind=OrderItem.PriceKind.NORMAL,
+            list_price_fen=sku.price_fen,
+            unit_price_fen=sku.price_fen,
         )
+        if team:
+            quote.team = _team_quote(team=team, buyer=buyer, sku=sku, now=now)
+            line.price_kind, line.unit_price_fen = OrderItem.PriceKind.TEAM, sku.team_price_fen
+        elif sku.pk in offers:
+            offer = offers[sku.pk]
+            flash.flash_check(offer=offer, buyer_id=buyer.pk, qty=line.qty)
+            line.price_kind, line.unit_price_fen, line.flash_offer = (
+                OrderItem.PriceKind.FLASH,
+                offer.flash_price_fen,
+                offer,
+            )
         quote.lines.append(line)
     by_merchant: dict[int, list[QuoteLine]] = defaultdict(list)
     for line in quote.lines:
         by_merchant[line.sku.merchant_id].append(line)
     quote.by_merchant = dict(by_merchant)
+    if coupon_id is not None:
+        quote.coupon = coupons.coupon_check(
+            coupon_id=coupon_id, buyer=buyer, sale_fen=quote.sale_fen, now=now
+        )
+        _split_coupon(quote)
     return quote
 
 
@@ -117,20 +218,51 @@ class CheckoutResult:
     payment: Payment
 
 
-@transaction.atomic
 def order_create(
-    *, buyer, store_id: int, items: list[dict], address: dict, gateway: str, now: datetime | None = None
+    *,
+    buyer,
+    store_id: int,
+    items: list[dict],
+    address: dict,
+    gateway: str,
+    coupon_id: int | None = None,
+    team: dict | None = None,
+    now: datetime | None = None,
 ) -> CheckoutResult:
-    """One order per merchant under one payment, stock reserved atomically.
+    """One order per merchant under one payment; stock, team seat, flash units and coupon
+    taken atomically, or nothing at all.
 
-    Prices and commission rates are snapshotted on the items. Stock is reserved last,
-    in SKU-id order, each by one conditional UPDATE: the row locks are held only until
-    commit and two checkouts cannot deadlock. Out of stock rolls everything back.
+    Flash lines first pass the Redis gate (outside the transaction, before any row is
+    touched); if the database then refuses anything, the gate's tokens go back at once.
     """
     now = now or timezone.now()
-    quote = checkout_quote(buyer=buyer, store_id=store_id, items=items)
+    quote = checkout_quote(
+        buyer=buyer, store_id=store_id, items=items, coupon_id=coupon_id, team=team, now=now
+    )
+    gated: list[QuoteLine] = []
+    try:
+        for line in quote.lines:
+            if line.flash_offer and flash.flash_gate_take(
+                offer=line.flash_offer, buyer_id=buyer.pk, qty=line.qty
+            ):
+                gated.append(line)
+        return _order_create_atomic(buyer=buyer, quote=quote, address=address, gateway=gateway, now=now)
+    except BaseException:
+        for line in gated:
+            flash.flash_gate_give_back(line.flash_offer.pk, buyer.pk, line.qty)
+        raise
+
+
+@transaction.atomic
+def _order_create_atomic(
+    *, buyer, quote: Quote, address: dict, gateway: str, now: datetime
+) -> CheckoutResult:
+    """Writes in an order that keeps hot rows' locks short: payment, orders, items, team
+    seat, coupon, then the flash counters and the SKUs' stock — conditional UPDATEs, in
+    SKU-id order, last, so their row locks are held only until commit and two checkouts
+    cannot deadlock."""
     rules = settings.SHOP_RULES
-    store_owner_id = store_require_buyer_membership(store_id=store_id, user=buyer).owner_id
+    store_owner_id = store_require_buyer_membership(store_id=quote.store_id, user=buyer).owner_id
     payment = payment_create(
         purpose=CHECKOUT_PURPOSE,
         payer_id=buyer.pk,
@@ -141,6 +273,7 @@ def order_create(
     orders = []
     for merchant_id, lines in sorted(quote.by_merchant.items()):
         sale = sum(line.sale_fen for line in lines)
+        coupon_fen = sum(line.coupon_fen for line in lines)
         order = Order.objects.create(
             buyer=buyer,
             merchant_id=merchant_id,
@@ -149,8 +282,8 @@ def order_create(
             is_self_purchase=buyer.pk == store_owner_id,
             list_fen=sum(line.list_fen for line in lines),
             sale_fen=sale,
-            coupon_fen=0,
-            paid_fen=sale,
+            coupon_fen=coupon_fen,
+            paid_fen=sale - coupon_fen,
             address=address,
             pay_deadline_at=now + rules["UNPAID_ORDER_TIMEOUT"],
         )
@@ -166,9 +299,10 @@ def order_create(
                     list_price_fen=line.list_price_fen,
                     unit_price_fen=line.unit_price_fen,
                     sale_fen=line.sale_fen,
-                    coupon_fen=0,
-                    paid_fen=line.sale_fen,
+                    coupon_fen=line.coupon_fen,
+                    paid_fen=line.paid_fen,
                     commission_bps=line.sku.commission_bps,
+                    flash_offer=line.flash_offer,
                     member_share_bps=rules["MEMBER_REBATE_SHARE_BPS"],
                     owner_share_bps=rules["OWNER_COMMISSION_SHARE_BPS"],
                 )
@@ -177,6 +311,33 @@ def order_create(
         )
         OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.CREATED, actor=buyer)
         orders.append(order)
+    if quote.team is not None:
+        team = quote.team.team or teams.team_open(
+            sku=quote.lines[0].sku,
+            store_id=quote.store_id,
+            leader=buyer,
+            new_customers_only=quote.team.new_customers_only,
+            now=now,
+        )
+        teams.team_take_seat(
+            team=team, order=orders[0], buyer=buyer, is_leader=quote.team.team is None, now=now
+        )
+    if quote.coupon is not None:
+        coupons.coupon_use(coupon=quote.coupon, buyer=buyer, payment_id=payment.pk, now=now)
+    for line in sorted(quote.lines, key=lambda line: line.sku.pk):
+        if line.flash_offer is not None:
+            flash.flash_take(offer=line.flash_offer, buyer_id=buyer.pk, qty=line.qty, now=now)
     for line in sorted(quote.lines, key=lambda line: line.sku.pk):
         sku_reserve_stock(sku_id=line.sku.pk, qty=line.qty)
     return CheckoutResult(orders=orders, payment=payment)
+
+
+def checkout_release_holds(*, orders: list[Order], payment_id: int) -> None:
+    """Inside ``order_cancel``'s transaction (orders locked): give back what checkout took
+    besides stock — team seats, flash units (and their gate tokens after commit), the
+    coupon. Idempotent: every give-back is a compare-and-set."""
+    for order in orders:
+        teams.team_release_seat(order_id=order.pk)
+        for item in order.items.filter(flash_offer__isnull=False).order_by("sku_id"):
+            flash.flash_give_back(offer_id=item.flash_offer_id, buyer_id=order.buyer_id, qty=item.qty)
+    coupons.coupon_give_back(payment_id=payment_id)

@@ -25,6 +25,10 @@ from shop.payments.models import Payment
 from shop.payments.services import payment_close, payment_post_receipt
 from shop.payments.tasks import payment_upload_shipping_task
 
+from .checkout import checkout_release_holds
+from .coupons import coupon_issue_for_share_reward
+from .teams import team_record_payment, team_seat_for_order
+
 
 def _move(order: Order, to: str, *, actor=None, note: str = "", fields: tuple[str, ...] = ()) -> None:
     if not order.can_move_to(to):
@@ -55,7 +59,12 @@ def checkout_payment_succeeded(payment: Payment) -> None:
     payment_post_receipt(payment=payment, credits=credits, kind="order_paid")
     for order in orders:
         order.paid_at = payment.paid_at
-        _move(order, Order.Status.PAID, actor=order.buyer, fields=("paid_at",))
+        seat = team_seat_for_order(order_id=order.pk)
+        to = Order.Status.AWAITING_TEAM if seat is not None else Order.Status.PAID
+        _move(order, to, actor=order.buyer, fields=("paid_at",))
+        if seat is not None:  # the team's last payment moves all its orders to paid
+            team_record_payment(order=order, now=payment.paid_at)
+            order.refresh_from_db(fields=["status"])
         store_stats_record_payment(
             store_id=order.store_id,
             buyer_id=order.buyer_id,
@@ -89,6 +98,7 @@ def order_cancel(*, order_id: int, actor=None, note: str = "") -> list[Order]:
     for order in orders:
         order.cancelled_at = now
         _move(order, Order.Status.CANCELLED, actor=actor, note=note, fields=("cancelled_at",))
+    checkout_release_holds(orders=orders, payment_id=payment_id)  # team seats, flash units, coupon
     items = sorted((item for o in orders for item in o.items.all()), key=lambda i: i.sku_id)
     for item in items:
         sku_release_stock(sku_id=item.sku_id, qty=item.qty)
@@ -159,13 +169,15 @@ def order_complete(*, order_id: int, now: datetime) -> Order:
         raise IllegalOrderTransition("An after-sales case is still open.", order_id=order_id)
     order.completed_at = now
     _move(order, Order.Status.COMPLETED, fields=("completed_at",))
-    share_reward_consider(
+    reward = share_reward_consider(
         store_id=order.store_id,
         buyer_id=order.buyer_id,
         order_id=order.pk,
         paid_fen=order.paid_fen - order.refunded_fen,
         now=now,
     )
+    if reward is not None:  # the owner's coupon, issued with the reward (orders/services/coupons)
+        coupon_issue_for_share_reward(reward=reward, now=now)
     hooks.fire(event="completed", order=order)
     return order
 

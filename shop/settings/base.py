@@ -223,6 +223,13 @@ SHOP_RULES.update(
         "SHARE_REWARD_FEN": env.int("SHARE_REWARD_FEN", default=500),
         "SHARE_REWARD_MIN_ORDER_FEN": env.int("SHARE_REWARD_MIN_ORDER_FEN", default=1_000),
         "SHARE_REWARD_DAILY_CAP": env.int("SHARE_REWARD_DAILY_CAP", default=3),
+        # The coupon orders issues for a granted share reward: valid this long, this minimum spend.
+        "SHARE_REWARD_COUPON_TTL": timedelta(days=env.int("SHARE_REWARD_COUPON_TTL_DAYS", default=30)),
+        "SHARE_REWARD_COUPON_MIN_SPEND_FEN": env.int("SHARE_REWARD_COUPON_MIN_SPEND_FEN", default=0),
+        # Team purchase (DESIGN.md): a team's window from opening.
+        "TEAM_WINDOW": timedelta(hours=env.int("TEAM_WINDOW_HOURS", default=24)),
+        # Flash sales: the Redis gate in front of the database (off without REDIS_URL).
+        "FLASH_GATE": env.bool("FLASH_GATE", default=bool(REDIS_URL)),
     }
 )
 

@@ -114,6 +114,14 @@ class OrderItem(models.Model):
         default=0, help_text="Units refunded before shipping (their stock was released)."
     )
     commission_bps = models.PositiveIntegerField()
+    flash_offer = models.ForeignKey(
+        "orders.FlashOffer",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="items",
+        help_text="The flash offer whose cap and per-user limit this line counts against.",
+    )
     member_share_bps = models.PositiveIntegerField()
     owner_share_bps = models.PositiveIntegerField()
 
@@ -146,6 +154,7 @@ class OrderEvent(models.Model):
         REFUNDED = "refunded", "Refunded"
         PARTLY_REFUNDED = "partly_refunded", "Partly refunded"
         AFTER_SALE = "after_sale", "After-sales case"
+        AWAITING_TEAM = "awaiting_team", "Paid, waiting for the team"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -1,0 +1,168 @@
+"""Flash sales (秒杀): a SKU's offer — window, cap, per-buyer limit — on top of the
+store's flash unlock (groupstore's ``store_flash_unlocked``).
+
+Hot-SKU design. Thousands of buyers hit one offer at the same second, and almost all
+of them must be told "sold out". The database stays the truth:
+
+- ``flash_take`` (inside checkout's transaction): a conditional UPDATE of the buyer's
+  count (``units <= limit - qty``) and one of the offer's ``sold_count``
+  (``<= quantity - qty``, window open), then the SKU's own conditional stock UPDATE
+  (``sku_reserve_stock``). Hot rows are updated last, so their row locks are held
+  only until commit. Check constraints are the backstop. No oversell, whatever runs.
+- In front of it, a **Redis gate** (one Lua script, atomic): a per-offer counter of
+  units left and a per-offer hash of units per buyer. A buyer the gate refuses is
+  answered without a database write (sold-out answers stay cheap); a buyer it admits
+  goes on to the database, and if the database then refuses (or anything fails) the
+  gate's token is given back at once. Cancels and unpaid time-outs give back both the
+  database counts and the gate's tokens (after commit).
+- The gate is only a filter: it is seeded lazily from the database
+  (``quantity - sold_count``) and expires after the offer ends; without Redis
+  (``FLASH_GATE`` off, the embedded default) or when Redis fails, checkout goes
+  straight to the database path, which is correct on its own — only slower under a
+  crowd. If the gate drifts (a process killed between gate and commit keeps a token),
+  ops resync it from the admin (``flash_gate_reset``): the database is re-read.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from orders.errors import FlashLimitReached, FlashSoldOut
+from orders.models import FlashBuyerCount, FlashOffer
+
+logger = logging.getLogger("orders.flash")
+
+# KEYS: units left, units per buyer (hash). ARGV: buyer, qty, per-buyer limit.
+# Returns 1 admitted, 0 sold out, -1 buyer limit, -2 not seeded.
+_TAKE = """
+local left = redis.call('GET', KEYS[1])
+if not left then return -2 end
+local qty = tonumber(ARGV[2])
+if tonumber(left) < qty then return 0 end
+local mine = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if mine + qty > tonumber(ARGV[3]) then return -1 end
+redis.call('DECRBY', KEYS[1], qty)
+redis.call('HINCRBY', KEYS[2], ARGV[1], qty)
+return 1
+"""
+_GIVE_BACK = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBY', KEYS[1], ARGV[2]) end
+local mine = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if mine > 0 then redis.call('HINCRBY', KEYS[2], ARGV[1], -math.min(mine, tonumber(ARGV[2]))) end
+return 1
+"""
+
+_client = None
+_scripts: dict[str, object] = {}
+
+
+def _redis():
+    """The gate's Redis client (one per process), or None when the gate is off."""
+    global _client
+    if not settings.SHOP_RULES.get("FLASH_GATE") or not settings.REDIS_URL:
+        return None
+    if _client is None:
+        import redis
+
+        _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=0.5, socket_connect_timeout=0.5)
+        _scripts["take"] = _client.register_script(_TAKE)
+        _scripts["give_back"] = _client.register_script(_GIVE_BACK)
+    return _client
+
+
+def _keys(offer_id: int) -> list[str]:
+    # Databases sharing one Redis (environments, parallel test runs) never mix.
+    base = f"flash:{settings.DATABASES['default']['NAME']}:{offer_id}"
+    return [f"{base}:left", f"{base}:buyers"]
+
+
+def flash_offer_live_for_skus(*, sku_ids: list[int], now: datetime) -> dict[int, FlashOffer]:
+    """The offer whose window is open now, per SKU (the latest-starting if several)."""
+    offers = FlashOffer.objects.filter(sku_id__in=sku_ids, starts_at__lte=now, ends_at__gt=now).order_by(
+        "starts_at", "pk"
+    )
+    return {offer.sku_id: offer for offer in offers}
+
+
+def flash_check(*, offer: FlashOffer, buyer_id: int, qty: int) -> None:
+    """The quote's answer (reads only): sold out, or beyond the buyer's limit."""
+    if qty > offer.per_user_limit:
+        raise FlashLimitReached(offer_id=offer.pk)
+    if offer.remaining < qty:
+        raise FlashSoldOut(offer_id=offer.pk)
+    held = FlashBuyerCount.objects.filter(offer=offer, buyer_id=buyer_id).values_list("units", flat=True)
+    if (held.first() or 0) + qty > offer.per_user_limit:
+        raise FlashLimitReached(offer_id=offer.pk)
+
+
+def flash_gate_take(*, offer: FlashOffer, buyer_id: int, qty: int) -> bool:
+    """Ask the gate for ``qty`` units. True: admitted (a token to give back if the
+    database refuses); False: no gate (go to the database). Raises when it refuses."""
+    client = _redis()
+    if client is None:
+        return False
+    keys = _keys(offer.pk)
+    try:
+        outcome = _scripts["take"](keys=keys, args=[buyer_id, qty, offer.per_user_limit])
+        if outcome == -2:
+            ttl = max(60, int((offer.ends_at - offer.starts_at).total_seconds()) + 86_400)
+            left = FlashOffer.objects.filter(pk=offer.pk).values_list("quantity", "sold_count").first()
+            client.set(keys[0], max(0, left[0] - left[1]), nx=True, ex=ttl)
+            client.expire(keys[1], ttl)
+            outcome = _scripts["take"](keys=keys, args=[buyer_id, qty, offer.per_user_limit])
+    except Exception:  # noqa: BLE001 - any Redis trouble: the database path alone is correct
+        logger.warning("flash gate unavailable for offer %s; database path", offer.pk, exc_info=True)
+        return False
+    if outcome == 0:
+        raise FlashSoldOut(offer_id=offer.pk)
+    if outcome == -1:
+        raise FlashLimitReached(offer_id=offer.pk)
+    return outcome == 1
+
+
+def flash_gate_give_back(offer_id: int, buyer_id: int, qty: int) -> None:
+    """Return gate tokens (a refused checkout, a cancel, a time-out). Best effort."""
+    client = _redis()
+    if client is None:
+        return
+    try:
+        _scripts["give_back"](keys=_keys(offer_id), args=[buyer_id, qty])
+    except Exception:  # noqa: BLE001 - a lost give-back only undersells until a resync
+        logger.warning("flash gate give-back failed for offer %s", offer_id, exc_info=True)
+
+
+def flash_gate_reset(*, offer_id: int) -> None:
+    """Ops: forget the gate's counters; the next buyer reseeds them from the database."""
+    client = _redis()
+    if client is not None:
+        client.delete(*_keys(offer_id))
+
+
+def flash_take(*, offer: FlashOffer, buyer_id: int, qty: int, now: datetime) -> None:
+    """Inside checkout's transaction: count ``qty`` units against the buyer's limit and
+    the offer's cap, or raise and (with the caller's rollback) write nothing."""
+    row, _ = FlashBuyerCount.objects.get_or_create(offer_id=offer.pk, buyer_id=buyer_id)
+    if not FlashBuyerCount.objects.filter(pk=row.pk, units__lte=offer.per_user_limit - qty).update(
+        units=F("units") + qty
+    ):
+        raise FlashLimitReached(offer_id=offer.pk)
+    if not FlashOffer.objects.filter(
+        pk=offer.pk, sold_count__lte=F("quantity") - qty, starts_at__lte=now, ends_at__gt=now
+    ).update(sold_count=F("sold_count") + qty):
+        raise FlashSoldOut(offer_id=offer.pk)
+
+
+def flash_give_back(*, offer_id: int, buyer_id: int, qty: int) -> None:
+    """Inside the cancel's transaction: the units go back to the offer and the buyer,
+    and to the gate once that commits."""
+    FlashOffer.objects.filter(pk=offer_id, sold_count__gte=qty).update(sold_count=F("sold_count") - qty)
+    FlashBuyerCount.objects.filter(offer_id=offer_id, buyer_id=buyer_id, units__gte=qty).update(
+        units=F("units") - qty
+    )
+    transaction.on_commit(partial(flash_gate_give_back, offer_id, buyer_id, qty))
