@@ -655,6 +655,8 @@ def test_a_callback_for_an_unknown_gateway_is_a_404(world):
 
 def test_a_signed_callback_with_the_wrong_amount_pays_nothing(world):
     # Answered 200 so the gateway stops retrying; recorded for ops, never marks the order paid.
+    # The money that did arrive is booked as owed back (one transaction of two entries) and
+    # refunded automatically after commit.
     pending = world.orders["pending"]
     before = snapshot()
 
@@ -663,6 +665,8 @@ def test_a_signed_callback_with_the_wrong_amount_pays_nothing(world):
     assert response.status_code == 200, response.content
     after = snapshot()
     assert after.pop("payment_anomalies") == before.pop("payment_anomalies") + 1
+    transactions, entries = before.pop("ledger")
+    assert after.pop("ledger") == (transactions + 1, entries + 2)
     assert after == before
     pending.refresh_from_db()
     assert pending.status == Order.Status.PENDING_PAYMENT
