@@ -19,8 +19,8 @@ from shop.payments.refunds import ANOMALY_PURPOSE
 from shop.payments.services import (
     Applied,
     Closed,
-    payment_close,
     payment_apply_result,
+    payment_close,
     payment_close_at_gateway,
     payment_upload_shipping,
     payments_query_sweep,
