@@ -1,8 +1,10 @@
 from django.urls import path
 
+from .payout_views import PayoutNotifyApi
 from .views import PaymentNotifyApi, SandboxPayApi
 
 urlpatterns = [
     path("payments/<str:gateway>/notify", PaymentNotifyApi.as_view(), name="payment-notify"),
+    path("payouts/<str:gateway>/notify", PayoutNotifyApi.as_view(), name="payout-notify"),
     path("sandbox/payments/<int:payment_id>/pay", SandboxPayApi.as_view(), name="sandbox-pay"),
 ]
