@@ -8,17 +8,37 @@ class RebatesConfig(AppConfig):
     def ready(self) -> None:
         from orders import hooks
         from shop import sweepers
+        from shop.payments.payouts import payouts_sweep, register_payout_purpose
 
         from .services.accrual import order_accrue_commission
+        from .services.envelopes import red_envelopes_expire_due
         from .services.hooks import order_completed_enqueue_settlement, settlement_catch_up
         from .services.refunds import order_refunded_adjust_commission
+        from .services.withdrawals import PURPOSE, withdrawal_payout_changed, withdrawal_retry_payout
 
         hooks.register(event="paid", handler=order_accrue_commission)
         hooks.register(event="refunded", handler=order_refunded_adjust_commission)
         hooks.register(event="completed", handler=order_completed_enqueue_settlement)
+        register_payout_purpose(
+            purpose=PURPOSE, on_changed=withdrawal_payout_changed, retry=withdrawal_retry_payout
+        )
         sweepers.register(
             name="rebates.settle",
             description="Settle completed orders still pending",
             run=settlement_catch_up,
             order=40,
+        )
+        sweepers.register(
+            name="rebates.envelopes_expire",
+            description="Return unclaimed red envelope money to its source",
+            run=red_envelopes_expire_due,
+            order=50,
+        )
+        # The payout module is generic (shop.payments); its sweeper is registered here, by
+        # the app that makes payouts, so it runs wherever payouts exist.
+        sweepers.register(
+            name="payments.payouts",
+            description="Send unsent payouts, poll those in flight, expire unconfirmed ones",
+            run=payouts_sweep,
+            order=60,
         )

@@ -2,6 +2,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from groupstore.models import Membership
+from rebates.models import RedEnvelope, RedEnvelopeClaim, Withdrawal
+from shop.errors import NotFound
 from shop.ledger.models import Account
 from shop.ledger.selectors import account_balances_for_owner, entry_list_for_owner
 
@@ -32,3 +37,20 @@ WALLET_KINDS = [Account.Kind.USER_AVAILABLE, Account.Kind.USER_PENDING, Account.
 
 def wallet_entry_list(*, user_id: int):
     return entry_list_for_owner(owner_type=Account.OwnerType.USER, owner_id=user_id, kinds=WALLET_KINDS)
+
+
+def withdrawal_list_for_user(*, user_id: int) -> QuerySet[Withdrawal]:
+    return Withdrawal.objects.filter(user_id=user_id).select_related("payout").order_by("-created_at", "-pk")
+
+
+def red_envelope_list_for_member(*, store_id: int, user) -> QuerySet[RedEnvelope]:
+    """Envelopes of a store the user belongs to, newest first, each with ``my_claim_fen``
+    (None until claimed). Someone else's store is reported as not found."""
+    if not Membership.objects.filter(store_id=store_id, user=user).exists():
+        raise NotFound("No such store.", store_id=store_id)
+    mine = RedEnvelopeClaim.objects.filter(envelope=OuterRef("pk"), user=user).values("amount_fen")[:1]
+    return (
+        RedEnvelope.objects.filter(store_id=store_id)
+        .annotate(my_claim_fen=Subquery(mine))
+        .order_by("-funded_at", "-pk")
+    )

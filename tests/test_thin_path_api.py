@@ -95,8 +95,13 @@ def test_buy_through_a_group_store_and_settle(shop_setup, make_client, django_ca
         "withdrawable_fen": 59,
     }
     assert owner_client.get("/api/v1/wallet").json()["available_fen"] == 119
-    assert Account.objects.get(kind="platform_revenue").balance_fen == 21
-    assert Account.objects.get(kind="merchant_receivable").balance_fen == 1_990 - 199
+    # The platform keeps 21 of the commission, of which 5,000 bps (10) fund the store's red
+    # envelope, plus its 60 bps fee on the goods: floor(1,990 × 0.006) = 11.
+    assert Account.objects.get(kind="platform_revenue").balance_fen == 21 - 10 + 11
+    assert Account.objects.get(kind="red_envelope_pool").balance_fen == 10
+    # Completed: the receivable left after commission is now owed to the merchant, less the fee.
+    assert Account.objects.get(kind="merchant_receivable").balance_fen == 0
+    assert Account.objects.get(kind="merchant_payable").balance_fen == 1_990 - 199 - 11
 
     dashboard = owner_client.get(f"/api/v1/stores/{store['id']}/dashboard").json()
     assert dashboard == {

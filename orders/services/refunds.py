@@ -69,6 +69,12 @@ def _discount_share(item: OrderItem, refunded_fen: int) -> int:
     return fen_pro_rata(item.discount_fen, refunded_fen, item.paid_fen)
 
 
+def order_merchant_refunded_fen(order: Order) -> int:
+    """What refunds of this order took from its merchant so far: the refunded money plus
+    the coupon's share of it (rebates' settlement moves the rest of the sale to payable)."""
+    return sum(item.refunded_fen + _coupon_share(item, item.refunded_fen) for item in order.items.all())
+
+
 def _merchant_account(order: Order) -> AccountRef:
     kind = Account.Kind.MERCHANT_PAYABLE if order.settled_at else Account.Kind.MERCHANT_RECEIVABLE
     return AccountRef.merchant(kind, order.merchant_id)

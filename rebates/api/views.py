@@ -43,7 +43,24 @@ class WalletEntryOutput(serializers.Serializer):
     memo = serializers.CharField(source="transaction.memo")
     ref_type = serializers.CharField(source="transaction.ref_type")
     ref_id = serializers.IntegerField(source="transaction.ref_id", allow_null=True)
+    order_id = serializers.SerializerMethodField(help_text="The order this line came from, if any.")
+    envelope_id = serializers.SerializerMethodField(help_text="The red envelope this line came from, if any.")
+    withdrawal_id = serializers.SerializerMethodField(
+        help_text="The withdrawal this line belongs to, if any."
+    )
     created_at = serializers.DateTimeField(source="transaction.created_at")
+
+    def _ref(self, obj, ref_type: str) -> int | None:
+        return obj.transaction.ref_id if obj.transaction.ref_type == ref_type else None
+
+    def get_order_id(self, obj) -> int | None:
+        return self._ref(obj, "order")
+
+    def get_envelope_id(self, obj) -> int | None:
+        return self._ref(obj, "red_envelope")
+
+    def get_withdrawal_id(self, obj) -> int | None:
+        return self._ref(obj, "withdrawal")
 
 
 class WalletEntryListApi(ListAPIView):

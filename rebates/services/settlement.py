@@ -1,85 +1,239 @@
-"""Settlement: a completed order's pending accruals become available wallet balance."""
+"""Settlement: a completed order's pending accruals become available wallet balance, its
+remaining receivable becomes payable to the merchant, and it funds its store's red envelope.
+
+All of it happens in one transaction per batch: one ledger transaction per order and
+purpose (keys ``order:<id>:settle``, ``order:<id>:merchant-settle``,
+``envelope:<id>:fund``), entries inserted in bulk and each cached balance updated once
+(``ledger_post_many``). An ``OrderSettlement`` row (the order is its primary key) marks
+each order settled, so a batch run twice — or concurrently — settles nothing twice; a
+``SettlementRun`` row records every batch for ops.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from groupstore.services import member_stats_record_rebate, store_stats_record_commission
+from orders.locks import order_qs_for_update
 from orders.models import Order
-from rebates.models import Accrual
+from orders.services.refunds import order_merchant_refunded_fen
+from rebates.models import Accrual, OrderSettlement, SettlementRun
+from rebates.services.envelopes import envelope_pool, envelopes_fund_for_orders
 from shop.ledger.models import Account
 from shop.ledger.services import AccountRef, Posting, ledger_post_many
+from shop.money import fen_share
+
+logger = logging.getLogger("rebates.settlement")
+
+PLATFORM_PENDING = AccountRef.platform(Account.Kind.PLATFORM_PENDING)
+PLATFORM_REVENUE = AccountRef.platform(Account.Kind.PLATFORM_REVENUE)
 
 
-def _lines_for(accruals: list[Accrual]) -> list[tuple[AccountRef, int]]:
+@dataclass
+class _Totals:
+    orders: int = 0
+    commission_fen: int = 0
+    merchant_payable_fen: int = 0
+    platform_fee_fen: int = 0
+    envelopes: int = 0
+    rows: list[OrderSettlement] = field(default_factory=list)
+
+
+def _net(accrual: Accrual) -> int:
+    return accrual.amount_fen - accrual.cancelled_fen
+
+
+def _commission_lines(accruals: list[Accrual], *, to_envelope: tuple[int, int] | None):
+    """Pending → available for people; pending → revenue (less the envelope's part) for the platform."""
     lines: list[tuple[AccountRef, int]] = []
     for accrual in accruals:
-        amount = accrual.amount_fen - accrual.cancelled_fen
+        amount = _net(accrual)
         if amount == 0:
             continue
         if accrual.kind == Accrual.Kind.PLATFORM:
-            lines.append((AccountRef.platform(Account.Kind.PLATFORM_PENDING), -amount))
-            lines.append((AccountRef.platform(Account.Kind.PLATFORM_REVENUE), amount))
+            lines.append((PLATFORM_PENDING, -amount))
+            lines.append((PLATFORM_REVENUE, amount))
         else:
             lines.append((AccountRef.user(Account.Kind.USER_PENDING, accrual.beneficiary_id), -amount))
             lines.append((AccountRef.user(Account.Kind.USER_AVAILABLE, accrual.beneficiary_id), amount))
+    if to_envelope is not None:
+        envelope_id, amount = to_envelope
+        lines.append((PLATFORM_REVENUE, -amount))
+        lines.append((envelope_pool(envelope_id), amount))
     return lines
 
 
-def orders_settle(*, order_ids: list[int], now: datetime | None = None) -> int:
-    """Settle the pending accruals of these completed orders, in one transaction: one
-    ledger transaction per order (keyed ``order:<id>:settle``), entries inserted in
-    bulk, each balance updated once. Orders not completed, or already settled, are
-    skipped, so running it twice — or concurrently — pays nothing twice. Returns the
-    number of orders settled now.
+def order_merchant_due(order: Order, commission_fen: int) -> tuple[int, int]:
+    """``(receivable left, platform fee)`` of a completed order.
+
+    The merchant was credited the sale amount at payment (coupons are the platform's);
+    commission left it at payment; refunds took what they returned off it (the refunded
+    money plus the coupon's share of it, which went back to the marketing budget). What is left
+    moves to payable, less the platform's fee (``MERCHANT_PLATFORM_FEE_BPS`` of the goods
+    value kept, rounded down: the remainder stays with the merchant).
     """
+    kept = max(0, order.sale_fen - order_merchant_refunded_fen(order))
+    left = max(0, kept - commission_fen)
+    fee = min(left, fen_share(kept, settings.SHOP_RULES["MERCHANT_PLATFORM_FEE_BPS"]))
+    return left, fee
+
+
+def orders_settle(*, order_ids: list[int], now: datetime | None = None) -> int:
+    """Settle these completed orders (one batch, one transaction); returns how many were
+    settled now. Orders not completed, or already settled, are skipped. The batch is
+    recorded as a ``SettlementRun`` (written outside the settlement transaction, so a
+    failure is recorded too)."""
     now = now or timezone.now()
+    run = SettlementRun.objects.create(started_at=now, orders_requested=len(order_ids))
+    try:
+        totals = _settle_batch(order_ids=order_ids, now=now, run=run)
+    except Exception as exc:
+        SettlementRun.objects.filter(pk=run.pk).update(
+            outcome=SettlementRun.Outcome.FAILED, finished_at=timezone.now(), error=repr(exc)[:2000]
+        )
+        raise
+    SettlementRun.objects.filter(pk=run.pk).update(
+        outcome=SettlementRun.Outcome.SETTLED if totals.orders else SettlementRun.Outcome.NOTHING_DUE,
+        finished_at=timezone.now(),
+        orders_settled=totals.orders,
+        commission_fen=totals.commission_fen,
+        merchant_payable_fen=totals.merchant_payable_fen,
+        platform_fee_fen=totals.platform_fee_fen,
+        envelopes_count=totals.envelopes,
+    )
+    return totals.orders
+
+
+def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) -> _Totals:
+    totals = _Totals()
     with transaction.atomic(durable=True):
+        # Lock the orders first (pk order), as payments and refunds do, then decide.
+        orders = list(
+            order_qs_for_update()
+            .select_related("store")
+            .filter(pk__in=order_ids, status=Order.Status.COMPLETED)
+        )
+        settled = set(
+            OrderSettlement.objects.filter(order_id__in=[o.pk for o in orders]).values_list(
+                "order_id", flat=True
+            )
+        )
+        orders = [o for o in orders if o.pk not in settled]
+        if not orders:
+            return totals
         accruals = list(
             Accrual.objects.select_for_update(no_key=True, of=("self",))
-            .filter(
-                order_id__in=order_ids, status=Accrual.Status.PENDING, order__status=Order.Status.COMPLETED
-            )
+            .filter(order__in=orders, status=Accrual.Status.PENDING)
             .order_by("pk")
         )
-        if not accruals:
-            return 0
         by_order: dict[int, list[Accrual]] = defaultdict(list)
         for accrual in accruals:
             by_order[accrual.order_id].append(accrual)
-        postings = [
-            Posting(
-                key=f"order:{order_id}:settle",
-                kind="commission_settled",
-                lines=_lines_for(items),
-                memo=f"Settlement of order {order_id}",
-                ref_type="order",
-                ref_id=order_id,
-            )
+        platform_fen = {
+            order_id: sum(_net(a) for a in items if a.kind == Accrual.Kind.PLATFORM)
             for order_id, items in by_order.items()
-        ]
-        # Lock order: store figures before ledger accounts, as a payment does (its handler
-        # records the store's figures, then accrues): the other way round, settling a store
-        # while one of its orders is paid deadlocks on the owner's pending account.
+        }
+        # Lock order, as a payment does: the merchants' receivable accounts (a payment posts
+        # its receipt there first), then store figures (the payment handler records them
+        # next), then the other ledger accounts (it accrues last). Any other order deadlocks
+        # a settlement against payments of new orders in the same store.
+        _lock_receivables({o.merchant_id for o in orders})
         _push_aggregates(accruals)
+        funding = envelopes_fund_for_orders(orders=orders, platform_fen=platform_fen, now=now)
+        envelope_of = {e.order_id: e.pk for e in funding.envelopes}
+        postings = list(funding.campaign_postings)
+        for order in orders:
+            postings.extend(
+                _order_postings(order, by_order[order.pk], envelope_of, funding, totals, now, run)
+            )
         ledger_post_many(postings=postings)
+        OrderSettlement.objects.bulk_create(totals.rows)
         Accrual.objects.filter(pk__in=[a.pk for a in accruals]).update(
             status=Accrual.Status.SETTLED, settled_at=now
         )
         # Refunds from now on claw back settled money and charge the merchant's payable.
-        Order.objects.filter(pk__in=list(by_order)).update(settled_at=now)
-        return len(by_order)
+        Order.objects.filter(pk__in=[o.pk for o in orders]).update(settled_at=now)
+        totals.orders = len(orders)
+        totals.envelopes = len(funding.envelopes)
+    return totals
+
+
+def _order_postings(order, accruals, envelope_of, funding, totals: _Totals, now, run) -> list[Posting]:
+    postings = []
+    envelope_id = envelope_of.get(order.pk)
+    from_platform = funding.from_platform_fen.get(order.pk)
+    to_envelope = (envelope_id, from_platform) if envelope_id and from_platform else None
+    lines = _commission_lines(accruals, to_envelope=to_envelope)
+    if lines:
+        postings.append(
+            Posting(
+                key=f"order:{order.pk}:settle",
+                kind="commission_settled",
+                lines=lines,
+                memo=f"Settlement of order {order.pk}",
+                ref_type="order",
+                ref_id=order.pk,
+            )
+        )
+    commission = sum(_net(a) for a in accruals)
+    left, fee = order_merchant_due(order, commission)
+    if left:
+        postings.append(
+            Posting(
+                key=f"order:{order.pk}:merchant-settle",
+                kind="merchant_settled",
+                lines=[
+                    (AccountRef.merchant(Account.Kind.MERCHANT_RECEIVABLE, order.merchant_id), -left),
+                    (AccountRef.merchant(Account.Kind.MERCHANT_PAYABLE, order.merchant_id), left - fee),
+                    (PLATFORM_REVENUE, fee),
+                ],
+                memo=f"Order {order.pk} owed to merchant {order.merchant_id}",
+                ref_type="order",
+                ref_id=order.pk,
+            )
+        )
+    totals.commission_fen += commission
+    totals.merchant_payable_fen += left - fee
+    totals.platform_fee_fen += fee
+    totals.rows.append(
+        OrderSettlement(
+            order=order,
+            merchant_id=order.merchant_id,
+            run=run,
+            commission_fen=commission,
+            merchant_payable_fen=left - fee,
+            platform_fee_fen=fee,
+            settled_at=now,
+        )
+    )
+    return postings
+
+
+def _lock_receivables(merchant_ids: set[int]) -> None:
+    list(
+        Account.objects.select_for_update(no_key=True)
+        .filter(
+            kind=Account.Kind.MERCHANT_RECEIVABLE,
+            owner_type=Account.OwnerType.MERCHANT,
+            owner_id__in=merchant_ids,
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def _push_aggregates(accruals: list[Accrual]) -> None:
     owner_by_store: dict[int, int] = defaultdict(int)
     rebate_by_member: dict[tuple[int, int], int] = defaultdict(int)
     for accrual in accruals:
-        amount = accrual.amount_fen - accrual.cancelled_fen
+        amount = _net(accrual)
         if accrual.kind == Accrual.Kind.OWNER_COMMISSION:
             owner_by_store[accrual.store_id] += amount
         elif accrual.kind == Accrual.Kind.MEMBER_REBATE:
@@ -95,14 +249,10 @@ def _push_aggregates(accruals: list[Accrual]) -> None:
 
 def unsettled_completed_order_ids(*, completed_before: datetime, limit: int) -> list[int]:
     """Completed orders (before the cut-off, so fresh ones are left to their own task)
-    that still have pending accruals."""
+    that have not been settled yet."""
     return list(
-        Order.objects.filter(
-            status=Order.Status.COMPLETED,
-            completed_at__lte=completed_before,
-            accruals__status=Accrual.Status.PENDING,
-        )
+        Order.objects.filter(status=Order.Status.COMPLETED, completed_at__lte=completed_before)
+        .exclude(pk__in=OrderSettlement.objects.values("order_id"))
         .order_by("pk")
-        .values_list("pk", flat=True)
-        .distinct()[:limit]
+        .values_list("pk", flat=True)[:limit]
     )

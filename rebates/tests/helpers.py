@@ -85,3 +85,34 @@ def make_completed_orders(
         order.refresh_from_db()
         orders.append(order)
     return orders
+
+
+def fund_wallet(user, amount_fen: int, *, key: str | None = None) -> None:
+    """Put money in a wallet the way a settlement would: a balanced post from the platform."""
+    from shop.ledger.models import Account
+    from shop.ledger.services import AccountRef, ledger_post
+
+    ledger_post(
+        key=key or f"test-fund:{user.pk}:{timezone.now().timestamp()}",
+        kind="test_funding",
+        lines=[
+            (AccountRef.platform(Account.Kind.PLATFORM_REVENUE), -amount_fen),
+            (AccountRef.user(Account.Kind.USER_AVAILABLE, user.pk), amount_fen),
+        ],
+    )
+
+
+def make_campaign(*, budget_fen: int, envelope_fen: int, shares: int, stores=(), now=None):
+    from rebates.models import RedEnvelopeCampaign
+
+    now = now or timezone.now()
+    campaign = RedEnvelopeCampaign.objects.create(
+        name="双十一红包雨",
+        budget_fen=budget_fen,
+        envelope_fen=envelope_fen,
+        shares=shares,
+        starts_at=now - timedelta(days=1),
+        ends_at=now + timedelta(days=30),
+    )
+    campaign.stores.set(stores)
+    return campaign

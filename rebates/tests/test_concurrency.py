@@ -32,6 +32,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # 1 × ¥19.90 at 10 %: commission 199 = 59 (member) + 119 (owner) + 21 (platform).
 PRICE_FEN, MEMBER_FEN, OWNER_FEN, PLATFORM_FEN = 1_990, 59, 119, 21
+# At settlement half the platform's 21 (10) funds the store's red envelope and the
+# platform's 60 bps fee on the goods (floor(1,990 × 0.006) = 11) is revenue too.
+REVENUE_PER_ORDER_FEN = PLATFORM_FEN - 10 + 11
 
 
 def _platform(kind: str) -> int:
@@ -66,7 +69,7 @@ def _assert_settled_once(orders: list[Order], *, paid_meanwhile: int = 0) -> Non
         )
         assert wallet_get(user_id=stats.store.owner_id).available_fen == count * OWNER_FEN
         assert wallet_get(user_id=stats.store.owner_id).pending_fen == pending_fen
-    assert _platform(Account.Kind.PLATFORM_REVENUE) == len(orders) * PLATFORM_FEN
+    assert _platform(Account.Kind.PLATFORM_REVENUE) == len(orders) * REVENUE_PER_ORDER_FEN
     assert _platform(Account.Kind.PLATFORM_PENDING) == paid_meanwhile * PLATFORM_FEN
     call_command("ledger_check")
 
@@ -185,5 +188,5 @@ def test_batches_of_two_stores_sharing_members_settle_at_once_without_deadlock()
     assert sorted(
         Transaction.objects.filter(kind="commission_settled").values_list("ref_id", flat=True)
     ) == sorted(o.pk for o in orders)
-    assert _platform(Account.Kind.PLATFORM_REVENUE) == len(orders) * PLATFORM_FEN
+    assert _platform(Account.Kind.PLATFORM_REVENUE) == len(orders) * REVENUE_PER_ORDER_FEN
     call_command("ledger_check")

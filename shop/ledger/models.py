@@ -31,11 +31,15 @@ class Account(BaseModel):
         GATEWAY_CLEARING = "gateway_clearing", "Payment gateway clearing"
         PAYOUT_CLEARING = "payout_clearing", "Payouts in flight"
         REFUND_CLEARING = "refund_clearing", "Refunds owed back to payers (not yet sent)"
+        # One per red envelope (owner_type "envelope", owner_id = envelope id): what is still
+        # unclaimed. Claims take from it; expiry returns the rest to where it came from.
+        RED_ENVELOPE_POOL = "red_envelope_pool", "Red envelope (unclaimed)"
 
     class OwnerType(models.TextChoices):
         USER = "user", "User"
         MERCHANT = "merchant", "Merchant"
         PLATFORM = "platform", "Platform"
+        ENVELOPE = "envelope", "Red envelope"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     owner_type = models.CharField(max_length=16, choices=OwnerType.choices)
@@ -51,6 +55,11 @@ class Account(BaseModel):
             models.CheckConstraint(
                 condition=~Q(kind="user_held") | Q(balance_fen__gte=0), name="ledger_held_balance_gte_0"
             ),
+            # An envelope can never hand out more than was put in it.
+            models.CheckConstraint(
+                condition=~Q(kind="red_envelope_pool") | Q(balance_fen__gte=0),
+                name="ledger_envelope_pool_gte_0",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -58,6 +67,15 @@ class Account(BaseModel):
             "platform" if self.owner_type == self.OwnerType.PLATFORM else f"{self.owner_type} {self.owner_id}"
         )
         return f"{self.get_kind_display()} — {owner}"
+
+
+class MerchantBalance(Account):
+    """What the platform owes each merchant (``merchant_payable``) and what is still
+    waiting for completion (``merchant_receivable``): a read-only view for ops."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "merchant balance"
 
 
 class Transaction(models.Model):

@@ -18,6 +18,14 @@ class UnbalancedTransaction(ApplicationError):
     http_status = 500
 
 
+class InsufficientBalance(ApplicationError):
+    """A conditional debit found less on the account than it must leave there."""
+
+    code = "insufficient_balance"
+    http_status = 409
+    default_message = "The balance is too low for this."
+
+
 @dataclass(frozen=True, slots=True)
 class AccountRef:
     """Names an account without loading it: ``AccountRef("user_pending", "user", 42)``."""
@@ -69,22 +77,30 @@ def ledger_post(
     memo: str = "",
     ref_type: str = "",
     ref_id: int | None = None,
+    floors: dict[AccountRef, int] | None = None,
 ) -> tuple[Transaction, bool]:
     """Post one balanced transaction; returns ``(transaction, created)``.
 
     Idempotent by ``key``: posting the same key again returns the first transaction and
     changes nothing (a retried task cannot pay twice). Zero lines are dropped.
+
+    ``floors`` makes it a conditional debit: each named account must still hold at least
+    its floor afterwards, checked in the balance's own ``UPDATE … WHERE balance + d >= floor``
+    (so two concurrent debits cannot both pass); otherwise ``InsufficientBalance`` and
+    nothing is written.
     """
-    postings = ledger_post_many(postings=[Posting(key, kind, lines, memo, ref_type, ref_id)])
+    postings = ledger_post_many(postings=[Posting(key, kind, lines, memo, ref_type, ref_id)], floors=floors)
     return postings[0]
 
 
 @transaction.atomic
-def ledger_post_many(*, postings: list[Posting]) -> list[tuple[Transaction, bool]]:
+def ledger_post_many(
+    *, postings: list[Posting], floors: dict[AccountRef, int] | None = None
+) -> list[tuple[Transaction, bool]]:
     """Post several balanced transactions at once: entries inserted in bulk and each
     cached balance updated once, in account-pk order (no deadlock between batches).
 
-    Each posting is idempotent by its key, exactly as ``ledger_post``.
+    Each posting is idempotent by its key, exactly as ``ledger_post``; ``floors`` as there.
     """
     for posting in postings:
         if sum(amount for _, amount in posting.lines) != 0:
@@ -130,9 +146,13 @@ def ledger_post_many(*, postings: list[Posting]) -> list[tuple[Transaction, bool
                 entries.append(Entry(transaction=tx, account=account, amount_fen=amount))
                 deltas[account.pk] += amount
         Entry.objects.bulk_create(entries, batch_size=1000)
+        floor_by_pk = {accounts[ref].pk: floor for ref, floor in (floors or {}).items() if ref in accounts}
         for account_pk in sorted(deltas):
             if deltas[account_pk]:
-                Account.objects.filter(pk=account_pk).update(
-                    balance_fen=F("balance_fen") + deltas[account_pk]
-                )
+                rows = Account.objects.filter(pk=account_pk)
+                if account_pk in floor_by_pk:
+                    rows = rows.filter(balance_fen__gte=floor_by_pk[account_pk] - deltas[account_pk])
+                if not rows.update(balance_fen=F("balance_fen") + deltas[account_pk]):
+                    # Only a floored row can miss; the atomic block undoes the entries.
+                    raise InsufficientBalance(account_id=account_pk)
     return [results[k] for k in keys]

@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from shop.errors import ApplicationError
 from shop.money import fen_display
 
-from .models import Payment, PaymentAnomaly, Refund
+from .models import Payment, PaymentAnomaly, Payout, Refund
 from .refunds import refund_resend
 
 
@@ -149,3 +149,35 @@ class RefundAdmin(admin.ModelAdmin):
                 f"Sent {sent} refund(s) to the gateway again; the list shows their new state.",
                 messages.SUCCESS,
             )
+
+
+@admin.register(Payout)
+class PayoutAdmin(admin.ModelAdmin):
+    """Transfers to users' WeChat balance. Retry lives on the purpose (e.g. withdrawals),
+    which decides whether the money can be held again."""
+
+    list_display = (
+        "out_bill_no",
+        "purpose",
+        "ref_id",
+        "payee",
+        "amount",
+        "gateway",
+        "state",
+        "attempts",
+        "created_at",
+    )
+    list_filter = ("state", "purpose", "gateway")
+    search_fields = ("out_bill_no", "transfer_bill_no", "payee__nickname")
+    readonly_fields = [f.name for f in Payout._meta.fields]
+    date_hierarchy = "created_at"
+
+    @admin.display(description="Amount")
+    def amount(self, obj):
+        return fen_display(obj.amount_fen)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -144,3 +144,50 @@ class RetiredRefundNumber(BaseModel):
 
     def __str__(self) -> str:
         return self.out_refund_no
+
+
+class Payout(BaseModel):
+    """Money sent out through a gateway transfer (a wallet withdrawal, …), for any purpose.
+
+    ``out_bill_no`` is our number at the gateway: it pays at most once, so a send may be
+    retried with it; a *new* number is only ever made (by the purpose's retry) once this
+    one is final. States follow WeChat's merchant transfer, which waits for the payee to
+    confirm in the mini-program (``package_info``) and gives up after 24 h.
+    """
+
+    class State(models.TextChoices):
+        CREATED = "created", "Recorded, not yet accepted by the gateway"
+        WAIT_USER_CONFIRM = "wait_user_confirm", "Waiting for the user to confirm"
+        PROCESSING = "processing", "Accepted, in progress"
+        SUCCEEDED = "succeeded", "Paid out"
+        FAILED = "failed", "Failed (money returned)"
+        CANCELLED = "cancelled", "Cancelled or expired (money returned)"
+
+    FINAL: ClassVar[frozenset[str]] = frozenset({State.SUCCEEDED, State.FAILED, State.CANCELLED})
+
+    purpose = models.CharField(max_length=32, db_index=True, help_text="Who handles it: wallet_withdrawal, …")
+    ref_id = models.BigIntegerField(help_text="What is paid out, by purpose (the withdrawal).")
+    payee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payouts")
+    amount_fen = models.BigIntegerField()
+    gateway = models.CharField(max_length=16)
+    out_bill_no = models.CharField(max_length=32, unique=True, help_text="Our number, sent to the gateway.")
+    transfer_bill_no = models.CharField(max_length=64, blank=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.CREATED, db_index=True)
+    package_info = models.CharField(max_length=1024, blank=True, help_text="For the mini-program's confirm.")
+    fail_reason = models.CharField(max_length=255, blank=True)
+    attempts = models.IntegerField(default=0, help_text="Calls made to the gateway.")
+    last_error = models.CharField(max_length=255, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(amount_fen__gt=0), name="payout_amount_fen_gt_0")]
+        indexes = [models.Index(fields=["purpose", "ref_id"], name="payout_purpose_ref_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.out_bill_no} ({self.get_state_display()})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in self.FINAL

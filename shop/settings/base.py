@@ -233,6 +233,24 @@ SHOP_RULES.update(
     }
 )
 
+SHOP_RULES.update(
+    {
+        # Red envelopes (DESIGN.md): a completed order in a store funds one envelope of this
+        # many shares, from this part (bps) of the order's platform remainder, or from an
+        # active campaign's budget; unclaimed money goes back to its source after the TTL.
+        "ENVELOPE_PLATFORM_SHARE_BPS": env.int("ENVELOPE_PLATFORM_SHARE_BPS", default=5000),
+        "ENVELOPE_SHARES": env.int("ENVELOPE_SHARES", default=10),
+        "ENVELOPE_TTL": timedelta(hours=env.int("ENVELOPE_TTL_HOURS", default=24)),
+        # Merchant settlement: the platform's service fee on a completed order's goods value.
+        "MERCHANT_PLATFORM_FEE_BPS": env.int("MERCHANT_PLATFORM_FEE_BPS", default=60),
+        # Withdrawals: at least ¥1; at most this much a day (Asia/Shanghai day) per user.
+        "WITHDRAWAL_MIN_FEN": env.int("WITHDRAWAL_MIN_FEN", default=100),
+        "WITHDRAWAL_DAILY_LIMIT_FEN": env.int("WITHDRAWAL_DAILY_LIMIT_FEN", default=200_000),
+        # WeChat's merchant transfer waits this long for the user's confirmation.
+        "PAYOUT_CONFIRM_TTL": timedelta(hours=env.int("PAYOUT_CONFIRM_TTL_HOURS", default=24)),
+    }
+)
+
 # --- Webhooks (shop/notifications) ----------------------------------------------
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
 WEBHOOK_BACKOFF_BASE_SECONDS = env.int("WEBHOOK_BACKOFF_BASE_SECONDS", default=30)  # 30 s, 1 min, 2 min …

@@ -117,3 +117,9 @@ class Gateway(Protocol):
         Returns ``out_bill_no``, ``transfer_bill_no``, ``state`` (``SUCCESS``/``FAIL``/``CANCELLED``),
         ``amount_fen``, ``fail_reason``, ``raw``.
         """
+
+    def query_transfer(self, out_bill_no: str) -> dict | None:
+        """What the gateway knows of a transfer: ``state`` (WeChat's: ``WAIT_USER_CONFIRM``,
+        ``SUCCESS``, ``FAIL``, ``CANCELLED``, …), ``transfer_bill_no``, ``amount_fen``,
+        ``fail_reason``; None when it has no such transfer. ``GatewayError`` when it cannot be asked.
+        """

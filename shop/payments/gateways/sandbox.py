@@ -162,6 +162,10 @@ class SandboxGateway:
         except (ValueError, KeyError, TypeError) as exc:
             raise InvalidCallback("Signed, but not a transfer notification.") from exc
 
+    def query_transfer(self, out_bill_no: str) -> dict | None:
+        """The sandbox keeps no state: its transfers end only by callbacks (or expiry here)."""
+        return None
+
 
 def _refund_id(out_refund_no: str) -> str:
     return f"sandbox-refund-{out_refund_no}"

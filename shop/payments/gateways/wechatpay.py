@@ -298,6 +298,23 @@ class WechatPayGateway:
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidCallback("Verified, but not a transfer notification.") from exc
 
+    def query_transfer(self, out_bill_no: str) -> dict | None:
+        """The transfer bill as WeChat has it (查询转账单); None when WeChat has no such bill."""
+        try:
+            data = self._call("transfer query", self._pay.mch_transfer_bills_query, out_bill_no=out_bill_no)
+        except GatewayError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return {
+            "state": str(data.get("state", "")),
+            "transfer_bill_no": str(data.get("transfer_bill_no", "")),
+            "amount_fen": int(data.get("transfer_amount") or 0),
+            "fail_reason": str(data.get("fail_reason", "")),
+            "package_info": str(data.get("package_info", "")),
+            "raw": data,
+        }
+
     # --- shipping (mini-program API, not WeChat Pay) ------------------------------
 
     def upload_shipping_info(

@@ -1,0 +1,262 @@
+"""Red envelopes (DESIGN.md "Rebates, commission and red envelopes").
+
+Funding happens inside settlement (``envelopes_fund_for_orders``, called by
+``orders_settle``): one envelope per completed order in a store that is not frozen (the
+order is unique on the envelope), from the configured part of the order's platform
+remainder, or from an active campaign covering the store while its budget lasts. Each
+envelope has its own ledger pool account (``red_envelope_pool``/``envelope``/<id>).
+
+Claims draw each amount at claim time under a lock on the envelope row, by the corrected
+double-mean rule, so every share is at least 1 fen and the shares sum exactly to the
+total; only members who joined before funding may claim, each once (unique claim row).
+Unclaimed money goes back to its source once the envelope expires (a sweeper).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from groupstore.models import Membership
+from groupstore.services import member_stats_record_rebate
+from rebates.errors import EnvelopeAlreadyClaimed, EnvelopeEmpty, EnvelopeExpired, EnvelopeNotEligible
+from rebates.models import RedEnvelope, RedEnvelopeCampaign, RedEnvelopeClaim
+from shop.errors import NotFound
+from shop.ledger.models import Account
+from shop.ledger.services import AccountRef, Posting, ledger_post
+from shop.money import fen_share
+
+EXPIRY_BATCH = 200
+
+
+def envelope_pool(envelope_id: int) -> AccountRef:
+    return AccountRef(Account.Kind.RED_ENVELOPE_POOL, Account.OwnerType.ENVELOPE, envelope_id)
+
+
+def envelope_source_account(envelope: RedEnvelope) -> AccountRef:
+    """Where unclaimed money goes back to: the platform's revenue or the marketing budget."""
+    if envelope.source == RedEnvelope.Source.CAMPAIGN:
+        return AccountRef.platform(Account.Kind.MARKETING_BUDGET)
+    return AccountRef.platform(Account.Kind.PLATFORM_REVENUE)
+
+
+def envelope_draw(*, remaining_fen: int, shares_left: int, randbelow=secrets.randbelow) -> int:
+    """One claim's amount: uniform in [1, min(⌊2R/n⌋, R − (n − 1))]; the last share takes R.
+
+    The upper bound leaves at least 1 fen for each of the n − 1 shares after this one,
+    so no share is ever below 1 fen and the shares sum exactly to the total.
+    """
+    if shares_left < 1 or remaining_fen < shares_left:
+        raise ValueError(f"cannot draw {shares_left} shares of at least 1 fen from {remaining_fen} fen")
+    if shares_left == 1:
+        return remaining_fen
+    upper = min(2 * remaining_fen // shares_left, remaining_fen - (shares_left - 1))
+    return 1 + randbelow(upper)
+
+
+# --- Funding, inside settlement -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeFunding:
+    """What settlement needs to post: the envelopes made, and for each order the fen of its
+    platform remainder that went into its envelope (0 when a campaign paid for it)."""
+
+    envelopes: list[RedEnvelope]
+    from_platform_fen: dict[int, int]
+    campaign_postings: list[Posting]
+
+
+def _active_campaigns(now: datetime) -> list[tuple[RedEnvelopeCampaign, set[int]]]:
+    campaigns = RedEnvelopeCampaign.objects.filter(
+        is_active=True,
+        starts_at__lte=now,
+        ends_at__gt=now,
+        spent_fen__lte=F("budget_fen") - F("envelope_fen"),
+    ).order_by("pk")
+    return [(c, set(c.stores.values_list("pk", flat=True))) for c in campaigns]
+
+
+def _campaign_take(campaigns: list[tuple[RedEnvelopeCampaign, set[int]]], store_id: int):
+    """Spend one envelope of the first campaign covering the store that still has room
+    (a conditional update, so concurrent batches can never overspend a budget)."""
+    for campaign, store_ids in campaigns:
+        if store_ids and store_id not in store_ids:
+            continue
+        taken = RedEnvelopeCampaign.objects.filter(
+            pk=campaign.pk, spent_fen__lte=F("budget_fen") - campaign.envelope_fen
+        ).update(spent_fen=F("spent_fen") + campaign.envelope_fen)
+        if taken:
+            return campaign
+    return None
+
+
+def envelopes_fund_for_orders(
+    *, orders: list, platform_fen: dict[int, int], now: datetime
+) -> EnvelopeFunding:
+    """Make the envelopes of these settling orders (in settlement's transaction).
+
+    ``platform_fen`` is each order's platform remainder being settled now. Orders in a
+    frozen store fund nothing. An order that already has an envelope is skipped, so a
+    re-run funds nothing twice (the unique order on the envelope is the backstop).
+    """
+    rules = settings.SHOP_RULES
+    ttl = rules["ENVELOPE_TTL"]
+    done = set(RedEnvelope.objects.filter(order__in=orders).values_list("order_id", flat=True))
+    campaigns = _active_campaigns(now)
+    made: list[RedEnvelope] = []
+    from_platform: dict[int, int] = {}
+    for order in orders:
+        if order.pk in done or order.store.is_frozen:
+            continue
+        campaign = _campaign_take(campaigns, order.store_id) if campaigns else None
+        if campaign is not None:
+            total, shares, source = campaign.envelope_fen, campaign.shares, RedEnvelope.Source.CAMPAIGN
+        else:
+            total = fen_share(platform_fen.get(order.pk, 0), rules["ENVELOPE_PLATFORM_SHARE_BPS"])
+            shares, source = rules["ENVELOPE_SHARES"], RedEnvelope.Source.ORDER
+            if total < 1:
+                continue
+            from_platform[order.pk] = total
+        shares = min(shares, total)  # K = min(configured shares, total fen)
+        made.append(
+            RedEnvelope(
+                store_id=order.store_id,
+                order=order,
+                source=source,
+                campaign=campaign,
+                total_fen=total,
+                shares=shares,
+                remaining_fen=total,
+                remaining_shares=shares,
+                funded_at=now,
+                expires_at=now + ttl,
+            )
+        )
+    envelopes = RedEnvelope.objects.bulk_create(made)
+    campaign_postings = [
+        Posting(
+            key=f"envelope:{envelope.pk}:fund",
+            kind="envelope_funded",
+            lines=[
+                (AccountRef.platform(Account.Kind.MARKETING_BUDGET), -envelope.total_fen),
+                (envelope_pool(envelope.pk), envelope.total_fen),
+            ],
+            memo=f"Red envelope of order {envelope.order_id} from campaign {envelope.campaign_id}",
+            ref_type="red_envelope",
+            ref_id=envelope.pk,
+        )
+        for envelope in envelopes
+        if envelope.source == RedEnvelope.Source.CAMPAIGN
+    ]
+    return EnvelopeFunding(
+        envelopes=envelopes, from_platform_fen=from_platform, campaign_postings=campaign_postings
+    )
+
+
+# --- Claims ------------------------------------------------------------------------------
+
+
+def red_envelope_claim(*, envelope_id: int, user, now: datetime | None = None) -> RedEnvelopeClaim:
+    """Claim one share: lock the envelope row, then decide; draw; credit the wallet.
+
+    404 for an envelope of a store the user does not belong to; 403 for a member who
+    joined after funding; 409 when already claimed, none left or expired. A refusal
+    writes nothing. Exactly ``shares`` claims succeed under any concurrency, summing to
+    the total.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        envelope = (
+            RedEnvelope.objects.select_for_update(no_key=True, of=("self",)).filter(pk=envelope_id).first()
+        )
+        membership = (
+            Membership.objects.filter(store_id=envelope.store_id, user=user).first() if envelope else None
+        )
+        if envelope is None or membership is None:
+            raise NotFound("No such red envelope.", envelope_id=envelope_id)
+        if membership.joined_at >= envelope.funded_at:
+            raise EnvelopeNotEligible()
+        if RedEnvelopeClaim.objects.filter(envelope=envelope, user=user).exists():
+            raise EnvelopeAlreadyClaimed()
+        if envelope.status == RedEnvelope.Status.EXPIRED or now >= envelope.expires_at:
+            raise EnvelopeExpired()
+        if envelope.remaining_shares == 0:
+            raise EnvelopeEmpty()
+
+        amount = envelope_draw(remaining_fen=envelope.remaining_fen, shares_left=envelope.remaining_shares)
+        try:
+            with transaction.atomic():
+                claim = RedEnvelopeClaim.objects.create(
+                    envelope=envelope, user=user, amount_fen=amount, claimed_at=now
+                )
+        except IntegrityError:  # the unique row: cannot happen under the lock, but it is the backstop
+            raise EnvelopeAlreadyClaimed() from None
+        envelope.remaining_fen -= amount
+        envelope.remaining_shares -= 1
+        if envelope.remaining_shares == 0:
+            envelope.status = RedEnvelope.Status.EMPTY
+        envelope.save(update_fields=["remaining_fen", "remaining_shares", "status", "updated_at"])
+        # Lock order as settlement: member figures before ledger accounts.
+        member_stats_record_rebate(store_id=envelope.store_id, user_id=user.pk, envelope_fen=amount)
+        ledger_post(
+            key=f"envelope-claim:{claim.pk}",
+            kind="envelope_claimed",
+            lines=[
+                (envelope_pool(envelope.pk), -amount),
+                (AccountRef.user(Account.Kind.USER_AVAILABLE, user.pk), amount),
+            ],
+            memo=f"Red envelope #{envelope.pk}",
+            ref_type="red_envelope",
+            ref_id=envelope.pk,
+        )
+    return claim
+
+
+# --- Expiry ------------------------------------------------------------------------------
+
+
+def red_envelope_expire(*, envelope_id: int, now: datetime | None = None) -> RedEnvelope:
+    """Return what is unclaimed of an expired envelope to its source. Idempotent: an
+    envelope already expired (or not yet due) is left as it is."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        envelope = RedEnvelope.objects.select_for_update(no_key=True, of=("self",)).get(pk=envelope_id)
+        if envelope.status == RedEnvelope.Status.EXPIRED or now < envelope.expires_at:
+            return envelope
+        rest = envelope.remaining_fen
+        ledger_post(
+            key=f"envelope:{envelope.pk}:return",
+            kind="envelope_returned",
+            lines=[(envelope_pool(envelope.pk), -rest), (envelope_source_account(envelope), rest)],
+            memo=f"Unclaimed rest of red envelope #{envelope.pk}",
+            ref_type="red_envelope",
+            ref_id=envelope.pk,
+        )
+        envelope.status = RedEnvelope.Status.EXPIRED
+        envelope.returned_fen = rest
+        envelope.remaining_fen = 0
+        envelope.remaining_shares = 0
+        envelope.save(
+            update_fields=["status", "returned_fen", "remaining_fen", "remaining_shares", "updated_at"]
+        )
+    return envelope
+
+
+def red_envelopes_expire_due(now: datetime) -> int:
+    """Sweeper: expire every open envelope past its time (an empty one holds nothing)."""
+    due = (
+        RedEnvelope.objects.filter(expires_at__lte=now, status=RedEnvelope.Status.OPEN)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:EXPIRY_BATCH]
+    )
+    ids = list(due)
+    for envelope_id in ids:
+        red_envelope_expire(envelope_id=envelope_id, now=now)
+    return len(ids)
