@@ -69,6 +69,21 @@ def _discount_share(item: OrderItem, refunded_fen: int) -> int:
     return fen_pro_rata(item.discount_fen, refunded_fen, item.paid_fen)
 
 
+def _lock_merchant_accounts(merchant_id: int) -> None:
+    """The merchant's receivable and payable before any store figure or other account: the
+    order a payment (and rebates' settlement) takes, so a refund never deadlocks them."""
+    list(
+        Account.objects.select_for_update(no_key=True)
+        .filter(
+            owner_type=Account.OwnerType.MERCHANT,
+            owner_id=merchant_id,
+            kind__in=[Account.Kind.MERCHANT_RECEIVABLE, Account.Kind.MERCHANT_PAYABLE],
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
 def order_merchant_refunded_fen(order: Order) -> int:
     """What refunds of this order took from its merchant so far: the refunded money plus
     the coupon's share of it (rebates' settlement moves the rest of the sale to payable)."""
@@ -125,6 +140,7 @@ def order_refund(
         item.pk: item for item in OrderItem.objects.select_for_update().filter(order=order).order_by("pk")
     }
     _check_lines(lines, items)
+    _lock_merchant_accounts(order.merchant_id)
 
     coupon_back_fen = discount_back_fen = 0
     item_refunds: dict[int, int] = {}
