@@ -20,18 +20,18 @@ from .helpers import fund_wallet, make_campaign, make_completed_orders
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_thirty_members_claiming_a_ten_share_envelope_make_exactly_ten_claims():
-    # given an envelope of ¥10.00 in 10 shares and 30 members who joined before it
-    store, _, members = make_store(members=30)
+def test_fifty_members_claiming_a_ten_share_envelope_make_exactly_ten_claims():
+    # given an envelope of ¥10.00 in 10 shares and 50 members who joined before it
+    store, _, members = make_store(members=50)
     make_campaign(budget_fen=1_000, envelope_fen=1_000, shares=10, stores=[store])
     sku = SkuFactory(price_fen=1_990, commission_bps=1_000, on_hand=5)
     (order,) = make_completed_orders(buyers=[members[0]], store=store, sku=sku)
     orders_settle(order_ids=[order.pk])
     envelope = RedEnvelope.objects.get(order=order)
 
-    # when all 30 claim at once
+    # when all 50 claim at once
     results = run_concurrently(
-        lambda i: red_envelope_claim(envelope_id=envelope.pk, user=members[i]), times=30
+        lambda i: red_envelope_claim(envelope_id=envelope.pk, user=members[i]), times=50
     )
 
     # then exactly 10 won, each at least 1 fen, summing to the total; the rest got 409

@@ -1,10 +1,12 @@
-"""Property-based: random sequences of payments, settlements (some twice), envelope claims,
-withdrawals and their payout outcomes, run through the real services on PostgreSQL.
+"""Property-based: random sequences of payments, refunds (partial and full, before and after
+settlement), settlements (some twice), envelope claims, withdrawals and their payout outcomes,
+run through the real services on PostgreSQL.
 
 After every step: the ledger balances and every cached balance equals its entries
 (``ledger_check``), no envelope share is below 1 fen and no envelope pays out more than
-it holds, each order is settled at most once, and no withdrawal is paid out twice or
-beyond what was held. Example counts are small (CI time).
+it holds, each order is settled at most once, no withdrawal is paid out twice or
+beyond what was held, no payment refunds more than it took, and nobody is paid out
+more than was ever credited to their wallet. Example counts are small (CI time).
 """
 
 from __future__ import annotations
@@ -16,18 +18,20 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Sum
 from django.utils import timezone
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from groupstore.tests.factories import make_store
+from orders.models import Order
+from orders.services.refunds import RefundLine, order_refund, order_refund_full
 from products.tests.factories import SkuFactory
 from rebates.models import OrderSettlement, RedEnvelope, RedEnvelopeClaim, Withdrawal
 from rebates.services.envelopes import red_envelope_claim, red_envelopes_expire_due
 from rebates.services.settlement import orders_settle
 from rebates.services.withdrawals import withdrawal_create
 from shop.errors import ApplicationError
-from shop.ledger.models import Account, Transaction
-from shop.payments.models import Payout
+from shop.ledger.models import Account, Entry, Transaction
+from shop.payments.models import Payment, Payout, Refund
 from shop.payments.payouts import payout_apply, payout_send, payouts_sweep
 
 from .helpers import make_campaign, make_completed_orders, make_paid_order
@@ -37,12 +41,23 @@ pytestmark = pytest.mark.django_db
 STEPS = st.lists(
     st.tuples(
         st.sampled_from(
-            ["complete", "pay", "settle", "settle_twice", "claim", "withdraw", "payout_news", "expire"]
+            [
+                "complete",
+                "pay",
+                "settle",
+                "settle_twice",
+                "claim",
+                "withdraw",
+                "payout_news",
+                "expire",
+                "refund_part",
+                "refund_full",
+            ]
         ),
         st.integers(min_value=0, max_value=10_000),
     ),
     min_size=1,
-    max_size=8,
+    max_size=10,
 )
 
 
@@ -66,14 +81,46 @@ def _check_invariants(order_ids: list[int], user_ids: list[int]) -> None:
         ).distinct()
         succeeded = Withdrawal.objects.filter(user_id=user_id, status="succeeded")
         assert paid_out.count() == succeeded.count()  # one payout per paid withdrawal, never two
+        credited = (
+            Entry.objects.filter(account__kind="user_available", account__owner_id=user_id, amount_fen__gt=0)
+            .exclude(transaction__kind__startswith="withdrawal")
+            .aggregate(total=Sum("amount_fen"))["total"]
+            or 0
+        )
+        sent = succeeded.aggregate(total=Sum("amount_fen"))["total"] or 0
+        assert sent <= credited
+    for payment_id, amount in Payment.objects.filter(orders__id__in=order_ids).values_list(
+        "pk", "amount_fen"
+    ):
+        refunded = (
+            Refund.objects.filter(payment_id=payment_id).aggregate(total=Sum("amount_fen"))["total"] or 0
+        )
+        assert refunded <= amount
+    for order in Order.objects.filter(pk__in=order_ids):
+        assert 0 <= order.refunded_fen <= order.paid_fen
 
 
 @settings(
-    max_examples=6,
+    max_examples=10,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(steps=STEPS)
+# One sequence always runs: refunds before and after settlement, a claim and a withdrawal.
+@example(
+    steps=[
+        ("complete", 0),
+        ("complete", 1),
+        ("refund_part", 0),
+        ("settle", 1),
+        ("refund_part", 1),
+        ("claim", 2),
+        ("withdraw", 0),
+        ("payout_news", 0),
+        ("refund_full", 0),
+        ("refund_full", 1),
+    ]
+)
 def test_random_money_sequences_keep_the_books_straight(steps):
     store, _, members = make_store(members=3)
     make_campaign(budget_fen=900, envelope_fen=300, shares=4, stores=[store])
@@ -114,6 +161,22 @@ def test_random_money_sequences_keep_the_books_straight(steps):
                 state = ["SUCCESS", "FAIL", "CANCELLED"][n % 3]
                 for _ in range(2):  # the gateway retries its callback
                     payout_apply(out_bill_no=payout.out_bill_no, state=state, now=now)
+        elif op in ("refund_part", "refund_full") and order_ids:
+            order = Order.objects.get(pk=order_ids[n % len(order_ids)])
+            by_ops = order.status == Order.Status.COMPLETED  # after completion only ops refund
+            with contextlib.suppress(ApplicationError):  # fully refunded already: refused, nothing written
+                if op == "refund_full":
+                    order_refund_full(order_id=order.pk, reason="property", by_ops=by_ops)
+                else:
+                    item = order.items.get()
+                    left = item.paid_fen - item.refunded_fen
+                    order_refund(
+                        order_id=order.pk,
+                        lines=[RefundLine(order_item_id=item.pk, amount_fen=1 + n % max(left, 1))],
+                        reason="property",
+                        key=f"prop-{order.pk}-{item.refunded_fen}",
+                        by_ops=by_ops,
+                    )
         elif op == "expire":
             now = now + timedelta(hours=25)
             red_envelopes_expire_due(now)
