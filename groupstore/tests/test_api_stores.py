@@ -351,7 +351,8 @@ def test_per_user_throttles_answer_429_in_the_error_shape(make_client, settings,
     try:
         # when the user calls four times in a row
         answers = [call(client, store, token).status_code for _ in range(4)]
-        other_user = call(make_client(UserFactory()), store, token)
+        # (a random id too: throttle keys are per user id in the Redis every test run shares)
+        other_user = call(make_client(UserFactory(pk=random.randint(10**12, 10**13))), store, token)
     finally:
         cache.delete(f"throttle_{scope}_{user.pk}")
 

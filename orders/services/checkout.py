@@ -249,7 +249,7 @@ def order_create(
         return _order_create_atomic(buyer=buyer, quote=quote, address=address, gateway=gateway, now=now)
     except BaseException:
         for line in gated:
-            flash.flash_gate_give_back(line.flash_offer.pk, buyer.pk, line.qty)
+            flash.flash_gate_give_back(line.flash_offer, buyer.pk, line.qty)
         raise
 
 

@@ -76,9 +76,11 @@ def _redis():
     return _client
 
 
-def _keys(offer_id: int) -> list[str]:
-    # Databases sharing one Redis (environments, parallel test runs) never mix.
-    base = f"flash:{settings.DATABASES['default']['NAME']}:{offer_id}"
+def _keys(offer: FlashOffer) -> list[str]:
+    # Databases sharing one Redis (environments, parallel test runs, a re-created database
+    # whose ids start again) never mix: the database's name and the offer's creation time.
+    stamp = int(offer.created_at.timestamp() * 1_000_000)
+    base = f"flash:{settings.DATABASES['default']['NAME']}:{offer.pk}:{stamp}"
     return [f"{base}:left", f"{base}:buyers"]
 
 
@@ -107,7 +109,7 @@ def flash_gate_take(*, offer: FlashOffer, buyer_id: int, qty: int) -> bool:
     client = _redis()
     if client is None:
         return False
-    keys = _keys(offer.pk)
+    keys = _keys(offer)
     try:
         outcome = _scripts["take"](keys=keys, args=[buyer_id, qty, offer.per_user_limit])
         if outcome == -2:
@@ -126,22 +128,23 @@ def flash_gate_take(*, offer: FlashOffer, buyer_id: int, qty: int) -> bool:
     return outcome == 1
 
 
-def flash_gate_give_back(offer_id: int, buyer_id: int, qty: int) -> None:
+def flash_gate_give_back(offer: FlashOffer, buyer_id: int, qty: int) -> None:
     """Return gate tokens (a refused checkout, a cancel, a time-out). Best effort."""
     client = _redis()
     if client is None:
         return
     try:
-        _scripts["give_back"](keys=_keys(offer_id), args=[buyer_id, qty])
+        _scripts["give_back"](keys=_keys(offer), args=[buyer_id, qty])
     except Exception:  # noqa: BLE001 - a lost give-back only undersells until a resync
-        logger.warning("flash gate give-back failed for offer %s", offer_id, exc_info=True)
+        logger.warning("flash gate give-back failed for offer %s", offer.pk, exc_info=True)
 
 
 def flash_gate_reset(*, offer_id: int) -> None:
     """Ops: forget the gate's counters; the next buyer reseeds them from the database."""
     client = _redis()
-    if client is not None:
-        client.delete(*_keys(offer_id))
+    offer = FlashOffer.objects.filter(pk=offer_id).first()
+    if client is not None and offer is not None:
+        client.delete(*_keys(offer))
 
 
 def flash_take(*, offer: FlashOffer, buyer_id: int, qty: int, now: datetime) -> None:
@@ -165,4 +168,6 @@ def flash_give_back(*, offer_id: int, buyer_id: int, qty: int) -> None:
     FlashBuyerCount.objects.filter(offer_id=offer_id, buyer_id=buyer_id, units__gte=qty).update(
         units=F("units") - qty
     )
-    transaction.on_commit(partial(flash_gate_give_back, offer_id, buyer_id, qty))
+    offer = FlashOffer.objects.filter(pk=offer_id).only("pk", "created_at").first()
+    if offer is not None:
+        transaction.on_commit(partial(flash_gate_give_back, offer, buyer_id, qty))

@@ -144,7 +144,7 @@ def test_a_gate_pass_refused_by_the_database_gives_its_token_back(settings):
     sku = SkuFactory(on_hand=10)
     offer = flash_offer(sku=sku, quantity=5)
     buy(buyer=a, store=store, sku=sku)
-    left_key, buyers_key = flash._keys(offer.pk)
+    left_key, buyers_key = flash._keys(offer)
     client = flash._redis()
     assert int(client.get(left_key)) == 4
 
@@ -180,7 +180,7 @@ def test_cancel_gives_back_the_offer_the_buyer_count_and_the_gate(settings):
     offer.refresh_from_db()
     assert offer.sold_count == 0
     assert FlashBuyerCount.objects.get(offer=offer, buyer=a).units == 0
-    left_key, buyers_key = flash._keys(offer.pk)
+    left_key, buyers_key = flash._keys(offer)
     assert int(flash._redis().get(left_key)) == 1
     again = buy(buyer=a, store=store, sku=sku).orders[0]  # the unit can be bought again
     assert again.items.get().price_kind == "flash"
