@@ -174,3 +174,30 @@ def test_a_completed_order_takes_no_new_case(make_client, shop):
 
     assert response.status_code == 409
     assert AfterSale.objects.count() == 0
+
+
+def test_the_merchant_is_told_of_an_order_to_ship_and_of_each_case_once(make_client, shop):
+    from shop.notifications.models import Notification
+
+    staff, order, member, _ = shop
+    to_ship = Notification.objects.get(recipient=staff.user, kind="order_to_ship")
+    assert to_ship.data["order_id"] == order.pk
+    assert to_ship.data["address"]["detail"] == "世纪大道100号"  # the merchant ships there
+
+    case_id = _open(make_client(member), order).json()["id"]
+    make_client(staff.user).post(
+        f"/api/v1/merchant/after-sales/{case_id}/reject", {"reason": "no"}, format="json"
+    )
+    make_client(member).post(f"/api/v1/after-sales/{case_id}/escalate", {}, format="json")
+    make_client(member).post(f"/api/v1/after-sales/{case_id}/escalate", {}, format="json")  # a double tap
+
+    kinds = list(
+        Notification.objects.filter(recipient=staff.user).values_list("kind", flat=True).order_by("pk")
+    )
+    assert kinds == ["order_to_ship", "after_sale_opened", "after_sale_disputed"]
+    buyer_kinds = list(
+        Notification.objects.filter(recipient=member, kind="after_sale_update").values_list(
+            "data__status", flat=True
+        )
+    )
+    assert buyer_kinds == ["rejected"]

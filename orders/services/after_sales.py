@@ -32,6 +32,7 @@ from orders.models import AfterSale, AfterSaleItem, Order, OrderEvent, OrderItem
 from shop.money import fen_allocate
 from shop.notifications.services import notification_send
 
+from .notify import after_sale_notify_merchant
 from .refunds import RefundLine, item_refundable_fen, order_lock_for_refund, order_refund
 
 CASE_STATUSES = frozenset({Order.Status.PAID, Order.Status.SHIPPED, Order.Status.RECEIVED})
@@ -103,6 +104,7 @@ def _open(*, order_id, buyer, kind, items, amount_fen, reason) -> AfterSale:
         actor=buyer,
         note=f"Case {case.pk} opened: {reason}"[:255],
     )
+    after_sale_notify_merchant(case=case, event="opened")
     return case
 
 
@@ -209,6 +211,7 @@ def after_sale_escalate(*, case_id: int, buyer, reason: str = "", now=None) -> A
     if order.status == Order.Status.COMPLETED:
         raise IllegalAfterSaleTransition("The after-sales window has closed; contact customer service.")
     _move(case, AfterSale.Status.DISPUTED, actor=buyer, note_field="ops_note", note=reason, now=now)
+    after_sale_notify_merchant(case=case, event="disputed")
     return case
 
 

@@ -18,6 +18,7 @@ from orders import hooks
 from orders.errors import IllegalOrderTransition, OrderNotFound
 from orders.locks import order_qs_for_update
 from orders.models import AfterSale, Order, OrderEvent
+from orders.services.notify import order_notify_merchant_to_ship
 from products.services import sku_release_stock, sku_ship_stock
 from shop.ledger.models import Account
 from shop.ledger.services import AccountRef
@@ -72,6 +73,8 @@ def checkout_payment_succeeded(payment: Payment) -> None:
             discount_fen=order.list_fen - order.paid_fen,
         )
         venue_order_notify(order=order)
+        if order.status == Order.Status.PAID:
+            order_notify_merchant_to_ship(order=order)
         hooks.fire(event="paid", order=order)
 
 

@@ -52,6 +52,7 @@ from orders.errors import (
     TeamNotJoinable,
 )
 from orders.models import Order, OrderEvent, Team, TeamMember
+from orders.services.notify import order_notify_merchant_to_ship
 from products.models import Sku
 from shop.errors import ApplicationError
 
@@ -182,6 +183,7 @@ def _team_orders_to_paid(*, team: Team) -> None:
         OrderEvent.objects.create(
             order=order, kind=OrderEvent.Kind.PAID, note=f"Team {team.pk} complete ({team.size} paid)"
         )
+        order_notify_merchant_to_ship(order=order)
 
 
 def team_fail(*, team_id: int, now: datetime) -> bool:

@@ -1,0 +1,54 @@
+"""What orders tell the people who must act (DESIGN.md "Notifications"): the merchant's
+staff when an order is ready to ship or an after-sales case needs them. Merchants get the
+delivery address they ship to; leaders are told by groupstore (``venue_order_notify``),
+which never passes a member's phone or address.
+
+Each message is sent once (a dedupe key per order or case and event), in the transaction
+of the change, so a replayed callback or a retried task sends nothing twice.
+"""
+
+from __future__ import annotations
+
+from merchants.selectors import merchant_staff_user_ids
+from orders.models import AfterSale, Order
+from shop.money import fen_display
+from shop.notifications.services import notification_send
+
+
+def _to_staff(*, merchant_id: int, kind: str, title: str, data: dict, dedupe: str) -> None:
+    for user_id in merchant_staff_user_ids(merchant_id=merchant_id):
+        notification_send(
+            recipient_id=user_id, kind=kind, title=title, data=data, dedupe_key=f"{dedupe}:{user_id}"
+        )
+
+
+def order_notify_merchant_to_ship(*, order: Order) -> None:
+    """An order is paid and ready to ship (a team order: once its team is complete)."""
+    items = [{"title": i.product_title, "spec": i.spec, "qty": i.qty} for i in order.items.order_by("pk")]
+    _to_staff(
+        merchant_id=order.merchant_id,
+        kind="order_to_ship",
+        title=f"New order {order.pk} to ship ({fen_display(order.paid_fen)})",
+        data={"order_id": order.pk, "items": items, "address": order.address},
+        dedupe=f"order:{order.pk}:to-ship",
+    )
+
+
+def after_sale_notify_merchant(*, case: AfterSale, event: str) -> None:
+    """A case was opened (the merchant approves or rejects) or taken to ops (a dispute)."""
+    titles = {
+        "opened": f"After-sales request on order {case.order_id}: {fen_display(case.amount_fen)}",
+        "disputed": f"The buyer of order {case.order_id} asked the platform to decide",
+    }
+    _to_staff(
+        merchant_id=case.merchant_id,
+        kind=f"after_sale_{event}",
+        title=titles[event],
+        data={
+            "after_sale_id": case.pk,
+            "order_id": case.order_id,
+            "type": case.kind,
+            "amount_fen": case.amount_fen,
+        },
+        dedupe=f"after-sale:{case.pk}:{event}",
+    )
