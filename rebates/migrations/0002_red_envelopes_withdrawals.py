@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("groupstore", "0003_leaders_venues_share_reward_freeze"),
         ("orders", "0001_initial"),
-        ("payments", "0002_payouts"),
+        ("payments", "0002_refunds_payouts"),
         ("rebates", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
