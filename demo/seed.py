@@ -171,3 +171,46 @@ def seed_ops_user(say: Say) -> None:
         user.set_password(password)
         user.save(update_fields=["password"])
     say(f"  ops superuser for /admin/: username 'ops', password '{password}' (development only)")
+
+
+def seed_promotions(say: Say, *, store: Store) -> None:
+    """A running flash offer on every SKU with a flash price (30 days, 100 units, two per
+    buyer) and a red-envelope campaign for the demo store. Idempotent."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orders.models import FlashOffer
+    from rebates.models import RedEnvelopeCampaign
+
+    now = timezone.now()
+    offered = 0
+    for sku in Sku.objects.filter(
+        merchant__staff__user__openid=MERCHANT_OPENID, flash_price_fen__isnull=False
+    ):
+        _, created = FlashOffer.objects.get_or_create(
+            sku=sku,
+            defaults={
+                "flash_price_fen": sku.flash_price_fen,
+                "starts_at": now - timedelta(minutes=1),
+                "ends_at": now + timedelta(days=30),
+                "quantity": 100,
+                "per_user_limit": 2,
+            },
+        )
+        offered += created
+    campaign, created = RedEnvelopeCampaign.objects.get_or_create(
+        name="开团红包",
+        defaults={
+            "budget_fen": 10_000,
+            "envelope_fen": 500,
+            "shares": 5,
+            "starts_at": now - timedelta(minutes=1),
+            "ends_at": now + timedelta(days=30),
+        },
+    )
+    campaign.stores.add(store)
+    say(
+        f"  {offered} new flash offer(s) (flash prices apply once the store's members spend ¥100); "
+        f"red-envelope campaign {campaign.name}: ¥5 in 5 shares per completed order"
+    )
