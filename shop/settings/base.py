@@ -185,6 +185,7 @@ REST_FRAMEWORK = {
 # counted in the default cache (Redis in production). DRF rate syntax: "<n>/<second|minute|hour|day>".
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     **REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}),
+    "login": env.str("THROTTLE_RATE_LOGIN", default="30/minute"),  # per client address
     "store_create": env.str("THROTTLE_RATE_STORE_CREATE", default="20/hour"),
     "share_link_create": env.str("THROTTLE_RATE_SHARE_LINK_CREATE", default="60/hour"),
     "store_join": env.str("THROTTLE_RATE_STORE_JOIN", default="120/hour"),

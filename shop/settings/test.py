@@ -7,9 +7,17 @@ os.environ.setdefault("SANDBOX", "1")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shop")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
-# Anti-spam throttles count per user id in the shared Redis, and every test run starts its
-# ids at 1: keep them out of the way (the test that trips them sets its own low rate).
-for _scope in ("STORE_CREATE", "SHARE_LINK_CREATE", "STORE_JOIN", "LEADER_REGISTER", "WEBHOOK_CREATE"):
+# Anti-spam throttles count per user id (login: per address, 127.0.0.1) in the shared Redis,
+# and every test run starts its ids at 1: keep them out of the way (the test that trips them
+# sets its own low rate).
+for _scope in (
+    "LOGIN",
+    "STORE_CREATE",
+    "SHARE_LINK_CREATE",
+    "STORE_JOIN",
+    "LEADER_REGISTER",
+    "WEBHOOK_CREATE",
+):
     os.environ.setdefault(f"THROTTLE_RATE_{_scope}", "100000/minute")
 # A queue of this test run's own: end-to-end workers consume only it, never stale messages.
 os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"test-{os.getpid()}")
