@@ -23,7 +23,7 @@ for _scope in (
 os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"test-{os.getpid()}")
 
 from .base import *  # noqa: E402, F403
-from .base import DATABASES  # noqa: E402
+from .base import CACHES, DATABASES  # noqa: E402
 
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise RuntimeError("The test suite runs on PostgreSQL (DATABASE_URL=postgres://...).")
@@ -35,3 +35,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 # A test database of this run's own, so several test runs on one machine never drop
 # each other's database (developers and CI share the local PostgreSQL).
 DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
+# Cache keys (throttle buckets above all) of this run's own: parallel runs on the shared Redis
+# reuse the same small user ids, and a bucket filled by another run would throttle this one.
+# Read from the environment so a worker process this run starts shares the prefix.
+CACHES["default"]["KEY_PREFIX"] = os.environ.setdefault("SHOP_TEST_CACHE_PREFIX", f"test-{os.getpid()}")
