@@ -93,8 +93,9 @@ def _error_statuses(method: str, operation: dict, default_security: list) -> dic
 def postprocess_error_responses(result: dict, generator, request, public) -> dict:
     """drf-spectacular postprocessing hook: the shared ``Error`` component on every operation.
 
-    Statuses a view documents itself (e.g. a callback's ``401`` without a body) are kept;
-    the rest are added with the error shape, so a fuzzer can hold every 4xx to it.
+    Statuses a view documents itself keep their description (e.g. a callback's ``401 Bad
+    signature``); every error answer gets the error shape as its body, so a fuzzer can
+    hold every 4xx to it.
     """
     result.setdefault("components", {}).setdefault("schemas", {})[ERROR_COMPONENT] = ERROR_SCHEMA
     ref = {"$ref": f"#/components/schemas/{ERROR_COMPONENT}"}
@@ -105,7 +106,9 @@ def postprocess_error_responses(result: dict, generator, request, public) -> dic
                 continue
             responses = operation["responses"]
             for status, description in _error_statuses(method, operation, default_security).items():
-                responses.setdefault(
-                    status, {"description": description, "content": {"application/json": {"schema": ref}}}
-                )
+                responses.setdefault(status, {"description": description})
+            for status, response in responses.items():
+                # An error a view documents by its description alone still has the error shape.
+                if status[0] in "45" and "content" not in response:
+                    response["content"] = {"application/json": {"schema": ref}}
     return result
