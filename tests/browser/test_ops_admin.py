@@ -40,19 +40,20 @@ def ops(live_server, browser, artifacts_dir):
             browser.save_screenshot(str(artifacts_dir / f"{name}.png"))
 
         def message(self) -> str:
-            wait = WebDriverWait(browser, 10)
+            wait = WebDriverWait(browser, 15)
             return wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "ul.messagelist"))).text
 
         def run_action(self, changelist: str, pk: int, action: str) -> None:
             """Tick one row of a change list, pick the action, press Go."""
             self.go(changelist)
-            browser.find_element(By.CSS_SELECTOR, f'input[name="_selected_action"][value="{pk}"]').click()
+            row = (By.CSS_SELECTOR, f'input[name="_selected_action"][value="{pk}"]')
+            WebDriverWait(browser, 15).until(ec.element_to_be_clickable(row)).click()
             Select(browser.find_element(By.NAME, "action")).select_by_value(action)
             browser.find_element(By.CSS_SELECTOR, 'button[name="index"]').click()
 
         def fill(self, **fields: str) -> None:
             for name, value in fields.items():
-                element = browser.find_element(By.NAME, name)
+                element = WebDriverWait(browser, 15).until(ec.presence_of_element_located((By.NAME, name)))
                 if element.tag_name == "select":
                     Select(element).select_by_value(value)
                 else:
@@ -67,7 +68,8 @@ def ops(live_server, browser, artifacts_dir):
     browser.find_element(By.NAME, "username").send_keys("ops")
     browser.find_element(By.NAME, "password").send_keys(OPS_PASSWORD)
     browser.find_element(By.CSS_SELECTOR, 'input[type="submit"]').click()
-    WebDriverWait(browser, 10).until(ec.presence_of_element_located((By.ID, "site-name")))
+    # Only a logged-in page has the user tools (the login page has the site name too).
+    WebDriverWait(browser, 15).until(ec.presence_of_element_located((By.ID, "user-tools")))
     assert "/admin/login/" not in browser.current_url
     helper.shot("00-logged-in")
     return helper

@@ -4,6 +4,8 @@ and nothing changes. The endpoints and their intruders are data: ``probes.py``."
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from shop.testing.asserts import assert_error
@@ -55,3 +57,34 @@ def test_lists_show_only_the_callers_own(world, client_as, name, path, caller, h
     rows = body["results"] if isinstance(body, dict) else body
     ids = {row.get("id", row.get("store_id")) for row in rows}
     assert not ids & hidden(world)
+
+
+# Object-level operations anyone may call on any object, so no probe applies: the public
+# catalogue, and gateway callbacks (the signature is the authentication).
+PUBLIC = {
+    ("get", "/api/v1/products/{}"),
+    ("post", "/api/v1/payments/{}/notify"),
+    ("post", "/api/v1/payouts/{}/notify"),
+}
+
+
+def _shape(path: str) -> str:
+    return re.sub(r"{[^}]+}", "{}", path)
+
+
+def test_every_object_level_operation_in_the_schema_has_a_probe(api_client):
+    """A new endpoint on someone's object fails here until ``probes.py`` says who must be refused."""
+    schema = api_client.get("/api/schema/", {"format": "json"}).json()
+    object_level = {
+        (method, _shape(path))
+        for path, item in schema["paths"].items()
+        if "{" in path
+        for method in item
+        if method in {"get", "post", "put", "patch", "delete"}
+    }
+    probed = {(probe.method, _shape(probe.path)) for probe in PROBES}
+
+    missing = sorted(object_level - probed - PUBLIC)
+    assert not missing, "add a Probe to tests/security/probes.py for: " + ", ".join(
+        f"{m.upper()} {p}" for m, p in missing
+    )
