@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint check install migrate seed clean
+.PHONY: run test lint check install migrate seed clean fuzz security browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,17 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 check: lint test
+
+## Parts of `make test`, for a quick look: the schema fuzzer (FUZZ_MAX_EXAMPLES=50 for a deeper
+## run), the security suite, the ops flows in headless Chromium (screenshots in var/artifacts/).
+fuzz: $(STAMP)
+	$(BIN)/pytest tests/fuzz
+
+security: $(STAMP)
+	$(BIN)/pytest tests/security
+
+browser: $(STAMP)
+	$(BIN)/pytest -m browser tests/browser
 
 clean:
 	rm -rf var

@@ -319,9 +319,15 @@ def test_an_error_response_carries_the_request_id(api_client):
     assert response["X-Request-ID"] == "trace-me"
 
 
-def test_login_throttling_answers_429_in_the_error_shape():
-    # An address of its own, so no other test shares this throttle bucket.
+def test_login_throttling_answers_429_in_the_error_shape(settings):
+    # The production default rate, and an address of its own, so no other test shares this bucket.
     from django.core.cache import cache
+
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**rates, "login": "30/minute"},
+    }
 
     address = "198.51.100.77"
     cache.delete(f"throttle_login_{address}")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -12,8 +13,13 @@ from accounts.services import user_login_with_code
 
 
 class LoginThrottle(AnonRateThrottle):
+    """Per client address. The rate is read from ``DEFAULT_THROTTLE_RATES["login"]`` at each
+    request (``THROTTLE_RATE_LOGIN``), so ops can tighten it and tests can set their own."""
+
     scope = "login"
-    rate = "30/min"
+
+    def get_rate(self):
+        return settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get(self.scope, "30/minute")
 
 
 class UserBrief(serializers.Serializer):

@@ -239,6 +239,17 @@ class StoreMemberListApi(ListAPIView):
         return self.get_paginated_response(page)
 
 
+class StoreSavingsOutput(serializers.Serializer):
+    store_id = serializers.IntegerField()
+    store_name = serializers.CharField()
+    saved_fen = serializers.IntegerField()
+    rebate_fen = serializers.IntegerField()
+    discount_fen = serializers.IntegerField()
+    envelope_fen = serializers.IntegerField()
+    paid_fen = serializers.IntegerField()
+    orders_count = serializers.IntegerField()
+
+
 class SavingsApi(APIView):
     @extend_schema(
         responses=inline_serializer(
@@ -246,7 +257,7 @@ class SavingsApi(APIView):
             {
                 "saved_fen": serializers.IntegerField(),
                 "rebate_fen": serializers.IntegerField(),
-                "by_store": serializers.ListField(child=serializers.DictField()),
+                "by_store": StoreSavingsOutput(many=True),
             },
         )
     )

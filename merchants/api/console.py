@@ -44,7 +44,7 @@ from .serializers import (
     StaffOutput,
     StockUploadOutput,
 )
-from .views import merchant_profile_body
+from .views import MERCHANT_PROFILE, merchant_profile_body
 
 SPEC_MAX_KEYS = 10
 
@@ -257,7 +257,7 @@ class MerchantDepositMovementListApi(GenericAPIView):
 class MerchantExitApi(APIView):
     @extend_schema(
         request=None,
-        responses={200: OpenApiResponse(description="The merchant profile, now leaving")},
+        responses={200: OpenApiResponse(MERCHANT_PROFILE, description="The merchant profile, now leaving")},
     )
     def post(self, request):
         merchant = merchant_get_for_staff(user=request.user)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from products.models import Product, Sku
@@ -37,6 +38,7 @@ class MerchantSkuOutput(serializers.ModelSerializer):
 
 class MerchantProductOutput(serializers.ModelSerializer):
     category_id = serializers.IntegerField()
+    images = serializers.ListField(child=serializers.CharField(), help_text="Image URLs, in display order.")
     skus = MerchantSkuOutput(many=True)
 
     class Meta:
@@ -93,6 +95,7 @@ class StockUploadOutput(serializers.ModelSerializer):
             "created_at",
         )
 
+    @extend_schema_field(UploadErrorOutput(many=True))
     def get_errors(self, obj: StockUpload) -> list[dict]:
         return [
             {

@@ -81,23 +81,33 @@ def merchant_profile_body(merchant) -> dict:
     }
 
 
+class RequiredDepositOutput(serializers.Serializer):
+    category_id = serializers.IntegerField()
+    name = serializers.CharField()
+    deposit_fen = serializers.IntegerField(help_text="The category's deposit standard.")
+    covered = serializers.BooleanField(help_text="The deposit held covers this category's standard.")
+    commission_min_bps = serializers.IntegerField()
+    commission_max_bps = serializers.IntegerField()
+
+
+MERCHANT_PROFILE = inline_serializer(
+    "MerchantProfile",
+    {
+        "id": serializers.IntegerField(),
+        "company_name": serializers.CharField(),
+        "status": serializers.CharField(),
+        "rejection_reason": serializers.CharField(),
+        "deposit_balance_fen": serializers.IntegerField(),
+        "deposit_frozen": serializers.BooleanField(help_text="A dispute is open: no refund."),
+        "required_deposits": RequiredDepositOutput(many=True),
+        "exit_requested_at": serializers.DateTimeField(allow_null=True),
+        "deposit_refund_due_at": serializers.DateTimeField(allow_null=True),
+    },
+)
+
+
 class MerchantProfileApi(APIView):
-    @extend_schema(
-        responses=inline_serializer(
-            "MerchantProfile",
-            {
-                "id": serializers.IntegerField(),
-                "company_name": serializers.CharField(),
-                "status": serializers.CharField(),
-                "rejection_reason": serializers.CharField(),
-                "deposit_balance_fen": serializers.IntegerField(),
-                "deposit_frozen": serializers.BooleanField(help_text="A dispute is open: no refund."),
-                "required_deposits": serializers.ListField(child=serializers.DictField()),
-                "exit_requested_at": serializers.DateTimeField(allow_null=True),
-                "deposit_refund_due_at": serializers.DateTimeField(allow_null=True),
-            },
-        )
-    )
+    @extend_schema(responses=MERCHANT_PROFILE)
     def get(self, request):
         merchant = merchant_get_for_staff(user=request.user, approved=False)
         return Response(merchant_profile_body(merchant))

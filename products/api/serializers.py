@@ -24,6 +24,7 @@ class ProductListOutput(serializers.ModelSerializer):
     directly (the hottest read: no per-row serializer)."""
 
     category_id = serializers.IntegerField()
+    images = serializers.ListField(child=serializers.CharField(), help_text="Image URLs, in display order.")
 
     class Meta:
         model = Product

@@ -6,7 +6,7 @@ import logging
 
 from django.core.cache import cache
 from django.db import connection
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -65,18 +65,26 @@ CHECKS = {
 }
 
 
+HEALTH = inline_serializer(
+    "Health",
+    {
+        "status": serializers.ChoiceField(choices=["ok", "degraded", "down"]),
+        "checks": serializers.DictField(
+            child=serializers.CharField(), help_text="database, cache, broker, worker: `ok` or what failed."
+        ),
+    },
+)
+
+
 class HealthApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
     @extend_schema(
-        responses=inline_serializer(
-            "Health",
-            {
-                "status": serializers.CharField(),
-                "checks": serializers.DictField(child=serializers.CharField()),
-            },
-        )
+        responses={
+            200: HEALTH,
+            503: OpenApiResponse(HEALTH, description="`down`: the database, cache or broker is unreachable."),
+        }
     )
     def get(self, request):
         results: dict[str, str] = {}

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "shop.api.request_id.RequestIdMiddleware",
+    "shop.api.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # admin and API docs assets, also under gunicorn
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -185,6 +186,7 @@ REST_FRAMEWORK = {
 # counted in the default cache (Redis in production). DRF rate syntax: "<n>/<second|minute|hour|day>".
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     **REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}),
+    "login": env.str("THROTTLE_RATE_LOGIN", default="30/minute"),  # per client address
     "store_create": env.str("THROTTLE_RATE_STORE_CREATE", default="20/hour"),
     "share_link_create": env.str("THROTTLE_RATE_SHARE_LINK_CREATE", default="60/hour"),
     "store_join": env.str("THROTTLE_RATE_STORE_JOIN", default="120/hour"),
@@ -200,6 +202,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "shop.api.schema.postprocess_error_responses",
+    ],
 }
 
 # --- Business rules (DESIGN.md), all configurable -------------------------------
@@ -290,19 +296,33 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 
 # --- Logging --------------------------------------------------------------------
+# One JSON object a line (shop/api/logging.py), each with the request id and, in a Celery
+# task, the task id; LOG_FORMAT=plain for a developer's terminal.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "shop.api.request_id.RequestIdLogFilter"}},
     "formatters": {
+        "json": {"()": "shop.api.logging.JsonFormatter"},
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s] %(message)s"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_id"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain" if LOG_FORMAT == "plain" else "json",
+            "filters": ["request_id"],
+        },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }
+
+# --- Metrics (GET /metrics, shop/api/metrics.py) ------------------------------------
+# Scrapers on the same host need nothing; from elsewhere, send "Authorization: Bearer <token>".
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOW_LOOPBACK = env.bool("METRICS_ALLOW_LOOPBACK", default=True)
+METRICS_QUEUES = env.list("METRICS_QUEUES", default=[])  # more queues than CELERY_TASK_DEFAULT_QUEUE
 
 # --- Demo data (development only) -----------------------------------------------
 DEMO_OPS_PASSWORD = env.str("DEMO_OPS_PASSWORD", default="shop-ops-demo")

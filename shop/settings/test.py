@@ -7,15 +7,23 @@ os.environ.setdefault("SANDBOX", "1")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shop")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
-# Anti-spam throttles count per user id in the shared Redis, and every test run starts its
-# ids at 1: keep them out of the way (the test that trips them sets its own low rate).
-for _scope in ("STORE_CREATE", "SHARE_LINK_CREATE", "STORE_JOIN", "LEADER_REGISTER", "WEBHOOK_CREATE"):
+# Anti-spam throttles count per user id (login: per address, 127.0.0.1) in the shared Redis,
+# and every test run starts its ids at 1: keep them out of the way (the test that trips them
+# sets its own low rate).
+for _scope in (
+    "LOGIN",
+    "STORE_CREATE",
+    "SHARE_LINK_CREATE",
+    "STORE_JOIN",
+    "LEADER_REGISTER",
+    "WEBHOOK_CREATE",
+):
     os.environ.setdefault(f"THROTTLE_RATE_{_scope}", "100000/minute")
 # A queue of this test run's own: end-to-end workers consume only it, never stale messages.
 os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"test-{os.getpid()}")
 
 from .base import *  # noqa: E402, F403
-from .base import DATABASES  # noqa: E402
+from .base import CACHES, DATABASES  # noqa: E402
 
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise RuntimeError("The test suite runs on PostgreSQL (DATABASE_URL=postgres://...).")
@@ -27,3 +35,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 # A test database of this run's own, so several test runs on one machine never drop
 # each other's database (developers and CI share the local PostgreSQL).
 DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
+# Cache keys (throttle buckets above all) of this run's own: parallel runs on the shared Redis
+# reuse the same small user ids, and a bucket filled by another run would throttle this one.
+# Read from the environment so a worker process this run starts shares the prefix.
+CACHES["default"]["KEY_PREFIX"] = os.environ.setdefault("SHOP_TEST_CACHE_PREFIX", f"test-{os.getpid()}")

@@ -1,0 +1,233 @@
+"""Every object-level endpoint, who must be refused, and what must not change (data, not code).
+
+A ``Probe`` names one call on one seeded object of ``tests.world``: its method, its path
+(``str.format`` over the world as ``w``), a body, the rightful caller (who gets through:
+that proves the probe reaches a real object), the intruders with the status each must get,
+and the rows that must be unchanged after any refused call.
+
+To cover a new endpoint, add a probe here; the tests in ``test_object_access.py`` run it
+for every intruder and for no token at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.db.models import QuerySet
+
+from groupstore.models import Membership, ShareLink, Store, VenueSelection
+from merchants.models import MerchantStaff, StockUpload
+from orders.models import Order
+from products.models import Product, Sku
+from shop.notifications.models import Notification, WebhookEndpoint
+from shop.payments.models import Payment
+
+Watch = Callable[[object], QuerySet]
+
+# Who is who (tests.world): a stranger to the store, a member who is not its owner,
+# the other merchant's staff, a shopper who is no merchant's staff.
+STRANGER = {"other_shopper": 404}
+NOT_OWNER = {"other_shopper": 404, "member": 403}
+NOT_OUR_MERCHANT = {"other_merchant_user": 404, "shopper": 403}
+
+
+@dataclass(frozen=True)
+class Probe:
+    id: str
+    method: str
+    path: str
+    rightful: str
+    intruders: dict[str, int]
+    body: dict | None = None
+    watch: tuple[Watch, ...] = field(default=())
+    rightful_status: int = 200
+
+    def url(self, world) -> str:
+        return self.path.format(w=world)
+
+
+def _store(w):
+    return Store.objects.filter(pk=w.store.pk)
+
+
+def _order(w):
+    return Order.objects.filter(pk=w.order.pk)
+
+
+def _paid_order(w):
+    return Order.objects.filter(pk=w.paid_order.pk)
+
+
+def _sku(w):
+    return Sku.objects.filter(pk=w.sku.pk)
+
+
+PROBES: list[Probe] = [
+    # --- group stores -----------------------------------------------------------------
+    Probe("store-detail", "get", "/api/v1/stores/{w.store.pk}", "shopper", STRANGER),
+    Probe(
+        "store-share-link",
+        "post",
+        "/api/v1/stores/{w.store.pk}/share-links",
+        "shopper",
+        STRANGER,
+        body={},
+        watch=(lambda w: ShareLink.objects.all(),),
+        rightful_status=201,
+    ),
+    Probe("store-dashboard", "get", "/api/v1/stores/{w.store.pk}/dashboard", "owner", NOT_OWNER),
+    Probe("store-members", "get", "/api/v1/stores/{w.store.pk}/members", "owner", NOT_OWNER),
+    Probe("store-selection-read", "get", "/api/v1/stores/{w.store.pk}/selection", "shopper", STRANGER),
+    Probe(
+        "store-selection-write",
+        "put",
+        "/api/v1/stores/{w.store.pk}/selection",
+        "owner",
+        NOT_OWNER,
+        body={"product_ids": []},
+        watch=(_store, lambda w: VenueSelection.objects.all()),
+    ),
+    # --- merchant console -------------------------------------------------------------
+    Probe(
+        "merchant-product-read",
+        "get",
+        "/api/v1/merchant/products/{w.product.pk}",
+        "merchant_user",
+        NOT_OUR_MERCHANT,
+    ),
+    Probe(
+        "merchant-product-write",
+        "patch",
+        "/api/v1/merchant/products/{w.product.pk}",
+        "merchant_user",
+        NOT_OUR_MERCHANT,
+        body={"title": "被人改了", "status": "off_sale"},
+        watch=(lambda w: Product.objects.filter(pk=w.product.pk),),
+    ),
+    Probe(
+        "merchant-sku-create",
+        "post",
+        "/api/v1/merchant/products/{w.product.pk}/skus",
+        "merchant_user",
+        NOT_OUR_MERCHANT,
+        body={"code": "HACK-1", "price_fen": 1, "commission_bps": 100, "stock": 5},
+        watch=(lambda w: Sku.objects.all(),),
+        rightful_status=201,
+    ),
+    Probe("merchant-sku-read", "get", "/api/v1/merchant/skus/{w.sku.pk}", "merchant_user", NOT_OUR_MERCHANT),
+    Probe(
+        "merchant-sku-write",
+        "patch",
+        "/api/v1/merchant/skus/{w.sku.pk}",
+        "merchant_user",
+        NOT_OUR_MERCHANT,
+        body={"price_fen": 1, "stock": 0},
+        watch=(_sku,),
+    ),
+    Probe(
+        "merchant-upload-read",
+        "get",
+        "/api/v1/merchant/stock-uploads/{w.stock_upload.pk}",
+        "merchant_user",
+        NOT_OUR_MERCHANT,
+    ),
+    Probe(
+        "merchant-staff-remove",
+        "delete",
+        "/api/v1/merchant/staff/{w.merchant_user.pk}",
+        "merchant_user",
+        NOT_OUR_MERCHANT,
+        watch=(lambda w: MerchantStaff.objects.all(),),
+        rightful_status=403,  # the owner cannot remove themself: reached, and refused by the rule
+    ),
+    Probe(
+        "merchant-order-ship",
+        "post",
+        "/api/v1/merchant/orders/{w.paid_order.pk}/ship",
+        "merchant_user",
+        NOT_OUR_MERCHANT,
+        body={"carrier": "SF", "tracking_no": "SF000111222"},
+        watch=(_paid_order,),
+    ),
+    Probe(
+        "merchant-order-invoice",
+        "post",
+        "/api/v1/merchant/orders/{w.paid_order.pk}/invoice",
+        "merchant_user",
+        NOT_OUR_MERCHANT,
+        body={"invoice_no": "INV-0001"},
+        watch=(_paid_order,),
+    ),
+    # --- notifications and webhooks ---------------------------------------------------
+    Probe(
+        "notification-read",
+        "post",
+        "/api/v1/notifications/{w.shopper_notification.pk}/read",
+        "shopper",
+        {"other_shopper": 404, "merchant_user": 404},
+        watch=(lambda w: Notification.objects.filter(pk=w.shopper_notification.pk),),
+    ),
+    Probe(
+        "webhook-delete",
+        "delete",
+        "/api/v1/webhooks/{w.webhook.pk}",
+        "merchant_user",
+        {"other_merchant_user": 404, "shopper": 404},
+        watch=(lambda w: WebhookEndpoint.objects.filter(pk=w.webhook.pk),),
+        rightful_status=204,
+    ),
+    # --- orders and payments ----------------------------------------------------------
+    Probe(
+        "order-read",
+        "get",
+        "/api/v1/orders/{w.order.pk}",
+        "shopper",
+        {"other_shopper": 404, "owner": 404, "merchant_user": 404},
+    ),
+    Probe(
+        "order-cancel",
+        "post",
+        "/api/v1/orders/{w.order.pk}/cancel",
+        "shopper",
+        {"other_shopper": 404, "owner": 404, "merchant_user": 404},
+        body={},
+        watch=(_order, _sku),
+    ),
+    Probe(
+        "order-confirm-receipt",
+        "post",
+        "/api/v1/orders/{w.paid_order.pk}/confirm-receipt",
+        "shopper",
+        {"other_shopper": 404, "owner": 404, "merchant_user": 404},
+        body={},
+        watch=(_paid_order,),
+        rightful_status=409,  # paid, not shipped: reached, and refused by the state machine
+    ),
+    Probe(
+        "sandbox-pay",
+        "post",
+        "/api/v1/sandbox/payments/{w.order.payment_id}/pay",
+        "shopper",
+        {"other_shopper": 404, "owner": 404},
+        watch=(_order, lambda w: Payment.objects.filter(pk=w.order.payment_id)),
+    ),
+]
+
+# Lists that must show a caller only their own (list path, caller, world objects never in it).
+LIST_PROBES: list[tuple[str, str, str, Callable]] = [
+    ("stores", "/api/v1/stores", "other_shopper", lambda w: {w.store.pk}),
+    ("orders", "/api/v1/orders", "other_shopper", lambda w: {w.order.pk, w.paid_order.pk}),
+    ("merchant-orders", "/api/v1/merchant/orders", "other_merchant_user", lambda w: {w.paid_order.pk}),
+    ("merchant-products", "/api/v1/merchant/products", "other_merchant_user", lambda w: {w.product.pk}),
+    ("stock-uploads", "/api/v1/merchant/stock-uploads", "other_merchant_user", lambda w: {w.stock_upload.pk}),
+    ("notifications", "/api/v1/notifications", "other_shopper", lambda w: {w.shopper_notification.pk}),
+    ("webhooks", "/api/v1/webhooks", "other_merchant_user", lambda w: {w.webhook.pk}),
+]
+
+
+def snapshot(probe: Probe, world) -> list[list[dict]]:
+    return [sorted(watch(world).values(), key=lambda row: row["id"]) for watch in probe.watch] + [
+        sorted(Membership.objects.values(), key=lambda row: row["id"]),
+        list(StockUpload.objects.order_by("pk").values_list("pk", flat=True)),
+    ]

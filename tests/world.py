@@ -1,0 +1,167 @@
+"""A small, realistic world for the cross-app attack tests (fuzzing and security).
+
+Two of everything, so every test can ask "and what does the *other* one see":
+- ``owner`` owns ``store`` (a certified leader's sale venue) with members ``shopper`` and
+  ``member``; ``other_owner`` owns ``other_store`` with ``other_shopper``.
+- ``merchant_user`` is staff of ``merchant`` (an on-sale product ``product`` with SKU ``sku``,
+  a draft product, a stock upload, a webhook); ``other_merchant_user`` of ``other_merchant``.
+- ``shopper`` has a pending order of ``sku`` through ``store`` (unpaid, with its payment) and
+  a paid one ``paid_order``; a notification each for the shopper and the merchant's staff.
+
+Everything is made through the real services (stores, memberships, leaders, orders, the
+signed sandbox payment), so figures and ledger postings are the real ones. Members carry
+phones and openids so a privacy scan has something to find.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from django.db import transaction
+
+from accounts.models import User
+from accounts.services import token_issue
+from accounts.tests.factories import UserFactory
+from groupstore.models import Store
+from groupstore.tests.factories import make_leader, make_store
+from merchants.models import Merchant, MerchantStaff, StockUpload
+from merchants.tests.factories import MerchantStaffFactory
+from products.models import Product, Sku
+from products.tests.factories import ProductFactory, SkuFactory
+from shop.notifications.models import Notification, WebhookEndpoint
+
+ADDRESS = {"name": "张三", "phone": "13800138000", "region": "上海市 浦东新区", "detail": "世纪大道100号"}
+
+
+@dataclass
+class World:
+    owner: User
+    store: Store
+    share_token: str
+    shopper: User
+    member: User
+    other_owner: User
+    other_store: Store
+    other_shopper: User
+    merchant: Merchant
+    merchant_user: MerchantStaff
+    product: Product
+    draft_product: Product
+    sku: Sku
+    other_merchant: Merchant
+    other_merchant_user: MerchantStaff
+    other_product: Product
+    other_sku: Sku
+    order: object
+    paid_order: object
+    stock_upload: StockUpload
+    webhook: WebhookEndpoint
+    shopper_notification: Notification
+    merchant_notification: Notification
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def token(self, name: str) -> str:
+        """A real bearer token of the user of that attribute name (issued with the world)."""
+        return self.tokens[name]
+
+    def auth(self, name: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(name)}"}
+
+
+def _staff_with_catalog():
+    staff = MerchantStaffFactory()
+    product = ProductFactory(merchant=staff.merchant)
+    sku = SkuFactory(product=product, price_fen=1_990, on_hand=50, commission_bps=1_000)
+    return staff, product, sku
+
+
+PEOPLE = (
+    "owner",
+    "shopper",
+    "member",
+    "other_owner",
+    "other_shopper",
+    "merchant_user",
+    "other_merchant_user",
+)
+
+
+def world_build() -> World:
+    """The world above, in the current transaction (about 40 rows, 170 queries)."""
+    from rebates.tests.helpers import make_paid_order, make_pending_order
+
+    owner = UserFactory(nickname="群主小王")
+    make_leader(user=owner)
+    store, share_token, (shopper, member) = make_store(owner=owner, name="宝妈团购群", members=2)
+    other_store, _, (other_shopper,) = make_store(name="隔壁团", members=1)
+
+    staff, product, sku = _staff_with_catalog()
+    other_staff, other_product, other_sku = _staff_with_catalog()
+    draft = ProductFactory(merchant=staff.merchant, status=Product.Status.DRAFT, title="新品 草稿")
+    SkuFactory(product=draft, price_fen=990)
+
+    order = make_pending_order(buyer=shopper, store=store, sku=sku)
+    paid_order = make_paid_order(buyer=shopper, store=store, sku=sku)
+    upload = StockUpload.objects.create(
+        merchant=staff.merchant, actor=staff.user, filename="stock.csv", status=StockUpload.Status.APPLIED
+    )
+    webhook = WebhookEndpoint.objects.create(
+        owner=staff.user, url="https://hooks.example.com/shop", secret="whsec_test"
+    )
+    world = World(
+        owner=owner,
+        store=store,
+        share_token=share_token,
+        shopper=shopper,
+        member=member,
+        other_owner=other_store.owner,
+        other_store=other_store,
+        other_shopper=other_shopper,
+        merchant=staff.merchant,
+        merchant_user=staff,
+        product=product,
+        draft_product=draft,
+        sku=sku,
+        other_merchant=other_staff.merchant,
+        other_merchant_user=other_staff,
+        other_product=other_product,
+        other_sku=other_sku,
+        order=order,
+        paid_order=paid_order,
+        stock_upload=upload,
+        webhook=webhook,
+        shopper_notification=Notification.objects.create(recipient=shopper, kind="test", title="您的订单"),
+        merchant_notification=Notification.objects.create(recipient=staff.user, kind="test", title="新订单"),
+    )
+    for name in PEOPLE:
+        who = getattr(world, name)
+        world.tokens[name] = token_issue(user=who.user if isinstance(who, MerchantStaff) else who)
+    return world
+
+
+@contextmanager
+def world_for_module(django_db_blocker):
+    """Build the world once for a test module, in a transaction rolled back after it.
+
+    Each test's own transaction (pytest-django's ``db``) nests inside as a savepoint and
+    rolls back to the world as built, so a module of 100 tests pays for one world (about
+    0.3 s) instead of 100. The ``World`` instances are shared: tests treat them as
+    read-only handles and re-read rows from the database.
+    """
+    with django_db_blocker.unblock():
+        atomic = transaction.atomic()
+        atomic._from_testcase = True  # as Django's TestCase does: durable blocks inside tests still work
+        atomic.__enter__()
+        try:
+            world = world_build()
+        except BaseException:
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
+            raise
+    try:
+        yield world
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            atomic.__exit__(None, None, None)
