@@ -59,6 +59,9 @@ class World:
     webhook: WebhookEndpoint
     shopper_notification: Notification
     merchant_notification: Notification
+    case: object = None  # an open after-sales case of the shopper on ``case_order``
+    case_order: object = None
+    envelope: object = None  # a red envelope of ``store``, funded after the shopper joined
     tokens: dict[str, str] = field(default_factory=dict)
 
     def token(self, name: str) -> str:
@@ -89,7 +92,15 @@ PEOPLE = (
 
 def world_build() -> World:
     """The world above, in the current transaction (about 40 rows, 170 queries)."""
-    from rebates.tests.helpers import make_paid_order, make_pending_order
+    from orders.services.after_sales import CaseItem, after_sale_open
+    from rebates.models import RedEnvelope
+    from rebates.services.settlement import orders_settle
+    from rebates.tests.helpers import (
+        make_campaign,
+        make_completed_orders,
+        make_paid_order,
+        make_pending_order,
+    )
 
     owner = UserFactory(nickname="群主小王")
     make_leader(user=owner)
@@ -103,6 +114,19 @@ def world_build() -> World:
 
     order = make_pending_order(buyer=shopper, store=store, sku=sku)
     paid_order = make_paid_order(buyer=shopper, store=store, sku=sku)
+    case_order = make_paid_order(buyer=shopper, store=store, sku=sku)
+    case = after_sale_open(
+        order_id=case_order.pk,
+        buyer=shopper,
+        kind="refund",
+        items=[CaseItem(order_item_id=case_order.items.get().pk, qty=1)],
+        amount_fen=500,
+        reason="少发了一件",
+    )
+    make_campaign(budget_fen=1_000, envelope_fen=500, shares=3, stores=[store])
+    (settled,) = make_completed_orders(buyers=[member], store=store, sku=sku, merchant_user=staff.user)
+    orders_settle(order_ids=[settled.pk])
+    envelope = RedEnvelope.objects.get(order=settled)
     upload = StockUpload.objects.create(
         merchant=staff.merchant, actor=staff.user, filename="stock.csv", status=StockUpload.Status.APPLIED
     )
@@ -133,6 +157,9 @@ def world_build() -> World:
         webhook=webhook,
         shopper_notification=Notification.objects.create(recipient=shopper, kind="test", title="您的订单"),
         merchant_notification=Notification.objects.create(recipient=staff.user, kind="test", title="新订单"),
+        case=case,
+        case_order=case_order,
+        envelope=envelope,
     )
     for name in PEOPLE:
         who = getattr(world, name)

@@ -18,8 +18,9 @@ from django.db.models import QuerySet
 
 from groupstore.models import Membership, ShareLink, Store, VenueSelection
 from merchants.models import MerchantStaff, StockUpload
-from orders.models import Order
+from orders.models import AfterSale, Order
 from products.models import Product, Sku
+from rebates.models import RedEnvelope, RedEnvelopeClaim
 from shop.notifications.models import Notification, WebhookEndpoint
 from shop.payments.models import Payment
 
@@ -57,6 +58,18 @@ def _order(w):
 
 def _paid_order(w):
     return Order.objects.filter(pk=w.paid_order.pk)
+
+
+def _case(w):
+    return AfterSale.objects.filter(pk=w.case.pk)
+
+
+def _envelope(w):
+    return RedEnvelope.objects.filter(pk=w.envelope.pk)
+
+
+ONLY_THE_BUYER = {"other_shopper": 404, "owner": 404, "merchant_user": 404}
+CASE_BODY = {"type": "refund", "items": [{"order_item_id": 1, "qty": 1}], "amount_fen": 100, "reason": "x"}
 
 
 def _sku(w):
@@ -211,6 +224,69 @@ PROBES: list[Probe] = [
         "shopper",
         {"other_shopper": 404, "owner": 404},
         watch=(_order, lambda w: Payment.objects.filter(pk=w.order.payment_id)),
+    ),
+]
+
+PROBES += [
+    # --- after-sales --------------------------------------------------------------------
+    Probe(
+        "after-sale-open",
+        "post",
+        "/api/v1/orders/{w.case_order.pk}/after-sales",
+        "shopper",
+        ONLY_THE_BUYER,
+        body=CASE_BODY,
+        watch=(lambda w: AfterSale.objects.all(),),
+        rightful_status=409,  # a case is already open on it: reached, and refused by the rule
+    ),
+    Probe("after-sale-read", "get", "/api/v1/after-sales/{w.case.pk}", "shopper", ONLY_THE_BUYER),
+    Probe(
+        "after-sale-escalate",
+        "post",
+        "/api/v1/after-sales/{w.case.pk}/escalate",
+        "shopper",
+        ONLY_THE_BUYER,
+        body={},
+        watch=(_case,),
+        rightful_status=409,  # not rejected yet: nothing to dispute
+    ),
+    Probe(
+        "after-sale-withdraw",
+        "post",
+        "/api/v1/after-sales/{w.case.pk}/withdraw",
+        "shopper",
+        ONLY_THE_BUYER,
+        body={},
+        watch=(_case,),
+    ),
+    Probe(
+        "merchant-after-sale-approve",
+        "post",
+        "/api/v1/merchant/after-sales/{w.case.pk}/approve",
+        "merchant_user",
+        NOT_OUR_MERCHANT,
+        body={},
+        watch=(_case, lambda w: Order.objects.filter(pk=w.case_order.pk)),
+    ),
+    Probe(
+        "merchant-after-sale-reject",
+        "post",
+        "/api/v1/merchant/after-sales/{w.case.pk}/reject",
+        "merchant_user",
+        NOT_OUR_MERCHANT,
+        body={"reason": "不同意"},
+        watch=(_case,),
+    ),
+    # --- red envelopes ------------------------------------------------------------------
+    Probe("store-red-envelopes", "get", "/api/v1/stores/{w.store.pk}/red-envelopes", "shopper", STRANGER),
+    Probe(
+        "red-envelope-claim",
+        "post",
+        "/api/v1/red-envelopes/{w.envelope.pk}/claim",
+        "shopper",
+        STRANGER,
+        body={},
+        watch=(_envelope, lambda w: RedEnvelopeClaim.objects.all()),
     ),
 ]
 

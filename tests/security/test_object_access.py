@@ -65,6 +65,9 @@ PUBLIC = {
     ("get", "/api/v1/products/{}"),
     ("post", "/api/v1/payments/{}/notify"),
     ("post", "/api/v1/payouts/{}/notify"),
+    ("post", "/api/v1/payments/{}/refund-notify"),
+    # A team is shared to recruit its members: any signed-in shopper sees its public figures.
+    ("get", "/api/v1/teams/{}"),
 }
 
 
