@@ -28,6 +28,7 @@ import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -66,6 +67,32 @@ def drain(redis_client, queue: str, timeout: float = 180) -> float:
             break
         time.sleep(0.5)
     return round(time.monotonic() - started, 1)
+
+
+def free_port(wanted: int) -> int:
+    """``wanted`` if nobody listens there, else one the kernel picks: never someone else's server."""
+    for port in (wanted, 0):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    raise RuntimeError("no free port")
+
+
+def assert_ours(server: subprocess.Popen, port: int, token: str) -> None:
+    """The server answering is the one we started, on our database (our token works there)."""
+    import urllib.request
+
+    if server.poll() is not None:
+        raise RuntimeError(f"our gunicorn exited ({server.returncode}); is port {port} taken?")
+    request = urllib.request.Request(  # noqa: S310 - 127.0.0.1 only
+        f"http://127.0.0.1:{port}/api/v1/me", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+        if answer.status != 200:
+            raise RuntimeError(f"port {port} answers {answer.status} to our token: not our server")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -151,7 +178,7 @@ def main() -> int:  # noqa: PLR0915
     parser.add_argument("--max-requests", type=int, default=300_000)
     parser.add_argument("--database", default=f"bench_saleday_{os.getpid()}")
     parser.add_argument("--redis-db", type=int, default=9)
-    parser.add_argument("--port", type=int, default=8795)
+    parser.add_argument("--port", type=int, default=8797)
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) * 2 + 1)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--report", help="also write the full report as JSON here")
@@ -231,8 +258,12 @@ def main() -> int:  # noqa: PLR0915
         )
         procs.append(beat)
         drain(rds, queue)  # yesterday's settlement and shipping tasks
-        server = start_gunicorn(run_env, args.port, args.workers)
+        port = free_port(args.port)
+        server = start_gunicorn(run_env, port, args.workers)
         procs.append(server)
+        time.sleep(2)  # a gunicorn that failed to bind exits within this
+        assert_ours(server, port, setup["shoppers"][0]["token"])
+        report["port"] = port
 
         load_samples: list[float] = []
         stop_sampling = threading.Event()
@@ -244,7 +275,7 @@ def main() -> int:  # noqa: PLR0915
             flush=True,
         )
         rec, seconds = run_day(
-            setup, port=args.port, users=args.users, seconds=args.minutes * 60,
+            setup, port=port, users=args.users, seconds=args.minutes * 60,
             max_requests=args.max_requests, secret=secret, seed=args.seed,
         )  # fmt: skip
         stop_sampling.set()
@@ -253,7 +284,7 @@ def main() -> int:  # noqa: PLR0915
         report["day"] = summarize(rec, seconds)
         report["queue_depth_at_end"] = queue_depth(rds, queue)
         report["drain_seconds"] = drain(rds, queue)
-        report["closing"] = close_the_day(setup, args.port)
+        report["closing"] = close_the_day(setup, port)
         stop(beat)
         travel = []
         start = datetime.now(tz=UTC)
