@@ -110,7 +110,8 @@ class Day:
         random.Random(seed).shuffle(self.free)
         self.stores = setup["stores"]
         self.skus = setup["skus"]
-        self.team_skus = [s for s in self.skus if s["team_size"]]
+        # Teams gather around a few SKUs (the ones owners push in their groups), so they fill.
+        self.team_skus = [s for s in self.skus if s["team_size"]][:3]
         self.by_merchant: dict[int, list] = defaultdict(list)
         for sku in self.skus:
             self.by_merchant[sku["merchant_id"]].append(sku)
