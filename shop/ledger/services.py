@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -140,9 +141,9 @@ def ledger_post_many(
                 if amount == 0:
                     continue
                 account_pk = accounts[ref]
-                entries.append(Entry(transaction_id=tx.pk, account_id=account_pk, amount_fen=amount))
+                entries.append((tx.pk, account_pk, amount))
                 deltas[account_pk] += amount
-        Entry.objects.bulk_create(entries, batch_size=2000)
+        _entries_insert(entries)
         floor_by_pk = {accounts[ref]: floor for ref, floor in (floors or {}).items() if ref in accounts}
         _balances_add({pk: d for pk, d in deltas.items() if d}, floor_by_pk=floor_by_pk)
     return [results[k] for k in keys]
@@ -154,12 +155,23 @@ def _accounts_get_or_create(*, refs: set[AccountRef]) -> dict[AccountRef, int]:
     found = _accounts_find(refs)
     missing = sorted(refs - found.keys(), key=_account_ref_order)
     if missing:
-        Account.objects.bulk_create(
-            [Account(kind=r.kind, owner_type=r.owner_type, owner_id=r.owner_id) for r in missing],
-            ignore_conflicts=True,
-            batch_size=1000,
-        )
-        found.update(_accounts_find(set(missing)))
+        table = connection.ops.quote_name(Account._meta.db_table)
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            for start in range(0, len(missing), 1000):
+                chunk = missing[start : start + 1000]
+                cursor.execute(
+                    f"INSERT INTO {table} (kind, owner_type, owner_id, balance_fen, created_at, updated_at) "  # noqa: S608
+                    f"VALUES {', '.join(['(%s, %s, %s, 0, %s, %s)'] * len(chunk))} "
+                    "ON CONFLICT (kind, owner_type, owner_id) DO NOTHING "
+                    "RETURNING id, kind, owner_type, owner_id",
+                    [x for r in chunk for x in (r.kind, r.owner_type, r.owner_id, now, now)],
+                )
+                for pk, kind, owner_type, owner_id in cursor.fetchall():
+                    found[AccountRef(kind, owner_type, owner_id)] = pk
+        raced = set(missing) - found.keys()
+        if raced:  # created by a concurrent poster meanwhile
+            found.update(_accounts_find(raced))
     return found
 
 
@@ -210,6 +222,20 @@ def _transactions_insert(postings: list[Posting]) -> dict[str, Transaction]:
                     created_at=now,
                 )
     return created
+
+
+def _entries_insert(rows: list[tuple[int, int, int]]) -> None:
+    """``(transaction_id, account_id, amount_fen)`` rows: ``COPY`` on PostgreSQL (no model
+    instances: a settlement batch writes thousands), ``bulk_create`` elsewhere."""
+    if connection.vendor != "postgresql":
+        Entry.objects.bulk_create(
+            [Entry(transaction_id=t, account_id=a, amount_fen=f) for t, a, f in rows], batch_size=1000
+        )
+        return
+    data = io.StringIO("".join(f"{t}\t{a}\t{f}\n" for t, a, f in rows))
+    with connection.cursor() as cursor:
+        table = connection.ops.quote_name(Entry._meta.db_table)
+        cursor.copy_expert(f"COPY {table} (transaction_id, account_id, amount_fen) FROM STDIN", data)
 
 
 def _balances_add(deltas: dict[int, int], *, floor_by_pk: dict[int, int]) -> None:
