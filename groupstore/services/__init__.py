@@ -8,6 +8,7 @@
 
 from .aggregates import (
     member_stats_record_rebate,
+    member_stats_record_rebates,
     store_stats_record_commission,
     store_stats_record_payment,
     store_stats_record_refund,
@@ -46,6 +47,7 @@ __all__ = [
     "leader_register",
     "leader_reject",
     "member_stats_record_rebate",
+    "member_stats_record_rebates",
     "membership_get_or_create",
     "share_link_create",
     "share_link_revoke",

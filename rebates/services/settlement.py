@@ -18,9 +18,10 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
-from groupstore.services import member_stats_record_rebate, store_stats_record_commission
+from groupstore.services import member_stats_record_rebates, store_stats_record_commission
 from orders.locks import order_qs_for_update
 from orders.models import Order
 from orders.services.refunds import order_merchant_refunded_fen
@@ -34,6 +35,11 @@ logger = logging.getLogger("rebates.settlement")
 
 PLATFORM_PENDING = AccountRef.platform(Account.Kind.PLATFORM_PENDING)
 PLATFORM_REVENUE = AccountRef.platform(Account.Kind.PLATFORM_REVENUE)
+
+# What settlement reads of an order and an accrual (a batch loads hundreds of each: the
+# other columns would only cost time).
+ORDER_FIELDS = ("id", "store_id", "merchant_id", "sale_fen", "refunded_fen", "store__id", "store__is_frozen")
+ACCRUAL_FIELDS = ("id", "order_id", "store_id", "beneficiary_id", "kind", "amount_fen", "cancelled_fen")
 
 
 @dataclass
@@ -79,7 +85,9 @@ def order_merchant_due(order: Order, commission_fen: int) -> tuple[int, int]:
     moves to payable, less the platform's fee (``MERCHANT_PLATFORM_FEE_BPS`` of the goods
     value kept, rounded down: the remainder stays with the merchant).
     """
-    kept = max(0, order.sale_fen - order_merchant_refunded_fen(order))
+    # An order no refund touched has nothing refunded on any item (its refunded_fen is their sum).
+    refunded = order_merchant_refunded_fen(order) if order.refunded_fen else 0
+    kept = max(0, order.sale_fen - refunded)
     left = max(0, kept - commission_fen)
     fee = min(left, fen_share(kept, settings.SHOP_RULES["MERCHANT_PLATFORM_FEE_BPS"]))
     return left, fee
@@ -112,6 +120,13 @@ def orders_settle(*, order_ids: list[int], now: datetime | None = None) -> int:
 
 
 def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) -> _Totals:
+    """One transaction, a fixed number of queries whatever the batch size.
+
+    What only this batch touches comes first (its orders, accruals, envelopes, settlement
+    rows); what concurrent batches and payments share — the merchants' receivable and
+    payable, store and member figures, the platform's accounts — comes last, so two
+    batches on two workers overlap for all but the last few statements before commit.
+    """
     totals = _Totals()
     with transaction.atomic(durable=True):
         # Lock the orders first (pk order), as payments and refunds do, then decide.
@@ -119,6 +134,7 @@ def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) ->
             order_qs_for_update()
             .select_related("store")
             .filter(pk__in=order_ids, status=Order.Status.COMPLETED)
+            .only(*ORDER_FIELDS)
         )
         settled = set(
             OrderSettlement.objects.filter(order_id__in=[o.pk for o in orders]).values_list(
@@ -128,9 +144,12 @@ def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) ->
         orders = [o for o in orders if o.pk not in settled]
         if not orders:
             return totals
+        # Only a refunded order needs its items (what refunds took from the merchant).
+        prefetch_related_objects([o for o in orders if o.refunded_fen], "items")
         accruals = list(
             Accrual.objects.select_for_update(no_key=True, of=("self",))
             .filter(order__in=orders, status=Accrual.Status.PENDING)
+            .only(*ACCRUAL_FIELDS)
             .order_by("pk")
         )
         by_order: dict[int, list[Accrual]] = defaultdict(list)
@@ -140,12 +159,6 @@ def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) ->
             order_id: sum(_net(a) for a in items if a.kind == Accrual.Kind.PLATFORM)
             for order_id, items in by_order.items()
         }
-        # Lock order, as a payment does: the merchants' receivable accounts (a payment posts
-        # its receipt there first), then store figures (the payment handler records them
-        # next), then the other ledger accounts (it accrues last). Any other order deadlocks
-        # a settlement against payments of new orders in the same store.
-        _lock_receivables({o.merchant_id for o in orders})
-        _push_aggregates(accruals)
         funding = envelopes_fund_for_orders(orders=orders, platform_fen=platform_fen, now=now)
         envelope_of = {e.order_id: e.pk for e in funding.envelopes}
         postings = list(funding.campaign_postings)
@@ -153,13 +166,19 @@ def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) ->
             postings.extend(
                 _order_postings(order, by_order[order.pk], envelope_of, funding, totals, now, run)
             )
-        ledger_post_many(postings=postings)
-        OrderSettlement.objects.bulk_create(totals.rows)
+        OrderSettlement.objects.bulk_create(totals.rows, batch_size=1000)
         Accrual.objects.filter(pk__in=[a.pk for a in accruals]).update(
             status=Accrual.Status.SETTLED, settled_at=now
         )
         # Refunds from now on claw back settled money and charge the merchant's payable.
         Order.objects.filter(pk__in=[o.pk for o in orders]).update(settled_at=now)
+        # Lock order of the shared rows, as a payment does: the merchants' receivable
+        # accounts (a payment posts its receipt there first), then store figures (the
+        # payment handler records them next), then the other ledger accounts (it accrues
+        # last). Any other order deadlocks a settlement against payments of new orders.
+        _lock_receivables({o.merchant_id for o in orders})
+        _push_aggregates(accruals)
+        ledger_post_many(postings=postings)
         totals.orders = len(orders)
         totals.envelopes = len(funding.envelopes)
     return totals
@@ -241,10 +260,7 @@ def _push_aggregates(accruals: list[Accrual]) -> None:
     for store_id in sorted(owner_by_store):
         amount = owner_by_store[store_id]
         store_stats_record_commission(store_id=store_id, pending_fen=-amount, settled_fen=amount)
-    for store_id, user_id in sorted(rebate_by_member):
-        member_stats_record_rebate(
-            store_id=store_id, user_id=user_id, rebate_fen=rebate_by_member[(store_id, user_id)]
-        )
+    member_stats_record_rebates(rebates_fen=rebate_by_member)
 
 
 def unsettled_completed_order_ids(*, completed_before: datetime, limit: int) -> list[int]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
 
 from shop.errors import ApplicationError
 
@@ -101,6 +103,12 @@ def ledger_post_many(
     cached balance updated once, in account-pk order (no deadlock between batches).
 
     Each posting is idempotent by its key, exactly as ``ledger_post``; ``floors`` as there.
+    A batch costs a fixed handful of queries whatever its size (settlement posts a few
+    hundred orders at a time): accounts looked up and created in bulk, transactions
+    inserted with ``ON CONFLICT DO NOTHING RETURNING`` (a key that is already there — or
+    that a concurrent poster commits first — returns nothing, so that posting is a no-op),
+    entries in bulk, and on PostgreSQL the balances locked in pk order and updated by one
+    ``UPDATE … FROM (VALUES …)``.
     """
     for posting in postings:
         if sum(amount for _, amount in posting.lines) != 0:
@@ -114,45 +122,145 @@ def ledger_post_many(
     results: dict[str, tuple[Transaction, bool]] = {k: (t, False) for k, t in existing.items()}
     fresh = [p for p in postings if p.key not in existing]
     if fresh:
-        # Get or create accounts in one fixed order: a first posting inserts the row, and two
-        # batches inserting the same new accounts in different orders would deadlock.
-        refs = sorted({ref for p in fresh for ref, _ in p.lines}, key=_account_ref_order)
-        accounts = {ref: account_get_or_create(ref=ref) for ref in refs}
-        created_txs = []
-        for p in fresh:
-            try:
-                with transaction.atomic():
-                    tx = Transaction.objects.create(
-                        idempotency_key=p.key,
-                        kind=p.kind,
-                        memo=p.memo[:255],
-                        ref_type=p.ref_type,
-                        ref_id=p.ref_id,
-                    )
-            except IntegrityError:
-                # A concurrent poster won the race for this key: theirs stands, ours is a no-op.
-                results[p.key] = (Transaction.objects.get(idempotency_key=p.key), False)
-                continue
-            created_txs.append((p, tx))
-            results[p.key] = (tx, True)
+        accounts = _accounts_get_or_create(refs={ref for p in fresh for ref, _ in p.lines})
+        created = _transactions_insert(fresh)
+        lost = [p.key for p in fresh if p.key not in created]
+        if lost:
+            # A concurrent poster won the race for these keys: theirs stand, ours are no-ops.
+            for tx in Transaction.objects.filter(idempotency_key__in=lost):
+                results[tx.idempotency_key] = (tx, False)
 
         deltas: dict[int, int] = defaultdict(int)
         entries = []
-        for p, tx in created_txs:
+        for p in fresh:
+            tx = created.get(p.key)
+            if tx is None:
+                continue
+            results[p.key] = (tx, True)
             for ref, amount in p.lines:
                 if amount == 0:
                     continue
-                account = accounts[ref]
-                entries.append(Entry(transaction=tx, account=account, amount_fen=amount))
-                deltas[account.pk] += amount
-        Entry.objects.bulk_create(entries, batch_size=1000)
-        floor_by_pk = {accounts[ref].pk: floor for ref, floor in (floors or {}).items() if ref in accounts}
-        for account_pk in sorted(deltas):
-            if deltas[account_pk]:
-                rows = Account.objects.filter(pk=account_pk)
-                if account_pk in floor_by_pk:
-                    rows = rows.filter(balance_fen__gte=floor_by_pk[account_pk] - deltas[account_pk])
-                if not rows.update(balance_fen=F("balance_fen") + deltas[account_pk]):
-                    # Only a floored row can miss; the atomic block undoes the entries.
-                    raise InsufficientBalance(account_id=account_pk)
+                account_pk = accounts[ref]
+                entries.append((tx.pk, account_pk, amount))
+                deltas[account_pk] += amount
+        _entries_insert(entries)
+        floor_by_pk = {accounts[ref]: floor for ref, floor in (floors or {}).items() if ref in accounts}
+        _balances_add({pk: d for pk, d in deltas.items() if d}, floor_by_pk=floor_by_pk)
     return [results[k] for k in keys]
+
+
+def _accounts_get_or_create(*, refs: set[AccountRef]) -> dict[AccountRef, int]:
+    """Account pks of these refs; missing accounts are inserted in one fixed (sorted) order,
+    so two batches creating the same new accounts queue on the unique index, never deadlock."""
+    found = _accounts_find(refs)
+    missing = sorted(refs - found.keys(), key=_account_ref_order)
+    if missing:
+        table = connection.ops.quote_name(Account._meta.db_table)
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            for start in range(0, len(missing), 1000):
+                chunk = missing[start : start + 1000]
+                cursor.execute(
+                    f"INSERT INTO {table} (kind, owner_type, owner_id, balance_fen, created_at, updated_at) "  # noqa: S608
+                    f"VALUES {', '.join(['(%s, %s, %s, 0, %s, %s)'] * len(chunk))} "
+                    "ON CONFLICT (kind, owner_type, owner_id) DO NOTHING "
+                    "RETURNING id, kind, owner_type, owner_id",
+                    [x for r in chunk for x in (r.kind, r.owner_type, r.owner_id, now, now)],
+                )
+                for pk, kind, owner_type, owner_id in cursor.fetchall():
+                    found[AccountRef(kind, owner_type, owner_id)] = pk
+        raced = set(missing) - found.keys()
+        if raced:  # created by a concurrent poster meanwhile
+            found.update(_accounts_find(raced))
+    return found
+
+
+def _accounts_find(refs: set[AccountRef]) -> dict[AccountRef, int]:
+    by_kind: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for ref in refs:
+        by_kind[(ref.kind, ref.owner_type)].add(ref.owner_id)
+    query = Q()
+    for (kind, owner_type), owner_ids in by_kind.items():
+        query |= Q(kind=kind, owner_type=owner_type, owner_id__in=owner_ids)
+    rows = Account.objects.filter(query).values_list("pk", "kind", "owner_type", "owner_id")
+    found = {AccountRef(kind, owner_type, owner_id): pk for pk, kind, owner_type, owner_id in rows}
+    return {ref: pk for ref, pk in found.items() if ref in refs}
+
+
+_TX_COLUMNS = ("idempotency_key", "kind", "memo", "ref_type", "ref_id", "created_at")
+
+
+def _transactions_insert(postings: list[Posting]) -> dict[str, Transaction]:
+    """Insert the transactions of these postings (in key order); return the ones *this* call
+    inserted, by key. A key already taken is skipped by the database, not raised."""
+    now = timezone.now()
+    table = connection.ops.quote_name(Transaction._meta.db_table)
+    created: dict[str, Transaction] = {}
+    ordered = sorted(postings, key=lambda p: p.key)
+    with connection.cursor() as cursor:
+        for start in range(0, len(ordered), 500):
+            chunk = ordered[start : start + 500]
+            params: list = []
+            for p in chunk:
+                params.extend((p.key, p.kind, p.memo[:255], p.ref_type, p.ref_id, now))
+            row = "(" + ", ".join(["%s"] * len(_TX_COLUMNS)) + ")"
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(_TX_COLUMNS)}) VALUES {', '.join([row] * len(chunk))} "  # noqa: S608 - fixed columns, values are parameters
+                "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key",
+                params,
+            )
+            by_key = {p.key: p for p in chunk}
+            for pk, key in cursor.fetchall():
+                p = by_key[key]
+                created[key] = Transaction(
+                    pk=pk,
+                    idempotency_key=key,
+                    kind=p.kind,
+                    memo=p.memo[:255],
+                    ref_type=p.ref_type,
+                    ref_id=p.ref_id,
+                    created_at=now,
+                )
+    return created
+
+
+def _entries_insert(rows: list[tuple[int, int, int]]) -> None:
+    """``(transaction_id, account_id, amount_fen)`` rows: ``COPY`` on PostgreSQL (no model
+    instances: a settlement batch writes thousands), ``bulk_create`` elsewhere."""
+    if connection.vendor != "postgresql":
+        Entry.objects.bulk_create(
+            [Entry(transaction_id=t, account_id=a, amount_fen=f) for t, a, f in rows], batch_size=1000
+        )
+        return
+    data = io.StringIO("".join(f"{t}\t{a}\t{f}\n" for t, a, f in rows))
+    with connection.cursor() as cursor:
+        table = connection.ops.quote_name(Entry._meta.db_table)
+        cursor.copy_expert(f"COPY {table} (transaction_id, account_id, amount_fen) FROM STDIN", data)
+
+
+def _balances_add(deltas: dict[int, int], *, floor_by_pk: dict[int, int]) -> None:
+    """Add each delta to its cached balance, locking the rows in pk order. A floored account
+    is a conditional debit (``InsufficientBalance`` if it would end below its floor; the
+    caller's atomic block undoes the entries)."""
+    if connection.vendor == "postgresql" and not floor_by_pk and len(deltas) > 1:
+        table = connection.ops.quote_name(Account._meta.db_table)
+        pks = sorted(deltas)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",  # noqa: S608
+                [pks],
+            )
+            values = ", ".join(["(%s::bigint, %s::bigint)"] * len(pks))
+            cursor.execute(
+                f"UPDATE {table} AS a SET balance_fen = a.balance_fen + v.delta "  # noqa: S608
+                f"FROM (VALUES {values}) AS v(id, delta) WHERE a.id = v.id",
+                [x for pk in pks for x in (pk, deltas[pk])],
+            )
+        return
+    for account_pk in sorted(deltas):
+        rows = Account.objects.filter(pk=account_pk)
+        if account_pk in floor_by_pk:
+            rows = rows.filter(balance_fen__gte=floor_by_pk[account_pk] - deltas[account_pk])
+        if not rows.update(balance_fen=F("balance_fen") + deltas[account_pk]):
+            # Only a floored row can miss.
+            raise InsufficientBalance(account_id=account_pk)

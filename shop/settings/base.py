@@ -145,7 +145,14 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # Longer than any countdown/ETA we use, so a slow task is not redelivered early.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # The throttle makes kombu scan for unacked messages every restore interval (instead of
+    # every 10th): with a low CELERY_VISIBILITY_TIMEOUT (the settlement fault test, an ops
+    # drill) the tasks of a killed worker come back within seconds, not ~100 s.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+        "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+        "unacked_restore_throttle": env.int("CELERY_UNACKED_RESTORE_THROTTLE", default=10),
+    }
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"

@@ -8,7 +8,9 @@ run; and it is stopped before pytest-django drops the test database.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -39,46 +41,70 @@ def _worker_env(db_name: str) -> dict[str, str]:
     return env
 
 
+def worker_start(
+    *, db_name: str, queue: str, name: str, concurrency: int = 2, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, Path]:
+    """Start ``celery worker`` (prefork) on ``db_name`` consuming ``queue``; wait until it is
+    ready and return ``(process, log path)``. The worker leads a process group of its own
+    (its prefork children are in it), so a test can SIGKILL the whole worker at once."""
+    log_path = ROOT / "var" / f"e2e-worker-{name}-{os.getpid()}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "shop",
+                "worker",
+                "-Q",
+                queue,
+                "--concurrency",
+                str(concurrency),
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "INFO",
+                "-n",
+                f"e2e-{name}-{os.getpid()}@%h",
+            ],
+            cwd=ROOT,
+            env={**_worker_env(db_name), "CELERY_TASK_DEFAULT_QUEUE": queue, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    _wait_until_ready(process, log_path)
+    return process, log_path
+
+
+def worker_stop(process: subprocess.Popen) -> None:
+    """Warm shutdown (running tasks finish), then SIGKILL the group if it hangs."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker_kill(process)
+
+
+def worker_kill(process: subprocess.Popen) -> None:
+    """SIGKILL the worker and its prefork children (its whole process group): nothing acks."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker):
     """Start ``celery worker`` (prefork, 2 processes) on the test database; yield the Popen."""
     with django_db_blocker.unblock():
         db_name = connection.settings_dict["NAME"]
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
-    log = open(ROOT / "var" / f"e2e-worker-{os.getpid()}.log", "w")  # noqa: SIM115 - closed at teardown
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "shop",
-            "worker",
-            "-Q",
-            queue,
-            "--concurrency",
-            "2",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel",
-            "INFO",
-            "-n",
-            f"e2e-{os.getpid()}@%h",
-        ],
-        cwd=ROOT,
-        env=_worker_env(db_name),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    _wait_until_ready(process, Path(log.name))
+    process, _ = worker_start(db_name=db_name, queue=queue, name="session")
     yield process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    log.close()
+    worker_stop(process)
     redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(queue)
 
 
