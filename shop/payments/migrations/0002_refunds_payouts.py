@@ -6,92 +6,228 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('payments', '0001_initial'),
+        ("payments", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Refund',
+            name="Refund",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('purpose', models.CharField(db_index=True, help_text='Who asked: order_refund, …', max_length=32)),
-                ('ref_id', models.BigIntegerField(blank=True, help_text='What is refunded, by purpose.', null=True)),
-                ('amount_fen', models.BigIntegerField()),
-                ('total_fen', models.BigIntegerField(help_text="The gateway transaction's total (WeChat requires it).")),
-                ('key', models.CharField(help_text="The caller's idempotency key.", max_length=200, unique=True)),
-                ('out_refund_no', models.CharField(help_text='Our number at the gateway.', max_length=64, unique=True)),
-                ('status', models.CharField(choices=[('pending', 'To be sent to the gateway'), ('processing', 'Accepted by the gateway, in progress'), ('succeeded', 'Refunded'), ('failed', 'Failed (money waiting in refund clearing; ops to act)')], db_index=True, default='pending', max_length=16)),
-                ('gateway_refund_id', models.CharField(blank=True, max_length=64)),
-                ('reason', models.CharField(blank=True, help_text='Shown to the payer by WeChat.', max_length=80)),
-                ('failure_kind', models.CharField(blank=True, choices=[('refused', 'The gateway refused the request (resent under the same number)'), ('closed', 'The gateway closed the refund, nothing paid (resent under a new number)'), ('abnormal', "Abnormal: the buyer's account refused the money (handle at the gateway)")], max_length=16)),
-                ('failure_reason', models.CharField(blank=True, max_length=255)),
-                ('attempts', models.PositiveIntegerField(default=0, help_text='Gateway calls made.')),
-                ('resends', models.PositiveIntegerField(default=0, help_text='Times ops sent it again after a failure.')),
-                ('last_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('payment', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='refunds', to='payments.payment')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "purpose",
+                    models.CharField(db_index=True, help_text="Who asked: order_refund, …", max_length=32),
+                ),
+                (
+                    "ref_id",
+                    models.BigIntegerField(blank=True, help_text="What is refunded, by purpose.", null=True),
+                ),
+                ("amount_fen", models.BigIntegerField()),
+                (
+                    "total_fen",
+                    models.BigIntegerField(help_text="The gateway transaction's total (WeChat requires it)."),
+                ),
+                (
+                    "key",
+                    models.CharField(help_text="The caller's idempotency key.", max_length=200, unique=True),
+                ),
+                (
+                    "out_refund_no",
+                    models.CharField(help_text="Our number at the gateway.", max_length=64, unique=True),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "To be sent to the gateway"),
+                            ("processing", "Accepted by the gateway, in progress"),
+                            ("succeeded", "Refunded"),
+                            ("failed", "Failed (money waiting in refund clearing; ops to act)"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("gateway_refund_id", models.CharField(blank=True, max_length=64)),
+                (
+                    "reason",
+                    models.CharField(blank=True, help_text="Shown to the payer by WeChat.", max_length=80),
+                ),
+                (
+                    "failure_kind",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("refused", "The gateway refused the request (resent under the same number)"),
+                            (
+                                "closed",
+                                "The gateway closed the refund, nothing paid (resent under a new number)",
+                            ),
+                            (
+                                "abnormal",
+                                "Abnormal: the buyer's account refused the money (handle at the gateway)",
+                            ),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("failure_reason", models.CharField(blank=True, max_length=255)),
+                ("attempts", models.PositiveIntegerField(default=0, help_text="Gateway calls made.")),
+                (
+                    "resends",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Times ops sent it again after a failure."
+                    ),
+                ),
+                ("last_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "payment",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="refunds",
+                        to="payments.payment",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='paymentanomaly',
-            name='refund',
-            field=models.OneToOneField(blank=True, help_text='The automatic refund of the money that arrived.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='anomaly', to='payments.refund'),
+            model_name="paymentanomaly",
+            name="refund",
+            field=models.OneToOneField(
+                blank=True,
+                help_text="The automatic refund of the money that arrived.",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="anomaly",
+                to="payments.refund",
+            ),
         ),
         migrations.CreateModel(
-            name='RetiredRefundNumber',
+            name="RetiredRefundNumber",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('out_refund_no', models.CharField(max_length=64, unique=True)),
-                ('refund', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='retired_numbers', to='payments.refund')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("out_refund_no", models.CharField(max_length=64, unique=True)),
+                (
+                    "refund",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="retired_numbers",
+                        to="payments.refund",
+                    ),
+                ),
             ],
             options={
-                'abstract': False,
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='Payout',
+            name="Payout",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('purpose', models.CharField(db_index=True, help_text='Who handles it: wallet_withdrawal, …', max_length=32)),
-                ('ref_id', models.BigIntegerField(help_text='What is paid out, by purpose (the withdrawal).')),
-                ('amount_fen', models.BigIntegerField()),
-                ('gateway', models.CharField(max_length=16)),
-                ('out_bill_no', models.CharField(help_text='Our number, sent to the gateway.', max_length=32, unique=True)),
-                ('transfer_bill_no', models.CharField(blank=True, max_length=64)),
-                ('state', models.CharField(choices=[('created', 'Recorded, not yet accepted by the gateway'), ('wait_user_confirm', 'Waiting for the user to confirm'), ('processing', 'Accepted, in progress'), ('succeeded', 'Paid out'), ('failed', 'Failed (money returned)'), ('cancelled', 'Cancelled or expired (money returned)')], db_index=True, default='created', max_length=20)),
-                ('package_info', models.CharField(blank=True, help_text="For the mini-program's confirm.", max_length=1024)),
-                ('fail_reason', models.CharField(blank=True, max_length=255)),
-                ('attempts', models.IntegerField(default=0, help_text='Calls made to the gateway.')),
-                ('last_error', models.CharField(blank=True, max_length=255)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('payee', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='payouts', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "purpose",
+                    models.CharField(
+                        db_index=True, help_text="Who handles it: wallet_withdrawal, …", max_length=32
+                    ),
+                ),
+                (
+                    "ref_id",
+                    models.BigIntegerField(help_text="What is paid out, by purpose (the withdrawal)."),
+                ),
+                ("amount_fen", models.BigIntegerField()),
+                ("gateway", models.CharField(max_length=16)),
+                (
+                    "out_bill_no",
+                    models.CharField(
+                        help_text="Our number, sent to the gateway.", max_length=32, unique=True
+                    ),
+                ),
+                ("transfer_bill_no", models.CharField(blank=True, max_length=64)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("created", "Recorded, not yet accepted by the gateway"),
+                            ("wait_user_confirm", "Waiting for the user to confirm"),
+                            ("processing", "Accepted, in progress"),
+                            ("succeeded", "Paid out"),
+                            ("failed", "Failed (money returned)"),
+                            ("cancelled", "Cancelled or expired (money returned)"),
+                        ],
+                        db_index=True,
+                        default="created",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "package_info",
+                    models.CharField(
+                        blank=True, help_text="For the mini-program's confirm.", max_length=1024
+                    ),
+                ),
+                ("fail_reason", models.CharField(blank=True, max_length=255)),
+                ("attempts", models.IntegerField(default=0, help_text="Calls made to the gateway.")),
+                ("last_error", models.CharField(blank=True, max_length=255)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "payee",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="payouts",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['purpose', 'ref_id'], name='payout_purpose_ref_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('amount_fen__gt', 0)), name='payout_amount_fen_gt_0')],
+                "indexes": [models.Index(fields=["purpose", "ref_id"], name="payout_purpose_ref_idx")],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(("amount_fen__gt", 0)), name="payout_amount_fen_gt_0"
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='refund',
-            index=models.Index(fields=['payment', 'status'], name='refund_payment_status_idx'),
+            model_name="refund",
+            index=models.Index(fields=["payment", "status"], name="refund_payment_status_idx"),
         ),
         migrations.AddConstraint(
-            model_name='refund',
-            constraint=models.CheckConstraint(condition=models.Q(('amount_fen__gt', 0)), name='refund_amount_fen_gt_0'),
+            model_name="refund",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount_fen__gt", 0)), name="refund_amount_fen_gt_0"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='refund',
-            constraint=models.CheckConstraint(condition=models.Q(('amount_fen__lte', models.F('total_fen'))), name='refund_lte_total'),
+            model_name="refund",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount_fen__lte", models.F("total_fen"))), name="refund_lte_total"
+            ),
         ),
     ]
