@@ -4,36 +4,66 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ledger', '0001_initial'),
+        ("ledger", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='MerchantBalance',
-            fields=[
-            ],
+            name="MerchantBalance",
+            fields=[],
             options={
-                'verbose_name': 'merchant balance',
-                'proxy': True,
-                'indexes': [],
-                'constraints': [],
+                "verbose_name": "merchant balance",
+                "proxy": True,
+                "indexes": [],
+                "constraints": [],
             },
-            bases=('ledger.account',),
+            bases=("ledger.account",),
         ),
         migrations.AlterField(
-            model_name='account',
-            name='kind',
-            field=models.CharField(choices=[('user_available', 'Wallet (available)'), ('user_pending', 'Wallet (pending settlement)'), ('user_held', 'Wallet (held for a payout)'), ('merchant_receivable', 'Merchant receivable (not yet settled)'), ('merchant_payable', 'Merchant payable (owed to the merchant)'), ('merchant_deposit', 'Merchant margin deposit'), ('platform_revenue', 'Platform revenue'), ('platform_pending', 'Platform commission (pending settlement)'), ('marketing_budget', 'Marketing budget'), ('gateway_clearing', 'Payment gateway clearing'), ('payout_clearing', 'Payouts in flight'), ('refund_clearing', 'Refunds owed back to payers (not yet sent)'), ('red_envelope_pool', 'Red envelope (unclaimed)')], max_length=32),
+            model_name="account",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("user_available", "Wallet (available)"),
+                    ("user_pending", "Wallet (pending settlement)"),
+                    ("user_held", "Wallet (held for a payout)"),
+                    ("merchant_receivable", "Merchant receivable (not yet settled)"),
+                    ("merchant_payable", "Merchant payable (owed to the merchant)"),
+                    ("merchant_deposit", "Merchant margin deposit"),
+                    ("platform_revenue", "Platform revenue"),
+                    ("platform_pending", "Platform commission (pending settlement)"),
+                    ("marketing_budget", "Marketing budget"),
+                    ("gateway_clearing", "Payment gateway clearing"),
+                    ("payout_clearing", "Payouts in flight"),
+                    ("refund_clearing", "Refunds owed back to payers (not yet sent)"),
+                    ("red_envelope_pool", "Red envelope (unclaimed)"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.AlterField(
-            model_name='account',
-            name='owner_type',
-            field=models.CharField(choices=[('user', 'User'), ('merchant', 'Merchant'), ('platform', 'Platform'), ('envelope', 'Red envelope')], max_length=16),
+            model_name="account",
+            name="owner_type",
+            field=models.CharField(
+                choices=[
+                    ("user", "User"),
+                    ("merchant", "Merchant"),
+                    ("platform", "Platform"),
+                    ("envelope", "Red envelope"),
+                ],
+                max_length=16,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='account',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('kind', 'red_envelope_pool'), _negated=True), ('balance_fen__gte', 0), _connector='OR'), name='ledger_envelope_pool_gte_0'),
+            model_name="account",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("kind", "red_envelope_pool"), _negated=True),
+                    ("balance_fen__gte", 0),
+                    _connector="OR",
+                ),
+                name="ledger_envelope_pool_gte_0",
+            ),
         ),
     ]
