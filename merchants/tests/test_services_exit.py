@@ -287,6 +287,8 @@ def test_an_abnormal_part_waits_in_refund_clearing_for_ops_at_the_gateway(proces
     assert not DepositMovement.objects.filter(kind="refund_returned").exists()
     queue = admin_client.get("/admin/payments/refund/?queue=abnormal").content.decode()
     assert refund.out_refund_no in queue
+    page = admin_client.get(f"/admin/merchants/merchant/{merchant.pk}/change/").content.decode()
+    assert refund.out_refund_no in page  # the merchant's page links each part of its refund
     with pytest.raises(RefundNotResendable):
         refund_resend(refund_id=refund.pk)
 
