@@ -12,24 +12,25 @@ from django.contrib.auth import get_user_model
 from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from products.adminkit import action_form
 from shop.errors import ApplicationError
 from shop.money import fen_display
 
-from .models import DepositMovement, DepositRefund, Merchant, MerchantStaff, StockUpload
+from .models import DEPOSIT_REFUND_PURPOSE, DepositMovement, Merchant, MerchantStaff, StockUpload
 from .registry import open_after_sales_count, open_dispute_count
-from .selectors import merchant_deposit_balance
+from .selectors import deposit_refund_list, merchant_deposit_balance
 from .services import (
     deposit_deduct,
-    deposit_refund_send,
     deposit_refund_start,
     merchant_exit_cancel,
     merchant_exit_request,
     merchant_review,
     stock_upload_run,
 )
-from .services.deposits import refund_due_at
+from .services.exit import refund_due_at
 
 
 class StaffInline(admin.TabularInline):
@@ -129,6 +130,7 @@ class MerchantAdmin(admin.ModelAdmin):
         "applicant",
         "deposit",
         "refund_due",
+        "deposit_refunds",
         "exit_requested_at",
         "closed_at",
     )
@@ -148,6 +150,27 @@ class MerchantAdmin(admin.ModelAdmin):
     def refund_due(self, obj):
         due = refund_due_at(obj)
         return timezone.localtime(due).strftime("%Y-%m-%d %H:%M") if due else "—"
+
+    @admin.display(description="Deposit refunds (gateway)")
+    def deposit_refunds(self, obj):
+        """Each part of each exit refund, linked to the payments refund page (its attempts,
+        failure and the gateway's answer). A failed part went back into the deposit."""
+        refunds = deposit_refund_list(merchant_id=obj.pk).order_by("-pk")[:20]
+        if not refunds:
+            return "—"
+        return format_html_join(
+            mark_safe("<br>"),  # noqa: S308 - a constant
+            '<a href="{}">{}</a> {} — {}',
+            (
+                (
+                    reverse("admin:payments_refund_change", args=[r.pk]),
+                    r.out_refund_no,
+                    fen_display(r.amount_fen),
+                    r.get_status_display() + (f" ({r.failure_reason})" if r.failure_reason else ""),
+                )
+                for r in refunds
+            ),
+        )
 
     def _each(self, request, queryset, fn, done_message: str) -> None:
         done = 0
@@ -271,7 +294,11 @@ class MerchantAdmin(admin.ModelAdmin):
             deposit_refund_start(merchant_id=merchant.pk, actor=request.user)
 
         self._each(
-            request, queryset, start, "Started {done} refund(s); see Deposit refunds for their progress."
+            request,
+            queryset,
+            start,
+            "Started {done} refund(s); follow them under Payments › Refunds "
+            f"(purpose {DEPOSIT_REFUND_PURPOSE}) or on each merchant's page.",
         )
 
 
@@ -316,40 +343,6 @@ class DepositMovementAdmin(admin.ModelAdmin):
     @admin.display(description="To buyer")
     def compensation(self, obj):
         return fen_display(obj.compensation_fen) if obj.compensation_fen else "—"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(DepositRefund)
-class DepositRefundAdmin(admin.ModelAdmin):
-    list_display = (
-        "out_refund_no",
-        "merchant",
-        "amount",
-        "status",
-        "attempts",
-        "last_attempt_at",
-        "finished_at",
-        "failure_reason",
-    )
-    list_filter = ("status",)
-    search_fields = ("out_refund_no", "gateway_refund_id", "merchant__company_name")
-    readonly_fields = [f.name for f in DepositRefund._meta.fields]
-    actions = ("ask_gateway_again",)
-
-    @admin.display(description="Amount", ordering="amount_fen")
-    def amount(self, obj):
-        return fen_display(obj.amount_fen)
-
-    @admin.action(description="Ask the gateway again about the selected refunds in flight")
-    def ask_gateway_again(self, request, queryset):
-        for refund in queryset.order_by("pk"):
-            refund = deposit_refund_send(refund_id=refund.pk)
-            self.message_user(request, f"{refund.out_refund_no}: {refund.get_status_display()}")
 
     def has_add_permission(self, request):
         return False

@@ -8,16 +8,27 @@ class MerchantsConfig(AppConfig):
     def ready(self) -> None:
         from accounts.profile import register_me_field
         from shop import sweepers
-        from shop.payments.registry import register_purpose
+        from shop.payments.registry import register_purpose, register_refund_purpose
 
+        from .models import DEPOSIT_PURPOSE, DEPOSIT_REFUND_PURPOSE
         from .selectors import merchant_id_for_user
-        from .services.deposits import DEPOSIT_PURPOSE, deposit_payment_succeeded, deposit_refunds_sweep
+        from .services.deposits import deposit_payment_succeeded
+        from .services.exit import deposit_refund_failed, deposit_refund_succeeded, deposit_refunds_start_due
 
         register_purpose(purpose=DEPOSIT_PURPOSE, on_succeeded=deposit_payment_succeeded)
+        # A deposit refund on exit is a generic shop.payments Refund. Succeeded: the exit is done
+        # (merchant closed). Refused or closed: the part goes back into the deposit, for ops
+        # (so it is never resent from the refund queue). Abnormal: stays in the refund queue.
+        register_refund_purpose(
+            purpose=DEPOSIT_REFUND_PURPOSE,
+            on_succeeded=deposit_refund_succeeded,
+            on_failed=deposit_refund_failed,
+            failed_money_returned=True,
+        )
         register_me_field(name="merchant_id", compute=merchant_id_for_user)
         sweepers.register(
-            name="merchants.deposit_refunds",
-            description="Refund deposits of merchants whose exit cool-off passed; retry refunds in flight",
-            run=deposit_refunds_sweep,
+            name="merchants.deposit_refunds_due",
+            description="Start the deposit refunds of leaving merchants whose cool-off passed",
+            run=deposit_refunds_start_due,
             order=60,
         )

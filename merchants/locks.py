@@ -1,7 +1,7 @@
 """Row locks of the seller side.
 
-Every change to a merchant's deposit (payment, deduction, refund start) and every
-publish locks the merchant row first, so "does the deposit cover the category?" is
+Every change to a merchant's deposit (payment, deduction, refund start, a refund's
+outcome) and every publish locks the merchant row first, so "does the deposit cover the category?" is
 decided on a balance nobody else is changing. Lock order: merchant, then products.
 """
 
@@ -9,12 +9,8 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from .models import DepositRefund, Merchant
+from .models import Merchant
 
 
 def merchant_qs_for_update() -> QuerySet[Merchant]:
     return Merchant.objects.order_by("pk").select_for_update(no_key=True, of=("self",))
-
-
-def deposit_refund_qs_for_update() -> QuerySet[DepositRefund]:
-    return DepositRefund.objects.order_by("pk").select_for_update(no_key=True, of=("self",))

@@ -1,4 +1,9 @@
-"""The seller side: merchants, their staff, margin-deposit movements and refunds, stock uploads."""
+"""The seller side: merchants, their staff, margin-deposit movements, stock uploads.
+
+A deposit comes in as a ``shop.payments`` Payment of purpose ``DEPOSIT_PURPOSE`` and goes
+back on exit as generic ``shop.payments`` Refunds of purpose ``DEPOSIT_REFUND_PURPOSE``
+(``ref_id`` = the ``DepositMovement`` of kind ``refund``), one per deposit payment refunded.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,9 @@ from django.db import models
 from django.db.models import Q
 
 from shop.models import BaseModel
+
+DEPOSIT_PURPOSE = "merchant_deposit"  # shop.payments payment purpose: a deposit paid in
+DEPOSIT_REFUND_PURPOSE = "deposit_refund"  # shop.payments refund purpose: a deposit refunded on exit
 
 
 class Merchant(BaseModel):
@@ -134,7 +142,14 @@ class DepositMovement(models.Model):
     )
     compensation_fen = models.BigIntegerField(default=0)
     order_ref = models.BigIntegerField(null=True, blank=True, help_text="The order the violation concerns.")
-    ledger_key = models.CharField(max_length=200, blank=True, help_text="The ledger transaction's key.")
+    ledger_key = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text=(
+            "The ledger transaction's key. A refund on exit has none of its own: each of its "
+            "payments' refunds (purpose deposit_refund, ref_id = this row) posts refund:<id>:requested."
+        ),
+    )
     suspended_products_count = models.PositiveIntegerField(default=0)
     restored_products_count = models.PositiveIntegerField(default=0)
     request_key = models.CharField(
@@ -157,41 +172,6 @@ class DepositMovement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.amount_fen:+d} fen ({self.merchant_id})"
-
-
-class DepositRefund(BaseModel):
-    """One gateway refund of (part of) one deposit payment when a merchant leaves.
-
-    WeChat refunds go back against the payment they came from, so a deposit paid in
-    several payments is refunded in several parts. ``out_refund_no`` makes a retried
-    gateway call safe: the gateway refunds one number at most once.
-    """
-
-    class Status(models.TextChoices):
-        PENDING = "pending", "To be sent to the gateway"
-        PROCESSING = "processing", "Accepted by the gateway, in progress"
-        SUCCEEDED = "succeeded", "Refunded"
-        FAILED = "failed", "Failed (money back in the deposit; ops to act)"
-
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="deposit_refunds")
-    movement = models.ForeignKey(DepositMovement, on_delete=models.PROTECT, related_name="refunds")
-    payment = models.ForeignKey("payments.Payment", on_delete=models.PROTECT, related_name="+")
-    amount_fen = models.BigIntegerField()
-    out_refund_no = models.CharField(max_length=64, unique=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
-    gateway_refund_id = models.CharField(max_length=64, blank=True)
-    failure_reason = models.CharField(max_length=255, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    last_attempt_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        constraints = [
-            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="deposit_refund_amount_gt_0"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.out_refund_no} ({self.get_status_display()})"
 
 
 class StockUpload(models.Model):

@@ -7,9 +7,10 @@ from shop.errors import NotFound
 from shop.ledger.models import Account
 from shop.ledger.selectors import account_balance
 from shop.ledger.services import AccountRef
+from shop.payments.models import Refund
 
 from .errors import NotMerchantOwner, NotMerchantStaff
-from .models import DepositMovement, DepositRefund, Merchant, MerchantStaff, StockUpload
+from .models import DEPOSIT_REFUND_PURPOSE, DepositMovement, Merchant, MerchantStaff, StockUpload
 
 # Staff of these may use the merchant console: a leaving merchant still ships its orders.
 CONSOLE_STATUSES = (Merchant.Status.APPROVED, Merchant.Status.EXITING)
@@ -60,11 +61,6 @@ def deposit_account(merchant_id: int) -> AccountRef:
     return AccountRef.merchant(Account.Kind.MERCHANT_DEPOSIT, merchant_id)
 
 
-def deposit_refund_clearing_account(merchant_id: int) -> AccountRef:
-    """Where a leaving merchant's deposit waits while the gateway refunds it."""
-    return AccountRef.merchant(Account.Kind.PAYOUT_CLEARING, merchant_id)
-
-
 def merchant_deposit_balance(*, merchant_id: int) -> int:
     return account_balance(ref=deposit_account(merchant_id))
 
@@ -91,10 +87,15 @@ def deposit_movement_list_for_merchant(*, merchant_id: int) -> QuerySet[DepositM
     return DepositMovement.objects.filter(merchant_id=merchant_id).order_by("-id")
 
 
-def deposit_refunds_in_flight(*, merchant_id: int) -> QuerySet[DepositRefund]:
-    return DepositRefund.objects.filter(
-        merchant_id=merchant_id, status__in=[DepositRefund.Status.PENDING, DepositRefund.Status.PROCESSING]
-    )
+def deposit_refund_list(*, merchant_id: int) -> QuerySet[Refund]:
+    """The gateway refunds of every exit refund of the merchant (``shop.payments`` Refunds of
+    purpose ``deposit_refund`` whose ``ref_id`` is one of its refund movements)."""
+    movements = DepositMovement.objects.filter(merchant_id=merchant_id, kind=DepositMovement.Kind.REFUND)
+    return Refund.objects.filter(purpose=DEPOSIT_REFUND_PURPOSE, ref_id__in=movements.values("pk"))
+
+
+def deposit_refunds_in_flight(*, merchant_id: int) -> QuerySet[Refund]:
+    return deposit_refund_list(merchant_id=merchant_id).filter(status__in=Refund.IN_FLIGHT)
 
 
 def stock_upload_list_for_merchant(*, merchant_id: int) -> QuerySet[StockUpload]:

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from merchants.registry import open_dispute_count
 from merchants.selectors import merchant_deposit_balance, merchant_get_for_staff
 from merchants.services import deposit_payment_create, merchant_apply
-from merchants.services.deposits import refund_due_at
+from merchants.services.exit import refund_due_at
 from products.models import Category
 from shop.api.idempotency import idempotent
 from shop.payments.gateways.registry import default_gateway_name

@@ -100,7 +100,15 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "ledger_key",
-                    models.CharField(blank=True, help_text="The ledger transaction's key.", max_length=200),
+                    models.CharField(
+                        blank=True,
+                        help_text=(
+                            "The ledger transaction's key. A refund on exit has none of its own: each of its "
+                            "payments' refunds (purpose deposit_refund, ref_id = this row) posts "
+                            "refund:<id>:requested."
+                        ),
+                        max_length=200,
+                    ),
                 ),
                 ("suspended_products_count", models.PositiveIntegerField(default=0)),
                 ("restored_products_count", models.PositiveIntegerField(default=0)),
@@ -153,62 +161,6 @@ class Migration(migrations.Migration):
                         on_delete=django.db.models.deletion.PROTECT,
                         related_name="+",
                         to="payments.payment",
-                    ),
-                ),
-            ],
-        ),
-        migrations.CreateModel(
-            name="DepositRefund",
-            fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
-                ("updated_at", models.DateTimeField(auto_now=True)),
-                ("amount_fen", models.BigIntegerField()),
-                ("out_refund_no", models.CharField(max_length=64, unique=True)),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("pending", "To be sent to the gateway"),
-                            ("processing", "Accepted by the gateway, in progress"),
-                            ("succeeded", "Refunded"),
-                            ("failed", "Failed (money back in the deposit; ops to act)"),
-                        ],
-                        db_index=True,
-                        default="pending",
-                        max_length=16,
-                    ),
-                ),
-                ("gateway_refund_id", models.CharField(blank=True, max_length=64)),
-                ("failure_reason", models.CharField(blank=True, max_length=255)),
-                ("attempts", models.PositiveIntegerField(default=0)),
-                ("last_attempt_at", models.DateTimeField(blank=True, null=True)),
-                ("finished_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "merchant",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="deposit_refunds",
-                        to="merchants.merchant",
-                    ),
-                ),
-                (
-                    "movement",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="refunds",
-                        to="merchants.depositmovement",
-                    ),
-                ),
-                (
-                    "payment",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="payments.payment"
                     ),
                 ),
             ],
@@ -318,12 +270,6 @@ class Migration(migrations.Migration):
             model_name="depositmovement",
             constraint=models.CheckConstraint(
                 condition=models.Q(("amount_fen", 0), _negated=True), name="deposit_movement_amount_not_0"
-            ),
-        ),
-        migrations.AddConstraint(
-            model_name="depositrefund",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("amount_fen__gt", 0)), name="deposit_refund_amount_gt_0"
             ),
         ),
         migrations.AddIndex(

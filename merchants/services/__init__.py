@@ -1,4 +1,4 @@
-"""Seller-side services: onboarding, margin deposits, the product console, stock uploads."""
+"""Seller-side services: onboarding, margin deposits, leaving, the product console, stock uploads."""
 
 from .catalog import (
     merchant_product_create,
@@ -7,15 +7,12 @@ from .catalog import (
     merchant_sku_create,
     merchant_sku_update,
 )
-from .deposits import (
-    DEPOSIT_PURPOSE,
-    deposit_deduct,
-    deposit_payment_create,
-    deposit_payment_succeeded,
-    deposit_refund_apply,
-    deposit_refund_send,
+from .deposits import DEPOSIT_PURPOSE, deposit_deduct, deposit_payment_create, deposit_payment_succeeded
+from .exit import (
+    deposit_refund_failed,
     deposit_refund_start,
-    deposit_refunds_sweep,
+    deposit_refund_succeeded,
+    deposit_refunds_start_due,
     merchant_exit_cancel,
     merchant_exit_request,
 )
@@ -27,10 +24,10 @@ __all__ = [
     "deposit_deduct",
     "deposit_payment_create",
     "deposit_payment_succeeded",
-    "deposit_refund_apply",
-    "deposit_refund_send",
+    "deposit_refund_failed",
     "deposit_refund_start",
-    "deposit_refunds_sweep",
+    "deposit_refund_succeeded",
+    "deposit_refunds_start_due",
     "merchant_apply",
     "merchant_exit_cancel",
     "merchant_exit_request",

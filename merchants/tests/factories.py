@@ -24,9 +24,10 @@ class MerchantStaffFactory(factory.django.DjangoModelFactory):
     role = MerchantStaff.Role.OWNER
 
 
-def pay_deposit(merchant: Merchant, amount_fen: int, payer=None):
+def pay_deposit(merchant: Merchant, amount_fen: int, payer=None, gateway: str = "sandbox"):
     """Pay ``amount_fen`` into the merchant's deposit through the real flow: a deposit
-    payment, a signed sandbox callback, the payment handler. Returns the payment."""
+    payment, a signed sandbox callback, the payment handler. Returns the payment.
+    ``gateway`` may name a registered sandbox-like gateway (e.g. the tests' ``fakepay``)."""
     from django.db import transaction
 
     from merchants.services import deposit_payment_create
@@ -36,12 +37,12 @@ def pay_deposit(merchant: Merchant, amount_fen: int, payer=None):
     payer = payer or merchant.applicant
     with transaction.atomic():
         payment = deposit_payment_create(
-            merchant=merchant, payer=payer, amount_fen=amount_fen, gateway="sandbox"
+            merchant=merchant, payer=payer, amount_fen=amount_fen, gateway=gateway
         )
     gateway = SandboxGateway()
     headers, body = gateway.build_success_callback(payment)
     outcome = payment_apply_result(
-        gateway="sandbox", result=gateway.parse_payment_callback(headers=headers, body=body)
+        gateway=payment.gateway, result=gateway.parse_payment_callback(headers=headers, body=body)
     )
     assert outcome == Applied.APPLIED
     payment.refresh_from_db()

@@ -16,7 +16,7 @@ PAGES = [
     "merchants/merchant",
     "merchants/merchantstaff",
     "merchants/depositmovement",
-    "merchants/depositrefund",
+    "payments/refund",
     "merchants/stockupload",
     "products/product",
     "products/category",

@@ -1,20 +1,32 @@
 """Races on PostgreSQL with real commits: deductions never overdraw a deposit, a publish
-and a deduction cannot pass each other, a stock upload never touches reservations."""
+and a deduction cannot pass each other, a stock upload never touches reservations, an
+exit refund starts once, and parts finishing together close the merchant exactly once."""
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
-from merchants.errors import DepositInsufficient, DepositShort
-from merchants.models import DepositMovement
+from merchants.errors import DepositInsufficient, DepositRefundInProgress, DepositShort, MerchantNotExiting
+from merchants.models import DEPOSIT_REFUND_PURPOSE, DepositMovement, Merchant
 from merchants.selectors import merchant_deposit_balance
-from merchants.services import deposit_deduct, merchant_product_publish, stock_upload_run
+from merchants.services import (
+    deposit_deduct,
+    deposit_refund_start,
+    merchant_exit_request,
+    merchant_product_publish,
+    stock_upload_run,
+)
 from merchants.tests.factories import MerchantStaffFactory, pay_deposit
 from products.errors import OutOfStock
 from products.models import Product, Sku
 from products.services import sku_reserve_stock
 from products.tests.factories import CategoryFactory, ProductFactory, SkuFactory
+from shop.notifications.models import Notification
+from shop.payments.models import Refund
+from shop.payments.refunds import refund_apply
 from shop.testing.concurrency import run_concurrently
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -113,3 +125,49 @@ def test_stock_upload_racing_checkouts_keeps_every_reservation():
     sku = Sku.objects.get(pk=sku.pk)
     assert (sku.on_hand, sku.reserved) == (50, results.count("held"))
     assert results.count("held") == 8
+
+
+def _leaving_merchant(*amounts_fen: int, gateway: str = "sandbox"):
+    staff = MerchantStaffFactory()
+    for amount in amounts_fen:
+        pay_deposit(staff.merchant, amount, payer=staff.user, gateway=gateway)
+    merchant_exit_request(
+        merchant_id=staff.merchant.pk, actor=staff.user, now=timezone.now() - timedelta(days=15)
+    )
+    return staff.merchant
+
+
+def test_the_sweeper_and_ops_starting_one_exit_refund_at_once_refund_it_once():
+    merchant = _leaving_merchant(60_000, 40_000)
+
+    results = run_concurrently(lambda i: deposit_refund_start(merchant_id=merchant.pk), times=4)
+
+    won = [r for r in results if isinstance(r, DepositMovement)]
+    lost = [r for r in results if isinstance(r, (DepositRefundInProgress, MerchantNotExiting))]
+    assert (len(won), len(lost)) == (1, 3)
+    refunds = Refund.objects.filter(purpose=DEPOSIT_REFUND_PURPOSE)
+    assert sorted(refunds.values_list("amount_fen", flat=True)) == [40_000, 60_000]
+    assert set(refunds.values_list("status", flat=True)) == {"succeeded"}  # sent on commit
+    assert Merchant.objects.get(pk=merchant.pk).status == Merchant.Status.CLOSED
+    assert merchant_deposit_balance(merchant_id=merchant.pk) == 0
+    call_command("ledger_check")
+
+
+def test_the_last_two_parts_succeeding_at_once_close_the_merchant_once(fake):
+    merchant = _leaving_merchant(60_000, 40_000, gateway="fakepay")
+    fake.will("refund", {"status": "PROCESSING"}, {"status": "PROCESSING"})
+    deposit_refund_start(merchant_id=merchant.pk)  # both parts sent on commit: accepted, in progress
+    numbers = list(
+        Refund.objects.filter(purpose=DEPOSIT_REFUND_PURPOSE, status="processing").values_list(
+            "out_refund_no", flat=True
+        )
+    )
+    assert len(numbers) == 2
+
+    # the two success callbacks arrive together
+    run_concurrently(lambda i: refund_apply(out_refund_no=numbers[i], status="SUCCESS"), times=2)
+
+    assert Merchant.objects.get(pk=merchant.pk).status == Merchant.Status.CLOSED
+    assert Notification.objects.filter(kind="merchant_closed").count() == 1
+    assert merchant_deposit_balance(merchant_id=merchant.pk) == 0
+    call_command("ledger_check")

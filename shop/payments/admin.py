@@ -2,6 +2,7 @@
 money owed back to payers that the gateway did not pay out, waiting in refund clearing."""
 
 from django.contrib import admin, messages
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -10,6 +11,7 @@ from shop.money import fen_display
 
 from .models import Payment, PaymentAnomaly, Payout, Refund
 from .refunds import refund_resend
+from .registry import refund_purposes_returning_failed_money
 
 
 @admin.register(Payment)
@@ -90,6 +92,13 @@ class OpsQueueFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
+        if self.value() in ("failed", "resendable"):
+            # A purpose that took a refused or closed refund's money back (a deposit refund: into
+            # the deposit) handles it itself: nothing of it waits in refund clearing.
+            queryset = queryset.exclude(
+                Q(purpose__in=refund_purposes_returning_failed_money())
+                & ~Q(failure_kind=Refund.FailureKind.ABNORMAL)
+            )
         if self.value() == "failed":
             return queryset.filter(status=Refund.Status.FAILED)
         if self.value() == "resendable":

@@ -11,8 +11,12 @@ The pipeline (the same shape as a merchant's deposit refund):
 3. ``refund_apply`` — the gateway's answer or a verified refund callback, applied once:
    ``SUCCESS`` moves the money from ``refund_clearing`` to ``gateway_clearing``;
    ``CLOSED``, ``ABNORMAL`` or a refusal (4xx other than 429) fail it and the money stays
-   in ``refund_clearing``: ops' queue (admin). Final refunds never change on later news.
-4. ``refund_resend`` — ops, after fixing the cause, send a failed refund again.
+   in ``refund_clearing``: ops' queue (admin) — unless the purpose registered
+   ``failed_money_returned`` and its ``on_failed`` posted a refused or closed refund's money
+   back where it came from (a merchant's deposit refund). Final refunds never change on
+   later news.
+4. ``refund_resend`` — ops, after fixing the cause, send a failed refund again (never one
+   whose money its purpose took back).
 
 Why money can never go out twice: the gateway refunds one ``out_refund_no`` at most once,
 so every retry and every resend of a refused refund reuses its number (WeChat's own rule:
@@ -328,9 +332,10 @@ def refund_apply_notice(*, gateway: str, notice: dict) -> Refund:
 def refund_resend(*, refund_id: int, now: datetime | None = None) -> Refund:
     """Ops send a failed refund again, after fixing what made it fail (e.g. topping up the
     merchant account). Refused (409) unless it failed, when it is abnormal (handled at the
-    gateway, where the money already is), or when other refunds of the payment took its room
-    meanwhile. A refused refund keeps its number (the gateway refunds it at most once); a
-    closed one gets a new number and the old one is retired. The call goes out after commit."""
+    gateway, where the money already is), when its purpose took its money back
+    (``failed_money_returned``), or when other refunds of the payment took its room meanwhile.
+    A refused refund keeps its number (the gateway refunds it at most once); a closed one
+    gets a new number and the old one is retired. The call goes out after commit."""
     now = now or timezone.now()
     with transaction.atomic():
         payment_id = Refund.objects.filter(pk=refund_id).values_list("payment_id", flat=True).first()
@@ -346,6 +351,11 @@ def refund_resend(*, refund_id: int, now: datetime | None = None) -> Refund:
             raise RefundNotResendable(
                 "WeChat reports this refund as abnormal: the money left but the buyer's bank account "
                 "refused it. Handle it on the WeChat Pay merchant platform (异常退款), not by resending."
+            )
+        if refund_handlers_for(refund.purpose).failed_money_returned:
+            raise RefundNotResendable(
+                f"The money of this failed refund went back where it came from ({refund.purpose}); "
+                "it is not waiting in refund clearing. Start a new refund there instead."
             )
         cap_fen, counted = _cap(payment=payment, purpose=refund.purpose, ref_id=refund.ref_id)
         if _taken(counted.exclude(pk=refund.pk)) + refund.amount_fen > cap_fen:
