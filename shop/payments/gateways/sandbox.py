@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 
 from django.conf import settings
 
@@ -56,7 +55,9 @@ class SandboxGateway:
         return _signed(
             {
                 "out_trade_no": payment.out_trade_no,
-                "transaction_id": f"SBX{secrets.token_hex(12)}",
+                # One bank transaction per payment, as WeChat's: a repeated pay (a double tap,
+                # a retried callback) carries the same id and is a plain duplicate.
+                "transaction_id": _transaction_id(payment.out_trade_no),
                 "amount_fen": payment.amount_fen,
                 "trade_state": "SUCCESS",
             }
@@ -165,6 +166,10 @@ class SandboxGateway:
     def query_transfer(self, out_bill_no: str) -> dict | None:
         """The sandbox keeps no state: its transfers end only by callbacks (or expiry here)."""
         return None
+
+
+def _transaction_id(out_trade_no: str) -> str:
+    return f"sandbox-pay-{out_trade_no}"
 
 
 def _refund_id(out_refund_no: str) -> str:
