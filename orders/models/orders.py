@@ -219,6 +219,7 @@ class AfterSale(BaseModel):
             ),
         ]
         indexes = [models.Index(fields=["merchant", "status", "-id"], name="aftersale_merchant_idx")]
+        verbose_name = "after-sales case"
 
     def __str__(self) -> str:
         return f"After-sale {self.pk} on order {self.order_id} ({self.get_status_display()})"

@@ -2,7 +2,7 @@
 
 An ops superuser logs in to ``/admin/``, then: approves a merchant's application,
 certifies a group leader, deducts from a merchant's deposit with a violation reason,
-and freezes a group store — each through the change list's action menu and, where the
+freezes a group store, rules on a disputed after-sales case and retries a failed payout — each through the change list's action menu and, where the
 action asks, its form. After each, the database says it happened, and a screenshot is
 kept under ``var/artifacts/browser/``.
 """
@@ -132,3 +132,72 @@ def test_ops_freezes_a_store(ops):
     store = Store.objects.get(pk=store.pk)
     assert store.is_frozen
     assert store.frozen_reason == "刷单"
+
+
+def _run_action_with_note(ops, browser, changelist: str, pk: int, action: str, note: str) -> None:
+    """As ``run_action``, with the action form's note filled in before Go."""
+    ops.go(changelist)
+    row = (By.CSS_SELECTOR, f'input[name="_selected_action"][value="{pk}"]')
+    WebDriverWait(browser, 15).until(ec.element_to_be_clickable(row)).click()
+    Select(browser.find_element(By.NAME, "action")).select_by_value(action)
+    browser.find_element(By.NAME, "note").send_keys(note)
+    browser.find_element(By.CSS_SELECTOR, 'button[name="index"]').click()
+
+
+def test_ops_arbitrate_a_disputed_after_sale_for_the_buyer(ops, browser):
+    from orders.models import AfterSale
+    from orders.services.after_sales import CaseItem, after_sale_escalate, after_sale_open, after_sale_reject
+    from products.tests.factories import SkuFactory
+    from rebates.tests.helpers import make_paid_order
+    from shop.payments.models import Refund
+
+    store, _, (member,) = make_store(name="宝妈群", members=1)
+    sku = SkuFactory(price_fen=1_990, on_hand=5)
+    order = make_paid_order(buyer=member, store=store, sku=sku)
+    case = after_sale_open(
+        order_id=order.pk,
+        buyer=member,
+        kind="refund",
+        items=[CaseItem(order_item_id=order.items.get().pk, qty=1)],
+        amount_fen=990,
+        reason="商品破损",
+    )
+    after_sale_reject(case_id=case.pk, merchant_id=sku.merchant_id, actor=None, note="不认可")
+    after_sale_escalate(case_id=case.pk, buyer=member, reason="有照片为证")
+
+    _run_action_with_note(
+        ops, browser, "/admin/orders/aftersale/?status__exact=disputed", case.pk, "rule_refund", "照片属实"
+    )
+
+    assert "1 case(s) ruled." in ops.message()
+    ops.shot("06-after-sale-ruled")
+    case.refresh_from_db()
+    assert (case.status, case.refunded_fen, case.ops_note) == (AfterSale.Status.REFUNDED, 990, "照片属实")
+    assert case.decided_by.username == "ops"
+    assert Refund.objects.get(payment=order.payment).amount_fen == 990
+
+
+def test_ops_retry_a_failed_payout(ops):
+    from rebates.models import Withdrawal
+    from rebates.services.withdrawals import withdrawal_create
+    from rebates.tests.helpers import fund_wallet
+    from shop.payments.models import Payout
+    from shop.payments.payouts import payout_apply, payout_send
+
+    store, _, (member,) = make_store(name="提现群", members=1)
+    fund_wallet(member, 5_000)
+    withdrawal = withdrawal_create(user=member, amount_fen=2_000)
+    payout_send(payout_id=withdrawal.payout_id)
+    first = Payout.objects.get(pk=withdrawal.payout_id)
+    payout_apply(out_bill_no=first.out_bill_no, state="FAIL", fail_reason="NAME_MISMATCH")
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == Withdrawal.Status.FAILED
+
+    ops.run_action("/admin/rebates/withdrawal/?status__exact=failed", withdrawal.pk, "retry_payout")
+
+    assert "payout sent again" in ops.message()
+    ops.shot("07-payout-retried")
+    withdrawal.refresh_from_db()
+    assert withdrawal.status != Withdrawal.Status.FAILED
+    assert withdrawal.payout_id != first.pk
+    assert Payout.objects.get(pk=withdrawal.payout_id).out_bill_no != first.out_bill_no
