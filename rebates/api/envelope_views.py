@@ -8,6 +8,7 @@ from rest_framework.views import APIView
 
 from rebates.selectors import red_envelope_list_for_member
 from rebates.services.envelopes import red_envelope_claim
+from shop.api.throttling import UserScopedRateThrottle
 
 
 class RedEnvelopeOutput(serializers.Serializer):
@@ -31,7 +32,11 @@ class StoreRedEnvelopeListApi(ListAPIView):
 
 class RedEnvelopeClaimApi(APIView):
     """Claim one share: ``{amount_fen}``. 404 outside my stores, 403 if I joined after it
-    was sent, 409 when already claimed, none left or expired."""
+    was sent, 409 when already claimed, none left or expired. Throttled per user: a bot
+    that claims in every store it joined is slowed down."""
+
+    throttle_classes = [UserScopedRateThrottle]
+    throttle_scope = "envelope_claim"
 
     @extend_schema(
         request=None,

@@ -10,6 +10,7 @@ from rebates.models import Withdrawal
 from rebates.selectors import withdrawal_list_for_user
 from rebates.services.withdrawals import withdrawal_create
 from shop.api.idempotency import idempotent
+from shop.api.throttling import UserScopedRateThrottle
 from shop.payments.models import Payout
 from shop.payments.payouts import payout_send
 
@@ -46,6 +47,10 @@ class WithdrawalListCreateApi(ListAPIView):
     """
 
     serializer_class = WithdrawalOutput
+    throttle_scope = "withdrawal_create"  # per user, on POST only
+
+    def get_throttles(self):
+        return [UserScopedRateThrottle()] if self.request.method == "POST" else []
 
     class InputSerializer(serializers.Serializer):
         amount_fen = serializers.IntegerField(min_value=1, max_value=10**12)

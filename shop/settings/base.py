@@ -199,6 +199,8 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "store_join": env.str("THROTTLE_RATE_STORE_JOIN", default="120/hour"),
     "leader_register": env.str("THROTTLE_RATE_LEADER_REGISTER", default="10/hour"),
     "webhook_create": env.str("THROTTLE_RATE_WEBHOOK_CREATE", default="20/hour"),
+    "envelope_claim": env.str("THROTTLE_RATE_ENVELOPE_CLAIM", default="60/hour"),
+    "withdrawal_create": env.str("THROTTLE_RATE_WITHDRAWAL_CREATE", default="10/hour"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Group-buy shop API",

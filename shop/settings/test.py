@@ -17,6 +17,8 @@ for _scope in (
     "STORE_JOIN",
     "LEADER_REGISTER",
     "WEBHOOK_CREATE",
+    "ENVELOPE_CLAIM",
+    "WITHDRAWAL_CREATE",
 ):
     os.environ.setdefault(f"THROTTLE_RATE_{_scope}", "100000/minute")
 # A queue of this test run's own: end-to-end workers consume only it, never stale messages.

@@ -1,5 +1,6 @@
 """Anti-spam throttles trip at the configured rate and answer 429 in the error shape with
-``Retry-After``: login (per address), store creation and joining (per user). Each bucket
+``Retry-After``: login (per address), store creation, joining, red-envelope claims and
+withdrawals (per user). Each bucket
 is keyed by an address or a user id no other test run in the shared Redis uses."""
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def low_rate(settings):
 def lone_user(client_as):
     """A user with an id no other test run will reach, with its throttle buckets cleared."""
     user = UserFactory(pk=random.randint(10**12, 10**13))
-    keys = [f"throttle_{scope}_{user.pk}" for scope in ("store_create", "store_join")]
+    scopes = ("store_create", "store_join", "envelope_claim", "withdrawal_create")
+    keys = [f"throttle_{scope}_{user.pk}" for scope in scopes]
     cache.delete_many(keys)
     yield user
     cache.delete_many(keys)
@@ -87,6 +89,36 @@ def test_joining_trips_at_the_configured_rate_and_joins_nothing_more(low_rate, l
     assert [a.status_code for a in answers[:3]] == [200, 200, 200]
     assert_error(answers[3], 429, "throttled")
     assert Membership.objects.filter(user=lone_user).count() == 3
+
+
+def test_envelope_claims_trip_at_the_configured_rate(low_rate, lone_user, world):
+    low_rate("envelope_claim")
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {_token(lone_user)}")
+
+    answers = [client.post(f"/api/v1/red-envelopes/{world.envelope.pk}/claim") for _ in range(4)]
+
+    assert [a.status_code for a in answers[:3]] == [404, 404, 404]  # not a member: refused each time
+    assert_error(answers[3], 429, "throttled")
+
+
+def test_withdrawals_trip_at_the_configured_rate_and_record_nothing_more(low_rate, lone_user, world):
+    from rebates.models import Withdrawal
+    from rebates.tests.helpers import fund_wallet
+
+    low_rate("withdrawal_create")
+    fund_wallet(lone_user, 1_000)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {_token(lone_user)}")
+
+    answers = [
+        client.post("/api/v1/wallet/withdrawals", {"amount_fen": 100}, format="json") for _ in range(4)
+    ]
+
+    assert [a.status_code for a in answers[:3]] == [201, 201, 201]
+    assert_error(answers[3], 429, "throttled")
+    assert Withdrawal.objects.filter(user=lone_user).count() == 3
+    assert client.get("/api/v1/wallet/withdrawals").status_code == 200  # reading is not throttled
 
 
 def _token(user) -> str:
