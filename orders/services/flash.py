@@ -27,14 +27,15 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from orders.errors import FlashLimitReached, FlashSoldOut
 from orders.models import FlashBuyerCount, FlashOffer
+from products.models import Product
 
 logger = logging.getLogger("orders.flash")
 
@@ -85,19 +86,34 @@ def _keys(offer: FlashOffer) -> list[str]:
 
 
 def flash_offer_live_for_skus(*, sku_ids: list[int], now: datetime) -> dict[int, FlashOffer]:
-    """The offer whose window is open now, per SKU (the latest-starting if several)."""
-    offers = FlashOffer.objects.filter(sku_id__in=sku_ids, starts_at__lte=now, ends_at__gt=now).order_by(
-        "starts_at", "pk"
+    """The offer whose window is open now, per SKU (the latest-starting if several), for
+    SKUs whose product is on sale (another SKU's line is refused as not on sale anyway);
+    each with its SKU and product, read in the same statement as the offer."""
+    offers = (
+        FlashOffer.objects.filter(
+            sku_id__in=sku_ids,
+            starts_at__lte=now,
+            ends_at__gt=now,
+            sku__product__status=Product.Status.ON_SALE,
+        )
+        .select_related("sku__product")
+        .order_by("starts_at", "pk")
     )
     return {offer.sku_id: offer for offer in offers}
 
 
-def flash_check(*, offer: FlashOffer, buyer_id: int, qty: int) -> None:
-    """The quote's answer (reads only): sold out, or beyond the buyer's limit."""
+def flash_check_units(*, offer: FlashOffer, qty: int) -> None:
+    """Beyond the per-buyer limit, or sold out — from the offer row alone (no query).
+    ``sold_count`` is the database's truth: after a sell-out this is the whole answer."""
     if qty > offer.per_user_limit:
         raise FlashLimitReached(offer_id=offer.pk)
     if offer.remaining < qty:
         raise FlashSoldOut(offer_id=offer.pk)
+
+
+def flash_check(*, offer: FlashOffer, buyer_id: int, qty: int) -> None:
+    """The quote's answer (reads only): sold out, or beyond the buyer's limit."""
+    flash_check_units(offer=offer, qty=qty)
     held = FlashBuyerCount.objects.filter(offer=offer, buyer_id=buyer_id).values_list("units", flat=True)
     if (held.first() or 0) + qty > offer.per_user_limit:
         raise FlashLimitReached(offer_id=offer.pk)
@@ -147,13 +163,37 @@ def flash_gate_reset(*, offer_id: int) -> None:
         client.delete(*_keys(offer))
 
 
+@cache
+def _buyer_count_sql() -> str:
+    table = FlashBuyerCount._meta.db_table
+    # Only model metadata is interpolated (the table name); values are bound.
+    return (
+        f'INSERT INTO "{table}" AS c (offer_id, buyer_id, units) VALUES (%s, %s, %s) '  # noqa: S608
+        "ON CONFLICT (offer_id, buyer_id) DO UPDATE SET units = c.units + EXCLUDED.units "
+        "WHERE c.units + EXCLUDED.units <= %s RETURNING c.units"
+    )
+
+
+def _buyer_count_add(*, offer: FlashOffer, buyer_id: int, qty: int) -> bool:
+    """The buyer's units of the offer go up by ``qty`` unless that passes the limit: one
+    upsert (the first unit inserts the row; later ones update it under its row lock,
+    only within the limit). False: beyond the limit, nothing written."""
+    if connection.vendor != "postgresql":  # the embedded SQLite demo: two statements
+        row, _ = FlashBuyerCount.objects.get_or_create(offer_id=offer.pk, buyer_id=buyer_id)
+        return bool(
+            FlashBuyerCount.objects.filter(pk=row.pk, units__lte=offer.per_user_limit - qty).update(
+                units=F("units") + qty
+            )
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(_buyer_count_sql(), [offer.pk, buyer_id, qty, offer.per_user_limit])
+        return cursor.fetchone() is not None
+
+
 def flash_take(*, offer: FlashOffer, buyer_id: int, qty: int, now: datetime) -> None:
     """Inside checkout's transaction: count ``qty`` units against the buyer's limit and
     the offer's cap, or raise and (with the caller's rollback) write nothing."""
-    row, _ = FlashBuyerCount.objects.get_or_create(offer_id=offer.pk, buyer_id=buyer_id)
-    if not FlashBuyerCount.objects.filter(pk=row.pk, units__lte=offer.per_user_limit - qty).update(
-        units=F("units") + qty
-    ):
+    if qty > offer.per_user_limit or not _buyer_count_add(offer=offer, buyer_id=buyer_id, qty=qty):
         raise FlashLimitReached(offer_id=offer.pk)
     if not FlashOffer.objects.filter(
         pk=offer.pk, sold_count__lte=F("quantity") - qty, starts_at__lte=now, ends_at__gt=now
