@@ -21,14 +21,14 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db import connection, transaction
 from django.utils import timezone
 
 from groupstore.errors import NotStoreMember, StoreFrozen, StoreNotFound
-from groupstore.models import Membership, Store
+from groupstore.models import Membership, Store, StoreStats
 from groupstore.selectors import store_flash_unlocked
 from orders.errors import InvalidCheckout
 from orders.models import Coupon, FlashOffer, Order, OrderEvent, OrderItem, Team
@@ -152,22 +152,40 @@ def _split_coupon(quote: Quote) -> None:
             line.coupon_fen = part
 
 
-def _store_for_checkout(*, store_id: int, buyer) -> Store:
-    """groupstore's ``store_require_buyer_membership`` rule (no such store 404, not a
-    member 403), in one query that also brings the store's stats row (the flash unlock):
-    one round trip instead of three on every quote and order."""
-    membership = Membership.objects.filter(store_id=OuterRef("pk"), user_id=buyer.pk)
-    store = (
-        Store.objects.filter(pk=store_id)
-        .select_related("stats")
-        .annotate(buyer_is_member=Exists(membership))
-        .first()
+@dataclass(frozen=True)
+class _CheckoutStore:
+    pk: int
+    owner_id: int
+    is_frozen: bool
+    net_paid_fen: int
+
+
+@cache
+def _store_sql() -> str:
+    """Store, its stats and the buyer's membership in one statement, written by hand from
+    the models' metadata: the ORM's compile of the same query cost several times what
+    PostgreSQL spends answering it, on every quote and order (bench/results/orders.md)."""
+    store, stats, membership = (m._meta.db_table for m in (Store, StoreStats, Membership))
+    # Only model metadata is interpolated (table names); values are bound.
+    return (
+        f"SELECT s.id, s.owner_id, s.is_frozen, COALESCE(st.net_paid_fen, 0), "  # noqa: S608
+        f'EXISTS (SELECT 1 FROM "{membership}" m WHERE m.store_id = s.id AND m.user_id = %s) '
+        f'FROM "{store}" s LEFT JOIN "{stats}" st ON st.store_id = s.id WHERE s.id = %s'
     )
-    if store is None:
+
+
+def _store_for_checkout(*, store_id: int, buyer) -> _CheckoutStore:
+    """groupstore's ``store_require_buyer_membership`` rule (no such store 404, not a
+    member 403), in one query that also brings the store's flash-unlock figure: one
+    round trip instead of three on every quote and order."""
+    with connection.cursor() as cursor:
+        cursor.execute(_store_sql(), [buyer.pk, store_id])
+        row = cursor.fetchone()
+    if row is None:
         raise StoreNotFound()
-    if not store.buyer_is_member:
+    if not row[4]:
         raise NotStoreMember()
-    return store
+    return _CheckoutStore(pk=row[0], owner_id=row[1], is_frozen=row[2], net_paid_fen=row[3])
 
 
 def checkout_quote(
@@ -191,7 +209,9 @@ def checkout_quote(
         raise InvalidCheckout(fields={"items": ["Each item may appear once; set its qty instead."]})
     if team and len(items) != 1:
         raise InvalidCheckout(fields={"items": ["A team purchase is of exactly one item."]})
-    flash_unlocked = store_flash_unlocked(stats=store.stats)
+    flash_unlocked = store_flash_unlocked(
+        stats=StoreStats(store_id=store.pk, net_paid_fen=store.net_paid_fen)
+    )
     offers = flash.flash_offer_live_for_skus(sku_ids=sku_ids, now=now) if flash_unlocked and not team else {}
     if len(items) == 1 and offers:
         # The crowd after a sell-out: answered from the offer row (the truth), before the
