@@ -36,6 +36,7 @@ from django.db.models import F
 from orders.errors import FlashLimitReached, FlashSoldOut
 from orders.models import FlashBuyerCount, FlashOffer
 from products.models import Product, Sku
+from products.selectors import sku_checkout_columns, sku_from_checkout_row
 
 logger = logging.getLogger("orders.flash")
 
@@ -86,45 +87,39 @@ def _keys(offer: FlashOffer) -> list[str]:
 
 
 @cache
-def _live_offers_sql() -> tuple[str, list[tuple[type, list[str], slice]]]:
-    """Offer, SKU and product columns in one statement, written by hand from the models'
-    metadata (the ORM's compile of this three-table select cost several times its run
-    in PostgreSQL, on every quote and order of an unlocked store)."""
-    parts, select, start = [], [], 0
-    for model, alias in ((FlashOffer, "o"), (Sku, "k"), (Product, "p")):
-        fields = model._meta.concrete_fields
-        select += [f'{alias}."{f.column}"' for f in fields]
-        parts.append((model, [f.attname for f in fields], slice(start, start + len(fields))))
-        start += len(fields)
+def _live_offers_sql() -> str:
+    """Offer, SKU and product in one statement, written by hand from the models' metadata
+    (the ORM's compile of this three-table select cost several times its run in
+    PostgreSQL, on every quote and order of an unlocked store)."""
+    offer_cols = [f'o."{f.column}"' for f in FlashOffer._meta.concrete_fields]
+    cols = offer_cols + sku_checkout_columns(sku_alias="k", product_alias="p")
     tables = {m: m._meta.db_table for m in (FlashOffer, Sku, Product)}
     # Only model metadata is interpolated (column and table names); values are bound.
-    sql = (
-        f'SELECT {", ".join(select)} FROM "{tables[FlashOffer]}" o '  # noqa: S608
+    return (
+        f'SELECT {", ".join(cols)} FROM "{tables[FlashOffer]}" o '  # noqa: S608
         f'JOIN "{tables[Sku]}" k ON k.id = o.sku_id JOIN "{tables[Product]}" p ON p.id = k.product_id '
         "WHERE o.starts_at <= %s AND o.ends_at > %s AND p.status = %s AND o.sku_id IN ({}) "
         "ORDER BY o.starts_at, o.id"
     )
-    return sql, parts
 
 
 def flash_offer_live_for_skus(*, sku_ids: list[int], now: datetime) -> dict[int, FlashOffer]:
     """The offer whose window is open now, per SKU (the latest-starting if several), for
     SKUs whose product is on sale (another SKU's line is refused as not on sale anyway);
     each with its SKU and product, read in the same statement as the offer."""
-    sql, parts = _live_offers_sql()
+    at = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
-        at = connection.ops.adapt_datetimefield_value(now)
         cursor.execute(
-            sql.format(", ".join(["%s"] * len(sku_ids))), [at, at, Product.Status.ON_SALE, *sku_ids]
+            _live_offers_sql().format(", ".join(["%s"] * len(sku_ids))),
+            [at, at, Product.Status.ON_SALE, *sku_ids],
         )
         rows = cursor.fetchall()
+    fields = FlashOffer._meta.concrete_fields
+    names, n = [f.attname for f in fields], len(fields)
     offers: dict[int, FlashOffer] = {}
     for row in rows:
-        offer, sku, product = (
-            model.from_db(connection.alias, names, row[cut]) for model, names, cut in parts
-        )
-        sku.product = product
-        offer.sku = sku
+        offer = FlashOffer.from_db(connection.alias, names, row[:n])
+        offer.sku = sku_from_checkout_row(row[n:])
         offers[offer.sku_id] = offer
     return offers
 
