@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from functools import cache
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
@@ -219,9 +220,68 @@ def product_get_on_sale(*, product_id: int) -> Product:
     return product
 
 
+# What checkout reads of a product: the rest (description, images, search words) stays
+# deferred — reading and decoding it on every order was measurable (bench/results/orders.md).
+_CHECKOUT_PRODUCT_FIELDS = ("id", "merchant_id", "title", "status")
+
+
+@cache
+def _checkout_fields() -> tuple[list, list]:
+    return list(Sku._meta.concrete_fields), [Product._meta.get_field(n) for n in _CHECKOUT_PRODUCT_FIELDS]
+
+
+def sku_checkout_columns(*, sku_alias: str, product_alias: str) -> list[str]:
+    """The columns ``sku_from_checkout_row`` reads, for a hand-written join of SKU and product
+    (only model metadata goes into SQL)."""
+    sku_fields, product_fields = _checkout_fields()
+    return [f'{sku_alias}."{f.column}"' for f in sku_fields] + [
+        f'{product_alias}."{f.column}"' for f in product_fields
+    ]
+
+
+def _load(fields: list, values) -> list:
+    # What the ORM's converters would do (JSON text into Python); PostgreSQL's other types
+    # already come back as Django's (aware UTC datetimes, booleans, integers).
+    return [
+        f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v
+        for f, v in zip(fields, values, strict=True)
+    ]
+
+
+def sku_from_checkout_row(row) -> Sku:
+    """A SKU with its product (checkout's fields), from the columns of ``sku_checkout_columns``."""
+    sku_fields, product_fields = _checkout_fields()
+    n = len(sku_fields)
+    sku = Sku.from_db(connection.alias, [f.attname for f in sku_fields], _load(sku_fields, row[:n]))
+    sku.product = Product.from_db(
+        connection.alias,
+        [f.attname for f in product_fields],
+        _load(product_fields, row[n : n + len(product_fields)]),
+    )
+    return sku
+
+
+@cache
+def _skus_for_checkout_sql() -> str:
+    """SKU and product in one statement, written by hand from the models' metadata: the
+    ORM's compile of ``select_related("product")`` cost several times its run in
+    PostgreSQL, on every quote and order (bench/results/orders.md)."""
+    cols = sku_checkout_columns(sku_alias="k", product_alias="p")
+    # Only model metadata is interpolated (column and table names); values are bound.
+    return (
+        f'SELECT {", ".join(cols)} FROM "{Sku._meta.db_table}" k '  # noqa: S608
+        f'JOIN "{Product._meta.db_table}" p ON p.id = k.product_id WHERE k.id IN '
+    )
+
+
 def skus_for_checkout(*, sku_ids: list[int]) -> dict[int, Sku]:
-    """SKUs with their products, keyed by id (missing ids simply absent)."""
-    return {s.pk: s for s in Sku.objects.filter(pk__in=sku_ids).select_related("product")}
+    """SKUs with their products (checkout's fields; the rest deferred), keyed by id
+    (missing ids simply absent)."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"{_skus_for_checkout_sql()}({', '.join(['%s'] * len(sku_ids))})", list(sku_ids))
+        rows = cursor.fetchall()
+    skus = [sku_from_checkout_row(row) for row in rows]
+    return {sku.pk: sku for sku in skus}
 
 
 # --- The merchant's own catalog (someone else's is reported as not found) -------------

@@ -7,7 +7,11 @@ The rule that picks a line's price (``price_kind``):
    flash prices (groupstore's ``store_flash_unlocked``): the offer's price, within its
    cap and per-buyer limit. While an offer is live an unlocked store sells that SKU
    only at the flash price, so a crowd arriving after sell-out is told ``flash_sold_out``
-   (cheaply, by the gate) rather than silently charged the list price;
+   rather than silently charged the list price — cheaply: a one-item basket is answered
+   from the offer row before the SKU is read, and ``flash_sold_out`` comes before the
+   SKU's own stock check (the offer's units are gone, whatever stock is left); a buyer
+   admitted by the offer row but not by the Redis gate (the race at sell-out) is refused
+   by the gate before any write;
 3. **normal** — the list price.
 A coupon then comes off the sale amount (``orders/services/coupons``).
 """
@@ -17,13 +21,15 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from groupstore.errors import StoreFrozen
-from groupstore.selectors import store_flash_unlocked, store_require_buyer_membership, store_stats
+from groupstore.errors import NotStoreMember, StoreFrozen, StoreNotFound
+from groupstore.models import Membership, Store, StoreStats
+from groupstore.selectors import store_flash_unlocked
 from orders.errors import InvalidCheckout
 from orders.models import Coupon, FlashOffer, Order, OrderEvent, OrderItem, Team
 from products.errors import OutOfStock, SkuNotOnSale
@@ -95,6 +101,7 @@ class TeamQuote:
 class Quote:
     store_id: int
     lines: list[QuoteLine]
+    store_owner_id: int | None = None
     by_merchant: dict[int, list[QuoteLine]] = field(default_factory=dict)
     coupon: Coupon | None = None
     team: TeamQuote | None = None
@@ -145,6 +152,42 @@ def _split_coupon(quote: Quote) -> None:
             line.coupon_fen = part
 
 
+@dataclass(frozen=True)
+class _CheckoutStore:
+    pk: int
+    owner_id: int
+    is_frozen: bool
+    net_paid_fen: int
+
+
+@cache
+def _store_sql() -> str:
+    """Store, its stats and the buyer's membership in one statement, written by hand from
+    the models' metadata: the ORM's compile of the same query cost several times what
+    PostgreSQL spends answering it, on every quote and order (bench/results/orders.md)."""
+    store, stats, membership = (m._meta.db_table for m in (Store, StoreStats, Membership))
+    # Only model metadata is interpolated (table names); values are bound.
+    return (
+        f"SELECT s.id, s.owner_id, s.is_frozen, COALESCE(st.net_paid_fen, 0), "  # noqa: S608
+        f'EXISTS (SELECT 1 FROM "{membership}" m WHERE m.store_id = s.id AND m.user_id = %s) '
+        f'FROM "{store}" s LEFT JOIN "{stats}" st ON st.store_id = s.id WHERE s.id = %s'
+    )
+
+
+def _store_for_checkout(*, store_id: int, buyer) -> _CheckoutStore:
+    """groupstore's ``store_require_buyer_membership`` rule (no such store 404, not a
+    member 403), in one query that also brings the store's flash-unlock figure: one
+    round trip instead of three on every quote and order."""
+    with connection.cursor() as cursor:
+        cursor.execute(_store_sql(), [buyer.pk, store_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise StoreNotFound()
+    if not row[4]:
+        raise NotStoreMember()
+    return _CheckoutStore(pk=row[0], owner_id=row[1], is_frozen=row[2], net_paid_fen=row[3])
+
+
 def checkout_quote(
     *,
     buyer,
@@ -158,7 +201,7 @@ def checkout_quote(
     duplicates and a team basket of other than one team SKU (400), items not on sale or
     beyond stock, a sold-out flash offer or a full team (409). Writes nothing."""
     now = now or timezone.now()
-    store = store_require_buyer_membership(store_id=store_id, user=buyer)
+    store = _store_for_checkout(store_id=store_id, buyer=buyer)
     if store.is_frozen:
         raise StoreFrozen()
     sku_ids = [item["sku_id"] for item in items]
@@ -166,18 +209,31 @@ def checkout_quote(
         raise InvalidCheckout(fields={"items": ["Each item may appear once; set its qty instead."]})
     if team and len(items) != 1:
         raise InvalidCheckout(fields={"items": ["A team purchase is of exactly one item."]})
-    skus = skus_for_checkout(sku_ids=sku_ids)
+    flash_unlocked = store_flash_unlocked(
+        stats=StoreStats(store_id=store.pk, net_paid_fen=store.net_paid_fen)
+    )
+    offers = flash.flash_offer_live_for_skus(sku_ids=sku_ids, now=now) if flash_unlocked and not team else {}
+    if len(items) == 1 and offers:
+        # The crowd after a sell-out: answered from the offer row (the truth), before the
+        # SKU is read or a quote built — token, store, offer: three reads, nothing written.
+        flash.flash_check_units(offer=offers[sku_ids[0]], qty=items[0]["qty"])
+    # A live offer's SKU came with it (one statement: one snapshot of offer and stock).
+    skus = {sku_id: offer.sku for sku_id, offer in offers.items()}
+    if len(skus) < len(sku_ids):
+        skus.update(skus_for_checkout(sku_ids=[sid for sid in sku_ids if sid not in skus]))
     missing = {f"items.{i}.sku_id": ["No such item."] for i, sid in enumerate(sku_ids) if sid not in skus}
     if missing:
         raise InvalidCheckout(fields=missing)
 
-    flash_unlocked = store_flash_unlocked(stats=store_stats(store_id=store.pk))
-    offers = flash.flash_offer_live_for_skus(sku_ids=sku_ids, now=now) if flash_unlocked and not team else {}
-    quote = Quote(store_id=store.pk, lines=[])
+    quote = Quote(store_id=store.pk, lines=[], store_owner_id=store.owner_id)
     for item in items:
         sku = skus[item["sku_id"]]
         if sku.product.status != Product.Status.ON_SALE:
             raise SkuNotOnSale(f"{sku.product.title} is not on sale.", sku_id=sku.pk)
+        if sku.pk in offers:
+            # A live offer's units are the offer's: once they are gone the answer is
+            # flash_sold_out, even when the SKU's stock went with them.
+            flash.flash_check(offer=offers[sku.pk], buyer_id=buyer.pk, qty=item["qty"])
         if item["qty"] > sku.available:
             # Early answer for the cart; the conditional UPDATE in sku_reserve_stock stays the guard.
             raise OutOfStock(f"Only {sku.available} of {sku.product.title} left.", sku_id=sku.pk)
@@ -193,7 +249,6 @@ def checkout_quote(
             line.price_kind, line.unit_price_fen = OrderItem.PriceKind.TEAM, sku.team_price_fen
         elif sku.pk in offers:
             offer = offers[sku.pk]
-            flash.flash_check(offer=offer, buyer_id=buyer.pk, qty=line.qty)
             line.price_kind, line.unit_price_fen, line.flash_offer = (
                 OrderItem.PriceKind.FLASH,
                 offer.flash_price_fen,
@@ -234,6 +289,9 @@ def order_create(
 
     Flash lines first pass the Redis gate (outside the transaction, before any row is
     touched); if the database then refuses anything, the gate's tokens go back at once.
+
+    The orders come back as a fresh read would give them (items, payment, no after-sales,
+    the team seat), so the API answers without reading them again.
     """
     now = now or timezone.now()
     quote = checkout_quote(
@@ -262,7 +320,7 @@ def _order_create_atomic(
     SKU-id order, last, so their row locks are held only until commit and two checkouts
     cannot deadlock."""
     rules = settings.SHOP_RULES
-    store_owner_id = store_require_buyer_membership(store_id=quote.store_id, user=buyer).owner_id
+    store_owner_id = quote.store_owner_id
     payment = payment_create(
         purpose=CHECKOUT_PURPOSE,
         payer_id=buyer.pk,
@@ -287,7 +345,7 @@ def _order_create_atomic(
             address=address,
             pay_deadline_at=now + rules["UNPAID_ORDER_TIMEOUT"],
         )
-        OrderItem.objects.bulk_create(
+        order_items = OrderItem.objects.bulk_create(
             [
                 OrderItem(
                     order=order,
@@ -310,6 +368,7 @@ def _order_create_atomic(
             ]
         )
         OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.CREATED, actor=buyer)
+        _as_read(order, items=order_items, seat=None)
         orders.append(order)
     if quote.team is not None:
         team = quote.team.team or teams.team_open(
@@ -319,9 +378,10 @@ def _order_create_atomic(
             new_customers_only=quote.team.new_customers_only,
             now=now,
         )
-        teams.team_take_seat(
+        seat = teams.team_take_seat(
             team=team, order=orders[0], buyer=buyer, is_leader=quote.team.team is None, now=now
         )
+        Order.team_member.related.set_cached_value(orders[0], seat)
     if quote.coupon is not None:
         coupons.coupon_use(coupon=quote.coupon, buyer=buyer, payment_id=payment.pk, now=now)
     for line in sorted(quote.lines, key=lambda line: line.sku.pk):
@@ -330,6 +390,19 @@ def _order_create_atomic(
     for line in sorted(quote.lines, key=lambda line: line.sku.pk):
         sku_reserve_stock(sku_id=line.sku.pk, qty=line.qty)
     return CheckoutResult(orders=orders, payment=payment)
+
+
+def _as_read(order: Order, *, items: list[OrderItem], seat) -> None:
+    """Fill the caches a read through ``orders.selectors`` would (items by id, no
+    after-sales yet, the team seat or none), from the rows just written — as Django's
+    own prefetch does: querysets holding their results."""
+    cache = {}
+    for name, rows in (("items", sorted(items, key=lambda item: item.pk)), ("after_sales", [])):
+        queryset = getattr(order, name).all()
+        queryset._result_cache, queryset._prefetch_done = rows, True
+        cache[name] = queryset
+    order._prefetched_objects_cache = cache
+    Order.team_member.related.set_cached_value(order, seat)
 
 
 def checkout_release_holds(*, orders: list[Order], payment_id: int) -> None:

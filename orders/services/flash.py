@@ -27,14 +27,16 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from functools import partial
+from functools import cache, partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from orders.errors import FlashLimitReached, FlashSoldOut
 from orders.models import FlashBuyerCount, FlashOffer
+from products.models import Product, Sku
+from products.selectors import sku_checkout_columns, sku_from_checkout_row
 
 logger = logging.getLogger("orders.flash")
 
@@ -84,20 +86,56 @@ def _keys(offer: FlashOffer) -> list[str]:
     return [f"{base}:left", f"{base}:buyers"]
 
 
-def flash_offer_live_for_skus(*, sku_ids: list[int], now: datetime) -> dict[int, FlashOffer]:
-    """The offer whose window is open now, per SKU (the latest-starting if several)."""
-    offers = FlashOffer.objects.filter(sku_id__in=sku_ids, starts_at__lte=now, ends_at__gt=now).order_by(
-        "starts_at", "pk"
+@cache
+def _live_offers_sql() -> str:
+    """Offer, SKU and product in one statement, written by hand from the models' metadata
+    (the ORM's compile of this three-table select cost several times its run in
+    PostgreSQL, on every quote and order of an unlocked store)."""
+    offer_cols = [f'o."{f.column}"' for f in FlashOffer._meta.concrete_fields]
+    cols = offer_cols + sku_checkout_columns(sku_alias="k", product_alias="p")
+    tables = {m: m._meta.db_table for m in (FlashOffer, Sku, Product)}
+    # Only model metadata is interpolated (column and table names); values are bound.
+    return (
+        f'SELECT {", ".join(cols)} FROM "{tables[FlashOffer]}" o '  # noqa: S608
+        f'JOIN "{tables[Sku]}" k ON k.id = o.sku_id JOIN "{tables[Product]}" p ON p.id = k.product_id '
+        "WHERE o.starts_at <= %s AND o.ends_at > %s AND p.status = %s AND o.sku_id IN ({}) "
+        "ORDER BY o.starts_at, o.id"
     )
-    return {offer.sku_id: offer for offer in offers}
 
 
-def flash_check(*, offer: FlashOffer, buyer_id: int, qty: int) -> None:
-    """The quote's answer (reads only): sold out, or beyond the buyer's limit."""
+def flash_offer_live_for_skus(*, sku_ids: list[int], now: datetime) -> dict[int, FlashOffer]:
+    """The offer whose window is open now, per SKU (the latest-starting if several), for
+    SKUs whose product is on sale (another SKU's line is refused as not on sale anyway);
+    each with its SKU and product, read in the same statement as the offer."""
+    at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _live_offers_sql().format(", ".join(["%s"] * len(sku_ids))),
+            [at, at, Product.Status.ON_SALE, *sku_ids],
+        )
+        rows = cursor.fetchall()
+    fields = FlashOffer._meta.concrete_fields
+    names, n = [f.attname for f in fields], len(fields)
+    offers: dict[int, FlashOffer] = {}
+    for row in rows:
+        offer = FlashOffer.from_db(connection.alias, names, row[:n])
+        offer.sku = sku_from_checkout_row(row[n:])
+        offers[offer.sku_id] = offer
+    return offers
+
+
+def flash_check_units(*, offer: FlashOffer, qty: int) -> None:
+    """Beyond the per-buyer limit, or sold out — from the offer row alone (no query).
+    ``sold_count`` is the database's truth: after a sell-out this is the whole answer."""
     if qty > offer.per_user_limit:
         raise FlashLimitReached(offer_id=offer.pk)
     if offer.remaining < qty:
         raise FlashSoldOut(offer_id=offer.pk)
+
+
+def flash_check(*, offer: FlashOffer, buyer_id: int, qty: int) -> None:
+    """The quote's answer (reads only): sold out, or beyond the buyer's limit."""
+    flash_check_units(offer=offer, qty=qty)
     held = FlashBuyerCount.objects.filter(offer=offer, buyer_id=buyer_id).values_list("units", flat=True)
     if (held.first() or 0) + qty > offer.per_user_limit:
         raise FlashLimitReached(offer_id=offer.pk)
@@ -147,13 +185,37 @@ def flash_gate_reset(*, offer_id: int) -> None:
         client.delete(*_keys(offer))
 
 
+@cache
+def _buyer_count_sql() -> str:
+    table = FlashBuyerCount._meta.db_table
+    # Only model metadata is interpolated (the table name); values are bound.
+    return (
+        f'INSERT INTO "{table}" AS c (offer_id, buyer_id, units) VALUES (%s, %s, %s) '  # noqa: S608
+        "ON CONFLICT (offer_id, buyer_id) DO UPDATE SET units = c.units + EXCLUDED.units "
+        "WHERE c.units + EXCLUDED.units <= %s RETURNING c.units"
+    )
+
+
+def _buyer_count_add(*, offer: FlashOffer, buyer_id: int, qty: int) -> bool:
+    """The buyer's units of the offer go up by ``qty`` unless that passes the limit: one
+    upsert (the first unit inserts the row; later ones update it under its row lock,
+    only within the limit). False: beyond the limit, nothing written."""
+    if connection.vendor != "postgresql":  # the embedded SQLite demo: two statements
+        row, _ = FlashBuyerCount.objects.get_or_create(offer_id=offer.pk, buyer_id=buyer_id)
+        return bool(
+            FlashBuyerCount.objects.filter(pk=row.pk, units__lte=offer.per_user_limit - qty).update(
+                units=F("units") + qty
+            )
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(_buyer_count_sql(), [offer.pk, buyer_id, qty, offer.per_user_limit])
+        return cursor.fetchone() is not None
+
+
 def flash_take(*, offer: FlashOffer, buyer_id: int, qty: int, now: datetime) -> None:
     """Inside checkout's transaction: count ``qty`` units against the buyer's limit and
     the offer's cap, or raise and (with the caller's rollback) write nothing."""
-    row, _ = FlashBuyerCount.objects.get_or_create(offer_id=offer.pk, buyer_id=buyer_id)
-    if not FlashBuyerCount.objects.filter(pk=row.pk, units__lte=offer.per_user_limit - qty).update(
-        units=F("units") + qty
-    ):
+    if qty > offer.per_user_limit or not _buyer_count_add(offer=offer, buyer_id=buyer_id, qty=qty):
         raise FlashLimitReached(offer_id=offer.pk)
     if not FlashOffer.objects.filter(
         pk=offer.pk, sold_count__lte=F("quantity") - qty, starts_at__lte=now, ends_at__gt=now

@@ -1,0 +1,16 @@
+"""The bench's URL conf: every real URL of ``shop.urls`` plus the two reference endpoints."""
+
+from django.urls import path
+
+from shop.urls import handler400, handler403, handler404, handler500
+from shop.urls import urlpatterns as shop_urlpatterns
+
+from .views import BuyApi, HelloApi
+
+urlpatterns = [
+    *shop_urlpatterns,
+    path("bench/hello", HelloApi.as_view(), name="bench-hello"),
+    path("bench/buy", BuyApi.as_view(), name="bench-buy"),
+]
+
+__all__ = ["handler400", "handler403", "handler404", "handler500", "urlpatterns"]

@@ -1,0 +1,47 @@
+"""``GET /bench/hello`` (DRF's ceiling) and ``POST /bench/buy`` (the write path's ceiling).
+
+The buy is one transaction of one SELECT of a price, one INSERT and one conditional
+stock UPDATE (``stock >= 1``, issued last), as LIMITS.md row f+ measured it. No
+authentication: both measure what every real request pays before its own work.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import F
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .models import BenchItem, BenchOrder
+
+
+class HelloApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        return Response({"hello": "world"})
+
+
+class BuyApi(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        item_id = serializers.IntegerField(min_value=1)
+
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        item_id = payload.validated_data["item_id"]
+        with transaction.atomic():
+            price = BenchItem.objects.filter(pk=item_id).values_list("price_fen", flat=True).first()
+            if price is None:
+                return Response({"error": {"code": "not_found", "message": "No such item."}}, status=404)
+            order = BenchOrder.objects.create(item_id=item_id, price_fen=price)
+            if not BenchItem.objects.filter(pk=item_id, stock__gte=1).update(stock=F("stock") - 1):
+                transaction.set_rollback(True)
+                return Response({"error": {"code": "out_of_stock", "message": "Sold out."}}, status=409)
+        return Response({"id": order.pk, "price_fen": price}, status=status.HTTP_201_CREATED)

@@ -1,0 +1,175 @@
+"""The cheap answers of checkout (bench/results/orders.md): a flash crowd after sell-out is
+told ``flash_sold_out`` from the offer row alone, writing nothing; an ordinary order is a
+bounded number of queries and its answer is the order as a fresh read shows it."""
+
+from __future__ import annotations
+
+import pytest
+
+from accounts.tests.factories import UserFactory
+from groupstore.tests.factories import make_store
+from orders.errors import FlashSoldOut
+from orders.models import FlashBuyerCount, Order, OrderEvent, OrderItem
+from orders.services.checkout import CheckoutResult
+from products.models import Product
+from products.tests.factories import SkuFactory
+from shop.payments.models import Payment
+from shop.testing.asserts import assert_error
+from shop.testing.concurrency import run_concurrently
+
+from .helpers import ADDRESS, buy, flash_offer, team_sku, unlock_flash
+
+pytestmark = pytest.mark.django_db
+
+
+def _body(store, sku, qty: int = 1) -> dict:
+    return {"store_id": store.pk, "items": [{"sku_id": sku.pk, "qty": qty}], "address": ADDRESS}
+
+
+def _written() -> tuple:
+    return (
+        Order.objects.count(),
+        OrderItem.objects.count(),
+        OrderEvent.objects.count(),
+        Payment.objects.count(),
+        sorted(FlashBuyerCount.objects.values_list("buyer_id", "units")),
+    )
+
+
+@pytest.fixture
+def sold_out(settings):
+    """A flash offer of 2 units on a SKU of 2 in stock, both sold: stock and cap gone."""
+    unlock_flash(settings)
+    store, _, (a, b, late) = make_store(members=3)
+    sku = SkuFactory(on_hand=2, price_fen=1_990)
+    offer = flash_offer(sku=sku, quantity=2, per_user_limit=1, price_fen=990)
+    buy(buyer=a, store=store, sku=sku)
+    buy(buyer=b, store=store, sku=sku)
+    return store, sku, offer, late
+
+
+def test_after_a_sell_out_the_crowd_is_told_flash_sold_out_in_three_reads_writing_nothing(
+    sold_out, make_client, django_assert_max_num_queries
+):
+    store, sku, offer, late = sold_out
+    client = make_client(late)
+    before = _written()
+
+    with django_assert_max_num_queries(3):  # token, store (membership, unlock), live offer
+        response = client.post("/api/v1/orders", _body(store, sku), format="json")
+
+    assert_error(response, 409, "flash_sold_out")
+    assert _written() == before
+    sku.refresh_from_db()
+    offer.refresh_from_db()
+    assert (sku.on_hand, sku.reserved, offer.sold_count) == (2, 2, 2)
+
+
+def test_the_quote_gives_the_same_early_answer(sold_out, make_client):
+    store, sku, _, late = sold_out
+    response = make_client(late).post(
+        "/api/v1/checkout/quote",
+        {"store_id": store.pk, "items": [{"sku_id": sku.pk, "qty": 1}]},
+        format="json",
+    )
+    assert_error(response, 409, "flash_sold_out")
+
+
+def test_refusals_that_come_first_still_come_first(sold_out, make_client):
+    """Not a member (403), a product taken off sale (409 sku_not_on_sale): the early
+    answer never hides them."""
+    store, sku, _, late = sold_out
+    assert_error(
+        make_client(UserFactory()).post("/api/v1/orders", _body(store, sku), format="json"),
+        403,
+        "not_store_member",
+    )
+    Product.objects.filter(pk=sku.product_id).update(status=Product.Status.OFF_SALE)
+    assert_error(
+        make_client(late).post("/api/v1/orders", _body(store, sku), format="json"), 409, "sku_not_on_sale"
+    )
+
+
+def test_an_offer_with_units_left_on_short_stock_still_says_out_of_stock(settings, make_client):
+    unlock_flash(settings)
+    store, _, (buyer,) = make_store(members=1)
+    sku = SkuFactory(on_hand=1)
+    flash_offer(sku=sku, quantity=5, per_user_limit=3)
+    before = _written()
+    response = make_client(buyer).post("/api/v1/orders", _body(store, sku, qty=2), format="json")
+    assert_error(response, 409, "out_of_stock")
+    assert _written() == before
+
+
+def test_beyond_the_per_buyer_limit_is_flash_limit_reached_before_the_quote(sold_out, make_client):
+    store, sku, _, late = sold_out
+    assert_error(
+        make_client(late).post("/api/v1/orders", _body(store, sku, qty=2), format="json"),
+        409,
+        "flash_limit_reached",
+    )
+
+
+def test_an_ordinary_order_is_nine_queries_and_answers_what_a_read_shows(
+    settings, make_client, django_assert_max_num_queries
+):
+    """token, store, live offers, SKUs; payment, order, items, event, stock — plus the
+    savepoint pair the test's own transaction turns ``atomic`` into."""
+    unlock_flash(settings)  # the live-offer read runs too
+    store, _, (buyer,) = make_store(members=1)
+    sku = SkuFactory(on_hand=10, price_fen=1_990)
+    client = make_client(buyer)
+
+    with django_assert_max_num_queries(9 + 2):
+        created = client.post("/api/v1/orders", _body(store, sku, qty=2), format="json")
+
+    assert created.status_code == 201, created.content
+    (order,) = created.json()["orders"]
+    assert (order["paid_fen"], order["items"][0]["paid_fen"], order["items"][0]["qty"]) == (3_980, 3_980, 2)
+    assert order == client.get(f"/api/v1/orders/{order['id']}").json()
+    sku.refresh_from_db()
+    assert sku.reserved == 2
+    # the SKU read by hand: JSON comes back as Python, so the snapshot is the spec itself
+    assert OrderItem.objects.get().spec == sku.spec == {"规格": "10包"}
+    assert order["items"][0]["spec"] == {"规格": "10包"}
+
+
+def test_a_flash_line_snapshots_the_spec_and_the_flash_price(settings):
+    unlock_flash(settings)
+    store, _, (buyer,) = make_store(members=1)
+    sku = SkuFactory(on_hand=3, price_fen=1_990, spec={"颜色": "红"})
+    offer = flash_offer(sku=sku, quantity=3, price_fen=990)
+    item = buy(buyer=buyer, store=store, sku=sku).orders[0].items.get()
+    assert (item.spec, item.unit_price_fen, item.flash_offer_id) == ({"颜色": "红"}, 990, offer.pk)
+    assert item.product_title == sku.product.title
+
+
+def test_a_team_order_answers_what_a_read_shows(make_client):
+    store, _, (buyer,) = make_store(members=1)
+    sku = team_sku()
+    client = make_client(buyer)
+    created = client.post("/api/v1/orders", {**_body(store, sku), "team": {"open": True}}, format="json")
+    assert created.status_code == 201, created.content
+    (order,) = created.json()["orders"]
+    assert order["team"] is not None
+    assert order["items"][0]["price_kind"] == "team"
+    assert order == client.get(f"/api/v1/orders/{order['id']}").json()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_crowd_on_a_cap_equal_to_stock_is_only_ever_told_flash_sold_out(settings):
+    """Stock = cap: offer and stock are read in one statement, so no loser is told
+    out_of_stock by a read that saw the stock gone but the offer not yet."""
+    unlock_flash(settings)
+    store, _, buyers = make_store(members=30)
+    sku = SkuFactory(on_hand=8)
+    offer = flash_offer(sku=sku, quantity=8, per_user_limit=1)
+
+    results = run_concurrently(lambda i: buy(buyer=buyers[i], store=store, sku=sku), times=30)
+
+    assert sum(isinstance(r, CheckoutResult) for r in results) == 8
+    assert sum(isinstance(r, FlashSoldOut) for r in results) == 22, results
+    offer.refresh_from_db()
+    sku.refresh_from_db()
+    assert (offer.sold_count, sku.reserved, sku.on_hand) == (8, 8, 8)
+    assert sorted(FlashBuyerCount.objects.values_list("units", flat=True)) == [1] * 8
