@@ -2,9 +2,10 @@
 
 An ops superuser logs in to ``/admin/``, then: approves a merchant's application,
 certifies a group leader, deducts from a merchant's deposit with a violation reason,
-freezes a group store, rules on a disputed after-sales case and retries a failed payout — each through the change list's action menu and, where the
-action asks, its form. After each, the database says it happened, and a screenshot is
-kept under ``var/artifacts/browser/``.
+freezes a group store, rules on a disputed after-sales case and retries a failed
+payout — each through the change list's action menu and, where the action asks, its
+form. After each, the database says it happened, and a screenshot is kept under
+``var/artifacts/browser/``.
 """
 
 from __future__ import annotations
