@@ -335,13 +335,17 @@ class _MerchantDecisionInput(serializers.Serializer):
     reason = serializers.CharField(max_length=255, required=False, default="")
 
 
-class MerchantAfterSaleApproveApi(APIView):
+class _MerchantAfterSaleDecisionApi(APIView):
+    """The merchant's decision on one of its cases; ``decide`` is the service that makes it."""
+
+    decide = None  # after_sale_approve or after_sale_reject, set by the subclass
+
     @extend_schema(request=_MerchantDecisionInput, responses=AfterSaleOutput)
     def post(self, request, case_id: int):
         payload = _MerchantDecisionInput(data=request.data)
         payload.is_valid(raise_exception=True)
         merchant = merchant_get_for_staff(user=request.user)
-        after_sale_approve(
+        self.decide(
             case_id=case_id,
             merchant_id=merchant.pk,
             actor=request.user,
@@ -352,18 +356,9 @@ class MerchantAfterSaleApproveApi(APIView):
         )
 
 
-class MerchantAfterSaleRejectApi(APIView):
-    @extend_schema(request=_MerchantDecisionInput, responses=AfterSaleOutput)
-    def post(self, request, case_id: int):
-        payload = _MerchantDecisionInput(data=request.data)
-        payload.is_valid(raise_exception=True)
-        merchant = merchant_get_for_staff(user=request.user)
-        after_sale_reject(
-            case_id=case_id,
-            merchant_id=merchant.pk,
-            actor=request.user,
-            note=payload.validated_data["reason"],
-        )
-        return Response(
-            AfterSaleOutput(after_sale_get_for_merchant(merchant_id=merchant.pk, case_id=case_id)).data
-        )
+class MerchantAfterSaleApproveApi(_MerchantAfterSaleDecisionApi):
+    decide = staticmethod(after_sale_approve)
+
+
+class MerchantAfterSaleRejectApi(_MerchantAfterSaleDecisionApi):
+    decide = staticmethod(after_sale_reject)
