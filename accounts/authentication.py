@@ -8,6 +8,8 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from shop.db import execute
+
 from .models import AuthToken, User
 from .services import token_hash
 
@@ -36,7 +38,7 @@ def token_user(raw: str) -> tuple[User, AuthToken] | None:
     """The live token ``raw`` and its user, or None (unknown, revoked or expired)."""
     sql, attnames = _lookup_sql()
     with connection.cursor() as cursor:
-        cursor.execute(sql, [token_hash(raw), timezone.now()])
+        execute(cursor, sql, [token_hash(raw), timezone.now()])  # prepared: every request runs it
         row = cursor.fetchone()
     if row is None:
         return None

@@ -1,13 +1,15 @@
 """Where an order request's time goes, in one process: the WSGI app called directly
-(no gunicorn, no sockets), with cProfile, for the three requests of bench/orders_http.py.
+(no gunicorn, no sockets), with cProfile, for the requests of bench/orders_http.py.
 
     /work/main/.venv/bin/python bench/profile_orders.py [--requests 300] [--top 25]
 
 Prepares a database the way bench/orders_http.py does (same settings, same data, fewer
 buyers), sells out the flash offer, then for each kind of request — the DRF hello, an
-ordinary ``POST /api/v1/orders``, a flash buyer told ``flash_sold_out`` — prints the mean
-wall time per request without the profiler, then the functions that took the most time
-with it. The times are relative: compare the three, and a change against the last run.
+minimal buy, an ordinary ``POST /api/v1/orders``, a flash buyer told ``flash_sold_out`` —
+prints the mean wall time per request without the profiler (and how much of it was this
+process's CPU: the rest is PostgreSQL and waiting), then the functions that took the most
+time with it (cProfile, or ``--sort py-spy`` to sample instead). The times are relative:
+compare the kinds, and a change against the last run.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def post(body, want):
 
 kinds = {
     "hello": lambda: call(environ("GET", "/bench/hello"), "200"),
+    "buy": lambda: call(environ("POST", "/bench/buy", body=b'{"item_id": 7}'), "201"),
     "order": post("order_body", "201"),
     "flash_sold_out": post("flash_body", "409"),
 }
@@ -113,7 +116,7 @@ def main() -> int:
         default="tottime",
         help="pstats order (tottime, cumulative, ...), or py-spy to sample instead",
     )
-    parser.add_argument("only", nargs="*", help="hello, order, flash_sold_out (default: all three)")
+    parser.add_argument("only", nargs="*", help="hello, buy, order, flash_sold_out (default: all)")
     args = parser.parse_args()
     buyers = 2 * (2 * args.requests + args.requests // 3 * 3 + 20) + 10
     psql(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')

@@ -8,6 +8,8 @@ from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import F, Prefetch, Q, QuerySet
 
+from shop.db import execute
+
 from .errors import ProductNotFound, SkuNotFound
 from .models import Category, Product, Sku
 from .search import fallback_words, parse_query
@@ -278,7 +280,7 @@ def skus_for_checkout(*, sku_ids: list[int]) -> dict[int, Sku]:
     """SKUs with their products (checkout's fields; the rest deferred), keyed by id
     (missing ids simply absent)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"{_skus_for_checkout_sql()}({', '.join(['%s'] * len(sku_ids))})", list(sku_ids))
+        execute(cursor, f"{_skus_for_checkout_sql()}({', '.join(['%s'] * len(sku_ids))})", list(sku_ids))
         rows = cursor.fetchall()
     skus = [sku_from_checkout_row(row) for row in rows]
     return {sku.pk: sku for sku in skus}

@@ -1,4 +1,5 @@
-"""Hand-written statements for the hottest write paths, built from the models' metadata.
+"""Hand-written statements for the hottest paths, built from the models' metadata, and run
+as server-side prepared statements.
 
 On ``POST /orders`` the ORM spent longer compiling its inserts and conditional updates
 than PostgreSQL spent running them (``Model.objects.create``: ~250 µs of Python each,
@@ -7,15 +8,64 @@ build each statement's text once per model (only metadata goes into SQL; values 
 always bound) and do what the ORM does with values (``pre_save``, ``get_db_prep_save``),
 so the rows are the ones ``bulk_create`` would write. Like ``bulk_create`` they send no
 ``post_save`` signal: use them only for models nothing listens to.
+
+``execute`` runs such a statement through ``PREPARE``/``EXECUTE``: PostgreSQL then parses
+and plans it once per connection instead of on every request (checkout's store read, a
+six-table join, spent ~0.3 ms of the server's CPU on parse and plan for 0.05 ms of work).
+Prepared statements belong to a database session, so this is for direct connections or a
+pooler in session mode; behind a transaction-mode pooler (PgBouncer's default) set
+``DB_PREPARED_STATEMENTS=0``. Other databases than PostgreSQL run the plain statement.
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import re
 from collections.abc import Sequence
 from functools import cache
 
-from django.db import connection
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.backends.signals import connection_created
 from django.db.models import Model
+
+_PREPARED = "_shop_prepared_statements"
+
+
+def _forget_prepared(sender, connection, **kwargs) -> None:
+    # A new session has none of the old one's prepared statements.
+    connection.__dict__[_PREPARED] = set()
+
+
+connection_created.connect(_forget_prepared, dispatch_uid="shop-db-prepared-statements")
+
+
+@cache
+def _prepared_forms(sql: str) -> tuple[str, str, str]:
+    """``(name, PREPARE …, EXECUTE …)`` of a statement written with ``%s`` placeholders."""
+    if "%%" in sql:
+        raise ValueError("a prepared statement cannot hold a literal %")
+    name = "shop_" + hashlib.blake2b(sql.encode(), digest_size=8).hexdigest()
+    number = itertools.count(1)
+    prepare = f"PREPARE {name} AS " + re.sub("%s", lambda _: f"${next(number)}", sql)
+    count = sql.count("%s")
+    execute = f"EXECUTE {name}" + (f" ({', '.join(['%s'] * count)})" if count else "")
+    return name, prepare, execute
+
+
+def execute(cursor, sql: str, params: Sequence) -> None:
+    """``cursor.execute(sql, params)``, as a prepared statement on PostgreSQL (see above)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
+        cursor.execute(sql, params)
+        return
+    name, prepare, run = _prepared_forms(sql)
+    prepared = db.__dict__.setdefault(_PREPARED, set())
+    if name not in prepared:
+        cursor.execute(prepare)
+        prepared.add(name)
+    cursor.execute(run, params)
 
 
 @cache
@@ -50,7 +100,7 @@ def insert_rows(objs: Sequence[Model]) -> None:
     fields = _insert_fields(model)
     params = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for obj in objs for f in fields]
     with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(model, len(objs)), params)
+        execute(cursor, _insert_sql(model, len(objs)), params)
         ids = cursor.fetchall()
     for obj, (pk,) in zip(objs, ids, strict=True):
         obj.pk = pk
@@ -59,7 +109,7 @@ def insert_rows(objs: Sequence[Model]) -> None:
 
 
 def execute_rowcount(sql: str, params: Sequence) -> int:
-    """Run one hand-written statement; how many rows it changed."""
+    """Run one hand-written statement (prepared); how many rows it changed."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        execute(cursor, sql, params)
         return cursor.rowcount

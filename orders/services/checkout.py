@@ -36,7 +36,7 @@ from products.errors import OutOfStock, SkuNotOnSale
 from products.models import Product, Sku
 from products.selectors import skus_for_checkout
 from products.services import sku_reserve_stock
-from shop.db import insert_rows
+from shop.db import execute, insert_rows
 from shop.payments.models import Payment
 from shop.payments.services import payment_create
 
@@ -185,7 +185,8 @@ def _store_for_checkout(*, store_id: int, buyer, sku_ids: list[int], now: dateti
     member 403), with the store's flash-unlock figure and the basket's live offers."""
     placeholders = ", ".join(["%s"] * len(sku_ids))
     with connection.cursor() as cursor:
-        cursor.execute(
+        execute(  # prepared (shop/db.py): parse and plan were most of its server time
+            cursor,
             _store_sql().format(placeholders),
             [buyer.pk, *flash.live_offer_params(sku_ids=sku_ids, now=now), store_id],
         )

@@ -37,7 +37,7 @@ from orders.errors import FlashLimitReached, FlashSoldOut
 from orders.models import FlashBuyerCount, FlashOffer
 from products.models import Product, Sku
 from products.selectors import sku_checkout_columns, sku_from_checkout_row
-from shop.db import execute_rowcount
+from shop.db import execute, execute_rowcount
 
 logger = logging.getLogger("orders.flash")
 
@@ -213,7 +213,7 @@ def _buyer_count_add(*, offer: FlashOffer, buyer_id: int, qty: int) -> bool:
             )
         )
     with connection.cursor() as cursor:
-        cursor.execute(_buyer_count_sql(), [offer.pk, buyer_id, qty, offer.per_user_limit])
+        execute(cursor, _buyer_count_sql(), [offer.pk, buyer_id, qty, offer.per_user_limit])
         return cursor.fetchone() is not None
 
 

@@ -124,6 +124,9 @@ else:
     # rolled back like any failed request, and is then replaced. Set it on where idle
     # connections are cut more often (a proxy with a short idle timeout).
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
+# The hottest hand-written statements run prepared (shop/db.py): off behind a pooler in
+# transaction mode, which moves a client between server sessions.
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transactions
 
 # --- Cache / Redis --------------------------------------------------------------
