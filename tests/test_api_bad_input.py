@@ -252,7 +252,7 @@ BAD_BASKETS = [
     ("body-is-a-list", lambda w: [line()(w)], "400 validation_error", "non_field_errors"),
     ("not-a-member", basket(line()), "403 not_store_member", None),  # called by the stranger
     ("store-unknown", basket(line(), store="missing"), NOT_FOUND, None),
-    ("store-huge", basket(line(), store="huge"), NOT_FOUND, None),
+    ("store-huge", basket(line(), store="huge"), "400 validation_error", "store_id"),  # beyond any id
     ("store-frozen", basket(line(), store="frozen_store"), "410 store_frozen", None),
     ("not-on-sale", basket(line(sku="draft_sku")), "409 sku_not_on_sale", None),
     ("beyond-stock", basket(line(8)), "409 out_of_stock", None),  # 10 on hand, 3 reserved

@@ -30,7 +30,7 @@ from orders.services.after_sales import (
 from orders.services.checkout import checkout_quote, order_create
 from orders.services.lifecycle import order_cancel, order_confirm_receipt, order_mark_invoiced, order_ship
 from shop.api.idempotency import idempotent
-from shop.api.serializers import Serializer
+from shop.api.serializers import IdField, Serializer
 from shop.payments.gateways.registry import default_gateway_name
 from shop.payments.services import payment_client_params
 
@@ -38,7 +38,7 @@ from .serializers import AddressSerializer, AfterSaleOutput, MerchantOrderOutput
 
 
 class CheckoutItemInput(Serializer):
-    sku_id = serializers.IntegerField(min_value=1)
+    sku_id = IdField()
     qty = serializers.IntegerField(min_value=1, max_value=settings.SHOP_RULES["MAX_ORDER_QTY"])
 
 
@@ -46,7 +46,7 @@ class TeamInput(Serializer):
     """``{"open": true}`` (optionally ``"new_customers_only": true``) or ``{"join": <team_id>}``."""
 
     open = serializers.BooleanField(required=False)
-    join = serializers.IntegerField(min_value=1, required=False)
+    join = IdField(required=False)
     new_customers_only = serializers.BooleanField(required=False, default=False)
 
     def validate(self, attrs):
@@ -58,9 +58,9 @@ class TeamInput(Serializer):
 
 
 class QuoteInput(Serializer):
-    store_id = serializers.IntegerField(min_value=1)
+    store_id = IdField()
     items = CheckoutItemInput(many=True, allow_empty=False, max_length=50)
-    coupon_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    coupon_id = IdField(required=False, allow_null=True)
     team = TeamInput(required=False, allow_null=True)
 
 
@@ -257,7 +257,7 @@ class MerchantOrderInvoiceApi(APIView):
 
 
 class AfterSaleItemInput(Serializer):
-    order_item_id = serializers.IntegerField(min_value=1)
+    order_item_id = IdField()
     qty = serializers.IntegerField(min_value=1, max_value=settings.SHOP_RULES["MAX_ORDER_QTY"])
 
 

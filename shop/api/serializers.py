@@ -6,6 +6,18 @@ import copy
 
 from rest_framework import serializers
 
+ID_MAX = 2**63 - 1  # a PostgreSQL bigint, the type of every primary key
+
+
+class IdField(serializers.IntegerField):
+    """A row's id in a request body: 1 to the largest bigint. A larger number is a 400, not a
+    database error (a prepared statement types its parameter, shop/db.py)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", ID_MAX)
+        super().__init__(**kwargs)
+
 
 def _holds_fields(field) -> bool:
     return isinstance(field, serializers.BaseSerializer) or any(

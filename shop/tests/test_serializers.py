@@ -1,0 +1,69 @@
+"""The house serializers (shop/api/serializers.py) build fields once per class and copy them:
+each instance must still behave exactly as DRF's own."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework import serializers
+
+from shop.api.serializers import ModelSerializer, Serializer
+from shop.notifications.models import Notification
+
+pytestmark = pytest.mark.django_db
+
+FIELDS = ("id", "kind", "title", "body", "data", "read_at", "created_at")
+
+
+class Mine(ModelSerializer):
+    recipient = serializers.CharField(source="recipient.username")
+
+    class Meta:
+        model = Notification
+        fields = (*FIELDS, "recipient")
+
+
+class Theirs(serializers.ModelSerializer):
+    recipient = serializers.CharField(source="recipient.username")
+
+    class Meta:
+        model = Notification
+        fields = (*FIELDS, "recipient")
+
+
+class Basket(Serializer):
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), max_length=3)
+    address = Theirs(required=False)
+    qty = serializers.IntegerField(min_value=1, max_value=5)
+
+
+def test_a_model_serializer_answers_what_drf_s_own_answers_every_time():
+    user = get_user_model().objects.create(username="ser", openid="ser")
+    rows = [
+        Notification.objects.create(recipient=user, kind="k", title=f"第{i}条", data={"i": i})
+        for i in range(3)
+    ]
+
+    for _ in range(2):  # the second round uses the copies
+        assert Mine(rows, many=True).data == Theirs(rows, many=True).data
+        assert Mine(rows[0]).data == Theirs(rows[0]).data
+
+
+def test_every_instance_gets_its_own_fields_bound_to_itself():
+    first, second = Mine(), Mine()
+
+    assert first.fields["title"] is not second.fields["title"]
+    assert first.fields["title"].parent is first
+    assert second.fields["title"].parent is second
+    assert type(first.fields["title"]) is type(Theirs().fields["title"])
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 3])
+def test_validation_with_nested_fields_is_the_same_on_every_instance(attempt):
+    good = Basket(data={"ids": [1, 2], "qty": 2})
+    bad = Basket(data={"ids": [0, 1, 2, 3], "qty": 9})
+
+    assert good.is_valid(), good.errors
+    assert good.validated_data == {"ids": [1, 2], "qty": 2}
+    assert not bad.is_valid()
+    assert set(bad.errors) == {"ids", "qty"}
