@@ -141,9 +141,17 @@ def flash_check_units(*, offer: FlashOffer, qty: int) -> None:
 def flash_check(*, offer: FlashOffer, buyer_id: int, qty: int) -> None:
     """The quote's answer (reads only): sold out, or beyond the buyer's limit."""
     flash_check_units(offer=offer, qty=qty)
-    held = FlashBuyerCount.objects.filter(offer=offer, buyer_id=buyer_id).values_list("units", flat=True)
-    if (held.first() or 0) + qty > offer.per_user_limit:
+    with connection.cursor() as cursor:
+        execute(cursor, _held_sql(), [offer.pk, buyer_id])  # prepared: every flash buyer asks
+        held = cursor.fetchone()
+    if (held[0] if held else 0) + qty > offer.per_user_limit:
         raise FlashLimitReached(offer_id=offer.pk)
+
+
+@cache
+def _held_sql() -> str:
+    # Only the table name is interpolated; values are bound.
+    return f'SELECT units FROM "{FlashBuyerCount._meta.db_table}" WHERE offer_id = %s AND buyer_id = %s'  # noqa: S608
 
 
 def flash_gate_take(*, offer: FlashOffer, buyer_id: int, qty: int) -> bool:
