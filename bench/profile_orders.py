@@ -4,12 +4,13 @@
     /work/main/.venv/bin/python bench/profile_orders.py [--requests 300] [--top 25]
 
 Prepares a database the way bench/orders_http.py does (same settings, same data, fewer
-buyers), sells out the flash offer, then for each kind of request — the DRF hello, an
-minimal buy, an ordinary ``POST /api/v1/orders``, a flash buyer told ``flash_sold_out`` —
-prints the mean wall time per request without the profiler (and how much of it was this
-process's CPU: the rest is PostgreSQL and waiting), then the functions that took the most
-time with it (cProfile, or ``--sort py-spy`` to sample instead). The times are relative:
-compare the kinds, and a change against the last run.
+buyers), sells out the flash offer and opens a second one, then for each kind of request —
+the DRF hello, the minimal buy, an ordinary ``POST /api/v1/orders``, a flash winner, a
+flash buyer told ``flash_sold_out`` — prints the mean wall time per request without the
+profiler (and how much of it was this process's CPU: the rest is PostgreSQL and waiting),
+then the functions that took the most of this process's CPU with it (cProfile on CPU
+time; or ``--sort py-spy`` to sample wall time instead). The times are relative: compare
+the kinds, and a change against the last run.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ kinds = {
     "hello": lambda: call(environ("GET", "/bench/hello"), "200"),
     "buy": lambda: call(environ("POST", "/bench/buy", body=b'{"item_id": 7}'), "201"),
     "order": post("order_body", "201"),
+    "flash_win": post("flash_win_body", "201"),
     "flash_sold_out": post("flash_body", "409"),
 }
 for name, fn in kinds.items():
@@ -73,7 +75,7 @@ for name, fn in kinds.items():
         for _ in range(n):
             fn()
         continue
-    profile = cProfile.Profile()
+    profile = cProfile.Profile(time.process_time)  # this process's CPU only, not waits
     profile.enable()
     for _ in range(n):
         fn()
@@ -82,6 +84,19 @@ for name, fn in kinds.items():
     stats = pstats.Stats(profile, stream=out).sort_stats(sort)
     stats.print_stats(top)
     print("\n".join(out.getvalue().splitlines()[6:]))
+"""
+
+
+SECOND_OFFER = """
+import json
+from datetime import timedelta
+from django.utils import timezone
+from orders.models import FlashOffer
+FlashOffer.objects.filter(pk=OFFER).update(sold_count=1)
+now = timezone.now()
+FlashOffer.objects.create(sku_id=SKU, flash_price_fen=990, starts_at=now - timedelta(minutes=1),
+    ends_at=now + timedelta(hours=2), quantity=1_000_000, per_user_limit=1)
+print(json.dumps({"sku_id": SKU}))
 """
 
 
@@ -116,9 +131,9 @@ def main() -> int:
         default="tottime",
         help="pstats order (tottime, cumulative, ...), or py-spy to sample instead",
     )
-    parser.add_argument("only", nargs="*", help="hello, buy, order, flash_sold_out (default: all)")
+    parser.add_argument("only", nargs="*", help="hello, buy, order, flash_win, flash_sold_out (default: all)")
     args = parser.parse_args()
-    buyers = 2 * (2 * args.requests + args.requests // 3 * 3 + 20) + 10
+    buyers = 3 * (2 * args.requests + 20) + 10
     psql(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
     psql(f'CREATE DATABASE "{args.database}"')
     try:
@@ -127,16 +142,17 @@ def main() -> int:
         run([PYTHON, "manage.py", "migrate", "--run-syncdb", "-v0"], env=setup_env, cwd=ROOT)
         code = PREPARE.replace("BUYERS", str(buyers)).replace("FLASH_STOCK", "1").replace("SKUS", "20")
         setup = shell(setup_env, code)
-        # Sold out: the offer's one unit gone, as after a crowd.
-        shell(
+        # Sold out: the offer's one unit gone, as after a crowd; and a second offer with units
+        # for every winner.
+        winning = shell(
             setup_env,
-            "from orders.models import FlashOffer; import json;"
-            f"FlashOffer.objects.filter(pk={setup['offer_id']}).update(sold_count=1);print(json.dumps({{}}))",
+            SECOND_OFFER.replace("OFFER", str(setup["offer_id"])).replace("SKU", str(setup["sku_ids"][-1])),
         )
         payload = {
             "tokens": setup["tokens"],
             "order_body": order_body(setup["store_id"], setup["sku_ids"][0]),
             "flash_body": order_body(setup["store_id"], setup["flash_sku_id"]),
+            "flash_win_body": order_body(setup["store_id"], winning["sku_id"]),
         }
         with tempfile.NamedTemporaryFile("w", suffix=".json") as data:
             json.dump(payload, data)
