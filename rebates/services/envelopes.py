@@ -3,8 +3,12 @@
 Funding happens inside settlement (``envelopes_fund_for_orders``, called by
 ``orders_settle``): one envelope per completed order in a store that is not frozen (the
 order is unique on the envelope), from the configured part of the order's platform
-remainder, or from an active campaign covering the store while its budget lasts. Each
-envelope has its own ledger pool account (``red_envelope_pool``/``envelope``/<id>).
+remainder, or from an active campaign covering the store while its budget lasts. The
+money sits in one ledger pool account per store (``red_envelope_pool``/``store``/<id>);
+each envelope's ``remaining_fen`` is its part of that pool, and ``ledger_check`` checks
+that a pool holds exactly the sum of its store's open envelopes (``envelope_pools_check``).
+One account per store instead of one per envelope: settling an order creates no account,
+and its funding is a line of the order's own settlement transaction.
 
 Claims draw each amount at claim time under a lock on the envelope row, by the corrected
 double-mean rule, so every share is at least 1 fen and the shares sum exactly to the
@@ -20,7 +24,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from groupstore.models import Membership
@@ -29,14 +33,15 @@ from rebates.errors import EnvelopeAlreadyClaimed, EnvelopeEmpty, EnvelopeExpire
 from rebates.models import RedEnvelope, RedEnvelopeCampaign, RedEnvelopeClaim
 from shop.errors import NotFound
 from shop.ledger.models import Account
-from shop.ledger.services import AccountRef, Posting, ledger_post
+from shop.ledger.services import AccountRef, ledger_post
 from shop.money import fen_share
 
 EXPIRY_BATCH = 200
 
 
-def envelope_pool(envelope_id: int) -> AccountRef:
-    return AccountRef(Account.Kind.RED_ENVELOPE_POOL, Account.OwnerType.ENVELOPE, envelope_id)
+def store_envelope_pool(store_id: int) -> AccountRef:
+    """The ledger account holding what is unclaimed of a store's red envelopes."""
+    return AccountRef(Account.Kind.RED_ENVELOPE_POOL, Account.OwnerType.STORE, store_id)
 
 
 def envelope_source_account(envelope: RedEnvelope) -> AccountRef:
@@ -65,12 +70,12 @@ def envelope_draw(*, remaining_fen: int, shares_left: int, randbelow=secrets.ran
 
 @dataclass(frozen=True, slots=True)
 class EnvelopeFunding:
-    """What settlement needs to post: the envelopes made, and for each order the fen of its
-    platform remainder that went into its envelope (0 when a campaign paid for it)."""
+    """What settlement needs to post: the envelopes made, and for each order the ledger
+    lines that fund its envelope (source → the store's pool), which settlement adds to the
+    order's own settlement transaction."""
 
     envelopes: list[RedEnvelope]
-    from_platform_fen: dict[int, int]
-    campaign_postings: list[Posting]
+    lines_by_order: dict[int, list[tuple[AccountRef, int]]]
 
 
 def _active_campaigns(now: datetime) -> list[tuple[RedEnvelopeCampaign, set[int]]]:
@@ -111,7 +116,6 @@ def envelopes_fund_for_orders(
     done = set(RedEnvelope.objects.filter(order__in=orders).values_list("order_id", flat=True))
     campaigns = _active_campaigns(now)
     made: list[RedEnvelope] = []
-    from_platform: dict[int, int] = {}
     for order in orders:
         if order.pk in done or order.store.is_frozen:
             continue
@@ -123,7 +127,6 @@ def envelopes_fund_for_orders(
             shares, source = rules["ENVELOPE_SHARES"], RedEnvelope.Source.ORDER
             if total < 1:
                 continue
-            from_platform[order.pk] = total
         shares = min(shares, total)  # K = min(configured shares, total fen)
         made.append(
             RedEnvelope(
@@ -140,23 +143,15 @@ def envelopes_fund_for_orders(
             )
         )
     envelopes = RedEnvelope.objects.bulk_create(made)
-    campaign_postings = [
-        Posting(
-            key=f"envelope:{envelope.pk}:fund",
-            kind="envelope_funded",
-            lines=[
-                (AccountRef.platform(Account.Kind.MARKETING_BUDGET), -envelope.total_fen),
-                (envelope_pool(envelope.pk), envelope.total_fen),
-            ],
-            memo=f"Red envelope of order {envelope.order_id} from campaign {envelope.campaign_id}",
-            ref_type="red_envelope",
-            ref_id=envelope.pk,
-        )
-        for envelope in envelopes
-        if envelope.source == RedEnvelope.Source.CAMPAIGN
-    ]
     return EnvelopeFunding(
-        envelopes=envelopes, from_platform_fen=from_platform, campaign_postings=campaign_postings
+        envelopes=envelopes,
+        lines_by_order={
+            e.order_id: [
+                (envelope_source_account(e), -e.total_fen),
+                (store_envelope_pool(e.store_id), e.total_fen),
+            ]
+            for e in envelopes
+        },
     )
 
 
@@ -209,7 +204,7 @@ def red_envelope_claim(*, envelope_id: int, user, now: datetime | None = None) -
             key=f"envelope-claim:{claim.pk}",
             kind="envelope_claimed",
             lines=[
-                (envelope_pool(envelope.pk), -amount),
+                (store_envelope_pool(envelope.store_id), -amount),
                 (AccountRef.user(Account.Kind.USER_AVAILABLE, user.pk), amount),
             ],
             memo=f"Red envelope #{envelope.pk}",
@@ -234,7 +229,10 @@ def red_envelope_expire(*, envelope_id: int, now: datetime | None = None) -> Red
         ledger_post(
             key=f"envelope:{envelope.pk}:return",
             kind="envelope_returned",
-            lines=[(envelope_pool(envelope.pk), -rest), (envelope_source_account(envelope), rest)],
+            lines=[
+                (store_envelope_pool(envelope.store_id), -rest),
+                (envelope_source_account(envelope), rest),
+            ],
             memo=f"Unclaimed rest of red envelope #{envelope.pk}",
             ref_type="red_envelope",
             ref_id=envelope.pk,
@@ -260,3 +258,35 @@ def red_envelopes_expire_due(now: datetime) -> int:
     for envelope_id in ids:
         red_envelope_expire(envelope_id=envelope_id, now=now)
     return len(ids)
+
+
+# --- The books ----------------------------------------------------------------------------
+
+
+def envelope_pools_check() -> list[str]:
+    """``ledger_check``'s check: every store's pool holds exactly the sum of its open
+    envelopes' ``remaining_fen`` (empty and expired ones hold nothing), and no other
+    envelope pool (the per-envelope accounts of before 2026-12) holds anything."""
+    open_fen = dict(
+        RedEnvelope.objects.filter(status=RedEnvelope.Status.OPEN)
+        .values("store_id")
+        .annotate(fen=Sum("remaining_fen"))
+        .values_list("store_id", "fen")
+    )
+    pools = Account.objects.filter(kind=Account.Kind.RED_ENVELOPE_POOL).values_list(
+        "owner_type", "owner_id", "balance_fen"
+    )
+    problems = []
+    pooled: dict[int, int] = {}
+    for owner_type, owner_id, balance in pools:
+        if owner_type == Account.OwnerType.STORE:
+            pooled[owner_id] = balance
+        elif balance:
+            problems.append(f"envelope pool of {owner_type} {owner_id} still holds {balance} fen")
+    for store_id in sorted(open_fen.keys() | pooled.keys()):
+        held, owed = pooled.get(store_id, 0), open_fen.get(store_id, 0)
+        if held != owed:
+            problems.append(
+                f"store {store_id}'s envelope pool holds {held} fen, its open envelopes {owed} fen"
+            )
+    return problems
