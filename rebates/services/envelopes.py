@@ -31,6 +31,7 @@ from groupstore.models import Membership
 from groupstore.services import member_stats_record_rebate
 from rebates.errors import EnvelopeAlreadyClaimed, EnvelopeEmpty, EnvelopeExpired, EnvelopeNotEligible
 from rebates.models import RedEnvelope, RedEnvelopeCampaign, RedEnvelopeClaim
+from shop.bulk import rows_insert
 from shop.errors import NotFound
 from shop.ledger.models import Account
 from shop.ledger.services import AccountRef, ledger_post
@@ -46,7 +47,11 @@ def store_envelope_pool(store_id: int) -> AccountRef:
 
 def envelope_source_account(envelope: RedEnvelope) -> AccountRef:
     """Where unclaimed money goes back to: the platform's revenue or the marketing budget."""
-    if envelope.source == RedEnvelope.Source.CAMPAIGN:
+    return _source_account(envelope.source)
+
+
+def _source_account(source: str) -> AccountRef:
+    if source == RedEnvelope.Source.CAMPAIGN:
         return AccountRef.platform(Account.Kind.MARKETING_BUDGET)
     return AccountRef.platform(Account.Kind.PLATFORM_REVENUE)
 
@@ -70,12 +75,31 @@ def envelope_draw(*, remaining_fen: int, shares_left: int, randbelow=secrets.ran
 
 @dataclass(frozen=True, slots=True)
 class EnvelopeFunding:
-    """What settlement needs to post: the envelopes made, and for each order the ledger
-    lines that fund its envelope (source → the store's pool), which settlement adds to the
-    order's own settlement transaction."""
+    """What settlement needs to post: how many envelopes were made, and for each order the
+    ledger lines that fund its envelope (source → the store's pool), which settlement adds
+    to the order's own settlement transaction."""
 
-    envelopes: list[RedEnvelope]
+    count: int
     lines_by_order: dict[int, list[tuple[AccountRef, int]]]
+
+
+# Every column of a new envelope (rows_insert sets no defaults).
+_ENVELOPE_COLUMNS = (
+    "created_at",
+    "updated_at",
+    "store_id",
+    "order_id",
+    "source",
+    "campaign_id",
+    "total_fen",
+    "shares",
+    "remaining_fen",
+    "remaining_shares",
+    "status",
+    "funded_at",
+    "expires_at",
+    "returned_fen",
+)
 
 
 def _active_campaigns(now: datetime) -> list[tuple[RedEnvelopeCampaign, set[int]]]:
@@ -107,17 +131,21 @@ def envelopes_fund_for_orders(
 ) -> EnvelopeFunding:
     """Make the envelopes of these settling orders (in settlement's transaction).
 
-    ``platform_fen`` is each order's platform remainder being settled now. Orders in a
-    frozen store fund nothing. An order that already has an envelope is skipped, so a
+    ``orders`` are settlement's ``SettlingOrder`` rows (``pk``, ``store_id``,
+    ``store_is_frozen``); ``platform_fen`` is each order's platform remainder being
+    settled now. Orders in a frozen store fund nothing. An order that already has an envelope is skipped, so a
     re-run funds nothing twice (the unique order on the envelope is the backstop).
     """
     rules = settings.SHOP_RULES
     ttl = rules["ENVELOPE_TTL"]
-    done = set(RedEnvelope.objects.filter(order__in=orders).values_list("order_id", flat=True))
+    done = set(
+        RedEnvelope.objects.filter(order_id__in=[o.pk for o in orders]).values_list("order_id", flat=True)
+    )
     campaigns = _active_campaigns(now)
-    made: list[RedEnvelope] = []
+    rows: list[tuple] = []
+    lines_by_order: dict[int, list[tuple[AccountRef, int]]] = {}
     for order in orders:
-        if order.pk in done or order.store.is_frozen:
+        if order.pk in done or order.store_is_frozen:
             continue
         campaign = _campaign_take(campaigns, order.store_id) if campaigns else None
         if campaign is not None:
@@ -128,31 +156,30 @@ def envelopes_fund_for_orders(
             if total < 1:
                 continue
         shares = min(shares, total)  # K = min(configured shares, total fen)
-        made.append(
-            RedEnvelope(
-                store_id=order.store_id,
-                order=order,
-                source=source,
-                campaign=campaign,
-                total_fen=total,
-                shares=shares,
-                remaining_fen=total,
-                remaining_shares=shares,
-                funded_at=now,
-                expires_at=now + ttl,
+        rows.append(
+            (
+                now,
+                now,
+                order.store_id,
+                order.pk,
+                source,
+                campaign.pk if campaign else None,
+                total,
+                shares,
+                total,
+                shares,
+                RedEnvelope.Status.OPEN,
+                now,
+                now + ttl,
+                0,
             )
         )
-    envelopes = RedEnvelope.objects.bulk_create(made)
-    return EnvelopeFunding(
-        envelopes=envelopes,
-        lines_by_order={
-            e.order_id: [
-                (envelope_source_account(e), -e.total_fen),
-                (store_envelope_pool(e.store_id), e.total_fen),
-            ]
-            for e in envelopes
-        },
-    )
+        lines_by_order[order.pk] = [
+            (_source_account(source), -total),
+            (store_envelope_pool(order.store_id), total),
+        ]
+    rows_insert(model=RedEnvelope, fields=_ENVELOPE_COLUMNS, rows=rows)
+    return EnvelopeFunding(count=len(rows), lines_by_order=lines_by_order)
 
 
 # --- Claims ------------------------------------------------------------------------------

@@ -23,10 +23,10 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from groupstore.services import member_stats_record_rebates, store_stats_record_commissions
@@ -35,6 +35,7 @@ from orders.models import Order
 from orders.services.refunds import order_merchant_refunded_fen
 from rebates.models import Accrual, OrderSettlement, SettlementRun
 from rebates.services.envelopes import envelopes_fund_for_orders
+from shop.bulk import rows_insert
 from shop.ledger.models import Account
 from shop.ledger.services import AccountRef, Posting, ledger_post_many
 from shop.money import fen_share
@@ -44,10 +45,37 @@ logger = logging.getLogger("rebates.settlement")
 PLATFORM_PENDING = AccountRef.platform(Account.Kind.PLATFORM_PENDING)
 PLATFORM_REVENUE = AccountRef.platform(Account.Kind.PLATFORM_REVENUE)
 
-# What settlement reads of an order and an accrual (a batch loads hundreds of each: the
-# other columns would only cost time).
-ORDER_FIELDS = ("id", "store_id", "merchant_id", "sale_fen", "refunded_fen", "store__id", "store__is_frozen")
-ACCRUAL_FIELDS = ("id", "order_id", "store_id", "beneficiary_id", "kind", "amount_fen", "cancelled_fen")
+
+# What settlement reads of an order and an accrual, as plain tuples: a batch loads
+# hundreds of each, and model instances (or the other columns) would only cost time.
+class SettlingOrder(NamedTuple):
+    pk: int
+    store_id: int
+    merchant_id: int
+    sale_fen: int
+    refunded_fen: int
+    store_is_frozen: bool
+
+
+class SettlingAccrual(NamedTuple):
+    pk: int
+    order_id: int
+    store_id: int
+    beneficiary_id: int | None
+    kind: str
+    amount_fen: int
+    cancelled_fen: int
+
+
+SETTLEMENT_COLUMNS = (
+    "order_id",
+    "merchant_id",
+    "run_id",
+    "commission_fen",
+    "merchant_payable_fen",
+    "platform_fee_fen",
+    "settled_at",
+)
 
 
 @dataclass
@@ -57,14 +85,14 @@ class _Totals:
     merchant_payable_fen: int = 0
     platform_fee_fen: int = 0
     envelopes: int = 0
-    rows: list[OrderSettlement] = field(default_factory=list)
+    rows: list[tuple] = field(default_factory=list)  # OrderSettlement rows, SETTLEMENT_COLUMNS
 
 
-def _net(accrual: Accrual) -> int:
+def _net(accrual: SettlingAccrual) -> int:
     return accrual.amount_fen - accrual.cancelled_fen
 
 
-def _order_lines(accruals: list[Accrual], envelope_lines, merchant_id: int, left: int, fee: int):
+def _order_lines(accruals: list[SettlingAccrual], envelope_lines, merchant_id: int, left: int, fee: int):
     """One order's settlement, netted per account (zero lines dropped): pending →
     available for people, pending → revenue for the platform; the envelope's funding;
     receivable → payable for the merchant, its fee → revenue."""
@@ -86,7 +114,9 @@ def _order_lines(accruals: list[Accrual], envelope_lines, merchant_id: int, left
     return [(ref, amount) for ref, amount in net.items() if amount]
 
 
-def order_merchant_due(order: Order, commission_fen: int) -> tuple[int, int]:
+def order_merchant_due(
+    order: Order | SettlingOrder, commission_fen: int, *, refunded_fen: int = 0
+) -> tuple[int, int]:
     """``(receivable left, platform fee)`` of a completed order.
 
     The merchant was credited the sale amount at payment (coupons are the platform's);
@@ -94,10 +124,10 @@ def order_merchant_due(order: Order, commission_fen: int) -> tuple[int, int]:
     money plus the coupon's share of it, which went back to the marketing budget). What is left
     moves to payable, less the platform's fee (``MERCHANT_PLATFORM_FEE_BPS`` of the goods
     value kept, rounded down: the remainder stays with the merchant).
+    ``refunded_fen`` is what refunds took from the merchant (``order_merchant_refunded_fen``;
+    0 for an order no refund touched).
     """
-    # An order no refund touched has nothing refunded on any item (its refunded_fen is their sum).
-    refunded = order_merchant_refunded_fen(order) if order.refunded_fen else 0
-    kept = max(0, order.sale_fen - refunded)
+    kept = max(0, order.sale_fen - refunded_fen)
     left = max(0, kept - commission_fen)
     fee = min(left, fen_share(kept, settings.SHOP_RULES["MERCHANT_PLATFORM_FEE_BPS"]))
     return left, fee
@@ -140,12 +170,12 @@ def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) ->
     totals = _Totals()
     with transaction.atomic(durable=True):
         # Lock the orders first (pk order), as payments and refunds do, then decide.
-        orders = list(
-            order_qs_for_update()
-            .select_related("store")
+        orders = [
+            SettlingOrder._make(row)
+            for row in order_qs_for_update()
             .filter(pk__in=order_ids, status=Order.Status.COMPLETED)
-            .only(*ORDER_FIELDS)
-        )
+            .values_list("pk", "store_id", "merchant_id", "sale_fen", "refunded_fen", "store__is_frozen")
+        ]
         settled = set(
             OrderSettlement.objects.filter(order_id__in=[o.pk for o in orders]).values_list(
                 "order_id", flat=True
@@ -155,14 +185,22 @@ def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) ->
         if not orders:
             return totals
         # Only a refunded order needs its items (what refunds took from the merchant).
-        prefetch_related_objects([o for o in orders if o.refunded_fen], "items")
-        accruals = list(
-            Accrual.objects.select_for_update(no_key=True, of=("self",))
-            .filter(order__in=orders, status=Accrual.Status.PENDING)
-            .only(*ACCRUAL_FIELDS)
+        # (They are locked already, by the query above.)
+        touched = [o.pk for o in orders if o.refunded_fen]
+        refunded = {
+            order.pk: order_merchant_refunded_fen(order)
+            for order in Order.objects.filter(pk__in=touched).only("pk").prefetch_related("items")
+        }
+        accruals = [
+            SettlingAccrual._make(row)
+            for row in Accrual.objects.select_for_update(no_key=True, of=("self",))
+            .filter(order_id__in=[o.pk for o in orders], status=Accrual.Status.PENDING)
             .order_by("pk")
-        )
-        by_order: dict[int, list[Accrual]] = defaultdict(list)
+            .values_list(
+                "pk", "order_id", "store_id", "beneficiary_id", "kind", "amount_fen", "cancelled_fen"
+            )
+        ]
+        by_order: dict[int, list[SettlingAccrual]] = defaultdict(list)
         for accrual in accruals:
             by_order[accrual.order_id].append(accrual)
         platform_fen = {
@@ -172,13 +210,19 @@ def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) ->
         funding = envelopes_fund_for_orders(orders=orders, platform_fen=platform_fen, now=now)
         postings = [
             _order_posting(
-                order, by_order[order.pk], funding.lines_by_order.get(order.pk, ()), totals, now, run
+                order,
+                by_order[order.pk],
+                funding.lines_by_order.get(order.pk, ()),
+                refunded.get(order.pk, 0),
+                totals,
+                now,
+                run,
             )
             for order in orders
         ]
         # From now on refunds claw back settled money and charge the merchant's payable
         # (both look at these rows: the accruals' status, the OrderSettlement).
-        OrderSettlement.objects.bulk_create(totals.rows, batch_size=1000)
+        rows_insert(model=OrderSettlement, fields=SETTLEMENT_COLUMNS, rows=totals.rows)
         Accrual.objects.filter(pk__in=[a.pk for a in accruals]).update(
             status=Accrual.Status.SETTLED, settled_at=now
         )
@@ -190,28 +234,20 @@ def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) ->
         _push_aggregates(accruals)
         ledger_post_many(postings=[p for p in postings if p is not None])
         totals.orders = len(orders)
-        totals.envelopes = len(funding.envelopes)
+        totals.envelopes = funding.count
     return totals
 
 
-def _order_posting(order, accruals, envelope_lines, totals: _Totals, now, run) -> Posting | None:
+def _order_posting(
+    order: SettlingOrder, accruals, envelope_lines, refunded_fen: int, totals: _Totals, now, run
+) -> Posting | None:
     commission = sum(_net(a) for a in accruals)
-    left, fee = order_merchant_due(order, commission)
+    left, fee = order_merchant_due(order, commission, refunded_fen=refunded_fen)
     lines = _order_lines(accruals, envelope_lines, order.merchant_id, left, fee)
     totals.commission_fen += commission
     totals.merchant_payable_fen += left - fee
     totals.platform_fee_fen += fee
-    totals.rows.append(
-        OrderSettlement(
-            order=order,
-            merchant_id=order.merchant_id,
-            run=run,
-            commission_fen=commission,
-            merchant_payable_fen=left - fee,
-            platform_fee_fen=fee,
-            settled_at=now,
-        )
-    )
+    totals.rows.append((order.pk, order.merchant_id, run.pk, commission, left - fee, fee, now))
     if not lines:
         return None
     return Posting(
@@ -237,7 +273,7 @@ def _lock_receivables(merchant_ids: set[int]) -> None:
     )
 
 
-def _push_aggregates(accruals: list[Accrual]) -> None:
+def _push_aggregates(accruals: list[SettlingAccrual]) -> None:
     owner_by_store: dict[int, int] = defaultdict(int)
     rebate_by_member: dict[tuple[int, int], int] = defaultdict(int)
     for accrual in accruals:
