@@ -37,7 +37,12 @@ from rebates.models import Accrual, OrderSettlement, SettlementRun
 from rebates.services.envelopes import envelopes_fund_for_orders
 from shop.bulk import rows_insert
 from shop.ledger.models import Account
-from shop.ledger.services import AccountRef, Posting, ledger_post_many
+from shop.ledger.services import (
+    AccountRef,
+    Posting,
+    ledger_apply_balances,
+    ledger_write_many_balances_unapplied,
+)
 from shop.money import fen_share
 
 logger = logging.getLogger("rebates.settlement")
@@ -163,9 +168,10 @@ def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) ->
     """One transaction, a fixed number of queries whatever the batch size.
 
     What only this batch touches comes first (its orders, accruals, envelopes, settlement
-    rows); what concurrent batches and payments share — the merchants' receivable and
-    payable, store and member figures, the platform's accounts — comes last, so two
-    batches on two workers overlap for all but the last few statements before commit.
+    rows, its ledger transactions and entries); what concurrent batches and payments
+    share — the merchants' receivable and payable, store and member figures, the ledger
+    balances — comes last, so two batches on two workers overlap for all but the last
+    few statements before commit.
     """
     totals = _Totals()
     with transaction.atomic(durable=True):
@@ -226,13 +232,16 @@ def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) ->
         Accrual.objects.filter(pk__in=[a.pk for a in accruals]).update(
             status=Accrual.Status.SETTLED, settled_at=now
         )
+        # The ledger transactions and entries are new rows: written before any shared
+        # row is locked, so a concurrent batch waits only for what follows.
+        written = ledger_write_many_balances_unapplied(postings=[p for p in postings if p is not None])
         # Lock order of the shared rows, as a payment does: the merchants' receivable
         # accounts (a payment posts its receipt there first), then store figures (the
-        # payment handler records them next), then the other ledger accounts (it accrues
-        # last). Any other order deadlocks a settlement against payments of new orders.
+        # payment handler records them next), then the other ledger accounts' balances
+        # (it accrues last). Any other order deadlocks a settlement against payments.
         _lock_receivables({o.merchant_id for o in orders})
         _push_aggregates(accruals)
-        ledger_post_many(postings=[p for p in postings if p is not None])
+        ledger_apply_balances(written)
         totals.orders = len(orders)
         totals.envelopes = funding.count
     return totals
