@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from accounts.profile import me_fields
 from accounts.services import user_login_with_code
+from shop.api.serializers import Serializer
 
 
 class LoginThrottle(AnonRateThrottle):
@@ -22,7 +23,7 @@ class LoginThrottle(AnonRateThrottle):
         return settings.REST_FRAMEWORK.get("DEFAULT_THROTTLE_RATES", {}).get(self.scope, "30/minute")
 
 
-class UserBrief(serializers.Serializer):
+class UserBrief(Serializer):
     id = serializers.IntegerField()
     nickname = serializers.CharField()
 
@@ -32,7 +33,7 @@ class WechatLoginApi(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [LoginThrottle]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         code = serializers.CharField(max_length=200)
         nickname = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
         avatar_url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="")

@@ -32,16 +32,17 @@ from groupstore.services import (
 )
 from products.models import Product
 from shop.api.pagination import KnownCountPagination
+from shop.api.serializers import Serializer
 from shop.api.throttling import UserScopedRateThrottle
 from shop.errors import NotFound
 
 
-class GroupTicket(serializers.Serializer):
+class GroupTicket(Serializer):
     encrypted_data = serializers.CharField(max_length=4096)
     iv = serializers.CharField(max_length=64)
 
 
-class MyStoreOutput(serializers.Serializer):
+class MyStoreOutput(Serializer):
     id = serializers.IntegerField(source="store.id")
     name = serializers.CharField(source="store.name")
     owner_id = serializers.IntegerField(source="store.owner_id")
@@ -62,12 +63,12 @@ class StoreListCreateApi(ListAPIView):
     def get_throttles(self):
         return [UserScopedRateThrottle()] if self.request.method == "POST" else []
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         name = serializers.CharField(max_length=60)
         group = GroupTicket(required=False)
         wechat_group_id = serializers.CharField(max_length=128, required=False, help_text="SANDBOX only.")
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(Serializer):
         id = serializers.IntegerField()
         name = serializers.CharField()
         owner_id = serializers.IntegerField()
@@ -95,7 +96,7 @@ class StoreJoinApi(APIView):
     throttle_classes = [UserScopedRateThrottle]
     throttle_scope = "store_join"
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         share_token = serializers.CharField(max_length=64)
         group = GroupTicket(required=False)
         wechat_group_id = serializers.CharField(max_length=128, required=False, help_text="SANDBOX only.")
@@ -157,7 +158,7 @@ class ShareLinkCreateApi(APIView):
     throttle_classes = [UserScopedRateThrottle]
     throttle_scope = "share_link_create"
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         product_id = serializers.PrimaryKeyRelatedField(
             queryset=Product.objects.filter(status=Product.Status.ON_SALE), required=False
         )
@@ -177,7 +178,7 @@ class ShareLinkCreateApi(APIView):
         return Response({"share_token": link.token}, status=status.HTTP_201_CREATED)
 
 
-class DashboardOutput(serializers.Serializer):
+class DashboardOutput(Serializer):
     gmv_fen = serializers.IntegerField()
     members_count = serializers.IntegerField()
     orders_count = serializers.IntegerField()
@@ -193,7 +194,7 @@ class StoreDashboardApi(APIView):
         return Response(asdict(store_dashboard_for_owner(store_id=store_id, user=request.user)))
 
 
-class MemberOutput(serializers.Serializer):
+class MemberOutput(Serializer):
     """What an owner may know of a member: never a phone number or an address."""
 
     user_id = serializers.IntegerField()
@@ -212,7 +213,7 @@ class StoreMemberListApi(ListAPIView):
     queryset = Membership.objects.none()  # for the schema; get_queryset gives the store's
     pagination_class = KnownCountPagination
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(Serializer):
         ordering = serializers.ChoiceField(
             choices=list(MEMBER_ORDERINGS), required=False, default="-saved_fen"
         )
@@ -239,7 +240,7 @@ class StoreMemberListApi(ListAPIView):
         return self.get_paginated_response(page)
 
 
-class StoreSavingsOutput(serializers.Serializer):
+class StoreSavingsOutput(Serializer):
     store_id = serializers.IntegerField()
     store_name = serializers.CharField()
     saved_fen = serializers.IntegerField()
@@ -265,7 +266,7 @@ class SavingsApi(APIView):
         return Response(savings_for_user(user=request.user))
 
 
-class LeaderOutput(serializers.Serializer):
+class LeaderOutput(Serializer):
     id = serializers.IntegerField()
     status = serializers.CharField()
     certified_at = serializers.DateTimeField(allow_null=True)
@@ -279,7 +280,7 @@ class LeaderRegisterApi(APIView):
     throttle_classes = [UserScopedRateThrottle]
     throttle_scope = "leader_register"
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         invitation_code = serializers.CharField(max_length=40)
 
     @extend_schema(request=InputSerializer, responses={201: LeaderOutput, 200: LeaderOutput})
@@ -305,7 +306,7 @@ class LeaderMeApi(APIView):
         return Response(LeaderOutput(leader).data)
 
 
-class VenueSelectionOutput(serializers.Serializer):
+class VenueSelectionOutput(Serializer):
     store_id = serializers.IntegerField()
     product_ids = serializers.ListField(child=serializers.IntegerField())
 
@@ -314,7 +315,7 @@ class VenueSelectionApi(APIView):
     """``GET``: the venue's curated products (members); ``PUT``: replace them (the store's
     owner as a certified leader; on-sale products only)."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         product_ids = serializers.ListField(
             child=serializers.IntegerField(min_value=1), allow_empty=True, max_length=200
         )

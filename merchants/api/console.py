@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from products.models import Product
 from products.selectors import product_get_for_merchant, product_list_for_merchant, sku_get_for_merchant
 from products.services import PRICE_MAX_FEN, STOCK_MAX
+from shop.api.serializers import Serializer
 
 from ..models import DepositMovement, MerchantStaff, StockUpload
 from ..selectors import (
@@ -58,7 +59,7 @@ def _spec(value: dict) -> dict:
     return value
 
 
-class SkuInput(serializers.Serializer):
+class SkuInput(Serializer):
     code = serializers.CharField(max_length=64)
     spec = serializers.DictField(
         child=serializers.CharField(max_length=50), required=False, validators=[_spec]
@@ -87,11 +88,11 @@ class MerchantProductListApi(GenericAPIView):
     serializer_class = MerchantProductOutput
     queryset = Product.objects.none()  # for the schema; the view reads through selectors
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(Serializer):
         status = serializers.ChoiceField(choices=Product.Status.choices, required=False)
         q = serializers.CharField(required=False, max_length=100, allow_blank=True)
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         title = serializers.CharField(max_length=120)
         description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
         category_id = serializers.IntegerField(min_value=1)
@@ -136,7 +137,7 @@ class MerchantProductListApi(GenericAPIView):
 
 
 class MerchantProductDetailApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         title = serializers.CharField(max_length=120, required=False)
         description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
         category_id = serializers.IntegerField(min_value=1, required=False)
@@ -200,7 +201,7 @@ class MerchantStockUploadListApi(GenericAPIView):
     serializer_class = StockUploadOutput
     queryset = StockUpload.objects.none()
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         file = serializers.FileField(
             allow_empty_file=True, help_text="CSV or XLSX with columns sku_code, stock."
         )
@@ -271,7 +272,7 @@ class MerchantStaffListApi(GenericAPIView):
     queryset = MerchantStaff.objects.none()
     pagination_class = None
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         user_id = serializers.IntegerField(min_value=1, help_text="The user's id (they see it in GET /me).")
 
     @extend_schema(responses=StaffOutput(many=True))

@@ -6,11 +6,12 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from products.models import Product, Sku
+from shop.api.serializers import ModelSerializer, Serializer
 
 from ..models import DepositMovement, MerchantStaff, StockUpload
 
 
-class MerchantSkuOutput(serializers.ModelSerializer):
+class MerchantSkuOutput(ModelSerializer):
     """Merchant-side SKUs always show ``code`` and ``commission_bps`` (API.md)."""
 
     stock = serializers.IntegerField(
@@ -36,7 +37,7 @@ class MerchantSkuOutput(serializers.ModelSerializer):
         )
 
 
-class MerchantProductOutput(serializers.ModelSerializer):
+class MerchantProductOutput(ModelSerializer):
     category_id = serializers.IntegerField()
     images = serializers.ListField(child=serializers.CharField(), help_text="Image URLs, in display order.")
     skus = MerchantSkuOutput(many=True)
@@ -59,7 +60,7 @@ class MerchantProductOutput(serializers.ModelSerializer):
         )
 
 
-class UploadErrorOutput(serializers.Serializer):
+class UploadErrorOutput(Serializer):
     line = serializers.IntegerField()
     code = serializers.CharField()
     reason = serializers.CharField()
@@ -70,7 +71,7 @@ class UploadErrorOutput(serializers.Serializer):
 _PUBLIC_ERROR_CODES = {"other_merchant_sku": "unknown_sku"}
 
 
-class StockUploadOutput(serializers.ModelSerializer):
+class StockUploadOutput(ModelSerializer):
     errors = serializers.SerializerMethodField()
     errors_truncated = serializers.SerializerMethodField()
 
@@ -110,7 +111,7 @@ class StockUploadOutput(serializers.ModelSerializer):
         return obj.error_count > len(obj.errors)
 
 
-class DepositMovementOutput(serializers.ModelSerializer):
+class DepositMovementOutput(ModelSerializer):
     class Meta:
         model = DepositMovement
         fields = (
@@ -128,7 +129,7 @@ class DepositMovementOutput(serializers.ModelSerializer):
         )
 
 
-class StaffOutput(serializers.ModelSerializer):
+class StaffOutput(ModelSerializer):
     user_id = serializers.IntegerField()
     nickname = serializers.CharField(source="user.nickname")
 

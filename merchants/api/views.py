@@ -11,11 +11,12 @@ from merchants.services import deposit_payment_create, merchant_apply
 from merchants.services.exit import refund_due_at
 from products.models import Category
 from shop.api.idempotency import idempotent
+from shop.api.serializers import Serializer
 from shop.payments.gateways.registry import default_gateway_name
 from shop.payments.services import payment_client_params
 
 
-class DepositPaymentOutput(serializers.Serializer):
+class DepositPaymentOutput(Serializer):
     id = serializers.IntegerField()
     amount_fen = serializers.IntegerField()
     gateway = serializers.CharField()
@@ -23,7 +24,7 @@ class DepositPaymentOutput(serializers.Serializer):
 
 
 class MerchantApplicationApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         company_name = serializers.CharField(max_length=120)
         licence_no = serializers.CharField(max_length=64)
         contact_phone = serializers.CharField(max_length=32)
@@ -81,7 +82,7 @@ def merchant_profile_body(merchant) -> dict:
     }
 
 
-class RequiredDepositOutput(serializers.Serializer):
+class RequiredDepositOutput(Serializer):
     category_id = serializers.IntegerField()
     name = serializers.CharField()
     deposit_fen = serializers.IntegerField(help_text="The category's deposit standard.")
@@ -114,7 +115,7 @@ class MerchantProfileApi(APIView):
 
 
 class MerchantDepositCreateApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         amount_fen = serializers.IntegerField(min_value=100, max_value=100_000_000)
 
     @extend_schema(

@@ -2,9 +2,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from orders.models import AfterSale, AfterSaleItem, Order, OrderItem, Team
+from shop.api.serializers import ModelSerializer, Serializer
 
 
-class AfterSaleItemOutput(serializers.ModelSerializer):
+class AfterSaleItemOutput(ModelSerializer):
     order_item_id = serializers.IntegerField()
 
     class Meta:
@@ -12,7 +13,7 @@ class AfterSaleItemOutput(serializers.ModelSerializer):
         fields = ("order_item_id", "qty", "amount_fen")
 
 
-class AfterSaleOutput(serializers.ModelSerializer):
+class AfterSaleOutput(ModelSerializer):
     order_id = serializers.IntegerField()
     type = serializers.CharField(source="kind")
     items = AfterSaleItemOutput(many=True)
@@ -35,7 +36,7 @@ class AfterSaleOutput(serializers.ModelSerializer):
         )
 
 
-class OrderItemOutput(serializers.ModelSerializer):
+class OrderItemOutput(ModelSerializer):
     sku_id = serializers.IntegerField()
     discount_fen = serializers.IntegerField()
 
@@ -58,13 +59,13 @@ class OrderItemOutput(serializers.ModelSerializer):
         )
 
 
-class OrderTeamOutput(serializers.Serializer):
+class OrderTeamOutput(Serializer):
     id = serializers.IntegerField()
     size = serializers.IntegerField()
     status = serializers.CharField()
 
 
-class TeamOutput(serializers.ModelSerializer):
+class TeamOutput(ModelSerializer):
     """``GET /teams/{id}``: public figures only; members by nickname."""
 
     sku_id = serializers.IntegerField()
@@ -87,20 +88,20 @@ class TeamOutput(serializers.ModelSerializer):
         return [{"nickname": m.buyer.nickname, "is_leader": m.is_leader} for m in team.live_members]
 
 
-class DeliveryOutput(serializers.Serializer):
+class DeliveryOutput(Serializer):
     carrier = serializers.CharField()
     tracking_no = serializers.CharField()
     shipped_at = serializers.DateTimeField(allow_null=True)
 
 
-class AddressSerializer(serializers.Serializer):
+class AddressSerializer(Serializer):
     name = serializers.CharField(max_length=40)
     phone = serializers.RegexField(r"^\+?[0-9][0-9 -]{5,19}$", max_length=20)
     region = serializers.CharField(max_length=100)
     detail = serializers.CharField(max_length=200)
 
 
-class OrderOutput(serializers.ModelSerializer):
+class OrderOutput(ModelSerializer):
     """An order as its buyer sees it (with the buyer's own address)."""
 
     store_id = serializers.IntegerField()

@@ -30,18 +30,19 @@ from orders.services.after_sales import (
 from orders.services.checkout import checkout_quote, order_create
 from orders.services.lifecycle import order_cancel, order_confirm_receipt, order_mark_invoiced, order_ship
 from shop.api.idempotency import idempotent
+from shop.api.serializers import Serializer
 from shop.payments.gateways.registry import default_gateway_name
 from shop.payments.services import payment_client_params
 
 from .serializers import AddressSerializer, AfterSaleOutput, MerchantOrderOutput, OrderOutput, TeamOutput
 
 
-class CheckoutItemInput(serializers.Serializer):
+class CheckoutItemInput(Serializer):
     sku_id = serializers.IntegerField(min_value=1)
     qty = serializers.IntegerField(min_value=1, max_value=settings.SHOP_RULES["MAX_ORDER_QTY"])
 
 
-class TeamInput(serializers.Serializer):
+class TeamInput(Serializer):
     """``{"open": true}`` (optionally ``"new_customers_only": true``) or ``{"join": <team_id>}``."""
 
     open = serializers.BooleanField(required=False)
@@ -56,14 +57,14 @@ class TeamInput(serializers.Serializer):
         return attrs
 
 
-class QuoteInput(serializers.Serializer):
+class QuoteInput(Serializer):
     store_id = serializers.IntegerField(min_value=1)
     items = CheckoutItemInput(many=True, allow_empty=False, max_length=50)
     coupon_id = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     team = TeamInput(required=False, allow_null=True)
 
 
-class QuoteLineOutput(serializers.Serializer):
+class QuoteLineOutput(Serializer):
     sku_id = serializers.IntegerField(source="sku.pk")
     merchant_id = serializers.IntegerField(source="sku.merchant_id")
     qty = serializers.IntegerField()
@@ -77,14 +78,14 @@ class QuoteLineOutput(serializers.Serializer):
     flash_offer_id = serializers.IntegerField(source="flash_offer.pk", allow_null=True, default=None)
 
 
-class QuoteCouponOutput(serializers.Serializer):
+class QuoteCouponOutput(Serializer):
     id = serializers.IntegerField(source="pk")
     amount_fen = serializers.IntegerField()
     min_spend_fen = serializers.IntegerField()
     expires_at = serializers.DateTimeField()
 
 
-class QuoteTeamOutput(serializers.Serializer):
+class QuoteTeamOutput(Serializer):
     id = serializers.IntegerField(allow_null=True, help_text="Null when this checkout opens a new team.")
     size = serializers.IntegerField()
     members_count = serializers.IntegerField()
@@ -96,7 +97,7 @@ class QuoteTeamOutput(serializers.Serializer):
         return team.team.new_customers_only if team.team else team.new_customers_only
 
 
-class QuoteOutput(serializers.Serializer):
+class QuoteOutput(Serializer):
     store_id = serializers.IntegerField()
     lines = QuoteLineOutput(many=True)
     list_fen = serializers.IntegerField()
@@ -121,7 +122,7 @@ class OrderCreateInput(QuoteInput):
     address = AddressSerializer()
 
 
-class PaymentOutput(serializers.Serializer):
+class PaymentOutput(Serializer):
     id = serializers.IntegerField()
     amount_fen = serializers.IntegerField()
     gateway = serializers.CharField()
@@ -133,7 +134,7 @@ class OrderListCreateApi(ListAPIView):
 
     serializer_class = OrderOutput
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(Serializer):
         status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
 
     @extend_schema(parameters=[FilterSerializer])
@@ -206,7 +207,7 @@ class OrderConfirmReceiptApi(APIView):
 class MerchantOrderListApi(ListAPIView):
     serializer_class = MerchantOrderOutput
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(Serializer):
         status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
 
     @extend_schema(parameters=[FilterSerializer])
@@ -223,7 +224,7 @@ class MerchantOrderListApi(ListAPIView):
 
 
 class MerchantOrderShipApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         carrier = serializers.CharField(max_length=40)
         tracking_no = serializers.RegexField(r"^[A-Za-z0-9-]{4,64}$")
 
@@ -239,7 +240,7 @@ class MerchantOrderShipApi(APIView):
 
 
 class MerchantOrderInvoiceApi(APIView):
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         invoice_no = serializers.CharField(max_length=64)
 
     @extend_schema(request=InputSerializer, responses=MerchantOrderOutput)
@@ -255,7 +256,7 @@ class MerchantOrderInvoiceApi(APIView):
         )
 
 
-class AfterSaleItemInput(serializers.Serializer):
+class AfterSaleItemInput(Serializer):
     order_item_id = serializers.IntegerField(min_value=1)
     qty = serializers.IntegerField(min_value=1, max_value=settings.SHOP_RULES["MAX_ORDER_QTY"])
 
@@ -263,7 +264,7 @@ class AfterSaleItemInput(serializers.Serializer):
 class AfterSaleOpenApi(APIView):
     """``POST /orders/{id}/after-sales``: the buyer asks for a refund (or a return and refund)."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         type = serializers.ChoiceField(choices=AfterSale.Kind.choices)
         items = AfterSaleItemInput(many=True, allow_empty=False, max_length=50)
         amount_fen = serializers.IntegerField(min_value=1, max_value=10**12)
@@ -294,7 +295,7 @@ class AfterSaleDetailApi(APIView):
 class AfterSaleEscalateApi(APIView):
     """A rejected buyer asks the platform to decide (a dispute)."""
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         reason = serializers.CharField(max_length=255, required=False, default="")
 
     @extend_schema(request=InputSerializer, responses=AfterSaleOutput)
@@ -315,7 +316,7 @@ class AfterSaleWithdrawApi(APIView):
 class MerchantAfterSaleListApi(ListAPIView):
     serializer_class = AfterSaleOutput
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(Serializer):
         status = serializers.ChoiceField(choices=AfterSale.Status.choices, required=False)
 
     @extend_schema(parameters=[FilterSerializer])
@@ -331,7 +332,7 @@ class MerchantAfterSaleListApi(ListAPIView):
         )
 
 
-class _MerchantDecisionInput(serializers.Serializer):
+class _MerchantDecisionInput(Serializer):
     reason = serializers.CharField(max_length=255, required=False, default="")
 
 

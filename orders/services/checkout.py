@@ -36,6 +36,7 @@ from products.errors import OutOfStock, SkuNotOnSale
 from products.models import Product, Sku
 from products.selectors import skus_for_checkout
 from products.services import sku_reserve_stock
+from shop.db import insert_rows
 from shop.payments.models import Payment
 from shop.payments.services import payment_create
 
@@ -158,34 +159,49 @@ class _CheckoutStore:
     owner_id: int
     is_frozen: bool
     net_paid_fen: int
+    live_offers: dict[int, FlashOffer]
 
 
 @cache
 def _store_sql() -> str:
-    """Store, its stats and the buyer's membership in one statement, written by hand from
-    the models' metadata: the ORM's compile of the same query cost several times what
-    PostgreSQL spends answering it, on every quote and order (bench/results/orders.md)."""
+    """Store, its stats, the buyer's membership and the live flash offers of the basket's
+    SKUs (each with its SKU and product), in one statement written by hand from the models'
+    metadata: one round trip on every quote and order, where the ORM took three and spent
+    several times PostgreSQL's time compiling them (bench/results/orders.md). A row per
+    live offer, or one row with the offer's columns empty."""
     store, stats, membership = (m._meta.db_table for m in (Store, StoreStats, Membership))
-    # Only model metadata is interpolated (table names); values are bound.
+    offer_cols, offer_join = flash.live_offer_join_sql()
+    # Only model metadata is interpolated (table and column names); values are bound.
     return (
         f"SELECT s.id, s.owner_id, s.is_frozen, COALESCE(st.net_paid_fen, 0), "  # noqa: S608
-        f'EXISTS (SELECT 1 FROM "{membership}" m WHERE m.store_id = s.id AND m.user_id = %s) '
-        f'FROM "{store}" s LEFT JOIN "{stats}" st ON st.store_id = s.id WHERE s.id = %s'
+        f'EXISTS (SELECT 1 FROM "{membership}" m WHERE m.store_id = s.id AND m.user_id = %s), '
+        f'{offer_cols} FROM "{store}" s LEFT JOIN "{stats}" st ON st.store_id = s.id '
+        f"LEFT JOIN {offer_join} WHERE s.id = %s ORDER BY o.starts_at, o.id"
     )
 
 
-def _store_for_checkout(*, store_id: int, buyer) -> _CheckoutStore:
+def _store_for_checkout(*, store_id: int, buyer, sku_ids: list[int], now: datetime) -> _CheckoutStore:
     """groupstore's ``store_require_buyer_membership`` rule (no such store 404, not a
-    member 403), in one query that also brings the store's flash-unlock figure: one
-    round trip instead of three on every quote and order."""
+    member 403), with the store's flash-unlock figure and the basket's live offers."""
+    placeholders = ", ".join(["%s"] * len(sku_ids))
     with connection.cursor() as cursor:
-        cursor.execute(_store_sql(), [buyer.pk, store_id])
-        row = cursor.fetchone()
-    if row is None:
+        cursor.execute(
+            _store_sql().format(placeholders),
+            [buyer.pk, *flash.live_offer_params(sku_ids=sku_ids, now=now), store_id],
+        )
+        rows = cursor.fetchall()
+    if not rows:
         raise StoreNotFound()
-    if not row[4]:
+    first = rows[0]
+    if not first[4]:
         raise NotStoreMember()
-    return _CheckoutStore(pk=row[0], owner_id=row[1], is_frozen=row[2], net_paid_fen=row[3])
+    return _CheckoutStore(
+        pk=first[0],
+        owner_id=first[1],
+        is_frozen=first[2],
+        net_paid_fen=first[3],
+        live_offers=flash.live_offers_from_rows(row[5:] for row in rows),
+    )
 
 
 def checkout_quote(
@@ -201,10 +217,10 @@ def checkout_quote(
     duplicates and a team basket of other than one team SKU (400), items not on sale or
     beyond stock, a sold-out flash offer or a full team (409). Writes nothing."""
     now = now or timezone.now()
-    store = _store_for_checkout(store_id=store_id, buyer=buyer)
+    sku_ids = [item["sku_id"] for item in items]
+    store = _store_for_checkout(store_id=store_id, buyer=buyer, sku_ids=sku_ids, now=now)
     if store.is_frozen:
         raise StoreFrozen()
-    sku_ids = [item["sku_id"] for item in items]
     if len(set(sku_ids)) != len(sku_ids):
         raise InvalidCheckout(fields={"items": ["Each item may appear once; set its qty instead."]})
     if team and len(items) != 1:
@@ -212,10 +228,11 @@ def checkout_quote(
     flash_unlocked = store_flash_unlocked(
         stats=StoreStats(store_id=store.pk, net_paid_fen=store.net_paid_fen)
     )
-    offers = flash.flash_offer_live_for_skus(sku_ids=sku_ids, now=now) if flash_unlocked and not team else {}
+    # Offers apply only in a store that has unlocked flash prices, and never to a team.
+    offers = store.live_offers if flash_unlocked and not team else {}
     if len(items) == 1 and offers:
         # The crowd after a sell-out: answered from the offer row (the truth), before the
-        # SKU is read or a quote built — token, store, offer: three reads, nothing written.
+        # SKU is read or a quote built — two reads (token; store with its offers), nothing written.
         flash.flash_check_units(offer=offers[sku_ids[0]], qty=items[0]["qty"])
     # A live offer's SKU came with it (one statement: one snapshot of offer and stock).
     skus = {sku_id: offer.sku for sku_id, offer in offers.items()}
@@ -332,7 +349,7 @@ def _order_create_atomic(
     for merchant_id, lines in sorted(quote.by_merchant.items()):
         sale = sum(line.sale_fen for line in lines)
         coupon_fen = sum(line.coupon_fen for line in lines)
-        order = Order.objects.create(
+        order = Order(
             buyer=buyer,
             merchant_id=merchant_id,
             store_id=quote.store_id,
@@ -345,29 +362,31 @@ def _order_create_atomic(
             address=address,
             pay_deadline_at=now + rules["UNPAID_ORDER_TIMEOUT"],
         )
-        order_items = OrderItem.objects.bulk_create(
-            [
-                OrderItem(
-                    order=order,
-                    sku=line.sku,
-                    product_title=line.sku.product.title,
-                    spec=line.sku.spec,
-                    qty=line.qty,
-                    price_kind=line.price_kind,
-                    list_price_fen=line.list_price_fen,
-                    unit_price_fen=line.unit_price_fen,
-                    sale_fen=line.sale_fen,
-                    coupon_fen=line.coupon_fen,
-                    paid_fen=line.paid_fen,
-                    commission_bps=line.sku.commission_bps,
-                    flash_offer=line.flash_offer,
-                    member_share_bps=rules["MEMBER_REBATE_SHARE_BPS"],
-                    owner_share_bps=rules["OWNER_COMMISSION_SHARE_BPS"],
-                )
-                for line in lines
-            ]
-        )
-        OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.CREATED, actor=buyer)
+        # Hand-written inserts (shop/db.py): the ORM's compile of these was most of the
+        # Python time of an order (bench/results/orders.md).
+        insert_rows([order])
+        order_items = [
+            OrderItem(
+                order=order,
+                sku=line.sku,
+                product_title=line.sku.product.title,
+                spec=line.sku.spec,
+                qty=line.qty,
+                price_kind=line.price_kind,
+                list_price_fen=line.list_price_fen,
+                unit_price_fen=line.unit_price_fen,
+                sale_fen=line.sale_fen,
+                coupon_fen=line.coupon_fen,
+                paid_fen=line.paid_fen,
+                commission_bps=line.sku.commission_bps,
+                flash_offer=line.flash_offer,
+                member_share_bps=rules["MEMBER_REBATE_SHARE_BPS"],
+                owner_share_bps=rules["OWNER_COMMISSION_SHARE_BPS"],
+            )
+            for line in lines
+        ]
+        insert_rows(order_items)
+        insert_rows([OrderEvent(order=order, kind=OrderEvent.Kind.CREATED, actor=buyer)])
         _as_read(order, items=order_items, seat=None)
         orders.append(order)
     if quote.team is not None:

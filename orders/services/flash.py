@@ -37,6 +37,7 @@ from orders.errors import FlashLimitReached, FlashSoldOut
 from orders.models import FlashBuyerCount, FlashOffer
 from products.models import Product, Sku
 from products.selectors import sku_checkout_columns, sku_from_checkout_row
+from shop.db import execute_rowcount
 
 logger = logging.getLogger("orders.flash")
 
@@ -87,37 +88,41 @@ def _keys(offer: FlashOffer) -> list[str]:
 
 
 @cache
-def _live_offers_sql() -> str:
-    """Offer, SKU and product in one statement, written by hand from the models' metadata
-    (the ORM's compile of this three-table select cost several times its run in
-    PostgreSQL, on every quote and order of an unlocked store)."""
+def live_offer_join_sql() -> tuple[str, str]:
+    """``(columns, join)`` for a hand-written read of the live offers of some SKUs, each with
+    its SKU and product: the columns ``live_offers_from_rows`` reads, and a
+    ``(offer JOIN sku JOIN product) ON <window, on sale, sku in the list>`` for the caller to
+    ``LEFT JOIN`` to its own row. Parameters, in order: now, now, the on-sale status, then
+    the SKU ids (``{}`` in the join stands for their placeholders). Checkout reads them in
+    the same statement as the store (one round trip: the ORM's compile of this three-table
+    select cost several times its run in PostgreSQL, on every quote and order)."""
     offer_cols = [f'o."{f.column}"' for f in FlashOffer._meta.concrete_fields]
     cols = offer_cols + sku_checkout_columns(sku_alias="k", product_alias="p")
     tables = {m: m._meta.db_table for m in (FlashOffer, Sku, Product)}
     # Only model metadata is interpolated (column and table names); values are bound.
-    return (
-        f'SELECT {", ".join(cols)} FROM "{tables[FlashOffer]}" o '  # noqa: S608
-        f'JOIN "{tables[Sku]}" k ON k.id = o.sku_id JOIN "{tables[Product]}" p ON p.id = k.product_id '
-        "WHERE o.starts_at <= %s AND o.ends_at > %s AND p.status = %s AND o.sku_id IN ({}) "
-        "ORDER BY o.starts_at, o.id"
+    join = (
+        f'("{tables[FlashOffer]}" o JOIN "{tables[Sku]}" k ON k.id = o.sku_id '
+        f'JOIN "{tables[Product]}" p ON p.id = k.product_id) '
+        "ON o.starts_at <= %s AND o.ends_at > %s AND p.status = %s AND o.sku_id IN ({})"
     )
+    return ", ".join(cols), join
 
 
-def flash_offer_live_for_skus(*, sku_ids: list[int], now: datetime) -> dict[int, FlashOffer]:
-    """The offer whose window is open now, per SKU (the latest-starting if several), for
-    SKUs whose product is on sale (another SKU's line is refused as not on sale anyway);
-    each with its SKU and product, read in the same statement as the offer."""
+def live_offer_params(*, sku_ids: list[int], now: datetime) -> list:
     at = connection.ops.adapt_datetimefield_value(now)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _live_offers_sql().format(", ".join(["%s"] * len(sku_ids))),
-            [at, at, Product.Status.ON_SALE, *sku_ids],
-        )
-        rows = cursor.fetchall()
+    return [at, at, Product.Status.ON_SALE, *sku_ids]
+
+
+def live_offers_from_rows(rows) -> dict[int, FlashOffer]:
+    """The offer whose window is open now, per SKU (the latest-starting if several: rows
+    come ordered by start), each with its SKU and product. Rows without an offer (a left
+    join that found none) are skipped."""
     fields = FlashOffer._meta.concrete_fields
     names, n = [f.attname for f in fields], len(fields)
     offers: dict[int, FlashOffer] = {}
     for row in rows:
+        if row[0] is None:
+            continue
         offer = FlashOffer.from_db(connection.alias, names, row[:n])
         offer.sku = sku_from_checkout_row(row[n:])
         offers[offer.sku_id] = offer
@@ -217,10 +222,19 @@ def flash_take(*, offer: FlashOffer, buyer_id: int, qty: int, now: datetime) -> 
     the offer's cap, or raise and (with the caller's rollback) write nothing."""
     if qty > offer.per_user_limit or not _buyer_count_add(offer=offer, buyer_id=buyer_id, qty=qty):
         raise FlashLimitReached(offer_id=offer.pk)
-    if not FlashOffer.objects.filter(
-        pk=offer.pk, sold_count__lte=F("quantity") - qty, starts_at__lte=now, ends_at__gt=now
-    ).update(sold_count=F("sold_count") + qty):
+    at = connection.ops.adapt_datetimefield_value(now)
+    if not execute_rowcount(_take_sql(), [qty, offer.pk, qty, at, at]):
         raise FlashSoldOut(offer_id=offer.pk)
+
+
+@cache
+def _take_sql() -> str:
+    # The offer's units, by one conditional UPDATE written by hand (shop/db.py): every flash
+    # winner runs it. Only the table name is interpolated; values are bound.
+    return (
+        f'UPDATE "{FlashOffer._meta.db_table}" SET sold_count = sold_count + %s '  # noqa: S608
+        "WHERE id = %s AND sold_count <= quantity - %s AND starts_at <= %s AND ends_at > %s"
+    )
 
 
 def flash_give_back(*, offer_id: int, buyer_id: int, qty: int) -> None:

@@ -48,14 +48,14 @@ def sold_out(settings):
     return store, sku, offer, late
 
 
-def test_after_a_sell_out_the_crowd_is_told_flash_sold_out_in_three_reads_writing_nothing(
+def test_after_a_sell_out_the_crowd_is_told_flash_sold_out_in_two_reads_writing_nothing(
     sold_out, make_client, django_assert_max_num_queries
 ):
     store, sku, offer, late = sold_out
     client = make_client(late)
     before = _written()
 
-    with django_assert_max_num_queries(3):  # token, store (membership, unlock), live offer
+    with django_assert_max_num_queries(2):  # token; store (membership, unlock) with the live offer
         response = client.post("/api/v1/orders", _body(store, sku), format="json")
 
     assert_error(response, 409, "flash_sold_out")
@@ -110,17 +110,17 @@ def test_beyond_the_per_buyer_limit_is_flash_limit_reached_before_the_quote(sold
     )
 
 
-def test_an_ordinary_order_is_nine_queries_and_answers_what_a_read_shows(
+def test_an_ordinary_order_is_eight_queries_and_answers_what_a_read_shows(
     settings, make_client, django_assert_max_num_queries
 ):
-    """token, store, live offers, SKUs; payment, order, items, event, stock — plus the
+    """token, store with its live offers, SKUs; payment, order, items, event, stock — plus the
     savepoint pair the test's own transaction turns ``atomic`` into."""
     unlock_flash(settings)  # the live-offer read runs too
     store, _, (buyer,) = make_store(members=1)
     sku = SkuFactory(on_hand=10, price_fen=1_990)
     client = make_client(buyer)
 
-    with django_assert_max_num_queries(9 + 2):
+    with django_assert_max_num_queries(8 + 2):
         created = client.post("/api/v1/orders", _body(store, sku, qty=2), format="json")
 
     assert created.status_code == 201, created.content

@@ -1,9 +1,10 @@
 from rest_framework import serializers
 
 from products.models import Category, Product, Sku
+from shop.api.serializers import ModelSerializer
 
 
-class CategoryOutput(serializers.ModelSerializer):
+class CategoryOutput(ModelSerializer):
     parent_id = serializers.IntegerField(allow_null=True)
 
     class Meta:
@@ -11,7 +12,7 @@ class CategoryOutput(serializers.ModelSerializer):
         fields = ("id", "name", "parent_id")
 
 
-class SkuOutput(serializers.ModelSerializer):
+class SkuOutput(ModelSerializer):
     stock = serializers.IntegerField(source="available", help_text="Units available to order.")
 
     class Meta:
@@ -19,7 +20,7 @@ class SkuOutput(serializers.ModelSerializer):
         fields = ("id", "spec", "price_fen", "team_price_fen", "team_size", "flash_price_fen", "stock")
 
 
-class ProductListOutput(serializers.ModelSerializer):
+class ProductListOutput(ModelSerializer):
     """The list's shape; the list view returns ``products.selectors.LIST_FIELDS`` rows of it
     directly (the hottest read: no per-row serializer)."""
 

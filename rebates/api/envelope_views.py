@@ -8,10 +8,11 @@ from rest_framework.views import APIView
 
 from rebates.selectors import red_envelope_list_for_member
 from rebates.services.envelopes import red_envelope_claim
+from shop.api.serializers import Serializer
 from shop.api.throttling import UserScopedRateThrottle
 
 
-class RedEnvelopeOutput(serializers.Serializer):
+class RedEnvelopeOutput(Serializer):
     id = serializers.IntegerField()
     total_fen = serializers.IntegerField()
     shares = serializers.IntegerField()

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from rebates.selectors import wallet_entry_list, wallet_get
+from shop.api.serializers import Serializer
 
 
 class WalletApi(APIView):
@@ -33,7 +34,7 @@ class WalletApi(APIView):
         )
 
 
-class WalletEntryOutput(serializers.Serializer):
+class WalletEntryOutput(Serializer):
     id = serializers.IntegerField()
     amount_fen = serializers.IntegerField()
     balance = serializers.CharField(

@@ -10,12 +10,13 @@ from rebates.models import Withdrawal
 from rebates.selectors import withdrawal_list_for_user
 from rebates.services.withdrawals import withdrawal_create
 from shop.api.idempotency import idempotent
+from shop.api.serializers import Serializer
 from shop.api.throttling import UserScopedRateThrottle
 from shop.payments.models import Payout
 from shop.payments.payouts import payout_send
 
 
-class WithdrawalOutput(serializers.Serializer):
+class WithdrawalOutput(Serializer):
     id = serializers.IntegerField()
     amount_fen = serializers.IntegerField()
     status = serializers.CharField()
@@ -52,7 +53,7 @@ class WithdrawalListCreateApi(ListAPIView):
     def get_throttles(self):
         return [UserScopedRateThrottle()] if self.request.method == "POST" else []
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         amount_fen = serializers.IntegerField(min_value=1, max_value=10**12)
 
     def get_queryset(self):

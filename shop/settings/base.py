@@ -118,7 +118,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     # Persistent connections: measured 5x more requests/s than reconnecting (LIMITS.md).
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Django's health check costs every request one more round trip (``SELECT 1`` before its
+    # first query): 12 % of a sold-out flash answer (bench/results/orders.md). Without it, a
+    # connection the server dropped (a PostgreSQL restart) fails one request per worker,
+    # rolled back like any failed request, and is then replaced. Set it on where idle
+    # connections are cut more often (a proxy with a short idle timeout).
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transactions
 
 # --- Cache / Redis --------------------------------------------------------------
@@ -324,7 +329,13 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        # Django logs every 4xx answer as a warning: a sold-out flash crowd wrote thousands
+        # of lines a second. Clients' mistakes and refusals are counted by /metrics (by view
+        # and status); 5xx are still logged, with their traceback.
+        "django.request": {"level": env.str("LOG_LEVEL_REQUESTS", default="ERROR")},
+    },
 }
 
 # --- Metrics (GET /metrics, shop/api/metrics.py) ------------------------------------

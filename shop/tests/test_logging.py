@@ -31,12 +31,29 @@ def lines():
     root.removeHandler(handler)
 
 
-def test_every_line_of_a_request_carries_its_id_django_s_own_included(api_client, lines):
+@pytest.fixture
+def request_warnings():
+    """Django's 4xx lines on, as ``LOG_LEVEL_REQUESTS=WARNING`` would have them."""
+    logger = logging.getLogger("django.request")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    yield
+    logger.setLevel(level)
+
+
+def test_every_line_of_a_request_carries_its_id_django_s_own_included(api_client, lines, request_warnings):
     api_client.get("/api/v1/stores/1", HTTP_X_REQUEST_ID="trace-42")  # no token: django.request logs a 401
 
     mine = [line for line in lines if line["request_id"] == "trace-42"]
     assert any(line["logger"] == "django.request" for line in mine), lines
     assert all({"ts", "level", "logger", "message", "request_id"} <= set(line) for line in lines)
+
+
+def test_a_4xx_answer_is_not_logged_by_default(api_client, lines):
+    # A sold-out crowd is thousands of 409s a second: counted in /metrics, not logged.
+    api_client.get("/api/v1/stores/1", HTTP_X_REQUEST_ID="trace-43")
+
+    assert not [line for line in lines if line["request_id"] == "trace-43"], lines
 
 
 def test_outside_a_request_the_request_id_is_a_dash(lines):

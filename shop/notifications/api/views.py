@@ -6,6 +6,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from shop.api.serializers import ModelSerializer, Serializer
 from shop.api.throttling import UserScopedRateThrottle
 from shop.notifications.models import Notification, WebhookEndpoint
 from shop.notifications.selectors import notification_list_for_user, webhook_list_for_owner
@@ -16,7 +17,7 @@ from shop.notifications.services import (
 )
 
 
-class NotificationOutput(serializers.ModelSerializer):
+class NotificationOutput(ModelSerializer):
     class Meta:
         model = Notification
         fields = ("id", "kind", "title", "body", "data", "read_at", "created_at")
@@ -28,7 +29,7 @@ class NotificationListApi(ListAPIView):
     serializer_class = NotificationOutput
     queryset = Notification.objects.none()  # for the schema; get_queryset gives the caller's
 
-    class FilterSerializer(serializers.Serializer):
+    class FilterSerializer(Serializer):
         unread = serializers.BooleanField(required=False, allow_null=True, default=None)
 
     @extend_schema(parameters=[FilterSerializer])
@@ -50,13 +51,13 @@ class NotificationReadApi(APIView):
         return Response(NotificationOutput(notification).data)
 
 
-class WebhookOutput(serializers.ModelSerializer):
+class WebhookOutput(ModelSerializer):
     class Meta:
         model = WebhookEndpoint
         fields = ("id", "url", "description", "is_active", "created_at")
 
 
-class WebhookCreatedOutput(serializers.ModelSerializer):
+class WebhookCreatedOutput(ModelSerializer):
     """The signing secret is shown once, when the webhook is registered."""
 
     class Meta:
@@ -73,7 +74,7 @@ class WebhookListCreateApi(ListAPIView):
     queryset = WebhookEndpoint.objects.none()  # for the schema; get_queryset gives the caller's
     throttle_scope = "webhook_create"
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(Serializer):
         url = serializers.URLField(max_length=500, help_text="https URL of a public host.")
         description = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
 
