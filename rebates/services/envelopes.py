@@ -31,7 +31,7 @@ from groupstore.models import Membership
 from groupstore.services import member_stats_record_rebate
 from rebates.errors import EnvelopeAlreadyClaimed, EnvelopeEmpty, EnvelopeExpired, EnvelopeNotEligible
 from rebates.models import RedEnvelope, RedEnvelopeCampaign, RedEnvelopeClaim
-from shop.bulk import rows_insert
+from shop.db import rows_insert
 from shop.errors import NotFound
 from shop.ledger.models import Account
 from shop.ledger.services import AccountRef, ledger_post

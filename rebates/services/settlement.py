@@ -35,7 +35,7 @@ from orders.models import Order
 from orders.services.refunds import order_merchant_refunded_fen
 from rebates.models import Accrual, OrderSettlement, SettlementRun
 from rebates.services.envelopes import envelopes_fund_for_orders
-from shop.bulk import rows_insert
+from shop.db import rows_insert
 from shop.ledger.models import Account
 from shop.ledger.services import (
     AccountRef,

@@ -1,4 +1,4 @@
-"""shop.bulk.rows_insert: plain tuples into a table, COPY on PostgreSQL."""
+"""shop.db.rows_insert: plain tuples into a table, COPY on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shop.bulk import rows_insert
+from shop.db import rows_insert
 from shop.ledger.models import Transaction
 
 pytestmark = pytest.mark.django_db
