@@ -133,8 +133,9 @@ def envelopes_fund_for_orders(
 
     ``orders`` are settlement's ``SettlingOrder`` rows (``pk``, ``store_id``,
     ``store_is_frozen``); ``platform_fen`` is each order's platform remainder being
-    settled now. Orders in a frozen store fund nothing. An order that already has an envelope is skipped, so a
-    re-run funds nothing twice (the unique order on the envelope is the backstop).
+    settled now. Orders in a frozen store fund nothing. An order that already has an
+    envelope is skipped, so a re-run funds nothing twice (the unique order on the
+    envelope is the backstop).
     """
     rules = settings.SHOP_RULES
     ttl = rules["ENVELOPE_TTL"]
