@@ -185,17 +185,26 @@ def check_wallets() -> dict:
 
 
 def check_envelopes() -> dict:
-    """claimed + returned + left in the pool = total, for every envelope; each member once."""
+    """claimed + returned + left = total, for every envelope; each member once; each store's pool
+    holds what its open envelopes have left."""
     bad = _rows(
         """
-        SELECT r.id, r.total_fen, coalesce(c.claimed, 0), r.returned_fen, coalesce(a.balance_fen, 0), r.status
+        SELECT r.id, r.total_fen, coalesce(c.claimed, 0), r.returned_fen, r.remaining_fen, r.status
         FROM rebates_redenvelope r
         LEFT JOIN (SELECT envelope_id, sum(amount_fen) claimed, count(*) n FROM rebates_redenvelopeclaim
                    GROUP BY 1) c ON c.envelope_id = r.id
-        LEFT JOIN ledger_account a ON a.kind = 'red_envelope_pool' AND a.owner_type = 'envelope'
-                                   AND a.owner_id = r.id
-        WHERE coalesce(c.claimed, 0) + r.returned_fen + coalesce(a.balance_fen, 0) <> r.total_fen
+        WHERE coalesce(c.claimed, 0) + r.returned_fen + r.remaining_fen <> r.total_fen
            OR coalesce(c.n, 0) > r.shares
+        """
+    )
+    # Each store's pool holds what its open envelopes still have (ledger_check checks it too).
+    bad += _rows(
+        """
+        SELECT 'pool', a.owner_id, a.balance_fen, coalesce(e.fen, 0)
+        FROM ledger_account a
+        LEFT JOIN (SELECT store_id, sum(remaining_fen) fen FROM rebates_redenvelope WHERE status = 'open'
+                   GROUP BY 1) e ON e.store_id = a.owner_id
+        WHERE a.kind = 'red_envelope_pool' AND a.owner_type = 'store' AND a.balance_fen <> coalesce(e.fen, 0)
         """
     )
     figures = _rows(
@@ -210,9 +219,9 @@ def check_envelopes() -> dict:
 def check_settlement() -> dict:
     """After the travel every completed order is settled and no accrual of it is pending."""
     bad = _rows(
-        "SELECT o.id, o.status, o.settled_at FROM orders_order o WHERE o.status = 'completed' AND ("
-        "o.settled_at IS NULL OR EXISTS (SELECT 1 FROM rebates_accrual a WHERE a.order_id = o.id "
-        "AND a.status = 'pending'))"
+        "SELECT o.id, o.status FROM orders_order o WHERE o.status = 'completed' AND ("
+        "NOT EXISTS (SELECT 1 FROM rebates_ordersettlement s WHERE s.order_id = o.id) "
+        "OR EXISTS (SELECT 1 FROM rebates_accrual a WHERE a.order_id = o.id AND a.status = 'pending'))"
     )
     left = _rows(
         "SELECT status, count(*) FROM orders_order WHERE status IN ('pending_payment', 'paid', 'shipped', "

@@ -8,6 +8,11 @@ move together or not at all. Explicit and in one place, unlike model signals.
 - ``refunded``: ``handler(order, item_refunds={order_item_id: fen}, key=...)`` — money of
   these items went back to the buyer (cancel or claw back their commission in
   proportion); ``key`` is the refund's idempotency key, unique per refund.
+
+One question goes the same way: ``order_is_settled(order)`` — has settlement (in
+``rebates``) run for this order? A refund after settlement charges the merchant's
+payable instead of its receivable. ``rebates`` answers it from its own settlement row,
+so settling an order writes nothing to the order row.
 """
 
 from __future__ import annotations
@@ -33,3 +38,17 @@ def register(*, event: str, handler: OrderHandler) -> None:
 def fire(*, event: str, order: Order, **details: Any) -> None:
     for handler in _HANDLERS[event]:
         handler(order, **details)
+
+
+_SETTLED_CHECKS: list[Callable[[Order], bool]] = []
+
+
+def register_settled_check(*, check: Callable[[Order], bool]) -> None:
+    if check not in _SETTLED_CHECKS:
+        _SETTLED_CHECKS.append(check)
+
+
+def order_is_settled(order: Order) -> bool:
+    """Whether this order's money has been settled. Ask with the order row locked: settlement
+    locks it too, so the answer cannot change before the asker's transaction ends."""
+    return any(check(order) for check in _SETTLED_CHECKS)

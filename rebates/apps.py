@@ -8,10 +8,12 @@ class RebatesConfig(AppConfig):
     def ready(self) -> None:
         from orders import hooks
         from shop import sweepers
+        from shop.ledger.checks import register_check
         from shop.payments.payouts import payouts_sweep, register_payout_purpose
 
+        from .selectors import order_is_settled
         from .services.accrual import order_accrue_commission
-        from .services.envelopes import red_envelopes_expire_due
+        from .services.envelopes import envelope_pools_check, red_envelopes_expire_due
         from .services.hooks import order_completed_enqueue_settlement, settlement_catch_up
         from .services.refunds import order_refunded_adjust_commission
         from .services.withdrawals import PURPOSE, withdrawal_payout_changed, withdrawal_retry_payout
@@ -19,6 +21,8 @@ class RebatesConfig(AppConfig):
         hooks.register(event="paid", handler=order_accrue_commission)
         hooks.register(event="refunded", handler=order_refunded_adjust_commission)
         hooks.register(event="completed", handler=order_completed_enqueue_settlement)
+        hooks.register_settled_check(check=order_is_settled)
+        register_check(name="red envelope pools", run=envelope_pools_check)
         register_payout_purpose(
             purpose=PURPOSE, on_changed=withdrawal_payout_changed, retry=withdrawal_retry_payout
         )

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from groupstore.models import Membership
-from rebates.models import RedEnvelope, RedEnvelopeClaim, Withdrawal
+from rebates.models import OrderSettlement, RedEnvelope, RedEnvelopeClaim, Withdrawal
 from shop.errors import NotFound
 from shop.ledger.models import Account
 from shop.ledger.selectors import account_balances_for_owner, entry_list_for_owner
@@ -54,3 +54,8 @@ def red_envelope_list_for_member(*, store_id: int, user) -> QuerySet[RedEnvelope
         .annotate(my_claim_fen=Subquery(mine))
         .order_by("-funded_at", "-pk")
     )
+
+
+def order_is_settled(order) -> bool:
+    """``orders``' question (``orders.hooks.order_is_settled``): its settlement row exists."""
+    return OrderSettlement.objects.filter(order_id=order.pk).exists()

@@ -10,6 +10,7 @@ from .aggregates import (
     member_stats_record_rebate,
     member_stats_record_rebates,
     store_stats_record_commission,
+    store_stats_record_commissions,
     store_stats_record_payment,
     store_stats_record_refund,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "store_freeze",
     "store_join",
     "store_stats_record_commission",
+    "store_stats_record_commissions",
     "store_stats_record_payment",
     "store_stats_record_refund",
     "store_unfreeze",

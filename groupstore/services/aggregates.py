@@ -62,6 +62,32 @@ def store_stats_record_commission(
     )
 
 
+def store_stats_record_commissions(*, settled_fen: dict[int, int]) -> None:
+    """Owner commission of many stores settled at once, ``{store_id: fen}`` (settlement's
+    batch): pending falls and settled grows by it, as ``store_stats_record_commission``
+    for each, in two statements on PostgreSQL — the rows locked in store order, as one by
+    one would, then one ``UPDATE … FROM (VALUES …)``."""
+    items = sorted((store_id, fen) for store_id, fen in settled_fen.items() if fen)
+    if connection.vendor != "postgresql" or len(items) < 2:
+        for store_id, fen in items:
+            store_stats_record_commission(store_id=store_id, pending_fen=-fen, settled_fen=fen)
+        return
+    table = connection.ops.quote_name(StoreStats._meta.db_table)
+    values = ", ".join(["(%s::bigint, %s::bigint)"] * len(items))
+    params = [x for item in items for x in item]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT store_id FROM {table} WHERE store_id = ANY(%s) ORDER BY store_id FOR NO KEY UPDATE",  # noqa: S608
+            [[store_id for store_id, _ in items]],
+        )
+        cursor.execute(
+            f"UPDATE {table} AS s SET commission_pending_fen = s.commission_pending_fen - v.fen, "  # noqa: S608
+            "commission_settled_fen = s.commission_settled_fen + v.fen "
+            f"FROM (VALUES {values}) AS v(store_id, fen) WHERE s.store_id = v.store_id",
+            params,
+        )
+
+
 def member_stats_record_rebate(
     *, store_id: int, user_id: int, rebate_fen: int = 0, envelope_fen: int = 0
 ) -> None:

@@ -61,11 +61,6 @@ class Order(BaseModel):
     after_sales_closes_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
-    settled_at = models.DateTimeField(
-        null=True,
-        blank=True,
-        help_text="When rebates settled it: later refunds claw back settled money instead of pending.",
-    )
 
     class Meta:
         constraints = [

@@ -91,7 +91,9 @@ def order_merchant_refunded_fen(order: Order) -> int:
 
 
 def _merchant_account(order: Order) -> AccountRef:
-    kind = Account.Kind.MERCHANT_PAYABLE if order.settled_at else Account.Kind.MERCHANT_RECEIVABLE
+    kind = (
+        Account.Kind.MERCHANT_PAYABLE if hooks.order_is_settled(order) else Account.Kind.MERCHANT_RECEIVABLE
+    )
     return AccountRef.merchant(kind, order.merchant_id)
 
 

@@ -3,8 +3,12 @@
 Funding happens inside settlement (``envelopes_fund_for_orders``, called by
 ``orders_settle``): one envelope per completed order in a store that is not frozen (the
 order is unique on the envelope), from the configured part of the order's platform
-remainder, or from an active campaign covering the store while its budget lasts. Each
-envelope has its own ledger pool account (``red_envelope_pool``/``envelope``/<id>).
+remainder, or from an active campaign covering the store while its budget lasts. The
+money sits in one ledger pool account per store (``red_envelope_pool``/``store``/<id>);
+each envelope's ``remaining_fen`` is its part of that pool, and ``ledger_check`` checks
+that a pool holds exactly the sum of its store's open envelopes (``envelope_pools_check``).
+One account per store instead of one per envelope: settling an order creates no account,
+and its funding is a line of the order's own settlement transaction.
 
 Claims draw each amount at claim time under a lock on the envelope row, by the corrected
 double-mean rule, so every share is at least 1 fen and the shares sum exactly to the
@@ -20,28 +24,34 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from groupstore.models import Membership
 from groupstore.services import member_stats_record_rebate
 from rebates.errors import EnvelopeAlreadyClaimed, EnvelopeEmpty, EnvelopeExpired, EnvelopeNotEligible
 from rebates.models import RedEnvelope, RedEnvelopeCampaign, RedEnvelopeClaim
+from shop.db import rows_insert
 from shop.errors import NotFound
 from shop.ledger.models import Account
-from shop.ledger.services import AccountRef, Posting, ledger_post
+from shop.ledger.services import AccountRef, ledger_post
 from shop.money import fen_share
 
 EXPIRY_BATCH = 200
 
 
-def envelope_pool(envelope_id: int) -> AccountRef:
-    return AccountRef(Account.Kind.RED_ENVELOPE_POOL, Account.OwnerType.ENVELOPE, envelope_id)
+def store_envelope_pool(store_id: int) -> AccountRef:
+    """The ledger account holding what is unclaimed of a store's red envelopes."""
+    return AccountRef(Account.Kind.RED_ENVELOPE_POOL, Account.OwnerType.STORE, store_id)
 
 
 def envelope_source_account(envelope: RedEnvelope) -> AccountRef:
     """Where unclaimed money goes back to: the platform's revenue or the marketing budget."""
-    if envelope.source == RedEnvelope.Source.CAMPAIGN:
+    return _source_account(envelope.source)
+
+
+def _source_account(source: str) -> AccountRef:
+    if source == RedEnvelope.Source.CAMPAIGN:
         return AccountRef.platform(Account.Kind.MARKETING_BUDGET)
     return AccountRef.platform(Account.Kind.PLATFORM_REVENUE)
 
@@ -65,12 +75,31 @@ def envelope_draw(*, remaining_fen: int, shares_left: int, randbelow=secrets.ran
 
 @dataclass(frozen=True, slots=True)
 class EnvelopeFunding:
-    """What settlement needs to post: the envelopes made, and for each order the fen of its
-    platform remainder that went into its envelope (0 when a campaign paid for it)."""
+    """What settlement needs to post: how many envelopes were made, and for each order the
+    ledger lines that fund its envelope (source → the store's pool), which settlement adds
+    to the order's own settlement transaction."""
 
-    envelopes: list[RedEnvelope]
-    from_platform_fen: dict[int, int]
-    campaign_postings: list[Posting]
+    count: int
+    lines_by_order: dict[int, list[tuple[AccountRef, int]]]
+
+
+# Every column of a new envelope (rows_insert sets no defaults).
+_ENVELOPE_COLUMNS = (
+    "created_at",
+    "updated_at",
+    "store_id",
+    "order_id",
+    "source",
+    "campaign_id",
+    "total_fen",
+    "shares",
+    "remaining_fen",
+    "remaining_shares",
+    "status",
+    "funded_at",
+    "expires_at",
+    "returned_fen",
+)
 
 
 def _active_campaigns(now: datetime) -> list[tuple[RedEnvelopeCampaign, set[int]]]:
@@ -102,18 +131,22 @@ def envelopes_fund_for_orders(
 ) -> EnvelopeFunding:
     """Make the envelopes of these settling orders (in settlement's transaction).
 
-    ``platform_fen`` is each order's platform remainder being settled now. Orders in a
-    frozen store fund nothing. An order that already has an envelope is skipped, so a
-    re-run funds nothing twice (the unique order on the envelope is the backstop).
+    ``orders`` are settlement's ``SettlingOrder`` rows (``pk``, ``store_id``,
+    ``store_is_frozen``); ``platform_fen`` is each order's platform remainder being
+    settled now. Orders in a frozen store fund nothing. An order that already has an
+    envelope is skipped, so a re-run funds nothing twice (the unique order on the
+    envelope is the backstop).
     """
     rules = settings.SHOP_RULES
     ttl = rules["ENVELOPE_TTL"]
-    done = set(RedEnvelope.objects.filter(order__in=orders).values_list("order_id", flat=True))
+    done = set(
+        RedEnvelope.objects.filter(order_id__in=[o.pk for o in orders]).values_list("order_id", flat=True)
+    )
     campaigns = _active_campaigns(now)
-    made: list[RedEnvelope] = []
-    from_platform: dict[int, int] = {}
+    rows: list[tuple] = []
+    lines_by_order: dict[int, list[tuple[AccountRef, int]]] = {}
     for order in orders:
-        if order.pk in done or order.store.is_frozen:
+        if order.pk in done or order.store_is_frozen:
             continue
         campaign = _campaign_take(campaigns, order.store_id) if campaigns else None
         if campaign is not None:
@@ -123,41 +156,31 @@ def envelopes_fund_for_orders(
             shares, source = rules["ENVELOPE_SHARES"], RedEnvelope.Source.ORDER
             if total < 1:
                 continue
-            from_platform[order.pk] = total
         shares = min(shares, total)  # K = min(configured shares, total fen)
-        made.append(
-            RedEnvelope(
-                store_id=order.store_id,
-                order=order,
-                source=source,
-                campaign=campaign,
-                total_fen=total,
-                shares=shares,
-                remaining_fen=total,
-                remaining_shares=shares,
-                funded_at=now,
-                expires_at=now + ttl,
+        rows.append(
+            (
+                now,
+                now,
+                order.store_id,
+                order.pk,
+                source,
+                campaign.pk if campaign else None,
+                total,
+                shares,
+                total,
+                shares,
+                RedEnvelope.Status.OPEN,
+                now,
+                now + ttl,
+                0,
             )
         )
-    envelopes = RedEnvelope.objects.bulk_create(made)
-    campaign_postings = [
-        Posting(
-            key=f"envelope:{envelope.pk}:fund",
-            kind="envelope_funded",
-            lines=[
-                (AccountRef.platform(Account.Kind.MARKETING_BUDGET), -envelope.total_fen),
-                (envelope_pool(envelope.pk), envelope.total_fen),
-            ],
-            memo=f"Red envelope of order {envelope.order_id} from campaign {envelope.campaign_id}",
-            ref_type="red_envelope",
-            ref_id=envelope.pk,
-        )
-        for envelope in envelopes
-        if envelope.source == RedEnvelope.Source.CAMPAIGN
-    ]
-    return EnvelopeFunding(
-        envelopes=envelopes, from_platform_fen=from_platform, campaign_postings=campaign_postings
-    )
+        lines_by_order[order.pk] = [
+            (_source_account(source), -total),
+            (store_envelope_pool(order.store_id), total),
+        ]
+    rows_insert(model=RedEnvelope, fields=_ENVELOPE_COLUMNS, rows=rows)
+    return EnvelopeFunding(count=len(rows), lines_by_order=lines_by_order)
 
 
 # --- Claims ------------------------------------------------------------------------------
@@ -209,7 +232,7 @@ def red_envelope_claim(*, envelope_id: int, user, now: datetime | None = None) -
             key=f"envelope-claim:{claim.pk}",
             kind="envelope_claimed",
             lines=[
-                (envelope_pool(envelope.pk), -amount),
+                (store_envelope_pool(envelope.store_id), -amount),
                 (AccountRef.user(Account.Kind.USER_AVAILABLE, user.pk), amount),
             ],
             memo=f"Red envelope #{envelope.pk}",
@@ -234,7 +257,10 @@ def red_envelope_expire(*, envelope_id: int, now: datetime | None = None) -> Red
         ledger_post(
             key=f"envelope:{envelope.pk}:return",
             kind="envelope_returned",
-            lines=[(envelope_pool(envelope.pk), -rest), (envelope_source_account(envelope), rest)],
+            lines=[
+                (store_envelope_pool(envelope.store_id), -rest),
+                (envelope_source_account(envelope), rest),
+            ],
             memo=f"Unclaimed rest of red envelope #{envelope.pk}",
             ref_type="red_envelope",
             ref_id=envelope.pk,
@@ -260,3 +286,35 @@ def red_envelopes_expire_due(now: datetime) -> int:
     for envelope_id in ids:
         red_envelope_expire(envelope_id=envelope_id, now=now)
     return len(ids)
+
+
+# --- The books ----------------------------------------------------------------------------
+
+
+def envelope_pools_check() -> list[str]:
+    """``ledger_check``'s check: every store's pool holds exactly the sum of its open
+    envelopes' ``remaining_fen`` (empty and expired ones hold nothing), and no other
+    envelope pool (the per-envelope accounts of before 2026-12) holds anything."""
+    open_fen = dict(
+        RedEnvelope.objects.filter(status=RedEnvelope.Status.OPEN)
+        .values("store_id")
+        .annotate(fen=Sum("remaining_fen"))
+        .values_list("store_id", "fen")
+    )
+    pools = Account.objects.filter(kind=Account.Kind.RED_ENVELOPE_POOL).values_list(
+        "owner_type", "owner_id", "balance_fen"
+    )
+    problems = []
+    pooled: dict[int, int] = {}
+    for owner_type, owner_id, balance in pools:
+        if owner_type == Account.OwnerType.STORE:
+            pooled[owner_id] = balance
+        elif balance:
+            problems.append(f"envelope pool of {owner_type} {owner_id} still holds {balance} fen")
+    for store_id in sorted(open_fen.keys() | pooled.keys()):
+        held, owed = pooled.get(store_id, 0), open_fen.get(store_id, 0)
+        if held != owed:
+            problems.append(
+                f"store {store_id}'s envelope pool holds {held} fen, its open envelopes {owed} fen"
+            )
+    return problems

@@ -1,12 +1,20 @@
 """Settlement: a completed order's pending accruals become available wallet balance, its
 remaining receivable becomes payable to the merchant, and it funds its store's red envelope.
 
-All of it happens in one transaction per batch: one ledger transaction per order and
-purpose (keys ``order:<id>:settle``, ``order:<id>:merchant-settle``,
-``envelope:<id>:fund``), entries inserted in bulk and each cached balance updated once
-(``ledger_post_many``). An ``OrderSettlement`` row (the order is its primary key) marks
-each order settled, so a batch run twice — or concurrently — settles nothing twice; a
-``SettlementRun`` row records every batch for ops.
+All of it happens in one transaction per batch, and each order is **one** ledger
+transaction, key ``order:<id>:settle``: its accruals (pending → available, the
+platform's → revenue), its envelope's funding (revenue or the marketing budget → the
+store's envelope pool) and the merchant's due (receivable → payable, the fee → revenue),
+netted per account, so the platform's revenue is one line whatever feeds it. Entries are
+inserted in bulk and each cached balance is updated once (``ledger_post_many``). An
+``OrderSettlement`` row (the order is its primary key) marks each order settled — it is
+also what refunds ask (``orders.hooks.order_is_settled``) to choose between cancelling
+pending money and clawing back settled money — so a batch run twice, or concurrently,
+settles nothing twice; a ``SettlementRun`` row records every batch for ops.
+
+What a settled order writes, and nothing more (issue 6: 100,000 orders a minute on two
+cores): one transaction row and its ~9 entries, one ``OrderSettlement``, one envelope,
+and its accruals' status (a HOT update: see ``Accrual``); the order row is not touched.
 """
 
 from __future__ import annotations
@@ -15,20 +23,26 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
-from groupstore.services import member_stats_record_rebates, store_stats_record_commission
+from groupstore.services import member_stats_record_rebates, store_stats_record_commissions
 from orders.locks import order_qs_for_update
 from orders.models import Order
 from orders.services.refunds import order_merchant_refunded_fen
 from rebates.models import Accrual, OrderSettlement, SettlementRun
-from rebates.services.envelopes import envelope_pool, envelopes_fund_for_orders
+from rebates.services.envelopes import envelopes_fund_for_orders
+from shop.db import rows_insert
 from shop.ledger.models import Account
-from shop.ledger.services import AccountRef, Posting, ledger_post_many
+from shop.ledger.services import (
+    AccountRef,
+    Posting,
+    ledger_apply_balances,
+    ledger_write_many_balances_unapplied,
+)
 from shop.money import fen_share
 
 logger = logging.getLogger("rebates.settlement")
@@ -36,10 +50,37 @@ logger = logging.getLogger("rebates.settlement")
 PLATFORM_PENDING = AccountRef.platform(Account.Kind.PLATFORM_PENDING)
 PLATFORM_REVENUE = AccountRef.platform(Account.Kind.PLATFORM_REVENUE)
 
-# What settlement reads of an order and an accrual (a batch loads hundreds of each: the
-# other columns would only cost time).
-ORDER_FIELDS = ("id", "store_id", "merchant_id", "sale_fen", "refunded_fen", "store__id", "store__is_frozen")
-ACCRUAL_FIELDS = ("id", "order_id", "store_id", "beneficiary_id", "kind", "amount_fen", "cancelled_fen")
+
+# What settlement reads of an order and an accrual, as plain tuples: a batch loads
+# hundreds of each, and model instances (or the other columns) would only cost time.
+class SettlingOrder(NamedTuple):
+    pk: int
+    store_id: int
+    merchant_id: int
+    sale_fen: int
+    refunded_fen: int
+    store_is_frozen: bool
+
+
+class SettlingAccrual(NamedTuple):
+    pk: int
+    order_id: int
+    store_id: int
+    beneficiary_id: int | None
+    kind: str
+    amount_fen: int
+    cancelled_fen: int
+
+
+SETTLEMENT_COLUMNS = (
+    "order_id",
+    "merchant_id",
+    "run_id",
+    "commission_fen",
+    "merchant_payable_fen",
+    "platform_fee_fen",
+    "settled_at",
+)
 
 
 @dataclass
@@ -49,34 +90,38 @@ class _Totals:
     merchant_payable_fen: int = 0
     platform_fee_fen: int = 0
     envelopes: int = 0
-    rows: list[OrderSettlement] = field(default_factory=list)
+    rows: list[tuple] = field(default_factory=list)  # OrderSettlement rows, SETTLEMENT_COLUMNS
 
 
-def _net(accrual: Accrual) -> int:
+def _net(accrual: SettlingAccrual) -> int:
     return accrual.amount_fen - accrual.cancelled_fen
 
 
-def _commission_lines(accruals: list[Accrual], *, to_envelope: tuple[int, int] | None):
-    """Pending → available for people; pending → revenue (less the envelope's part) for the platform."""
-    lines: list[tuple[AccountRef, int]] = []
+def _order_lines(accruals: list[SettlingAccrual], envelope_lines, merchant_id: int, left: int, fee: int):
+    """One order's settlement, netted per account (zero lines dropped): pending →
+    available for people, pending → revenue for the platform; the envelope's funding;
+    receivable → payable for the merchant, its fee → revenue."""
+    net: dict[AccountRef, int] = defaultdict(int)
     for accrual in accruals:
         amount = _net(accrual)
-        if amount == 0:
-            continue
         if accrual.kind == Accrual.Kind.PLATFORM:
-            lines.append((PLATFORM_PENDING, -amount))
-            lines.append((PLATFORM_REVENUE, amount))
+            net[PLATFORM_PENDING] -= amount
+            net[PLATFORM_REVENUE] += amount
         else:
-            lines.append((AccountRef.user(Account.Kind.USER_PENDING, accrual.beneficiary_id), -amount))
-            lines.append((AccountRef.user(Account.Kind.USER_AVAILABLE, accrual.beneficiary_id), amount))
-    if to_envelope is not None:
-        envelope_id, amount = to_envelope
-        lines.append((PLATFORM_REVENUE, -amount))
-        lines.append((envelope_pool(envelope_id), amount))
-    return lines
+            net[AccountRef.user(Account.Kind.USER_PENDING, accrual.beneficiary_id)] -= amount
+            net[AccountRef.user(Account.Kind.USER_AVAILABLE, accrual.beneficiary_id)] += amount
+    for ref, amount in envelope_lines:
+        net[ref] += amount
+    if left:
+        net[AccountRef.merchant(Account.Kind.MERCHANT_RECEIVABLE, merchant_id)] -= left
+        net[AccountRef.merchant(Account.Kind.MERCHANT_PAYABLE, merchant_id)] += left - fee
+        net[PLATFORM_REVENUE] += fee
+    return [(ref, amount) for ref, amount in net.items() if amount]
 
 
-def order_merchant_due(order: Order, commission_fen: int) -> tuple[int, int]:
+def order_merchant_due(
+    order: Order | SettlingOrder, commission_fen: int, *, refunded_fen: int = 0
+) -> tuple[int, int]:
     """``(receivable left, platform fee)`` of a completed order.
 
     The merchant was credited the sale amount at payment (coupons are the platform's);
@@ -84,10 +129,10 @@ def order_merchant_due(order: Order, commission_fen: int) -> tuple[int, int]:
     money plus the coupon's share of it, which went back to the marketing budget). What is left
     moves to payable, less the platform's fee (``MERCHANT_PLATFORM_FEE_BPS`` of the goods
     value kept, rounded down: the remainder stays with the merchant).
+    ``refunded_fen`` is what refunds took from the merchant (``order_merchant_refunded_fen``;
+    0 for an order no refund touched).
     """
-    # An order no refund touched has nothing refunded on any item (its refunded_fen is their sum).
-    refunded = order_merchant_refunded_fen(order) if order.refunded_fen else 0
-    kept = max(0, order.sale_fen - refunded)
+    kept = max(0, order.sale_fen - refunded_fen)
     left = max(0, kept - commission_fen)
     fee = min(left, fen_share(kept, settings.SHOP_RULES["MERCHANT_PLATFORM_FEE_BPS"]))
     return left, fee
@@ -123,19 +168,20 @@ def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) ->
     """One transaction, a fixed number of queries whatever the batch size.
 
     What only this batch touches comes first (its orders, accruals, envelopes, settlement
-    rows); what concurrent batches and payments share — the merchants' receivable and
-    payable, store and member figures, the platform's accounts — comes last, so two
-    batches on two workers overlap for all but the last few statements before commit.
+    rows, its ledger transactions and entries); what concurrent batches and payments
+    share — the merchants' receivable and payable, store and member figures, the ledger
+    balances — comes last, so two batches on two workers overlap for all but the last
+    few statements before commit.
     """
     totals = _Totals()
     with transaction.atomic(durable=True):
         # Lock the orders first (pk order), as payments and refunds do, then decide.
-        orders = list(
-            order_qs_for_update()
-            .select_related("store")
+        orders = [
+            SettlingOrder._make(row)
+            for row in order_qs_for_update()
             .filter(pk__in=order_ids, status=Order.Status.COMPLETED)
-            .only(*ORDER_FIELDS)
-        )
+            .values_list("pk", "store_id", "merchant_id", "sale_fen", "refunded_fen", "store__is_frozen")
+        ]
         settled = set(
             OrderSettlement.objects.filter(order_id__in=[o.pk for o in orders]).values_list(
                 "order_id", flat=True
@@ -145,14 +191,22 @@ def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) ->
         if not orders:
             return totals
         # Only a refunded order needs its items (what refunds took from the merchant).
-        prefetch_related_objects([o for o in orders if o.refunded_fen], "items")
-        accruals = list(
-            Accrual.objects.select_for_update(no_key=True, of=("self",))
-            .filter(order__in=orders, status=Accrual.Status.PENDING)
-            .only(*ACCRUAL_FIELDS)
+        # (They are locked already, by the query above.)
+        touched = [o.pk for o in orders if o.refunded_fen]
+        refunded = {
+            order.pk: order_merchant_refunded_fen(order)
+            for order in Order.objects.filter(pk__in=touched).only("pk").prefetch_related("items")
+        }
+        accruals = [
+            SettlingAccrual._make(row)
+            for row in Accrual.objects.select_for_update(no_key=True, of=("self",))
+            .filter(order_id__in=[o.pk for o in orders], status=Accrual.Status.PENDING)
             .order_by("pk")
-        )
-        by_order: dict[int, list[Accrual]] = defaultdict(list)
+            .values_list(
+                "pk", "order_id", "store_id", "beneficiary_id", "kind", "amount_fen", "cancelled_fen"
+            )
+        ]
+        by_order: dict[int, list[SettlingAccrual]] = defaultdict(list)
         for accrual in accruals:
             by_order[accrual.order_id].append(accrual)
         platform_fen = {
@@ -160,79 +214,59 @@ def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) ->
             for order_id, items in by_order.items()
         }
         funding = envelopes_fund_for_orders(orders=orders, platform_fen=platform_fen, now=now)
-        envelope_of = {e.order_id: e.pk for e in funding.envelopes}
-        postings = list(funding.campaign_postings)
-        for order in orders:
-            postings.extend(
-                _order_postings(order, by_order[order.pk], envelope_of, funding, totals, now, run)
+        postings = [
+            _order_posting(
+                order,
+                by_order[order.pk],
+                funding.lines_by_order.get(order.pk, ()),
+                refunded.get(order.pk, 0),
+                totals,
+                now,
+                run,
             )
-        OrderSettlement.objects.bulk_create(totals.rows, batch_size=1000)
+            for order in orders
+        ]
+        # From now on refunds claw back settled money and charge the merchant's payable
+        # (both look at these rows: the accruals' status, the OrderSettlement).
+        rows_insert(model=OrderSettlement, fields=SETTLEMENT_COLUMNS, rows=totals.rows)
         Accrual.objects.filter(pk__in=[a.pk for a in accruals]).update(
             status=Accrual.Status.SETTLED, settled_at=now
         )
-        # Refunds from now on claw back settled money and charge the merchant's payable.
-        Order.objects.filter(pk__in=[o.pk for o in orders]).update(settled_at=now)
+        # The ledger transactions and entries are new rows: written before any shared
+        # row is locked, so a concurrent batch waits only for what follows.
+        written = ledger_write_many_balances_unapplied(postings=[p for p in postings if p is not None])
         # Lock order of the shared rows, as a payment does: the merchants' receivable
         # accounts (a payment posts its receipt there first), then store figures (the
-        # payment handler records them next), then the other ledger accounts (it accrues
-        # last). Any other order deadlocks a settlement against payments of new orders.
+        # payment handler records them next), then the other ledger accounts' balances
+        # (it accrues last). Any other order deadlocks a settlement against payments.
         _lock_receivables({o.merchant_id for o in orders})
         _push_aggregates(accruals)
-        ledger_post_many(postings=postings)
+        ledger_apply_balances(written)
         totals.orders = len(orders)
-        totals.envelopes = len(funding.envelopes)
+        totals.envelopes = funding.count
     return totals
 
 
-def _order_postings(order, accruals, envelope_of, funding, totals: _Totals, now, run) -> list[Posting]:
-    postings = []
-    envelope_id = envelope_of.get(order.pk)
-    from_platform = funding.from_platform_fen.get(order.pk)
-    to_envelope = (envelope_id, from_platform) if envelope_id and from_platform else None
-    lines = _commission_lines(accruals, to_envelope=to_envelope)
-    if lines:
-        postings.append(
-            Posting(
-                key=f"order:{order.pk}:settle",
-                kind="commission_settled",
-                lines=lines,
-                memo=f"Settlement of order {order.pk}",
-                ref_type="order",
-                ref_id=order.pk,
-            )
-        )
+def _order_posting(
+    order: SettlingOrder, accruals, envelope_lines, refunded_fen: int, totals: _Totals, now, run
+) -> Posting | None:
     commission = sum(_net(a) for a in accruals)
-    left, fee = order_merchant_due(order, commission)
-    if left:
-        postings.append(
-            Posting(
-                key=f"order:{order.pk}:merchant-settle",
-                kind="merchant_settled",
-                lines=[
-                    (AccountRef.merchant(Account.Kind.MERCHANT_RECEIVABLE, order.merchant_id), -left),
-                    (AccountRef.merchant(Account.Kind.MERCHANT_PAYABLE, order.merchant_id), left - fee),
-                    (PLATFORM_REVENUE, fee),
-                ],
-                memo=f"Order {order.pk} owed to merchant {order.merchant_id}",
-                ref_type="order",
-                ref_id=order.pk,
-            )
-        )
+    left, fee = order_merchant_due(order, commission, refunded_fen=refunded_fen)
+    lines = _order_lines(accruals, envelope_lines, order.merchant_id, left, fee)
     totals.commission_fen += commission
     totals.merchant_payable_fen += left - fee
     totals.platform_fee_fen += fee
-    totals.rows.append(
-        OrderSettlement(
-            order=order,
-            merchant_id=order.merchant_id,
-            run=run,
-            commission_fen=commission,
-            merchant_payable_fen=left - fee,
-            platform_fee_fen=fee,
-            settled_at=now,
-        )
+    totals.rows.append((order.pk, order.merchant_id, run.pk, commission, left - fee, fee, now))
+    if not lines:
+        return None
+    return Posting(
+        key=f"order:{order.pk}:settle",
+        kind="commission_settled",
+        lines=lines,
+        memo=f"Settlement of order {order.pk}",
+        ref_type="order",
+        ref_id=order.pk,
     )
-    return postings
 
 
 def _lock_receivables(merchant_ids: set[int]) -> None:
@@ -248,7 +282,7 @@ def _lock_receivables(merchant_ids: set[int]) -> None:
     )
 
 
-def _push_aggregates(accruals: list[Accrual]) -> None:
+def _push_aggregates(accruals: list[SettlingAccrual]) -> None:
     owner_by_store: dict[int, int] = defaultdict(int)
     rebate_by_member: dict[tuple[int, int], int] = defaultdict(int)
     for accrual in accruals:
@@ -257,9 +291,7 @@ def _push_aggregates(accruals: list[Accrual]) -> None:
             owner_by_store[accrual.store_id] += amount
         elif accrual.kind == Accrual.Kind.MEMBER_REBATE:
             rebate_by_member[(accrual.store_id, accrual.beneficiary_id)] += amount
-    for store_id in sorted(owner_by_store):
-        amount = owner_by_store[store_id]
-        store_stats_record_commission(store_id=store_id, pending_fen=-amount, settled_fen=amount)
+    store_stats_record_commissions(settled_fen=owner_by_store)
     member_stats_record_rebates(rebates_fen=rebate_by_member)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.utils import timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,7 +20,13 @@ from products.tests.factories import SkuFactory
 from rebates.errors import EnvelopeAlreadyClaimed, EnvelopeEmpty, EnvelopeExpired, EnvelopeNotEligible
 from rebates.models import RedEnvelope, RedEnvelopeCampaign, RedEnvelopeClaim
 from rebates.selectors import wallet_get
-from rebates.services.envelopes import envelope_draw, red_envelope_claim, red_envelopes_expire_due
+from rebates.services.envelopes import (
+    envelope_draw,
+    envelope_pools_check,
+    red_envelope_claim,
+    red_envelopes_expire_due,
+    store_envelope_pool,
+)
 from rebates.services.settlement import orders_settle
 from shop.errors import NotFound
 from shop.ledger.models import Account, Transaction
@@ -52,8 +60,17 @@ def test_a_completed_order_funds_an_envelope_from_half_the_platform_remainder(sk
     # platform remainder 21 fen; 5,000 bps of it = 10 fen; K = min(10 shares, 10 fen)
     assert (envelope.source, envelope.total_fen, envelope.shares) == ("order", 10, 10)
     assert envelope.expires_at == envelope.funded_at + timedelta(hours=24)
-    assert account_balance(ref=AccountRef("red_envelope_pool", "envelope", envelope.pk)) == 10
+    assert account_balance(ref=store_envelope_pool(store.pk)) == 10  # the store's pool
     assert account_balance(ref=REVENUE) == 21 - 10 + 11  # + the 60 bps merchant fee
+    # one ledger transaction settles the order: accruals, envelope and merchant together
+    (settle,) = Transaction.objects.filter(
+        ref_type="order", ref_id=envelope.order_id, kind="commission_settled"
+    )
+    assert settle.idempotency_key == f"order:{envelope.order_id}:settle"
+    lines = dict(
+        settle.entries.values_list("account__kind", "amount_fen").exclude(account__owner_type="user")
+    )
+    assert lines["platform_revenue"] == 21 - 10 + 11  # one netted line, not three
     call_command("ledger_check")
 
 
@@ -160,7 +177,7 @@ def test_unclaimed_money_returns_to_its_source_once(sku):
     for envelope in (campaign_envelope, order_envelope):
         envelope.refresh_from_db()
         assert envelope.status == "expired"
-        assert account_balance(ref=AccountRef("red_envelope_pool", "envelope", envelope.pk)) == 0
+    assert account_balance(ref=store_envelope_pool(store.pk)) == 0
     with pytest.raises(EnvelopeExpired):
         red_envelope_claim(envelope_id=order_envelope.pk, user=members[0], now=later)
     call_command("ledger_check")
@@ -180,3 +197,25 @@ def test_the_draw_always_gives_every_share_at_least_one_fen_and_sums_to_the_tota
     assert remaining == 0
     assert sum(amounts) == total
     assert min(amounts) >= 1
+
+
+def test_a_store_pool_holds_the_rest_of_its_open_envelopes(sku):
+    # given two envelopes of one store, one partly claimed
+    store, _, members = make_store(members=3)
+    first = settle_one(store, members[0], sku)
+    second = settle_one(store, members[1], sku)
+    claim = red_envelope_claim(envelope_id=first.pk, user=members[2])
+
+    # then the pool holds what both still have, and the check agrees
+    assert account_balance(ref=store_envelope_pool(store.pk)) == 10 + 10 - claim.amount_fen
+    assert envelope_pools_check() == []
+    call_command("ledger_check")
+
+    # when an envelope's figure drifts from its pool (a bug), the check says so
+    RedEnvelope.objects.filter(pk=second.pk).update(remaining_fen=9, remaining_shares=9)
+    assert envelope_pools_check() == [
+        f"store {store.pk}'s envelope pool holds {20 - claim.amount_fen} fen, "
+        f"its open envelopes {19 - claim.amount_fen} fen"
+    ]
+    with pytest.raises(CommandError):
+        call_command("ledger_check", stderr=io.StringIO())

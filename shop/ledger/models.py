@@ -31,19 +31,23 @@ class Account(BaseModel):
         GATEWAY_CLEARING = "gateway_clearing", "Payment gateway clearing"
         PAYOUT_CLEARING = "payout_clearing", "Payouts in flight"
         REFUND_CLEARING = "refund_clearing", "Refunds owed back to payers (not yet sent)"
-        # One per red envelope (owner_type "envelope", owner_id = envelope id): what is still
-        # unclaimed. Claims take from it; expiry returns the rest to where it came from.
-        RED_ENVELOPE_POOL = "red_envelope_pool", "Red envelope (unclaimed)"
+        # One per group store (owner_type "store", owner_id = store id): what is still
+        # unclaimed of the store's red envelopes (each envelope's remaining_fen is its part).
+        # Funding adds to it, claims take from it, expiry returns an envelope's rest to
+        # where it came from. (Before 2026-12 there was one per envelope, owner_type
+        # "envelope"; rebates' migration 0003 folded those into their stores' pools.)
+        RED_ENVELOPE_POOL = "red_envelope_pool", "Red envelopes (unclaimed)"
 
     class OwnerType(models.TextChoices):
         USER = "user", "User"
         MERCHANT = "merchant", "Merchant"
         PLATFORM = "platform", "Platform"
-        ENVELOPE = "envelope", "Red envelope"
+        STORE = "store", "Group store"
+        ENVELOPE = "envelope", "Red envelope (before 2026-12; now empty)"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     owner_type = models.CharField(max_length=16, choices=OwnerType.choices)
-    owner_id = models.BigIntegerField(default=0, help_text="User or merchant id; 0 for the platform.")
+    owner_id = models.BigIntegerField(default=0, help_text="User, merchant or store id; 0 for the platform.")
     balance_fen = models.BigIntegerField(
         default=0, help_text="Cached sum of entries; changed only by ledger_post."
     )
@@ -55,7 +59,7 @@ class Account(BaseModel):
             models.CheckConstraint(
                 condition=~Q(kind="user_held") | Q(balance_fen__gte=0), name="ledger_held_balance_gte_0"
             ),
-            # An envelope can never hand out more than was put in it.
+            # A store's envelopes can never hand out more than was put in them.
             models.CheckConstraint(
                 condition=~Q(kind="red_envelope_pool") | Q(balance_fen__gte=0),
                 name="ledger_envelope_pool_gte_0",
@@ -81,15 +85,22 @@ class MerchantBalance(Account):
 class Transaction(models.Model):
     """One balanced movement of money; ``idempotency_key`` makes a retried post a no-op."""
 
-    idempotency_key = models.CharField(max_length=200, unique=True)
-    kind = models.CharField(max_length=40, db_index=True)
+    # Unique by a constraint, not ``unique=True``: on PostgreSQL the field option adds a
+    # second (``varchar_pattern_ops``) index for LIKE that no query uses, and every
+    # settlement writes ~1,000 transactions a second. Same for ``kind``'s index.
+    idempotency_key = models.CharField(max_length=200)
+    kind = models.CharField(max_length=40)
     memo = models.CharField(max_length=255, blank=True)
     ref_type = models.CharField(max_length=32, blank=True, help_text="What it came from: order, envelope, …")
     ref_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
-        indexes = [models.Index(fields=["ref_type", "ref_id"], name="ledger_tx_ref_idx")]
+        constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="ledger_tx_key_unique")]
+        indexes = [
+            models.Index(fields=["ref_type", "ref_id"], name="ledger_tx_ref_idx"),
+            models.Index(fields=["kind"], name="ledger_tx_kind_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} ({self.idempotency_key})"
@@ -97,7 +108,8 @@ class Transaction(models.Model):
 
 class Entry(models.Model):
     transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="entries")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries")
+    # No index of its own: ``ledger_entry_account_idx`` (account, -id) leads with it.
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="entries", db_index=False)
     amount_fen = models.BigIntegerField()
 
     class Meta:

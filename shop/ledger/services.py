@@ -110,9 +110,40 @@ def ledger_post_many(
     entries in bulk, and on PostgreSQL the balances locked in pk order and updated by one
     ``UPDATE … FROM (VALUES …)``.
     """
+    written = ledger_write_many_balances_unapplied(postings=postings, floors=floors)
+    ledger_apply_balances(written)
+    return written.results
+
+
+@dataclass(slots=True)
+class WrittenPostings:
+    """What ``ledger_write_many_balances_unapplied`` wrote, and the balance changes it owes."""
+
+    results: list[tuple[Transaction, bool]]
+    deltas: dict[int, int]
+    floor_by_pk: dict[int, int]
+    applied: bool = False
+
+
+def ledger_write_many_balances_unapplied(
+    *, postings: list[Posting], floors: dict[AccountRef, int] | None = None
+) -> WrittenPostings:
+    """The first half of ``ledger_post_many``: transactions and entries written, cached
+    balances **not yet changed**. The caller must pass the result to
+    ``ledger_apply_balances`` in the same database transaction (``transaction.atomic``
+    around both), or the books drift — hence the name.
+
+    Why it exists: this half locks no shared row (new rows only; an entry's foreign key
+    takes a KEY SHARE lock on its account, which no balance update conflicts with). A
+    caller posting many transactions at once (settlement) writes them first, then takes
+    its shared row locks — the accounts' balances last — so concurrent batches queue
+    only for the short end of their transactions.
+    """
     for posting in postings:
         if sum(amount for _, amount in posting.lines) != 0:
             raise UnbalancedTransaction(f"Transaction {posting.key} does not balance.", key=posting.key)
+    if not connection.in_atomic_block:
+        raise RuntimeError("write and apply ledger balances inside one transaction.atomic block")
 
     keys = [p.key for p in postings]
     if len(set(keys)) != len(keys):
@@ -121,6 +152,8 @@ def ledger_post_many(
 
     results: dict[str, tuple[Transaction, bool]] = {k: (t, False) for k, t in existing.items()}
     fresh = [p for p in postings if p.key not in existing]
+    deltas: dict[int, int] = defaultdict(int)
+    floor_by_pk: dict[int, int] = {}
     if fresh:
         accounts = _accounts_get_or_create(refs={ref for p in fresh for ref, _ in p.lines})
         created = _transactions_insert(fresh)
@@ -130,7 +163,6 @@ def ledger_post_many(
             for tx in Transaction.objects.filter(idempotency_key__in=lost):
                 results[tx.idempotency_key] = (tx, False)
 
-        deltas: dict[int, int] = defaultdict(int)
         entries = []
         for p in fresh:
             tx = created.get(p.key)
@@ -145,8 +177,21 @@ def ledger_post_many(
                 deltas[account_pk] += amount
         _entries_insert(entries)
         floor_by_pk = {accounts[ref]: floor for ref, floor in (floors or {}).items() if ref in accounts}
-        _balances_add({pk: d for pk, d in deltas.items() if d}, floor_by_pk=floor_by_pk)
-    return [results[k] for k in keys]
+    return WrittenPostings(
+        results=[results[k] for k in keys],
+        deltas={pk: d for pk, d in deltas.items() if d},
+        floor_by_pk=floor_by_pk,
+    )
+
+
+def ledger_apply_balances(written: WrittenPostings) -> None:
+    """The second half of ``ledger_post_many``: each cached balance changed once, the rows
+    locked in pk order (``InsufficientBalance`` for a floored account that would end
+    below its floor). Once only."""
+    if written.applied:
+        raise RuntimeError("these postings' balances were applied already")
+    written.applied = True
+    _balances_add(written.deltas, floor_by_pk=written.floor_by_pk)
 
 
 def _accounts_get_or_create(*, refs: set[AccountRef]) -> dict[AccountRef, int]:

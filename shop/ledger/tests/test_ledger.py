@@ -1,10 +1,19 @@
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import transaction
 
 from shop.ledger.models import Account, Entry, Transaction
 from shop.ledger.selectors import account_balance
-from shop.ledger.services import AccountRef, Posting, UnbalancedTransaction, ledger_post, ledger_post_many
+from shop.ledger.services import (
+    AccountRef,
+    Posting,
+    UnbalancedTransaction,
+    ledger_apply_balances,
+    ledger_post,
+    ledger_post_many,
+    ledger_write_many_balances_unapplied,
+)
 from shop.testing.concurrency import run_concurrently
 
 pytestmark = pytest.mark.django_db
@@ -87,3 +96,30 @@ def test_concurrent_posts_of_one_key_post_once():
     assert sum(1 for _, created in results if created) == 1
     assert account_balance(ref=ALICE) == 5
     call_command("ledger_check")
+
+
+def test_written_postings_change_balances_only_when_applied_once():
+    # given postings written in a transaction, their balances not yet applied
+    with transaction.atomic():
+        written = ledger_write_many_balances_unapplied(
+            postings=[Posting("w1", "test", [(CLEARING, -70), (ALICE, 70)])]
+        )
+        assert Entry.objects.filter(transaction__idempotency_key="w1").count() == 2
+        assert account_balance(ref=ALICE) == 0
+
+        # when applied
+        ledger_apply_balances(written)
+
+        # then the balances move, and a second apply is refused
+        assert account_balance(ref=ALICE) == 70
+        with pytest.raises(RuntimeError, match="applied already"):
+            ledger_apply_balances(written)
+    call_command("ledger_check")
+
+
+@pytest.mark.django_db(transaction=True)  # really outside any atomic block
+def test_writing_postings_outside_a_transaction_is_refused():
+    with pytest.raises(RuntimeError, match="inside one transaction"):
+        ledger_write_many_balances_unapplied(postings=[Posting("w2", "test", [(CLEARING, -1), (ALICE, 1)])])
+
+    assert not Transaction.objects.exists()

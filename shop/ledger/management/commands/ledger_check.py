@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from shop.ledger.checks import registered_checks
 from shop.ledger.models import Account, Transaction
 from shop.ledger.selectors import drifted_accounts, unbalanced_transactions
 from shop.money import fen_display
@@ -10,7 +11,9 @@ from shop.money import fen_display
 class Command(BaseCommand):
     help = (
         "Check the books: every ledger transaction must balance to zero and every cached "
-        "account balance must equal the sum of its entries. Exits non-zero if not."
+        "account balance must equal the sum of its entries, and every check the apps "
+        "registered (e.g. red envelope pools against their envelopes) must hold. "
+        "Exits non-zero if not."
     )
 
     def handle(self, *args, **options):
@@ -27,6 +30,10 @@ class Command(BaseCommand):
                 f"  account #{account.pk} ({account}) shows {fen_display(account.balance_fen)} "
                 f"but its entries sum to {fen_display(entries_total)}"
             )
+        for name, check in registered_checks():
+            for problem in check():
+                problems += 1
+                self.stderr.write(f"  {name}: {problem}")
         if problems:
             raise CommandError(f"The ledger is OUT OF BALANCE: {problems} problem(s) found.")
         self.stdout.write(self.style.SUCCESS("The ledger balances."))
