@@ -330,7 +330,7 @@ async def _crowd(port: int, requests: list[bytes], connections: int) -> tuple[li
     generator shares the two cores, so its cost per request should stay near wrk's."""
     loop = asyncio.get_running_loop()
     pending = iter(requests)
-    results: list[tuple[int, str, float]] = []
+    results: list[tuple[int, str, float, float]] = []  # status, code, latency, answered at
 
     async def client() -> None:
         for request in pending:
@@ -344,11 +344,11 @@ async def _crowd(port: int, requests: list[bytes], connections: int) -> tuple[li
                 code = match.group(1).decode() if match else ""
             except (OSError, ValueError, TimeoutError):
                 status, code = -1, "socket_error"
-            results.append((status, code, time.perf_counter() - started))
+            results.append((status, code, time.perf_counter() - started, time.perf_counter() - begun))
 
-    started = time.perf_counter()
+    begun = time.perf_counter()
     await asyncio.gather(*(client() for _ in range(connections)))
-    return results, time.perf_counter() - started
+    return results, time.perf_counter() - begun
 
 
 def _request_bytes(port: int, token: str, body: str) -> bytes:
@@ -372,10 +372,10 @@ def crowd(port: int, jobs: list[tuple[str, str]], connections: int) -> dict:
     results, seconds = runner(_crowd(port, requests, connections))
     cpu = time.process_time() - cpu  # the load generator's own share of the two cores
     drain(port)
-    latencies = sorted(ms for _, _, ms in results)
+    latencies = sorted(ms for _, _, ms, _ in results)
     statuses: dict[str, int] = {}
     codes: dict[str, int] = {}
-    for status, code, _ in results:
+    for status, code, _, _ in results:
         statuses[str(status)] = statuses.get(str(status), 0) + 1
         if code:
             codes[code] = codes.get(code, 0) + 1
@@ -393,6 +393,8 @@ def crowd(port: int, jobs: list[tuple[str, str]], connections: int) -> dict:
         "max_ms": round(latencies[-1] * 1000, 2),
         "socket_errors": statuses.get("-1", 0),
         "client_cpu_seconds": round(cpu, 2),
+        # when the last order was taken, after the start (the rest is sold-out answers)
+        "last_201_at_s": round(max((at for status, _, _, at in results if status == 201), default=0), 3),
         "statuses": statuses,
         "error_codes": codes,
     }

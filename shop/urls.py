@@ -9,21 +9,24 @@ from shop.api.metrics import metrics_view
 
 API_PREFIX = "api/v1/"
 
+# Django tries these in order, one by one, on every request: the API comes first, its apps
+# by traffic (checkout and orders, the catalog, stores, …; the merchant console last).
+# Resolving POST /orders used to try 41 patterns first, ~7 % of a sold-out flash answer.
 urlpatterns = [
+    path(API_PREFIX, include("orders.api.urls")),
+    path(API_PREFIX, include("products.api.urls")),
+    path(API_PREFIX, include("groupstore.api.urls")),
+    path(API_PREFIX, include("accounts.api.urls")),
+    path(API_PREFIX, include("rebates.api.urls")),
+    path(API_PREFIX, include("shop.payments.api.urls")),
+    path(API_PREFIX, include("shop.notifications.api.urls")),
+    path(API_PREFIX, include("merchants.api.urls")),
     path("healthz", HealthApi.as_view(), name="healthz"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
-    path(API_PREFIX, include("accounts.api.urls")),
-    path(API_PREFIX, include("products.api.urls")),
-    path(API_PREFIX, include("merchants.api.urls")),
-    path(API_PREFIX, include("groupstore.api.urls")),
-    path(API_PREFIX, include("orders.api.urls")),
-    path(API_PREFIX, include("rebates.api.urls")),
-    path(API_PREFIX, include("shop.payments.api.urls")),
-    path(API_PREFIX, include("shop.notifications.api.urls")),
 ]
 
 handler400 = "shop.api.exception_handler.json_400"

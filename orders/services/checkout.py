@@ -213,10 +213,15 @@ def checkout_quote(
     coupon_id: int | None = None,
     team: dict | None = None,
     now: datetime | None = None,
+    read_flash_units: bool = True,
 ) -> Quote:
     """Price a basket bought through a store. Refuses non-members (403), unknown SKUs,
     duplicates and a team basket of other than one team SKU (400), items not on sale or
-    beyond stock, a sold-out flash offer or a full team (409). Writes nothing."""
+    beyond stock, a sold-out flash offer or a full team (409). Writes nothing.
+
+    ``read_flash_units=False`` skips reading the buyer's units of a flash offer: checkout
+    does, because its gate and its conditional upsert (``flash_take``) refuse a buyer past
+    the limit with the same ``flash_limit_reached`` — one read less for every winner."""
     now = now or timezone.now()
     sku_ids = [item["sku_id"] for item in items]
     store = _store_for_checkout(store_id=store_id, buyer=buyer, sku_ids=sku_ids, now=now)
@@ -251,7 +256,10 @@ def checkout_quote(
         if sku.pk in offers:
             # A live offer's units are the offer's: once they are gone the answer is
             # flash_sold_out, even when the SKU's stock went with them.
-            flash.flash_check(offer=offers[sku.pk], buyer_id=buyer.pk, qty=item["qty"])
+            if read_flash_units:
+                flash.flash_check(offer=offers[sku.pk], buyer_id=buyer.pk, qty=item["qty"])
+            else:
+                flash.flash_check_units(offer=offers[sku.pk], qty=item["qty"])
         if item["qty"] > sku.available:
             # Early answer for the cart; the conditional UPDATE in sku_reserve_stock stays the guard.
             raise OutOfStock(f"Only {sku.available} of {sku.product.title} left.", sku_id=sku.pk)
@@ -313,7 +321,13 @@ def order_create(
     """
     now = now or timezone.now()
     quote = checkout_quote(
-        buyer=buyer, store_id=store_id, items=items, coupon_id=coupon_id, team=team, now=now
+        buyer=buyer,
+        store_id=store_id,
+        items=items,
+        coupon_id=coupon_id,
+        team=team,
+        now=now,
+        read_flash_units=False,
     )
     gated: list[QuoteLine] = []
     try:

@@ -39,7 +39,7 @@ class FieldsBuiltOnceMixin:
     copies: a field that holds no other field is only ever changed by ``bind`` (plain
     attribute assignments: name, parent, source), so a shallow copy of the unbound original
     is as good as a new one; a field that holds fields (a nested serializer, a
-    ``ListField``'s child) binds them to itself, so it gets DRF's deep copy. Only for
+    ``ListField``'s child) binds them to itself, so it is made again (``_copy_holder``). Only for
     serializers whose fields do not depend on the instance or the context (none of ours).
     """
 
@@ -49,7 +49,15 @@ class FieldsBuiltOnceMixin:
         if built is None:
             built = [(name, field, _holds_fields(field)) for name, field in super().get_fields().items()]
             cls._fields_built_once = built
-        return {name: copy.deepcopy(field) if deep else copy.copy(field) for name, field, deep in built}
+        return {name: _copy_holder(field) if deep else copy.copy(field) for name, field, deep in built}
+
+
+def _copy_holder(field):
+    """A field that holds fields, made again from its arguments as DRF's deep copy does, but
+    copying only the fields among them (recursively): its other arguments are never changed."""
+    args = [_copy_holder(a) if isinstance(a, serializers.Field) else a for a in field._args]
+    kwargs = {k: _copy_holder(v) if isinstance(v, serializers.Field) else v for k, v in field._kwargs.items()}
+    return field.__class__(*args, **kwargs)
 
 
 class Serializer(FieldsBuiltOnceMixin, serializers.Serializer):
