@@ -21,15 +21,15 @@ class Payment(BaseModel):
         Status.CREATED: frozenset({Status.SUCCEEDED, Status.CLOSED}),
     }
 
-    purpose = models.CharField(
-        max_length=32, db_index=True, help_text="Who handles success: order_checkout, …"
-    )
+    # Indexes in Meta, not db_index/unique on the fields: those add a second, LIKE-only
+    # index to every text column on PostgreSQL, written on every checkout and never read.
+    purpose = models.CharField(max_length=32, help_text="Who handles success: order_checkout, …")
     payer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments")
     amount_fen = models.BigIntegerField()
     gateway = models.CharField(max_length=16)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CREATED, db_index=True)
-    out_trade_no = models.CharField(max_length=32, unique=True, help_text="Our number, sent to the gateway.")
-    gateway_txn_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.CREATED)
+    out_trade_no = models.CharField(max_length=32, help_text="Our number, sent to the gateway.")
+    gateway_txn_id = models.CharField(max_length=64, null=True, blank=True)
     description = models.CharField(max_length=127)
     ref_id = models.BigIntegerField(
         null=True, blank=True, help_text="What is paid for, by purpose (the merchant of a deposit)."
@@ -38,7 +38,15 @@ class Payment(BaseModel):
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(amount_fen__gt=0), name="payment_amount_fen_gt_0")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="payment_amount_fen_gt_0"),
+            models.UniqueConstraint(fields=["out_trade_no"], name="payment_out_trade_no_unique"),
+            models.UniqueConstraint(fields=["gateway_txn_id"], name="payment_gateway_txn_id_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["purpose"], name="payment_purpose_idx"),
+            models.Index(fields=["status", "created_at"], name="payment_status_created_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.out_trade_no} ({self.get_status_display()})"
