@@ -201,3 +201,37 @@ def test_the_merchant_is_told_of_an_order_to_ship_and_of_each_case_once(make_cli
         )
     )
     assert buyer_kinds == ["rejected"]
+
+
+def test_one_sweep_completes_every_due_order_a_batch_at_a_time_skipping_one_with_a_case(
+    make_client, monkeypatch
+):
+    """Beat runs the sweeper once a minute: it takes batch after batch (here of 2) until
+    nothing is due, and an order a case holds back does not stop the ones after it."""
+    from orders.services import sweepers
+
+    monkeypatch.setattr(sweepers, "BATCH", 2)
+    staff = MerchantStaffFactory()
+    sku = SkuFactory(product__merchant=staff.merchant, price_fen=990, on_hand=20)
+    store, _, members = make_store(members=5)
+    now = timezone.now()
+    orders = [make_paid_order(buyer=m, store=store, sku=sku) for m in members]
+    for order in orders:
+        order_ship(
+            order_id=order.pk,
+            merchant_id=order.merchant_id,
+            carrier="SF",
+            tracking_no="SF1",
+            actor=staff.user,
+            now=now,
+        )
+        order_confirm_receipt(order_id=order.pk, actor=order.buyer, now=now)
+    held = orders[1]
+    assert _open(make_client(held.buyer), held, amount_fen=100).status_code == 201
+
+    later = now + settings.SHOP_RULES["AFTER_SALES_WINDOW"] + timedelta(minutes=1)
+    assert complete_orders(later) == 4
+    assert complete_orders(later) == 0  # nothing left to do: a second run changes nothing
+
+    statuses = dict(Order.objects.filter(pk__in=[o.pk for o in orders]).values_list("pk", "status"))
+    assert statuses == {o.pk: Order.Status.RECEIVED if o is held else Order.Status.COMPLETED for o in orders}
