@@ -338,16 +338,17 @@ async def _crowd(port: int, requests: list[bytes], connections: int) -> tuple[li
             try:
                 answered = loop.create_future()
                 await loop.create_connection(lambda r=request, a=answered: _Buyer(r, a), "127.0.0.1", port)
-                data = await asyncio.wait_for(answered, timeout=60)
+                data = await answered
                 status = int(data[9:12])
                 match = re.search(rb'"code":"(\w+)"', data) if status >= 400 else None
                 code = match.group(1).decode() if match else ""
-            except (OSError, ValueError, TimeoutError):
+            except (OSError, ValueError):
                 status, code = -1, "socket_error"
             results.append((status, code, time.perf_counter() - started, time.perf_counter() - begun))
 
     begun = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(connections)))
+    # One timeout for the whole crowd, not a timer per request (the client's own CPU counts).
+    await asyncio.wait_for(asyncio.gather(*(client() for _ in range(connections))), timeout=600)
     return results, time.perf_counter() - begun
 
 
