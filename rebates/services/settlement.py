@@ -141,8 +141,9 @@ def order_merchant_due(
 def orders_settle(*, order_ids: list[int], now: datetime | None = None) -> int:
     """Settle these completed orders (one batch, one transaction); returns how many were
     settled now. Orders not completed, or already settled, are skipped. The batch is
-    recorded as a ``SettlementRun`` (written outside the settlement transaction, so a
-    failure is recorded too)."""
+    recorded as a ``SettlementRun``: created before the settlement transaction (so a
+    failure is recorded too), and given its outcome inside it — a worker killed after the
+    commit can never leave a run "running" over orders it settled."""
     now = now or timezone.now()
     run = SettlementRun.objects.create(started_at=now, orders_requested=len(order_ids))
     try:
@@ -152,6 +153,10 @@ def orders_settle(*, order_ids: list[int], now: datetime | None = None) -> int:
             outcome=SettlementRun.Outcome.FAILED, finished_at=timezone.now(), error=repr(exc)[:2000]
         )
         raise
+    return totals.orders
+
+
+def _record_outcome(run: SettlementRun, totals: _Totals) -> None:
     SettlementRun.objects.filter(pk=run.pk).update(
         outcome=SettlementRun.Outcome.SETTLED if totals.orders else SettlementRun.Outcome.NOTHING_DUE,
         finished_at=timezone.now(),
@@ -161,7 +166,6 @@ def orders_settle(*, order_ids: list[int], now: datetime | None = None) -> int:
         platform_fee_fen=totals.platform_fee_fen,
         envelopes_count=totals.envelopes,
     )
-    return totals.orders
 
 
 def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) -> _Totals:
@@ -189,6 +193,7 @@ def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) ->
         )
         orders = [o for o in orders if o.pk not in settled]
         if not orders:
+            _record_outcome(run, totals)
             return totals
         # Only a refunded order needs its items (what refunds took from the merchant).
         # (They are locked already, by the query above.)
@@ -244,6 +249,7 @@ def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) ->
         ledger_apply_balances(written)
         totals.orders = len(orders)
         totals.envelopes = funding.count
+        _record_outcome(run, totals)  # in the transaction: the outcome commits with the batch
     return totals
 
 
