@@ -14,6 +14,7 @@ from groupstore.tests.factories import make_store
 from merchants.registry import open_after_sales_count, open_dispute_count
 from merchants.tests.factories import MerchantStaffFactory
 from orders.models import AfterSale, Order
+from orders.services import sweepers
 from orders.services.after_sales import after_sale_arbitrate
 from orders.services.lifecycle import order_confirm_receipt, order_ship
 from orders.services.sweepers import complete_orders
@@ -208,8 +209,6 @@ def test_one_sweep_completes_every_due_order_a_batch_at_a_time_skipping_one_with
 ):
     """Beat runs the sweeper once a minute: it takes batch after batch (here of 2) until
     nothing is due, and an order a case holds back does not stop the ones after it."""
-    from orders.services import sweepers
-
     monkeypatch.setattr(sweepers, "BATCH", 2)
     staff = MerchantStaffFactory()
     sku = SkuFactory(product__merchant=staff.merchant, price_fen=990, on_hand=20)
