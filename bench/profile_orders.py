@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.orders_http import PREPARE, PYTHON, ROOT, django_env, order_body, psql, run, shell  # noqa: E402
 
 PROFILE = r"""
-import cProfile, io, json, pstats, sys, time
+import cProfile, io, json, os, pstats, sys, time
 from django.core.wsgi import get_wsgi_application
 from django.db import connection
 app = get_wsgi_application()
@@ -82,7 +82,11 @@ for name, fn in kinds.items():
     profile.disable()
     out = io.StringIO()
     stats = pstats.Stats(profile, stream=out).sort_stats(sort)
+    # Calls counted, not timed: the same from run to run, where times on a shared box are not.
+    print(f"===== {name}: {stats.total_calls / n:.0f} Python function calls per request")
     stats.print_stats(top)
+    if os.environ.get("PROFILE_CALLERS"):  # who calls the functions matching this pattern
+        stats.print_callers(os.environ["PROFILE_CALLERS"])
     print("\n".join(out.getvalue().splitlines()[6:]))
 """
 
@@ -131,6 +135,7 @@ def main() -> int:
         default="tottime",
         help="pstats order (tottime, cumulative, ...), or py-spy to sample instead",
     )
+    parser.add_argument("--callers", default="", help="also print who calls the functions matching this")
     parser.add_argument("only", nargs="*", help="hello, buy, order, flash_win, flash_sold_out (default: all)")
     args = parser.parse_args()
     buyers = 3 * (2 * args.requests + 20) + 10
@@ -172,7 +177,7 @@ def main() -> int:
                 command = ["py-spy", "record", "-r", "1000", "-f", "raw", "-o", str(raw), "--", *command]
             subprocess.run(  # noqa: S603 - the 4xx answers' log lines go to stderr, dropped here
                 command,
-                env={**env, "ALLOWED_HOSTS": "127.0.0.1"},
+                env={**env, "ALLOWED_HOSTS": "127.0.0.1", "PROFILE_CALLERS": args.callers},
                 cwd=ROOT,
                 check=True,
                 stderr=subprocess.DEVNULL,

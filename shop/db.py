@@ -34,7 +34,7 @@ from datetime import datetime
 from functools import cache
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.backends.signals import connection_created
 from django.db.models import Model
 
@@ -105,15 +105,54 @@ def insert_rows(objs: Sequence[Model]) -> None:
     if connection.vendor != "postgresql":
         model._default_manager.bulk_create(objs)
         return
+    db = connections[DEFAULT_DB_ALIAS]
     fields = _insert_fields(model)
-    params = [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for obj in objs for f in fields]
-    with connection.cursor() as cursor:
+    params = [_db_value(f, obj, db) for obj in objs for f in fields]
+    with db.cursor() as cursor:
         execute(cursor, _insert_sql(model, len(objs)), params)
         ids = cursor.fetchall()
     for obj, (pk,) in zip(objs, ids, strict=True):
         obj.pk = pk
         obj._state.adding = False
-        obj._state.db = connection.alias
+        obj._state.db = db.alias
+
+
+# Through fields of exactly these classes, a value of exactly these types goes to PostgreSQL
+# as it is: ``get_db_prep_save`` only checks or converts it to its own type (``int()``,
+# ``str()``, an aware datetime unchanged) and psycopg2 adapts it. Half of ``insert_rows``'s
+# time went to that chain, value by value. Anything else (another field class, a subclass,
+# a naive datetime, a JSON value) takes the ORM's own path.
+_AS_IS = {
+    models.AutoField: (int,),
+    models.BigAutoField: (int,),
+    models.SmallAutoField: (int,),
+    models.IntegerField: (int,),
+    models.BigIntegerField: (int,),
+    models.SmallIntegerField: (int,),
+    models.PositiveIntegerField: (int,),
+    models.PositiveBigIntegerField: (int,),
+    models.PositiveSmallIntegerField: (int,),
+    models.CharField: (str,),
+    models.BooleanField: (bool,),
+    models.DateTimeField: (datetime,),
+}
+
+
+@cache
+def _as_is_types(field) -> tuple[type, ...]:
+    """The value types that ``field`` (a foreign key: its target) sends unchanged."""
+    target = field.target_field if isinstance(field, models.ForeignKey) else field
+    return _AS_IS.get(type(target), ())
+
+
+def _db_value(field, obj: Model, db):
+    """``field.get_db_prep_save(field.pre_save(obj, add=True), db)``, without the chain where
+    it would change nothing (see ``_AS_IS``)."""
+    value = field.pre_save(obj, add=True)
+    kinds = _as_is_types(field)
+    if kinds and (value is None or (type(value) in kinds and getattr(value, "tzinfo", True) is not None)):
+        return value
+    return field.get_db_prep_save(value, db)
 
 
 def execute_rowcount(sql: str, params: Sequence) -> int:

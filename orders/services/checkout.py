@@ -159,7 +159,7 @@ class _CheckoutStore:
     owner_id: int
     is_frozen: bool
     net_paid_fen: int
-    live_offers: dict[int, FlashOffer]
+    live_offers: dict[int, tuple[FlashOffer, tuple]]  # each with its SKU's columns (flash.offer_sku)
 
 
 @cache
@@ -235,13 +235,14 @@ def checkout_quote(
         stats=StoreStats(store_id=store.pk, net_paid_fen=store.net_paid_fen)
     )
     # Offers apply only in a store that has unlocked flash prices, and never to a team.
-    offers = store.live_offers if flash_unlocked and not team else {}
+    live = store.live_offers if flash_unlocked and not team else {}
+    offers = {sku_id: offer for sku_id, (offer, _) in live.items()}
     if len(items) == 1 and offers:
         # The crowd after a sell-out: answered from the offer row (the truth), before the
-        # SKU is read or a quote built — two reads (token; store with its offers), nothing written.
+        # SKU is made or a quote built — two reads (token; store with its offers), nothing written.
         flash.flash_check_units(offer=offers[sku_ids[0]], qty=items[0]["qty"])
     # A live offer's SKU came with it (one statement: one snapshot of offer and stock).
-    skus = {sku_id: offer.sku for sku_id, offer in offers.items()}
+    skus = {sku_id: flash.offer_sku(offer, columns) for sku_id, (offer, columns) in live.items()}
     if len(skus) < len(sku_ids):
         skus.update(skus_for_checkout(sku_ids=[sid for sid in sku_ids if sid not in skus]))
     missing = {f"items.{i}.sku_id": ["No such item."] for i, sid in enumerate(sku_ids) if sid not in skus}

@@ -113,20 +113,26 @@ def live_offer_params(*, sku_ids: list[int], now: datetime) -> list:
     return [at, at, Product.Status.ON_SALE, *sku_ids]
 
 
-def live_offers_from_rows(rows) -> dict[int, FlashOffer]:
+def live_offers_from_rows(rows) -> dict[int, tuple[FlashOffer, tuple]]:
     """The offer whose window is open now, per SKU (the latest-starting if several: rows
-    come ordered by start), each with its SKU and product. Rows without an offer (a left
-    join that found none) are skipped."""
+    come ordered by start), each with its SKU's columns still unread: ``offer_sku`` makes
+    the SKU when it is needed — not for the crowd told ``flash_sold_out`` from the offer row
+    alone. Rows without an offer (a left join that found none) are skipped."""
     fields = FlashOffer._meta.concrete_fields
     names, n = [f.attname for f in fields], len(fields)
-    offers: dict[int, FlashOffer] = {}
+    offers: dict[int, tuple[FlashOffer, tuple]] = {}
     for row in rows:
         if row[0] is None:
             continue
         offer = FlashOffer.from_db(connection.alias, names, row[:n])
-        offer.sku = sku_from_checkout_row(row[n:])
-        offers[offer.sku_id] = offer
+        offers[offer.sku_id] = (offer, row[n:])
     return offers
+
+
+def offer_sku(offer: FlashOffer, sku_columns: tuple) -> Sku:
+    """The offer's SKU with its product, from the columns read with it; set on the offer."""
+    offer.sku = sku_from_checkout_row(sku_columns)
+    return offer.sku
 
 
 def flash_check_units(*, offer: FlashOffer, qty: int) -> None:

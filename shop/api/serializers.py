@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 from rest_framework import serializers
 
 ID_MAX = 2**63 - 1  # a PostgreSQL bigint, the type of every primary key
@@ -19,12 +17,6 @@ class IdField(serializers.IntegerField):
         super().__init__(**kwargs)
 
 
-def _holds_fields(field) -> bool:
-    return isinstance(field, serializers.BaseSerializer) or any(
-        isinstance(value, serializers.Field) for value in (*field._args, *field._kwargs.values())
-    )
-
-
 class FieldsBuiltOnceMixin:
     """A serializer class's fields are worked out once, not for every instance.
 
@@ -35,29 +27,48 @@ class FieldsBuiltOnceMixin:
     For an order with its items that was a fifth of ``POST /orders``'s Python time
     (bench/results/orders.md).
 
-    Here the first instance of a class keeps its unbound fields, and later instances get
-    copies: a field that holds no other field is only ever changed by ``bind`` (plain
-    attribute assignments: name, parent, source), so a shallow copy of the unbound original
-    is as good as a new one; a field that holds fields (a nested serializer, a
-    ``ListField``'s child) binds them to itself, so it is made again (``_copy_holder``). Only for
-    serializers whose fields do not depend on the instance or the context (none of ours).
+    Here the first instance of a class keeps its unbound fields, and every instance gets
+    copies of them (``_copy_field``). Only for serializers whose fields do not depend on the
+    instance or the context (none of ours).
     """
 
     def get_fields(self):
         cls = type(self)
         built = cls.__dict__.get("_fields_built_once")
         if built is None:
-            built = [(name, field, _holds_fields(field)) for name, field in super().get_fields().items()]
+            built = tuple((name, field, _copy_plan(field)) for name, field in super().get_fields().items())
             cls._fields_built_once = built
-        return {name: _copy_holder(field) if deep else copy.copy(field) for name, field, deep in built}
+        return {name: _copy_field(field, plan) for name, field, plan in built}
 
 
-def _copy_holder(field):
-    """A field that holds fields, made again from its arguments as DRF's deep copy does, but
-    copying only the fields among them (recursively): its other arguments are never changed."""
-    args = [_copy_holder(a) if isinstance(a, serializers.Field) else a for a in field._args]
-    kwargs = {k: _copy_holder(v) if isinstance(v, serializers.Field) else v for k, v in field._kwargs.items()}
-    return field.__class__(*args, **kwargs)
+def _copy_plan(field) -> tuple:
+    """Which attributes of ``field`` hold fields bound to it, and the same of those, down."""
+    return tuple(
+        (name, _copy_plan(value))
+        for name, value in field.__dict__.items()
+        if isinstance(value, serializers.Field) and value.__dict__.get("parent") is field
+    )
+
+
+def _copy_field(field, plan: tuple):
+    """A copy of an unbound field, as good as a new one, for a fraction of a deep copy.
+
+    After ``__init__`` a field is only ever changed by ``bind`` (plain attribute assignments:
+    name, parent, label, source) and by a serializer's caches (``fields``, ``_data``…), which
+    the unbound originals kept here never fill. So a copy of its attributes is a new field.
+    The fields it holds itself (``plan``) — a ``ListSerializer``'s or ``ListField``'s
+    ``child``, a ``ManyRelatedField``'s ``child_relation`` — are bound to it (their
+    ``parent``): they are copied in turn and bound to the copy; the bind they had is the one
+    they would get again (same name), so only ``parent`` changes. A nested serializer's own
+    fields are not copied here: it makes them when first asked, through this mixin or DRF."""
+    new = object.__new__(type(field))
+    state = new.__dict__
+    state.update(field.__dict__)
+    for name, inner in plan:
+        held = _copy_field(state[name], inner)
+        held.parent = new
+        state[name] = held
+    return new
 
 
 class Serializer(FieldsBuiltOnceMixin, serializers.Serializer):

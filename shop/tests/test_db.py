@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from shop.db import execute, execute_rowcount, insert_rows
 from shop.notifications.models import Notification
@@ -38,6 +42,22 @@ def test_insert_rows_writes_what_bulk_create_writes_and_sets_the_keys(user):
     assert [_row(stored[n.pk]) for n in mine] == [_row(stored[n.pk]) for n in theirs]
     assert stored[mine[0].pk].data == data  # JSON round trip
     assert all(stored[n.pk].created_at == n.created_at for n in mine)
+
+
+@pytest.mark.filterwarnings("ignore:DateTimeField .* received a naive datetime")
+def test_values_of_other_types_are_converted_as_the_orm_converts_them(user):
+    # Only exact ints, strs, bools and aware datetimes skip the ORM's conversions.
+    naive = datetime(2026, 12, 1, 12, 30)
+    values = {"kind": gettext_lazy("k"), "title": 123, "read_at": naive, "dedupe_key": None}
+    mine, theirs = Notification(recipient=user, **values), Notification(recipient=user, **values)
+
+    insert_rows([mine])
+    Notification.objects.bulk_create([theirs])
+
+    stored = {n.pk: n for n in Notification.objects.all()}
+    assert _row(stored[mine.pk]) == _row(stored[theirs.pk])
+    assert stored[mine.pk].title == "123"
+    assert stored[mine.pk].read_at == timezone.make_aware(naive)
 
 
 def test_a_refused_insert_raises_django_s_integrity_error_and_writes_nothing(user):

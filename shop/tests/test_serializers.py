@@ -67,3 +67,42 @@ def test_validation_with_nested_fields_is_the_same_on_every_instance(attempt):
     assert good.validated_data == {"ids": [1, 2], "qty": 2}
     assert not bad.is_valid()
     assert set(bad.errors) == {"ids", "qty"}
+
+
+class Order(Serializer):
+    baskets = Basket(many=True)
+
+
+def test_the_fields_a_field_holds_are_copied_and_bound_to_the_copy():
+    first, second = Order(), Order()
+
+    for order in (first, second):
+        baskets = order.fields["baskets"]
+        assert baskets.parent is order
+        assert baskets.child.parent is baskets
+        assert baskets.child.fields["ids"].child.parent is baskets.child.fields["ids"]
+    assert first.fields["baskets"].child is not second.fields["baskets"].child
+    assert first.fields["baskets"].child.fields["qty"] is not second.fields["baskets"].child.fields["qty"]
+
+
+class TheirBasket(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), max_length=3)
+    qty = serializers.IntegerField(min_value=1, max_value=5)
+
+
+class TheirOrder(serializers.Serializer):
+    baskets = TheirBasket(many=True)
+
+
+@pytest.mark.parametrize("attempt", [1, 2])
+def test_nested_many_validation_answers_what_drf_s_own_answers(attempt):
+    bad = {"baskets": [{"ids": [1], "qty": 1}, {"ids": [0], "qty": 0}]}
+    good = {"baskets": [{"ids": [2, 3], "qty": 5}]}
+
+    mine, theirs = Order(data=bad), TheirOrder(data=bad)
+    assert not mine.is_valid() and not theirs.is_valid()
+    assert mine.errors == theirs.errors
+    assert set(mine.errors["baskets"][1]) == {"ids", "qty"}
+    mine, theirs = Order(data=good), TheirOrder(data=good)
+    assert mine.is_valid() and theirs.is_valid()
+    assert mine.validated_data == theirs.validated_data
