@@ -100,9 +100,11 @@ def test_nested_many_validation_answers_what_drf_s_own_answers(attempt):
     good = {"baskets": [{"ids": [2, 3], "qty": 5}]}
 
     mine, theirs = Order(data=bad), TheirOrder(data=bad)
-    assert not mine.is_valid() and not theirs.is_valid()
+    assert not mine.is_valid()
+    assert not theirs.is_valid()
     assert mine.errors == theirs.errors
     assert set(mine.errors["baskets"][1]) == {"ids", "qty"}
     mine, theirs = Order(data=good), TheirOrder(data=good)
-    assert mine.is_valid() and theirs.is_valid()
+    assert mine.is_valid()
+    assert theirs.is_valid()
     assert mine.validated_data == theirs.validated_data
