@@ -106,8 +106,8 @@ def insert_rows(objs: Sequence[Model]) -> None:
         model._default_manager.bulk_create(objs)
         return
     db = connections[DEFAULT_DB_ALIAS]
-    fields = _insert_fields(model)
-    params = [_db_value(f, obj, db) for obj in objs for f in fields]
+    plan = _insert_plan(model)
+    params = [_db_value(obj, db, *step) for obj in objs for step in plan]
     with db.cursor() as cursor:
         execute(cursor, _insert_sql(model, len(objs)), params)
         ids = cursor.fetchall()
@@ -139,17 +139,22 @@ _AS_IS = {
 
 
 @cache
-def _as_is_types(field) -> tuple[type, ...]:
-    """The value types that ``field`` (a foreign key: its target) sends unchanged."""
-    target = field.target_field if isinstance(field, models.ForeignKey) else field
-    return _AS_IS.get(type(target), ())
+def _insert_plan(model: type[Model]) -> tuple:
+    """Per inserted field: the field, the attribute to read when its ``pre_save`` is the
+    plain read (else None: ``auto_now`` and the like run theirs), and the value types it
+    sends unchanged (``_AS_IS``; a foreign key: its target's)."""
+    plan = []
+    for field in _insert_fields(model):
+        target = field.target_field if isinstance(field, models.ForeignKey) else field
+        plain_read = type(field).pre_save is models.Field.pre_save
+        plan.append((field, field.attname if plain_read else None, _AS_IS.get(type(target), ())))
+    return tuple(plan)
 
 
-def _db_value(field, obj: Model, db):
+def _db_value(obj: Model, db, field, attname: str | None, kinds: tuple[type, ...]):
     """``field.get_db_prep_save(field.pre_save(obj, add=True), db)``, without the chain where
     it would change nothing (see ``_AS_IS``)."""
-    value = field.pre_save(obj, add=True)
-    kinds = _as_is_types(field)
+    value = getattr(obj, attname) if attname else field.pre_save(obj, add=True)
     if kinds and (value is None or (type(value) in kinds and getattr(value, "tzinfo", True) is not None)):
         return value
     return field.get_db_prep_save(value, db)

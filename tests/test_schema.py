@@ -102,6 +102,18 @@ def test_checkout_items_are_documented_with_bounds(schema):
     assert qty["maximum"] == 999
 
 
+def test_components_are_described_by_their_own_docstrings_not_the_house_bases(schema):
+    from shop.api import serializers
+
+    plumbing = {serializers.Serializer.__doc__.split("(")[0].strip(), "The house ``ModelSerializer``"}
+    described = {
+        name: component.get("description", "") for name, component in schema["components"]["schemas"].items()
+    }
+
+    assert not {name for name, text in described.items() if any(p in text for p in plumbing)}
+    assert described["DeliveryOutput"].startswith("How the order was shipped")
+
+
 def test_bearer_authentication_is_declared(schema):
     schemes = schema["components"]["securitySchemes"]
     bearer = [

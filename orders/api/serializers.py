@@ -89,6 +89,8 @@ class TeamOutput(ModelSerializer):
 
 
 class DeliveryOutput(Serializer):
+    """How the order was shipped: empty strings and null until it is."""
+
     carrier = serializers.CharField()
     tracking_no = serializers.CharField()
     shipped_at = serializers.DateTimeField(allow_null=True)
@@ -109,7 +111,7 @@ class OrderOutput(ModelSerializer):
     payment_id = serializers.IntegerField()
     payment_status = serializers.CharField(source="payment.status")
     items = OrderItemOutput(many=True)
-    delivery = serializers.SerializerMethodField()
+    delivery = DeliveryOutput(source="*")  # the order's own columns, nested
     address = AddressSerializer()
     after_sales = AfterSaleOutput(many=True)
     team = serializers.SerializerMethodField()
@@ -141,11 +143,6 @@ class OrderOutput(ModelSerializer):
             "completed_at",
             "created_at",
         )
-
-    def get_delivery(self, order) -> DeliveryOutput:
-        return DeliveryOutput(
-            {"carrier": order.carrier, "tracking_no": order.tracking_no, "shipped_at": order.shipped_at}
-        ).data
 
     @extend_schema_field(OrderTeamOutput(allow_null=True))
     def get_team(self, order) -> dict | None:

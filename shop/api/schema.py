@@ -4,6 +4,8 @@
   would all become one ``InputRequest`` component and the schema would document the
   login body for every endpoint. Nested serializers are named after their view instead
   (``StoreJoinApi.InputSerializer`` → ``StoreJoinApiInputRequest``).
+- The house serializer bases (``shop.api.serializers``) are plumbing: their docstrings are
+  not a schema's description (``lib_doc_excludes``), as DRF's own are not.
 - ``Authorization: Bearer <token>`` is declared as an HTTP bearer scheme. The target is
   named by string so that ``shop`` does not import ``accounts``.
 """
@@ -12,6 +14,20 @@ from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+
+
+def lib_doc_excludes() -> list:
+    """drf-spectacular's classes whose docstrings never describe a schema, and the house bases."""
+    from drf_spectacular.plumbing import get_lib_doc_excludes
+
+    from shop.api import serializers
+
+    return [
+        *get_lib_doc_excludes(),
+        serializers.FieldsBuiltOnceMixin,
+        serializers.Serializer,
+        serializers.ModelSerializer,
+    ]
 
 
 class AutoSchema(SpectacularAutoSchema):
