@@ -20,7 +20,9 @@
      buyer sends one ``POST /api/v1/orders`` for the flash SKU, ``--flash-connections``
      at a time; throughput = answers / time until the last answer, p99 over all;
    - ``hello`` and ``buy`` again, to show how much the machine moved during the run.
-   Between phases the script waits until gunicorn has answered what is still queued.
+   Between phases the script waits until gunicorn has answered what is still queued, then
+   for a checkpoint and for autovacuum to finish. Each phase reports the CPU it cost per
+   request, by part: server (gunicorn and its workers), PostgreSQL, Redis, the client.
 4. Prints each figure, the ratios to the minimal buy (mean of its two runs), the load
    average, and the invariants checked in SQL: exactly the cap sold, zero oversell (stock
    never negative, reserved = sold), nobody with two, every flash order at the flash price.
@@ -213,6 +215,19 @@ def psql(sql: str) -> None:
     run(["psql", f"{PG}/postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], stdout=subprocess.DEVNULL)
 
 
+def settle_database() -> None:
+    """Before a phase: a checkpoint, then no autovacuum worker running (up to a minute), so
+    that what the last phase wrote is not cleaned up on the next phase's time."""
+    psql("CHECKPOINT")
+    deadline = time.monotonic() + 60
+    query = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+    while time.monotonic() < deadline:
+        out = run(["psql", f"{PG}/postgres", "-Atc", query], capture_output=True).stdout
+        if out.strip() == "0":
+            return
+        time.sleep(0.5)
+
+
 def django_env(database: str, extra: dict | None = None) -> dict:
     env = {
         **os.environ,
@@ -288,6 +303,44 @@ def drain(port: int) -> None:
         except OSError:
             time.sleep(0.2)
     time.sleep(1)
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_process(server_group: int) -> dict[int, tuple[str, float]]:
+    """CPU seconds used so far by each process of the server (gunicorn's process group),
+    PostgreSQL and Redis, from /proc: ``{pid: (part, seconds)}``."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_text()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        part = (
+            "server"
+            if int(fields[2]) == server_group  # pgrp
+            else "postgres"
+            if comm.startswith("postgres")
+            else "redis"
+            if comm.startswith("redis-server")
+            else None
+        )
+        if part:
+            found[int(stat.parent.name)] = (part, (int(fields[11]) + int(fields[12])) / _TICK)
+    return found
+
+
+def cpu_per_request(before: dict, after: dict, result: dict) -> dict[str, float]:
+    """A phase's CPU milliseconds per request: server, PostgreSQL, Redis and the client. Per
+    process, the difference of two ``cpu_by_process`` readings; a process that started in
+    between counts whole, one that ended in between (an autovacuum worker) is not counted."""
+    spent = {"server": 0.0, "postgres": 0.0, "redis": 0.0, "client": result["client_cpu_seconds"]}
+    for pid, (part, seconds) in after.items():
+        spent[part] += seconds - before.get(pid, (part, 0.0))[1]
+    return {part: round(seconds / result["requests"] * 1000, 3) for part, seconds in spent.items()}
 
 
 def wrk(port: int, path: str, *, connections: int, seconds: int, script: Path, args: list[str] = ()) -> dict:
@@ -492,12 +545,25 @@ def main() -> int:  # noqa: PLR0915 - one linear script
                     ("buy_again", "/bench/buy", buy_lua, []),
                 )
                 for name, path, script, extra in phases:
+                    settle_database()
+                    cpu_before = cpu_by_process(server.pid)
                     if name == "flash":
                         results[name] = crowd(args.port, flash_jobs, args.flash_connections)
                     else:
                         results[name] = wrk(
                             args.port, path, connections=conns, seconds=secs, script=script, args=extra
                         )
+                    cpu_after = cpu_by_process(server.pid)
+                    results[name]["cpu_ms_per_request"] = {
+                        part: round(
+                            (cpu_after[part] - cpu_before[part]) / results[name]["requests"] * 1000, 3
+                        )
+                        for part in cpu_after
+                    } | {
+                        "client": round(
+                            results[name]["client_cpu_seconds"] / results[name]["requests"] * 1000, 3
+                        )
+                    }
                     results[name]["load"] = [round(x, 2) for x in os.getloadavg()]
                     print(f"{name}: {json.dumps(results[name], ensure_ascii=False)}", flush=True)
             finally:
