@@ -143,7 +143,7 @@ def test_a_server_error_frees_the_key_for_a_retry(shop):
     # given a first attempt that fails on our side before anything is written
     store, sku, (client, _) = shop
     client.raise_request_exception = False
-    with mock.patch("orders.api.views.order_create", side_effect=RuntimeError("database went away")):
+    with mock.patch("orders.api.views.order_place", side_effect=RuntimeError("database went away")):
         failed = post(client, checkout(store, sku), "key-1")
     assert_error(failed, 500, "internal_error")
     assert not IdempotencyKey.objects.exists()

@@ -312,16 +312,31 @@ def order_create(
     now: datetime | None = None,
 ) -> CheckoutResult:
     """One order per merchant under one payment; stock, team seat, flash units and coupon
-    taken atomically, or nothing at all.
-
-    Flash lines first pass the Redis gate (outside the transaction, before any row is
-    touched); if the database then refuses anything, the gate's tokens go back at once.
+    taken atomically, or nothing at all: ``order_place`` of an ``order_quote``.
 
     The orders come back as a fresh read would give them (items, payment, no after-sales,
     the team seat), so the API answers without reading them again.
     """
     now = now or timezone.now()
-    quote = checkout_quote(
+    quote = order_quote(buyer=buyer, store_id=store_id, items=items, coupon_id=coupon_id, team=team, now=now)
+    return order_place(buyer=buyer, quote=quote, address=address, gateway=gateway, now=now)
+
+
+def order_quote(
+    *,
+    buyer,
+    store_id: int,
+    items: list[dict],
+    coupon_id: int | None = None,
+    team: dict | None = None,
+    now: datetime,
+) -> Quote:
+    """The quote an order is placed from: ``checkout_quote`` without reading the buyer's
+    flash units (the gate and ``flash_take``'s conditional upsert refuse a buyer past the
+    limit with the same ``flash_limit_reached``). Everything that refuses the basket — sold
+    out, not a member, out of stock — is answered here, before anything is written; the API
+    checks the address only after it (a sold-out crowd is not asked for a valid address)."""
+    return checkout_quote(
         buyer=buyer,
         store_id=store_id,
         items=items,
@@ -330,6 +345,13 @@ def order_create(
         now=now,
         read_flash_units=False,
     )
+
+
+def order_place(*, buyer, quote: Quote, address: dict, gateway: str, now: datetime) -> CheckoutResult:
+    """Place the orders of ``quote`` (from ``order_quote`` at the same ``now``).
+
+    Flash lines first pass the Redis gate (outside the transaction, before any row is
+    touched); if the database then refuses anything, the gate's tokens go back at once."""
     gated: list[QuoteLine] = []
     try:
         for line in quote.lines:

@@ -53,6 +53,7 @@ def test_after_a_sell_out_the_crowd_is_told_flash_sold_out_in_two_reads_writing_
 ):
     store, sku, offer, late = sold_out
     client = make_client(late)
+    client.post("/api/v1/orders", _body(store, sku), format="json")  # prepares the statements (shop/db.py)
     before = _written()
 
     with django_assert_max_num_queries(2):  # token; store (membership, unlock) with the live offer
@@ -88,6 +89,42 @@ def test_refusals_that_come_first_still_come_first(sold_out, make_client):
     assert_error(
         make_client(late).post("/api/v1/orders", _body(store, sku), format="json"), 409, "sku_not_on_sale"
     )
+
+
+def test_a_basket_that_cannot_be_bought_is_refused_before_the_address_is_checked(sold_out, make_client):
+    store, sku, _, late = sold_out
+    body = {**_body(store, sku), "address": {"name": "", "phone": "not a phone"}}
+    before = _written()
+
+    assert_error(make_client(late).post("/api/v1/orders", body, format="json"), 409, "flash_sold_out")
+    assert _written() == before
+
+
+def test_a_bad_address_on_a_basket_that_can_be_bought_is_a_400_writing_nothing(make_client):
+    store, _, (buyer,) = make_store(members=1)
+    sku = SkuFactory(on_hand=3)
+    before = _written()
+
+    response = make_client(buyer).post(
+        "/api/v1/orders", {**_body(store, sku), "address": {"name": "王", "phone": "x"}}, format="json"
+    )
+
+    error = assert_error(response, 400, "validation_error")
+    assert set(error["fields"]) == {"address.phone", "address.region", "address.detail"}
+    assert _written() == before
+    sku.refresh_from_db()
+    assert sku.reserved == 0
+
+
+def test_a_bad_basket_and_a_bad_address_are_reported_in_one_400(sold_out, make_client):
+    store, sku, _, late = sold_out
+    body = {"store_id": store.pk, "items": [{"sku_id": sku.pk, "qty": 0}]}
+
+    error = assert_error(
+        make_client(late).post("/api/v1/orders", body, format="json"), 400, "validation_error"
+    )
+
+    assert set(error["fields"]) == {"items.0.qty", "address"}
 
 
 def test_an_offer_with_units_left_on_short_stock_still_says_out_of_stock(settings, make_client):
