@@ -5,27 +5,33 @@
 1. Creates a bench database, migrates it with ``shop.settings.bench`` (production settings
    plus ``bench/reference_app``: ``GET /bench/hello``, ``POST /bench/buy`` and their two
    tables, made by ``--run-syncdb``), and prepares: one store (flash prices unlocked) with
-   ``--flash-buyers`` + ``--order-buyers`` members, each with a bearer token; ``--skus``
-   ordinary SKUs with deep stock; one flash SKU with ``--flash-stock`` on hand and a live
-   offer of as many units at one per buyer; 10,000 bench items for the minimal buy.
+   ``--flash-buyers`` × ``--flash-trials`` + ``--order-buyers`` members, each with a bearer
+   token; ``--skus`` ordinary SKUs with deep stock; per flash trial, one SKU with
+   ``--flash-stock`` on hand and a live offer of as many units at one per buyer; 10,000
+   bench items for the minimal buy.
 2. Starts gunicorn as in production: sync workers (2×cores+1), persistent database
    connections, ``DEBUG=0``, worker recycling off, ``SANDBOX`` on through
    ``SANDBOX_IN_PRODUCTION_I_MEAN_IT`` (sandbox payments, no network), Redis gate on.
 3. After a short warm-up of each, in this order:
    - ``hello`` (wrk): the trivial DRF view (the framework's ceiling);
-   - ``buy`` (wrk): the minimal one-transaction buy, random item of 10,000 (the write ceiling);
+   - ``buy_0`` (wrk): the minimal one-transaction buy, random item of 10,000 (the write ceiling);
    - ``orders`` (wrk, Lua script): ``POST /api/v1/orders``, a distinct buyer per request,
-     SKU at random among ``--skus``;
-   - ``flash`` (an asyncio client in this process on uvloop, so that the count is exact): every flash
-     buyer sends one ``POST /api/v1/orders`` for the flash SKU, ``--flash-connections``
-     at a time; throughput = answers / time until the last answer, p99 over all;
-   - ``hello`` and ``buy`` again, to show how much the machine moved during the run.
+     SKU at random among ``--skus``; then ``buy_1``;
+   - per trial, ``flash_N`` (an asyncio client in this process on uvloop, so that the count
+     is exact): each of the trial's buyers sends one ``POST /api/v1/orders`` for the trial's
+     SKU, ``--flash-connections`` at a time; throughput = answers / time until the last
+     answer, p99 over all; then ``buy_N+1``;
+   - ``hello`` again.
+   Every measured phase sits between two minimal buys, and its ratio is to their mean: on
+   this shared machine the same phase moved by ±20 % within one run, so a ratio to buys
+   measured minutes away was mostly the machine's drift. The flash target is judged on the
+   median of the trials (all are printed).
    Between phases the script waits until gunicorn has answered what is still queued, then
    for a checkpoint and for autovacuum to finish. Each phase reports the CPU it cost per
    request, by part: server (gunicorn and its workers), PostgreSQL, Redis, the client.
-4. Prints each figure, the ratios to the minimal buy (mean of its two runs), the load
-   average, and the invariants checked in SQL: exactly the cap sold, zero oversell (stock
-   never negative, reserved = sold), nobody with two, every flash order at the flash price.
+4. Prints each figure, the ratios to the minimal buy, the load average, and the invariants
+   checked in SQL for every trial: exactly the cap sold, zero oversell (stock never
+   negative, reserved = sold), nobody with two, every flash order at the flash price.
 
 Needs ``wrk`` (``apt-get install wrk``). Wrap measured runs in ``flock /tmp/bench.lock``:
 other engineers benchmark on the same two cores.
@@ -40,6 +46,7 @@ import os
 import random
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -169,12 +176,13 @@ AuthToken.objects.bulk_create(
 products = [ProductFactory() for _ in range(max(1, SKUS // 20))]
 skus = [SkuFactory(product=products[i % len(products)], on_hand=1_000_000, price_fen=1_990 + i)
         for i in range(SKUS)]
-flash_sku = SkuFactory(on_hand=FLASH_STOCK, price_fen=1_990)
-offer = FlashOffer.objects.create(sku=flash_sku, flash_price_fen=990, starts_at=now - timedelta(minutes=1),
-    ends_at=now + timedelta(hours=2), quantity=FLASH_STOCK, per_user_limit=1)
+flash_skus = [SkuFactory(on_hand=FLASH_STOCK, price_fen=1_990) for _ in range(FLASH_TRIALS)]
+offers = [FlashOffer.objects.create(sku=sku, flash_price_fen=990, starts_at=now - timedelta(minutes=1),
+    ends_at=now + timedelta(hours=2), quantity=FLASH_STOCK, per_user_limit=1) for sku in flash_skus]
 BenchItem.objects.bulk_create([BenchItem(price_fen=1_000 + i, stock=1_000_000) for i in range(10_000)])
-print(json.dumps({"store_id": store.pk, "sku_ids": [s.pk for s in skus], "flash_sku_id": flash_sku.pk,
-                  "offer_id": offer.pk, "tokens": raw}))
+print(json.dumps({"store_id": store.pk, "sku_ids": [s.pk for s in skus],
+                  "flash_sku_ids": [s.pk for s in flash_skus], "offer_ids": [o.pk for o in offers],
+                  "tokens": raw}))
 """
 
 CHECK = r"""
@@ -183,22 +191,27 @@ from django.db.models import Count, F, Sum
 from bench.reference_app.models import BenchItem, BenchOrder
 from orders.models import FlashOffer, Order, OrderItem
 from products.models import Sku
-flash = Sku.objects.get(pk=FLASH_SKU)
-offer = FlashOffer.objects.get(pk=OFFER)
-flash_items = OrderItem.objects.filter(sku=flash)
-others = OrderItem.objects.exclude(sku=flash)
+trials = []
+for sku_id, offer_id in zip(FLASH_SKUS, OFFERS):
+    flash = Sku.objects.get(pk=sku_id)
+    offer = FlashOffer.objects.get(pk=offer_id)
+    flash_items = OrderItem.objects.filter(sku=flash)
+    trials.append({
+        "flash_orders": flash_items.values("order_id").distinct().count(),
+        "flash_units_sold": flash_items.aggregate(n=Sum("qty"))["n"] or 0,
+        "flash_offer_sold_count": offer.sold_count,
+        "flash_on_hand": flash.on_hand, "flash_reserved": flash.reserved,
+        "flash_available": flash.on_hand - flash.reserved,
+        "flash_buyers_with_two": flash_items.values("order__buyer_id").annotate(n=Count("pk"))
+            .filter(n__gt=1).count(),
+        "flash_orders_not_at_flash_price": flash_items.exclude(unit_price_fen=990).count(),
+    })
+others = OrderItem.objects.exclude(sku_id__in=FLASH_SKUS)
 print(json.dumps({
-    "flash_orders": flash_items.values("order_id").distinct().count(),
-    "flash_units_sold": flash_items.aggregate(n=Sum("qty"))["n"] or 0,
-    "flash_offer_sold_count": offer.sold_count,
-    "flash_on_hand": flash.on_hand, "flash_reserved": flash.reserved,
-    "flash_available": flash.on_hand - flash.reserved,
-    "flash_buyers_with_two": flash_items.values("order__buyer_id").annotate(n=Count("pk"))
-        .filter(n__gt=1).count(),
-    "flash_orders_not_at_flash_price": flash_items.exclude(unit_price_fen=990).count(),
+    "flash_trials": trials,
     "ordinary_orders": others.values("order_id").distinct().count(),
     "ordinary_units_sold": others.aggregate(n=Sum("qty"))["n"] or 0,
-    "ordinary_reserved": Sku.objects.exclude(pk=flash.pk).aggregate(n=Sum("reserved"))["n"] or 0,
+    "ordinary_reserved": Sku.objects.exclude(pk__in=FLASH_SKUS).aggregate(n=Sum("reserved"))["n"] or 0,
     "skus_oversold": Sku.objects.filter(reserved__gt=F("on_hand")).count(),
     "orders_total": Order.objects.count(),
     "bench_orders": BenchOrder.objects.count(),
@@ -336,7 +349,8 @@ def cpu_by_process(server_group: int) -> dict[int, tuple[str, float]]:
 def cpu_per_request(before: dict, after: dict, result: dict) -> dict[str, float]:
     """A phase's CPU milliseconds per request: server, PostgreSQL, Redis and the client. Per
     process, the difference of two ``cpu_by_process`` readings; a process that started in
-    between counts whole, one that ended in between (an autovacuum worker) is not counted."""
+    between counts whole, one that ended in between is not counted (an autovacuum worker, or a
+    database connection replaced when its CONN_MAX_AGE ran out: PostgreSQL can read low)."""
     spent = {"server": 0.0, "postgres": 0.0, "redis": 0.0, "client": result["client_cpu_seconds"]}
     for pid, (part, seconds) in after.items():
         spent[part] += seconds - before.get(pid, (part, 0.0))[1]
@@ -359,20 +373,36 @@ def wrk(port: int, path: str, *, connections: int, seconds: int, script: Path, a
 
 
 class _Buyer(asyncio.Protocol):
-    """One buyer's one request on its own connection: write it, read to the close."""
+    """One buyer's one request on its own connection: write it, read the answer, close.
+
+    The connection is closed as soon as the whole answer is in (its ``Content-Length``), as
+    wrk does, not when the server's FIN arrives: gunicorn (27+) lingers on a closed
+    connection until the peer closes too, so a client that waits for the FIN before closing
+    holds a sync worker for a round trip through its own event loop on every request."""
 
     def __init__(self, request: bytes, answered: asyncio.Future) -> None:
-        self.request, self.answered, self.chunks = request, answered, []
+        self.request, self.answered, self.data, self.size = request, answered, b"", None
 
     def connection_made(self, transport) -> None:
+        self.transport = transport
         transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
-        self.chunks.append(data)
+        self.data += data
+        if self.size is None and b"\r\n\r\n" in self.data:
+            head = self.data.split(b"\r\n\r\n", 1)[0]
+            length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+            self.size = len(head) + 4 + int(length.group(1)) if length else -1
+        if self.size is not None and 0 <= self.size <= len(self.data):
+            self.transport.close()
+            self._answer()
 
     def connection_lost(self, exc) -> None:
+        self._answer()
+
+    def _answer(self) -> None:
         if not self.answered.done():
-            self.answered.set_result(b"".join(self.chunks))
+            self.answered.set_result(self.data)
 
 
 async def _crowd(port: int, requests: list[bytes], connections: int) -> tuple[list, float]:
@@ -474,6 +504,9 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     parser.add_argument("--flash-stock", type=int, default=1000)
     parser.add_argument("--flash-buyers", type=int, default=5000)
     parser.add_argument("--flash-connections", type=int, default=256)
+    parser.add_argument(
+        "--flash-trials", type=int, default=3, help="flash sales, each on its own SKU and buyers"
+    )
     parser.add_argument("--order-buyers", type=int, default=20_000)
     parser.add_argument("--skus", type=int, default=200)
     parser.add_argument("--connections", type=int, default=64, help="for hello, buy and orders")
@@ -485,7 +518,8 @@ def main() -> int:  # noqa: PLR0915 - one linear script
     args = parser.parse_args()
 
     warm_buyers = 2_000
-    buyers = args.flash_buyers + args.order_buyers + warm_buyers
+    flash_buyers = args.flash_buyers * args.flash_trials
+    buyers = flash_buyers + args.order_buyers + warm_buyers
     report: dict = {"workers": args.workers, "connections": args.connections}
     psql(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
     psql(f'CREATE DATABASE "{args.database}"')
@@ -497,14 +531,14 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         code = (
             PREPARE.replace("BUYERS", str(buyers))
             .replace("FLASH_STOCK", str(args.flash_stock))
+            .replace("FLASH_TRIALS", str(args.flash_trials))
             .replace("SKUS", str(args.skus))
         )
         setup = shell(setup_env, code)
         print(f"prepared {buyers} buyers, {args.skus} SKUs in {time.monotonic() - started:.1f} s", flush=True)
         tokens = setup["tokens"]
-        flash_tokens = tokens[: args.flash_buyers]
-        order_tokens = tokens[args.flash_buyers : args.flash_buyers + args.order_buyers]
-        warm_tokens = tokens[args.flash_buyers + args.order_buyers :]
+        order_tokens = tokens[flash_buyers : flash_buyers + args.order_buyers]
+        warm_tokens = tokens[flash_buyers + args.order_buyers :]
         rnd = random.Random(5)
         with tempfile.TemporaryDirectory() as tmp:
             tmp_path = Path(tmp)
@@ -519,11 +553,12 @@ def main() -> int:  # noqa: PLR0915 - one linear script
                     group,
                     [order_body(setup["store_id"], rnd.choice(setup["sku_ids"])) for _ in group],
                 )
-            shuffled = flash_tokens[:]
-            rnd.shuffle(shuffled)
-            flash_body = order_body(setup["store_id"], setup["flash_sku_id"])
-            flash_jobs = [(token, flash_body) for token in flash_tokens]
-            rnd.shuffle(flash_jobs)
+            flash_jobs = []  # per trial: its own SKU, its own buyers, in random order
+            for trial, sku_id in enumerate(setup["flash_sku_ids"]):
+                body = order_body(setup["store_id"], sku_id)
+                group = tokens[trial * args.flash_buyers : (trial + 1) * args.flash_buyers]
+                flash_jobs.append([(token, body) for token in group])
+                rnd.shuffle(flash_jobs[-1])
 
             log = Path(tempfile.gettempdir()) / f"bench-orders-gunicorn-{os.getpid()}.log"
             report["load_before"] = [round(x, 2) for x in os.getloadavg()]
@@ -536,62 +571,77 @@ def main() -> int:  # noqa: PLR0915 - one linear script
                 wrk(args.port, "/bench/buy", connections=conns, seconds=args.warmup, script=buy_lua)
                 orders_args = [str(jobs["warm"]), "2", "/api/v1/orders"]
                 wrk(args.port, "", connections=conns, seconds=args.warmup, script=post_lua, args=orders_args)
-                phases = (
+                # Each measured phase sits between two minimal buys: its ratio is to their mean,
+                # so that the machine's drift over the run (seen: ±20 % between phases) moves
+                # both sides of a ratio alike.
+                buy = ("/bench/buy", buy_lua, [])
+                phases = [
                     ("hello", "/bench/hello", get_lua, []),
-                    ("buy", "/bench/buy", buy_lua, []),
+                    ("buy_0", *buy),
                     ("orders", "", post_lua, [str(jobs["orders"]), "2", "/api/v1/orders"]),
-                    ("flash", None, None, None),
-                    ("hello_again", "/bench/hello", get_lua, []),
-                    ("buy_again", "/bench/buy", buy_lua, []),
-                )
+                    ("buy_1", *buy),
+                ]
+                for trial in range(1, args.flash_trials + 1):
+                    phases += [(f"flash_{trial}", None, None, None), (f"buy_{trial + 1}", *buy)]
+                phases.append(("hello_again", "/bench/hello", get_lua, []))
                 for name, path, script, extra in phases:
                     settle_database()
                     cpu_before = cpu_by_process(server.pid)
-                    if name == "flash":
-                        results[name] = crowd(args.port, flash_jobs, args.flash_connections)
+                    if name.startswith("flash_"):
+                        trial_jobs = flash_jobs[int(name.split("_")[1]) - 1]
+                        results[name] = crowd(args.port, trial_jobs, args.flash_connections)
                     else:
                         results[name] = wrk(
                             args.port, path, connections=conns, seconds=secs, script=script, args=extra
                         )
-                    cpu_after = cpu_by_process(server.pid)
-                    results[name]["cpu_ms_per_request"] = {
-                        part: round(
-                            (cpu_after[part] - cpu_before[part]) / results[name]["requests"] * 1000, 3
-                        )
-                        for part in cpu_after
-                    } | {
-                        "client": round(
-                            results[name]["client_cpu_seconds"] / results[name]["requests"] * 1000, 3
-                        )
-                    }
+                    results[name]["cpu_ms_per_request"] = cpu_per_request(
+                        cpu_before, cpu_by_process(server.pid), results[name]
+                    )
                     results[name]["load"] = [round(x, 2) for x in os.getloadavg()]
                     print(f"{name}: {json.dumps(results[name], ensure_ascii=False)}", flush=True)
             finally:
                 stop(server)
         report["results"] = results
         report["load_after"] = [round(x, 2) for x in os.getloadavg()]
-        check = CHECK.replace("FLASH_SKU", str(setup["flash_sku_id"])).replace(
-            "OFFER", str(setup["offer_id"])
+        check = CHECK.replace("FLASH_SKUS", json.dumps(setup["flash_sku_ids"])).replace(
+            "OFFERS", json.dumps(setup["offer_ids"])
         )
         db = report["db"] = shell(setup_env, check)
-        buy_rps = (results["buy"]["rps"] + results["buy_again"]["rps"]) / 2
-        flash = results["flash"]
+
+        def buys_around(n: int) -> float:
+            return (results[f"buy_{n}"]["rps"] + results[f"buy_{n + 1}"]["rps"]) / 2
+
+        trials = range(1, args.flash_trials + 1)
+        flash_ratios = [round(results[f"flash_{t}"]["rps"] / buys_around(t), 2) for t in trials]
         report["ratios_to_minimal_buy"] = {
-            "hello": round(results["hello"]["rps"] / buy_rps, 2),
-            "orders": round(results["orders"]["rps"] / buy_rps, 2),
-            "flash": round(flash["rps"] / buy_rps, 2),
+            "hello": round(results["hello"]["rps"] / results["buy_0"]["rps"], 2),
+            "orders": round(results["orders"]["rps"] / buys_around(0), 2),
+            "flash_trials": flash_ratios,
+            "flash_median": statistics.median(flash_ratios),
         }
+        report["flash_p99_ms"] = [results[f"flash_{t}"]["p99_ms"] for t in trials]
+        cap = min(args.flash_stock, args.flash_buyers)
+        sold = db["flash_trials"]
+        flash = [results[f"flash_{t}"] for t in trials]
         invariants = {
-            "exactly the cap sold": db["flash_orders"] == min(args.flash_stock, args.flash_buyers)
-            and db["flash_units_sold"] == db["flash_orders"] == db["flash_offer_sold_count"],
-            "zero oversell": db["flash_available"] >= 0
-            and db["flash_reserved"] == db["flash_units_sold"]
+            "exactly the cap sold": all(
+                t["flash_orders"] == cap and t["flash_units_sold"] == cap == t["flash_offer_sold_count"]
+                for t in sold
+            ),
+            "zero oversell": all(
+                t["flash_available"] >= 0 and t["flash_reserved"] == t["flash_units_sold"] for t in sold
+            )
             and db["skus_oversold"] == 0,
-            "nobody with two": db["flash_buyers_with_two"] == 0,
-            "every flash order at the flash price": db["flash_orders_not_at_flash_price"] == 0,
-            "201 answers = flash orders": flash["statuses"].get("201", 0) == db["flash_orders"],
-            "every flash buyer answered once (no socket errors)": flash["socket_errors"] == 0
-            and flash["requests"] == args.flash_buyers,
+            "nobody with two": all(t["flash_buyers_with_two"] == 0 for t in sold),
+            "every flash order at the flash price": all(
+                t["flash_orders_not_at_flash_price"] == 0 for t in sold
+            ),
+            "201 answers = flash orders": all(
+                f["statuses"].get("201", 0) == t["flash_orders"] for f, t in zip(flash, sold, strict=True)
+            ),
+            "every flash buyer answered once (no socket errors)": all(
+                f["socket_errors"] == 0 and f["requests"] == args.flash_buyers for f in flash
+            ),
             "ordinary stock reserved = units sold": db["ordinary_reserved"] == db["ordinary_units_sold"],
             "no 5xx anywhere": not any(
                 k.startswith("5") for r in results.values() for k in r.get("statuses", {})
@@ -600,7 +650,8 @@ def main() -> int:  # noqa: PLR0915 - one linear script
         report["invariants"] = invariants
         report["targets"] = {
             "orders >= 0.5 x buy": report["ratios_to_minimal_buy"]["orders"] >= 0.5,
-            "flash >= 1.0 x buy": report["ratios_to_minimal_buy"]["flash"] >= 1.0,
+            "flash >= 1.0 x buy (median of the trials)": report["ratios_to_minimal_buy"]["flash_median"]
+            >= 1.0,
         }
         print(json.dumps(report, indent=2, ensure_ascii=False))
         print(f"gunicorn log: {log}")

@@ -145,18 +145,25 @@ def main() -> int:
         env = django_env(args.database)
         setup_env = {**env, "DEBUG": "1"}
         run([PYTHON, "manage.py", "migrate", "--run-syncdb", "-v0"], env=setup_env, cwd=ROOT)
-        code = PREPARE.replace("BUYERS", str(buyers)).replace("FLASH_STOCK", "1").replace("SKUS", "20")
+        code = (
+            PREPARE.replace("BUYERS", str(buyers))
+            .replace("FLASH_STOCK", "1")
+            .replace("FLASH_TRIALS", "1")
+            .replace("SKUS", "20")
+        )
         setup = shell(setup_env, code)
         # Sold out: the offer's one unit gone, as after a crowd; and a second offer with units
         # for every winner.
         winning = shell(
             setup_env,
-            SECOND_OFFER.replace("OFFER", str(setup["offer_id"])).replace("SKU", str(setup["sku_ids"][-1])),
+            SECOND_OFFER.replace("OFFER", str(setup["offer_ids"][0])).replace(
+                "SKU", str(setup["sku_ids"][-1])
+            ),
         )
         payload = {
             "tokens": setup["tokens"],
             "order_body": order_body(setup["store_id"], setup["sku_ids"][0]),
-            "flash_body": order_body(setup["store_id"], setup["flash_sku_id"]),
+            "flash_body": order_body(setup["store_id"], setup["flash_sku_ids"][0]),
             "flash_win_body": order_body(setup["store_id"], winning["sku_id"]),
         }
         with tempfile.NamedTemporaryFile("w", suffix=".json") as data:
