@@ -157,6 +157,12 @@ class OrderListCreateApi(ListAPIView):
 
     @extend_schema(
         request=OrderCreateInput,
+        description=(
+            "Check out: one order per merchant under one payment. A body that fails validation "
+            "is answered with one 400 listing every bad field, the address's included. A valid "
+            "basket that cannot be bought (sold out, not a member, out of stock) is answered "
+            "with its 403 or 409 before the address is checked."
+        ),
         responses={
             201: inline_serializer(
                 "CheckoutCreated", {"orders": OrderOutput(many=True), "payment": PaymentOutput()}
