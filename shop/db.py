@@ -145,7 +145,9 @@ def _insert_plan(model: type[Model]) -> tuple:
     sends unchanged (``_AS_IS``; a foreign key: its target's)."""
     plan = []
     for field in _insert_fields(model):
-        target = field.target_field if isinstance(field, models.ForeignKey) else field
+        # A foreign key (exactly Django's own) sends what its target field would.
+        is_key = type(field) in (models.ForeignKey, models.OneToOneField)
+        target = field.target_field if is_key else field
         plain_read = type(field).pre_save is models.Field.pre_save
         plan.append((field, field.attname if plain_read else None, _AS_IS.get(type(target), ())))
     return tuple(plan)
