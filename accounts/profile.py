@@ -9,16 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-_FIELDS: dict[str, tuple[Callable[[Any], Any], Any]] = {}
+from shop.registry import Registry
+
+ME_FIELDS: Registry[Callable[[Any], Any]] = Registry("/me field")
 
 
-def register_me_field(*, name: str, compute: Callable[[Any], Any], default: Any = None) -> None:
-    _FIELDS[name] = (compute, default)
+def register_me_field(*, name: str, compute: Callable[[Any], Any]) -> None:
+    ME_FIELDS.register(name, compute)
 
 
 def me_fields(user) -> dict[str, Any]:
-    return {name: compute(user) for name, (compute, _default) in _FIELDS.items()}
-
-
-def me_field_names() -> list[str]:
-    return list(_FIELDS)
+    return {name: compute(user) for name, compute in ME_FIELDS.items()}

@@ -13,7 +13,7 @@ class GroupstoreConfig(AppConfig):
 
         from .selectors import user_is_leader
 
-        register_me_field(name="is_leader", compute=user_is_leader, default=False)
+        register_me_field(name="is_leader", compute=user_is_leader)
         # Who may register webhooks (DESIGN.md: "a URL the leader or merchant configures").
         # The merchant check is registered here too: merchants sits below groupstore, and
         # this keeps the whole rule in one place.

@@ -1,4 +1,4 @@
-from shop.errors import ApplicationError, Conflict, Gone, NotFound, PermissionDenied, ValidationFailed
+from shop.errors import ApplicationError, Conflict, Gone, NotFound, PermissionDenied
 
 
 class StoreNotFound(NotFound):
@@ -65,7 +65,3 @@ class InvitationCodeUsedUp(Conflict):
 class LeaderNotReviewable(Conflict):
     code = "leader_not_reviewable"
     default_message = "This leader application cannot be changed that way in its current state."
-
-
-class SelectionInvalid(ValidationFailed):
-    code = "validation_error"

@@ -17,16 +17,12 @@ MEMBER_ORDERINGS = {
 
 
 def flash_unlock_threshold_fen() -> int:
-    return settings.SHOP_RULES.get("FLASH_UNLOCK_THRESHOLD_FEN", 10_000)
+    return settings.SHOP_RULES["FLASH_UNLOCK_THRESHOLD_FEN"]
 
 
 def store_list_for_user(*, user) -> QuerySet[Membership]:
     """Stores I own or belong to, as memberships (each carries ``role``)."""
     return Membership.objects.filter(user=user).select_related("store").order_by("-joined_at", "-id")
-
-
-def membership_get(*, store_id: int, user) -> Membership | None:
-    return Membership.objects.filter(store_id=store_id, user=user).first()
 
 
 def store_get_for_member(*, store_id: int, user) -> tuple[Store, Membership]:
@@ -35,14 +31,6 @@ def store_get_for_member(*, store_id: int, user) -> tuple[Store, Membership]:
     if membership is None:
         raise StoreNotFound()
     return membership.store, membership
-
-
-def store_get_for_owner(*, store_id: int, user) -> Store:
-    """Owner only: a member gets 403, a stranger 404."""
-    store, _ = store_get_for_member(store_id=store_id, user=user)
-    if store.owner_id != user.pk:
-        raise NotStoreOwner()
-    return store
 
 
 def _store_figures_for_owner(*, store_id: int, user, fields: tuple[str, ...]) -> dict:

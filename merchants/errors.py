@@ -92,3 +92,10 @@ class StockFileBadEncoding(StockFileRejected):
 class StockFileTooLarge(StockFileRejected):
     code = "upload_too_large"
     default_message = "The file is too large."
+
+
+class DepositRefundUnallocatable(Conflict):
+    code = "deposit_refund_unallocatable"
+    default_message = (
+        "The deposit is larger than what its payments can refund; ops must refund the rest by hand."
+    )

@@ -3,52 +3,39 @@
 ``orders`` owns after-sales records and disputes, and sits above ``merchants``, so it
 registers counters here instead of being imported:
 
-- ``register_open_dispute_counter(fn)``: disputes (after-sales cases under ops
+- ``register_open_dispute_counter(name=, count=)``: disputes (after-sales cases under ops
   arbitration) of a merchant. While any is open the deposit is frozen: it cannot be
   refunded (ops can still deduct from it; that is usually how a dispute ends).
-- ``register_open_after_sales_counter(fn)``: after-sales cases still open, and orders
+- ``register_open_after_sales_counter(name=, count=)``: after-sales cases still open, and orders
   whose after-sales window has not closed. The deposit of a leaving merchant is
   refunded only when this is zero.
 
-Each ``fn(merchant_id) -> int``. With nothing registered both count zero.
+Each ``count(merchant_id) -> int``. With nothing registered both count zero.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from shop.registry import Registry
+
 Counter = Callable[[int], int]
 
-_OPEN_DISPUTES: list[Counter] = []
-_OPEN_AFTER_SALES: list[Counter] = []
+OPEN_DISPUTE_COUNTERS: Registry[Counter] = Registry("open-dispute counter")
+OPEN_AFTER_SALES_COUNTERS: Registry[Counter] = Registry("open after-sales counter")
 
 
-def register_open_dispute_counter(fn: Counter) -> None:
-    if fn not in _OPEN_DISPUTES:
-        _OPEN_DISPUTES.append(fn)
+def register_open_dispute_counter(*, name: str, count: Counter) -> None:
+    OPEN_DISPUTE_COUNTERS.register(name, count)
 
 
-def register_open_after_sales_counter(fn: Counter) -> None:
-    if fn not in _OPEN_AFTER_SALES:
-        _OPEN_AFTER_SALES.append(fn)
+def register_open_after_sales_counter(*, name: str, count: Counter) -> None:
+    OPEN_AFTER_SALES_COUNTERS.register(name, count)
 
 
 def open_dispute_count(merchant_id: int) -> int:
-    return sum(fn(merchant_id) for fn in _OPEN_DISPUTES)
+    return sum(count(merchant_id) for count in OPEN_DISPUTE_COUNTERS.values())
 
 
 def open_after_sales_count(merchant_id: int) -> int:
-    return sum(fn(merchant_id) for fn in _OPEN_AFTER_SALES)
-
-
-def unregister_all_for_tests() -> tuple[list[Counter], list[Counter]]:
-    """Empty both registries; returns what was there so a test can put it back."""
-    saved = (list(_OPEN_DISPUTES), list(_OPEN_AFTER_SALES))
-    _OPEN_DISPUTES.clear()
-    _OPEN_AFTER_SALES.clear()
-    return saved
-
-
-def restore_for_tests(saved: tuple[list[Counter], list[Counter]]) -> None:
-    _OPEN_DISPUTES[:] = saved[0]
-    _OPEN_AFTER_SALES[:] = saved[1]
+    return sum(count(merchant_id) for count in OPEN_AFTER_SALES_COUNTERS.values())

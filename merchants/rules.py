@@ -1,4 +1,4 @@
-"""Configurable rules of the seller side (``settings.SHOP_RULES``, with defaults here)."""
+"""Configurable rules of the seller side (``settings.SHOP_RULES``; their defaults are in settings)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ from datetime import timedelta
 
 from django.conf import settings
 
-DEFAULT_DEPOSIT_REFUND_COOL_OFF = timedelta(days=15)
-
 
 def deposit_refund_cool_off() -> timedelta:
     """How long after asking to leave a merchant's deposit is refunded: late complaints
     about its orders can still be paid from it until then."""
-    return settings.SHOP_RULES.get("DEPOSIT_REFUND_COOL_OFF", DEFAULT_DEPOSIT_REFUND_COOL_OFF)
+    return settings.SHOP_RULES["DEPOSIT_REFUND_COOL_OFF"]

@@ -21,7 +21,8 @@ from .services.after_sales import after_sale_arbitrate
 from .services.coupons import coupon_void
 from .services.flash import flash_gate_reset
 from .services.refunds import order_refund_full
-from .services.teams import team_fail, teams_expire
+from .services.sweepers import teams_expire_due
+from .services.teams import team_fail
 
 
 class OrderItemInline(admin.TabularInline):
@@ -136,7 +137,7 @@ class TeamAdmin(admin.ModelAdmin):
     def close_overdue_teams(self, request, queryset):
         now = timezone.now()
         failed = sum(team_fail(team_id=pk, now=now) for pk in queryset.values_list("pk", flat=True))
-        teams_expire(now)
+        teams_expire_due(now)
         self.message_user(
             request, f"{failed} overdue team(s) closed; their orders are being cancelled or refunded."
         )

@@ -15,33 +15,36 @@ class OrdersConfig(AppConfig):
         from .services.checkout import CHECKOUT_PURPOSE
         from .services.coupons import coupons_issue_share_rewards
         from .services.lifecycle import checkout_payment_succeeded
-        from .services.teams import teams_expire
 
         register_purpose(purpose=CHECKOUT_PURPOSE, on_succeeded=checkout_payment_succeeded)
-        merchant_registry.register_open_dispute_counter(after_sales.open_dispute_count)
-        merchant_registry.register_open_after_sales_counter(after_sales.open_after_sales_count)
+        merchant_registry.register_open_dispute_counter(
+            name="orders.disputes", count=after_sales.open_dispute_count
+        )
+        merchant_registry.register_open_after_sales_counter(
+            name="orders.after_sales", count=after_sales.open_after_sales_count
+        )
         sweepers.register(
             name="orders.cancel_unpaid",
             description="Cancel orders not paid in time",
-            run=order_sweepers.cancel_unpaid_orders,
+            run=order_sweepers.orders_cancel_unpaid,
             order=10,
         )
         sweepers.register(
             name="orders.auto_receipt",
             description="Confirm receipt of orders shipped 10+ days ago",
-            run=order_sweepers.auto_confirm_receipt,
+            run=order_sweepers.orders_confirm_receipt_due,
             order=20,
         )
         sweepers.register(
             name="orders.complete",
             description="Complete orders whose after-sales window closed",
-            run=order_sweepers.complete_orders,
+            run=order_sweepers.orders_complete_due,
             order=30,
         )
         sweepers.register(
             name="orders.teams_expire",
             description="Fail teams whose window closed; cancel their unpaid orders, refund the paid ones",
-            run=teams_expire,
+            run=order_sweepers.teams_expire_due,
             order=15,
         )
         sweepers.register(

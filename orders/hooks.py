@@ -20,35 +20,36 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from shop.registry import Registry
+
 if TYPE_CHECKING:
     from .models import Order
 
 OrderHandler = Callable[..., None]
 
-_HANDLERS: dict[str, list[OrderHandler]] = {"paid": [], "completed": [], "refunded": []}
+EVENTS: dict[str, Registry[OrderHandler]] = {
+    event: Registry(f"order {event} handler") for event in ("paid", "completed", "refunded")
+}
+SETTLED_CHECKS: Registry[Callable[[Order], bool]] = Registry("order settled check")
 
 
-def register(*, event: str, handler: OrderHandler) -> None:
-    if event not in _HANDLERS:
+def register(*, event: str, name: str, handler: OrderHandler) -> None:
+    """Call ``handler`` on ``event`` (in registration order), under ``name`` (e.g. ``rebates.accrue``)."""
+    if event not in EVENTS:
         raise ValueError(f"unknown order event {event!r}")
-    if handler not in _HANDLERS[event]:
-        _HANDLERS[event].append(handler)
+    EVENTS[event].register(name, handler)
 
 
 def fire(*, event: str, order: Order, **details: Any) -> None:
-    for handler in _HANDLERS[event]:
+    for handler in EVENTS[event].values():
         handler(order, **details)
 
 
-_SETTLED_CHECKS: list[Callable[[Order], bool]] = []
-
-
-def register_settled_check(*, check: Callable[[Order], bool]) -> None:
-    if check not in _SETTLED_CHECKS:
-        _SETTLED_CHECKS.append(check)
+def register_settled_check(*, name: str, check: Callable[[Order], bool]) -> None:
+    SETTLED_CHECKS.register(name, check)
 
 
 def order_is_settled(order: Order) -> bool:
     """Whether this order's money has been settled. Ask with the order row locked: settlement
     locks it too, so the answer cannot change before the asker's transaction ends."""
-    return any(check(order) for check in _SETTLED_CHECKS)
+    return any(check(order) for check in SETTLED_CHECKS.values())

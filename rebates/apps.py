@@ -18,10 +18,10 @@ class RebatesConfig(AppConfig):
         from .services.refunds import order_refunded_adjust_commission
         from .services.withdrawals import PURPOSE, withdrawal_payout_changed, withdrawal_retry_payout
 
-        hooks.register(event="paid", handler=order_accrue_commission)
-        hooks.register(event="refunded", handler=order_refunded_adjust_commission)
-        hooks.register(event="completed", handler=order_completed_enqueue_settlement)
-        hooks.register_settled_check(check=order_is_settled)
+        hooks.register(event="paid", name="rebates.accrue", handler=order_accrue_commission)
+        hooks.register(event="refunded", name="rebates.adjust", handler=order_refunded_adjust_commission)
+        hooks.register(event="completed", name="rebates.settle", handler=order_completed_enqueue_settlement)
+        hooks.register_settled_check(name="rebates.settlement_row", check=order_is_settled)
         register_check(name="red envelope pools", run=envelope_pools_check)
         register_payout_purpose(
             purpose=PURPOSE, on_changed=withdrawal_payout_changed, retry=withdrawal_retry_payout

@@ -1,7 +1,7 @@
 """The registry of periodic jobs (DESIGN.md "Asynchronous work").
 
 Apps register their sweepers here in ``AppConfig.ready()``; beat runs them all every
-minute through ``run_sweepers_task`` and ops (and tests that travel in time) run
+minute through ``sweepers_run_task`` and ops (and tests that travel in time) run
 them with ``manage.py run_sweepers [--now ...]``. A sweeper re-derives due work from
 the database, so it is safe to run at any time and any number of times.
 """
@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+
+from shop.registry import Registry
 
 logger = logging.getLogger("shop.sweepers")
 
@@ -26,16 +28,16 @@ class _Entry:
     order: int
 
 
-_REGISTRY: dict[str, _Entry] = {}
+SWEEPERS: Registry[_Entry] = Registry("sweeper")
 
 
 def register(*, name: str, description: str, run: Sweeper, order: int = 100) -> None:
     """Register a sweeper; ``order`` sorts them (timeouts before completions before settlement)."""
-    _REGISTRY[name] = _Entry(name=name, description=description, run=run, order=order)
+    SWEEPERS.register(name, _Entry(name=name, description=description, run=run, order=order))
 
 
 def registered() -> list[_Entry]:
-    return sorted(_REGISTRY.values(), key=lambda e: (e.order, e.name))
+    return sorted(SWEEPERS.values(), key=lambda e: (e.order, e.name))
 
 
 def run_all(*, now: datetime, on_result: Callable[[str, str, int], None] | None = None) -> dict[str, int]:

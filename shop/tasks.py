@@ -14,7 +14,7 @@ def touch_worker_heartbeat() -> None:
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def run_sweepers_task() -> dict[str, int]:
+def sweepers_run_task() -> dict[str, int]:
     """Beat's minute tick: run every registered sweeper, then leave a worker heartbeat."""
     from shop.sweepers import run_all
 

@@ -17,7 +17,7 @@ from orders.models import AfterSale, Order
 from orders.services import sweepers
 from orders.services.after_sales import after_sale_arbitrate
 from orders.services.lifecycle import order_confirm_receipt, order_ship
-from orders.services.sweepers import complete_orders
+from orders.services.sweepers import orders_complete_due
 from products.tests.factories import SkuFactory
 from rebates.tests.helpers import make_paid_order
 from shop.payments.models import Refund
@@ -154,7 +154,7 @@ def test_a_rejected_buyer_disputes_ops_rule_and_only_then_the_order_completes(ma
 
     # the window closes while the dispute is open: the order waits
     later = now + settings.SHOP_RULES["AFTER_SALES_WINDOW"] + timedelta(minutes=1)
-    assert complete_orders(later) == 0
+    assert orders_complete_due(later) == 0
     order.refresh_from_db()
     assert order.status == Order.Status.RECEIVED
 
@@ -162,7 +162,7 @@ def test_a_rejected_buyer_disputes_ops_rule_and_only_then_the_order_completes(ma
 
     assert open_dispute_count(order.merchant_id) == 0
     assert AfterSale.objects.get(pk=case_id).refunded_fen == 500
-    assert complete_orders(later) == 1
+    assert orders_complete_due(later) == 1
     order.refresh_from_db()
     assert (order.status, order.refunded_fen) == (Order.Status.COMPLETED, 500)
 
@@ -229,8 +229,8 @@ def test_one_sweep_completes_every_due_order_a_batch_at_a_time_skipping_one_with
     assert _open(make_client(held.buyer), held, amount_fen=100).status_code == 201
 
     later = now + settings.SHOP_RULES["AFTER_SALES_WINDOW"] + timedelta(minutes=1)
-    assert complete_orders(later) == 4
-    assert complete_orders(later) == 0  # nothing left to do: a second run changes nothing
+    assert orders_complete_due(later) == 4
+    assert orders_complete_due(later) == 0  # nothing left to do: a second run changes nothing
 
     statuses = dict(Order.objects.filter(pk__in=[o.pk for o in orders]).values_list("pk", "status"))
     assert statuses == {o.pk: Order.Status.RECEIVED if o is held else Order.Status.COMPLETED for o in orders}

@@ -42,8 +42,8 @@ from shop.notifications.services import notification_send
 from ..models import Membership, ShareReward, Store
 
 
-def _rule(name: str, default: int) -> int:
-    return settings.SHOP_RULES.get(name, default)
+def _rule(name: str) -> int:
+    return settings.SHOP_RULES[name]
 
 
 def share_reward_qualifying_member_id(*, store_id: int) -> int | None:
@@ -66,9 +66,9 @@ def share_reward_consider(
     rules above), notifies the owner, and returns the reward; otherwise returns None.
     Calling it again for the same order (a retried completion) grants nothing twice.
     """
-    min_order_fen = _rule("SHARE_REWARD_MIN_ORDER_FEN", 1_000)
-    amount_fen = _rule("SHARE_REWARD_FEN", 500)
-    daily_cap = _rule("SHARE_REWARD_DAILY_CAP", 3)
+    min_order_fen = _rule("SHARE_REWARD_MIN_ORDER_FEN")
+    amount_fen = _rule("SHARE_REWARD_FEN")
+    daily_cap = _rule("SHARE_REWARD_DAILY_CAP")
     if paid_fen < min_order_fen or amount_fen <= 0 or daily_cap <= 0:
         return None
     store = Store.objects.filter(pk=store_id).only("pk", "owner_id", "is_frozen", "name").first()

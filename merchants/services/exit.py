@@ -43,7 +43,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from products.services import products_take_off_sale
-from shop.errors import ApplicationError, Conflict
+from shop.errors import ApplicationError
 from shop.ledger.services import ledger_post
 from shop.payments.models import Payment, Refund
 from shop.payments.refunds import ANOMALY_PURPOSE, refund_clearing, refund_request
@@ -52,6 +52,7 @@ from ..errors import (
     AfterSalesOpen,
     DepositFrozen,
     DepositRefundInProgress,
+    DepositRefundUnallocatable,
     ExitNotDue,
     MerchantNotActive,
     MerchantNotExiting,
@@ -67,13 +68,6 @@ logger = logging.getLogger("merchants.deposits")
 
 REFUND_REASON = "保证金退还"  # WeChat shows it to the payer
 SWEEP_BATCH = 200
-
-
-class DepositRefundUnallocatable(Conflict):
-    code = "deposit_refund_unallocatable"
-    default_message = (
-        "The deposit is larger than what its payments can refund; ops must refund the rest by hand."
-    )
 
 
 @transaction.atomic

@@ -5,7 +5,7 @@ import pytest
 from merchants.tests.factories import MerchantStaffFactory, pay_deposit
 from products.models import Product
 from products.tests.factories import CategoryFactory, ProductFactory
-from shop.payments.gateways.registry import gateway_register, gateway_unregister
+from shop.payments.gateways.registry import EXTRA_GATEWAYS
 from shop.payments.tests.helpers import FakeGateway
 
 
@@ -30,6 +30,5 @@ def shop():
 def fake():
     """A scripted gateway outside our walls, registered as ``fakepay`` for the test."""
     gateway = FakeGateway()
-    gateway_register(name="fakepay", factory=lambda: gateway)
-    yield gateway
-    gateway_unregister(name="fakepay")
+    with EXTRA_GATEWAYS.override("fakepay", lambda: gateway):
+        yield gateway

@@ -127,19 +127,15 @@ def test_refund_is_split_over_the_deposit_payments_newest_first(shop):
 def test_open_dispute_freezes_the_deposit_and_open_after_sales_block_the_refund(shop):
     staff, merchant, _ = shop
     leave_long_ago(staff, merchant)
-    saved = registry.unregister_all_for_tests()
-    try:
-        registry.register_open_dispute_counter(lambda merchant_id: 1)
+    disputes, after_sales = registry.OPEN_DISPUTE_COUNTERS, registry.OPEN_AFTER_SALES_COUNTERS
+    with disputes.emptied(), after_sales.emptied(), disputes.override("test", lambda merchant_id: 1):
         with pytest.raises(DepositFrozen):
             deposit_refund_start(merchant_id=merchant.pk)
         assert deposit_refunds_start_due(timezone.now()) == 0
 
-        registry.unregister_all_for_tests()
-        registry.register_open_after_sales_counter(lambda merchant_id: 2)
-        with pytest.raises(AfterSalesOpen):
-            deposit_refund_start(merchant_id=merchant.pk)
-    finally:
-        registry.restore_for_tests(saved)
+    counting = after_sales.override("test", lambda merchant_id: 2)
+    with disputes.emptied(), after_sales.emptied(), counting, pytest.raises(AfterSalesOpen):
+        deposit_refund_start(merchant_id=merchant.pk)
 
     assert deposit_of(merchant) == 300_000
     assert Refund.objects.count() == 0

@@ -34,6 +34,7 @@ from shop.notifications.services import notification_send
 
 from .notify import after_sale_notify_merchant
 from .refunds import RefundLine, item_refundable_fen, order_lock_for_refund, order_refund
+from .transitions import order_event_record
 
 CASE_STATUSES = frozenset({Order.Status.PAID, Order.Status.SHIPPED, Order.Status.RECEIVED})
 
@@ -98,11 +99,8 @@ def _open(*, order_id, buyer, kind, items, amount_fen, reason) -> AfterSale:
         AfterSaleItem(after_sale=case, order_item_id=i.order_item_id, qty=i.qty, amount_fen=part)
         for i, part in zip(items, _split_within(amount_fen, weights), strict=True)
     )
-    OrderEvent.objects.create(
-        order=order,
-        kind=OrderEvent.Kind.AFTER_SALE,
-        actor=buyer,
-        note=f"Case {case.pk} opened: {reason}"[:255],
+    order_event_record(
+        order, kind=OrderEvent.Kind.AFTER_SALE, actor=buyer, note=f"Case {case.pk} opened: {reason}"
     )
     after_sale_notify_merchant(case=case, event="opened")
     return case

@@ -68,7 +68,7 @@ _scripts: dict[str, object] = {}
 def _redis():
     """The gate's Redis client (one per process), or None when the gate is off."""
     global _client
-    if not settings.SHOP_RULES.get("FLASH_GATE") or not settings.REDIS_URL:
+    if not settings.SHOP_RULES["FLASH_GATE"] or not settings.REDIS_URL:
         return None
     if _client is None:
         import redis

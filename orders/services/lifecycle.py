@@ -29,19 +29,7 @@ from shop.payments.tasks import payment_upload_shipping_task
 from .checkout import checkout_release_holds
 from .coupons import coupon_issue_for_share_reward
 from .teams import team_record_payment, team_seat_for_order
-
-
-def _move(order: Order, to: str, *, actor=None, note: str = "", fields: tuple[str, ...] = ()) -> None:
-    if not order.can_move_to(to):
-        raise IllegalOrderTransition(
-            f"Order {order.pk} is {order.get_status_display().lower()}; it cannot become {to}.",
-            order_id=order.pk,
-        )
-    order.status = to
-    order.save(update_fields=["status", *fields, "updated_at"])
-    OrderEvent.objects.create(
-        order=order, kind=to if to in OrderEvent.Kind.values else "paid", actor=actor, note=note
-    )
+from .transitions import order_event_record, order_move
 
 
 def checkout_payment_succeeded(payment: Payment) -> None:
@@ -62,7 +50,7 @@ def checkout_payment_succeeded(payment: Payment) -> None:
         order.paid_at = payment.paid_at
         seat = team_seat_for_order(order_id=order.pk)
         to = Order.Status.AWAITING_TEAM if seat is not None else Order.Status.PAID
-        _move(order, to, actor=order.buyer, fields=("paid_at",))
+        order_move(order, to, actor=order.buyer, fields=("paid_at",))
         if seat is not None:  # the team's last payment moves all its orders to paid
             team_record_payment(order=order, now=payment.paid_at)
             order.refresh_from_db(fields=["status"])
@@ -100,7 +88,7 @@ def order_cancel(*, order_id: int, actor=None, note: str = "") -> list[Order]:
     now = timezone.now()
     for order in orders:
         order.cancelled_at = now
-        _move(order, Order.Status.CANCELLED, actor=actor, note=note, fields=("cancelled_at",))
+        order_move(order, Order.Status.CANCELLED, actor=actor, note=note, fields=("cancelled_at",))
     checkout_release_holds(orders=orders, payment_id=payment_id)  # team seats, flash units, coupon
     items = sorted((item for o in orders for item in o.items.all()), key=lambda i: i.sku_id)
     for item in items:
@@ -119,7 +107,7 @@ def order_ship(
     if order.status == Order.Status.SHIPPED and order.tracking_no == tracking_no:
         return order
     order.carrier, order.tracking_no, order.shipped_at = carrier, tracking_no, now or timezone.now()
-    _move(
+    order_move(
         order,
         Order.Status.SHIPPED,
         actor=actor,
@@ -154,7 +142,7 @@ def order_confirm_receipt(*, order_id: int, actor=None, now: datetime | None = N
     now = now or timezone.now()
     order.received_at = now
     order.after_sales_closes_at = now + settings.SHOP_RULES["AFTER_SALES_WINDOW"]
-    _move(order, Order.Status.RECEIVED, actor=actor, fields=("received_at", "after_sales_closes_at"))
+    order_move(order, Order.Status.RECEIVED, actor=actor, fields=("received_at", "after_sales_closes_at"))
     return order
 
 
@@ -171,7 +159,7 @@ def order_complete(*, order_id: int, now: datetime) -> Order:
     if order.after_sales.filter(status__in=AfterSale.OPEN).exists():
         raise IllegalOrderTransition("An after-sales case is still open.", order_id=order_id)
     order.completed_at = now
-    _move(order, Order.Status.COMPLETED, fields=("completed_at",))
+    order_move(order, Order.Status.COMPLETED, fields=("completed_at",))
     reward = share_reward_consider(
         store_id=order.store_id,
         buyer_id=order.buyer_id,
@@ -194,5 +182,5 @@ def order_mark_invoiced(*, order_id: int, merchant_id: int, invoice_no: str, act
         raise IllegalOrderTransition("Only paid orders can be invoiced.")
     order.invoice_no = invoice_no
     order.save(update_fields=["invoice_no", "updated_at"])
-    OrderEvent.objects.create(order=order, kind=OrderEvent.Kind.INVOICED, actor=actor, note=invoice_no)
+    order_event_record(order, kind=OrderEvent.Kind.INVOICED, actor=actor, note=invoice_no)
     return order

@@ -32,6 +32,8 @@ from shop.money import fen_pro_rata
 from shop.payments.models import Payment, Refund
 from shop.payments.refunds import refund_request
 
+from .transitions import order_event_record, order_move
+
 REFUND_PURPOSE = "order_refund"
 # Orders whose money is with us and not fully returned. A completed order is refunded
 # only by ops (arbitration of a late complaint): callers pass ``by_ops=True``.
@@ -172,17 +174,12 @@ def order_refund(
                 release.append((i.sku_id, i.qty - i.refunded_qty))
                 i.refunded_qty = i.qty
                 i.save(update_fields=["refunded_qty"])
+    note = f"{total} fen: {reason}"
     if fully:
-        if not order.can_move_to(Order.Status.REFUNDED):
-            raise IllegalOrderTransition("This order cannot be refunded in full now.", order_id=order.pk)
-        order.status = Order.Status.REFUNDED
-    order.save(update_fields=["refunded_fen", "status", "updated_at"])
-    OrderEvent.objects.create(
-        order=order,
-        kind=OrderEvent.Kind.REFUNDED if fully else OrderEvent.Kind.PARTLY_REFUNDED,
-        actor=actor,
-        note=f"{total} fen: {reason}"[:255],
-    )
+        order_move(order, Order.Status.REFUNDED, actor=actor, note=note, fields=("refunded_fen",))
+    else:
+        order.save(update_fields=["refunded_fen", "updated_at"])
+        order_event_record(order, kind=OrderEvent.Kind.PARTLY_REFUNDED, actor=actor, note=note)
     for sku_id, qty in sorted(release):
         sku_release_stock(sku_id=sku_id, qty=qty)
     store_stats_record_refund(

@@ -12,12 +12,16 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 
 from orders.errors import IllegalOrderTransition
-from orders.models import AfterSale, Order
+from orders.models import AfterSale, Order, Team
+from shop.errors import ApplicationError
 
 from .lifecycle import order_cancel, order_complete, order_confirm_receipt
+from .refunds import order_refund_full
+from .teams import team_fail
 
 logger = logging.getLogger("orders.sweepers")
 BATCH = 500
+TEAM_BATCH = 200
 # A run takes batch after batch until nothing is due or this much time is spent: one batch
 # a minute (the beat's tick) completed at most 500 orders a minute — 3 h 20 min for a sale
 # day's 100,000 (bench/results/settlement.md). The budget keeps a run inside its tick.
@@ -44,7 +48,7 @@ def _refused(action: str, order_id: int, error: IllegalOrderTransition) -> bool:
     return False
 
 
-def cancel_unpaid_orders(now: datetime) -> int:
+def orders_cancel_unpaid(now: datetime) -> int:
     """Unpaid past the deadline (15 min default): cancel, release stock, close the payment."""
 
     def cancel(order_id: int) -> bool:
@@ -57,7 +61,7 @@ def cancel_unpaid_orders(now: datetime) -> int:
     return _sweep(Order.objects.filter(status=Order.Status.PENDING_PAYMENT, pay_deadline_at__lte=now), cancel)
 
 
-def auto_confirm_receipt(now: datetime) -> int:
+def orders_confirm_receipt_due(now: datetime) -> int:
     """Shipped long enough ago (10 days default): received automatically."""
     cutoff = now - settings.SHOP_RULES["AUTO_RECEIPT_AFTER"]
 
@@ -71,7 +75,7 @@ def auto_confirm_receipt(now: datetime) -> int:
     return _sweep(Order.objects.filter(status=Order.Status.SHIPPED, shipped_at__lte=cutoff), confirm)
 
 
-def complete_orders(now: datetime) -> int:
+def orders_complete_due(now: datetime) -> int:
     """After-sales window closed (7 days after receipt) and no case open: completed, handed
     to settlement. An order with an open case completes once the case is decided."""
     open_case = AfterSale.objects.filter(order=OuterRef("pk"), status__in=AfterSale.OPEN)
@@ -87,3 +91,37 @@ def complete_orders(now: datetime) -> int:
         Exists(open_case)
     )
     return _sweep(due, complete)
+
+
+def teams_expire_due(now: datetime) -> int:
+    """Fail open teams past their window, then cancel the unpaid orders and refund the
+    paid ones of every failed team (each in its own transaction). Safe to run any number
+    of times: everything is re-derived from the database (``teams.py`` has the rules)."""
+    due = list(
+        Team.objects.filter(status=Team.Status.OPEN, expires_at__lte=now)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:TEAM_BATCH]
+    )
+    handled = sum(team_fail(team_id=team_id, now=now) for team_id in due)
+    stranded = (
+        Order.objects.filter(
+            team_member__team__status=Team.Status.FAILED,
+            status__in=(Order.Status.PENDING_PAYMENT, Order.Status.AWAITING_TEAM),
+        )
+        .order_by("pk")
+        .values_list("pk", "status")[:TEAM_BATCH]
+    )
+    for order_id, status in list(stranded):
+        if status == Order.Status.PENDING_PAYMENT:
+            try:
+                order_cancel(order_id=order_id, note="Team failed: window closed")
+            except IllegalOrderTransition:
+                logger.info("order %s was paid as its team failed; refunded next run", order_id)
+            continue
+        try:
+            order_refund_full(order_id=order_id, reason="team_failed", now=now)
+        except ApplicationError:
+            logger.exception("refund of order %s of a failed team refused; next run retries", order_id)
+            continue
+        handled += 1
+    return handled

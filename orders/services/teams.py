@@ -21,12 +21,12 @@ The rules, and who enforces them:
   ``order_refund_full``, which reverses pending accruals exactly as it does for any
   refund before shipping — one path for every refund instead of a team special case
   (and no second place that could forget to accrue).
-- **Window expiry** (``teams_expire`` sweeper): an open team past ``expires_at`` fails
-  (a compare-and-set, in its own short transaction); then each of its orders is handled
-  in its own transaction: unpaid ones are cancelled (``order_cancel``), paid ones
-  refunded in full (``order_refund_full``, idempotent). The sweeper re-derives that work
-  from the database every run, so a crash or a payment landing after the failure is
-  picked up next time.
+- **Window expiry** (the ``teams_expire_due`` sweeper, in ``sweepers.py``): an open team
+  past ``expires_at`` fails (a compare-and-set, in its own short transaction); then
+  each of its orders is handled in its own transaction: unpaid ones are cancelled
+  (``order_cancel``), paid ones refunded in full (``order_refund_full``, idempotent).
+  The sweeper re-derives that work from the database every run, so a crash or a
+  payment landing after the failure is picked up next time.
 
 Lock order everywhere: payment → orders → team → (other teams' paid orders). The
 expiry never holds the team row while it touches payments, so it cannot deadlock with
@@ -35,7 +35,6 @@ a payment callback.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from django.conf import settings
@@ -43,7 +42,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from orders.errors import (
-    IllegalOrderTransition,
     InvalidCheckout,
     TeamAlreadyJoined,
     TeamFull,
@@ -51,13 +49,11 @@ from orders.errors import (
     TeamNotFound,
     TeamNotJoinable,
 )
-from orders.models import Order, OrderEvent, Team, TeamMember
-from orders.services.notify import order_notify_merchant_to_ship
+from orders.models import Order, Team, TeamMember
 from products.models import Sku
-from shop.errors import ApplicationError
 
-logger = logging.getLogger("orders.teams")
-BATCH = 200
+from .notify import order_notify_merchant_to_ship
+from .transitions import order_move
 
 
 def sku_team_terms(*, sku: Sku) -> tuple[int, int]:
@@ -178,11 +174,7 @@ def _team_orders_to_paid(*, team: Team) -> None:
     for order in list(paid_orders):
         if order.status != Order.Status.AWAITING_TEAM:
             continue
-        order.status = Order.Status.PAID
-        order.save(update_fields=["status", "updated_at"])
-        OrderEvent.objects.create(
-            order=order, kind=OrderEvent.Kind.PAID, note=f"Team {team.pk} complete ({team.size} paid)"
-        )
+        order_move(order, Order.Status.PAID, note=f"Team {team.pk} complete ({team.size} paid)")
         order_notify_merchant_to_ship(order=order)
 
 
@@ -193,44 +185,3 @@ def team_fail(*, team_id: int, now: datetime) -> bool:
             status=Team.Status.FAILED, failed_at=now, updated_at=now
         )
     )
-
-
-def teams_expire(now: datetime) -> int:
-    """Sweeper: fail open teams past their window, then cancel the unpaid orders and
-    refund the paid ones of every failed team (each in its own transaction). Safe to
-    run any number of times: everything is re-derived from the database."""
-    from .lifecycle import order_cancel  # lifecycle imports this module
-
-    due = list(
-        Team.objects.filter(status=Team.Status.OPEN, expires_at__lte=now)
-        .order_by("pk")
-        .values_list("pk", flat=True)[:BATCH]
-    )
-    handled = sum(team_fail(team_id=team_id, now=now) for team_id in due)
-    stranded = (
-        Order.objects.filter(
-            team_member__team__status=Team.Status.FAILED,
-            status__in=(Order.Status.PENDING_PAYMENT, Order.Status.AWAITING_TEAM),
-        )
-        .order_by("pk")
-        .values_list("pk", "status")[:BATCH]
-    )
-    for order_id, status in list(stranded):
-        if status == Order.Status.PENDING_PAYMENT:
-            try:
-                order_cancel(order_id=order_id, note="Team failed: window closed")
-            except IllegalOrderTransition:
-                logger.info("order %s was paid as its team failed; refunded next run", order_id)
-            continue
-        try:
-            from orders.services.refunds import order_refund_full
-        except ImportError:  # pragma: no cover - refunds ship separately
-            logger.error("cannot refund order %s of a failed team: no refunds module", order_id)
-            continue
-        try:
-            order_refund_full(order_id=order_id, reason="team_failed", now=now)
-        except ApplicationError:
-            logger.exception("refund of order %s of a failed team refused; next run retries", order_id)
-            continue
-        handled += 1
-    return handled

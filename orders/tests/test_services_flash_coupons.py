@@ -21,7 +21,7 @@ from orders.models import Coupon, Order, OrderItem
 from orders.services.checkout import checkout_quote
 from orders.services.coupons import coupon_issue_for_share_reward, coupon_void, coupons_issue_share_rewards
 from orders.services.lifecycle import order_cancel
-from orders.services.sweepers import cancel_unpaid_orders
+from orders.services.sweepers import orders_cancel_unpaid
 from products.tests.factories import SkuFactory
 from shop.ledger.models import Account
 from shop.ledger.selectors import account_balance
@@ -97,7 +97,7 @@ def test_a_timed_out_flash_order_gives_its_units_back(settings):
     now = timezone.now()
     buy(buyer=a, store=store, sku=sku, now=now)
 
-    cancel_unpaid_orders(now + timedelta(minutes=16))
+    orders_cancel_unpaid(now + timedelta(minutes=16))
 
     offer.refresh_from_db()
     assert offer.sold_count == 0

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from datetime import timedelta
 
 import pytest
@@ -21,10 +19,10 @@ from orders.errors import (
     TeamNotJoinable,
 )
 from orders.models import Order, OrderEvent, Team, TeamMember
+from orders.services import sweepers
 from orders.services.checkout import checkout_quote
 from orders.services.lifecycle import order_cancel
-from orders.services.sweepers import cancel_unpaid_orders
-from orders.services.teams import teams_expire
+from orders.services.sweepers import orders_cancel_unpaid, teams_expire_due
 from products.tests.factories import SkuFactory
 from shop.ledger.models import Transaction
 from shop.payments.models import Payment
@@ -155,7 +153,7 @@ def test_an_unpaid_time_out_gives_the_seat_back(shop):
     team = Team.objects.get()
     buy(buyer=b, store=store, sku=sku, team={"join": team.pk}, now=now)
 
-    cancel_unpaid_orders(now + timedelta(minutes=16))
+    orders_cancel_unpaid(now + timedelta(minutes=16))
 
     team.refresh_from_db()
     assert team.members_count == 0
@@ -210,16 +208,14 @@ def test_window_expiry_fails_the_team_and_cancels_its_unpaid_orders(shop):
     unpaid = buy(buyer=b, store=store, sku=sku, team={"join": team.pk}, now=now).orders[0]
     Order.objects.filter(pk=unpaid.pk).update(pay_deadline_at=now + timedelta(days=2))  # not timed out yet
     refunds: list[dict] = []
-    fake = types.ModuleType("orders.services.refunds")
-    fake.order_refund_full = lambda **kw: refunds.append(kw)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(sys.modules, "orders.services.refunds", fake)
-        teams_expire(now + timedelta(hours=23))  # not yet
+        mp.setattr(sweepers, "order_refund_full", lambda **kw: refunds.append(kw))
+        teams_expire_due(now + timedelta(hours=23))  # not yet
         team.refresh_from_db()
         assert team.status == "open"
         later = now + timedelta(hours=24, seconds=1)
-        teams_expire(later)
+        teams_expire_due(later)
 
     team.refresh_from_db()
     unpaid.refresh_from_db()

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from groupstore.tests.factories import make_store
 from orders.models import Order, Team
-from orders.services.teams import teams_expire
+from orders.services.sweepers import teams_expire_due
 
 from .helpers import buy, buy_paid, team_sku
 
@@ -27,8 +27,8 @@ def test_window_expiry_refunds_every_paid_order_in_full_once():
     Order.objects.filter(pk=unpaid.pk).update(pay_deadline_at=now + timedelta(days=2))
     later = now + timedelta(hours=24, minutes=1)
 
-    teams_expire(later)
-    teams_expire(later)  # again: nothing refunded twice
+    teams_expire_due(later)
+    teams_expire_due(later)  # again: nothing refunded twice
 
     team.refresh_from_db()
     assert team.status == "failed"

@@ -30,8 +30,9 @@ from rebates.errors import (
     WithdrawalTooSmall,
 )
 from rebates.models import Withdrawal
+from shop.ledger.errors import InsufficientBalance
 from shop.ledger.models import Account
-from shop.ledger.services import AccountRef, InsufficientBalance, account_get_or_create, ledger_post
+from shop.ledger.services import AccountRef, account_get_or_create, ledger_post
 from shop.money import fen_display
 from shop.payments.gateways.registry import default_gateway_name
 from shop.payments.models import Payout

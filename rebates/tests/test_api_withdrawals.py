@@ -15,10 +15,11 @@ from rebates.selectors import wallet_get
 from shop.ledger.models import Account, Transaction
 from shop.ledger.selectors import account_balance
 from shop.ledger.services import AccountRef, ledger_post
+from shop.payments.errors import PayoutNotRetryable
 from shop.payments.gateways.base import GatewayError
 from shop.payments.gateways.sandbox import SandboxGateway
 from shop.payments.models import Payout
-from shop.payments.payouts import PayoutNotRetryable, payout_retry, payouts_sweep
+from shop.payments.payouts import payout_retry, payouts_sweep
 from shop.testing.asserts import assert_error
 
 from .helpers import fund_wallet

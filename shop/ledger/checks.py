@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from shop.registry import Registry
+
 LedgerCheck = Callable[[], list[str]]
 
-_CHECKS: dict[str, LedgerCheck] = {}
+CHECKS: Registry[LedgerCheck] = Registry("ledger check")
 
 
 def register_check(*, name: str, run: LedgerCheck) -> None:
-    _CHECKS[name] = run
+    CHECKS.register(name, run)
 
 
 def registered_checks() -> list[tuple[str, LedgerCheck]]:
-    return sorted(_CHECKS.items())
+    return sorted(CHECKS.items())

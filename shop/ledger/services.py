@@ -10,22 +10,8 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from shop.errors import ApplicationError
-
+from .errors import InsufficientBalance, UnbalancedTransaction
 from .models import Account, Entry, Transaction
-
-
-class UnbalancedTransaction(ApplicationError):
-    code = "ledger_unbalanced"
-    http_status = 500
-
-
-class InsufficientBalance(ApplicationError):
-    """A conditional debit found less on the account than it must leave there."""
-
-    code = "insufficient_balance"
-    http_status = 409
-    default_message = "The balance is too low for this."
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,14 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from shop.registry import Registry
+
 WebhookOwnerCheck = Callable[[Any], bool]
 
-_CHECKS: dict[str, WebhookOwnerCheck] = {}
+WEBHOOK_OWNER_CHECKS: Registry[WebhookOwnerCheck] = Registry("webhook owner check")
 
 
 def register_webhook_owner_check(*, name: str, check: WebhookOwnerCheck) -> None:
-    _CHECKS[name] = check
+    WEBHOOK_OWNER_CHECKS.register(name, check)
 
 
 def user_may_own_webhooks(user) -> bool:
-    return any(check(user) for check in _CHECKS.values())
+    return any(check(user) for check in WEBHOOK_OWNER_CHECKS.values())

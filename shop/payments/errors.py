@@ -38,3 +38,17 @@ class RefundCallbackMismatch(Conflict):
 class PaymentNotPaid(Conflict):
     code = "payment_not_paid"
     default_message = "This payment has not been paid."
+
+
+class PaymentNotClosable(Conflict):
+    code = "payment_not_closable"
+
+
+class PaymentClosed(Conflict):
+    code = "payment_closed"
+    default_message = "This payment was closed (its order was cancelled); it can no longer be paid."
+
+
+class PayoutNotRetryable(Conflict):
+    code = "payout_not_retryable"
+    default_message = "This payout cannot be retried now."

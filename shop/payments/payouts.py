@@ -33,10 +33,12 @@ from django.db import OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from shop.errors import ApplicationError, Conflict, NotFound
+from shop.errors import ApplicationError, NotFound
 from shop.ledger.models import Account
 from shop.ledger.services import AccountRef, ledger_post
+from shop.registry import Registry
 
+from .errors import PayoutNotRetryable
 from .gateways.base import GatewayError
 from .gateways.registry import gateway_get
 from .models import Payout
@@ -62,11 +64,6 @@ POLL_EVERY = timedelta(minutes=10)
 SWEEP_LIMIT = 200
 
 
-class PayoutNotRetryable(Conflict):
-    code = "payout_not_retryable"
-    default_message = "This payout cannot be retried now."
-
-
 # --- The purpose registry (like payments' ``register_purpose``) ------------------------
 
 
@@ -78,23 +75,17 @@ class PayoutPurpose:
     """Makes a new payout for a final failed one (``(payout, actor) -> new payout``)."""
 
 
-_PURPOSES: dict[str, PayoutPurpose] = {}
+PAYOUT_PURPOSES: Registry[PayoutPurpose] = Registry("payout purpose")
 
 
 def register_payout_purpose(
     *, purpose: str, on_changed: Callable[[Payout], None], retry: Callable[[Payout, object], Payout]
 ) -> None:
-    handler = PayoutPurpose(on_changed=on_changed, retry=retry)
-    if purpose in _PURPOSES and _PURPOSES[purpose] != handler:
-        raise RuntimeError(f"payout purpose {purpose!r} is registered twice")
-    _PURPOSES[purpose] = handler
+    PAYOUT_PURPOSES.register(purpose, PayoutPurpose(on_changed=on_changed, retry=retry))
 
 
 def _purpose(name: str) -> PayoutPurpose:
-    try:
-        return _PURPOSES[name]
-    except KeyError:
-        raise RuntimeError(f"no handler registered for payout purpose {name!r}") from None
+    return PAYOUT_PURPOSES.get(name)
 
 
 def payout_clearing(payee_id: int) -> AccountRef:

@@ -20,26 +20,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from shop.registry import Registry
+
 if TYPE_CHECKING:
     from .models import Payment, Refund
 
 PaymentHandler = Callable[["Payment"], None]
 RefundHandler = Callable[["Refund"], None]
 
-_ON_SUCCEEDED: dict[str, PaymentHandler] = {}
+PAYMENT_PURPOSES: Registry[PaymentHandler] = Registry("payment purpose")
 
 
 def register_purpose(*, purpose: str, on_succeeded: PaymentHandler) -> None:
-    if purpose in _ON_SUCCEEDED and _ON_SUCCEEDED[purpose] is not on_succeeded:
-        raise RuntimeError(f"payment purpose {purpose!r} is registered twice")
-    _ON_SUCCEEDED[purpose] = on_succeeded
+    PAYMENT_PURPOSES.register(purpose, on_succeeded)
 
 
 def handler_for(purpose: str) -> PaymentHandler:
-    try:
-        return _ON_SUCCEEDED[purpose]
-    except KeyError:
-        raise RuntimeError(f"no handler registered for payment purpose {purpose!r}") from None
+    return PAYMENT_PURPOSES.get(purpose)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +46,7 @@ class RefundHandlers:
     failed_money_returned: bool = False
 
 
-_REFUND_PURPOSES: dict[str, RefundHandlers] = {}
+REFUND_PURPOSES: Registry[RefundHandlers] = Registry("refund purpose")
 
 
 def register_refund_purpose(
@@ -59,28 +56,39 @@ def register_refund_purpose(
     on_failed: RefundHandler | None = None,
     failed_money_returned: bool = False,
 ) -> None:
-    """Say who is told when a refund of ``purpose`` ends. Registering the same handlers
-    again is a no-op; different ones for a taken purpose is a start-up error.
+    """Say who is told when a refund of ``purpose`` ends (a taken purpose is a start-up error).
 
     ``failed_money_returned=True`` promises that ``on_failed`` (required then) posts a
     refused or closed refund's whole amount out of refund clearing, in the transaction that
     fails it; the purpose's failed refunds are then never resent (``refund_resend`` refuses
     them) and only the abnormal ones stay in ops' refund queue."""
+    REFUND_PURPOSES.register(
+        purpose,
+        refund_handlers(
+            on_succeeded=on_succeeded, on_failed=on_failed, failed_money_returned=failed_money_returned
+        ),
+    )
+
+
+def refund_handlers(
+    *,
+    on_succeeded: RefundHandler | None = None,
+    on_failed: RefundHandler | None = None,
+    failed_money_returned: bool = False,
+) -> RefundHandlers:
+    """The handlers of a refund purpose, checked (tests pass them to ``REFUND_PURPOSES.override``)."""
     if failed_money_returned and on_failed is None:
-        raise RuntimeError(f"refund purpose {purpose!r} returns failed money but has no on_failed")
-    handlers = RefundHandlers(
+        raise RuntimeError("a refund purpose that returns failed money needs an on_failed")
+    return RefundHandlers(
         on_succeeded=on_succeeded, on_failed=on_failed, failed_money_returned=failed_money_returned
     )
-    if purpose in _REFUND_PURPOSES and _REFUND_PURPOSES[purpose] != handlers:
-        raise RuntimeError(f"refund purpose {purpose!r} is registered twice")
-    _REFUND_PURPOSES[purpose] = handlers
 
 
 def refund_handlers_for(purpose: str) -> RefundHandlers:
     """A purpose nobody registered has no handlers: its refunds still run, nobody is told."""
-    return _REFUND_PURPOSES.get(purpose, RefundHandlers())
+    return REFUND_PURPOSES.find(purpose, RefundHandlers())
 
 
 def refund_purposes_returning_failed_money() -> list[str]:
     """Purposes whose refused or closed refunds no longer hold money in refund clearing."""
-    return sorted(purpose for purpose, h in _REFUND_PURPOSES.items() if h.failed_money_returned)
+    return sorted(purpose for purpose, h in REFUND_PURPOSES.items() if h.failed_money_returned)

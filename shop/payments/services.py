@@ -13,11 +13,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from shop.db import insert_rows
-from shop.errors import ApplicationError, Conflict, NotFound
+from shop.errors import ApplicationError, NotFound
 from shop.ledger.models import Account
 from shop.ledger.services import AccountRef, ledger_post
 
-from .errors import PaymentNotPaid
+from .errors import PaymentNotClosable, PaymentNotPaid
 from .gateways.base import GatewayError, PaymentResult
 from .gateways.registry import gateway_get
 from .models import Payment, PaymentAnomaly
@@ -25,15 +25,6 @@ from .refunds import ANOMALY_PURPOSE, refund_request
 from .registry import handler_for
 
 logger = logging.getLogger("shop.payments")
-
-
-class PaymentNotClosable(Conflict):
-    code = "payment_not_closable"
-
-
-class PaymentClosed(Conflict):
-    code = "payment_closed"
-    default_message = "This payment was closed (its order was cancelled); it can no longer be paid."
 
 
 def _new_out_trade_no() -> str:

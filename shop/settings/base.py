@@ -174,7 +174,7 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
-    "run-sweepers": {"task": "shop.tasks.run_sweepers_task", "schedule": timedelta(seconds=60)},
+    "run-sweepers": {"task": "shop.tasks.sweepers_run_task", "schedule": timedelta(seconds=60)},
 }
 # Celery's Django fixup closes the DB connection around every task unless this is set
 # (measured 3x slower settlement, LIMITS.md).
@@ -272,6 +272,8 @@ SHOP_RULES.update(
         "WITHDRAWAL_DAILY_LIMIT_FEN": env.int("WITHDRAWAL_DAILY_LIMIT_FEN", default=200_000),
         # WeChat's merchant transfer waits this long for the user's confirmation.
         "PAYOUT_CONFIRM_TTL": timedelta(hours=env.int("PAYOUT_CONFIRM_TTL_HOURS", default=24)),
+        # A leaving merchant's deposit is refunded this long after it asked to leave.
+        "DEPOSIT_REFUND_COOL_OFF": timedelta(days=env.int("DEPOSIT_REFUND_COOL_OFF_DAYS", default=15)),
     }
 )
 

@@ -52,13 +52,13 @@ def test_unknown_urls_share_one_label_so_ids_cannot_explode_the_series(api_clien
 
 
 def test_celery_tasks_are_counted_by_outcome_with_their_latency():
-    from shop.tasks import run_sweepers_task
+    from shop.tasks import sweepers_run_task
 
     before = _scrape()
-    run_sweepers_task.delay()  # eager in tests: the same signals a worker sends
+    sweepers_run_task.delay()  # eager in tests: the same signals a worker sends
 
     after = _scrape()
-    labels = {"task": "shop.tasks.run_sweepers_task", "outcome": "success"}
+    labels = {"task": "shop.tasks.sweepers_run_task", "outcome": "success"}
     assert (
         _value(after, "shop_celery_tasks_total", **labels)
         == _value(before, "shop_celery_tasks_total", **labels) + 1

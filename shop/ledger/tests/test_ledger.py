@@ -3,12 +3,12 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import transaction
 
+from shop.ledger.errors import UnbalancedTransaction
 from shop.ledger.models import Account, Entry, Transaction
 from shop.ledger.selectors import account_balance
 from shop.ledger.services import (
     AccountRef,
     Posting,
-    UnbalancedTransaction,
     ledger_apply_balances,
     ledger_post,
     ledger_post_many,

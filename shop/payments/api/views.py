@@ -9,10 +9,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from shop.errors import NotFound
+from shop.payments.errors import PaymentClosed
 from shop.payments.gateways.registry import gateway_get
 from shop.payments.models import Payment
 from shop.payments.refunds import refund_apply_notice
-from shop.payments.services import PaymentClosed, payment_apply_result
+from shop.payments.services import payment_apply_result
 
 
 class RawBodyParser(BaseParser):

@@ -1,7 +1,7 @@
 """Gateways by name. ``sandbox`` exists only while ``SANDBOX`` is on.
 
-Other gateways may be registered by name (tests register small fakes that refuse or time
-out: what lies outside our walls); the two real names cannot be replaced.
+Other gateways may be registered by name in ``EXTRA_GATEWAYS`` (tests put in small fakes
+that refuse or time out: what lies outside our walls); the two real names always win.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from collections.abc import Callable
 from django.conf import settings
 
 from shop.errors import NotFound
+from shop.registry import Registry
 
 from .base import Gateway
 
-BUILT_IN = frozenset({"sandbox", "wechatpay"})
-_EXTRA: dict[str, Callable[[], Gateway]] = {}
+EXTRA_GATEWAYS: Registry[Callable[[], Gateway]] = Registry("payment gateway")
 
 
 def gateway_get(name: str) -> Gateway:
@@ -27,19 +27,9 @@ def gateway_get(name: str) -> Gateway:
         from .wechatpay import WechatPayGateway
 
         return WechatPayGateway.from_settings()
-    if name in _EXTRA:
-        return _EXTRA[name]()
+    if name in EXTRA_GATEWAYS:
+        return EXTRA_GATEWAYS.get(name)()
     raise NotFound(f"No payment gateway {name!r}.")
-
-
-def gateway_register(*, name: str, factory: Callable[[], Gateway]) -> None:
-    if name in BUILT_IN:
-        raise RuntimeError(f"gateway {name!r} is built in")
-    _EXTRA[name] = factory
-
-
-def gateway_unregister(*, name: str) -> None:
-    _EXTRA.pop(name, None)
 
 
 def default_gateway_name() -> str:

@@ -2,20 +2,20 @@ from __future__ import annotations
 
 import pytest
 
-from shop.payments.gateways.registry import gateway_register, gateway_unregister
+from shop.payments.gateways.registry import EXTRA_GATEWAYS
 
-from .helpers import FakeGateway, register_test_purposes
+from .helpers import FakeGateway, purposes_for_tests
 
 
 @pytest.fixture(autouse=True)
 def _purposes():
-    register_test_purposes()
+    with purposes_for_tests():
+        yield
 
 
 @pytest.fixture
 def fake():
     """The fake gateway, registered as ``fakepay`` for the test."""
     gateway = FakeGateway()
-    gateway_register(name="fakepay", factory=lambda: gateway)
-    yield gateway
-    gateway_unregister(name="fakepay")
+    with EXTRA_GATEWAYS.override("fakepay", lambda: gateway):
+        yield gateway

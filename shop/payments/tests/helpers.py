@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -14,7 +16,7 @@ from shop.ledger.services import AccountRef
 from shop.payments.gateways.base import GatewayError, PaymentResult
 from shop.payments.gateways.sandbox import SandboxGateway
 from shop.payments.models import Payment, Refund
-from shop.payments.registry import register_purpose, register_refund_purpose
+from shop.payments.registry import PAYMENT_PURPOSES, REFUND_PURPOSES, refund_handlers
 from shop.payments.services import payment_apply_result, payment_create, payment_post_receipt
 
 PURPOSE = "test_goods"
@@ -41,10 +43,13 @@ def _refund_failed(refund: Refund) -> None:
         refund_events.append(("failed", refund.pk))
 
 
-def register_test_purposes() -> None:
-    register_purpose(purpose=PURPOSE, on_succeeded=_paid)
-    register_refund_purpose(purpose=REFUND_PURPOSE, on_succeeded=_refund_succeeded, on_failed=_refund_failed)
+@contextmanager
+def purposes_for_tests() -> Iterator[None]:
+    """The test payment and refund purposes, for one test."""
     refund_events.clear()
+    handlers = refund_handlers(on_succeeded=_refund_succeeded, on_failed=_refund_failed)
+    with PAYMENT_PURPOSES.override(PURPOSE, _paid), REFUND_PURPOSES.override(REFUND_PURPOSE, handlers):
+        yield
 
 
 def make_payer(name: str = "payer"):

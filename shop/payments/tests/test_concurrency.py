@@ -22,7 +22,7 @@ from shop.ledger.selectors import account_balance
 from shop.ledger.services import AccountRef
 from shop.payments.gateways.sandbox import SandboxGateway
 from shop.payments.models import Payment, PaymentAnomaly
-from shop.payments.registry import register_purpose
+from shop.payments.registry import PAYMENT_PURPOSES
 from shop.payments.services import Applied, payment_apply_result, payment_create, payment_post_receipt
 from shop.testing.concurrency import run_concurrently
 
@@ -47,12 +47,12 @@ def _on_succeeded(payment: Payment) -> None:
 
 @pytest.fixture
 def payment():
-    register_purpose(purpose=PURPOSE, on_succeeded=_on_succeeded)
     _handled.clear()
-    payer = get_user_model().objects.create(username="payer", openid="openid-payer")
-    return payment_create(
-        purpose=PURPOSE, payer_id=payer.pk, amount_fen=1_990, gateway="sandbox", description="抽纸"
-    )
+    with PAYMENT_PURPOSES.override(PURPOSE, _on_succeeded):
+        payer = get_user_model().objects.create(username="payer", openid="openid-payer")
+        yield payment_create(
+            purpose=PURPOSE, payer_id=payer.pk, amount_fen=1_990, gateway="sandbox", description="抽纸"
+        )
 
 
 def _assert_paid_once(payment: Payment, *, transaction_id: str) -> None:

@@ -14,7 +14,12 @@ from shop.ledger.services import ledger_post
 from shop.payments.errors import RefundNotResendable
 from shop.payments.models import Refund
 from shop.payments.refunds import refund_apply, refund_clearing, refund_request, refund_resend, refund_send
-from shop.payments.registry import refund_purposes_returning_failed_money, register_refund_purpose
+from shop.payments.registry import (
+    REFUND_PURPOSES,
+    refund_handlers,
+    refund_purposes_returning_failed_money,
+    register_refund_purpose,
+)
 
 from .helpers import GATEWAY_CLEARING, REFUND_CLEARING, REVENUE, make_paid_payment, refused
 
@@ -34,7 +39,9 @@ def _give_back(refund: Refund) -> None:
 
 @pytest.fixture(autouse=True)
 def _returning_purpose():
-    register_refund_purpose(purpose=RETURNING, on_failed=_give_back, failed_money_returned=True)
+    handlers = refund_handlers(on_failed=_give_back, failed_money_returned=True)
+    with REFUND_PURPOSES.override(RETURNING, handlers):
+        yield
 
 
 @pytest.fixture
@@ -58,6 +65,7 @@ def _request(payment, amount_fen: int, key: str) -> Refund:
 def test_a_purpose_returning_failed_money_must_say_how():
     with pytest.raises(RuntimeError):
         register_refund_purpose(purpose="test_careless", failed_money_returned=True)
+    assert "test_careless" not in REFUND_PURPOSES
     assert RETURNING in refund_purposes_returning_failed_money()
     assert "test_careless" not in refund_purposes_returning_failed_money()
 
