@@ -70,6 +70,12 @@ def seed_catalog(say: Say) -> Merchant:
                 contact_phone="0571-88886666",
                 status=Merchant.Status.APPROVED,
                 applicant=staff_user,
+                return_address={
+                    "name": "好物优选退货组",
+                    "phone": "0571-88886667",
+                    "region": "浙江省杭州市余杭区",
+                    "detail": "仓前街道文一西路 1 号 3 号仓",
+                },
             )
             merchant.categories.set(categories.values())
             MerchantStaff.objects.create(merchant=merchant, user=staff_user, role=MerchantStaff.Role.OWNER)

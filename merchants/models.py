@@ -53,6 +53,11 @@ class Merchant(BaseModel):
         null=True, blank=True, help_text="When the merchant asked to leave; the cool-off runs from here."
     )
     closed_at = models.DateTimeField(null=True, blank=True)
+    return_address = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="Where buyers send returns: name, phone, region, detail (shown on approved returns).",
+    )
 
     def __str__(self) -> str:
         return self.company_name

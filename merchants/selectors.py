@@ -49,6 +49,11 @@ def merchant_require_owner(*, merchant: Merchant, user) -> None:
         raise NotMerchantOwner()
 
 
+def merchant_return_address(*, merchant_id: int) -> dict | None:
+    """Where buyers send returns to this merchant (``None`` until the merchant sets one)."""
+    return Merchant.objects.filter(pk=merchant_id).values_list("return_address", flat=True).first()
+
+
 def merchant_staff_user_ids(*, merchant_id: int) -> list[int]:
     return list(MerchantStaff.objects.filter(merchant_id=merchant_id).values_list("user_id", flat=True))
 

@@ -36,6 +36,12 @@ class OrdersConfig(AppConfig):
             order=20,
         )
         sweepers.register(
+            name="orders.after_sales_deadlines",
+            description="Decide after-sales cases past a deadline; warn merchants of deadlines 12 h ahead",
+            run=order_sweepers.after_sales_apply_deadlines,
+            order=25,  # before completion: an order whose last case ends now completes in the same run
+        )
+        sweepers.register(
             name="orders.complete",
             description="Complete orders whose after-sales window closed",
             run=order_sweepers.orders_complete_due,

@@ -33,6 +33,18 @@ class IllegalAfterSaleTransition(Conflict):
     default_message = "The after-sales case is not in a state that allows this."
 
 
+class ReturnAddressMissing(Conflict):
+    code = "return_address_missing"
+    default_message = (
+        "Set a return address in the merchant profile first: the buyer needs it to send the goods back."
+    )
+
+
+class AfterSaleDeadlinePassed(Conflict):
+    code = "after_sale_deadline_passed"
+    default_message = "The time for this step of the after-sales case has passed."
+
+
 # --- Team purchase ------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from merchants.registry import open_dispute_count
 from merchants.selectors import merchant_deposit_balance, merchant_get_for_staff
-from merchants.services import deposit_payment_create, merchant_apply
+from merchants.services import deposit_payment_create, merchant_apply, merchant_return_address_set
 from merchants.services.exit import refund_due_at
 from products.models import Category
 from shop.api.idempotency import idempotent
@@ -79,6 +79,7 @@ def merchant_profile_body(merchant) -> dict:
         "required_deposits": required,
         "exit_requested_at": merchant.exit_requested_at,
         "deposit_refund_due_at": due,
+        "return_address": merchant.return_address,
     }
 
 
@@ -89,6 +90,15 @@ class RequiredDepositOutput(Serializer):
     covered = serializers.BooleanField(help_text="The deposit held covers this category's standard.")
     commission_min_bps = serializers.IntegerField()
     commission_max_bps = serializers.IntegerField()
+
+
+class ReturnAddressSerializer(Serializer):
+    """Where buyers send approved returns."""
+
+    name = serializers.CharField(max_length=40)
+    phone = serializers.CharField(max_length=32)
+    region = serializers.CharField(max_length=120)
+    detail = serializers.CharField(max_length=255)
 
 
 MERCHANT_PROFILE = inline_serializer(
@@ -103,14 +113,29 @@ MERCHANT_PROFILE = inline_serializer(
         "required_deposits": RequiredDepositOutput(many=True),
         "exit_requested_at": serializers.DateTimeField(allow_null=True),
         "deposit_refund_due_at": serializers.DateTimeField(allow_null=True),
+        "return_address": ReturnAddressSerializer(allow_null=True),
     },
 )
 
 
 class MerchantProfileApi(APIView):
+    class PatchSerializer(Serializer):
+        return_address = ReturnAddressSerializer()
+
     @extend_schema(responses=MERCHANT_PROFILE)
     def get(self, request):
         merchant = merchant_get_for_staff(user=request.user, approved=False)
+        return Response(merchant_profile_body(merchant))
+
+    @extend_schema(request=PatchSerializer, responses=MERCHANT_PROFILE)
+    def patch(self, request):
+        """Set what staff may change of the profile: the return address."""
+        merchant = merchant_get_for_staff(user=request.user)
+        payload = self.PatchSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        merchant = merchant_return_address_set(
+            merchant_id=merchant.pk, address=dict(payload.validated_data["return_address"])
+        )
         return Response(merchant_profile_body(merchant))
 
 

@@ -17,6 +17,7 @@ from .exit import (
     merchant_exit_request,
 )
 from .onboarding import merchant_apply, merchant_review, merchant_staff_add, merchant_staff_remove
+from .profile import merchant_return_address_set
 from .stock_upload import stock_upload_run
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "merchant_product_create",
     "merchant_product_publish",
     "merchant_product_update",
+    "merchant_return_address_set",
     "merchant_review",
     "merchant_sku_create",
     "merchant_sku_update",

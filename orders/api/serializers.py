@@ -33,6 +33,14 @@ class AfterSaleOutput(ModelSerializer):
             "items",
             "created_at",
             "decided_at",
+            "respond_by",
+            "return_address",
+            "return_by",
+            "return_carrier",
+            "return_tracking_no",
+            "return_shipped_at",
+            "refund_by",
+            "escalate_by",
         )
 
 

@@ -25,7 +25,9 @@ from orders.services.after_sales import (
     after_sale_approve,
     after_sale_escalate,
     after_sale_open,
+    after_sale_post_return,
     after_sale_reject,
+    after_sale_return_received,
     after_sale_withdraw,
 )
 from orders.services.checkout import checkout_quote, order_place, order_quote
@@ -338,6 +340,35 @@ class AfterSaleWithdrawApi(APIView):
     def post(self, request, case_id: int):
         after_sale_withdraw(case_id=case_id, buyer=request.user)
         return Response(AfterSaleOutput(after_sale_get_for_buyer(buyer=request.user, case_id=case_id)).data)
+
+
+class AfterSaleReturnShipmentApi(APIView):
+    """``POST /after-sales/{id}/return-shipment``: the buyer sent the goods back (an approved
+    return); the merchant then has 10 days to refund."""
+
+    class InputSerializer(Serializer):
+        carrier = serializers.CharField(max_length=40)
+        tracking_no = serializers.CharField(max_length=64)
+
+    @extend_schema(request=InputSerializer, responses=AfterSaleOutput)
+    def post(self, request, case_id: int):
+        after_sale_get_for_buyer(buyer=request.user, case_id=case_id)  # someone else's: 404 first
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        after_sale_post_return(case_id=case_id, buyer=request.user, **payload.validated_data)
+        return Response(AfterSaleOutput(after_sale_get_for_buyer(buyer=request.user, case_id=case_id)).data)
+
+
+class MerchantAfterSaleReturnReceivedApi(APIView):
+    """``POST /merchant/after-sales/{id}/return-received``: the goods are back; the refund goes out."""
+
+    @extend_schema(request=None, responses=AfterSaleOutput)
+    def post(self, request, case_id: int):
+        merchant = merchant_get_for_staff(user=request.user)
+        after_sale_return_received(case_id=case_id, merchant_id=merchant.pk, actor=request.user)
+        return Response(
+            AfterSaleOutput(after_sale_get_for_merchant(merchant_id=merchant.pk, case_id=case_id)).data
+        )
 
 
 class MerchantAfterSaleListApi(ListAPIView):

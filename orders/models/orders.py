@@ -170,9 +170,16 @@ class OrderEvent(models.Model):
 class AfterSale(BaseModel):
     """A buyer's after-sales case on one order: refund only, or return and refund.
 
-    The merchant approves (the refund goes out) or rejects; a rejected buyer may take it
-    to ops (a dispute, which freezes the merchant's deposit), and ops rule either way.
-    At most one open case per order; the order is not completed while one is open.
+    The merchant approves or rejects; a return is approved first (the buyer sends the goods
+    to ``return_address``) and refunded when it is back. A rejected buyer may take the case
+    to ops (a dispute, which freezes the merchant's deposit), and ops rule either way. At
+    most one open case per order; the order is not completed while one is open.
+
+    Every open case waits for someone until a deadline (DESIGN.md "After-sales never blocks
+    forever"), applied by the ``after_sales_apply_deadlines`` sweeper: ``respond_by`` (the
+    merchant answers, or the case is approved), ``return_by`` (the buyer posts the return,
+    or the case closes), ``refund_by`` (the merchant refunds the posted return, or it is
+    refunded); ``escalate_by`` is how long a rejected buyer may still ask ops.
     """
 
     class Kind(models.TextChoices):
@@ -181,14 +188,23 @@ class AfterSale(BaseModel):
 
     class Status(models.TextChoices):
         REQUESTED = "requested", "Waiting for the merchant"
+        AWAITING_RETURN = "awaiting_return", "Approved: waiting for the buyer to send the goods back"
+        RETURN_SHIPPED = "return_shipped", "Goods sent back: waiting for the merchant's refund"
         REJECTED = "rejected", "Rejected by the merchant"
         DISPUTED = "disputed", "Disputed: waiting for ops"
         REFUNDED = "refunded", "Refunded"
         CLOSED = "closed", "Closed without refund"
 
-    OPEN: ClassVar[frozenset[str]] = frozenset({Status.REQUESTED, Status.DISPUTED})
+    OPEN: ClassVar[frozenset[str]] = frozenset(
+        {Status.REQUESTED, Status.AWAITING_RETURN, Status.RETURN_SHIPPED, Status.DISPUTED}
+    )
     TRANSITIONS: ClassVar[dict[str, frozenset[str]]] = {
-        Status.REQUESTED: frozenset({Status.REFUNDED, Status.REJECTED, Status.CLOSED}),
+        Status.REQUESTED: frozenset(
+            {Status.REFUNDED, Status.AWAITING_RETURN, Status.REJECTED, Status.CLOSED}
+        ),
+        # Ops may rule on any open case: hence refunded from awaiting_return, closed from return_shipped.
+        Status.AWAITING_RETURN: frozenset({Status.RETURN_SHIPPED, Status.CLOSED, Status.REFUNDED}),
+        Status.RETURN_SHIPPED: frozenset({Status.REFUNDED, Status.REJECTED, Status.CLOSED}),
         Status.REJECTED: frozenset({Status.DISPUTED, Status.CLOSED}),
         Status.DISPUTED: frozenset({Status.REFUNDED, Status.CLOSED}),
     }
@@ -208,12 +224,30 @@ class AfterSale(BaseModel):
     decided_at = models.DateTimeField(null=True, blank=True)
     refunded_fen = models.BigIntegerField(default=0)
 
+    respond_by = models.DateTimeField(null=True, blank=True, help_text="The merchant answers by then.")
+    return_address = models.JSONField(
+        null=True, blank=True, help_text="Where the buyer sends the goods (the merchant's, at approval)."
+    )
+    return_by = models.DateTimeField(null=True, blank=True, help_text="The buyer posts the return by then.")
+    return_carrier = models.CharField(max_length=40, blank=True)
+    return_tracking_no = models.CharField(max_length=64, blank=True)
+    return_shipped_at = models.DateTimeField(null=True, blank=True)
+    refund_by = models.DateTimeField(
+        null=True, blank=True, help_text="The merchant refunds the posted return by then."
+    )
+    escalate_by = models.DateTimeField(
+        null=True, blank=True, help_text="A rejected buyer may ask ops until then."
+    )
+    warned_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the merchant was warned of its current deadline."
+    )
+
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(amount_fen__gt=0), name="aftersale_amount_gt_0"),
             models.UniqueConstraint(
                 fields=["order"],
-                condition=Q(status__in=["requested", "disputed"]),
+                condition=Q(status__in=["requested", "awaiting_return", "return_shipped", "disputed"]),
                 name="aftersale_one_open_per_order",
             ),
         ]

@@ -1,13 +1,22 @@
 """After-sales cases (DESIGN.md "Orders and payments"): the buyer asks, the merchant
-approves or rejects, a rejected buyer may take it to ops, ops rule.
+approves or rejects, a rejected buyer may take it to ops, ops rule — and nobody waits
+forever.
 
 - A case may be opened on a paid, shipped or received order (not while awaiting its
   team, not once completed: after completion only ops refund), for items of that order,
   for at most what is left to refund of them. One open case per order (a partial unique
   index is the backstop for two taps at once).
-- Approval refunds at once through ``order_refund`` (keyed by the case, so approving
-  twice pays once). For a return-and-refund case the merchant approves once the goods
-  are back with it.
+- Approving a refund-only case refunds at once through ``order_refund`` (keyed by the
+  case, so approving twice pays once). Approving a return-and-refund case shows the
+  buyer the merchant's return address (``awaiting_return``); the buyer posts the return's
+  tracking (``return_shipped``); the merchant confirms it arrived and the refund goes out.
+- Deadlines (``settings.SHOP_RULES["AFTER_SALE_*"]``), applied by the
+  ``after_sales_apply_deadlines`` sweeper through ``after_sale_apply_deadline``: the
+  merchant answers within 48 h or the case is approved (a return case of a merchant
+  with no return address is refunded outright: the buyer could not send the goods
+  anywhere); the buyer posts the return within 7 days or the case closes; the merchant
+  refunds within 10 days of the post or the refund is made; a rejected buyer may ask
+  ops within 7 days. The merchant is warned 12 h before each of its deadlines.
 - A dispute freezes the merchant's deposit (merchants' registry counts disputes) and
   blocks completion, so the after-sales window cannot close on an open case.
 """
@@ -17,15 +26,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from merchants.selectors import merchant_return_address
 from orders.errors import (
+    AfterSaleDeadlinePassed,
     AfterSaleNotAllowed,
     AfterSaleNotFound,
     IllegalAfterSaleTransition,
     InvalidRefund,
     OrderNotFound,
+    ReturnAddressMissing,
 )
 from orders.locks import order_qs_for_update
 from orders.models import AfterSale, AfterSaleItem, Order, OrderEvent, OrderItem
@@ -45,21 +58,39 @@ class CaseItem:
     qty: int
 
 
+def _rule(name: str):
+    return settings.SHOP_RULES[f"AFTER_SALE_{name}"]
+
+
 def after_sale_open(
-    *, order_id: int, buyer, kind: str, items: list[CaseItem], amount_fen: int, reason: str
+    *,
+    order_id: int,
+    buyer,
+    kind: str,
+    items: list[CaseItem],
+    amount_fen: int,
+    reason: str,
+    now: datetime | None = None,
 ) -> AfterSale:
-    """The buyer opens a case. Refusals (someone else's order 404, wrong state or a case
-    already open 409, items or amount out of bounds 400) write nothing."""
+    """The buyer opens a case; the merchant has ``AFTER_SALE_RESPOND_WITHIN`` to answer.
+    Refusals (someone else's order 404, wrong state or a case already open 409, items or
+    amount out of bounds 400) write nothing."""
     try:
         with transaction.atomic():
             return _open(
-                order_id=order_id, buyer=buyer, kind=kind, items=items, amount_fen=amount_fen, reason=reason
+                order_id=order_id,
+                buyer=buyer,
+                kind=kind,
+                items=items,
+                amount_fen=amount_fen,
+                reason=reason,
+                now=now or timezone.now(),
             )
     except IntegrityError:
         raise AfterSaleNotAllowed("An after-sales case is already open on this order.") from None
 
 
-def _open(*, order_id, buyer, kind, items, amount_fen, reason) -> AfterSale:
+def _open(*, order_id, buyer, kind, items, amount_fen, reason, now) -> AfterSale:
     order = order_qs_for_update().filter(pk=order_id, buyer=buyer).first()
     if order is None:
         raise OrderNotFound()
@@ -93,6 +124,7 @@ def _open(*, order_id, buyer, kind, items, amount_fen, reason) -> AfterSale:
         kind=kind,
         amount_fen=amount_fen,
         reason=reason,
+        respond_by=now + _rule("RESPOND_WITHIN"),
     )
     weights = [item_refundable_fen(order_items[i.order_item_id]) for i in items]
     AfterSaleItem.objects.bulk_create(
@@ -127,19 +159,28 @@ def _case_for_update(case_id: int, *, refunding: bool = False) -> AfterSale:
 
 
 def _move(
-    case: AfterSale, to: str, *, actor, note_field: str | None = None, note: str = "", now=None
+    case: AfterSale,
+    to: str,
+    *,
+    actor,
+    note_field: str | None = None,
+    note: str = "",
+    now=None,
+    fields: tuple[str, ...] = (),
 ) -> None:
+    """The case's one state writer: a new state starts a new deadline, so the merchant's
+    warning (``warned_at``) is cleared with every move."""
     if not case.can_move_to(to):
         raise IllegalAfterSaleTransition(
             f"The case is {case.get_status_display().lower()}; it cannot move to {to}."
         )
     case.status = to
-    fields = ["status", "decided_by", "decided_at", "updated_at"]
-    case.decided_by, case.decided_at = actor, now or timezone.now()
+    case.decided_by, case.decided_at, case.warned_at = actor, now or timezone.now(), None
+    changed = ["status", "decided_by", "decided_at", "warned_at", "updated_at", *fields]
     if note_field:
         setattr(case, note_field, note[:255])
-        fields.append(note_field)
-    case.save(update_fields=fields)
+        changed.append(note_field)
+    case.save(update_fields=changed)
 
 
 def _refund_case(case: AfterSale, *, actor, by_ops: bool, now: datetime | None) -> None:
@@ -173,26 +214,113 @@ def _tell_buyer(case: AfterSale, title: str) -> None:
 
 @transaction.atomic
 def after_sale_approve(*, case_id: int, merchant_id: int, actor, note: str = "", now=None) -> AfterSale:
-    """The merchant agrees: the refund goes out. Approving twice is a no-op."""
+    """The merchant agrees. A refund-only case is refunded; a return case waits for the goods
+    at the merchant's return address (409 while the merchant has none); a posted return is
+    refunded (approving it means the goods are back). Approving twice is a no-op."""
     case = _case_for_update(case_id, refunding=True)
     if case.merchant_id != merchant_id:
         raise AfterSaleNotFound()
-    if case.status == AfterSale.Status.REFUNDED:
+    return _approve(case, actor=actor, note=note, now=now or timezone.now(), automatic=False)
+
+
+def _approve(case: AfterSale, *, actor, note: str, now: datetime, automatic: bool) -> AfterSale:
+    if case.status in (AfterSale.Status.REFUNDED, AfterSale.Status.AWAITING_RETURN):
         return case
-    _move(case, AfterSale.Status.REFUNDED, actor=actor, note_field="merchant_note", note=note, now=now)
+    note_field = "ops_note" if automatic else "merchant_note"
+    if case.status == AfterSale.Status.RETURN_SHIPPED:
+        return _refund_return(case, actor=actor, note_field=note_field, note=note, now=now)
+    if case.kind == AfterSale.Kind.RETURN_REFUND and case.status == AfterSale.Status.REQUESTED:
+        address = merchant_return_address(merchant_id=case.merchant_id)
+        if address:
+            case.return_address, case.return_by = address, now + _rule("RETURN_POST_WITHIN")
+            _move(
+                case,
+                AfterSale.Status.AWAITING_RETURN,
+                actor=actor,
+                note_field=note_field,
+                note=note,
+                now=now,
+                fields=("return_address", "return_by"),
+            )
+            _tell_buyer(case, "Your return was approved: send the goods to the merchant's return address")
+            return case
+        if not automatic:
+            raise ReturnAddressMissing()
+        # The merchant neither answered nor gave a return address: the buyer cannot send
+        # the goods anywhere, so the case is refunded as a refund-only case would be.
+    _move(case, AfterSale.Status.REFUNDED, actor=actor, note_field=note_field, note=note, now=now)
     _refund_case(case, actor=actor, by_ops=False, now=now)
     _tell_buyer(case, "Your refund is on its way")
     return case
 
 
+def _refund_return(case: AfterSale, *, actor, note_field: str, note: str, now: datetime) -> AfterSale:
+    _move(case, AfterSale.Status.REFUNDED, actor=actor, note_field=note_field, note=note, now=now)
+    _refund_case(case, actor=actor, by_ops=False, now=now)
+    _tell_buyer(case, "Your return arrived: your refund is on its way")
+    return case
+
+
+@transaction.atomic
+def after_sale_post_return(
+    *, case_id: int, buyer, carrier: str, tracking_no: str, now: datetime | None = None
+) -> AfterSale:
+    """The buyer sent the goods back: the merchant has ``AFTER_SALE_REFUND_WITHIN`` from now
+    to refund. Posting the same tracking again is a no-op; after ``return_by``, 409."""
+    now = now or timezone.now()
+    case = _case_for_update(case_id)
+    if case.buyer_id != buyer.pk:
+        raise AfterSaleNotFound()
+    if case.status == AfterSale.Status.RETURN_SHIPPED and case.return_tracking_no == tracking_no:
+        return case
+    if case.status == AfterSale.Status.AWAITING_RETURN and case.return_by and case.return_by <= now:
+        raise AfterSaleDeadlinePassed("The time to post the return has passed.")
+    case.return_carrier, case.return_tracking_no = carrier, tracking_no
+    case.return_shipped_at, case.refund_by = now, now + _rule("REFUND_WITHIN")
+    _move(
+        case,
+        AfterSale.Status.RETURN_SHIPPED,
+        actor=buyer,
+        now=now,
+        fields=("return_carrier", "return_tracking_no", "return_shipped_at", "refund_by"),
+    )
+    after_sale_notify_merchant(case=case, event="return_shipped")
+    return case
+
+
+@transaction.atomic
+def after_sale_return_received(*, case_id: int, merchant_id: int, actor, now=None) -> AfterSale:
+    """The merchant has the goods back: the refund goes out. Twice is a no-op."""
+    case = _case_for_update(case_id, refunding=True)
+    if case.merchant_id != merchant_id:
+        raise AfterSaleNotFound()
+    if case.status == AfterSale.Status.REFUNDED:
+        return case
+    if case.status != AfterSale.Status.RETURN_SHIPPED:
+        raise IllegalAfterSaleTransition("Only a return the buyer has sent back can be received.")
+    return _refund_return(case, actor=actor, note_field="merchant_note", note="", now=now or timezone.now())
+
+
 @transaction.atomic
 def after_sale_reject(*, case_id: int, merchant_id: int, actor, note: str, now=None) -> AfterSale:
+    """The merchant refuses a request (or a returned parcel): the buyer may ask ops within
+    ``AFTER_SALE_ESCALATE_WITHIN``."""
+    now = now or timezone.now()
     case = _case_for_update(case_id)
     if case.merchant_id != merchant_id:
         raise AfterSaleNotFound()
     if case.status == AfterSale.Status.REJECTED:
         return case
-    _move(case, AfterSale.Status.REJECTED, actor=actor, note_field="merchant_note", note=note, now=now)
+    case.escalate_by = now + _rule("ESCALATE_WITHIN")
+    _move(
+        case,
+        AfterSale.Status.REJECTED,
+        actor=actor,
+        note_field="merchant_note",
+        note=note,
+        now=now,
+        fields=("escalate_by",),
+    )
     _tell_buyer(case, "The merchant rejected your after-sales request; you may ask the platform to decide")
     return case
 
@@ -208,6 +336,8 @@ def after_sale_escalate(*, case_id: int, buyer, reason: str = "", now=None) -> A
     order = Order.objects.get(pk=case.order_id)
     if order.status == Order.Status.COMPLETED:
         raise IllegalAfterSaleTransition("The after-sales window has closed; contact customer service.")
+    if case.escalate_by and case.escalate_by <= (now or timezone.now()):
+        raise AfterSaleDeadlinePassed("The time to ask the platform to decide has passed.")
     _move(case, AfterSale.Status.DISPUTED, actor=buyer, note_field="ops_note", note=reason, now=now)
     after_sale_notify_merchant(case=case, event="disputed")
     return case
@@ -238,6 +368,49 @@ def after_sale_arbitrate(*, case_id: int, refund: bool, actor, note: str, now=No
         _refund_case(case, actor=actor, by_ops=True, now=now)
     _tell_buyer(case, "The platform decided your after-sales case")
     return case
+
+
+def after_sale_apply_deadline(*, case_id: int, now: datetime) -> bool:
+    """Decide one case whose deadline has passed, as the rules say (in its own transaction);
+    False when nothing was due any more (someone acted first)."""
+    with transaction.atomic():
+        case = _case_for_update(case_id, refunding=True)
+        status = case.status
+        if status == AfterSale.Status.REQUESTED and _passed(case.respond_by, now):
+            hours = int(_rule("RESPOND_WITHIN").total_seconds() // 3600)
+            note = f"The merchant did not answer within {hours} h: approved automatically."
+            _approve(case, actor=None, note=note, now=now, automatic=True)
+        elif status == AfterSale.Status.AWAITING_RETURN and _passed(case.return_by, now):
+            note = "The return was not posted in time: closed automatically."
+            _move(case, AfterSale.Status.CLOSED, actor=None, note_field="ops_note", note=note, now=now)
+            _tell_buyer(case, "Your after-sales case closed: the return was not sent back in time")
+        elif status == AfterSale.Status.RETURN_SHIPPED and _passed(case.refund_by, now):
+            note = "The merchant did not refund the returned goods in time: refunded automatically."
+            _refund_return(case, actor=None, note_field="ops_note", note=note, now=now)
+        else:
+            return False
+    return True
+
+
+def after_sale_warn_merchant(*, case_id: int, now: datetime) -> bool:
+    """Tell the merchant's staff that a deadline of theirs (answer, refund) is near; once
+    per deadline. False when there is nothing to warn of."""
+    with transaction.atomic():
+        case = _case_for_update(case_id)
+        deadline = {
+            AfterSale.Status.REQUESTED: case.respond_by,
+            AfterSale.Status.RETURN_SHIPPED: case.refund_by,
+        }.get(case.status)
+        if deadline is None or case.warned_at is not None or deadline - _rule("WARN_AHEAD") > now:
+            return False
+        case.warned_at = now
+        case.save(update_fields=["warned_at", "updated_at"])
+        after_sale_notify_merchant(case=case, event="deadline_near", deadline=deadline)
+    return True
+
+
+def _passed(deadline: datetime | None, now: datetime) -> bool:
+    return deadline is not None and deadline <= now
 
 
 def open_dispute_count(merchant_id: int) -> int:

@@ -9,6 +9,8 @@ of the change, so a replayed callback or a retried task sends nothing twice.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from merchants.selectors import merchant_staff_user_ids
 from orders.models import AfterSale, Order
 from shop.money import fen_display
@@ -34,21 +36,34 @@ def order_notify_merchant_to_ship(*, order: Order) -> None:
     )
 
 
-def after_sale_notify_merchant(*, case: AfterSale, event: str) -> None:
-    """A case was opened (the merchant approves or rejects) or taken to ops (a dispute)."""
+def after_sale_notify_merchant(*, case: AfterSale, event: str, deadline: datetime | None = None) -> None:
+    """A case was opened (answer it), its return posted (refund it), its deadline is near,
+    or the buyer took it to ops (a dispute)."""
+    what = {
+        AfterSale.Status.REQUESTED: "answer it",
+        AfterSale.Status.RETURN_SHIPPED: "refund the returned goods",
+    }.get(case.status, "act on it")
     titles = {
         "opened": f"After-sales request on order {case.order_id}: {fen_display(case.amount_fen)}",
+        "return_shipped": (
+            f"The buyer of order {case.order_id} sent the goods back "
+            f"({case.return_carrier} {case.return_tracking_no})"
+        ),
+        "deadline_near": f"After-sales case {case.pk} on order {case.order_id}: {what} soon",
         "disputed": f"The buyer of order {case.order_id} asked the platform to decide",
     }
+    data = {
+        "after_sale_id": case.pk,
+        "order_id": case.order_id,
+        "type": case.kind,
+        "amount_fen": case.amount_fen,
+    }
+    if deadline is not None:
+        data["deadline"] = deadline.isoformat()
     _to_staff(
         merchant_id=case.merchant_id,
         kind=f"after_sale_{event}",
         title=titles[event],
-        data={
-            "after_sale_id": case.pk,
-            "order_id": case.order_id,
-            "type": case.kind,
-            "amount_fen": case.amount_fen,
-        },
-        dedupe=f"after-sale:{case.pk}:{event}",
+        data=data,
+        dedupe=f"after-sale:{case.pk}:{event}:{deadline.isoformat() if deadline else ''}",
     )

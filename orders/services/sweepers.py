@@ -9,12 +9,13 @@ from collections.abc import Callable
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 
 from orders.errors import IllegalOrderTransition
 from orders.models import AfterSale, Order, Team
 from shop.errors import ApplicationError
 
+from .after_sales import after_sale_apply_deadline, after_sale_warn_merchant
 from .lifecycle import order_cancel, order_complete, order_confirm_receipt
 from .refunds import order_refund_full
 from .teams import team_fail
@@ -29,7 +30,7 @@ TIME_BUDGET_SECONDS = 15
 
 
 def _sweep(due, handle: Callable[[int], bool]) -> int:
-    """``handle`` each due order (ids in pk order, a batch at a time, each batch after the
+    """``handle`` each due order or case (ids in pk order, a batch at a time, each batch after the
     last id seen, so a refused order is not retried in the same run); how many it did."""
     deadline = time.monotonic() + TIME_BUDGET_SECONDS
     done, after = 0, 0
@@ -125,3 +126,31 @@ def teams_expire_due(now: datetime) -> int:
             continue
         handled += 1
     return handled
+
+
+def after_sales_apply_deadlines(now: datetime) -> int:
+    """After-sales cases past a deadline are decided as the rules say (approved, closed or
+    refunded: ``after_sale_apply_deadline``); then the merchant is warned of each of its
+    deadlines that falls within ``AFTER_SALE_WARN_AHEAD``. Returns the cases decided."""
+    Status = AfterSale.Status
+    due = AfterSale.objects.filter(
+        Q(status=Status.REQUESTED, respond_by__lte=now)
+        | Q(status=Status.AWAITING_RETURN, return_by__lte=now)
+        | Q(status=Status.RETURN_SHIPPED, refund_by__lte=now)
+    )
+
+    def decide(case_id: int) -> bool:
+        try:
+            return after_sale_apply_deadline(case_id=case_id, now=now)
+        except ApplicationError:
+            logger.exception("after-sales case %s past its deadline was refused; next run retries", case_id)
+            return False
+
+    decided = _sweep(due, decide)
+    ahead = now + settings.SHOP_RULES["AFTER_SALE_WARN_AHEAD"]
+    near = AfterSale.objects.filter(warned_at__isnull=True).filter(
+        Q(status=Status.REQUESTED, respond_by__lte=ahead, respond_by__gt=now)
+        | Q(status=Status.RETURN_SHIPPED, refund_by__lte=ahead, refund_by__gt=now)
+    )
+    _sweep(near, lambda case_id: after_sale_warn_merchant(case_id=case_id, now=now))
+    return decided

@@ -272,6 +272,15 @@ SHOP_RULES.update(
         "WITHDRAWAL_DAILY_LIMIT_FEN": env.int("WITHDRAWAL_DAILY_LIMIT_FEN", default=200_000),
         # WeChat's merchant transfer waits this long for the user's confirmation.
         "PAYOUT_CONFIRM_TTL": timedelta(hours=env.int("PAYOUT_CONFIRM_TTL_HOURS", default=24)),
+        # After-sales deadlines (DESIGN.md "After-sales never blocks forever"): the merchant
+        # answers a request, the buyer posts an approved return, the merchant refunds a posted
+        # return, a rejected buyer asks ops — each within this long, or the sweeper decides;
+        # the merchant is warned this long before each of its deadlines.
+        "AFTER_SALE_RESPOND_WITHIN": timedelta(hours=env.int("AFTER_SALE_RESPOND_HOURS", default=48)),
+        "AFTER_SALE_RETURN_POST_WITHIN": timedelta(days=env.int("AFTER_SALE_RETURN_POST_DAYS", default=7)),
+        "AFTER_SALE_REFUND_WITHIN": timedelta(days=env.int("AFTER_SALE_REFUND_DAYS", default=10)),
+        "AFTER_SALE_ESCALATE_WITHIN": timedelta(days=env.int("AFTER_SALE_ESCALATE_DAYS", default=7)),
+        "AFTER_SALE_WARN_AHEAD": timedelta(hours=env.int("AFTER_SALE_WARN_AHEAD_HOURS", default=12)),
         # A leaving merchant's deposit is refunded this long after it asked to leave.
         "DEPOSIT_REFUND_COOL_OFF": timedelta(days=env.int("DEPOSIT_REFUND_COOL_OFF_DAYS", default=15)),
     }
