@@ -264,7 +264,17 @@ class AfterSaleAdmin(admin.ModelAdmin):
     """After-sales cases. Disputes (the merchant rejected, the buyer objected) wait here for a
     ruling; while one is open the merchant's deposit is frozen and the order cannot complete."""
 
-    list_display = ("pk", "status", "kind", "order", "merchant", "buyer", "amount", "created_at")
+    list_display = (
+        "pk",
+        "status",
+        "kind",
+        "order",
+        "merchant",
+        "buyer",
+        "amount",
+        "next_deadline",
+        "created_at",
+    )
     list_filter = ("status", "kind", "merchant")
     search_fields = ("pk", "order__pk", "buyer__nickname", "reason")
     list_select_related = ("order", "merchant", "buyer")
@@ -276,6 +286,15 @@ class AfterSaleAdmin(admin.ModelAdmin):
     @admin.display(description="Amount asked", ordering="amount_fen")
     def amount(self, obj):
         return fen_display(obj.amount_fen)
+
+    @admin.display(description="Decided automatically at")
+    def next_deadline(self, obj):
+        """When the sweeper decides the case if nobody acts (approve, close or refund)."""
+        return {
+            AfterSale.Status.REQUESTED: obj.respond_by,
+            AfterSale.Status.AWAITING_RETURN: obj.return_by,
+            AfterSale.Status.RETURN_SHIPPED: obj.refund_by,
+        }.get(obj.status) or "—"
 
     def has_add_permission(self, request):
         return False
