@@ -277,6 +277,26 @@ PROBES += [
         body={"reason": "不同意"},
         watch=(_case,),
     ),
+    Probe(
+        "after-sale-return-shipment",
+        "post",
+        "/api/v1/after-sales/{w.case.pk}/return-shipment",
+        "shopper",
+        ONLY_THE_BUYER,
+        body={"carrier": "SF", "tracking_no": "SF000001"},
+        watch=(_case,),
+        rightful_status=409,  # no return was approved: nothing to send back
+    ),
+    Probe(
+        "merchant-after-sale-return-received",
+        "post",
+        "/api/v1/merchant/after-sales/{w.case.pk}/return-received",
+        "merchant_user",
+        NOT_OUR_MERCHANT,
+        body={},
+        watch=(_case, lambda w: Order.objects.filter(pk=w.case_order.pk)),
+        rightful_status=409,  # no return was sent back yet
+    ),
     # --- red envelopes ------------------------------------------------------------------
     Probe("store-red-envelopes", "get", "/api/v1/stores/{w.store.pk}/red-envelopes", "shopper", STRANGER),
     Probe(
