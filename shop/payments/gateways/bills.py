@@ -60,7 +60,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
 # to the fen WeChat actually charges, every other amount must be whole fen.
 _MONEY_WORDS = ("金额", "手续费", "结余", "（元）", "(元)")
 _ROUNDED_WORDS = ("手续费",)
-_FEN = Decimal(100)
 
 
 class BillFormatError(ValueError):
@@ -73,17 +72,19 @@ def yuan_to_fen(value: str, *, rounded: bool = False) -> int:
     A value with a fraction of a fen raises ``BillFormatError`` unless ``rounded`` (fees), which
     rounds half up. An empty value is 0.
     """
-    raw = value.strip().lstrip("`").strip().replace(",", "")
-    if raw in ("", "-"):
+    raw = value.strip().lstrip("`").strip()
+    if "," in raw:
+        raw = raw.replace(",", "")
+    if not raw or raw == "-":
         return 0
     try:
-        fen = Decimal(raw) * _FEN
+        fen = Decimal(raw).scaleb(2)
     except InvalidOperation as exc:
         raise BillFormatError(f"not an amount in yuan: {value!r}") from exc
     if not fen.is_finite():
         raise BillFormatError(f"not an amount in yuan: {value!r}")
     whole = fen.to_integral_value(rounding=ROUND_HALF_UP)
-    if whole != fen and not rounded:
+    if not rounded and whole != fen:
         raise BillFormatError(f"{value!r} is not a whole number of fen")
     return int(whole)
 
@@ -132,17 +133,23 @@ class BillLine:
 def parse_bill(kind: str, lines: Iterable[str], *, sub_mchid: str | None = None) -> Iterator[BillLine]:
     """Parse a bill's text lines (any iterable: a file, a generator) into ``BillLine`` s, lazily."""
     header: list[str] | None = None
+    money: list[tuple[int, str, bool]] = []  # (position, column, rounded) of the header's money columns
     section = "detail"
     for line_no, line in enumerate(lines, start=1):
         line = line.rstrip("\r\n")
         if line_no == 1:
             line = line.lstrip("\ufeff")
-        if not line.strip():
+        if not line or line.isspace():
             continue
-        if not line.startswith("`"):
+        if line[0] != "`":
             if header is not None:
                 section = "summary"
             header = [name.strip() for name in line.split(",")]
+            money = [
+                (i, name, any(w in name for w in _ROUNDED_WORDS))
+                for i, name in enumerate(header)
+                if is_money_column(name)
+            ]
             continue
         if header is None:
             raise BillFormatError(f"{kind} bill line {line_no}: a record before any header")
@@ -153,16 +160,19 @@ def parse_bill(kind: str, lines: Iterable[str], *, sub_mchid: str | None = None)
             raise BillFormatError(
                 f"{kind} bill line {line_no}: {len(values)} fields under a header of {len(header)}"
             )
-        fields = dict(zip(header, (value.strip() for value in values), strict=True))
         amounts: dict[str, int] = {}
-        for name, value in fields.items():
-            if is_money_column(name):
-                try:
-                    amounts[name] = yuan_to_fen(value, rounded=any(w in name for w in _ROUNDED_WORDS))
-                except BillFormatError as exc:
-                    raise BillFormatError(f"{kind} bill line {line_no}, {name}: {exc}") from exc
+        for i, name, rounded in money:
+            try:
+                amounts[name] = yuan_to_fen(values[i], rounded=rounded)
+            except BillFormatError as exc:
+                raise BillFormatError(f"{kind} bill line {line_no}, {name}: {exc}") from exc
         yield BillLine(
-            kind=kind, line_no=line_no, section=section, fields=fields, amounts=amounts, sub_mchid=sub_mchid
+            kind=kind,
+            line_no=line_no,
+            section=section,
+            fields=dict(zip(header, values, strict=True)),
+            amounts=amounts,
+            sub_mchid=sub_mchid,
         )
 
 
