@@ -343,7 +343,8 @@ class SandboxEcommerceGateway:
                 },
             }
             return _signed(data)
-        share = self._share_advanced(sub_mchid, out_order_no)
+        # WeChat notifies once the share is done: building the notice completes it.
+        share = self._share_advanced(sub_mchid, out_order_no, complete=True)
         receiver = share["receivers"][0]
         return _signed(
             {
@@ -1049,7 +1050,9 @@ class SandboxEcommerceGateway:
         base = part["amount"] + subsidy
         return base * bps // 10_000 - (part["shared"] - part["share_returned"])
 
-    def _share_advanced(self, sub_mchid: str, out_order_no: str, *, poll: bool = False) -> dict:
+    def _share_advanced(
+        self, sub_mchid: str, out_order_no: str, *, poll: bool = False, complete: bool = False
+    ) -> dict:
         """The share (or finishing request), moved on to FINISHED when its polls are used up."""
         with self._s.lock(f"acct:{sub_mchid}"):
             share = self._s.get(f"share:{sub_mchid}:{out_order_no}")
@@ -1059,7 +1062,7 @@ class SandboxEcommerceGateway:
                 return share
             if poll:
                 share["polls_left"] -= 1
-            if share["polls_left"] > 0:
+            if share["polls_left"] > 0 and not complete:
                 self._s.set(f"share:{sub_mchid}:{out_order_no}", share)
                 return share
             return self._finish_share(share)

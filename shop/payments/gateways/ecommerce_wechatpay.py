@@ -31,6 +31,7 @@ from base64 import b64decode
 from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
 from urllib.parse import quote, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 import requests
 from cryptography.exceptions import InvalidTag
@@ -75,6 +76,7 @@ from .wechat_v3 import (
 )
 
 API_HOST = "api.mch.weixin.qq.com"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 BILL_CHUNK = 64 * 1024
 BILL_TIMEOUT_S = (3, 60)
 GCM_TAG_BYTES = 16
@@ -201,7 +203,7 @@ class WechatPayEcommerceGateway:
         if sub_order.attach:
             body["attach"] = sub_order.attach
         if expires_at is not None:
-            body["time_expire"] = expires_at.isoformat(timespec="seconds")
+            body["time_expire"] = _rfc3339(expires_at)
         data = self._post("partner prepay", PARTNER_JSAPI, body)
         return self._pay_params(data)
 
@@ -237,7 +239,7 @@ class WechatPayEcommerceGateway:
             "notify_url": self._notify_url,
         }
         if expires_at is not None:
-            body["time_expire"] = expires_at.isoformat(timespec="seconds")
+            body["time_expire"] = _rfc3339(expires_at)
         data = self._post("combine prepay", COMBINE_JSAPI, body)
         return self._pay_params(data)
 
@@ -770,6 +772,13 @@ class WechatPayEcommerceGateway:
             [params["appId"], params["timeStamp"], params["nonceStr"], params["package"]]
         )
         return params
+
+
+def _rfc3339(moment: datetime.datetime) -> str:
+    """WeChat's time format, in Beijing time: ``2024-07-01T12:30:00+08:00``."""
+    if moment.tzinfo is None:
+        raise ValidationFailed("expires_at must be timezone-aware.")
+    return moment.astimezone(SHANGHAI).isoformat(timespec="seconds")
 
 
 def _seg(value: str) -> str:

@@ -10,6 +10,7 @@ import datetime
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from zoneinfo import ZoneInfo
@@ -518,8 +519,13 @@ def test_profit_share_callbacks_are_signed_and_parsed(gw, two_merchants):
     parts = paid_combined(gw, a, b)
     share(gw, parts[a], "S-a-1", 1_000)
 
+    gw.control.processing_polls(5)
+    share(gw, parts[a], "S-a-2", 500)
     headers, body = gw.build_profit_share_callback(sub_mchid=a, out_order_no="S-a-1")
     notice = gw.parse_profit_share_callback(headers=headers, body=body)
+
+    assert query(gw, parts[a], "S-a-1").status == FINISHED  # notified: done
+    assert query(gw, parts[a], "S-a-2").status == PROCESSING
 
     assert (notice.event, notice.out_order_no, notice.amount_fen, notice.receiver_account) == (
         "SUCCESS",
@@ -619,6 +625,38 @@ def test_a_bill_of_another_day_is_empty_and_an_unready_one_says_retry(gw, two_me
     assert retry_later(caught.value)
     with pytest.raises(ValidationFailed):
         gw.bill_download("nonsense", TODAY())
+
+
+# --- concurrency ------------------------------------------------------------------------
+
+
+def test_concurrent_retries_share_once_and_the_cap_holds(gw, two_merchants):
+    """Workers racing on the same shares (retries) and on the cap: each share applied once,
+    never more than 30 % shared, no fen lost."""
+    a, b = two_merchants
+    parts = paid_combined(gw, a, b)  # a: 10,000 → at most 3,000 shared
+    gw.control.rate_limit(10_000)
+    outcomes: list[str] = []
+
+    def worker(n: int) -> None:
+        for k in range(6):  # every worker tries the same six shares of 700 fen
+            try:
+                outcomes.append(share(gw, parts[a], f"S-{k}", 700).out_order_no)
+            except GatewayError as exc:
+                outcomes.append(exc.wechat_code)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    accepted = {no for no in outcomes if no.startswith("S-")}
+    assert len(accepted) == 4  # 4 × 700 = 2,800 ≤ 3,000 < 5 × 700
+    for no in accepted:
+        assert query(gw, parts[a], no).status == FINISHED
+    assert gw.balances(a)["frozen"] == 10_000 - 2_800
+    assert gw.balances(PLATFORM_MCHID)["released"] == 2_800
 
 
 # --- shared between processes -----------------------------------------------------------

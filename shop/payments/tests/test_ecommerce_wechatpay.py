@@ -45,6 +45,7 @@ from shop.payments.gateways.ecommerce_wechatpay import WechatPayEcommerceGateway
 from .test_wechatpay import (  # noqa: F401 - fixtures
     APPID,
     MCHID,
+    NOTIFY_URL,
     OPENID,
     FakeWechat,
     merchant_key,
@@ -215,9 +216,14 @@ def test_combine_prepay_sends_every_sub_order_with_its_merchant_and_subsidy(gw, 
         SubOrder(sub_mchid=SUB_B, out_trade_no="C1-2", amount_fen=1990, description="B"),
     ]
 
-    params = gw.combine_prepay(combine_out_trade_no="C1", sub_orders=orders, openid=OPENID)
+    expires = datetime.datetime(2024, 7, 1, 4, 30, tzinfo=datetime.UTC)
+    params = gw.combine_prepay(
+        combine_out_trade_no="C1", sub_orders=orders, openid=OPENID, expires_at=expires
+    )
 
     method, path, _, body = sent(fake, 0, merchant_key)
+    assert body["time_expire"] == "2024-07-01T12:30:00+08:00"
+    assert body["notify_url"] == NOTIFY_URL
     assert (method, path) == ("POST", "/v3/combine-transactions/jsapi")
     assert (body["combine_appid"], body["combine_mchid"], body["combine_out_trade_no"]) == (
         APPID,
