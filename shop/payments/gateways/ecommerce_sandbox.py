@@ -24,7 +24,9 @@ What it models
       (``processing_polls``); returns, unfreeze (``FINISHED`` on a later query too), refunds
       from frozen then released funds (``NOT_ENOUGH`` beyond), advance refunds and their return;
     - a per-merchant rate limit on the profit-sharing calls (``FREQUENCY_LIMITED`` beyond
-      ``rate_per_s`` calls in one second; default ``SANDBOX_ECOMMERCE_RATE_PER_S`` or 10);
+      ``rate_per_s`` calls by one sub_mchid in one clock second; default
+      ``SANDBOX_ECOMMERCE_RATE_PER_S`` or 300, WeChat's published per-merchant limit for share
+      requests), and 2,000 a second for the whole platform (WeChat's per-platform limit);
     - bills built from its own journal, in WeChat's format (backtick fields, yuan amounts).
 
 How tests drive its answers
@@ -83,7 +85,10 @@ from .sandbox import _signed, _verified_json
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEFAULT_TTL_S = 200 * 24 * 3600
-DEFAULT_RATE_PER_S = 10
+# WeChat's published limits for the e-commerce share request (请求分账, pay.weixin.qq.com/doc/v3/
+# partner/4012691594): 300 QPS per trade-receiving merchant (our sub_mchid), 2,000 QPS per platform.
+DEFAULT_RATE_PER_S = 300
+PLATFORM_RATE_PER_S = 2_000
 PLATFORM_MCHID = "1900000000"  # the sandbox platform's own merchant account (sp_mchid)
 SANDBOX_APPID = "wxsandbox000000000"
 LOCK_WAIT_S = 10.0
@@ -951,6 +956,10 @@ class SandboxEcommerceGateway:
             second = int(time.time())
             if self._s.incr(f"rl:{sub_mchid}:{second}", ttl_s=5) > per_s:
                 raise _refuse(FREQUENCY_LIMITED, f"频率超限 ({per_s}/s per sub_mchid)", status=429)
+            if self._s.incr(f"rl:platform:{second}", ttl_s=5) > PLATFORM_RATE_PER_S:
+                raise _refuse(
+                    FREQUENCY_LIMITED, f"频率超限 ({PLATFORM_RATE_PER_S}/s per platform)", status=429
+                )
         return answer
 
     def _payment_keys(self, combine_out_trade_no: str | None, sub_mchid: str, out_trade_no: str) -> list[str]:
