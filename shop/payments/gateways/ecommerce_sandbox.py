@@ -474,7 +474,7 @@ class SandboxEcommerceGateway:
     ) -> SubsidyResult:
         self._scripted("subsidy_create")
         with self._s.lock(f"acct:{sub_mchid}"):
-            part_key, part = self._paid_part(sub_mchid, transaction_id)
+            part_key, part = self._paid_part(sub_mchid, transaction_id, settled=True)
             existing = part.get("subsidy")
             if existing is not None:
                 if existing["amount"] != amount_fen:
@@ -875,8 +875,6 @@ class SandboxEcommerceGateway:
     ) -> Iterator[BillLine]:
         if kind not in BILL_KINDS:
             raise ValidationFailed(f"No bill of kind {kind!r}: one of {', '.join(BILL_KINDS)}.")
-        if sub_mchid is not None and kind != "fundflow":
-            raise ValidationFailed("Only fund-flow bills are per secondary merchant here.")
         self._scripted("bill_download")
         return parse_bill(kind, self._bill_text(kind, date, sub_mchid), sub_mchid=sub_mchid)
 
@@ -890,7 +888,7 @@ class SandboxEcommerceGateway:
             yield TRADE_HEADER
             count = settled = refunded = applied = ordered = 0
             for entry in self._journal(day, "trade"):
-                if kind == "refund" and not entry["refund"]:
+                if (kind == "refund" and not entry["refund"]) or (sub_mchid and entry["row"][3] != sub_mchid):
                     continue
                 yield format_bill_line(entry["row"])
                 count += 1
@@ -914,6 +912,8 @@ class SandboxEcommerceGateway:
             yield SHARE_HEADER
             shares = shared = returns = returned = 0
             for entry in self._journal(day, "profitsharing"):
+                if sub_mchid and entry["row"][2] != sub_mchid:
+                    continue
                 yield format_bill_line(entry["row"])
                 if entry["return"]:
                     returns, returned = returns + 1, returned + entry["amount"]

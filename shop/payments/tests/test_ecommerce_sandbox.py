@@ -349,6 +349,11 @@ def test_a_share_is_refused_until_the_payment_is_settled(gw, two_merchants):
 
     assert is_not_settled(caught.value)
     assert retry_later(caught.value)
+    with pytest.raises(GatewayError) as caught:  # the subsidy waits for settlement too
+        gw.subsidy_create(
+            sub_mchid=a, transaction_id=parts[a].transaction_id, amount_fen=2_000, description="券"
+        )
+    assert is_not_settled(caught.value)
 
 
 def test_a_timeout_is_a_retryable_gateway_error(gw, two_merchants):
@@ -592,6 +597,8 @@ def test_bills_list_exactly_what_was_done(gw, two_merchants):
 
     refunds = [line for line in gw.bill_download("refund", day) if line.section == "detail"]
     assert [line.get("out_refund_no") for line in refunds] == ["R-b"]
+    only_a = [line for line in gw.bill_download("trade", day, sub_mchid=a) if line.section == "detail"]
+    assert [line.get("out_trade_no") for line in only_a] == [parts[a].out_trade_no]
 
     shares = [line for line in gw.bill_download("profitsharing", day) if line.section == "detail"]
     assert [
