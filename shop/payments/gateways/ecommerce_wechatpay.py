@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import functools
 import gzip
 import hashlib
 import hmac
@@ -284,7 +285,7 @@ class WechatPayEcommerceGateway:
             return None
         try:
             return _partner_payment(data)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise GatewayError("WeChat Pay partner query answered with an unexpected shape.") from exc
 
     def combine_query(self, combine_out_trade_no: str) -> EcommercePayment | None:
@@ -293,7 +294,7 @@ class WechatPayEcommerceGateway:
             return None
         try:
             return _combined_payment(data)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise GatewayError("WeChat Pay combine query answered with an unexpected shape.") from exc
 
     def parse_payment_callback(self, *, headers: Mapping[str, str], body: bytes) -> EcommercePayment:
@@ -304,7 +305,7 @@ class WechatPayEcommerceGateway:
             if "sub_orders" in resource:
                 return _combined_payment(resource)
             return _partner_payment(resource)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InvalidCallback("Verified, but not a payment notification.") from exc
 
     # --- subsidies ----------------------------------------------------------------------
@@ -479,7 +480,7 @@ class WechatPayEcommerceGateway:
                 description=str(receiver.get("description", "")),
                 raw=resource,
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InvalidCallback("Verified, but not a profit-sharing notification.") from exc
 
     # --- refunds ------------------------------------------------------------------------
@@ -786,6 +787,10 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _int(value: object, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
@@ -821,7 +826,7 @@ def _partner_payment(data: dict) -> EcommercePayment:
         transaction_id=str(data.get("transaction_id") or ""),
         amount_fen=fen(amount["total"]),
         trade_state=text(data["trade_state"]),
-        payer_fen=amount.get("payer_total"),
+        payer_fen=_int_or_none(amount.get("payer_total")),
     )
     return EcommercePayment(combine_out_trade_no=None, parts=(part,), raw=data)
 
@@ -837,7 +842,7 @@ def _combined_payment(data: dict) -> EcommercePayment:
                 transaction_id=str(sub.get("transaction_id") or ""),
                 amount_fen=fen(amount["total_amount"]),
                 trade_state=text(sub["trade_state"]),
-                payer_fen=amount.get("payer_amount"),
+                payer_fen=_int_or_none(amount.get("payer_amount")),
             )
         )
     if not parts:
@@ -847,6 +852,23 @@ def _combined_payment(data: dict) -> EcommercePayment:
     )
 
 
+def _answer(what: str):
+    """Parse a (signed) answer of WeChat's; one of an unexpected shape is a ``GatewayError``."""
+
+    def decorate(parse):
+        @functools.wraps(parse)
+        def wrapper(*args, **kwargs):
+            try:
+                return parse(*args, **kwargs)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise GatewayError(f"WeChat Pay {what} answered with an unexpected shape.") from exc
+
+        return wrapper
+
+    return decorate
+
+
+@_answer("profit share")
 def _share(data: dict, *, sub_mchid: str, transaction_id: str, out_order_no: str) -> ShareResult:
     receivers = []
     for r in data.get("receivers") or []:
@@ -873,6 +895,7 @@ def _share(data: dict, *, sub_mchid: str, transaction_id: str, out_order_no: str
     )
 
 
+@_answer("profit share return")
 def _share_return(
     data: dict, sub_mchid: str, out_order_no: str, out_return_no: str, return_mchid: str, amount_fen: int
 ) -> ShareReturnResult:
@@ -889,6 +912,7 @@ def _share_return(
     )
 
 
+@_answer("refund")
 def _refund(
     data: dict, *, sub_mchid: str, out_refund_no: str, out_trade_no: str, refund_fen: int
 ) -> EcommerceRefund:

@@ -10,6 +10,7 @@ merchant key, with the SHA1 WeChat gives.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import gzip
 import hashlib
@@ -858,3 +859,60 @@ def test_json_bodies_are_what_was_signed(gw, fake, merchant_key):  # noqa: F811
 
     body = signed_request_body(fake.sent[0], merchant_key)
     assert json.loads(fake.sent[0].body)["description"] == body["description"] == "补差 ✓"
+
+
+# --- no field of a callback makes a 500 -------------------------------------------------
+
+ODD_VALUES = (None, "", 0, -1, 1.5, True, [], {}, "x", [1], {"a": 1})
+
+
+def _variants(resource: dict, path=()):
+    """The resource with one field (at any depth) replaced by each odd value, or removed."""
+    for key, value in resource.items():
+        for odd in ODD_VALUES:
+            yield _replaced(resource, (*path, key), odd)
+        yield _replaced(resource, (*path, key), _MISSING)
+        if isinstance(value, dict):
+            for variant in _variants(value, ()):
+                yield _replaced(resource, (*path, key), variant)
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            for variant in _variants(value[0], ()):
+                yield _replaced(resource, (*path, key), [variant, *value[1:]])
+
+
+_MISSING = object()
+
+
+def _replaced(resource: dict, path: tuple, value) -> dict:
+    out = dict(resource)
+    if value is _MISSING:
+        out.pop(path[0], None)
+    else:
+        out[path[0]] = value
+    return out
+
+
+@pytest.mark.parametrize(
+    ("method", "resource", "event_type"),
+    [
+        ("parse_payment_callback", COMBINE_RESOURCE, "TRANSACTION.SUCCESS"),
+        ("parse_payment_callback", PARTNER_RESOURCE, "TRANSACTION.SUCCESS"),
+        ("parse_profit_share_callback", SHARE_NOTICE, "PROFITSHARING.SUCCESS"),
+        ("parse_refund_callback", REFUND_NOTICE, "REFUND.SUCCESS"),
+    ],
+)
+def test_odd_fields_in_signed_callbacks_are_invalid_callbacks_never_errors(
+    gw,
+    platform_key,  # noqa: F811
+    method,
+    resource,
+    event_type,
+):
+    parse = getattr(gw, method)
+    checked = 0
+    for variant in _variants(resource):
+        headers, body = notification(variant, signer=platform_key, event_type=event_type)
+        with contextlib.suppress(InvalidCallback):
+            parse(headers=headers, body=body)
+        checked += 1
+    assert checked > 50
