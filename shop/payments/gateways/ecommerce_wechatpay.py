@@ -24,8 +24,8 @@ import gzip
 import hashlib
 import hmac
 import io
-import itertools
 import secrets
+import shutil
 import tempfile
 import time
 from base64 import b64decode
@@ -621,15 +621,30 @@ class WechatPayEcommerceGateway:
                 "algorithm": "AEAD_AES_256_GCM",
             }
             data = self._get("sub-merchant fund-flow bill", f"{SUB_FUNDFLOW_BILL}?{urlencode(params)}")
-            files = sorted(data.get("download_bill_list") or [], key=lambda f: f.get("bill_sequence", 0))
-        # A large bill may come as several files (bill_sequence), each with its own header.
-        return itertools.chain.from_iterable(
-            parse_bill(kind, self._bill_lines(entry), sub_mchid=sub_mchid) for entry in files
-        )
+            listed = data.get("download_bill_list") or []
+            if not isinstance(listed, list) or not all(isinstance(f, dict) for f in listed):
+                raise GatewayError(
+                    "WeChat Pay sub-merchant fund-flow bill answered with an unexpected shape."
+                )
+            files = sorted(listed, key=lambda f: _int(f.get("bill_sequence"), 0))
+        return parse_bill(kind, self._bill_lines(files), sub_mchid=sub_mchid)
 
-    def _bill_lines(self, entry: dict) -> Iterator[str]:
-        with self._verified_bill_file(entry) as plain:
-            yield from io.TextIOWrapper(plain, encoding="utf-8", newline="")
+    def _bill_lines(self, files: list[dict]) -> Iterator[str]:
+        """The bill's text lines. A bill too large for one file comes in parts (bill_sequence):
+        each is checked and decrypted, then they are joined in order into the one bill (WeChat
+        may cut a part anywhere, even inside a line)."""
+        if not files:
+            return
+        if len(files) == 1:
+            with self._verified_bill_file(files[0]) as plain:
+                yield from io.TextIOWrapper(plain, encoding="utf-8", newline="")
+            return
+        with tempfile.TemporaryFile() as whole:
+            for entry in files:
+                with self._verified_bill_file(entry) as part:
+                    shutil.copyfileobj(part, whole, BILL_CHUNK)
+            whole.seek(0)
+            yield from io.TextIOWrapper(whole, encoding="utf-8", newline="")
 
     def _verified_bill_file(self, entry: dict) -> IO[bytes]:
         """The bill's plain text in a temporary file, once its hash (and GCM tag) checked out."""

@@ -798,6 +798,24 @@ def test_a_secondary_merchants_fund_flow_bill_is_decrypted_and_checked(gw, fake,
     }
 
 
+def test_a_bill_in_parts_is_decrypted_part_by_part_and_joined_in_sequence(gw, fake, merchant_key):  # noqa: F811
+    whole = FUNDFLOW_TEXT.encode()
+    cut = whole.index("分账".encode()) + 3  # inside a line, inside a character
+    first, first_file = encrypted_bill(merchant_key, whole[:cut])
+    second, second_file = encrypted_bill(merchant_key, whole[cut:])
+    second = {**second, "bill_sequence": 2, "download_url": f"{API}/v3/billdownload/file?token=sub2"}
+    # Listed out of order: the sequence numbers decide.
+    fake.reply(200, {"download_bill_count": 2, "download_bill_list": [second, first]})
+    fake.reply_file(first_file)
+    fake.reply_file(second_file)
+
+    lines = list(gw.bill_download("fundflow", DAY, sub_mchid=SUB_A))
+
+    assert [line.get("business_name") for line in lines if line.section == "detail"] == ["交易", "分账"]
+    assert [line.section for line in lines] == ["detail", "detail", "summary"]
+    assert [urlsplit(request.url).query for request in fake.sent[1:]] == ["token=sub", "token=sub2"]
+
+
 def test_an_altered_encrypted_bill_is_refused(gw, fake, merchant_key):  # noqa: F811
     entry, ciphertext = encrypted_bill(merchant_key, FUNDFLOW_TEXT.encode())
     fake.reply(200, {"download_bill_count": 1, "download_bill_list": [entry]})
