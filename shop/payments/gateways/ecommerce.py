@@ -17,7 +17,7 @@ only as a whole) across merchants. After payment the platform may
   flow encrypted, one per ``sub_mchid``).
 
 Every call is keyed by our own number (``out_trade_no``, ``out_order_no``, ``out_return_no``,
-``out_refund_no``; a subsidy by the sub-order's ``transaction_id``, one per sub-order), so a
+``out_refund_no``, ``out_subsidy_no``; a subsidy is also one per ``transaction_id``), so a
 repeated call is applied at most once and answers as the first did. Every refusal or failure
 to reach the gateway is a ``GatewayError`` whose ``wechat_code`` says which: ``retry_later``
 tells the ones to simply try again (rate limit, payment not yet settled, bill not ready yet,
@@ -294,10 +294,19 @@ class EcommerceGateway(Protocol):
     # --- subsidies -------------------------------------------------------------------
 
     def subsidy_create(
-        self, *, sub_mchid: str, transaction_id: str, amount_fen: int, description: str
+        self,
+        *,
+        sub_mchid: str,
+        transaction_id: str,
+        amount_fen: int,
+        description: str,
+        out_subsidy_no: str | None = None,
     ) -> SubsidyResult:
-        """Pay the declared subsidy into the sub-order's frozen funds (one per sub-order, before
-        any share). ``NOT_SETTLED`` while the payment is not settled: retry."""
+        """Pay the declared subsidy into the sub-order's frozen funds: one per sub-order, after
+        settlement (``NOT_SETTLED`` before: retry), before any share, of the amount declared at
+        prepay (less only after a refund). Retried with the same parameters it is paid once;
+        ``out_subsidy_no`` (ours, optional at WeChat) makes that explicit. Never retry with
+        another amount: WeChat may pay twice."""
 
     def subsidy_return(
         self,

@@ -470,25 +470,36 @@ class SandboxEcommerceGateway:
     # --- subsidies --------------------------------------------------------------------
 
     def subsidy_create(
-        self, *, sub_mchid: str, transaction_id: str, amount_fen: int, description: str
+        self,
+        *,
+        sub_mchid: str,
+        transaction_id: str,
+        amount_fen: int,
+        description: str,
+        out_subsidy_no: str | None = None,
     ) -> SubsidyResult:
         self._scripted("subsidy_create")
         with self._s.lock(f"acct:{sub_mchid}"):
             part_key, part = self._paid_part(sub_mchid, transaction_id, settled=True)
             existing = part.get("subsidy")
-            if existing is not None:
-                if existing["amount"] != amount_fen:
-                    raise _refuse("INVALID_REQUEST", "该订单已补差，金额不一致")
+            if existing is not None:  # one subsidy per sub-order; the same request answers the same
+                if existing["amount"] != amount_fen or existing["out_subsidy_no"] != out_subsidy_no:
+                    raise _refuse("INVALID_REQUEST", "一笔订单只能补差一笔")
                 return self._subsidy_result(part, existing)
             if part["shares"]:
                 raise _refuse("INVALID_REQUEST", "订单已分账，不能补差")
             if part["finished"]:
                 raise _refuse("INVALID_REQUEST", "订单已完结分账")
-            if not 0 < amount_fen <= part["subsidy_declared"]:
+            # The declared amount, or less once the buyer has been refunded (WeChat's rule).
+            if not 0 < amount_fen <= part["subsidy_declared"] or (
+                amount_fen != part["subsidy_declared"] and not part["refunded"]
+            ):
                 raise _refuse(
-                    "INVALID_REQUEST", f"补差金额 {amount_fen} 超出下单时声明的 {part['subsidy_declared']}"
+                    "INVALID_REQUEST",
+                    f"补差金额 {amount_fen} 与下单时声明的 {part['subsidy_declared']} 不一致",
                 )
             subsidy = {
+                "out_subsidy_no": out_subsidy_no,
                 "id": "sbxsub" + _digest("subsidy", transaction_id),
                 "amount": amount_fen,
                 "description": description,

@@ -311,18 +311,23 @@ class WechatPayEcommerceGateway:
     # --- subsidies ----------------------------------------------------------------------
 
     def subsidy_create(
-        self, *, sub_mchid: str, transaction_id: str, amount_fen: int, description: str
+        self,
+        *,
+        sub_mchid: str,
+        transaction_id: str,
+        amount_fen: int,
+        description: str,
+        out_subsidy_no: str | None = None,
     ) -> SubsidyResult:
-        data = self._post(
-            "subsidy",
-            SUBSIDY_CREATE,
-            {
-                "sub_mchid": sub_mchid,
-                "transaction_id": transaction_id,
-                "amount": amount_fen,
-                "description": description[:80],
-            },
-        )
+        body: dict[str, Any] = {
+            "sub_mchid": sub_mchid,
+            "transaction_id": transaction_id,
+            "amount": amount_fen,
+            "description": description[:80],
+        }
+        if out_subsidy_no:
+            body["out_subsidy_no"] = out_subsidy_no
+        data = self._post("subsidy", SUBSIDY_CREATE, body)
         return SubsidyResult(
             sub_mchid=str(data.get("sub_mchid", sub_mchid)),
             transaction_id=str(data.get("transaction_id", transaction_id)),

@@ -188,6 +188,42 @@ def test_the_declared_subsidy_is_paid_once_into_the_frozen_funds(gw, two_merchan
     assert gw.balances(PLATFORM_MCHID)["released"] == -2_000
     with pytest.raises(GatewayError):  # more than declared at prepay
         gw.subsidy_create(sub_mchid=b, transaction_id=parts[b].transaction_id, amount_fen=1, description="券")
+    with pytest.raises(GatewayError):  # one subsidy per sub-order
+        gw.subsidy_create(
+            sub_mchid=a,
+            transaction_id=parts[a].transaction_id,
+            amount_fen=2_000,
+            description="券",
+            out_subsidy_no="X2",
+        )
+
+
+def test_the_subsidy_is_the_declared_amount_less_only_after_a_refund(gw, two_merchants):
+    a, b = two_merchants
+    parts = paid_combined(gw, a, b)
+    with pytest.raises(GatewayError):
+        gw.subsidy_create(
+            sub_mchid=a, transaction_id=parts[a].transaction_id, amount_fen=1_999, description="券"
+        )
+    gw.refund(
+        sub_mchid=a,
+        out_trade_no=parts[a].out_trade_no,
+        out_refund_no="R",
+        refund_fen=5_000,
+        total_fen=10_000,
+        reason="部分退款",
+    )
+
+    done = gw.subsidy_create(
+        sub_mchid=a,
+        transaction_id=parts[a].transaction_id,
+        amount_fen=1_000,
+        description="券",
+        out_subsidy_no="SB-1",
+    )
+
+    assert done.amount_fen == 1_000
+    assert gw.balances(a)["frozen"] == 10_000 - 5_000 + 1_000
 
 
 def test_no_subsidy_after_a_share(gw, two_merchants):

@@ -375,7 +375,7 @@ def test_subsidy_and_its_return(gw, fake, merchant_key):  # noqa: F811
     )
 
     created = gw.subsidy_create(
-        sub_mchid=SUB_A, transaction_id=TXN_A, amount_fen=500, description="平台券补差"
+        sub_mchid=SUB_A, transaction_id=TXN_A, amount_fen=500, description="平台券补差", out_subsidy_no="SB-1"
     )
     returned = gw.subsidy_return(
         sub_mchid=SUB_A,
@@ -395,7 +395,13 @@ def test_subsidy_and_its_return(gw, fake, merchant_key):  # noqa: F811
     assert sent(fake, 0, merchant_key)[1:] == (
         "/v3/ecommerce/subsidies/create",
         {},
-        {"sub_mchid": SUB_A, "transaction_id": TXN_A, "amount": 500, "description": "平台券补差"},
+        {
+            "sub_mchid": SUB_A,
+            "transaction_id": TXN_A,
+            "amount": 500,
+            "description": "平台券补差",
+            "out_subsidy_no": "SB-1",
+        },
     )
     assert sent(fake, 1, merchant_key)[1:] == (
         "/v3/ecommerce/subsidies/return",
