@@ -348,8 +348,11 @@ class EcommerceGateway(Protocol):
         return_mchid: str,
         amount_fen: int,
         description: str,
+        transaction_id: str | None = None,
     ) -> ShareReturnResult:
-        """Return (part of) a share from ``return_mchid`` (our receiver) to the merchant."""
+        """Return (part of) a share from ``return_mchid`` (our receiver) to the merchant (within
+        180 days of the share). ``transaction_id`` is sent when given (WeChat's current request
+        model has it)."""
 
     def profit_share_return_query(
         self, *, sub_mchid: str, out_order_no: str, out_return_no: str

@@ -658,6 +658,7 @@ class SandboxEcommerceGateway:
         return_mchid: str,
         amount_fen: int,
         description: str,
+        transaction_id: str | None = None,
     ) -> ShareReturnResult:
         answer = self._scripted("profit_share_return_create", sub_mchid=sub_mchid)
         with self._s.lock(f"acct:{sub_mchid}"):
@@ -670,6 +671,8 @@ class SandboxEcommerceGateway:
             share = self._s.get(f"share:{sub_mchid}:{out_order_no}")
             if share is None or share["kind"] != "share":
                 raise _refuse("RESOURCE_NOT_EXISTS", "分账单不存在", status=404)
+            if transaction_id and transaction_id != share["transaction_id"]:
+                raise _refuse("PARAM_ERROR", "微信订单号与分账单不符")
             if share["status"] != FINISHED:
                 raise _refuse("INVALID_REQUEST", "分账处理中，不能回退")
             received = sum(

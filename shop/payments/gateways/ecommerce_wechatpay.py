@@ -425,19 +425,19 @@ class WechatPayEcommerceGateway:
         return_mchid: str,
         amount_fen: int,
         description: str,
+        transaction_id: str | None = None,
     ) -> ShareReturnResult:
-        data = self._post(
-            "profit share return",
-            SHARE_RETURNS,
-            {
-                "sub_mchid": sub_mchid,
-                "out_order_no": out_order_no,
-                "out_return_no": out_return_no,
-                "return_mchid": return_mchid,
-                "amount": amount_fen,
-                "description": description[:80],
-            },
-        )
+        body: dict[str, Any] = {
+            "sub_mchid": sub_mchid,
+            "out_order_no": out_order_no,
+            "out_return_no": out_return_no,
+            "return_mchid": return_mchid,
+            "amount": amount_fen,
+            "description": description[:80],
+        }
+        if transaction_id:  # in WeChat's current model of the request; optional
+            body["transaction_id"] = transaction_id
+        data = self._post("profit share return", SHARE_RETURNS, body)
         return _share_return(data, sub_mchid, out_order_no, out_return_no, return_mchid, amount_fen)
 
     def profit_share_return_query(

@@ -554,6 +554,7 @@ def test_return_and_finish(gw, fake, merchant_key):  # noqa: F811
         return_mchid=MCHID,
         amount_fen=300,
         description="退款回退",
+        transaction_id=TXN_A,
     )
     returned = gw.profit_share_return_query(sub_mchid=SUB_A, out_order_no="S-1001", out_return_no="RT-1")
     finishing = gw.profit_share_finish(
@@ -574,6 +575,7 @@ def test_return_and_finish(gw, fake, merchant_key):  # noqa: F811
             "return_mchid": MCHID,
             "amount": 300,
             "description": "退款回退",
+            "transaction_id": TXN_A,
         },
     )
     assert sent(fake, 1, merchant_key)[1:3] == (
