@@ -38,7 +38,9 @@ How tests drive its answers
     fail and the money goes back); ``profit_share_return_create``/``refund``/``advance_refund``:
     ``PROCESSING`` (SUCCESS on the next query); ``bill_download``: ``BILL_NOT_READY``.
     ``control.processing_polls(n)``, ``control.rate_limit(n)``, ``control.settle_delay(s)``,
-    ``control.max_share_ratio(sub_mchid, bps)`` set the standing behaviour.
+    ``control.max_share_ratio(sub_mchid, bps)``, ``control.advance_clock(seconds)`` set the standing
+    behaviour. After 180 days (sandbox clock) a sub-order's frozen rest is unfrozen by itself
+    (on its next touch) and shares are refused; a share can be returned only within 180 days.
 """
 
 from __future__ import annotations
@@ -85,6 +87,8 @@ from .sandbox import _signed, _verified_json
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DEFAULT_TTL_S = 200 * 24 * 3600
+FREEZE_WINDOW_S = 180 * 24 * 3600  # WeChat unfreezes by itself 180 days after payment
+RETURN_WINDOW_S = 180 * 24 * 3600  # and accepts share returns only within 180 days of the share
 # WeChat's published limits for the e-commerce share request (请求分账, pay.weixin.qq.com/doc/v3/
 # partner/4012691594): 300 QPS per trade-receiving merchant (our sub_mchid), 2,000 QPS per platform.
 DEFAULT_RATE_PER_S = 300
@@ -206,7 +210,7 @@ class SandboxControl:
             return answer
 
     def clear(self) -> None:
-        for name in ("processing_polls", "rate_per_s", "settle_delay_s"):
+        for name in ("processing_polls", "rate_per_s", "settle_delay_s", "clock_offset_s"):
             self._store.delete(f"ctl:{name}")
 
     def processing_polls(self, n: int) -> None:
@@ -219,6 +223,10 @@ class SandboxControl:
     def settle_delay(self, seconds: float) -> None:
         """Shares and subsidies answer NOT_SETTLED until this long after payment."""
         self._store.set("ctl:settle_delay_s", seconds)
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the sandbox's clock on (180-day unfreeze and return windows, settlement delay)."""
+        self._store.set("ctl:clock_offset_s", float(self.get("clock_offset_s", 0)) + seconds)
 
     def max_share_ratio(self, sub_mchid: str, bps: int) -> None:
         self._store.set(f"ctl:max_bps:{sub_mchid}", bps)
@@ -288,7 +296,7 @@ class SandboxEcommerceGateway:
                     continue
                 part["state"] = "SUCCESS"
                 part["transaction_id"] = "4200" + _digest("txn", part["sub_mchid"], part["out_trade_no"])
-                part["paid_at"] = time.time()
+                part["paid_at"] = self._clock()
                 part["frozen"] = part["amount"]
                 self._s.set(f"part:{part_key}", part)
                 self._s.set(f"txn:{part['transaction_id']}", part_key)
@@ -615,7 +623,7 @@ class SandboxEcommerceGateway:
                 "polls_left": int(self.control.get("processing_polls", 1)),
                 "outcome": "CLOSED" if answer == "CLOSED" else "SUCCESS",
                 "finish": bool(finish),
-                "created_at": time.time(),
+                "created_at": self._clock(),
                 "receivers": [
                     {
                         "type": r.type,
@@ -675,6 +683,8 @@ class SandboxEcommerceGateway:
                 raise _refuse("PARAM_ERROR", "微信订单号与分账单不符")
             if share["status"] != FINISHED:
                 raise _refuse("INVALID_REQUEST", "分账处理中，不能回退")
+            if self._clock() > share["created_at"] + RETURN_WINDOW_S:
+                raise _refuse("INVALID_REQUEST", "分账回退已超过180天期限")
             received = sum(
                 r["amount"]
                 for r in share["receivers"]
@@ -753,7 +763,7 @@ class SandboxEcommerceGateway:
                 "polls_left": int(self.control.get("processing_polls", 1)),
                 "outcome": "SUCCESS",
                 "finish": True,
-                "created_at": time.time(),
+                "created_at": self._clock(),
                 "receivers": [],
                 "close_reason": "",
                 "finish_amount": 0,
@@ -1063,9 +1073,23 @@ class SandboxEcommerceGateway:
             raise _refuse("RESOURCE_NOT_EXISTS", "订单不存在", status=404)
         part = self._part(part_key)
         delay = float(self.control.get("settle_delay_s", 0))
-        if settled and time.time() < part["paid_at"] + delay:
+        if settled and self._clock() < part["paid_at"] + delay:
             raise _refuse(NOT_SETTLED, "订单处理中，暂时无法分账，请稍后重试")
+        self._expire(part_key, part)
         return part_key, part
+
+    def _expire(self, part_key: str, part: dict) -> None:
+        """WeChat unfreezes by itself what is still frozen 180 days after payment (caller holds
+        the merchant's lock); no share is possible after that."""
+        if part["finished"] or self._clock() < part["paid_at"] + FREEZE_WINDOW_S:
+            return
+        amount = part["frozen"]
+        part["frozen"] = 0
+        part["finished"] = True
+        part["auto_unfrozen"] = True
+        self._s.set(f"part:{part_key}", part)
+        self._move(part["sub_mchid"], "frozen", -amount, "解冻", part["transaction_id"], "", "到期自动解冻")
+        self._move(part["sub_mchid"], "released", amount, "解冻", part["transaction_id"], "", "到期自动解冻")
 
     def _share_limit(self, part: dict) -> int:
         bps = int(self.control.get(f"max_bps:{part['sub_mchid']}", DEFAULT_MAX_SHARE_BPS))
@@ -1262,6 +1286,7 @@ class SandboxEcommerceGateway:
             part = self._s.get(f"part:{part_key}")
             if part is None or part["state"] != "SUCCESS":
                 raise _refuse("RESOURCE_NOT_EXISTS", "订单不存在或未支付", status=404)
+            self._expire(part_key, part)
             if total_fen != part["amount"]:
                 raise _refuse("PARAM_ERROR", f"订单金额 {total_fen} 与原订单 {part['amount']} 不一致")
             if not 0 < refund_fen <= part["amount"] - part["refunded"]:
@@ -1340,8 +1365,13 @@ class SandboxEcommerceGateway:
         self._s.incr(f"bal:{account}:{bucket}", amount)
         self._journal_fund(account, amount, what, transaction_id, ref, remark, bucket=bucket)
 
+    def _clock(self) -> float:
+        """The sandbox's time: ours, moved on by ``control.advance_clock`` (tests of the 180-day rules)."""
+        return time.time() + float(self.control.get("clock_offset_s", 0))
+
     def _now(self) -> datetime.datetime:
-        return timezone.now().astimezone(SHANGHAI)
+        offset = datetime.timedelta(seconds=float(self.control.get("clock_offset_s", 0)))
+        return (timezone.now() + offset).astimezone(SHANGHAI)
 
     def _append(self, kind: str, entry: dict) -> None:
         day = self._now().strftime("%Y%m%d")

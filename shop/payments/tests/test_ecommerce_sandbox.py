@@ -493,6 +493,40 @@ def test_unfreeze_releases_the_rest_when_confirmed_and_ends_sharing(gw, two_merc
         share(gw, parts[a], "S-a-2", 100)
 
 
+def test_after_180_days_wechat_unfreezes_by_itself_and_refuses_shares_and_returns(gw, two_merchants):
+    a, b = two_merchants
+    parts = paid_combined(gw, a, b)
+    share(gw, parts[a], "S-a-1", 1_000)
+    query(gw, parts[a], "S-a-1")
+    gw.control.advance_clock(150 * 86_400)
+    share(gw, parts[a], "S-a-2", 500)  # day 150: still possible
+    query(gw, parts[a], "S-a-2")
+    gw.control.advance_clock(31 * 86_400)  # day 181
+
+    with pytest.raises(GatewayError):
+        share(gw, parts[a], "S-a-3", 100)
+    assert gw.balances(a) == {"frozen": 0, "released": 10_000 - 1_500}
+    with pytest.raises(GatewayError):  # the first share is 181 days old: too late to return
+        gw.profit_share_return_create(
+            sub_mchid=a,
+            out_order_no="S-a-1",
+            out_return_no="RT-1",
+            return_mchid=PLATFORM_MCHID,
+            amount_fen=100,
+            description="回退",
+        )
+    returned = gw.profit_share_return_create(  # the second is 31 days old
+        sub_mchid=a,
+        out_order_no="S-a-2",
+        out_return_no="RT-2",
+        return_mchid=PLATFORM_MCHID,
+        amount_fen=100,
+        description="回退",
+    )
+    assert returned.result == "SUCCESS"
+    assert gw.balances(a)["released"] == 10_000 - 1_500 + 100  # after the unfreeze, returns are released
+
+
 def test_a_refund_after_a_share_needs_the_share_returned_first(gw, two_merchants):
     a, b = two_merchants
     parts = paid_combined(gw, a, b, a_subsidy=0)
