@@ -46,7 +46,10 @@ DEFAULT_MAX_SHARE_BPS = 3_000  # WeChat's default maximum share ratio: 30 % of w
 
 # ``GatewayError.wechat_code`` values callers must tell apart.
 FREQUENCY_LIMITED = "FREQUENCY_LIMITED"  # rate limit: retry later, slower
-NOT_SETTLED = "ORDER_NOT_READY"  # share/subsidy asked before WeChat settled the payment: retry later
+# Share/subsidy asked before WeChat settled the payment: retry later. WeChat's v2 profit sharing
+# names it ORDER_NOT_READY; the v3 e-commerce documentation we could read does not list the code,
+# so ``is_not_settled`` also knows WeChat's wording of it ("订单处理中，暂时无法分账").
+NOT_SETTLED = "ORDER_NOT_READY"
 NOT_ENOUGH = "NOT_ENOUGH"  # the merchant's balance is short (refund: use the advance refund)
 SYSTEM_ERROR = "SYSTEM_ERROR"  # WeChat's own failure: retry with the same number
 BILL_NOT_READY = "STATEMENT_CREATING"  # the day's bill is being made (ready ~10:00 next day)
