@@ -13,7 +13,6 @@ not verify is an ``InvalidCallback``, and nothing else.
 
 from __future__ import annotations
 
-import binascii
 import json
 import secrets
 import time
@@ -22,18 +21,27 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import requests
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 from wechatpayv3 import WeChatPay, WeChatPayType
-from wechatpayv3.utils import aes_decrypt, rsa_verify
 
 from shop.errors import Unprocessable, ValidationFailed
 
 from .base import GatewayError, GatewayNotConfigured, InvalidCallback, PaymentResult
+from .wechat_v3 import (
+    CALLBACK_MAX_SKEW_S,  # noqa: F401 - re-exported: callers and tests read it here
+    HTTP_TIMEOUT_S,
+    SIGNATURE_TYPE,  # noqa: F401 - re-exported
+    call_library,
+    check_private_key,
+    load_public_key,
+    read_key_file,
+    verified_resource,
+)
+from .wechat_v3 import fen as _fen
+from .wechat_v3 import normalized_headers as _normalized  # noqa: F401 - re-exported
+from .wechat_v3 import text as _text
 
 if TYPE_CHECKING:
     from shop.payments.models import Payment
@@ -47,9 +55,6 @@ REQUIRED_KEYS = (
     "PUBLIC_KEY_PATH",
     "PUBLIC_KEY_ID",
 )
-SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
-CALLBACK_MAX_SKEW_S = 300  # WeChat's advice: refuse notifications signed more than 5 minutes off our clock
-HTTP_TIMEOUT_S = (3, 10)  # connect, read: a slow WeChat fails the call; the caller retries
 MP_API = "https://api.weixin.qq.com"
 MP_TOKEN_EXPIRED = {40001, 40014, 42001}  # access_token invalid / malformed / expired
 MP_TOKEN_MARGIN_S = 300  # drop the cached access_token this long before WeChat does
@@ -91,8 +96,8 @@ class WechatPayGateway:
         self._apiv3_key = apiv3_key
         self._app_secret = app_secret
         self._public_key_id = public_key_id
-        self._public_key = _load_public_key(public_key_pem)
-        _check_private_key(private_key_pem)
+        self._public_key = load_public_key(public_key_pem)
+        check_private_key(private_key_pem)
         self._refund_notify_url = refund_notify_url or notify_url
         self._transfer_notify_url = transfer_notify_url or notify_url
         self._transfer_scene_id = transfer_scene_id
@@ -124,11 +129,11 @@ class WechatPayGateway:
         return cls(
             appid=appid,
             mchid=conf["MCHID"],
-            private_key_pem=_read(conf["PRIVATE_KEY_PATH"], "PRIVATE_KEY_PATH"),
+            private_key_pem=read_key_file(conf["PRIVATE_KEY_PATH"], "PRIVATE_KEY_PATH"),
             cert_serial_no=conf["CERT_SERIAL_NO"],
             apiv3_key=conf["APIV3_KEY"],
             notify_url=conf["NOTIFY_URL"],
-            public_key_pem=_read(conf["PUBLIC_KEY_PATH"], "PUBLIC_KEY_PATH"),
+            public_key_pem=read_key_file(conf["PUBLIC_KEY_PATH"], "PUBLIC_KEY_PATH"),
             public_key_id=conf["PUBLIC_KEY_ID"],
             app_secret=getattr(settings, "WECHAT_APP_SECRET", ""),
             refund_notify_url=conf.get("REFUND_NOTIFY_URL", ""),
@@ -345,74 +350,18 @@ class WechatPayGateway:
 
     def _call(self, what: str, method: Callable[..., tuple[int, Any]], *args: Any, **kwargs: Any) -> dict:
         """Run one library call; its answer as a dict, or ``GatewayError``."""
-        try:
-            status, text = method(*args, **kwargs)
-        except requests.RequestException as exc:
-            raise GatewayError(f"WeChat Pay {what}: {type(exc).__name__}.") from exc
-        except Exception as exc:
-            # The library signals an answer whose signature does not verify (and bad input)
-            # with a bare ``Exception``: we know nothing, so it is a gateway error. Anything
-            # more specific (TypeError, ...) is a bug and goes up as it is.
-            if type(exc) is not Exception:
-                raise
-            raise GatewayError(f"WeChat Pay {what}: {exc}") from exc
-        try:
-            data = json.loads(text) if text else {}
-        except ValueError:
-            data = {}
-        if not isinstance(data, dict):
-            data = {}
-        if not 200 <= status < 300:
-            code, message = data.get("code"), data.get("message", "")
-            raise GatewayError(
-                f"WeChat Pay {what}: HTTP {status} {code} {message}".strip(), status=status, wechat_code=code
-            )
-        return data
+        return call_library(what, method, *args, **kwargs)
 
     def _verified_resource(self, headers: Mapping[str, str], body: bytes, *, event_prefix: str) -> dict:
         """The decrypted ``resource`` of a notification signed by WeChat within the last 5 minutes."""
-        h = _normalized(headers)
-        signature = h.get("wechatpay-signature", "")
-        timestamp = h.get("wechatpay-timestamp", "")
-        nonce = h.get("wechatpay-nonce", "")
-        serial = h.get("wechatpay-serial", "")
-        if not (signature and timestamp and nonce and serial):
-            raise InvalidCallback("Missing Wechatpay-Signature/Timestamp/Nonce/Serial headers.")
-        # WeChat's own SDKs read a missing Signature-Type as the RSA scheme.
-        if h.get("wechatpay-signature-type", SIGNATURE_TYPE) != SIGNATURE_TYPE:
-            raise InvalidCallback("Unsupported Wechatpay-Signature-Type.")
-        if serial != self._public_key_id:
-            raise InvalidCallback("Signed with a key we do not know (Wechatpay-Serial).")
-        try:
-            text = bytes(body).decode("utf-8")
-            signed_at = int(timestamp)
-        except (TypeError, ValueError) as exc:
-            raise InvalidCallback("Malformed notification.") from exc
-        if not rsa_verify(timestamp, nonce, text, signature, self._public_key):
-            raise InvalidCallback("Bad Wechatpay-Signature.")
-        if abs(time.time() - signed_at) > CALLBACK_MAX_SKEW_S:
-            raise InvalidCallback("Wechatpay-Timestamp is more than 5 minutes off.")
-        try:
-            envelope = json.loads(text)
-            if not str(envelope.get("event_type", "")).startswith(event_prefix):
-                raise InvalidCallback(f"Not a {event_prefix}* notification.")
-            resource = envelope["resource"]
-            if resource.get("algorithm") != "AEAD_AES_256_GCM":
-                raise InvalidCallback("Unsupported resource algorithm.")
-            plaintext = aes_decrypt(
-                nonce=resource["nonce"],
-                ciphertext=resource["ciphertext"],
-                associated_data=resource.get("associated_data") or "",
-                apiv3_key=self._apiv3_key,
-            )
-            if plaintext is None:  # GCM tag mismatch: wrong APIv3 key or altered ciphertext
-                raise InvalidCallback("Resource does not decrypt with our APIv3 key.")
-            data = json.loads(plaintext)
-        except (AttributeError, KeyError, TypeError, ValueError, binascii.Error) as exc:
-            raise InvalidCallback("Malformed notification.") from exc
-        if not isinstance(data, dict):
-            raise InvalidCallback("Malformed notification resource.")
-        return data
+        return verified_resource(
+            headers,
+            body,
+            event_prefix=event_prefix,
+            public_key_id=self._public_key_id,
+            public_key=self._public_key,
+            apiv3_key=self._apiv3_key,
+        )
 
     @property
     def _token_cache_key(self) -> str:
@@ -467,55 +416,3 @@ class WechatPayGateway:
                 wechat_code=str(errcode),
             )
         return data
-
-
-def _read(path: str, key: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as file:
-            return file.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GatewayNotConfigured(f"WECHATPAY['{key}'] cannot be read: {exc}") from exc
-
-
-def _load_public_key(pem: str) -> RSAPublicKey:
-    try:
-        key = load_pem_public_key(pem.encode())
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise GatewayNotConfigured("WECHATPAY['PUBLIC_KEY_PATH'] is not a PEM public key.") from exc
-    if not isinstance(key, RSAPublicKey):
-        raise GatewayNotConfigured("WECHATPAY['PUBLIC_KEY_PATH'] is not an RSA public key.")
-    return key
-
-
-def _check_private_key(pem: str) -> None:
-    # Checked here so a bad key is a configuration error, not the library's bare Exception.
-    try:
-        load_pem_private_key(pem.encode(), password=None)
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise GatewayNotConfigured(
-            "WECHATPAY['PRIVATE_KEY_PATH'] is not an unencrypted PEM private key."
-        ) from exc
-
-
-def _normalized(headers: Mapping[str, str]) -> dict[str, str]:
-    """Header names lower-cased, from any of ``request.headers``, ``request.META`` or a plain dict."""
-    out: dict[str, str] = {}
-    for name, value in headers.items():
-        key = name.lower()
-        if key.startswith("http_"):
-            key = key[5:].replace("_", "-")
-        out[key] = str(value)
-    return out
-
-
-def _text(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"expected a non-empty string, got {value!r}")
-    return value
-
-
-def _fen(value: object) -> int:
-    # bool is an int to Python, never an amount to us.
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"expected fen as a non-negative int, got {value!r}")
-    return value
