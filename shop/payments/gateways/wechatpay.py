@@ -34,6 +34,16 @@ from wechatpayv3.utils import aes_decrypt, rsa_verify
 from shop.errors import Unprocessable, ValidationFailed
 
 from .base import GatewayError, GatewayNotConfigured, InvalidCallback, PaymentResult
+from .fields import (
+    GATEWAY_ID_MAX,
+    OUR_NUMBER_MAX,
+    STATE_MAX,
+    CallbackFieldError,
+    callback_fen,
+    callback_json_object,
+    callback_reason,
+    callback_text,
+)
 
 if TYPE_CHECKING:
     from shop.payments.models import Payment
@@ -172,9 +182,13 @@ class WechatPayGateway:
         resource = self._verified_resource(headers, body, event_prefix="TRANSACTION.")
         try:
             return PaymentResult(
-                out_trade_no=_text(resource["out_trade_no"]),
-                transaction_id=_text(resource["transaction_id"]),
-                amount_fen=_fen(resource["amount"]["total"]),
+                out_trade_no=callback_text(
+                    resource["out_trade_no"], name="out_trade_no", max_length=OUR_NUMBER_MAX
+                ),
+                transaction_id=callback_text(
+                    resource["transaction_id"], name="transaction_id", max_length=GATEWAY_ID_MAX
+                ),
+                amount_fen=callback_fen(resource["amount"]["total"], name="amount.total"),
                 succeeded=resource.get("trade_state") == "SUCCESS",
                 raw=resource,
             )
@@ -194,9 +208,13 @@ class WechatPayGateway:
             return None
         try:
             return PaymentResult(
-                out_trade_no=_text(data["out_trade_no"]),
-                transaction_id=_text(data["transaction_id"]),
-                amount_fen=_fen(data["amount"]["total"]),
+                out_trade_no=callback_text(
+                    data["out_trade_no"], name="out_trade_no", max_length=OUR_NUMBER_MAX
+                ),
+                transaction_id=callback_text(
+                    data["transaction_id"], name="transaction_id", max_length=GATEWAY_ID_MAX
+                ),
+                amount_fen=callback_fen(data["amount"]["total"], name="amount.total"),
                 succeeded=data.get("trade_state") == "SUCCESS",
                 raw=data,
             )
@@ -241,11 +259,19 @@ class WechatPayGateway:
         resource = self._verified_resource(headers, body, event_prefix="REFUND.")
         try:
             return {
-                "out_refund_no": _text(resource["out_refund_no"]),
-                "refund_id": _text(resource["refund_id"]),
-                "out_trade_no": _text(resource["out_trade_no"]),
-                "status": _text(resource["refund_status"]),
-                "refund_fen": _fen(resource["amount"]["refund"]),
+                "out_refund_no": callback_text(
+                    resource["out_refund_no"], name="out_refund_no", max_length=GATEWAY_ID_MAX
+                ),
+                "refund_id": callback_text(
+                    resource["refund_id"], name="refund_id", max_length=GATEWAY_ID_MAX
+                ),
+                "out_trade_no": callback_text(
+                    resource["out_trade_no"], name="out_trade_no", max_length=OUR_NUMBER_MAX
+                ),
+                "status": callback_text(
+                    resource["refund_status"], name="refund_status", max_length=STATE_MAX
+                ),
+                "refund_fen": callback_fen(resource["amount"]["refund"], name="amount.refund"),
                 "raw": resource,
             }
         except (KeyError, TypeError, ValueError) as exc:
@@ -288,11 +314,15 @@ class WechatPayGateway:
         resource = self._verified_resource(headers, body, event_prefix="MCHTRANSFER.")
         try:
             return {
-                "out_bill_no": _text(resource["out_bill_no"]),
-                "transfer_bill_no": _text(resource["transfer_bill_no"]),
-                "state": _text(resource["state"]),
-                "amount_fen": _fen(resource["transfer_amount"]),
-                "fail_reason": str(resource.get("fail_reason", "")),
+                "out_bill_no": callback_text(
+                    resource["out_bill_no"], name="out_bill_no", max_length=OUR_NUMBER_MAX
+                ),
+                "transfer_bill_no": callback_text(
+                    resource["transfer_bill_no"], name="transfer_bill_no", max_length=GATEWAY_ID_MAX
+                ),
+                "state": callback_text(resource["state"], name="state", max_length=STATE_MAX),
+                "amount_fen": callback_fen(resource["transfer_amount"], name="transfer_amount"),
+                "fail_reason": callback_reason(resource.get("fail_reason")),
                 "raw": resource,
             }
         except (KeyError, TypeError, ValueError) as exc:
@@ -306,14 +336,26 @@ class WechatPayGateway:
             if exc.status == 404:
                 return None
             raise
-        return {
-            "state": str(data.get("state", "")),
-            "transfer_bill_no": str(data.get("transfer_bill_no", "")),
-            "amount_fen": int(data.get("transfer_amount") or 0),
-            "fail_reason": str(data.get("fail_reason", "")),
-            "package_info": str(data.get("package_info", "")),
-            "raw": data,
-        }
+        try:
+            return {
+                "state": callback_text(
+                    data.get("state", ""), name="state", max_length=STATE_MAX, required=False
+                ),
+                "transfer_bill_no": callback_text(
+                    data.get("transfer_bill_no", ""),
+                    name="transfer_bill_no",
+                    max_length=GATEWAY_ID_MAX,
+                    required=False,
+                ),
+                "amount_fen": callback_fen(data.get("transfer_amount") or 0, name="transfer_amount"),
+                "fail_reason": callback_reason(data.get("fail_reason")),
+                "package_info": callback_text(
+                    data.get("package_info", ""), name="package_info", max_length=1024, required=False
+                ),
+                "raw": data,
+            }
+        except ValueError as exc:
+            raise GatewayError("WeChat Pay transfer query answered with an unexpected shape.") from exc
 
     # --- shipping (mini-program API, not WeChat Pay) ------------------------------
 
@@ -407,12 +449,12 @@ class WechatPayGateway:
             )
             if plaintext is None:  # GCM tag mismatch: wrong APIv3 key or altered ciphertext
                 raise InvalidCallback("Resource does not decrypt with our APIv3 key.")
-            data = json.loads(plaintext)
-        except (AttributeError, KeyError, TypeError, ValueError, binascii.Error) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError, RecursionError, binascii.Error) as exc:
             raise InvalidCallback("Malformed notification.") from exc
-        if not isinstance(data, dict):
-            raise InvalidCallback("Malformed notification resource.")
-        return data
+        try:
+            return callback_json_object(plaintext)
+        except CallbackFieldError as exc:
+            raise InvalidCallback(f"Malformed notification resource ({exc}).") from exc
 
     @property
     def _token_cache_key(self) -> str:
@@ -506,16 +548,3 @@ def _normalized(headers: Mapping[str, str]) -> dict[str, str]:
             key = key[5:].replace("_", "-")
         out[key] = str(value)
     return out
-
-
-def _text(value: object) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"expected a non-empty string, got {value!r}")
-    return value
-
-
-def _fen(value: object) -> int:
-    # bool is an int to Python, never an amount to us.
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"expected fen as a non-negative int, got {value!r}")
-    return value
