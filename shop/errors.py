@@ -30,6 +30,13 @@ class ValidationFailed(ApplicationError):
     default_message = "Some fields are invalid."
 
 
+class ConfirmationRequired(ValidationFailed):
+    """A destructive call without its explicit ``{"confirm": "<word>"}`` (shop/api/confirm.py)."""
+
+    code = "confirmation_required"
+    default_message = "This cannot be undone: confirm it explicitly."
+
+
 class NotFound(ApplicationError):
     """Missing, or someone else's (we never tell which)."""
 

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from products.models import Product
 from products.selectors import product_get_for_merchant, product_list_for_merchant, sku_get_for_merchant
 from products.services import PRICE_MAX_FEN, STOCK_MAX
+from shop.api.confirm import confirmation_schema, require_confirmation
 from shop.api.serializers import Serializer
 
 from ..models import DepositMovement, MerchantStaff, StockUpload
@@ -29,6 +30,7 @@ from ..selectors import (
     stock_upload_list_for_merchant,
 )
 from ..services import (
+    merchant_exit_cancel,
     merchant_exit_request,
     merchant_product_create,
     merchant_product_update,
@@ -256,14 +258,39 @@ class MerchantDepositMovementListApi(GenericAPIView):
 
 
 class MerchantExitApi(APIView):
+    """The owner asks to leave: every listing goes off sale at once. Destructive, so the body
+    must say ``{"confirm": "exit"}`` (anything else, an unreadable body included: 400)."""
+
     @extend_schema(
-        request=None,
-        responses={200: OpenApiResponse(MERCHANT_PROFILE, description="The merchant profile, now leaving")},
+        request=confirmation_schema("exit", name="MerchantExitInput"),
+        responses={
+            200: OpenApiResponse(MERCHANT_PROFILE, description="The merchant profile, now leaving"),
+            400: OpenApiResponse(description="No {confirm: exit}: nothing done"),
+        },
     )
     def post(self, request):
         merchant = merchant_get_for_staff(user=request.user)
         merchant_require_owner(merchant=merchant, user=request.user)
+        require_confirmation(request, word="exit")
         merchant = merchant_exit_request(merchant_id=merchant.pk, actor=request.user)
+        return Response(merchant_profile_body(merchant))
+
+
+class MerchantExitCancelApi(APIView):
+    """The owner withdraws a request to leave, before the deposit refund has started
+    (409 ``merchant_not_exiting`` or ``deposit_refund_in_progress`` otherwise). Listings
+    stay off sale; the merchant publishes them again. Withdrawing twice is a no-op."""
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: OpenApiResponse(MERCHANT_PROFILE, description="The merchant profile, approved again")
+        },
+    )
+    def post(self, request):
+        merchant = merchant_get_for_staff(user=request.user)
+        merchant_require_owner(merchant=merchant, user=request.user)
+        merchant = merchant_exit_cancel(merchant_id=merchant.pk, actor=request.user)
         return Response(merchant_profile_body(merchant))
 
 

@@ -3,6 +3,7 @@ from django.urls import path
 from .console import (
     MerchantDepositMovementListApi,
     MerchantExitApi,
+    MerchantExitCancelApi,
     MerchantProductDetailApi,
     MerchantProductListApi,
     MerchantSkuCreateApi,
@@ -24,6 +25,7 @@ urlpatterns = [
         name="merchant-deposit-movements",
     ),
     path("merchant/exit", MerchantExitApi.as_view(), name="merchant-exit"),
+    path("merchant/exit/cancel", MerchantExitCancelApi.as_view(), name="merchant-exit-cancel"),
     path("merchant/staff", MerchantStaffListApi.as_view(), name="merchant-staff"),
     path("merchant/staff/<int:staff_id>", MerchantStaffDetailApi.as_view(), name="merchant-staff-detail"),
     path("merchant/products", MerchantProductListApi.as_view(), name="merchant-products"),

@@ -115,7 +115,7 @@ def test_owner_asks_to_leave_through_the_api(make_client):
     owner = MerchantStaffFactory()
     pay_deposit(owner.merchant, 10_000, payer=owner.user)
 
-    response = make_client(owner.user).post("/api/v1/merchant/exit")
+    response = make_client(owner.user).post("/api/v1/merchant/exit", {"confirm": "exit"}, format="json")
 
     assert response.status_code == 200
     body = response.json()
