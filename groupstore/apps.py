@@ -27,3 +27,4 @@ class GroupstoreConfig(AppConfig):
             return True
 
         register_webhook_owner_check(name="merchant_staff", check=is_approved_merchant_staff)
+        __import__(f"{self.name}.privacy", fromlist=["register_privacy"]).register_privacy()  # PIPL

@@ -32,3 +32,4 @@ class MerchantsConfig(AppConfig):
             run=deposit_refunds_start_due,
             order=60,
         )
+        __import__(f"{self.name}.privacy", fromlist=["register_privacy"]).register_privacy()  # PIPL

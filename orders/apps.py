@@ -50,3 +50,4 @@ class OrdersConfig(AppConfig):
             run=coupons_issue_share_rewards,
             order=40,
         )
+        __import__(f"{self.name}.privacy", fromlist=["register_privacy"]).register_privacy()  # PIPL

@@ -46,3 +46,4 @@ class RebatesConfig(AppConfig):
             run=payouts_sweep,
             order=60,
         )
+        __import__(f"{self.name}.privacy", fromlist=["register_privacy"]).register_privacy()  # PIPL
