@@ -238,3 +238,17 @@ def test_the_last_owner_of_a_closed_merchant_may_leave(make_client):
     response = make_client(owner.user).delete(LEAVE, {"confirm": "leave"}, format="json")
 
     assert response.status_code == 204
+
+
+def test_ops_see_invitations_in_admin_and_cannot_edit_them(make_client, admin_client):
+    client = admin_client
+    owner = MerchantStaffFactory()
+    _invite(make_client(owner.user))
+    invitation = MerchantStaffInvitation.objects.get()
+
+    listing = client.get("/admin/merchants/merchantstaffinvitation/")
+    detail = client.get(f"/admin/merchants/merchantstaffinvitation/{invitation.pk}/change/")
+
+    assert listing.status_code == 200
+    assert detail.status_code == 200
+    assert client.get("/admin/merchants/merchantstaffinvitation/add/").status_code == 403
