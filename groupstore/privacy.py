@@ -1,7 +1,8 @@
 """The group-store part of a person's data (``accounts/privacy.py``): the stores they own,
 their memberships and their leader record. Stores and memberships stay when the account is
 erased (other members' figures and the ledger point at them), tied to the pseudonymised
-user; an owner whose store still has members' commission pending cannot leave yet."""
+user; an owner whose store still has members' commission pending cannot leave yet, and the
+stores of an erased owner are frozen."""
 
 from __future__ import annotations
 
@@ -55,9 +56,21 @@ def _open_duties(user) -> list[str]:
     ]
 
 
+def _erase(user) -> None:
+    """The person's stores are frozen (no new orders or joins through them, no commission):
+    nobody could ever withdraw what an erased owner's wallet would earn. Members keep their
+    history; ops may hand a store to a new owner and lift the freeze."""
+    from .services import store_freeze
+
+    for store_id in (
+        Store.objects.filter(owner=user, is_frozen=False).order_by("pk").values_list("pk", flat=True)
+    ):
+        store_freeze(store_id=store_id, reason="The owner closed their account.")
+
+
 def register_privacy() -> None:
     from accounts.privacy import register_privacy_section
 
-    register_privacy_section(name="stores", export=_stores_export, open_duties=_open_duties)
+    register_privacy_section(name="stores", export=_stores_export, open_duties=_open_duties, erase=_erase)
     register_privacy_section(name="memberships", export=_memberships_export)
     register_privacy_section(name="leader", export=_leader_export)

@@ -293,3 +293,17 @@ def test_staff_who_left_can_then_erase(make_client, world):
 
     assert left.status_code == 204
     assert _delete(make_client, staff.user).status_code == 204
+
+
+def test_an_erased_owners_stores_are_frozen_and_their_members_stay(make_client):
+    store, _, (member,) = make_store(members=1)
+    owner = store.owner
+
+    response = _delete(make_client, owner)
+
+    assert response.status_code == 204, response.content
+    store.refresh_from_db()
+    assert store.is_frozen is True
+    assert store.frozen_reason == "The owner closed their account."
+    assert Membership.objects.filter(store=store, user=member).exists()
+    assert not Notification.objects.filter(recipient=owner).exists()  # not even the freeze notice
