@@ -209,3 +209,20 @@ def test_a_signed_transfer_callback_with_unusable_fields_is_refused(payload):
 
     assert_error(response, 401, "invalid_callback")
     assert _written() == before
+
+
+def test_a_value_that_still_does_not_fit_is_a_4xx_not_a_500():
+    # The backstop behind the field checks: a DataError while applying (a column a future
+    # parser forgets to check) rolls back and is refused, so the gateway keeps retrying.
+    from unittest import mock
+
+    from django.db import DataError
+
+    payment = make_payment()
+    before = _written()
+
+    with mock.patch("shop.payments.api.views.payment_apply_result", side_effect=DataError("value too long")):
+        response = _post("/api/v1/payments/sandbox/notify", _payment_callback(payment))
+
+    assert_error(response, 401, "invalid_callback")
+    assert _written() == before
