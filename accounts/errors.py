@@ -1,4 +1,4 @@
-from shop.errors import ApplicationError, PermissionDenied
+from shop.errors import ApplicationError, Conflict, PermissionDenied
 
 
 class LoginFailed(ApplicationError):
@@ -18,3 +18,13 @@ class ShareTicketInvalid(ApplicationError):
     code = "share_ticket_invalid"
     http_status = 400
     default_message = "The share ticket could not be read. Open the card in the chat again."
+
+
+class AccountDeletionRefused(Conflict):
+    """Money or a duty is still open (an unpaid order, a wallet balance, merchant staff, …):
+    the message names each, so the person knows what to settle first."""
+
+    code = "account_deletion_refused"
+    default_message = (
+        "Your account cannot be deleted while orders, after-sales, money or staff duties are open."
+    )

@@ -23,6 +23,11 @@ class User(AbstractUser):
     is_frozen = models.BooleanField(
         default=False, help_text="Frozen users cannot log in or use their tokens."
     )
+    erased_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the person deleted their account (PIPL): personal fields erased.",
+    )
 
     def __str__(self) -> str:
         return self.nickname or self.username

@@ -27,3 +27,6 @@ class GroupstoreConfig(AppConfig):
             return True
 
         register_webhook_owner_check(name="merchant_staff", check=is_approved_merchant_staff)
+        from .privacy import register_privacy
+
+        register_privacy()  # PIPL: this app's part of GET /me/export and DELETE /me

@@ -19,7 +19,14 @@ from products.adminkit import action_form
 from shop.errors import ApplicationError
 from shop.money import fen_display
 
-from .models import DEPOSIT_REFUND_PURPOSE, DepositMovement, Merchant, MerchantStaff, StockUpload
+from .models import (
+    DEPOSIT_REFUND_PURPOSE,
+    DepositMovement,
+    Merchant,
+    MerchantStaff,
+    MerchantStaffInvitation,
+    StockUpload,
+)
 from .registry import open_after_sales_count, open_dispute_count
 from .selectors import deposit_refund_list, merchant_deposit_balance
 from .services import (
@@ -445,3 +452,29 @@ class StockUploadAdmin(admin.ModelAdmin):
             cancel_url=reverse("admin:merchants_stockupload_changelist"),
         )
         return response if response is not None else redirect(result["url"])
+
+
+@admin.register(MerchantStaffInvitation)
+class MerchantStaffInvitationAdmin(admin.ModelAdmin):
+    """Who invited whom, in which role, and whether it was used. Read-only: invitations are
+    made by owners and accepted by the person (only the code's hash is kept)."""
+
+    list_display = (
+        "merchant",
+        "role",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "accepted_by",
+        "accepted_at",
+    )
+    list_filter = ("role",)
+    search_fields = ("merchant__company_name", "invited_by__nickname", "accepted_by__nickname")
+    raw_id_fields = ("merchant", "invited_by", "accepted_by")
+    readonly_fields = ("code_hash",)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

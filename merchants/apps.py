@@ -32,3 +32,6 @@ class MerchantsConfig(AppConfig):
             run=deposit_refunds_start_due,
             order=60,
         )
+        from .privacy import register_privacy
+
+        register_privacy()  # PIPL: this app's part of GET /me/export and DELETE /me

@@ -1,4 +1,4 @@
-from shop.errors import ApplicationError, Conflict, PermissionDenied
+from shop.errors import ApplicationError, Conflict, Gone, NotFound, PermissionDenied
 
 
 class NotMerchantStaff(PermissionDenied):
@@ -99,3 +99,43 @@ class DepositRefundUnallocatable(Conflict):
     default_message = (
         "The deposit is larger than what its payments can refund; ops must refund the rest by hand."
     )
+
+
+class InvitationNotFound(NotFound):
+    code = "invitation_not_found"
+    default_message = "No such invitation: check the code with the person who sent it."
+
+
+class InvitationExpired(Gone):
+    code = "invitation_expired"
+    default_message = "This invitation has expired: ask the owner for a new one."
+
+
+class InvitationUsed(Conflict):
+    code = "invitation_used"
+    default_message = "This invitation has already been used."
+
+
+class StaffOfAnotherMerchant(Conflict):
+    code = "staff_of_another_merchant"
+    default_message = "You already work for another merchant: leave it first."
+
+
+class AlreadyStaff(Conflict):
+    code = "already_staff"
+    default_message = "You are already on this merchant's staff."
+
+
+class LastOwnerCannotLeave(Conflict):
+    code = "last_owner"
+    default_message = "You are the merchant's last owner: invite another owner before you leave."
+
+
+class StaffNotFound(NotFound):
+    code = "staff_not_found"
+    default_message = "No such staff member."
+
+
+class StaffRemoveSelf(PermissionDenied):
+    code = "staff_remove_self"
+    default_message = "To leave the merchant yourself, use DELETE /merchant/staff/me."

@@ -67,23 +67,54 @@ class Merchant(BaseModel):
 
 
 class MerchantStaff(BaseModel):
-    """A user who acts for a merchant. A user works for at most one merchant."""
+    """A user who acts for a merchant. A user works for at most one merchant, and joins one
+    only by accepting an invitation from its owner (or by applying, as its first owner)."""
 
     class Role(models.TextChoices):
-        OWNER = "owner", "Owner"
-        STAFF = "staff", "Staff"
+        OWNER = "owner", "Owner"  # everything, including staff, invitations and leaving the platform
+        OPERATOR = "operator", "Operator"  # products, stock, orders, after-sales
+        FINANCE = "finance", "Finance"  # deposits and statements
 
     merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="staff")
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="merchant_staff"
     )
-    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.OPERATOR)
 
     class Meta:
         verbose_name_plural = "merchant staff"
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.merchant}"
+
+
+class MerchantStaffInvitation(BaseModel):
+    """An owner's invitation to join the merchant's staff in a role: single use, for
+    ``STAFF_INVITATION_TTL``. Only the code's SHA-256 is stored; the code is shown once, to
+    the owner, who passes it to the person (who accepts it while logged in)."""
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=16, choices=MerchantStaff.Role.choices)
+    code_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            # Accepted means by someone, and only then.
+            models.CheckConstraint(
+                condition=Q(accepted_at__isnull=True, accepted_by__isnull=True)
+                | Q(accepted_at__isnull=False, accepted_by__isnull=False),
+                name="staff_invitation_accepted_by_someone",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role} invitation to {self.merchant_id}"
 
 
 class DepositMovement(models.Model):

@@ -9,7 +9,7 @@ from shop.ledger.selectors import account_balance
 from shop.ledger.services import AccountRef
 from shop.payments.models import Refund
 
-from .errors import NotMerchantOwner, NotMerchantStaff
+from .errors import NotMerchantOwner, NotMerchantStaff, StaffNotFound
 from .models import DEPOSIT_REFUND_PURPOSE, DepositMovement, Merchant, MerchantStaff, StockUpload
 
 # Staff of these may use the merchant console: a leaving merchant still ships its orders.
@@ -39,6 +39,14 @@ def merchant_staff_get(*, user) -> MerchantStaff | None:
     if not getattr(user, "is_authenticated", False):
         return None
     return MerchantStaff.objects.select_related("merchant").filter(user=user).first()
+
+
+def merchant_staff_get_for_merchant(*, merchant_id: int, staff_id: int) -> MerchantStaff:
+    """One staff member of the merchant; anyone else's is reported as not found."""
+    staff = MerchantStaff.objects.filter(merchant_id=merchant_id, pk=staff_id).first()
+    if staff is None:
+        raise StaffNotFound()
+    return staff
 
 
 def merchant_require_owner(*, merchant: Merchant, user) -> None:

@@ -59,3 +59,6 @@ class OrdersConfig(AppConfig):
             run=coupons_issue_share_rewards,
             order=40,
         )
+        from .privacy import register_privacy
+
+        register_privacy()  # PIPL: this app's part of GET /me/export and DELETE /me

@@ -46,3 +46,6 @@ class RebatesConfig(AppConfig):
             run=payouts_sweep,
             order=60,
         )
+        from .privacy import register_privacy
+
+        register_privacy()  # PIPL: this app's part of GET /me/export and DELETE /me

@@ -30,6 +30,13 @@ class ValidationFailed(ApplicationError):
     default_message = "Some fields are invalid."
 
 
+class ConfirmationRequired(ValidationFailed):
+    """A destructive call without its explicit ``{"confirm": "<word>"}`` (shop/api/confirm.py)."""
+
+    code = "confirmation_required"
+    default_message = "This cannot be undone: confirm it explicitly."
+
+
 class NotFound(ApplicationError):
     """Missing, or someone else's (we never tell which)."""
 
@@ -58,6 +65,22 @@ class Conflict(ApplicationError):
     code = "conflict"
     http_status = 409
     default_message = "This cannot be done in the current state."
+
+
+class ServiceUnavailable(ApplicationError):
+    """Something we depend on (the cache, the database) is down: nothing was done, and the
+    client may send the same request again (with the same ``Idempotency-Key``) after
+    ``retry_after_s`` seconds, which the API sends as ``Retry-After``."""
+
+    code = "service_unavailable"
+    http_status = 503
+    default_message = "The service is briefly unavailable; nothing was done. Try again shortly."
+    retry_after_s = 30
+
+    def __init__(self, message: str | None = None, *, retry_after_s: int | None = None, **context: Any):
+        super().__init__(message, **context)
+        if retry_after_s is not None:
+            self.retry_after_s = retry_after_s
 
 
 class Unprocessable(ApplicationError):

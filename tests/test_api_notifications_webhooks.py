@@ -121,10 +121,12 @@ def test_a_user_has_a_bounded_number_of_webhooks_and_may_remove_one(make_client)
     ]
 
     over = client.post("/api/v1/webhooks", {"url": "https://one-more.example.com/"}, format="json")
-    removed = client.delete(f"/api/v1/webhooks/{made[0]}")
+    unconfirmed = client.delete(f"/api/v1/webhooks/{made[0]}")
+    removed = client.delete(f"/api/v1/webhooks/{made[0]}", {"confirm": "delete"}, format="json")
     after = client.post("/api/v1/webhooks", {"url": "https://one-more.example.com/"}, format="json")
 
     assert_error(over, 409, "too_many_webhooks")
+    assert_error(unconfirmed, 400, "confirmation_required")
     assert removed.status_code == 204
     assert after.status_code == 201
 
@@ -136,7 +138,9 @@ def test_someone_elses_webhook_cannot_be_removed(make_client):
         .json()
     )
 
-    response = make_client(approved_staff()).delete(f"/api/v1/webhooks/{theirs['id']}")
+    response = make_client(approved_staff()).delete(
+        f"/api/v1/webhooks/{theirs['id']}", {"confirm": "delete"}, format="json"
+    )
 
     assert_error(response, 404, "webhook_not_found")
     assert WebhookEndpoint.objects.get(pk=theirs["id"]).is_active is True

@@ -177,3 +177,25 @@ def test_an_anonymous_request_with_a_key_stores_no_key(api_client, shop):
 
     assert_error(response, 401, "not_authenticated")
     assert not IdempotencyKey.objects.exists()
+
+
+def test_a_key_that_cannot_be_checked_is_a_503_with_retry_after_and_nothing_moves(make_client):
+    # issue 19 item 7: never a 500, never a second movement when the key store fails
+    from django.db import OperationalError
+
+    from accounts.tests.factories import UserFactory
+    from rebates.models import Withdrawal
+    from rebates.tests.helpers import fund_wallet
+
+    member = UserFactory()
+    fund_wallet(member, 5_000)
+    client = make_client(member)
+
+    with mock.patch.object(IdempotencyKey.objects, "create", side_effect=OperationalError("gone")):
+        response = client.post(
+            "/api/v1/wallet/withdrawals", {"amount_fen": 1_000}, format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+        )
+
+    assert_error(response, 503, "service_unavailable")
+    assert int(response["Retry-After"]) > 0
+    assert not Withdrawal.objects.filter(user=member).exists()

@@ -1,21 +1,24 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, OpenApiTypes, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
+from accounts.privacy import user_data_export, user_erase
 from accounts.profile import me_fields
 from accounts.services import user_login_with_code
+from shop.api.confirm import confirmation_schema, require_confirmation
 from shop.api.serializers import Serializer
+from shop.api.throttling import ClientAddressRateThrottle
 
 
-class LoginThrottle(AnonRateThrottle):
+class LoginThrottle(ClientAddressRateThrottle):
     """Per client address. The rate is read from ``DEFAULT_THROTTLE_RATES["login"]`` at each
-    request (``THROTTLE_RATE_LOGIN``), so ops can tighten it and tests can set their own."""
+    request (``THROTTLE_RATE_LOGIN``), so ops can tighten it and tests can set their own.
+    With the cache down it fails open (logged, counted): logging in moves no money."""
 
     scope = "login"
 
@@ -65,3 +68,29 @@ class MeApi(APIView):
     def get(self, request):
         user = request.user
         return Response({"id": user.pk, "nickname": user.nickname, **me_fields(user)})
+
+    @extend_schema(
+        request=confirmation_schema("delete", name="AccountDeleteInput"),
+        responses={
+            204: None,
+            400: OpenApiResponse(description="No {confirm: delete}: nothing done"),
+            409: OpenApiResponse(description="Orders, after-sales, money or staff duties still open (named)"),
+        },
+    )
+    def delete(self, request):
+        """Erase my account (PIPL): personal fields erased or pseudonymised, every token
+        revoked; orders and ledger lines kept, tied to the pseudonymised user. Refused (409,
+        each reason named) while orders, after-sales, money or staff duties are open."""
+        require_confirmation(request, word="delete")
+        user_erase(user_id=request.user.pk)
+        return Response(status=204)
+
+
+class MeExportApi(APIView):
+    """``GET /me/export``: everything we hold about me, as JSON (PIPL's right to a copy):
+    profile, stores, memberships, orders, addresses, after-sales, wallet lines, withdrawals,
+    merchant staff; each app contributes its section (``accounts/privacy.py``)."""
+
+    @extend_schema(responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="My data, by section")})
+    def get(self, request):
+        return Response(user_data_export(user=request.user))

@@ -7,7 +7,7 @@ approved merchant) and then only that merchant's objects (404 for anyone else's)
 from __future__ import annotations
 
 from django.core.validators import URLValidator
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from products.models import Product
 from products.selectors import product_get_for_merchant, product_list_for_merchant, sku_get_for_merchant
 from products.services import PRICE_MAX_FEN, STOCK_MAX
+from shop.api.confirm import confirmation_schema, require_confirmation
 from shop.api.serializers import Serializer
 
 from ..models import DepositMovement, MerchantStaff, StockUpload
@@ -24,24 +25,29 @@ from ..selectors import (
     deposit_movement_list_for_merchant,
     merchant_get_for_staff,
     merchant_require_owner,
+    merchant_staff_get_for_merchant,
     merchant_staff_list,
     stock_upload_get_for_merchant,
     stock_upload_list_for_merchant,
 )
 from ..services import (
+    merchant_exit_cancel,
     merchant_exit_request,
     merchant_product_create,
     merchant_product_update,
     merchant_sku_create,
     merchant_sku_update,
-    merchant_staff_add,
+    merchant_staff_invite,
+    merchant_staff_leave,
     merchant_staff_remove,
+    staff_invitation_accept,
     stock_upload_run,
 )
 from .serializers import (
     DepositMovementOutput,
     MerchantProductOutput,
     MerchantSkuOutput,
+    StaffInvitationOutput,
     StaffOutput,
     StockUploadOutput,
 )
@@ -256,44 +262,128 @@ class MerchantDepositMovementListApi(GenericAPIView):
 
 
 class MerchantExitApi(APIView):
+    """The owner asks to leave: every listing goes off sale at once. Destructive, so the body
+    must say ``{"confirm": "exit"}`` (anything else, an unreadable body included: 400)."""
+
     @extend_schema(
-        request=None,
-        responses={200: OpenApiResponse(MERCHANT_PROFILE, description="The merchant profile, now leaving")},
+        request=confirmation_schema("exit", name="MerchantExitInput"),
+        responses={
+            200: OpenApiResponse(MERCHANT_PROFILE, description="The merchant profile, now leaving"),
+            400: OpenApiResponse(description="No {confirm: exit}: nothing done"),
+        },
     )
     def post(self, request):
         merchant = merchant_get_for_staff(user=request.user)
         merchant_require_owner(merchant=merchant, user=request.user)
+        require_confirmation(request, word="exit")
         merchant = merchant_exit_request(merchant_id=merchant.pk, actor=request.user)
         return Response(merchant_profile_body(merchant))
 
 
+class MerchantExitCancelApi(APIView):
+    """The owner withdraws a request to leave, before the deposit refund has started
+    (409 ``merchant_not_exiting`` or ``deposit_refund_in_progress`` otherwise). Listings
+    stay off sale; the merchant publishes them again. Withdrawing twice is a no-op."""
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: OpenApiResponse(MERCHANT_PROFILE, description="The merchant profile, approved again")
+        },
+    )
+    def post(self, request):
+        merchant = merchant_get_for_staff(user=request.user)
+        merchant_require_owner(merchant=merchant, user=request.user)
+        merchant = merchant_exit_cancel(merchant_id=merchant.pk, actor=request.user)
+        return Response(merchant_profile_body(merchant))
+
+
 class MerchantStaffListApi(GenericAPIView):
+    """``GET /merchant/staff``: the merchant's staff, paginated like every list. People join
+    only by accepting an owner's invitation (``POST /merchant/staff/invitations``)."""
+
     serializer_class = StaffOutput
     queryset = MerchantStaff.objects.none()
-    pagination_class = None
-
-    class InputSerializer(Serializer):
-        user_id = serializers.IntegerField(min_value=1, help_text="The user's id (they see it in GET /me).")
 
     @extend_schema(responses=StaffOutput(many=True))
     def get(self, request):
         merchant = merchant_get_for_staff(user=request.user, approved=False)
-        return Response(StaffOutput(merchant_staff_list(merchant_id=merchant.pk), many=True).data)
+        page = self.paginate_queryset(merchant_staff_list(merchant_id=merchant.pk))
+        return self.get_paginated_response(StaffOutput(page, many=True).data)
 
-    @extend_schema(request=InputSerializer, responses={201: StaffOutput})
+
+class MerchantStaffInvitationCreateApi(APIView):
+    """An owner invites someone in a role: the code is shown once, valid 72 h, single use."""
+
+    class InputSerializer(Serializer):
+        role = serializers.ChoiceField(choices=MerchantStaff.Role.choices)
+
+    @extend_schema(request=InputSerializer, responses={201: StaffInvitationOutput})
     def post(self, request):
         merchant = merchant_get_for_staff(user=request.user)
+        merchant_require_owner(merchant=merchant, user=request.user)
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        staff = merchant_staff_add(
-            merchant=merchant, user_id=payload.validated_data["user_id"], actor=request.user
+        invitation, code = merchant_staff_invite(
+            merchant=merchant, role=payload.validated_data["role"], actor=request.user
         )
-        return Response(StaffOutput(staff).data, status=status.HTTP_201_CREATED)
+        body = {
+            "id": invitation.pk,
+            "code": code,
+            "role": invitation.role,
+            "expires_at": invitation.expires_at,
+        }
+        return Response(StaffInvitationOutput(body).data, status=status.HTTP_201_CREATED)
+
+
+class StaffInvitationAcceptApi(APIView):
+    """The invited person accepts, while logged in: they join the merchant in the invited
+    role. 409 ``staff_of_another_merchant`` when they already work for another merchant."""
+
+    class InputSerializer(Serializer):
+        code = serializers.CharField(max_length=64)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: inline_serializer(
+                "StaffInvitationAccepted",
+                {"merchant_id": serializers.IntegerField(), "role": serializers.CharField()},
+            ),
+            404: OpenApiResponse(description="Unknown code"),
+            409: OpenApiResponse(description="Used, or already staff of another merchant"),
+            410: OpenApiResponse(description="Expired"),
+        },
+    )
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        staff = staff_invitation_accept(user=request.user, code=payload.validated_data["code"])
+        return Response({"merchant_id": staff.merchant_id, "role": staff.role})
 
 
 class MerchantStaffDetailApi(APIView):
-    @extend_schema(request=None, responses={204: None})
+    """An owner removes a staff member; the body must say ``{"confirm": "remove"}``."""
+
+    @extend_schema(request=confirmation_schema("remove", name="StaffRemoveInput"), responses={204: None})
     def delete(self, request, staff_id: int):
         merchant = merchant_get_for_staff(user=request.user)
+        merchant_require_owner(merchant=merchant, user=request.user)
+        merchant_staff_get_for_merchant(
+            merchant_id=merchant.pk, staff_id=staff_id
+        )  # someone else's: 404 first
+        require_confirmation(request, word="remove")
         merchant_staff_remove(merchant=merchant, staff_id=staff_id, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MerchantStaffLeaveApi(APIView):
+    """The caller leaves their merchant; the body must say ``{"confirm": "leave"}``. The
+    last owner of a merchant still on the platform cannot (409 ``last_owner``)."""
+
+    @extend_schema(request=confirmation_schema("leave", name="StaffLeaveInput"), responses={204: None})
+    def delete(self, request):
+        merchant_get_for_staff(user=request.user, approved=False)
+        require_confirmation(request, word="leave")
+        merchant_staff_leave(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

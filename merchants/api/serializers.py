@@ -136,3 +136,10 @@ class StaffOutput(ModelSerializer):
     class Meta:
         model = MerchantStaff
         fields = ("id", "user_id", "nickname", "role", "created_at")
+
+
+class StaffInvitationOutput(Serializer):
+    id = serializers.IntegerField()
+    code = serializers.CharField(help_text="Shown once: pass it to the person, who accepts it.")
+    role = serializers.CharField()
+    expires_at = serializers.DateTimeField()

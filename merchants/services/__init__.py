@@ -16,8 +16,9 @@ from .exit import (
     merchant_exit_cancel,
     merchant_exit_request,
 )
-from .onboarding import merchant_apply, merchant_review, merchant_staff_add, merchant_staff_remove
+from .onboarding import merchant_apply, merchant_review
 from .profile import merchant_return_address_set
+from .staff import merchant_staff_invite, merchant_staff_leave, merchant_staff_remove, staff_invitation_accept
 from .stock_upload import stock_upload_run
 
 __all__ = [
@@ -39,7 +40,9 @@ __all__ = [
     "merchant_review",
     "merchant_sku_create",
     "merchant_sku_update",
-    "merchant_staff_add",
+    "merchant_staff_invite",
+    "merchant_staff_leave",
     "merchant_staff_remove",
+    "staff_invitation_accept",
     "stock_upload_run",
 ]

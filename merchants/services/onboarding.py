@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from shop.errors import NotFound, PermissionDenied, ValidationFailed
+from shop.errors import ValidationFailed
 from shop.notifications.services import notification_send
 
 from ..errors import MerchantAlreadyExists, MerchantNotReviewable
 from ..locks import merchant_qs_for_update
 from ..models import Merchant, MerchantStaff
-from ..selectors import merchant_require_owner, merchant_staff_user_ids
+from ..selectors import merchant_staff_user_ids
 
 
 def notify_staff(*, merchant_id: int, kind: str, title: str, body: str, data: dict, dedupe: str) -> None:
@@ -98,35 +97,3 @@ def merchant_review(*, merchant_id: int, approve: bool, reviewer, reason: str = 
         dedupe=f"merchant-review:{merchant.pk}:{merchant.reviewed_at.isoformat()}",
     )
     return merchant
-
-
-@transaction.atomic
-def merchant_staff_add(*, merchant: Merchant, user_id: int, actor) -> MerchantStaff:
-    """The owner adds a staff account (a user who has logged in once). A user works for
-    at most one merchant; adding someone already on this merchant's staff is a no-op."""
-    merchant_require_owner(merchant=merchant, user=actor)
-    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-    if user is None:
-        raise NotFound("No such user.")
-    existing = MerchantStaff.objects.filter(user=user).first()
-    if existing is not None:
-        if existing.merchant_id == merchant.pk:
-            return existing
-        raise MerchantAlreadyExists("This user already works for another merchant.")
-    try:
-        with transaction.atomic():
-            return MerchantStaff.objects.create(merchant=merchant, user=user, role=MerchantStaff.Role.STAFF)
-    except IntegrityError:
-        raise MerchantAlreadyExists("This user already works for another merchant.") from None
-
-
-@transaction.atomic
-def merchant_staff_remove(*, merchant: Merchant, staff_id: int, actor) -> None:
-    """The owner removes a staff account; owners cannot be removed this way."""
-    merchant_require_owner(merchant=merchant, user=actor)
-    staff = MerchantStaff.objects.filter(pk=staff_id, merchant=merchant).first()
-    if staff is None:
-        raise NotFound("No such staff member.")
-    if staff.role == MerchantStaff.Role.OWNER:
-        raise PermissionDenied("The owner cannot be removed; ask ops to transfer the shop.")
-    staff.delete()

@@ -86,36 +86,40 @@ def test_staff_of_an_approved_merchant_cannot_apply_again(make_client):
     assert Merchant.objects.count() == 1
 
 
-def test_owner_adds_and_removes_staff_and_staff_cannot(make_client):
+def test_invited_staff_cannot_invite_exit_or_remove_the_owner(make_client):
     owner = MerchantStaffFactory()
     newcomer = UserFactory()
     owner_client = make_client(owner.user)
 
-    added = owner_client.post("/api/v1/merchant/staff", {"user_id": newcomer.pk}, format="json")
-    assert added.status_code == 201
-    assert added.json()["role"] == "staff"
+    code = owner_client.post("/api/v1/merchant/staff/invitations", {"role": "operator"}, format="json")
+    joined = make_client(newcomer).post("/api/v1/staff-invitations/accept", code.json(), format="json")
+    assert joined.json()["role"] == "operator"
 
     newcomer_client = make_client(newcomer)
     assert newcomer_client.get("/api/v1/merchant/products").status_code == 200
-    outsider = UserFactory()
-    assert_error(newcomer_client.post("/api/v1/merchant/staff", {"user_id": outsider.pk}, format="json"), 403)
-    assert_error(newcomer_client.post("/api/v1/merchant/exit"), 403, "not_merchant_owner")
+    invite = newcomer_client.post("/api/v1/merchant/staff/invitations", {"role": "owner"}, format="json")
+    assert_error(invite, 403, "not_merchant_owner")
+    assert_error(
+        newcomer_client.post("/api/v1/merchant/exit", {"confirm": "exit"}, format="json"),
+        403,
+        "not_merchant_owner",
+    )
+    assert_error(
+        newcomer_client.delete(f"/api/v1/merchant/staff/{owner.pk}", {"confirm": "remove"}, format="json"),
+        403,
+    )
 
-    other = MerchantStaffFactory()
-    assert_error(owner_client.post("/api/v1/merchant/staff", {"user_id": other.user.pk}, format="json"), 409)
-    assert_error(owner_client.delete(f"/api/v1/merchant/staff/{other.pk}"), 404)
-    assert_error(owner_client.delete(f"/api/v1/merchant/staff/{owner.pk}"), 403)
-
-    assert owner_client.delete(f"/api/v1/merchant/staff/{added.json()['id']}").status_code == 204
+    staff_id = MerchantStaff.objects.get(user=newcomer).pk
+    removed = owner_client.delete(f"/api/v1/merchant/staff/{staff_id}", {"confirm": "remove"}, format="json")
+    assert removed.status_code == 204
     assert not MerchantStaff.objects.filter(user=newcomer).exists()
-    assert MerchantStaff.objects.filter(user=other.user, merchant=other.merchant).exists()
 
 
 def test_owner_asks_to_leave_through_the_api(make_client):
     owner = MerchantStaffFactory()
     pay_deposit(owner.merchant, 10_000, payer=owner.user)
 
-    response = make_client(owner.user).post("/api/v1/merchant/exit")
+    response = make_client(owner.user).post("/api/v1/merchant/exit", {"confirm": "exit"}, format="json")
 
     assert response.status_code == 200
     body = response.json()

@@ -171,3 +171,53 @@ def test_the_last_two_parts_succeeding_at_once_close_the_merchant_once(fake):
     assert Notification.objects.filter(kind="merchant_closed").count() == 1
     assert merchant_deposit_balance(merchant_id=merchant.pk) == 0
     call_command("ledger_check")
+
+
+def test_concurrent_accepts_of_one_invitation_let_exactly_one_person_in():
+    from accounts.tests.factories import UserFactory
+    from merchants.errors import InvitationUsed
+    from merchants.models import MerchantStaff
+    from merchants.services import merchant_staff_invite, staff_invitation_accept
+
+    owner = MerchantStaffFactory()
+    _, code = merchant_staff_invite(merchant=owner.merchant, role="operator", actor=owner.user)
+    people = [UserFactory() for _ in range(6)]
+
+    results = run_concurrently(lambda i: staff_invitation_accept(user=people[i], code=code), times=6)
+
+    won = [r for r in results if isinstance(r, MerchantStaff)]
+    lost = [r for r in results if isinstance(r, InvitationUsed)]
+    assert (len(won), len(lost)) == (1, 5), results
+    assert MerchantStaff.objects.filter(merchant=owner.merchant).count() == 2
+
+
+def test_one_person_accepting_two_merchants_invitations_at_once_joins_one():
+    from accounts.tests.factories import UserFactory
+    from merchants.errors import StaffOfAnotherMerchant
+    from merchants.models import MerchantStaff
+    from merchants.services import merchant_staff_invite, staff_invitation_accept
+
+    owners = [MerchantStaffFactory() for _ in range(2)]
+    codes = [merchant_staff_invite(merchant=o.merchant, role="finance", actor=o.user)[1] for o in owners]
+    person = UserFactory()
+
+    results = run_concurrently(lambda i: staff_invitation_accept(user=person, code=codes[i]), times=2)
+
+    assert sorted(type(r).__name__ for r in results) == ["MerchantStaff", "StaffOfAnotherMerchant"], results
+    assert isinstance(next(r for r in results if not isinstance(r, MerchantStaff)), StaffOfAnotherMerchant)
+    assert MerchantStaff.objects.filter(user=person).count() == 1
+
+
+def test_two_last_owners_leaving_at_once_leave_one_owner():
+    from merchants.errors import LastOwnerCannotLeave
+    from merchants.models import MerchantStaff
+    from merchants.services import merchant_staff_leave
+
+    first = MerchantStaffFactory()
+    second = MerchantStaffFactory(merchant=first.merchant, role="owner")
+    users = [first.user, second.user]
+
+    results = run_concurrently(lambda i: merchant_staff_leave(user=users[i]), times=2)
+
+    assert sum(isinstance(r, LastOwnerCannotLeave) for r in results) == 1, results
+    assert MerchantStaff.objects.filter(merchant=first.merchant, role="owner").count() == 1

@@ -32,6 +32,7 @@ from orders.services.after_sales import (
 )
 from orders.services.checkout import checkout_quote, order_place, order_quote
 from orders.services.lifecycle import order_cancel, order_confirm_receipt, order_mark_invoiced, order_ship
+from shop.api.confirm import confirmation_schema, require_confirmation
 from shop.api.idempotency import idempotent
 from shop.api.serializers import IdField, Serializer
 from shop.payments.gateways.registry import default_gateway_name
@@ -336,8 +337,15 @@ class AfterSaleEscalateApi(APIView):
 
 
 class AfterSaleWithdrawApi(APIView):
-    @extend_schema(request=None, responses=AfterSaleOutput)
+    """The buyer gives up the case for good (it closes; no refund). Destructive, so the body
+    must say ``{"confirm": "withdraw"}`` (400 otherwise, nothing done)."""
+
+    @extend_schema(
+        request=confirmation_schema("withdraw", name="AfterSaleWithdrawInput"), responses=AfterSaleOutput
+    )
     def post(self, request, case_id: int):
+        after_sale_get_for_buyer(buyer=request.user, case_id=case_id)  # someone else's: 404 first
+        require_confirmation(request, word="withdraw")
         after_sale_withdraw(case_id=case_id, buyer=request.user)
         return Response(AfterSaleOutput(after_sale_get_for_buyer(buyer=request.user, case_id=case_id)).data)
 

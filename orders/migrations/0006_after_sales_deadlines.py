@@ -19,7 +19,7 @@ def deadlines_for_open_cases(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("merchants", "0004_merchant_return_address"),
+        ("merchants", "0005_merchant_return_address"),
         ("orders", "0005_lean_order_payment_indexes"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -59,7 +59,16 @@ class WithdrawalListCreateApi(ListAPIView):
     def get_queryset(self):
         return withdrawal_list_for_user(user_id=self.request.user.pk)
 
-    @extend_schema(request=InputSerializer, responses={201: WithdrawalOutput})
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            201: WithdrawalOutput,
+            503: OpenApiResponse(
+                description="`service_unavailable`: a safety check (rate limit or Idempotency-Key) "
+                "cannot run right now; nothing was done. Send the same request again after `Retry-After`."
+            ),
+        },
+    )
     @idempotent("wallet-withdrawals")
     def post(self, request):
         payload = self.InputSerializer(data=request.data)

@@ -48,7 +48,11 @@ def _flatten_fields(detail) -> dict[str, list[str]]:
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
         set_rollback()
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.http_status)
+        retry_after = getattr(exc, "retry_after_s", None)  # ServiceUnavailable
+        headers = {"Retry-After": str(int(retry_after))} if retry_after else None
+        return Response(
+            error_body(exc.code, exc.message, exc.fields), status=exc.http_status, headers=headers
+        )
     if isinstance(exc, DjangoValidationError):
         set_rollback()
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}

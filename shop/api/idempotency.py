@@ -20,10 +20,10 @@ import hashlib
 import json
 from functools import wraps
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from rest_framework.response import Response
 
-from shop.errors import Conflict, Unprocessable, ValidationFailed
+from shop.errors import Conflict, ServiceUnavailable, Unprocessable, ValidationFailed
 from shop.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -48,6 +48,20 @@ def _request_hash(request, kwargs: dict) -> str:
     return hashlib.sha256(f"{request.path}\n{payload}".encode()).hexdigest()
 
 
+class KeyStoreUnavailable(ServiceUnavailable):
+    default_message = (
+        "The Idempotency-Key cannot be checked right now; nothing was done. "
+        "Send the same request with the same key shortly."
+    )
+
+
+def _existing_key(*, user, endpoint: str, key: str) -> IdempotencyKey:
+    try:
+        return IdempotencyKey.objects.get(user=user, endpoint=endpoint, key=key)
+    except (OperationalError, InterfaceError) as exc:
+        raise KeyStoreUnavailable() from exc
+
+
 def idempotent(endpoint: str):
     """Decorate an APIView method (``post``) so it honours ``Idempotency-Key``."""
 
@@ -67,7 +81,7 @@ def idempotent(endpoint: str):
                         user=request.user, endpoint=endpoint, key=key, request_hash=request_hash
                     )
             except IntegrityError:
-                existing = IdempotencyKey.objects.get(user=request.user, endpoint=endpoint, key=key)
+                existing = _existing_key(user=request.user, endpoint=endpoint, key=key)
                 if existing.request_hash != request_hash:
                     raise IdempotencyKeyReused() from None
                 if existing.status == IdempotencyKey.Status.IN_PROGRESS:
@@ -75,6 +89,10 @@ def idempotent(endpoint: str):
                 replay = Response(existing.response_body, status=existing.response_status)
                 replay["Idempotent-Replayed"] = "true"
                 return replay
+            except (OperationalError, InterfaceError) as exc:
+                # The key cannot be checked: doing the work now could do it twice. Nothing has
+                # been done; the client sends the same request with the same key later.
+                raise KeyStoreUnavailable() from exc
 
             try:
                 response = method(self, request, *args, **kwargs)

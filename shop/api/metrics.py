@@ -51,6 +51,12 @@ HTTP_LATENCY = Histogram(
     ["view", "method", "status"],
     buckets=LATENCY_BUCKETS,
 )
+DEGRADED = Counter(
+    "shop_degraded_total",
+    "Requests answered in a degraded mode because a dependency was down, by component "
+    "(e.g. throttle), scope and outcome (fail_open: let through; refused: 503).",
+    ["component", "scope", "outcome"],
+)
 TASKS = Counter("shop_celery_tasks_total", "Celery tasks run, by task and outcome.", ["task", "outcome"])
 TASK_LATENCY = Histogram(
     "shop_celery_task_duration_seconds",

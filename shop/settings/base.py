@@ -283,6 +283,8 @@ SHOP_RULES.update(
         "AFTER_SALE_WARN_AHEAD": timedelta(hours=env.int("AFTER_SALE_WARN_AHEAD_HOURS", default=12)),
         # A leaving merchant's deposit is refunded this long after it asked to leave.
         "DEPOSIT_REFUND_COOL_OFF": timedelta(days=env.int("DEPOSIT_REFUND_COOL_OFF_DAYS", default=15)),
+        # An owner's staff invitation can be accepted this long (API.md: 72 h).
+        "STAFF_INVITATION_TTL": timedelta(hours=env.int("STAFF_INVITATION_TTL_HOURS", default=72)),
     }
 )
 

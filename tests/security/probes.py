@@ -151,6 +151,7 @@ PROBES: list[Probe] = [
         "/api/v1/merchant/staff/{w.merchant_user.pk}",
         "merchant_user",
         NOT_OUR_MERCHANT,
+        body={"confirm": "remove"},
         watch=(lambda w: MerchantStaff.objects.all(),),
         rightful_status=403,  # the owner cannot remove themself: reached, and refused by the rule
     ),
@@ -187,6 +188,7 @@ PROBES: list[Probe] = [
         "/api/v1/webhooks/{w.webhook.pk}",
         "merchant_user",
         {"other_merchant_user": 404, "shopper": 404},
+        body={"confirm": "delete"},
         watch=(lambda w: WebhookEndpoint.objects.filter(pk=w.webhook.pk),),
         rightful_status=204,
     ),
@@ -256,7 +258,7 @@ PROBES += [
         "/api/v1/after-sales/{w.case.pk}/withdraw",
         "shopper",
         ONLY_THE_BUYER,
-        body={},
+        body={"confirm": "withdraw"},
         watch=(_case,),
     ),
     Probe(

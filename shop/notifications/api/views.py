@@ -6,10 +6,15 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from shop.api.confirm import confirmation_schema, require_confirmation
 from shop.api.serializers import ModelSerializer, Serializer
 from shop.api.throttling import UserScopedRateThrottle
 from shop.notifications.models import Notification, WebhookEndpoint
-from shop.notifications.selectors import notification_list_for_user, webhook_list_for_owner
+from shop.notifications.selectors import (
+    notification_list_for_user,
+    webhook_get_for_owner,
+    webhook_list_for_owner,
+)
 from shop.notifications.services import (
     notification_mark_read,
     webhook_endpoint_create,
@@ -95,7 +100,11 @@ class WebhookListCreateApi(ListAPIView):
 class WebhookDeleteApi(APIView):
     """``DELETE /webhooks/{id}``: stop sending to it (kept, inactive, for the record)."""
 
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(request=confirmation_schema("delete", name="WebhookDeleteInput"), responses={204: None})
     def delete(self, request, webhook_id: int):
+        # Someone else's endpoint is a 404 before the body is looked at; then the body must
+        # say {"confirm": "delete"}: a stopped endpoint cannot be started again.
+        webhook_get_for_owner(endpoint_id=webhook_id, owner=request.user)
+        require_confirmation(request, word="delete")
         webhook_endpoint_deactivate(endpoint_id=webhook_id, owner=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

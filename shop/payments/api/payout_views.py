@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from shop.payments.gateways.registry import gateway_get
 from shop.payments.payouts import payout_apply
 
-from .views import NotifyAnswer, RawBodyParser
+from .views import NotifyAnswer, RawBodyParser, apply_verified
 
 
 class PayoutNotifyApi(APIView):
@@ -29,7 +29,8 @@ class PayoutNotifyApi(APIView):
     def post(self, request, gateway: str):
         adapter = gateway_get(gateway)
         news = adapter.parse_transfer_callback(headers=dict(request.headers), body=request.body)
-        payout_apply(
+        apply_verified(
+            payout_apply,
             out_bill_no=news["out_bill_no"],
             state=news["state"],
             transfer_bill_no=news.get("transfer_bill_no", ""),

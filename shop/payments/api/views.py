@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
+from django.db import DataError
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.parsers import BaseParser
@@ -10,10 +13,13 @@ from rest_framework.views import APIView
 
 from shop.errors import NotFound
 from shop.payments.errors import PaymentClosed
+from shop.payments.gateways.base import InvalidCallback
 from shop.payments.gateways.registry import gateway_get
 from shop.payments.models import Payment
 from shop.payments.refunds import refund_apply_notice
 from shop.payments.services import payment_apply_result
+
+logger = logging.getLogger("shop.payments")
 
 
 class RawBodyParser(BaseParser):
@@ -26,6 +32,20 @@ class RawBodyParser(BaseParser):
 
 
 NotifyAnswer = inline_serializer("GatewayNotifyAnswer", {"code": serializers.CharField()})
+
+
+def apply_verified(apply, **kwargs):
+    """Apply a verified callback; a value our columns cannot hold is refused, never a 500.
+
+    The adapters check every field first (``gateways/fields.py``); this is the backstop for
+    a field a future parser forgets. The transaction rolled back, so nothing was recorded
+    and the answer is a 4xx: the gateway keeps retrying, and ops see the error logged.
+    """
+    try:
+        return apply(**kwargs)
+    except DataError as exc:
+        logger.error("verified callback refused: a value does not fit our records (%s)", exc)
+        raise InvalidCallback("Verified, but a value does not fit our records.") from exc
 
 
 class PaymentNotifyApi(APIView):
@@ -42,7 +62,7 @@ class PaymentNotifyApi(APIView):
     def post(self, request, gateway: str):
         adapter = gateway_get(gateway)
         result = adapter.parse_payment_callback(headers=dict(request.headers), body=request.body)
-        payment_apply_result(gateway=adapter.name, result=result)
+        apply_verified(payment_apply_result, gateway=adapter.name, result=result)
         return Response({"code": "SUCCESS"})
 
 
@@ -67,7 +87,7 @@ class RefundNotifyApi(APIView):
     def post(self, request, gateway: str):
         adapter = gateway_get(gateway)
         notice = adapter.parse_refund_callback(headers=dict(request.headers), body=request.body)
-        refund_apply_notice(gateway=adapter.name, notice=notice)
+        apply_verified(refund_apply_notice, gateway=adapter.name, notice=notice)
         return Response({"code": "SUCCESS"})
 
 

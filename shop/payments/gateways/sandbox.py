@@ -17,6 +17,16 @@ import json
 from django.conf import settings
 
 from .base import GatewayError, InvalidCallback, PaymentResult
+from .fields import (
+    GATEWAY_ID_MAX,
+    OUR_NUMBER_MAX,
+    STATE_MAX,
+    CallbackFieldError,
+    callback_fen,
+    callback_json_object,
+    callback_reason,
+    callback_text,
+)
 
 SIGNATURE_HEADER = "X-Sandbox-Signature"
 
@@ -36,12 +46,9 @@ def _verified_json(headers: dict[str, str], body: bytes) -> dict:
     if not signature or not hmac.compare_digest(signature, _sign(body)):
         raise InvalidCallback("Bad or missing sandbox signature.")
     try:
-        data = json.loads(body)
-    except ValueError as exc:
-        raise InvalidCallback("Signed, but not JSON.") from exc
-    if not isinstance(data, dict):
-        raise InvalidCallback("Signed, but not a JSON object.")
-    return data
+        return callback_json_object(body)
+    except CallbackFieldError as exc:
+        raise InvalidCallback(f"Signed, but not a usable JSON object ({exc}).") from exc
 
 
 class SandboxGateway:
@@ -95,9 +102,13 @@ class SandboxGateway:
         data = _verified_json(headers, body)
         try:
             return PaymentResult(
-                out_trade_no=str(data["out_trade_no"]),
-                transaction_id=str(data["transaction_id"]),
-                amount_fen=int(data["amount_fen"]),
+                out_trade_no=callback_text(
+                    data["out_trade_no"], name="out_trade_no", max_length=OUR_NUMBER_MAX
+                ),
+                transaction_id=callback_text(
+                    data["transaction_id"], name="transaction_id", max_length=GATEWAY_ID_MAX
+                ),
+                amount_fen=callback_fen(data["amount_fen"], name="amount_fen"),
                 succeeded=data.get("trade_state") == "SUCCESS",
                 raw=data,
             )
@@ -124,11 +135,15 @@ class SandboxGateway:
         data = _verified_json(headers, body)
         try:
             return {
-                "out_refund_no": str(data["out_refund_no"]),
-                "refund_id": str(data["refund_id"]),
-                "out_trade_no": str(data["out_trade_no"]),
-                "status": str(data["status"]),
-                "refund_fen": int(data["refund_fen"]),
+                "out_refund_no": callback_text(
+                    data["out_refund_no"], name="out_refund_no", max_length=GATEWAY_ID_MAX
+                ),
+                "refund_id": callback_text(data["refund_id"], name="refund_id", max_length=GATEWAY_ID_MAX),
+                "out_trade_no": callback_text(
+                    data["out_trade_no"], name="out_trade_no", max_length=OUR_NUMBER_MAX
+                ),
+                "status": callback_text(data["status"], name="status", max_length=STATE_MAX),
+                "refund_fen": callback_fen(data["refund_fen"], name="refund_fen"),
                 "raw": data,
             }
         except (ValueError, KeyError, TypeError) as exc:
@@ -153,11 +168,15 @@ class SandboxGateway:
         data = _verified_json(headers, body)
         try:
             return {
-                "out_bill_no": str(data["out_bill_no"]),
-                "transfer_bill_no": str(data["transfer_bill_no"]),
-                "state": str(data["state"]),
-                "amount_fen": int(data["amount_fen"]),
-                "fail_reason": str(data.get("fail_reason", "")),
+                "out_bill_no": callback_text(
+                    data["out_bill_no"], name="out_bill_no", max_length=OUR_NUMBER_MAX
+                ),
+                "transfer_bill_no": callback_text(
+                    data["transfer_bill_no"], name="transfer_bill_no", max_length=GATEWAY_ID_MAX
+                ),
+                "state": callback_text(data["state"], name="state", max_length=STATE_MAX),
+                "amount_fen": callback_fen(data["amount_fen"], name="amount_fen"),
+                "fail_reason": callback_reason(data.get("fail_reason")),
                 "raw": data,
             }
         except (ValueError, KeyError, TypeError) as exc:

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key, l
 from wechatpayv3.utils import aes_decrypt, rsa_verify
 
 from .base import GatewayError, GatewayNotConfigured, InvalidCallback
+from .fields import CallbackFieldError, callback_json_object
 
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
 CALLBACK_MAX_SKEW_S = 300  # WeChat's advice: refuse notifications signed more than 5 minutes off our clock
@@ -131,11 +132,12 @@ def verified_event(
         )
         if plaintext is None:  # GCM tag mismatch: wrong APIv3 key or altered ciphertext
             raise InvalidCallback("Resource does not decrypt with our APIv3 key.")
-        data = json.loads(plaintext)
-    except (AttributeError, KeyError, TypeError, ValueError, binascii.Error) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError, RecursionError, binascii.Error) as exc:
         raise InvalidCallback("Malformed notification.") from exc
-    if not isinstance(data, dict):
-        raise InvalidCallback("Malformed notification resource.")
+    try:  # strict JSON, no NUL, storable as jsonb (fields.py: one rule for every callback)
+        data = callback_json_object(plaintext)
+    except CallbackFieldError as exc:
+        raise InvalidCallback(f"Malformed notification resource ({exc}).") from exc
     return str(envelope["event_type"]), data
 
 

@@ -29,6 +29,14 @@ from wechatpayv3 import WeChatPay, WeChatPayType
 from shop.errors import Unprocessable, ValidationFailed
 
 from .base import GatewayError, GatewayNotConfigured, InvalidCallback, PaymentResult
+from .fields import (
+    GATEWAY_ID_MAX,
+    OUR_NUMBER_MAX,
+    STATE_MAX,
+    callback_fen,
+    callback_reason,
+    callback_text,
+)
 from .wechat_v3 import (
     CALLBACK_MAX_SKEW_S,  # noqa: F401 - re-exported: callers and tests read it here
     HTTP_TIMEOUT_S,
@@ -39,9 +47,7 @@ from .wechat_v3 import (
     read_key_file,
     verified_resource,
 )
-from .wechat_v3 import fen as _fen
 from .wechat_v3 import normalized_headers as _normalized  # noqa: F401 - re-exported
-from .wechat_v3 import text as _text
 
 if TYPE_CHECKING:
     from shop.payments.models import Payment
@@ -177,9 +183,13 @@ class WechatPayGateway:
         resource = self._verified_resource(headers, body, event_prefix="TRANSACTION.")
         try:
             return PaymentResult(
-                out_trade_no=_text(resource["out_trade_no"]),
-                transaction_id=_text(resource["transaction_id"]),
-                amount_fen=_fen(resource["amount"]["total"]),
+                out_trade_no=callback_text(
+                    resource["out_trade_no"], name="out_trade_no", max_length=OUR_NUMBER_MAX
+                ),
+                transaction_id=callback_text(
+                    resource["transaction_id"], name="transaction_id", max_length=GATEWAY_ID_MAX
+                ),
+                amount_fen=callback_fen(resource["amount"]["total"], name="amount.total"),
                 succeeded=resource.get("trade_state") == "SUCCESS",
                 raw=resource,
             )
@@ -199,9 +209,13 @@ class WechatPayGateway:
             return None
         try:
             return PaymentResult(
-                out_trade_no=_text(data["out_trade_no"]),
-                transaction_id=_text(data["transaction_id"]),
-                amount_fen=_fen(data["amount"]["total"]),
+                out_trade_no=callback_text(
+                    data["out_trade_no"], name="out_trade_no", max_length=OUR_NUMBER_MAX
+                ),
+                transaction_id=callback_text(
+                    data["transaction_id"], name="transaction_id", max_length=GATEWAY_ID_MAX
+                ),
+                amount_fen=callback_fen(data["amount"]["total"], name="amount.total"),
                 succeeded=data.get("trade_state") == "SUCCESS",
                 raw=data,
             )
@@ -246,11 +260,19 @@ class WechatPayGateway:
         resource = self._verified_resource(headers, body, event_prefix="REFUND.")
         try:
             return {
-                "out_refund_no": _text(resource["out_refund_no"]),
-                "refund_id": _text(resource["refund_id"]),
-                "out_trade_no": _text(resource["out_trade_no"]),
-                "status": _text(resource["refund_status"]),
-                "refund_fen": _fen(resource["amount"]["refund"]),
+                "out_refund_no": callback_text(
+                    resource["out_refund_no"], name="out_refund_no", max_length=GATEWAY_ID_MAX
+                ),
+                "refund_id": callback_text(
+                    resource["refund_id"], name="refund_id", max_length=GATEWAY_ID_MAX
+                ),
+                "out_trade_no": callback_text(
+                    resource["out_trade_no"], name="out_trade_no", max_length=OUR_NUMBER_MAX
+                ),
+                "status": callback_text(
+                    resource["refund_status"], name="refund_status", max_length=STATE_MAX
+                ),
+                "refund_fen": callback_fen(resource["amount"]["refund"], name="amount.refund"),
                 "raw": resource,
             }
         except (KeyError, TypeError, ValueError) as exc:
@@ -293,11 +315,15 @@ class WechatPayGateway:
         resource = self._verified_resource(headers, body, event_prefix="MCHTRANSFER.")
         try:
             return {
-                "out_bill_no": _text(resource["out_bill_no"]),
-                "transfer_bill_no": _text(resource["transfer_bill_no"]),
-                "state": _text(resource["state"]),
-                "amount_fen": _fen(resource["transfer_amount"]),
-                "fail_reason": str(resource.get("fail_reason", "")),
+                "out_bill_no": callback_text(
+                    resource["out_bill_no"], name="out_bill_no", max_length=OUR_NUMBER_MAX
+                ),
+                "transfer_bill_no": callback_text(
+                    resource["transfer_bill_no"], name="transfer_bill_no", max_length=GATEWAY_ID_MAX
+                ),
+                "state": callback_text(resource["state"], name="state", max_length=STATE_MAX),
+                "amount_fen": callback_fen(resource["transfer_amount"], name="transfer_amount"),
+                "fail_reason": callback_reason(resource.get("fail_reason")),
                 "raw": resource,
             }
         except (KeyError, TypeError, ValueError) as exc:
@@ -311,14 +337,26 @@ class WechatPayGateway:
             if exc.status == 404:
                 return None
             raise
-        return {
-            "state": str(data.get("state", "")),
-            "transfer_bill_no": str(data.get("transfer_bill_no", "")),
-            "amount_fen": int(data.get("transfer_amount") or 0),
-            "fail_reason": str(data.get("fail_reason", "")),
-            "package_info": str(data.get("package_info", "")),
-            "raw": data,
-        }
+        try:
+            return {
+                "state": callback_text(
+                    data.get("state", ""), name="state", max_length=STATE_MAX, required=False
+                ),
+                "transfer_bill_no": callback_text(
+                    data.get("transfer_bill_no", ""),
+                    name="transfer_bill_no",
+                    max_length=GATEWAY_ID_MAX,
+                    required=False,
+                ),
+                "amount_fen": callback_fen(data.get("transfer_amount") or 0, name="transfer_amount"),
+                "fail_reason": callback_reason(data.get("fail_reason")),
+                "package_info": callback_text(
+                    data.get("package_info", ""), name="package_info", max_length=1024, required=False
+                ),
+                "raw": data,
+            }
+        except ValueError as exc:
+            raise GatewayError("WeChat Pay transfer query answered with an unexpected shape.") from exc
 
     # --- shipping (mini-program API, not WeChat Pay) ------------------------------
 

@@ -437,6 +437,15 @@ def test_a_refund_notification_is_not_a_payment(gateway, platform_key):
         {**PAYMENT_RESOURCE, "amount": {"total": "1990"}},
         {**PAYMENT_RESOURCE, "amount": {"total": True}},
         {**PAYMENT_RESOURCE, "transaction_id": None},
+        # issue 19 item 3: values that verify but cannot be stored (never a DataError)
+        {**PAYMENT_RESOURCE, "amount": {"total": 2**63}},
+        {**PAYMENT_RESOURCE, "amount": {"total": 2**31}},
+        {**PAYMENT_RESOURCE, "amount": {"total": -1}},
+        {**PAYMENT_RESOURCE, "amount": {"total": 1990.0}},
+        {**PAYMENT_RESOURCE, "transaction_id": "4" * 65},
+        {**PAYMENT_RESOURCE, "out_trade_no": "2407\x0001"},
+        {**PAYMENT_RESOURCE, "attach": "\x00"},
+        {**PAYMENT_RESOURCE, "attach": float("nan")},
     ],
 )
 def test_verified_payment_notification_of_the_wrong_shape_is_rejected(gateway, platform_key, resource):
@@ -462,6 +471,50 @@ def test_good_refund_callback_parses(gateway, platform_key):
         "refund_fen": 990,
         "raw": REFUND_RESOURCE,
     }
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        {**REFUND_RESOURCE, "amount": {**REFUND_RESOURCE["amount"], "refund": 2**63}},
+        {**REFUND_RESOURCE, "amount": {**REFUND_RESOURCE["amount"], "refund": -990}},
+        {**REFUND_RESOURCE, "amount": {**REFUND_RESOURCE["amount"], "refund": "990"}},
+        {**REFUND_RESOURCE, "refund_id": "5" * 65},
+        {**REFUND_RESOURCE, "out_refund_no": "R\x00"},
+        {**REFUND_RESOURCE, "refund_status": 1},
+    ],
+)
+def test_verified_refund_notification_with_unusable_fields_is_rejected(gateway, platform_key, resource):
+    headers, body = notification(resource, signer=platform_key, event_type="REFUND.SUCCESS")
+
+    with pytest.raises(InvalidCallback):
+        gateway.parse_refund_callback(headers=headers, body=body)
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        {**TRANSFER_RESOURCE, "transfer_amount": 2**63},
+        {**TRANSFER_RESOURCE, "transfer_amount": -500},
+        {**TRANSFER_RESOURCE, "transfer_amount": 500.5},
+        {**TRANSFER_RESOURCE, "transfer_bill_no": "1" * 65},
+        {**TRANSFER_RESOURCE, "out_bill_no": "W\x00"},
+        {**TRANSFER_RESOURCE, "state": ["SUCCESS"]},
+        {**TRANSFER_RESOURCE, "fail_reason": {"x": 1}},
+    ],
+)
+def test_verified_transfer_notification_with_unusable_fields_is_rejected(gateway, platform_key, resource):
+    headers, body = notification(resource, signer=platform_key, event_type="MCHTRANSFER.BILL.FINISHED")
+
+    with pytest.raises(InvalidCallback):
+        gateway.parse_transfer_callback(headers=headers, body=body)
+
+
+def test_a_long_transfer_fail_reason_is_cut_to_its_column(gateway, platform_key):
+    resource = {**TRANSFER_RESOURCE, "state": "FAIL", "fail_reason": "原因" * 300}
+    headers, body = notification(resource, signer=platform_key, event_type="MCHTRANSFER.BILL.FINISHED")
+
+    assert len(gateway.parse_transfer_callback(headers=headers, body=body)["fail_reason"]) == 255
 
 
 def test_tampered_refund_callback_is_rejected(gateway, platform_key):

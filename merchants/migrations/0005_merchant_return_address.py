@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("merchants", "0003_deposits_exit_stock_uploads"),
+        ("merchants", "0004_staff_roles_invitations"),
     ]
 
     operations = [
