@@ -1,7 +1,7 @@
 """``ledger_check`` reconciles every sub-ledger with the ledger through the checks the apps
-register (issue 13, step 2): a database built by real purchases, coupons, refunds before
-and after settlement, settlements, red envelope claims and expiry, deposits, deductions
-with compensation and withdrawals passes; and each registered check, on its own, fails
+register (issue 13, step 2): a database built by real purchases, coupons, a payment
+anomaly, refunds before and after settlement, settlements, red envelope claims and expiry,
+deposits, deductions with compensation and withdrawals passes; and each registered check, on its own, fails
 loudly (its name, the rows, expected vs found) when one of its sub-ledger rows is changed
 by hand without its ledger line.
 """
@@ -37,9 +37,18 @@ from shop.ledger.checks import registered_checks
 from shop.payments.checks import GATEWAY_CLEARING_CHECK, PAYOUT_CLEARING_CHECK, REFUND_CLEARING_CHECK
 from shop.payments.models import Payment, Payout, Refund
 from shop.payments.payouts import payout_apply, payout_send
-from shop.payments.refunds import refund_send
+from shop.payments.refunds import ANOMALY_PURPOSE, refund_send
+from shop.payments.tests.helpers import pay
 
-from .helpers import ADDRESS, fund_wallet, make_campaign, make_completed_orders, make_paid_order, sandbox_pay
+from .helpers import (
+    ADDRESS,
+    fund_wallet,
+    make_campaign,
+    make_completed_orders,
+    make_paid_order,
+    make_pending_order,
+    sandbox_pay,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -93,6 +102,10 @@ def world():
     sandbox_pay(with_coupon.payment)
     with_coupon.refresh_from_db()
     pending = make_paid_order(buyer=bob, store=store, sku=sku)
+    # A payment the gateway reports with another amount: an anomaly, its money sent back.
+    mismatched = make_pending_order(buyer=carol, store=store, sku=sku)
+    pay(mismatched.payment, amount_fen=1_000)
+    assert Refund.objects.filter(purpose=ANOMALY_PURPOSE, amount_fen=1_000).count() == 1
     assert orders_settle(order_ids=[o.pk for o in completed]) == 3
 
     # Refunds: before settlement (with a coupon share going back), and twice after it.
