@@ -26,7 +26,9 @@ What it does, step by step (each step prints what it did):
    times from the first enqueue to the last order settled (polling the database).
 6. Checks each result: ``ledger_check``, every order settled exactly once (one
    ``OrderSettlement`` and one ``order:<id>:settle`` transaction each, no pending
-   accrual left), no pending wallet balance left. Prints the figures and the load.
+   accrual left), no pending wallet balance left; times ``ledger_check`` (every
+   registered reconciliation check included; issue 13's target: ≤ 30 s). Prints the
+   figures and the load.
 7. Drops the three databases (``--keep`` keeps them).
 """
 
@@ -142,6 +144,21 @@ def _clone(cursor, ids: list[int], copies: int, orders: int) -> None:
         [copies - 1, ids, orders - len(ids)],
     )
     _copy(cursor, "orders_order", "FROM order_map m JOIN orders_order t ON t.id = m.src", {}, "m.dst")
+    # Each clone has a payment of its own, as a checkout would (ledger_check reconciles
+    # gateway clearing with the succeeded payments).
+    cursor.execute(
+        "CREATE TEMP TABLE payment_map AS SELECT m.dst AS dst_order, o.payment_id AS src, "
+        "nextval('payments_payment_id_seq') AS dst "
+        "FROM order_map m JOIN orders_order o ON o.id = m.src"
+    )
+    _copy(
+        cursor,
+        "payments_payment",
+        "FROM payment_map m JOIN payments_payment t ON t.id = m.src",
+        {"out_trade_no": "'BENCH' || m.dst", "gateway_txn_id": "'bench-' || m.dst"},
+        "m.dst",
+    )
+    cursor.execute("UPDATE orders_order o SET payment_id = m.dst FROM payment_map m WHERE o.id = m.dst_order")
     cursor.execute(
         "CREATE TEMP TABLE item_map AS SELECT i.id AS src, m.dst AS dst_order, "
         "nextval('orders_orderitem_id_seq') AS dst "
@@ -201,11 +218,13 @@ def _check() -> dict:
     from django.db import connection
 
     out = {}
+    started = time.perf_counter()
     try:
         call_command("ledger_check", stdout=open(os.devnull, "w"))  # noqa: SIM115
         out["ledger_check"] = "passes"
     except Exception as exc:  # noqa: BLE001 - reported, not raised
         out["ledger_check"] = f"FAILS: {exc}"
+    out["ledger_check_s"] = round(time.perf_counter() - started, 2)
     queries = {
         "orders_completed": "SELECT count(*) FROM orders_order WHERE status = 'completed'",
         "orders_settled": "SELECT count(*) FROM rebates_ordersettlement",

@@ -315,6 +315,7 @@ def envelope_pools_check() -> list[str]:
         held, owed = pooled.get(store_id, 0), open_fen.get(store_id, 0)
         if held != owed:
             problems.append(
-                f"store {store_id}'s envelope pool holds {held} fen, its open envelopes {owed} fen"
+                f"store {store_id}'s envelope pool holds {held} fen, its open envelopes {owed} fen, "
+                f"difference {held - owed:+d} fen"
             )
     return problems

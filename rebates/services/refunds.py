@@ -72,8 +72,8 @@ def order_refunded_adjust_commission(order: Order, *, item_refunds: dict[int, in
             else:
                 owner_pending += delta
         elif accrual.kind == Accrual.Kind.MEMBER_REBATE and settled:
-            key = (accrual.store_id, accrual.beneficiary_id)
-            member_clawed[key] = member_clawed.get(key, 0) + delta
+            member = (accrual.store_id, accrual.beneficiary_id)
+            member_clawed[member] = member_clawed.get(member, 0) + delta
     if not lines:
         return
     if merchant_back[False]:

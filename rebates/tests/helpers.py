@@ -88,17 +88,23 @@ def make_completed_orders(
 
 
 def fund_wallet(user, amount_fen: int, *, key: str | None = None) -> None:
-    """Put money in a wallet the way a settlement would: a balanced post from the platform."""
-    from shop.ledger.models import Account
-    from shop.ledger.services import AccountRef, ledger_post
+    """Put money in a wallet through a real flow that every sub-ledger knows about: a
+    merchant pays a deposit through the sandbox, and ops deduct it for a violation with
+    all of it compensating ``user`` (available at once). ``key`` is the deduction's
+    request key (a second call with it funds nothing more)."""
+    from merchants.services import deposit_deduct
+    from merchants.tests.factories import MerchantFactory, pay_deposit
 
-    ledger_post(
-        key=key or f"test-fund:{user.pk}:{timezone.now().timestamp()}",
-        kind="test_funding",
-        lines=[
-            (AccountRef.platform(Account.Kind.PLATFORM_REVENUE), -amount_fen),
-            (AccountRef.user(Account.Kind.USER_AVAILABLE, user.pk), amount_fen),
-        ],
+    merchant = MerchantFactory()
+    pay_deposit(merchant, amount_fen)
+    deposit_deduct(
+        merchant_id=merchant.pk,
+        amount_fen=amount_fen,
+        reason_code="other_violation",
+        actor=None,
+        buyer_id=user.pk,
+        compensation_fen=amount_fen,
+        request_key=key,
     )
 
 

@@ -1,9 +1,11 @@
 """Property-based: random sequences of payments, refunds (partial and full, before and after
-settlement), settlements (some twice), envelope claims, withdrawals and their payout outcomes,
-run through the real services on PostgreSQL.
+settlement, and repeated ops refunds of settled orders), settlements (some twice), envelope
+claims, withdrawals and their payout outcomes, run through the real services on PostgreSQL.
 
-After every step: the ledger balances and every cached balance equals its entries
-(``ledger_check``), no envelope share is below 1 fen and no envelope pays out more than
+After every step: the ledger balances and every cached balance equals its entries, and
+every registered reconciliation check holds (``ledger_check``: wallets, platform accounts,
+merchants' receivables and payables, store and member figures, envelope pools, gateway,
+refund and payout clearing, deposits); no envelope share is below 1 fen and no envelope pays out more than
 it holds, each order is settled at most once, no withdrawal is paid out twice or
 beyond what was held, no payment refunds more than it took, and nobody is paid out
 more than was ever credited to their wallet. Example counts are small (CI time).
@@ -52,6 +54,8 @@ STEPS = st.lists(
                 "expire",
                 "refund_part",
                 "refund_full",
+                "refund_settled",
+                "refund_settled",
             ]
         ),
         st.integers(min_value=0, max_value=10_000),
@@ -100,6 +104,28 @@ def _check_invariants(order_ids: list[int], user_ids: list[int]) -> None:
         assert 0 <= order.refunded_fen <= order.paid_fen
 
 
+def _refund_a_settled_order(n: int, completed: list[int]) -> None:
+    """Ops refund part of a settled order (a late complaint): a clawback after settlement,
+    as many times as there is money left, each under its own key."""
+    settled = sorted(
+        OrderSettlement.objects.filter(order_id__in=completed).values_list("order_id", flat=True)
+    )
+    if not settled:
+        return
+    order = Order.objects.get(pk=settled[n % len(settled)])
+    item = order.items.get()
+    left = item.paid_fen - item.refunded_fen
+    if left == 0:
+        return
+    order_refund(
+        order_id=order.pk,
+        lines=[RefundLine(order_item_id=item.pk, amount_fen=min(left, 1 + n * 331 % 1_000))],
+        reason="late complaint, ops ruling",
+        key=f"ops-{order.pk}-{item.refunded_fen}",
+        by_ops=True,
+    )
+
+
 @settings(
     max_examples=10,
     deadline=None,
@@ -119,6 +145,22 @@ def _check_invariants(order_ids: list[int], user_ids: list[int]) -> None:
         ("payout_news", 0),
         ("refund_full", 0),
         ("refund_full", 1),
+    ]
+)
+# And one of repeated ops refunds after settlement, of one order and of two orders of one
+# member in one store (issue 13: each clawback under its own refund's key).
+@example(
+    steps=[
+        ("complete", 0),
+        ("complete", 0),
+        ("complete", 1),
+        ("settle", 2),
+        ("refund_settled", 0),
+        ("refund_settled", 0),
+        ("refund_settled", 1),
+        ("claim", 1),
+        ("refund_settled", 3),
+        ("refund_settled", 1),
     ]
 )
 def test_random_money_sequences_keep_the_books_straight(steps):
@@ -177,6 +219,8 @@ def test_random_money_sequences_keep_the_books_straight(steps):
                         key=f"prop-{order.pk}-{item.refunded_fen}",
                         by_ops=by_ops,
                     )
+        elif op == "refund_settled":
+            _refund_a_settled_order(n, completed)
         elif op == "expire":
             now = now + timedelta(hours=25)
             red_envelopes_expire_due(now)

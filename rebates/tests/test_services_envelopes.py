@@ -215,7 +215,7 @@ def test_a_store_pool_holds_the_rest_of_its_open_envelopes(sku):
     RedEnvelope.objects.filter(pk=second.pk).update(remaining_fen=9, remaining_shares=9)
     assert envelope_pools_check() == [
         f"store {store.pk}'s envelope pool holds {20 - claim.amount_fen} fen, "
-        f"its open envelopes {19 - claim.amount_fen} fen"
+        f"its open envelopes {19 - claim.amount_fen} fen, difference +1 fen"
     ]
     with pytest.raises(CommandError):
         call_command("ledger_check", stderr=io.StringIO())

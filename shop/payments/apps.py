@@ -14,6 +14,7 @@ class PaymentsConfig(AppConfig):
         from .services import anomaly_refund_succeeded, payments_query_sweep
 
         register_refund_purpose(purpose=ANOMALY_PURPOSE, on_succeeded=anomaly_refund_succeeded)
+        __import__(f"{self.name}.checks", fromlist=["register_ledger_checks"]).register_ledger_checks()
         sweepers.register(
             name="payments.query_unpaid",
             description="Ask the gateway about payments still unpaid a few minutes on (lost callbacks)",

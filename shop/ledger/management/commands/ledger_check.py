@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 from django.core.management.base import BaseCommand, CommandError
 
 from shop.ledger.checks import registered_checks
@@ -12,8 +14,10 @@ class Command(BaseCommand):
     help = (
         "Check the books: every ledger transaction must balance to zero and every cached "
         "account balance must equal the sum of its entries, and every check the apps "
-        "registered (e.g. red envelope pools against their envelopes) must hold. "
-        "Exits non-zero if not."
+        "registered (each sub-ledger — accruals, wallets, store and member figures, deposits, "
+        "envelopes, payments, refunds, payouts, merchants' receivables and payables — against "
+        "the ledger) must hold. Each disagreement is printed with its check, its rows and the "
+        "amounts. Exits non-zero if anything disagrees."
     )
 
     def handle(self, *args, **options):
@@ -31,9 +35,13 @@ class Command(BaseCommand):
                 f"but its entries sum to {fen_display(entries_total)}"
             )
         for name, check in registered_checks():
-            for problem in check():
-                problems += 1
+            started = time.perf_counter()
+            found = check()
+            for problem in found:
                 self.stderr.write(f"  {name}: {problem}")
+            problems += len(found)
+            outcome = f"{len(found)} problem(s)" if found else "holds"
+            self.stdout.write(f"  {name}: {outcome} ({time.perf_counter() - started:.2f} s)")
         if problems:
             raise CommandError(f"The ledger is OUT OF BALANCE: {problems} problem(s) found.")
         self.stdout.write(self.style.SUCCESS("The ledger balances."))

@@ -1,0 +1,124 @@
+"""Payments, refunds and payouts reconciled with the gateway-side ledger accounts
+(DESIGN.md "Ledger"), for ``manage.py ledger_check``.
+
+- **gateway clearing**: every succeeded payment took its amount from it (the purpose's
+  receipt), an anomaly's refund took the money that arrived with it, and every succeeded
+  refund and succeeded payout gave back what left through the gateway. So it holds
+  − Σ succeeded payments − Σ anomaly refunds + Σ succeeded refunds + Σ succeeded payouts.
+- **refund clearing**: a refund request puts its amount there; success takes it out, and
+  so does the ``on_failed`` of a purpose that registered ``failed_money_returned`` (for
+  its refused or closed refunds; abnormal ones stay). So it holds what is requested and
+  not succeeded, less what such purposes took back.
+- **payout clearing**: a purpose puts a payout's amount there when the gateway says it
+  succeeded, and this app posts it out to the gateway in the same transaction: per
+  payee, what came in and what went out each equal its succeeded payouts.
+
+Each is one or two ``GROUP BY`` queries, whatever the number of payments.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Count, F, Sum
+
+from shop.ledger.checks import register_check
+from shop.ledger.models import Account, Entry
+from shop.ledger.reconcile import disagreement, fen_sum, grouped_fen, platform_balance
+
+from .models import Payment, Payout, Refund
+from .refunds import ANOMALY_PURPOSE
+from .registry import refund_handlers_for
+
+GATEWAY_CLEARING_CHECK = "payments: gateway clearing"
+REFUND_CLEARING_CHECK = "payments: refund clearing"
+PAYOUT_CLEARING_CHECK = "payouts: payout clearing"
+
+
+def gateway_clearing_check() -> list[str]:
+    paid = fen_sum(Payment.objects.filter(status=Payment.Status.SUCCEEDED), "amount_fen")
+    anomalies = fen_sum(Refund.objects.filter(purpose=ANOMALY_PURPOSE), "amount_fen")
+    refunded = fen_sum(Refund.objects.filter(status=Refund.Status.SUCCEEDED), "amount_fen")
+    paid_out = fen_sum(Payout.objects.filter(state=Payout.State.SUCCEEDED), "amount_fen")
+    expected = -paid - anomalies + refunded + paid_out
+    account_id, found = platform_balance(Account.Kind.GATEWAY_CLEARING)
+    if found == expected:
+        return []
+    return [
+        disagreement(
+            what="gateway clearing",
+            account_id=account_id,
+            expected=expected,
+            found=found,
+            detail=(
+                f"succeeded payments {paid}, anomaly refunds {anomalies}, "
+                f"succeeded refunds {refunded}, succeeded payouts {paid_out}"
+            ),
+        )
+    ]
+
+
+def _returned_on_failure_fen() -> tuple[int, int]:
+    """What purposes with ``failed_money_returned`` took back out of refund clearing:
+    their refused and closed refunds (``(fen, count)``)."""
+    rows = (
+        Refund.objects.filter(status=Refund.Status.FAILED)
+        .exclude(failure_kind=Refund.FailureKind.ABNORMAL)
+        .order_by()
+        .values("purpose")
+        .annotate(fen=Sum("amount_fen"), n=Count("pk"))
+    )
+    fen = count = 0
+    for row in rows:  # one row per purpose, not per refund
+        if refund_handlers_for(row["purpose"]).failed_money_returned:
+            fen += row["fen"]
+            count += row["n"]
+    return fen, count
+
+
+def refund_clearing_check() -> list[str]:
+    owed = fen_sum(Refund.objects.exclude(status=Refund.Status.SUCCEEDED), "amount_fen")
+    returned, returned_count = _returned_on_failure_fen()
+    expected = owed - returned
+    account_id, found = platform_balance(Account.Kind.REFUND_CLEARING)
+    if found == expected:
+        return []
+    return [
+        disagreement(
+            what="refund clearing",
+            account_id=account_id,
+            expected=expected,
+            found=found,
+            detail=(
+                f"refunds not succeeded {owed}, of which {returned} "
+                f"in {returned_count} returned to their purpose"
+            ),
+        )
+    ]
+
+
+def payout_clearing_check() -> list[str]:
+    """Per payee: what went into payout clearing and what went out of it to the gateway
+    (the entries on the payee's account, summed by sign) each equal the payee's
+    succeeded payouts, so the account holds 0."""
+    paid_out = grouped_fen(Payout.objects.filter(state=Payout.State.SUCCEEDED), "payee_id", "amount_fen")
+    entries = Entry.objects.filter(
+        account__kind=Account.Kind.PAYOUT_CLEARING, account__owner_type=Account.OwnerType.USER
+    )
+    credited = grouped_fen(entries.filter(amount_fen__gt=0), "account__owner_id", "amount_fen")
+    debited = grouped_fen(entries.filter(amount_fen__lt=0), "account__owner_id", -F("amount_fen"))
+    problems = []
+    for payee_id in sorted(paid_out.keys() | credited.keys() | debited.keys()):
+        want = paid_out.get(payee_id, 0)
+        for what, found in (("moved in by its purpose", credited), ("posted out to the gateway", debited)):
+            have = found.get(payee_id, 0)
+            if have != want:
+                problems.append(
+                    f"payout clearing of user {payee_id}, {what}: expected {want} fen (its succeeded "
+                    f"payouts), found {have} fen, difference {have - want:+d} fen"
+                )
+    return problems
+
+
+def register_ledger_checks() -> None:
+    register_check(name=GATEWAY_CLEARING_CHECK, run=gateway_clearing_check)
+    register_check(name=REFUND_CLEARING_CHECK, run=refund_clearing_check)
+    register_check(name=PAYOUT_CLEARING_CHECK, run=payout_clearing_check)
