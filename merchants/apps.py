@@ -26,7 +26,9 @@ class MerchantsConfig(AppConfig):
             failed_money_returned=True,
         )
         register_me_field(name="merchant_id", compute=merchant_id_for_user)
-        __import__(f"{self.name}.checks", fromlist=["register_ledger_checks"]).register_ledger_checks()
+        from .checks import register_ledger_checks
+
+        register_ledger_checks()  # this app's sub-ledgers, reconciled by ledger_check
         sweepers.register(
             name="merchants.deposit_refunds_due",
             description="Start the deposit refunds of leaving merchants whose cool-off passed",

@@ -23,7 +23,9 @@ class RebatesConfig(AppConfig):
         hooks.register(event="completed", name="rebates.settle", handler=order_completed_enqueue_settlement)
         hooks.register_settled_check(name="rebates.settlement_row", check=order_is_settled)
         register_check(name="red envelope pools", run=envelope_pools_check)
-        __import__(f"{self.name}.checks", fromlist=["register_ledger_checks"]).register_ledger_checks()
+        from .checks import register_ledger_checks
+
+        register_ledger_checks()  # this app's sub-ledgers, reconciled by ledger_check
         register_payout_purpose(
             purpose=PURPOSE, on_changed=withdrawal_payout_changed, retry=withdrawal_retry_payout
         )

@@ -14,7 +14,9 @@ class PaymentsConfig(AppConfig):
         from .services import anomaly_refund_succeeded, payments_query_sweep
 
         register_refund_purpose(purpose=ANOMALY_PURPOSE, on_succeeded=anomaly_refund_succeeded)
-        __import__(f"{self.name}.checks", fromlist=["register_ledger_checks"]).register_ledger_checks()
+        from .checks import register_ledger_checks
+
+        register_ledger_checks()  # this app's sub-ledgers, reconciled by ledger_check
         sweepers.register(
             name="payments.query_unpaid",
             description="Ask the gateway about payments still unpaid a few minutes on (lost callbacks)",

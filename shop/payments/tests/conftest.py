@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from shop.ledger.checks import CHECKS
 from shop.payments.gateways.registry import EXTRA_GATEWAYS
 
 from .helpers import FakeGateway, purposes_for_tests
@@ -14,12 +15,13 @@ def _purposes():
 
 
 @pytest.fixture(autouse=True)
-def _books_only_ledger_check(monkeypatch):
+def _books_only_ledger_check():
     """These tests pay for and refund a test purpose straight into platform revenue (and
     some make paid payments by hand), which no app's sub-ledger knows of, so here
     ``ledger_check`` checks the books alone. The reconciliation checks, this app's
     included, are tested on real purchases in ``rebates/tests/test_ledger_checks.py``."""
-    monkeypatch.setattr("shop.ledger.management.commands.ledger_check.registered_checks", list)
+    with CHECKS.emptied():
+        yield
 
 
 @pytest.fixture
