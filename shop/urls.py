@@ -1,9 +1,10 @@
 """The one file that includes every app's URLs (by string, so no upward imports)."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from shop.api.exception_handler import json_404
 from shop.api.health import HealthApi
 from shop.api.metrics import metrics_view
 
@@ -27,6 +28,10 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # Last: any other URL is a JSON 404 in every mode. ``handler404`` alone is not enough: with
+    # DEBUG on (``make run``) Django answers an unmatched URL with its HTML debug page.
+    # ("/admin" is left out so that it still redirects to "/admin/".)
+    re_path(r"^(?!admin$)", json_404, name="not-found"),
 ]
 
 handler400 = "shop.api.exception_handler.json_400"

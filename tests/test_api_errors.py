@@ -63,11 +63,18 @@ AUTHENTICATED_ENDPOINTS = [
         ("get", "/api/v2/orders"),
     ],
 )
-def test_unknown_url_answers_the_json_error_shape(api_client, method, url):
+@pytest.mark.parametrize("debug", [False, True], ids=["production", "make-run"])
+def test_unknown_url_answers_the_json_error_shape(api_client, settings, method, url, debug):
+    settings.DEBUG = debug  # with DEBUG on, Django would answer its HTML debug page
+
     response = getattr(api_client, method)(url)
 
     assert_error(response, 404, "not_found")
     assert response["Content-Type"].startswith("application/json")
+
+
+def test_admin_without_its_slash_still_redirects(client):
+    assert client.get("/admin").status_code == 301
 
 
 @pytest.mark.parametrize(
