@@ -10,6 +10,7 @@ import pytest
 from django.contrib.staticfiles import finders
 
 from shop.api import health
+from shop.api.schema_tags import SUMMARIES, TAGS
 
 pytestmark = pytest.mark.django_db
 
@@ -195,3 +196,36 @@ def test_healthz_needs_no_token_and_ignores_a_bad_one(api_client):
 
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+def test_every_operation_has_one_tag_of_the_table_of_contents_and_a_summary(schema):
+    """``/api/docs/`` reads as a table of contents (shop/api/schema_tags.py): a new endpoint no
+    rule places fails here."""
+    tags = [tag["name"] for tag in schema["tags"]]
+    assert tags == [name for name, _ in TAGS]
+    untagged, unsummarised = [], []
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if len(operation.get("tags", [])) != 1 or operation["tags"][0] not in tags:
+                untagged.append(f"{method.upper()} {path}: {operation.get('tags')}")
+            if (method, path) not in SUMMARIES:
+                unsummarised.append(f"{method.upper()} {path}")
+    assert not untagged, "add a rule to shop/api/schema_tags.py for: " + ", ".join(untagged)
+    assert not unsummarised, "add a line to SUMMARIES in shop/api/schema_tags.py for: " + ", ".join(
+        unsummarised
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "tag"),
+    [
+        ("/api/v1/orders/{order_id}/after-sales", "Shopper · orders"),
+        ("/api/v1/merchant/after-sales", "Merchant · orders"),
+        ("/api/v1/stores/{store_id}/dashboard", "Owner & leader"),
+        ("/api/v1/stores/{store_id}/red-envelopes", "Shopper · group stores"),
+        ("/api/v1/payments/{gateway}/notify", "Payments · callbacks"),
+        ("/api/v1/me/export", "Shopper · account"),
+    ],
+)
+def test_operations_land_in_their_audiences_section(schema, path, tag):
+    assert {op["tags"][0] for op in schema["paths"][path].values()} == {tag}

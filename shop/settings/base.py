@@ -223,6 +223,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "shop.api.schema.postprocess_error_responses",
+        "shop.api.schema_tags.postprocess_tags",  # tags by audience and area, a summary each
     ],
 }
 
