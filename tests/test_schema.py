@@ -4,6 +4,7 @@ work offline, and ``/healthz`` reports what ops and load balancers need."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -229,3 +230,15 @@ def test_every_operation_has_one_tag_of_the_table_of_contents_and_a_summary(sche
 )
 def test_operations_land_in_their_audiences_section(schema, path, tag):
     assert {op["tags"][0] for op in schema["paths"][path].values()} == {tag}
+
+
+def test_docs_api_md_lists_every_operation(schema):
+    """``docs/api.md`` maps the API for a person who clones the repository: kept true here."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    missing = [
+        f"{method.upper()} {path}"
+        for path, item in schema["paths"].items()
+        for method in item
+        if f"`{method.upper()} {path.replace('/api/v1', '')}`" not in text
+    ]
+    assert not missing, "list these in docs/api.md: " + ", ".join(missing)
