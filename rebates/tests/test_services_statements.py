@@ -252,3 +252,127 @@ def test_the_sweeper_has_nothing_to_do_without_frozen_funds():
 
     assert merchant_statements_write_due(at(D2, 12)) == 0
     assert not MerchantStatement.objects.exists()
+
+
+@pytest.fixture
+def real_orders():
+    """``orders(n)`` → n real paid orders of one merchant (the held and refund rules read
+    after-sales cases and refunds, which name real orders)."""
+    from groupstore.tests.factories import make_store
+    from products.tests.factories import ProductFactory, SkuFactory
+    from rebates.tests.helpers import make_paid_order
+
+    store, _, (buyer,) = make_store(members=1)
+    merchant = MerchantFactory()
+    sku = SkuFactory(
+        product=ProductFactory(merchant=merchant), price_fen=1_990, on_hand=50, commission_bps=1_000
+    )
+
+    def orders(n: int):
+        return [make_paid_order(buyer=buyer, store=store, sku=sku) for _ in range(n)]
+
+    return merchant, orders
+
+
+def _case(order, *, opened: datetime, status: str = "requested", changed: datetime | None = None):
+    from orders.models import AfterSale
+
+    case = AfterSale.objects.create(
+        order=order,
+        buyer=order.buyer,
+        merchant_id=order.merchant_id,
+        kind="refund",
+        status=status,
+        amount_fen=500,
+        reason="x",
+    )
+    AfterSale.objects.filter(pk=case.pk).update(created_at=opened, updated_at=changed or opened)
+    return case
+
+
+def test_held_is_what_orders_with_a_case_open_at_the_days_end_still_have_frozen(real_orders):
+    merchant, orders = real_orders
+    a, b, c, d = orders(4)
+    for order in (a, b, c, d):
+        ff.order_paid_shared(merchant_id=merchant.pk, order_id=order.pk, paid_fen=1_990, at=at(D1, 9))
+    _case(a, opened=at(D1, 10))  # still open
+    _case(b, opened=at(D1, 10), status="closed", changed=at(D1, 12))  # ended within the day
+    _case(c, opened=at(D1, 11), status="refunded", changed=at(D2, 9))  # ended the next day
+    ff.refund_from_frozen(merchant_id=merchant.pk, order_id=c.pk, amount_fen=500, at=at(D1, 13))
+    _case(d, opened=at(D2, 10))  # opened the next day
+
+    merchant_statements_write(date=D1)
+    merchant_statements_write(date=D2)
+
+    d1 = MerchantStatement.objects.get(merchant=merchant, date=D1)
+    assert d1.held_fen == 1_990 + 1_490
+    assert sorted(d1.lines.filter(kind="held").values_list("order_id", "amount_fen")) == [
+        (a.pk, 1_990),
+        (c.pk, 1_490),
+    ]
+    assert d1.closing_fen == 4 * 1_990 - 500
+    d2 = MerchantStatement.objects.get(merchant=merchant, date=D2)
+    assert sorted(d2.lines.filter(kind="held").values_list("order_id", "amount_fen")) == [
+        (a.pk, 1_990),
+        (d.pk, 1_990),
+    ]
+    for s in (d1, d2):
+        assert_statement_is_sound(s)
+    # A re-run after the cases moved on gives the same held lines.
+    before = _snapshot(D1)
+    merchant_statements_write(date=D1)
+    assert _snapshot(D1) == before
+
+
+def _refund_succeeded(order, *, amount_fen: int, requested: datetime, succeeded: datetime):
+    from shop.payments.models import Refund
+
+    refund = Refund.objects.create(
+        payment_id=order.payment_id,
+        purpose="order_refund",
+        ref_id=order.pk,
+        amount_fen=amount_fen,
+        total_fen=order.payment.amount_fen,
+        key=f"test-refund:{order.pk}:{amount_fen}",
+        out_refund_no=f"TR{order.pk}x{amount_fen}",
+        status=Refund.Status.SUCCEEDED,
+    )
+    Refund.objects.filter(pk=refund.pk).update(created_at=requested)
+    tx, _ = ledger_post(
+        key=f"refund:{refund.pk}:succeeded",
+        kind="refund_succeeded",
+        lines=[(ff.REFUND_CLEARING, -amount_fen), (ff.GATEWAY, amount_fen)],
+        ref_type="refund",
+        ref_id=refund.pk,
+    )
+    ff.backdate(tx, succeeded)
+    return refund
+
+
+def test_refunds_after_release_are_order_refunds_requested_after_the_unfreeze(real_orders):
+    merchant, orders = real_orders
+    e, f, g = orders(3)
+    for order in (e, f, g):
+        ff.order_paid_shared(merchant_id=merchant.pk, order_id=order.pk, paid_fen=1_990, at=at(D0, 9))
+        ff.share_finished(
+            merchant_id=merchant.pk, order_id=order.pk, commission_fen=199, fee_fen=60, at=at(D0, 10)
+        )
+    ff.unfreeze_confirmed(merchant_id=merchant.pk, order_id=e.pk, amount_fen=1_731, at=at(D0, 16))
+    ff.unfreeze_confirmed(merchant_id=merchant.pk, order_id=g.pk, amount_fen=1_731, at=at(D0, 16))
+    ff.unfreeze_confirmed(merchant_id=merchant.pk, order_id=f.pk, amount_fen=1_731, at=at(D1, 9))
+    _refund_succeeded(e, amount_fen=800, requested=at(D1, 10), succeeded=at(D1, 10, 5))
+    _refund_succeeded(f, amount_fen=300, requested=at(D0, 20), succeeded=at(D1, 10))  # asked before release
+    _refund_succeeded(g, amount_fen=200, requested=at(D1, 22), succeeded=at(D2, 1))  # succeeds the next day
+
+    for day in (D0, D1, D2):
+        merchant_statements_write(date=day)
+
+    d1 = MerchantStatement.objects.get(merchant=merchant, date=D1)
+    assert d1.refunds_after_release_fen == 800
+    assert list(
+        d1.lines.filter(kind="refund_after_release").values_list("order_id", "entry__account__kind")
+    ) == [(e.pk, "refund_clearing")]
+    assert MerchantStatement.objects.get(merchant=merchant, date=D2).refunds_after_release_fen == 200
+    assert d1.released_fen == 1_731
+    for s in MerchantStatement.objects.filter(merchant=merchant):
+        assert_statement_is_sound(s)
