@@ -182,24 +182,27 @@ def lines_insert_shares(*, date: Date, start: datetime, end: datetime) -> int:
     ``(share_platform_fee, fee)``."""
     return _execute(
         f"""
+        WITH shares AS (
+            SELECT t.id, t.ref_id, t.created_at FROM {T["tx"]} t
+            WHERE t.kind = %(share)s AND t.created_at >= %(start)s AND t.created_at < %(end)s
+        ), fees AS (
+            SELECT r.transaction_id, ra.owner_id, -SUM(r.amount_fen) AS fee_fen, MIN(r.id) AS entry_id
+            FROM shares JOIN {T["entry"]} r ON r.transaction_id = shares.id
+            JOIN {T["account"]} ra ON ra.id = r.account_id
+                 AND ra.kind = %(receivable)s AND ra.owner_type = 'merchant'
+            GROUP BY r.transaction_id, ra.owner_id
+        )
         INSERT INTO {T["line"]} (statement_id, order_id, kind, amount_fen, at, entry_id)
         SELECT s.id, t.ref_id, v.kind, v.amount_fen, t.created_at, v.entry_id
-        FROM {T["tx"]} t
+        FROM shares t
         JOIN {T["entry"]} e ON e.transaction_id = t.id
         JOIN {T["account"]} a ON a.id = e.account_id AND a.kind = %(frozen)s AND a.owner_type = 'merchant'
         JOIN {T["stmt"]} s ON s.merchant_id = a.owner_id AND s.date = %(date)s
+        LEFT JOIN fees f ON f.transaction_id = t.id AND f.owner_id = a.owner_id
         CROSS JOIN LATERAL (
-            SELECT COALESCE(-SUM(r.amount_fen), 0) AS fee_fen, MIN(r.id) AS entry_id
-            FROM {T["entry"]} r
-            JOIN {T["account"]} ra ON ra.id = r.account_id
-            WHERE r.transaction_id = t.id AND ra.kind = %(receivable)s
-              AND ra.owner_type = 'merchant' AND ra.owner_id = a.owner_id
-        ) f
-        CROSS JOIN LATERAL (
-            VALUES (%(commission)s, e.amount_fen - f.fee_fen, e.id, 1),
-                   (%(fee)s, f.fee_fen, COALESCE(f.entry_id, e.id), 2)
+            VALUES (%(commission)s, e.amount_fen - COALESCE(f.fee_fen, 0), e.id, 1),
+                   (%(fee)s, COALESCE(f.fee_fen, 0), COALESCE(f.entry_id, e.id), 2)
         ) AS v(kind, amount_fen, entry_id, part)
-        WHERE t.kind = %(share)s AND t.created_at >= %(start)s AND t.created_at < %(end)s
         ORDER BY t.created_at, e.id, v.part
         """,  # noqa: S608
         {
