@@ -376,3 +376,22 @@ def test_refunds_after_release_are_order_refunds_requested_after_the_unfreeze(re
     assert d1.released_fen == 1_731
     for s in MerchantStatement.objects.filter(merchant=merchant):
         assert_statement_is_sound(s)
+
+
+def test_the_command_writes_a_range_with_progress_and_refuses_a_bad_date():
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    merchant, other = MerchantFactory(), MerchantFactory()
+    a_busy_day(merchant.pk, other.pk)
+    out = StringIO()
+
+    call_command("merchant_statements_write", "--date", str(D0), "--until", str(D2), stdout=out)
+
+    assert MerchantStatement.objects.filter(merchant=merchant).count() == 3
+    assert "frozen-fund lines: 13" in out.getvalue()
+    assert out.getvalue().count("statements written") == 3
+    with pytest.raises(CommandError, match="not a date"):
+        call_command("merchant_statements_write", "--date", "2026-13-01")
