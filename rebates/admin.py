@@ -2,6 +2,9 @@
 claims, withdrawals (with retry). Actions call services; nothing here sets money fields."""
 
 from django.contrib import admin, messages
+from django.forms.models import BaseInlineFormSet
+from django.urls import reverse
+from django.utils.html import format_html
 
 from shop.errors import ApplicationError
 from shop.money import fen_display
@@ -9,6 +12,8 @@ from shop.payments.payouts import payout_retry
 
 from .models import (
     Accrual,
+    MerchantStatement,
+    MerchantStatementLine,
     OrderSettlement,
     RedEnvelope,
     RedEnvelopeCampaign,
@@ -186,3 +191,70 @@ class WithdrawalAdmin(ReadOnly):
                 self.message_user(
                     request, f"Withdrawal #{withdrawal.pk}: payout sent again.", messages.SUCCESS
                 )
+
+
+INLINE_LINES = 200  # a day of a big merchant has 100,000s of lines: the rest in the lines list
+
+
+class _FirstLines(BaseInlineFormSet):
+    def get_queryset(self):
+        return super().get_queryset().order_by("pk")[:INLINE_LINES]
+
+
+class StatementLineInline(admin.TabularInline):
+    model = MerchantStatementLine
+    formset = _FirstLines
+    fields = ("order_id", "kind", "amount_fen", "at", "entry")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = f'lines (the first {INLINE_LINES}; all of them under "all lines")'
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(MerchantStatement)
+class MerchantStatementAdmin(ReadOnly):
+    """Read-only: statements are written by the sweeper (``merchant_statements_write``)."""
+
+    list_display = (
+        "date",
+        "merchant",
+        "opening",
+        "sales_fen",
+        "released_fen",
+        "closing",
+        "held_fen",
+        "all_lines",
+    )
+    list_filter = ("date",)
+    search_fields = ("=merchant__id", "merchant__company_name")
+    date_hierarchy = "date"
+    raw_id_fields = ("merchant",)
+    inlines = [StatementLineInline]
+
+    @admin.display(description="Opening")
+    def opening(self, obj):
+        return fen_display(obj.opening_fen)
+
+    @admin.display(description="Closing")
+    def closing(self, obj):
+        return fen_display(obj.closing_fen)
+
+    @admin.display(description="All lines")
+    def all_lines(self, obj):
+        url = reverse("admin:rebates_merchantstatementline_changelist") + f"?statement__id__exact={obj.pk}"
+        return format_html('<a href="{}">all lines</a>', url)
+
+
+@admin.register(MerchantStatementLine)
+class MerchantStatementLineAdmin(ReadOnly):
+    list_display = ("statement", "order_id", "kind", "amount_fen", "at", "entry")
+    list_filter = ("kind",)
+    search_fields = ("=order_id", "=statement__id")
+    raw_id_fields = ("statement", "entry")
+    list_select_related = ("statement",)

@@ -41,6 +41,14 @@ class RebatesConfig(AppConfig):
             run=red_envelopes_expire_due,
             order=50,
         )
+        from .services.statements import merchant_statements_write_due
+
+        sweepers.register(
+            name="rebates.merchant_statements_write_due",
+            description="Write yesterday's merchant statements (Asia/Shanghai) and any day missed",
+            run=merchant_statements_write_due,
+            order=70,
+        )
         # The payout module is generic (shop.payments); its sweeper is registered here, by
         # the app that makes payouts, so it runs wherever payouts exist.
         sweepers.register(

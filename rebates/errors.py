@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shop.errors import Conflict, PermissionDenied, ValidationFailed
+from shop.errors import ApplicationError, Conflict, NotFound, PermissionDenied, ValidationFailed
 
 
 class EnvelopeNotEligible(PermissionDenied):
@@ -43,3 +43,16 @@ class WithdrawalDailyLimit(Conflict):
 class WithdrawalNotRetryable(Conflict):
     code = "withdrawal_not_retryable"
     default_message = "Only a failed withdrawal can be retried."
+
+
+class StatementNotFound(NotFound):
+    code = "statement_not_found"
+    default_message = "Statement not found."
+
+
+class StatementsDoNotBalance(ApplicationError):
+    """A day's statements disagree with the ledger: nothing is written (the books come first)."""
+
+    code = "statements_do_not_balance"
+    http_status = 500
+    default_message = "The merchant statements disagree with the ledger."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -250,3 +252,124 @@ class OrderSettlement(models.Model):
 
     def __str__(self) -> str:
         return f"Settlement of order {self.order_id}"
+
+
+class MerchantStatement(BaseModel):
+    """One merchant's day (Asia/Shanghai) of money frozen at the gateway under profit sharing
+    (docs/merchant-money.md, "Statements"), written by ``merchant_statements_write``.
+
+    The balance is the merchant's ``merchant_frozen`` account, negated:
+    ``closing = opening + sales + subsidy − gateway_fee − commission − platform_fee −
+    refunds − released`` (a check constraint, and the service checks ``closing`` against the
+    ledger). ``held``, ``returned``, ``refunds_after_release`` and ``deductions`` are for
+    information and not in the identity. Every figure but ``opening``/``closing`` is the sum
+    of its lines (``MerchantStatementLine.FIGURE_OF_KIND``). Rewriting a day gives the same
+    figures and lines: one statement per merchant and day.
+    """
+
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="statements")
+    date = models.DateField(help_text="The Asia/Shanghai day.")
+    opening_fen = models.BigIntegerField(default=0)
+    sales_fen = models.BigIntegerField(default=0)
+    subsidy_fen = models.BigIntegerField(default=0, help_text="Net of the subsidies returned that day.")
+    gateway_fee_fen = models.BigIntegerField(default=0)
+    commission_fen = models.BigIntegerField(default=0)
+    platform_fee_fen = models.BigIntegerField(default=0)
+    refunds_fen = models.BigIntegerField(
+        default=0, help_text="Refunds from frozen funds, net of the shares returned into them."
+    )
+    released_fen = models.BigIntegerField(default=0, help_text="Unfrozen for the merchant.")
+    closing_fen = models.BigIntegerField(default=0)
+    held_fen = models.BigIntegerField(default=0, help_text="Part of closing held by open after-sales cases.")
+    returned_fen = models.BigIntegerField(default=0, help_text="Shares returned (information).")
+    refunds_after_release_fen = models.BigIntegerField(
+        default=0, help_text="Refunds of orders already released (information)."
+    )
+    deductions_fen = models.BigIntegerField(default=0, help_text="Deposit deductions (information).")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "date"], name="statement_merchant_date_unique"),
+            models.CheckConstraint(
+                condition=Q(
+                    closing_fen=models.F("opening_fen")
+                    + models.F("sales_fen")
+                    + models.F("subsidy_fen")
+                    - models.F("gateway_fee_fen")
+                    - models.F("commission_fen")
+                    - models.F("platform_fee_fen")
+                    - models.F("refunds_fen")
+                    - models.F("released_fen")
+                ),
+                name="statement_identity",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Statement of merchant {self.merchant_id} for {self.date}"
+
+
+class MerchantStatementLine(models.Model):
+    """One line of a statement: what moved one figure, for one order, and the ledger entry
+    it comes from. ``amount_fen`` is signed as it adds to its figure (a subsidy returned is
+    −, a share returned is − in ``refunds``). Information lines (``held``, ``returned``,
+    ``refund_after_release``, ``deposit_deduction``) are not in the identity."""
+
+    class Kind(models.TextChoices):
+        ORDER_PAID_SHARED = "order_paid_shared", "Paid (sales)"
+        SUBSIDY_PAID = "subsidy_paid", "Subsidy paid"
+        SUBSIDY_RETURNED = "subsidy_returned", "Subsidy returned"
+        GATEWAY_FEE = "gateway_fee", "Gateway fee"
+        SHARE_COMMISSION = "share_commission", "Share: commission"
+        SHARE_PLATFORM_FEE = "share_platform_fee", "Share: platform fee"
+        REFUND_FROM_FROZEN = "refund_from_frozen", "Refund from frozen funds"
+        SHARE_RETURNED = "share_returned", "Share returned (into frozen funds)"
+        UNFREEZE_CONFIRMED = "unfreeze_confirmed", "Released (unfrozen)"
+        # Information, not in the identity:
+        HELD = "held", "Held by an open after-sales case (day end)"
+        RETURNED = "returned", "Share returned (information)"
+        REFUND_AFTER_RELEASE = "refund_after_release", "Refund after release (information)"
+        DEPOSIT_DEDUCTION = "deposit_deduction", "Deposit deduction (information)"
+
+    # Which statement figure each kind of line adds to: the figure is the sum of its lines.
+    FIGURE_OF_KIND: ClassVar[dict[str, str]] = {
+        Kind.ORDER_PAID_SHARED: "sales_fen",
+        Kind.SUBSIDY_PAID: "subsidy_fen",
+        Kind.SUBSIDY_RETURNED: "subsidy_fen",
+        Kind.GATEWAY_FEE: "gateway_fee_fen",
+        Kind.SHARE_COMMISSION: "commission_fen",
+        Kind.SHARE_PLATFORM_FEE: "platform_fee_fen",
+        Kind.REFUND_FROM_FROZEN: "refunds_fen",
+        Kind.SHARE_RETURNED: "refunds_fen",
+        Kind.UNFREEZE_CONFIRMED: "released_fen",
+        Kind.HELD: "held_fen",
+        Kind.RETURNED: "returned_fen",
+        Kind.REFUND_AFTER_RELEASE: "refunds_after_release_fen",
+        Kind.DEPOSIT_DEDUCTION: "deductions_fen",
+    }
+
+    # Lines are rewritten with their statement and listed in id order within it.
+    statement = models.ForeignKey(
+        MerchantStatement, on_delete=models.CASCADE, related_name="lines", db_index=False
+    )
+    order_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The order (none for some deductions)."
+    )
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    amount_fen = models.BigIntegerField()
+    at = models.DateTimeField(help_text="When the ledger recorded it (a held line: the day's end).")
+    entry = models.ForeignKey(
+        "ledger.Entry",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        help_text="The ledger entry it comes from (none for a held line: a balance, not a movement).",
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["statement", "id"], name="statement_line_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount_fen:+d} (order {self.order_id})"

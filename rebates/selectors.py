@@ -5,7 +5,15 @@ from dataclasses import dataclass
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from groupstore.models import Membership
-from rebates.models import OrderSettlement, RedEnvelope, RedEnvelopeClaim, Withdrawal
+from rebates.errors import StatementNotFound
+from rebates.models import (
+    MerchantStatement,
+    MerchantStatementLine,
+    OrderSettlement,
+    RedEnvelope,
+    RedEnvelopeClaim,
+    Withdrawal,
+)
 from shop.errors import NotFound
 from shop.ledger.models import Account
 from shop.ledger.selectors import account_balances_for_owner, entry_list_for_owner
@@ -59,3 +67,24 @@ def red_envelope_list_for_member(*, store_id: int, user) -> QuerySet[RedEnvelope
 def order_is_settled(order) -> bool:
     """``orders``' question (``orders.hooks.order_is_settled``): its settlement row exists."""
     return OrderSettlement.objects.filter(order_id=order.pk).exists()
+
+
+def statement_list_for_merchant(
+    *, merchant_id: int, oldest_first: bool = False
+) -> QuerySet[MerchantStatement]:
+    """The merchant's daily statements, newest first (or oldest first)."""
+    order = ("date", "pk") if oldest_first else ("-date", "-pk")
+    return MerchantStatement.objects.filter(merchant_id=merchant_id).order_by(*order)
+
+
+def statement_get_for_merchant(*, merchant_id: int, statement_id: int) -> MerchantStatement:
+    """One of the merchant's statements; anyone else's is reported as not found."""
+    statement = MerchantStatement.objects.filter(merchant_id=merchant_id, pk=statement_id).first()
+    if statement is None:
+        raise StatementNotFound(statement_id=statement_id)
+    return statement
+
+
+def statement_line_list(*, statement: MerchantStatement) -> QuerySet[MerchantStatementLine]:
+    """The statement's lines in the order they were written (time, then entry)."""
+    return MerchantStatementLine.objects.filter(statement=statement).order_by("pk")

@@ -62,6 +62,8 @@ class World:
     case: object = None  # an open after-sales case of the shopper on ``case_order``
     case_order: object = None
     envelope: object = None  # a red envelope of ``store``, funded after the shopper joined
+    statement: object = None  # a daily statement of ``merchant`` (one line), and one of the other
+    other_statement: object = None
     tokens: dict[str, str] = field(default_factory=dict)
 
     def token(self, name: str) -> str:
@@ -88,6 +90,22 @@ PEOPLE = (
     "merchant_user",
     "other_merchant_user",
 )
+
+
+def _statement(*, merchant, order_id):
+    """A statement row as the sweeper writes it (the profit-sharing postings it reads are
+    not in this world): one sale of the day, opening 0."""
+    from datetime import date
+
+    from django.utils import timezone
+
+    from rebates.models import MerchantStatement
+
+    statement = MerchantStatement.objects.create(
+        merchant=merchant, date=date(2026, 11, 2), sales_fen=1_990, closing_fen=1_990
+    )
+    statement.lines.create(order_id=order_id, kind="order_paid_shared", amount_fen=1_990, at=timezone.now())
+    return statement
 
 
 def world_build() -> World:
@@ -133,6 +151,8 @@ def world_build() -> World:
     webhook = WebhookEndpoint.objects.create(
         owner=staff.user, url="https://hooks.example.com/shop", secret="whsec_test"
     )
+    statement = _statement(merchant=staff.merchant, order_id=paid_order.pk)
+    other_statement = _statement(merchant=other_staff.merchant, order_id=None)
     world = World(
         owner=owner,
         store=store,
@@ -160,6 +180,8 @@ def world_build() -> World:
         case=case,
         case_order=case_order,
         envelope=envelope,
+        statement=statement,
+        other_statement=other_statement,
     )
     for name in PEOPLE:
         who = getattr(world, name)

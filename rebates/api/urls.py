@@ -1,6 +1,11 @@
 from django.urls import path
 
 from .envelope_views import RedEnvelopeClaimApi, StoreRedEnvelopeListApi
+from .statement_views import (
+    MerchantStatementExportApi,
+    MerchantStatementLineListApi,
+    MerchantStatementListApi,
+)
 from .views import WalletApi, WalletEntryListApi
 from .withdrawal_views import WithdrawalListCreateApi
 
@@ -12,4 +17,15 @@ urlpatterns = [
         "stores/<int:store_id>/red-envelopes", StoreRedEnvelopeListApi.as_view(), name="store-red-envelopes"
     ),
     path("red-envelopes/<int:envelope_id>/claim", RedEnvelopeClaimApi.as_view(), name="red-envelope-claim"),
+    path("merchant/statements", MerchantStatementListApi.as_view(), name="merchant-statements"),
+    path(
+        "merchant/statements/<int:statement_id>/lines",
+        MerchantStatementLineListApi.as_view(),
+        name="merchant-statement-lines",
+    ),
+    path(
+        "merchant/statements/<int:statement_id>/export",
+        MerchantStatementExportApi.as_view(),
+        name="merchant-statement-export",
+    ),
 ]

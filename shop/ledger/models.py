@@ -37,6 +37,10 @@ class Account(BaseModel):
         # where it came from. (Before 2026-12 there was one per envelope, owner_type
         # "envelope"; rebates' migration 0003 folded those into their stores' pools.)
         RED_ENVELOPE_POOL = "red_envelope_pool", "Red envelopes (unclaimed)"
+        # One per merchant under profit sharing (docs/merchant-money.md): the merchant's funds
+        # frozen at the gateway, signed like gateway_clearing (money there is negative).
+        # Every posting on it has ref_type "order"; rebates' statements read its entries.
+        MERCHANT_FROZEN = "merchant_frozen", "Merchant funds frozen at the gateway"
 
     class OwnerType(models.TextChoices):
         USER = "user", "User"

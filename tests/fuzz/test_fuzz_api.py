@@ -124,6 +124,7 @@ def seeded_path_ids(world: World, role: str) -> dict[str, object]:
         "webhook_id": world.webhook.pk,
         "upload_id": world.stock_upload.pk,
         "staff_id": merchant.pk,
+        "statement_id": world.statement.pk,
         "gateway": "sandbox",
     }
 

@@ -312,6 +312,24 @@ PROBES += [
     ),
 ]
 
+PROBES += [
+    # --- merchant statements --------------------------------------------------------------
+    Probe(
+        "merchant-statement-lines",
+        "get",
+        "/api/v1/merchant/statements/{w.statement.pk}/lines",
+        "merchant_user",
+        NOT_OUR_MERCHANT,
+    ),
+    Probe(
+        "merchant-statement-export",
+        "get",
+        "/api/v1/merchant/statements/{w.statement.pk}/export",
+        "merchant_user",
+        NOT_OUR_MERCHANT,
+    ),
+]
+
 # Lists that must show a caller only their own (list path, caller, world objects never in it).
 LIST_PROBES: list[tuple[str, str, str, Callable]] = [
     ("stores", "/api/v1/stores", "other_shopper", lambda w: {w.store.pk}),
@@ -321,6 +339,7 @@ LIST_PROBES: list[tuple[str, str, str, Callable]] = [
     ("stock-uploads", "/api/v1/merchant/stock-uploads", "other_merchant_user", lambda w: {w.stock_upload.pk}),
     ("notifications", "/api/v1/notifications", "other_shopper", lambda w: {w.shopper_notification.pk}),
     ("webhooks", "/api/v1/webhooks", "other_merchant_user", lambda w: {w.webhook.pk}),
+    ("merchant-statements", "/api/v1/merchant/statements", "other_merchant_user", lambda w: {w.statement.pk}),
 ]
 
 

@@ -1,0 +1,112 @@
+"""``/merchant/statements`` (API.md): a merchant's daily statements, their lines and exports.
+Merchant staff only, their own merchant's statements only (anyone else's is a 404)."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.generics import ListAPIView
+from rest_framework.views import APIView
+
+from merchants.selectors import merchant_get_for_staff
+from rebates.models import MerchantStatementLine
+from rebates.selectors import statement_get_for_merchant, statement_line_list, statement_list_for_merchant
+from rebates.statement_export import export_filename, statement_csv_chunks, statement_xlsx
+from shop.api.serializers import Serializer
+
+
+class StatementOutput(Serializer):
+    id = serializers.IntegerField()
+    date = serializers.DateField(help_text="The Asia/Shanghai day.")
+    opening_fen = serializers.IntegerField(help_text="The day before's closing.")
+    sales_fen = serializers.IntegerField()
+    subsidy_fen = serializers.IntegerField(help_text="Net of the subsidies returned that day.")
+    gateway_fee_fen = serializers.IntegerField()
+    commission_fen = serializers.IntegerField()
+    platform_fee_fen = serializers.IntegerField()
+    refunds_fen = serializers.IntegerField(
+        help_text="Refunds taken from frozen funds, net of the shares returned into them."
+    )
+    released_fen = serializers.IntegerField()
+    closing_fen = serializers.IntegerField(
+        help_text="opening + sales + subsidy − gateway_fee − commission − platform_fee − refunds − released"
+    )
+    held_fen = serializers.IntegerField(help_text="The part of closing held by open after-sales.")
+    returned_fen = serializers.IntegerField(help_text="Shares returned for refunds (information).")
+    refunds_after_release_fen = serializers.IntegerField(help_text="Information, not in the identity.")
+    deductions_fen = serializers.IntegerField(help_text="Deposit deductions (information).")
+
+
+class StatementLineOutput(Serializer):
+    order_id = serializers.IntegerField(allow_null=True)
+    kind = serializers.ChoiceField(choices=MerchantStatementLine.Kind.choices)
+    amount_fen = serializers.IntegerField(help_text="Signed as it adds to its figure.")
+    at = serializers.DateTimeField()
+
+
+class MerchantStatementListApi(ListAPIView):
+    serializer_class = StatementOutput
+
+    class FilterSerializer(Serializer):
+        ordering = serializers.ChoiceField(
+            choices=["date", "-date"], required=False, help_text="-date (default): newest first."
+        )
+
+    @extend_schema(parameters=[FilterSerializer])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        filters = self.FilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        merchant = merchant_get_for_staff(user=self.request.user)
+        return statement_list_for_merchant(
+            merchant_id=merchant.pk, oldest_first=filters.validated_data.get("ordering") == "date"
+        )
+
+
+class MerchantStatementLineListApi(ListAPIView):
+    serializer_class = StatementLineOutput
+
+    def get_queryset(self):
+        merchant = merchant_get_for_staff(user=self.request.user)
+        statement = statement_get_for_merchant(
+            merchant_id=merchant.pk, statement_id=self.kwargs["statement_id"]
+        )
+        return statement_line_list(statement=statement)
+
+
+class MerchantStatementExportApi(APIView):
+    class FilterSerializer(Serializer):
+        # ``file``, not ``format``: DRF reserves ``format`` for its own content negotiation.
+        file = serializers.ChoiceField(choices=["csv", "xlsx"], required=False, default="csv")
+
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.BINARY, description="The statement as CSV."),
+            (200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The statement as an XLSX workbook."
+            ),
+        },
+    )
+    def get(self, request, statement_id: int):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        merchant = merchant_get_for_staff(user=request.user)
+        statement = statement_get_for_merchant(merchant_id=merchant.pk, statement_id=statement_id)
+        if filters.validated_data["file"] == "xlsx":
+            response = HttpResponse(
+                statement_xlsx(statement),
+                content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            )
+            name = export_filename(statement, "xlsx")
+        else:
+            response = StreamingHttpResponse(
+                statement_csv_chunks(statement), content_type="text/csv; charset=utf-8"
+            )
+            name = export_filename(statement, "csv")
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
