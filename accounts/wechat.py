@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.conf import settings
 
+from shop.api.parsers import json_loads_bounded
+
 from .errors import LoginFailed, ShareTicketInvalid
 from .providers import WechatSession
 
@@ -83,7 +85,7 @@ def decrypt_share_info(*, session_key: str, encrypted_data: str, iv: str) -> str
         decryptor = cipher.decryptor()
         padded = decryptor.update(base64.b64decode(encrypted_data, validate=True)) + decryptor.finalize()
         unpadder = padding.PKCS7(algorithms.AES.block_size).unpadder()
-        data = json.loads(unpadder.update(padded) + unpadder.finalize())
+        data = json_loads_bounded(unpadder.update(padded) + unpadder.finalize())
         open_gid, appid = data["openGId"], data["watermark"]["appid"]
     except (ValueError, TypeError, KeyError, binascii.Error) as exc:
         # ValueError covers a bad IV size, bad padding and bad JSON (wrong key, altered data);

@@ -16,6 +16,8 @@ import json
 
 from django.conf import settings
 
+from shop.api.parsers import json_loads_bounded
+
 from .base import GatewayError, InvalidCallback, PaymentResult
 
 SIGNATURE_HEADER = "X-Sandbox-Signature"
@@ -36,7 +38,7 @@ def _verified_json(headers: dict[str, str], body: bytes) -> dict:
     if not signature or not hmac.compare_digest(signature, _sign(body)):
         raise InvalidCallback("Bad or missing sandbox signature.")
     try:
-        data = json.loads(body)
+        data = json_loads_bounded(body)
     except ValueError as exc:
         raise InvalidCallback("Signed, but not JSON.") from exc
     if not isinstance(data, dict):

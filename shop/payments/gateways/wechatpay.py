@@ -31,6 +31,7 @@ from django.utils import timezone
 from wechatpayv3 import WeChatPay, WeChatPayType
 from wechatpayv3.utils import aes_decrypt, rsa_verify
 
+from shop.api.parsers import json_loads_bounded
 from shop.errors import Unprocessable, ValidationFailed
 
 from .base import GatewayError, GatewayNotConfigured, InvalidCallback, PaymentResult
@@ -357,7 +358,7 @@ class WechatPayGateway:
                 raise
             raise GatewayError(f"WeChat Pay {what}: {exc}") from exc
         try:
-            data = json.loads(text) if text else {}
+            data = json_loads_bounded(text) if text else {}
         except ValueError:
             data = {}
         if not isinstance(data, dict):
@@ -393,7 +394,7 @@ class WechatPayGateway:
         if abs(time.time() - signed_at) > CALLBACK_MAX_SKEW_S:
             raise InvalidCallback("Wechatpay-Timestamp is more than 5 minutes off.")
         try:
-            envelope = json.loads(text)
+            envelope = json_loads_bounded(text)
             if not str(envelope.get("event_type", "")).startswith(event_prefix):
                 raise InvalidCallback(f"Not a {event_prefix}* notification.")
             resource = envelope["resource"]
@@ -407,7 +408,7 @@ class WechatPayGateway:
             )
             if plaintext is None:  # GCM tag mismatch: wrong APIv3 key or altered ciphertext
                 raise InvalidCallback("Resource does not decrypt with our APIv3 key.")
-            data = json.loads(plaintext)
+            data = json_loads_bounded(plaintext)
         except (AttributeError, KeyError, TypeError, ValueError, binascii.Error) as exc:
             raise InvalidCallback("Malformed notification.") from exc
         if not isinstance(data, dict):
