@@ -5,8 +5,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from merchants.api.permissions import MERCHANT_STAFF, MERCHANT_STAFF_ANY_STATUS
 from merchants.registry import open_dispute_count
-from merchants.selectors import merchant_deposit_balance, merchant_get_for_staff
+from merchants.selectors import merchant_deposit_balance
 from merchants.services import deposit_payment_create, merchant_apply
 from merchants.services.exit import refund_due_at
 from products.models import Category
@@ -108,13 +109,17 @@ MERCHANT_PROFILE = inline_serializer(
 
 
 class MerchantProfileApi(APIView):
+    permission_classes = MERCHANT_STAFF_ANY_STATUS
+
     @extend_schema(responses=MERCHANT_PROFILE)
     def get(self, request):
-        merchant = merchant_get_for_staff(user=request.user, approved=False)
+        merchant = request.merchant
         return Response(merchant_profile_body(merchant))
 
 
 class MerchantDepositCreateApi(APIView):
+    permission_classes = MERCHANT_STAFF
+
     class InputSerializer(Serializer):
         amount_fen = serializers.IntegerField(min_value=100, max_value=100_000_000)
 
@@ -126,7 +131,7 @@ class MerchantDepositCreateApi(APIView):
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        merchant = merchant_get_for_staff(user=request.user)
+        merchant = request.merchant
         payment = deposit_payment_create(
             merchant=merchant,
             payer=request.user,

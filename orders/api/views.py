@@ -8,7 +8,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from merchants.selectors import merchant_get_for_staff
+from merchants.api.permissions import MERCHANT_STAFF
 from orders.models import AfterSale, Order
 from orders.selectors import (
     after_sale_get_for_buyer,
@@ -232,6 +232,8 @@ class OrderConfirmReceiptApi(APIView):
 
 
 class MerchantOrderListApi(ListAPIView):
+    permission_classes = MERCHANT_STAFF
+
     serializer_class = MerchantOrderOutput
 
     class FilterSerializer(Serializer):
@@ -244,13 +246,15 @@ class MerchantOrderListApi(ListAPIView):
     def get_queryset(self):
         filters = self.FilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
-        merchant = merchant_get_for_staff(user=self.request.user)
+        merchant = self.request.merchant
         return order_list_for_merchant(
             merchant_id=merchant.pk, status=filters.validated_data.get("status")
         ).select_related("buyer")
 
 
 class MerchantOrderShipApi(APIView):
+    permission_classes = MERCHANT_STAFF
+
     class InputSerializer(Serializer):
         carrier = serializers.CharField(max_length=40)
         tracking_no = serializers.RegexField(r"^[A-Za-z0-9-]{4,64}$")
@@ -259,7 +263,7 @@ class MerchantOrderShipApi(APIView):
     def post(self, request, order_id: int):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        merchant = merchant_get_for_staff(user=request.user)
+        merchant = request.merchant
         order_ship(order_id=order_id, merchant_id=merchant.pk, actor=request.user, **payload.validated_data)
         return Response(
             MerchantOrderOutput(order_get_for_merchant(merchant_id=merchant.pk, order_id=order_id)).data
@@ -267,6 +271,8 @@ class MerchantOrderShipApi(APIView):
 
 
 class MerchantOrderInvoiceApi(APIView):
+    permission_classes = MERCHANT_STAFF
+
     class InputSerializer(Serializer):
         invoice_no = serializers.CharField(max_length=64)
 
@@ -274,7 +280,7 @@ class MerchantOrderInvoiceApi(APIView):
     def post(self, request, order_id: int):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        merchant = merchant_get_for_staff(user=request.user)
+        merchant = request.merchant
         order_mark_invoiced(
             order_id=order_id, merchant_id=merchant.pk, actor=request.user, **payload.validated_data
         )
@@ -341,6 +347,8 @@ class AfterSaleWithdrawApi(APIView):
 
 
 class MerchantAfterSaleListApi(ListAPIView):
+    permission_classes = MERCHANT_STAFF
+
     serializer_class = AfterSaleOutput
 
     class FilterSerializer(Serializer):
@@ -353,7 +361,7 @@ class MerchantAfterSaleListApi(ListAPIView):
     def get_queryset(self):
         filters = self.FilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
-        merchant = merchant_get_for_staff(user=self.request.user)
+        merchant = self.request.merchant
         return after_sale_list_for_merchant(
             merchant_id=merchant.pk, status=filters.validated_data.get("status")
         )
@@ -366,13 +374,15 @@ class _MerchantDecisionInput(Serializer):
 class _MerchantAfterSaleDecisionApi(APIView):
     """The merchant's decision on one of its cases; ``decide`` is the service that makes it."""
 
+    permission_classes = MERCHANT_STAFF
+
     decide = None  # after_sale_approve or after_sale_reject, set by the subclass
 
     @extend_schema(request=_MerchantDecisionInput, responses=AfterSaleOutput)
     def post(self, request, case_id: int):
         payload = _MerchantDecisionInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        merchant = merchant_get_for_staff(user=request.user)
+        merchant = request.merchant
         self.decide(
             case_id=case_id,
             merchant_id=merchant.pk,

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "shop.api.request_id.RequestIdMiddleware",
     "shop.api.metrics.MetricsMiddleware",
+    "shop.api.headers.HeaderControlCharsMiddleware",  # before anything reads a header value
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # admin and API docs assets, also under gunicorn
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 
 import pytest
@@ -194,3 +195,144 @@ def test_a_json_body_to_the_upload_is_a_415(world, client_as):
     response = client_as("merchant_user").post("/api/v1/merchant/stock-uploads", {"file": "x"}, format="json")
 
     assert_error(response, 415, "unsupported_media_type")
+
+
+# --- Item 6: the permission is checked before the body ------------------------------------
+
+OPEN_TO_NON_MERCHANTS = {"/api/v1/merchant/applications"}  # anyone may apply to become one
+# Fails validation on every merchant endpoint, in the body and in the query string alike.
+INVALID_BODY = {"amount_fen": "lots", "carrier": None, "title": ["x"], "status": "lost", "file": 1}
+INVALID_QUERY = {"status": "lost", "page_size": "0", "ordering": "nonsense"}
+
+
+def _merchant_operations() -> list:
+    schema = APIClient().get("/api/schema/", {"format": "json"}).json()
+    return [
+        pytest.param(method, path, id=f"{method}:{path}")
+        for path, item in schema["paths"].items()
+        if path.startswith("/api/v1/merchant/") and path not in OPEN_TO_NON_MERCHANTS
+        for method in item
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+
+
+@pytest.fixture(scope="module")
+def merchant_operations(django_db_setup, django_db_blocker) -> list:
+    with django_db_blocker.unblock():
+        return _merchant_operations()
+
+
+def test_every_merchant_operation_is_checked(merchant_operations):
+    # The schema walk below covers new merchant endpoints on its own; this pins that it runs.
+    assert len(merchant_operations) >= 20
+
+
+@pytest.mark.parametrize("caller", ["shopper", "owner"])
+def test_a_non_merchant_gets_403_whatever_the_body_on_every_merchant_operation(
+    world, client_as, merchant_operations, caller
+):
+    client = client_as(caller)
+    wrong = []
+    for param in merchant_operations:
+        method, path = param.values
+        url = re.sub(r"\{[^}]+\}", str(world.paid_order.pk), path)
+        if method == "get":
+            response = client.get(url, INVALID_QUERY)
+        else:
+            response = getattr(client, method)(f"{url}?status=lost", INVALID_BODY, format="json")
+        body = response.json()
+        if response.status_code != 403 or body.get("error", {}).get("code") != "not_merchant_staff":
+            wrong.append((method, path, response.status_code, body))
+
+    assert not wrong, "\n".join(map(str, wrong))
+
+
+def test_a_non_merchant_shipping_with_a_bad_body_gets_403_not_400(world, client_as):
+    response = client_as("shopper").post(
+        f"/api/v1/merchant/orders/{world.paid_order.pk}/ship", {"carrier": ""}, format="json"
+    )
+
+    assert_error(response, 403, "not_merchant_staff")
+
+
+def test_staff_with_a_bad_body_still_get_the_validation_error(world, client_as):
+    response = client_as("merchant_user").post(
+        f"/api/v1/merchant/orders/{world.paid_order.pk}/ship", {"carrier": ""}, format="json"
+    )
+
+    error = assert_error(response, 400, "validation_error")
+    assert {"carrier", "tracking_no"} <= set(error["fields"])
+
+
+def test_no_token_on_a_merchant_operation_is_still_a_401(world):
+    response = APIClient().post(f"/api/v1/merchant/orders/{world.paid_order.pk}/ship", {}, format="json")
+
+    assert_error(response, 401, "not_authenticated")
+
+
+# --- Item 6: control characters in headers --------------------------------------------------
+
+CONTROL_HEADERS = [
+    ("HTTP_AUTHORIZATION", "Bearer \x00"),
+    ("HTTP_AUTHORIZATION", "Bearer abc\x1bdef"),
+    ("HTTP_IDEMPOTENCY_KEY", "key\x00"),  # was a 500: PostgreSQL text cannot hold NUL
+    ("HTTP_USER_AGENT", "curl\x7f"),
+    ("HTTP_X_REQUEST_ID", "\x0a"),
+]
+
+
+@pytest.mark.parametrize(("header", "value"), CONTROL_HEADERS, ids=[f"{h}-{v!r}" for h, v in CONTROL_HEADERS])
+def test_a_control_character_in_a_header_is_a_400_in_the_error_shape(world, client_as, header, value):
+    client = client_as(None if header == "HTTP_AUTHORIZATION" else "shopper")
+    stores = Store.objects.count()
+
+    response = client.post("/api/v1/stores", {"name": "团"}, format="json", **{header: value})
+
+    error = assert_error(response, 400, "bad_header")
+    assert "control character" in error["message"]
+    assert response["X-Request-ID"]
+    assert Store.objects.count() == stores
+
+
+def test_a_tab_in_a_header_is_allowed(world, client_as):
+    response = client_as("shopper").get("/api/v1/stores", HTTP_USER_AGENT="mini\tprogram")
+
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize(
+    "raw", [b"Bearer \x00", b"Bearer a\x00b", b"Bearer " + b"A" * 10_000, b"Bearer ../../x"]
+)
+def test_token_authentication_refuses_a_malformed_token_without_a_query(raw, django_assert_num_queries):
+    # Behind a server that passed a control character on, the authentication itself holds.
+    from rest_framework.exceptions import AuthenticationFailed
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from accounts.authentication import BearerTokenAuthentication
+
+    request = Request(APIRequestFactory().get("/", HTTP_AUTHORIZATION=raw.decode("latin-1")))
+
+    with django_assert_num_queries(0), pytest.raises(AuthenticationFailed, match="Malformed token"):
+        BearerTokenAuthentication().authenticate(request)
+
+
+# --- Item 6: errors before Django ------------------------------------------------------------
+
+
+def test_gunicorn_limits_are_set_and_the_documented_proxy_refuses_first():
+    # Gunicorn answers these limits with HTML (docs/deploy.md, "The proxy in front"): the
+    # proxy configuration there must refuse first, with its own JSON pages.
+    import runpy
+
+    conf = runpy.run_path(str(settings.BASE_DIR / "gunicorn.conf.py"))
+    deploy = (settings.BASE_DIR / "docs" / "deploy.md").read_text()
+    proxy_buffer_kb = int(re.search(r"large_client_header_buffers \d+ (\d+)k;", deploy).group(1))
+
+    assert conf["limit_request_line"] == 8190
+    assert conf["limit_request_fields"] == 100
+    assert conf["limit_request_field_size"] == 8190
+    assert conf["header_map"] == "drop"
+    assert proxy_buffer_kb * 1024 < min(conf["limit_request_line"], conf["limit_request_field_size"])
+    for status in ("400", "413", "414", "494 =431"):
+        assert f"error_page {status} @" in deploy
