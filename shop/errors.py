@@ -64,3 +64,13 @@ class Unprocessable(ApplicationError):
     code = "unprocessable"
     http_status = 422
     default_message = "The request cannot be processed."
+
+
+class ServiceUnavailable(ApplicationError):
+    """A service we depend on (WeChat, …) cannot be reached: the fault is not the caller's,
+    and the same request may succeed later. Answered with ``Retry-After``."""
+
+    code = "service_unavailable"
+    http_status = 503
+    default_message = "A service we depend on is unavailable. Try again shortly."
+    retry_after_s = 5

@@ -20,6 +20,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
+import requests
 from django.conf import settings
 from django.core.management import call_command
 from django.db import transaction
@@ -511,6 +512,27 @@ def test_a_code_wechat_refuses_is_a_400_and_creates_no_user(world, code):
         response = call(world, "anon", "post", "/auth/wechat-login", {"code": code})
 
     assert_error(response, 400, "login_failed")
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        pytest.param({"side_effect": requests.ConnectTimeout("slow")}, id="unreachable"),
+        pytest.param(
+            {"return_value": mock.Mock(status_code=502, json=mock.Mock(side_effect=ValueError))}, id="502"
+        ),
+    ],
+)
+def test_a_login_wechat_cannot_check_is_a_503_with_retry_after(world, failure):
+    # The code may be good: the fault is upstream, so not 400 login_failed (issue 19, item 9).
+    before = snapshot()
+
+    with mock.patch("accounts.wechat.requests.get", **failure):
+        response = call(world, "anon", "post", "/auth/wechat-login", {"code": "0a3bXc000abcde1"})
+
+    assert_error(response, 503, "service_unavailable")
+    assert int(response["Retry-After"]) > 0
     assert snapshot() == before
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -40,7 +40,13 @@ class WechatLoginApi(APIView):
 
     @extend_schema(
         request=InputSerializer,
-        responses=inline_serializer("LoginAnswer", {"token": serializers.CharField(), "user": UserBrief()}),
+        responses={
+            200: inline_serializer("LoginAnswer", {"token": serializers.CharField(), "user": UserBrief()}),
+            400: OpenApiResponse(description="`login_failed`: WeChat refused the code; get a fresh one."),
+            503: OpenApiResponse(
+                description="`service_unavailable`: WeChat could not check the code; see `Retry-After`."
+            ),
+        },
         auth=[],
     )
     def post(self, request):

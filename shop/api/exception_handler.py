@@ -63,7 +63,11 @@ def exception_handler(exc, context):
         return Response(error_body("bad_request", "Bad request."), status=400)
     if isinstance(exc, ApplicationError):
         set_rollback()
-        return Response(error_body(exc.code, exc.message, exc.fields), status=exc.http_status)
+        retry_after = getattr(exc, "retry_after_s", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
+        return Response(
+            error_body(exc.code, exc.message, exc.fields), status=exc.http_status, headers=headers
+        )
     if isinstance(exc, DjangoValidationError):
         set_rollback()
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
