@@ -428,6 +428,25 @@ CASES = [
     bad("ship:bad-tracking", SHIP_PAID, {**SHIPMENT, "tracking_no": "SF 123; DROP"}, field="tracking_no"),
     bad("ship:long-carrier", SHIP_PAID, {**SHIPMENT, "carrier": "c" * 41}, field="carrier"),
     bad("ship:tracking-list", SHIP_PAID, {**SHIPMENT, "tracking_no": ["SF1"]}, field="tracking_no"),
+    # Constraints the schema states, enforced (issue 19, item 9)
+    bad("orders:blank-status", at("member", "get", "/orders?status="), field="status"),
+    bad("merchant-orders:blank-status", at("merchant", "get", "/merchant/orders?status="), field="status"),
+    bad("orders:page-size-null", at("member", "get", "/orders?page_size=null"), field="page_size"),
+    bad("orders:page-size-blank", at("member", "get", "/orders?page_size="), field="page_size"),
+    bad("orders:page-size-zero", at("member", "get", "/orders?page_size=0"), field="page_size"),
+    bad("orders:page-size-over-max", at("member", "get", "/orders?page_size=101"), field="page_size"),
+    bad("stores-list:page-size-word", at("member", "get", "/stores?page_size=all"), field="page_size"),
+    bad("notifications:unread-null", at("member", "get", "/notifications?unread=null"), field="unread"),
+    bad("stores:blank-group-id", NEW_STORE, {"name": "团", "wechat_group_id": ""}, field="wechat_group_id"),
+    bad("stores:space-group-id", NEW_STORE, {"name": "团", "wechat_group_id": "  "}, field="wechat_group_id"),
+    bad("join:blank-group-id", JOIN, lambda w: {"share_token": w.share_token, "wechat_group_id": ""}),
+    bad("login:avatar-not-http", LOGIN, {"code": "sandbox:new", "avatar_url": "ftp://a.example/x.png"}),
+    bad(
+        "quote:team-open-and-join",
+        at("member", "post", "/checkout/quote"),
+        lambda w: {**basket(line())(w), "team": {"open": True, "join": 1}},
+        field="team",
+    ),
     # GET /wallet
     bad("wallet:anonymous", at("anon", "get", "/wallet"), expect="401 not_authenticated"),
     bad("wallet:post", at("member", "post", "/wallet"), {"available_fen": 10**9}, "405 method_not_allowed"),
@@ -452,6 +471,13 @@ def test_bad_input_is_refused_in_the_error_shape_and_writes_nothing(
 
 
 # --- Quantities given as strings ----------------------------------------------------
+
+
+@pytest.mark.parametrize("size", ["1", "100"])
+def test_page_size_within_its_bounds_is_accepted(world, size):
+    response = call(world, "member", "get", f"/orders?page_size={size}")
+
+    assert response.status_code == 200, response.content
 
 
 def test_a_numeric_string_quantity_is_read_as_that_number(world):

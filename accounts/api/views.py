@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from accounts.profile import me_fields
 from accounts.services import user_login_with_code
-from shop.api.serializers import Serializer
+from shop.api.serializers import Serializer, http_url
 
 
 class LoginThrottle(AnonRateThrottle):
@@ -36,7 +36,9 @@ class WechatLoginApi(APIView):
     class InputSerializer(Serializer):
         code = serializers.CharField(max_length=200)
         nickname = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-        avatar_url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="")
+        avatar_url = serializers.URLField(
+            max_length=500, required=False, allow_blank=True, default="", validators=[http_url]
+        )
 
     @extend_schema(
         request=InputSerializer,

@@ -7,7 +7,7 @@ approved merchant) and then only that merchant's objects (404 for anyone else's)
 from __future__ import annotations
 
 from django.core.validators import URLValidator
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import MultiPartParser
@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from products.models import Product
 from products.selectors import product_get_for_merchant, product_list_for_merchant, sku_get_for_merchant
 from products.services import PRICE_MAX_FEN, STOCK_MAX
-from shop.api.serializers import Serializer
+from shop.api.serializers import QuerySerializer, Serializer, http_url
 
 from ..models import DepositMovement, MerchantStaff, StockUpload
 from ..selectors import (
@@ -60,11 +60,21 @@ def _spec(value: dict) -> dict:
     return value
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": SPEC_MAX_KEYS,
+        "propertyNames": {"type": "string", "minLength": 1, "maxLength": 20, "pattern": r"\S"},
+        "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 50, "pattern": r"\S"},
+    }
+)
+class SpecField(serializers.DictField):
+    """A SKU's spec values by name (``{"颜色": "红"}``): the rules of ``_spec``, stated in the schema."""
+
+
 class SkuInput(Serializer):
     code = serializers.CharField(max_length=64)
-    spec = serializers.DictField(
-        child=serializers.CharField(max_length=50), required=False, validators=[_spec]
-    )
+    spec = SpecField(child=serializers.CharField(max_length=50), required=False, validators=[_spec])
     price_fen = serializers.IntegerField(min_value=1, max_value=PRICE_MAX_FEN)
     stock = serializers.IntegerField(
         min_value=0, max_value=STOCK_MAX, required=False, help_text="Units on hand (absolute)."
@@ -91,7 +101,7 @@ class MerchantProductListApi(GenericAPIView):
     serializer_class = MerchantProductOutput
     queryset = Product.objects.none()  # for the schema; the view reads through selectors
 
-    class FilterSerializer(Serializer):
+    class FilterSerializer(QuerySerializer):
         status = serializers.ChoiceField(choices=Product.Status.choices, required=False)
         q = serializers.CharField(required=False, max_length=100, allow_blank=True)
 
@@ -100,7 +110,7 @@ class MerchantProductListApi(GenericAPIView):
         description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
         category_id = serializers.IntegerField(min_value=1)
         images = serializers.ListField(
-            child=serializers.CharField(max_length=500, validators=[_image_url]),
+            child=serializers.CharField(max_length=500, validators=[_image_url, http_url]),
             required=False,
             default=list,
             max_length=9,
@@ -147,7 +157,9 @@ class MerchantProductDetailApi(APIView):
         description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
         category_id = serializers.IntegerField(min_value=1, required=False)
         images = serializers.ListField(
-            child=serializers.CharField(max_length=500, validators=[_image_url]), required=False, max_length=9
+            child=serializers.CharField(max_length=500, validators=[_image_url, http_url]),
+            required=False,
+            max_length=9,
         )
         status = serializers.ChoiceField(
             choices=[Product.Status.ON_SALE, Product.Status.OFF_SALE],

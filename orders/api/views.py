@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -31,7 +31,7 @@ from orders.services.after_sales import (
 from orders.services.checkout import checkout_quote, order_place, order_quote
 from orders.services.lifecycle import order_cancel, order_confirm_receipt, order_mark_invoiced, order_ship
 from shop.api.idempotency import idempotent
-from shop.api.serializers import IdField, Serializer
+from shop.api.serializers import IdField, QuerySerializer, Serializer
 from shop.payments.gateways.registry import default_gateway_name
 from shop.payments.services import payment_client_params
 
@@ -43,8 +43,38 @@ class CheckoutItemInput(Serializer):
     qty = serializers.IntegerField(min_value=1, max_value=settings.SHOP_RULES["MAX_ORDER_QTY"])
 
 
+_TEAM_ID = {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
+
+
+@extend_schema_field(
+    {
+        "description": '``{"open": true}`` (optionally ``"new_customers_only": true``) '
+        'or ``{"join": <team_id>}``.',
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {
+                    "open": {"type": "boolean", "enum": [True]},
+                    "new_customers_only": {"type": "boolean"},
+                },
+                "required": ["open"],
+                "not": {"required": ["join"]},
+            },
+            {
+                "type": "object",
+                "properties": {
+                    "join": _TEAM_ID,
+                    "open": {"type": "boolean", "enum": [False]},
+                    "new_customers_only": {"type": "boolean", "enum": [False]},
+                },
+                "required": ["join"],
+            },
+        ],
+    }
+)
 class TeamInput(Serializer):
-    """``{"open": true}`` (optionally ``"new_customers_only": true``) or ``{"join": <team_id>}``."""
+    """``{"open": true}`` (optionally ``"new_customers_only": true``) or ``{"join": <team_id>}``;
+    the schema states the same rule (``validate``) as its ``oneOf``."""
 
     open = serializers.BooleanField(required=False)
     join = IdField(required=False)
@@ -143,7 +173,7 @@ class OrderListCreateApi(ListAPIView):
 
     serializer_class = OrderOutput
 
-    class FilterSerializer(Serializer):
+    class FilterSerializer(QuerySerializer):
         status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
 
     @extend_schema(parameters=[FilterSerializer])
@@ -236,7 +266,7 @@ class MerchantOrderListApi(ListAPIView):
 
     serializer_class = MerchantOrderOutput
 
-    class FilterSerializer(Serializer):
+    class FilterSerializer(QuerySerializer):
         status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
 
     @extend_schema(parameters=[FilterSerializer])
@@ -351,7 +381,7 @@ class MerchantAfterSaleListApi(ListAPIView):
 
     serializer_class = AfterSaleOutput
 
-    class FilterSerializer(Serializer):
+    class FilterSerializer(QuerySerializer):
         status = serializers.ChoiceField(choices=AfterSale.Status.choices, required=False)
 
     @extend_schema(parameters=[FilterSerializer])
