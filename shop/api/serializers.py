@@ -10,11 +10,14 @@ from rest_framework.fields import empty
 ID_MAX = 2**63 - 1  # a PostgreSQL bigint, the type of every primary key
 
 # A URL as Django's URLValidator accepts it, narrowed to what a schema can state exactly and
-# what a client really sends: http(s), a DNS name ending in a letters-only TLD, an optional
-# port, a path of printable ASCII. The schema states this pattern (for ``format: uri`` says
-# less than URLValidator checks), and the validators below enforce it (issue 19, item 9).
+# what a client really sends: http(s), a DNS name (ASCII) ending in a letters-only TLD, an
+# optional port, then a path, query or fragment. The schema states this pattern (``format:
+# uri`` says less than URLValidator checks), and the validators below enforce it too, so the
+# two agree on every string (issue 19, item 9).
 _HOST = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
-_REST = _HOST + r"\.[A-Za-z]{2,63}(?::[0-9]{1,5})?(?:/[!-~]*)?$"
+# After the host, as URLValidator: "/", "?" or "#", then anything but whitespace (Python's
+# and ECMA's whitespace both excluded, so the schema and the check agree on every string).
+_REST = _HOST + r"\.[A-Za-z]{2,63}(?::[0-9]{1,5})?(?:[/?#][^\s\x1c-\x1f\x85\ufeff]*)?$"
 HTTP_URL_PATTERN = r"^https?://" + _REST
 HTTPS_URL_PATTERN = r"^https://" + _REST
 http_url = RegexValidator(HTTP_URL_PATTERN, "Enter an http or https URL with a host name.")

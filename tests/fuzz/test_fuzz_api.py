@@ -151,13 +151,14 @@ def breaks_a_rule_no_schema_can_state(error: dict) -> bool:
     fields = error.get("fields") or {}
     if error.get("code") in FILE_CONTENT_CODES:
         return True
-    unstatable = CROSS_FIELD_RULES | UNGENERATED_RULES
+
+    def listed(name: str) -> bool:  # "skus.4.spec" is a SKU's spec
+        return name.rsplit(".", 1)[-1] in CROSS_FIELD_RULES | UNGENERATED_RULES
+
     return (
         error.get("code") == "validation_error"
-        and any(name in unstatable for name in fields)
-        and all(
-            name in unstatable or _is_unknown_reference(name, messages) for name, messages in fields.items()
-        )
+        and any(map(listed, fields))
+        and all(listed(name) or _is_unknown_reference(name, messages) for name, messages in fields.items())
     )
 
 
