@@ -136,7 +136,8 @@ ERROR_SCHEMA = {
     "additionalProperties": False,
 }
 ERRORS_EVERYWHERE = {
-    "400": "Invalid input (`validation_error` with `fields`), or a request the rules refuse.",
+    "400": "Invalid input (`validation_error` with `fields`; `parse_error`: not JSON, or nested "
+    "deeper than 32; `bad_header`: a control character in a header), or a request the rules refuse.",
     "404": "No such object, or someone else's (never told apart), or no such URL.",
     "429": "Throttled: too many requests of this kind; see `Retry-After`.",
     "500": "`internal_error`: a bug on our side, logged with the request id.",
@@ -147,7 +148,8 @@ ERRORS_WHEN_AUTHENTICATED = {
 }
 ERRORS_WHEN_WRITING = {
     "409": "An illegal state change, or a concurrent duplicate still in progress.",
-    "415": "The body is not in a media type this operation accepts.",
+    "413": "`request_too_large`: the body is over the size limit (2.5 MB; an upload's file, 20 MB).",
+    "415": "The body is not in a media type this operation accepts (JSON; multipart for an upload).",
     "422": "The request cannot be processed (e.g. an Idempotency-Key reused with another body).",
 }
 WRITE_METHODS = {"post", "put", "patch", "delete"}

@@ -85,7 +85,7 @@ def test_every_operation_declares_its_errors_with_the_error_component(schema):
         if operation.get("security"):
             assert {"401", "403"} <= set(declared), (method, path)
         if method in {"post", "put", "patch", "delete"}:
-            assert {"409", "415", "422"} <= set(declared), (method, path)
+            assert {"409", "413", "415", "422"} <= set(declared), (method, path)
 
 
 def test_every_success_answer_and_request_body_names_its_fields(schema):
