@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from products.models import Product
 from products.selectors import product_get_for_merchant, product_list_for_merchant, sku_get_for_merchant
 from products.services import PRICE_MAX_FEN, STOCK_MAX
+from shop.api.schema import NOT_BLANK
 from shop.api.serializers import QuerySerializer, Serializer, http_url
 
 from ..models import DepositMovement, MerchantStaff, StockUpload
@@ -64,8 +65,8 @@ def _spec(value: dict) -> dict:
     {
         "type": "object",
         "maxProperties": SPEC_MAX_KEYS,
-        "propertyNames": {"type": "string", "minLength": 1, "maxLength": 20, "pattern": r"\S"},
-        "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 50, "pattern": r"\S"},
+        "propertyNames": {"type": "string", "minLength": 1, "maxLength": 20, "pattern": NOT_BLANK},
+        "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 50, "pattern": NOT_BLANK},
     }
 )
 class SpecField(serializers.DictField):
