@@ -42,13 +42,18 @@ def max_depth() -> int:
 
 
 def json_depth_ok(text: str, limit: int) -> bool:
-    """Whether ``text`` nests at most ``limit`` arrays and objects deep (False also for
-    brackets that do not balance, which no valid JSON has).
+    """Whether ``text`` nests at most ``limit`` arrays and objects deep. Brackets that do not
+    balance (no valid JSON has them) count as too deep once there are more openings than
+    ``limit``; with fewer, the decoder refuses bad JSON itself.
 
     Strings are dropped, then everything but brackets; each pass then removes the
     innermost empty pairs, so a skeleton ``limit`` deep is gone after ``limit`` passes.
-    Every step is one regex pass in C: a 2.5 MB body costs milliseconds, never recursion.
+    Every step is a C scan or regex pass, never recursion: an ordinary body costs one
+    ``count`` (a few microseconds); a 2.5 MB body of 200,000 small objects about three times
+    what ``json.loads`` itself takes.
     """
+    if text.count("[") + text.count("{") <= limit:
+        return True  # too few openings to nest deeper (every ordinary body): one C scan
     skeleton = _NOT_BRACKET.sub("", _STRING.sub("", text))
     for _ in range(limit):
         if not skeleton:

@@ -85,8 +85,9 @@ def test_nesting_up_to_the_limit_is_still_parsed(world, client_as):
         ('{"a": [1, {"b": []}]}', 3, False),
         ('{"a": "[[[[[[[[[[[[{{{{{{{{"}', 1, True),  # brackets inside strings do not count
         ('{"a": "\\"[[[["}', 1, True),  # nor after an escaped quote
-        ('["unterminated', 5, False),
-        ("[}", 5, False),
+        ('["unterminated', 0, False),  # with more openings than the limit, unbalanced is refused
+        ("[}", 0, False),
+        ("[}", 5, True),  # with fewer, the decoder refuses it (one count, no scan)
         ("", 1, True),
     ],
 )
@@ -97,7 +98,7 @@ def test_json_depth_is_measured_outside_strings(text, limit, ok):
 def test_measuring_depth_is_linear_even_on_hostile_text():
     # Escaped quotes that never close a string: a string pattern that may fail restarts at
     # every quote (quadratic); ours may not fail.
-    hostile = '["' + '\\"' * 1_000_000
+    hostile = "[" * 40 + '"' + '\\"' * 1_000_000
     started = time.perf_counter()
 
     assert json_depth_ok(hostile, 32) is False
