@@ -13,6 +13,24 @@ timeout = 30
 graceful_timeout = 30
 keepalive = 5
 
+# Request limits, set deliberately (issue 19, item 6). Gunicorn refuses what breaks them
+# before Django runs, with its own HTML page, not our JSON error shape: so the proxy in
+# front must refuse first, with stricter limits and JSON pages (docs/deploy.md, "The proxy
+# in front"), and these are the backstop behind it.
+# - The request line (method, path, query string, version): 414 past 8190 bytes (gunicorn's
+#   maximum), twice the proxy's 4 KB, so the proxy's JSON answer always comes first. No call
+#   of ours needs a query string anywhere near 4 KB.
+limit_request_line = int(os.environ.get("GUNICORN_LIMIT_REQUEST_LINE", "8190"))
+# - Header fields: 431 past 100 of them or past 8190 bytes in one (the proxy: 4 KB). A
+#   token is 43 bytes.
+limit_request_fields = int(os.environ.get("GUNICORN_LIMIT_REQUEST_FIELDS", "100"))
+limit_request_field_size = int(os.environ.get("GUNICORN_LIMIT_REQUEST_FIELD_SIZE", "8190"))
+# - A header name with an underscore is dropped, never mapped onto the dashed one (so
+#   "X_Forwarded_For" cannot pose as "X-Forwarded-For"). A control character in a value
+#   (NUL, ESC, …): gunicorn's 400 page; behind a server that lets one through, Django
+#   answers 400 bad_header itself (shop/api/headers.py).
+header_map = "drop"
+
 # Recycle workers now and then so a slow leak cannot grow forever; jitter keeps them
 # from all restarting at once.
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "1000"))

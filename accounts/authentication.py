@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 
 from django.db import connection
@@ -12,6 +13,10 @@ from shop.db import execute
 
 from .models import AuthToken, User
 from .services import token_hash
+
+# What token_issue makes (secrets.token_urlsafe), with room to spare: anything else (a NUL,
+# a control character, 10 KB of junk) is refused without a database round trip.
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 @cache
@@ -59,6 +64,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             raw = header[1].decode()
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed("Malformed token.") from None
+        if not _TOKEN_SHAPE.fullmatch(raw):
+            raise exceptions.AuthenticationFailed("Malformed token.")
         found = token_user(raw)
         if found is None:
             raise exceptions.AuthenticationFailed("Invalid or expired token.")

@@ -1,10 +1,18 @@
-from shop.errors import ApplicationError, Conflict, PermissionDenied
+from shop.errors import ApplicationError, Conflict, PermissionDenied, ServiceUnavailable
 
 
 class LoginFailed(ApplicationError):
     code = "login_failed"
     http_status = 400
     default_message = "The login code was not accepted."
+
+
+class WechatUnavailable(ServiceUnavailable):
+    """WeChat's login check could not be made (unreachable, an error page, busy): the code
+    may still be good, so the client retries the same login after ``Retry-After``."""
+
+    default_message = "WeChat could not be reached to check the login code. Try again shortly."
+    retry_after_s = 5
 
 
 class AccountFrozen(PermissionDenied):

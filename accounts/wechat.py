@@ -20,13 +20,16 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.conf import settings
 
-from .errors import LoginFailed, ShareTicketInvalid
+from shop.api.parsers import json_loads_bounded
+
+from .errors import LoginFailed, ShareTicketInvalid, WechatUnavailable
 from .providers import WechatSession
 
 logger = logging.getLogger("accounts.wechat")
 
 CODE2SESSION_URL = "https://api.weixin.qq.com/sns/jscode2session"
 TIMEOUT_S = 5  # a login that waits longer is a failed login; the client may try again
+WECHAT_BUSY = -1  # errcode: "system busy, try again later"
 SANDBOX_APPID = "sandbox"  # watermark of share tickets the sandbox makes (only while SANDBOX is on)
 # What an openGId looks like (WeChat's are ~28 url-safe characters); bounded by the column size.
 OPEN_GID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -35,9 +38,11 @@ OPEN_GID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 def code2session(code: str) -> WechatSession:
     """Exchange a one-time ``wx.login`` code for the user's openid, unionid and session key.
 
-    Any failure — network, non-200, bad JSON, a WeChat ``errcode`` (40029: invalid code,
-    40163: code already used, 45011: rate limited, -1: busy) — is ``LoginFailed``: the
-    client asks ``wx.login`` for a fresh code and tries again.
+    WeChat refusing the code (an ``errcode``: 40029 invalid code, 40163 code already used,
+    45011 rate limited) is ``LoginFailed`` (400): the client asks ``wx.login`` for a fresh
+    code. WeChat not answering the question — unreachable, a non-200 or non-JSON answer,
+    ``errcode`` -1 (busy) — is ``WechatUnavailable`` (503 with ``Retry-After``): the fault is
+    upstream, not the client's.
     """
     params = {
         "appid": settings.WECHAT_APPID,
@@ -49,15 +54,18 @@ def code2session(code: str) -> WechatSession:
         response = requests.get(CODE2SESSION_URL, params=params, timeout=TIMEOUT_S)
     except requests.RequestException as exc:
         logger.warning("code2Session unreachable: %s", type(exc).__name__)
-        raise LoginFailed("WeChat could not be reached to check the login code. Try again.") from exc
+        raise WechatUnavailable() from exc
     try:
         data = response.json()  # WeChat answers JSON labelled text/plain
     except ValueError:
         data = None
     if response.status_code != 200 or not isinstance(data, dict):
         logger.warning("code2Session answered HTTP %s without JSON", response.status_code)
-        raise LoginFailed("WeChat answered the login check with something unexpected. Try again.")
+        raise WechatUnavailable("WeChat answered the login check with an error page. Try again shortly.")
     errcode = data.get("errcode") or 0
+    if errcode == WECHAT_BUSY:
+        logger.warning("code2Session busy (errcode -1)")
+        raise WechatUnavailable("WeChat is busy. Try again shortly.")
     if errcode != 0:
         logger.info("code2Session refused the code: errcode=%s errmsg=%s", errcode, data.get("errmsg"))
         raise LoginFailed(f"WeChat refused the login code (errcode {errcode}).", errcode=errcode)
@@ -83,7 +91,7 @@ def decrypt_share_info(*, session_key: str, encrypted_data: str, iv: str) -> str
         decryptor = cipher.decryptor()
         padded = decryptor.update(base64.b64decode(encrypted_data, validate=True)) + decryptor.finalize()
         unpadder = padding.PKCS7(algorithms.AES.block_size).unpadder()
-        data = json.loads(unpadder.update(padded) + unpadder.finalize())
+        data = json_loads_bounded(unpadder.update(padded) + unpadder.finalize())
         open_gid, appid = data["openGId"], data["watermark"]["appid"]
     except (ValueError, TypeError, KeyError, binascii.Error) as exc:
         # ValueError covers a bad IV size, bad padding and bad JSON (wrong key, altered data);

@@ -68,7 +68,7 @@ class Conflict(ApplicationError):
 
 
 class ServiceUnavailable(ApplicationError):
-    """Something we depend on (the cache, the database) is down: nothing was done, and the
+    """Something we depend on (the cache, the database, WeChat) is down: nothing was done, and the
     client may send the same request again (with the same ``Idempotency-Key``) after
     ``retry_after_s`` seconds, which the API sends as ``Retry-After``."""
 

@@ -11,7 +11,7 @@ from accounts.privacy import user_data_export, user_erase
 from accounts.profile import me_fields
 from accounts.services import user_login_with_code
 from shop.api.confirm import confirmation_schema, require_confirmation
-from shop.api.serializers import Serializer
+from shop.api.serializers import Serializer, http_url
 from shop.api.throttling import ClientAddressRateThrottle
 
 
@@ -39,11 +39,19 @@ class WechatLoginApi(APIView):
     class InputSerializer(Serializer):
         code = serializers.CharField(max_length=200)
         nickname = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-        avatar_url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="")
+        avatar_url = serializers.URLField(
+            max_length=500, required=False, allow_blank=True, default="", validators=[http_url]
+        )
 
     @extend_schema(
         request=InputSerializer,
-        responses=inline_serializer("LoginAnswer", {"token": serializers.CharField(), "user": UserBrief()}),
+        responses={
+            200: inline_serializer("LoginAnswer", {"token": serializers.CharField(), "user": UserBrief()}),
+            400: OpenApiResponse(description="`login_failed`: WeChat refused the code; get a fresh one."),
+            503: OpenApiResponse(
+                description="`service_unavailable`: WeChat could not check the code; see `Retry-After`."
+            ),
+        },
         auth=[],
     )
     def post(self, request):

@@ -11,7 +11,7 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from accounts.errors import LoginFailed, ShareTicketInvalid
+from accounts.errors import LoginFailed, ShareTicketInvalid, WechatUnavailable
 from accounts.providers import WechatSession, exchange_code
 from accounts.wechat import code2session, decrypt_share_info, encrypt_share_info
 
@@ -123,11 +123,15 @@ def test_invalid_code_is_login_failed(wechat_answers):
 @pytest.mark.parametrize(
     "exc", [requests.ReadTimeout("slow"), requests.ConnectTimeout("slow"), requests.ConnectionError()]
 )
-def test_network_failure_is_login_failed(wechat_answers, exc):
+def test_network_failure_is_wechat_unavailable(wechat_answers, exc):
+    # The fault is upstream, not the code's: 503 with Retry-After, the same code may be retried.
     wechat_answers(exc)
 
-    with pytest.raises(LoginFailed):
+    with pytest.raises(WechatUnavailable) as caught:
         code2session("c")
+
+    assert (caught.value.code, caught.value.http_status) == ("service_unavailable", 503)
+    assert caught.value.retry_after_s > 0
 
 
 @pytest.mark.parametrize(
@@ -137,8 +141,22 @@ def test_network_failure_is_login_failed(wechat_answers, exc):
         (200, "[]"),
         (200, ""),
         (502, json.dumps({"openid": "oUser1", "session_key": "k"})),
+        (200, json.dumps({"errcode": -1, "errmsg": "system error"})),
+    ],
+)
+def test_wechat_not_answering_the_question_is_wechat_unavailable(wechat_answers, answer):
+    wechat_answers(answer)
+
+    with pytest.raises(WechatUnavailable):
+        code2session("c")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
         (200, json.dumps({"session_key": "k"})),
         (200, json.dumps({"openid": "oUser1"})),
+        (200, json.dumps({"errcode": 40163, "errmsg": "code been used"})),
     ],
 )
 def test_unexpected_answers_are_login_failed(wechat_answers, answer):

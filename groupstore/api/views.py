@@ -32,7 +32,7 @@ from groupstore.services import (
 )
 from products.models import Product
 from shop.api.pagination import KnownCountPagination
-from shop.api.serializers import Serializer
+from shop.api.serializers import QuerySerializer, Serializer
 from shop.api.throttling import UserScopedRateThrottle
 from shop.errors import NotFound
 
@@ -213,7 +213,7 @@ class StoreMemberListApi(ListAPIView):
     queryset = Membership.objects.none()  # for the schema; get_queryset gives the store's
     pagination_class = KnownCountPagination
 
-    class FilterSerializer(Serializer):
+    class FilterSerializer(QuerySerializer):
         ordering = serializers.ChoiceField(
             choices=list(MEMBER_ORDERINGS), required=False, default="-saved_fen"
         )

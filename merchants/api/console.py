@@ -7,10 +7,10 @@ approved merchant) and then only that merchant's objects (404 for anyone else's)
 from __future__ import annotations
 
 from django.core.validators import URLValidator
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -18,7 +18,8 @@ from products.models import Product
 from products.selectors import product_get_for_merchant, product_list_for_merchant, sku_get_for_merchant
 from products.services import PRICE_MAX_FEN, STOCK_MAX
 from shop.api.confirm import confirmation_schema, require_confirmation
-from shop.api.serializers import Serializer
+from shop.api.schema import NOT_BLANK
+from shop.api.serializers import QuerySerializer, Serializer, http_url
 
 from ..models import DepositMovement, MerchantStaff, StockUpload
 from ..selectors import (
@@ -43,6 +44,7 @@ from ..services import (
     staff_invitation_accept,
     stock_upload_run,
 )
+from .permissions import MERCHANT_STAFF, MERCHANT_STAFF_ANY_STATUS
 from .serializers import (
     DepositMovementOutput,
     MerchantProductOutput,
@@ -65,11 +67,21 @@ def _spec(value: dict) -> dict:
     return value
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": SPEC_MAX_KEYS,
+        "propertyNames": {"type": "string", "minLength": 1, "maxLength": 20, "pattern": NOT_BLANK},
+        "additionalProperties": {"type": "string", "minLength": 1, "maxLength": 50, "pattern": NOT_BLANK},
+    }
+)
+class SpecField(serializers.DictField):
+    """A SKU's spec values by name (``{"颜色": "红"}``): the rules of ``_spec``, stated in the schema."""
+
+
 class SkuInput(Serializer):
     code = serializers.CharField(max_length=64)
-    spec = serializers.DictField(
-        child=serializers.CharField(max_length=50), required=False, validators=[_spec]
-    )
+    spec = SpecField(child=serializers.CharField(max_length=50), required=False, validators=[_spec])
     price_fen = serializers.IntegerField(min_value=1, max_value=PRICE_MAX_FEN)
     stock = serializers.IntegerField(
         min_value=0, max_value=STOCK_MAX, required=False, help_text="Units on hand (absolute)."
@@ -91,10 +103,12 @@ _image_url = URLValidator(schemes=["http", "https"])
 
 
 class MerchantProductListApi(GenericAPIView):
+    permission_classes = MERCHANT_STAFF
+
     serializer_class = MerchantProductOutput
     queryset = Product.objects.none()  # for the schema; the view reads through selectors
 
-    class FilterSerializer(Serializer):
+    class FilterSerializer(QuerySerializer):
         status = serializers.ChoiceField(choices=Product.Status.choices, required=False)
         q = serializers.CharField(required=False, max_length=100, allow_blank=True)
 
@@ -103,7 +117,7 @@ class MerchantProductListApi(GenericAPIView):
         description = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
         category_id = serializers.IntegerField(min_value=1)
         images = serializers.ListField(
-            child=serializers.CharField(max_length=500, validators=[_image_url]),
+            child=serializers.CharField(max_length=500, validators=[_image_url, http_url]),
             required=False,
             default=list,
             max_length=9,
@@ -112,7 +126,7 @@ class MerchantProductListApi(GenericAPIView):
 
     @extend_schema(parameters=[FilterSerializer], responses=MerchantProductOutput(many=True))
     def get(self, request):
-        merchant = merchant_get_for_staff(user=request.user)
+        merchant = request.merchant
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         products = product_list_for_merchant(
@@ -125,7 +139,7 @@ class MerchantProductListApi(GenericAPIView):
 
     @extend_schema(request=InputSerializer, responses={201: MerchantProductOutput})
     def post(self, request):
-        merchant = merchant_get_for_staff(user=request.user)
+        merchant = request.merchant
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
@@ -143,12 +157,16 @@ class MerchantProductListApi(GenericAPIView):
 
 
 class MerchantProductDetailApi(APIView):
+    permission_classes = MERCHANT_STAFF
+
     class InputSerializer(Serializer):
         title = serializers.CharField(max_length=120, required=False)
         description = serializers.CharField(max_length=5000, required=False, allow_blank=True)
         category_id = serializers.IntegerField(min_value=1, required=False)
         images = serializers.ListField(
-            child=serializers.CharField(max_length=500, validators=[_image_url]), required=False, max_length=9
+            child=serializers.CharField(max_length=500, validators=[_image_url, http_url]),
+            required=False,
+            max_length=9,
         )
         status = serializers.ChoiceField(
             choices=[Product.Status.ON_SALE, Product.Status.OFF_SALE],
@@ -158,13 +176,13 @@ class MerchantProductDetailApi(APIView):
 
     @extend_schema(responses=MerchantProductOutput)
     def get(self, request, product_id: int):
-        merchant = merchant_get_for_staff(user=request.user)
+        merchant = request.merchant
         product = product_get_for_merchant(merchant_id=merchant.pk, product_id=product_id)
         return Response(MerchantProductOutput(product).data)
 
     @extend_schema(request=InputSerializer, responses=MerchantProductOutput)
     def patch(self, request, product_id: int):
-        merchant = merchant_get_for_staff(user=request.user)
+        merchant = request.merchant
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         product = merchant_product_update(
@@ -174,9 +192,11 @@ class MerchantProductDetailApi(APIView):
 
 
 class MerchantSkuCreateApi(APIView):
+    permission_classes = MERCHANT_STAFF
+
     @extend_schema(request=SkuInput, responses={201: MerchantSkuOutput})
     def post(self, request, product_id: int):
-        merchant = merchant_get_for_staff(user=request.user)
+        merchant = request.merchant
         payload = SkuInput(data=request.data)
         payload.is_valid(raise_exception=True)
         sku = merchant_sku_create(
@@ -186,14 +206,16 @@ class MerchantSkuCreateApi(APIView):
 
 
 class MerchantSkuDetailApi(APIView):
+    permission_classes = MERCHANT_STAFF
+
     @extend_schema(responses=MerchantSkuOutput)
     def get(self, request, sku_id: int):
-        merchant = merchant_get_for_staff(user=request.user)
+        merchant = request.merchant
         return Response(MerchantSkuOutput(sku_get_for_merchant(merchant_id=merchant.pk, sku_id=sku_id)).data)
 
     @extend_schema(request=SkuInput(partial=True), responses=MerchantSkuOutput)
     def patch(self, request, sku_id: int):
-        merchant = merchant_get_for_staff(user=request.user)
+        merchant = request.merchant
         payload = SkuInput(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
         sku = merchant_sku_update(
@@ -203,7 +225,10 @@ class MerchantSkuDetailApi(APIView):
 
 
 class MerchantStockUploadListApi(GenericAPIView):
-    parser_classes = [MultiPartParser, FormParser]
+    permission_classes = MERCHANT_STAFF
+
+    # The one view that takes a file: multipart here, JSON (the default) everywhere else.
+    parser_classes = [MultiPartParser]
     serializer_class = StockUploadOutput
     queryset = StockUpload.objects.none()
 
@@ -215,7 +240,7 @@ class MerchantStockUploadListApi(GenericAPIView):
 
     @extend_schema(responses=StockUploadOutput(many=True))
     def get(self, request):
-        merchant = merchant_get_for_staff(user=request.user)
+        merchant = request.merchant
         page = self.paginate_queryset(stock_upload_list_for_merchant(merchant_id=merchant.pk))
         return self.get_paginated_response(StockUploadOutput(page, many=True).data)
 
@@ -227,7 +252,7 @@ class MerchantStockUploadListApi(GenericAPIView):
         },
     )
     def post(self, request):
-        merchant = merchant_get_for_staff(user=request.user)
+        merchant = request.merchant
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         upload = payload.validated_data["file"]
@@ -243,20 +268,24 @@ class MerchantStockUploadListApi(GenericAPIView):
 
 
 class MerchantStockUploadDetailApi(APIView):
+    permission_classes = MERCHANT_STAFF
+
     @extend_schema(responses=StockUploadOutput)
     def get(self, request, upload_id: int):
-        merchant = merchant_get_for_staff(user=request.user)
+        merchant = request.merchant
         upload = stock_upload_get_for_merchant(merchant_id=merchant.pk, upload_id=upload_id)
         return Response(StockUploadOutput(upload).data)
 
 
 class MerchantDepositMovementListApi(GenericAPIView):
+    permission_classes = MERCHANT_STAFF_ANY_STATUS
+
     serializer_class = DepositMovementOutput
     queryset = DepositMovement.objects.none()
 
     @extend_schema(responses=DepositMovementOutput(many=True))
     def get(self, request):
-        merchant = merchant_get_for_staff(user=request.user, approved=False)
+        merchant = request.merchant
         page = self.paginate_queryset(deposit_movement_list_for_merchant(merchant_id=merchant.pk))
         return self.get_paginated_response(DepositMovementOutput(page, many=True).data)
 

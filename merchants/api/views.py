@@ -5,8 +5,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from merchants.api.permissions import MERCHANT_STAFF, MERCHANT_STAFF_ANY_STATUS
 from merchants.registry import open_dispute_count
-from merchants.selectors import merchant_deposit_balance, merchant_get_for_staff
+from merchants.selectors import merchant_deposit_balance
 from merchants.services import deposit_payment_create, merchant_apply, merchant_return_address_set
 from merchants.services.exit import refund_due_at
 from products.models import Category
@@ -119,27 +120,32 @@ MERCHANT_PROFILE = inline_serializer(
 
 
 class MerchantProfileApi(APIView):
+    permission_classes = MERCHANT_STAFF_ANY_STATUS
+
     class PatchSerializer(Serializer):
-        return_address = ReturnAddressSerializer()
+        return_address = ReturnAddressSerializer(required=False)
 
     @extend_schema(responses=MERCHANT_PROFILE)
     def get(self, request):
-        merchant = merchant_get_for_staff(user=request.user, approved=False)
+        merchant = request.merchant
         return Response(merchant_profile_body(merchant))
 
     @extend_schema(request=PatchSerializer, responses=MERCHANT_PROFILE)
     def patch(self, request):
         """Set what staff may change of the profile: the return address."""
-        merchant = merchant_get_for_staff(user=request.user)
         payload = self.PatchSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        merchant = merchant_return_address_set(
-            merchant_id=merchant.pk, address=dict(payload.validated_data["return_address"])
-        )
+        merchant = request.merchant
+        if "return_address" in payload.validated_data:  # a PATCH: what is not sent stays
+            merchant = merchant_return_address_set(
+                merchant_id=merchant.pk, address=dict(payload.validated_data["return_address"])
+            )
         return Response(merchant_profile_body(merchant))
 
 
 class MerchantDepositCreateApi(APIView):
+    permission_classes = MERCHANT_STAFF
+
     class InputSerializer(Serializer):
         amount_fen = serializers.IntegerField(min_value=100, max_value=100_000_000)
 
@@ -151,7 +157,7 @@ class MerchantDepositCreateApi(APIView):
     def post(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        merchant = merchant_get_for_staff(user=request.user)
+        merchant = request.merchant
         payment = deposit_payment_create(
             merchant=merchant,
             payer=request.user,

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from merchants.selectors import merchant_get_for_staff
+from merchants.api.permissions import MERCHANT_STAFF
 from orders.models import AfterSale, Order
 from orders.selectors import (
     after_sale_get_for_buyer,
@@ -34,7 +34,7 @@ from orders.services.checkout import checkout_quote, order_place, order_quote
 from orders.services.lifecycle import order_cancel, order_confirm_receipt, order_mark_invoiced, order_ship
 from shop.api.confirm import confirmation_schema, require_confirmation
 from shop.api.idempotency import idempotent
-from shop.api.serializers import IdField, Serializer
+from shop.api.serializers import IdField, QuerySerializer, Serializer
 from shop.payments.gateways.registry import default_gateway_name
 from shop.payments.services import payment_client_params
 
@@ -46,8 +46,38 @@ class CheckoutItemInput(Serializer):
     qty = serializers.IntegerField(min_value=1, max_value=settings.SHOP_RULES["MAX_ORDER_QTY"])
 
 
+_TEAM_ID = {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}
+
+
+@extend_schema_field(
+    {
+        "description": '``{"open": true}`` (optionally ``"new_customers_only": true``) '
+        'or ``{"join": <team_id>}``.',
+        "oneOf": [
+            {
+                "type": "object",
+                "properties": {
+                    "open": {"type": "boolean", "enum": [True]},
+                    "new_customers_only": {"type": "boolean"},
+                },
+                "required": ["open"],
+                "not": {"required": ["join"]},
+            },
+            {
+                "type": "object",
+                "properties": {
+                    "join": _TEAM_ID,
+                    "open": {"type": "boolean", "enum": [False]},
+                    "new_customers_only": {"type": "boolean", "enum": [False]},
+                },
+                "required": ["join"],
+            },
+        ],
+    }
+)
 class TeamInput(Serializer):
-    """``{"open": true}`` (optionally ``"new_customers_only": true``) or ``{"join": <team_id>}``."""
+    """``{"open": true}`` (optionally ``"new_customers_only": true``) or ``{"join": <team_id>}``;
+    the schema states the same rule (``validate``) as its ``oneOf``."""
 
     open = serializers.BooleanField(required=False)
     join = IdField(required=False)
@@ -146,7 +176,7 @@ class OrderListCreateApi(ListAPIView):
 
     serializer_class = OrderOutput
 
-    class FilterSerializer(Serializer):
+    class FilterSerializer(QuerySerializer):
         status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
 
     @extend_schema(parameters=[FilterSerializer])
@@ -235,9 +265,11 @@ class OrderConfirmReceiptApi(APIView):
 
 
 class MerchantOrderListApi(ListAPIView):
+    permission_classes = MERCHANT_STAFF
+
     serializer_class = MerchantOrderOutput
 
-    class FilterSerializer(Serializer):
+    class FilterSerializer(QuerySerializer):
         status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
 
     @extend_schema(parameters=[FilterSerializer])
@@ -247,13 +279,15 @@ class MerchantOrderListApi(ListAPIView):
     def get_queryset(self):
         filters = self.FilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
-        merchant = merchant_get_for_staff(user=self.request.user)
+        merchant = self.request.merchant
         return order_list_for_merchant(
             merchant_id=merchant.pk, status=filters.validated_data.get("status")
         ).select_related("buyer")
 
 
 class MerchantOrderShipApi(APIView):
+    permission_classes = MERCHANT_STAFF
+
     class InputSerializer(Serializer):
         carrier = serializers.CharField(max_length=40)
         tracking_no = serializers.RegexField(r"^[A-Za-z0-9-]{4,64}$")
@@ -262,7 +296,7 @@ class MerchantOrderShipApi(APIView):
     def post(self, request, order_id: int):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        merchant = merchant_get_for_staff(user=request.user)
+        merchant = request.merchant
         order_ship(order_id=order_id, merchant_id=merchant.pk, actor=request.user, **payload.validated_data)
         return Response(
             MerchantOrderOutput(order_get_for_merchant(merchant_id=merchant.pk, order_id=order_id)).data
@@ -270,6 +304,8 @@ class MerchantOrderShipApi(APIView):
 
 
 class MerchantOrderInvoiceApi(APIView):
+    permission_classes = MERCHANT_STAFF
+
     class InputSerializer(Serializer):
         invoice_no = serializers.CharField(max_length=64)
 
@@ -277,7 +313,7 @@ class MerchantOrderInvoiceApi(APIView):
     def post(self, request, order_id: int):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        merchant = merchant_get_for_staff(user=request.user)
+        merchant = request.merchant
         order_mark_invoiced(
             order_id=order_id, merchant_id=merchant.pk, actor=request.user, **payload.validated_data
         )
@@ -370,9 +406,11 @@ class AfterSaleReturnShipmentApi(APIView):
 class MerchantAfterSaleReturnReceivedApi(APIView):
     """``POST /merchant/after-sales/{id}/return-received``: the goods are back; the refund goes out."""
 
+    permission_classes = MERCHANT_STAFF
+
     @extend_schema(request=None, responses=AfterSaleOutput)
     def post(self, request, case_id: int):
-        merchant = merchant_get_for_staff(user=request.user)
+        merchant = request.merchant
         after_sale_return_received(case_id=case_id, merchant_id=merchant.pk, actor=request.user)
         return Response(
             AfterSaleOutput(after_sale_get_for_merchant(merchant_id=merchant.pk, case_id=case_id)).data
@@ -380,9 +418,11 @@ class MerchantAfterSaleReturnReceivedApi(APIView):
 
 
 class MerchantAfterSaleListApi(ListAPIView):
+    permission_classes = MERCHANT_STAFF
+
     serializer_class = AfterSaleOutput
 
-    class FilterSerializer(Serializer):
+    class FilterSerializer(QuerySerializer):
         status = serializers.ChoiceField(choices=AfterSale.Status.choices, required=False)
 
     @extend_schema(parameters=[FilterSerializer])
@@ -392,7 +432,7 @@ class MerchantAfterSaleListApi(ListAPIView):
     def get_queryset(self):
         filters = self.FilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
-        merchant = merchant_get_for_staff(user=self.request.user)
+        merchant = self.request.merchant
         return after_sale_list_for_merchant(
             merchant_id=merchant.pk, status=filters.validated_data.get("status")
         )
@@ -405,13 +445,15 @@ class _MerchantDecisionInput(Serializer):
 class _MerchantAfterSaleDecisionApi(APIView):
     """The merchant's decision on one of its cases; ``decide`` is the service that makes it."""
 
+    permission_classes = MERCHANT_STAFF
+
     decide = None  # after_sale_approve or after_sale_reject, set by the subclass
 
     @extend_schema(request=_MerchantDecisionInput, responses=AfterSaleOutput)
     def post(self, request, case_id: int):
         payload = _MerchantDecisionInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        merchant = merchant_get_for_staff(user=request.user)
+        merchant = request.merchant
         self.decide(
             case_id=case_id,
             merchant_id=merchant.pk,

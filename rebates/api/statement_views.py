@@ -10,11 +10,11 @@ from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 from rest_framework.views import APIView
 
-from merchants.selectors import merchant_get_for_staff
+from merchants.api.permissions import MERCHANT_STAFF
 from rebates.models import MerchantStatementLine
 from rebates.selectors import statement_get_for_merchant, statement_line_list, statement_list_for_merchant
 from rebates.statement_export import export_filename, statement_csv_chunks, statement_xlsx
-from shop.api.serializers import Serializer
+from shop.api.serializers import QuerySerializer, Serializer
 
 
 class StatementOutput(Serializer):
@@ -48,8 +48,9 @@ class StatementLineOutput(Serializer):
 
 class MerchantStatementListApi(ListAPIView):
     serializer_class = StatementOutput
+    permission_classes = MERCHANT_STAFF
 
-    class FilterSerializer(Serializer):
+    class FilterSerializer(QuerySerializer):
         ordering = serializers.ChoiceField(
             choices=["date", "-date"], required=False, help_text="-date (default): newest first."
         )
@@ -61,25 +62,27 @@ class MerchantStatementListApi(ListAPIView):
     def get_queryset(self):
         filters = self.FilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
-        merchant = merchant_get_for_staff(user=self.request.user)
         return statement_list_for_merchant(
-            merchant_id=merchant.pk, oldest_first=filters.validated_data.get("ordering") == "date"
+            merchant_id=self.request.merchant.pk,
+            oldest_first=filters.validated_data.get("ordering") == "date",
         )
 
 
 class MerchantStatementLineListApi(ListAPIView):
     serializer_class = StatementLineOutput
+    permission_classes = MERCHANT_STAFF
 
     def get_queryset(self):
-        merchant = merchant_get_for_staff(user=self.request.user)
         statement = statement_get_for_merchant(
-            merchant_id=merchant.pk, statement_id=self.kwargs["statement_id"]
+            merchant_id=self.request.merchant.pk, statement_id=self.kwargs["statement_id"]
         )
         return statement_line_list(statement=statement)
 
 
 class MerchantStatementExportApi(APIView):
-    class FilterSerializer(Serializer):
+    permission_classes = MERCHANT_STAFF
+
+    class FilterSerializer(QuerySerializer):
         # ``file``, not ``format``: DRF reserves ``format`` for its own content negotiation.
         file = serializers.ChoiceField(choices=["csv", "xlsx"], required=False, default="csv")
 
@@ -95,8 +98,7 @@ class MerchantStatementExportApi(APIView):
     def get(self, request, statement_id: int):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        merchant = merchant_get_for_staff(user=request.user)
-        statement = statement_get_for_merchant(merchant_id=merchant.pk, statement_id=statement_id)
+        statement = statement_get_for_merchant(merchant_id=request.merchant.pk, statement_id=statement_id)
         if filters.validated_data["file"] == "xlsx":
             response = HttpResponse(
                 statement_xlsx(statement),

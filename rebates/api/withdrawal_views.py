@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -14,6 +14,22 @@ from shop.api.serializers import Serializer
 from shop.api.throttling import UserScopedRateThrottle
 from shop.payments.models import Payout
 from shop.payments.payouts import payout_send
+
+
+@extend_schema_field(
+    {
+        "type": "integer",
+        "format": "int64",
+        "minimum": settings.SHOP_RULES["WITHDRAWAL_MIN_FEN"],
+        "maximum": settings.SHOP_RULES["WITHDRAWAL_DAILY_LIMIT_FEN"],
+        "description": "Fen. At least the minimum withdrawal and at most one day's limit "
+        "(with what is already on its way today).",
+    }
+)
+class WithdrawalAmountField(serializers.IntegerField):
+    """The amount of a withdrawal. Its rules are the service's (``withdrawal_create``: below
+    the minimum 400 ``withdrawal_too_small``, over the day's limit 409
+    ``withdrawal_daily_limit``); the schema states them as ``minimum`` and ``maximum``."""
 
 
 class WithdrawalOutput(Serializer):
@@ -54,7 +70,7 @@ class WithdrawalListCreateApi(ListAPIView):
         return [UserScopedRateThrottle()] if self.request.method == "POST" else []
 
     class InputSerializer(Serializer):
-        amount_fen = serializers.IntegerField(min_value=1, max_value=10**12)
+        amount_fen = WithdrawalAmountField(min_value=1, max_value=10**12)
 
     def get_queryset(self):
         return withdrawal_list_for_user(user_id=self.request.user.pk)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
@@ -45,7 +47,20 @@ def _flatten_fields(detail) -> dict[str, list[str]]:
     return out
 
 
+def too_large_body() -> dict:
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    return error_body("request_too_large", f"The request body is larger than {limit} bytes.")
+
+
 def exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):
+        # Raised when a view first reads a body over DATA_UPLOAD_MAX_MEMORY_SIZE (request.data).
+        set_rollback()
+        return Response(too_large_body(), status=413)
+    if isinstance(exc, SuspiciousOperation):
+        # Django's own refusals of a request (too many form fields or files, …): bad input.
+        set_rollback()
+        return Response(error_body("bad_request", "Bad request."), status=400)
     if isinstance(exc, ApplicationError):
         set_rollback()
         retry_after = getattr(exc, "retry_after_s", None)  # ServiceUnavailable
@@ -98,6 +113,10 @@ def json_500(request):
 
 
 def json_400(request, exception=None):
+    # Django answers every SuspiciousOperation raised outside a DRF view (e.g. a middleware
+    # reading an oversized body) with handler400; the oversized body keeps its own status.
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse(too_large_body(), status=413)
     return JsonResponse(error_body("bad_request", "Bad request."), status=400)
 
 

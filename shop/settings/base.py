@@ -72,6 +72,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "shop.api.request_id.RequestIdMiddleware",
     "shop.api.metrics.MetricsMiddleware",
+    "shop.api.headers.HeaderControlCharsMiddleware",  # before anything reads a header value
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",  # admin and API docs assets, also under gunicorn
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -181,6 +182,15 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 
 # --- REST framework -------------------------------------------------------------
+# Request bodies. A JSON body over DATA_UPLOAD_MAX_MEMORY_SIZE is a 413 (the exception
+# handler); file parts of a multipart upload do not count towards it (Django counts only the
+# form fields), so stock uploads keep their own limit (merchants/services/stock_upload.py,
+# MAX_BYTES, 20 MB) and spill to a temporary file past FILE_UPLOAD_MAX_MEMORY_SIZE.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)  # 2.5 MB
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+# Arrays and objects nested deeper than this are a 400 (shop/api/parsers.py).
+API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=32)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -190,11 +200,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "shop.api.schema.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
-        "rest_framework.parsers.MultiPartParser",
-        "rest_framework.parsers.FormParser",
-    ],
+    # JSON only (API.md), nested at most API_JSON_MAX_DEPTH deep; a view that takes a file
+    # names its multipart parser itself (the stock upload), so the schema offers form bodies
+    # only there.
+    "DEFAULT_PARSER_CLASSES": ["shop.api.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 # Per-user anti-spam throttles (the seeds warn of chat groups bombarded with store links),

@@ -88,7 +88,7 @@ def test_every_operation_declares_its_errors_with_the_error_component(schema):
         if operation.get("security"):
             assert {"401", "403"} <= set(declared), (method, path)
         if method in {"post", "put", "patch", "delete"}:
-            assert {"409", "415", "422"} <= set(declared), (method, path)
+            assert {"409", "413", "415", "422"} <= set(declared), (method, path)
 
 
 def test_every_success_answer_and_request_body_names_its_fields(schema):
@@ -110,3 +110,111 @@ def test_every_success_answer_and_request_body_names_its_fields(schema):
         "free-form objects in the schema (type them, or list them in FREE_FORM with why):\n"
         + "\n".join(f"  {m.upper()} {p} {s}: {w}" for m, p, s, w in loose)
     )
+
+
+# --- The schema states the rules the code enforces (issue 19, item 9) --------------------------
+
+
+def _component(schema: dict, node: dict) -> dict:
+    if "$ref" in node:
+        return schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def _body(schema: dict, path: str, method: str = "post", media: str = "application/json") -> dict:
+    return _component(schema, schema["paths"][path][method]["requestBody"]["content"][media]["schema"])
+
+
+def test_bodies_are_json_and_only_the_upload_is_multipart(schema):
+    media = {
+        (method, path): set(operation.get("requestBody", {}).get("content", {}))
+        for path, method, operation in _operations(schema)
+        if "requestBody" in operation
+    }
+
+    assert media.pop(("post", "/api/v1/merchant/stock-uploads")) == {"multipart/form-data"}
+    assert media
+    assert all(types == {"application/json"} for types in media.values()), media
+
+
+def test_a_withdrawal_states_its_minimum_and_the_days_limit(schema, settings):
+    amount = _body(schema, "/api/v1/wallet/withdrawals")["properties"]["amount_fen"]
+
+    assert amount["minimum"] == settings.SHOP_RULES["WITHDRAWAL_MIN_FEN"] == 100
+    assert amount["maximum"] == settings.SHOP_RULES["WITHDRAWAL_DAILY_LIMIT_FEN"]
+
+
+def test_lists_state_their_length_and_texts_their_non_blankness(schema):
+    quote = _body(schema, "/api/v1/checkout/quote")
+    application = _body(schema, "/api/v1/merchant/applications")
+    ship = _body(schema, "/api/v1/merchant/orders/{order_id}/ship")
+
+    assert (quote["properties"]["items"]["minItems"], quote["properties"]["items"]["maxItems"]) == (1, 50)
+    assert application["properties"]["category_ids"]["minItems"] == 1
+    assert ship["properties"]["carrier"]["pattern"]  # "   " is blank, refused
+    assert ship["properties"]["tracking_no"]["pattern"] == "^[A-Za-z0-9-]{4,64}$"  # its own pattern kept
+
+
+def test_a_team_is_one_of_open_or_join(schema):
+    team = _body(schema, "/api/v1/checkout/quote")["properties"]["team"]
+
+    assert [branch["required"] for branch in team["oneOf"]] == [["open"], ["join"]]
+
+
+def test_page_and_page_size_state_their_bounds(schema):
+    parameters = {p["name"]: p["schema"] for p in schema["paths"]["/api/v1/orders"]["get"]["parameters"]}
+
+    assert parameters["page"]["minimum"] == 1
+    assert (parameters["page_size"]["minimum"], parameters["page_size"]["maximum"]) == (1, 100)
+    assert parameters["status"]["minLength"] == 1
+
+
+def test_login_declares_503_when_wechat_cannot_check_the_code(schema):
+    responses = schema["paths"]["/api/v1/auth/wechat-login"]["post"]["responses"]
+
+    assert "503" in responses
+    assert responses["503"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
+def test_urls_state_the_pattern_they_are_checked_against(schema):
+    from shop.api.serializers import HTTP_URL_PATTERN, HTTPS_URL_PATTERN
+
+    webhook = _body(schema, "/api/v1/webhooks")["properties"]["url"]
+    avatar = _body(schema, "/api/v1/auth/wechat-login")["properties"]["avatar_url"]["oneOf"][0]
+
+    def ecma(pattern: str) -> str:  # drf-spectacular writes \xHH as \u00HH
+        return re.sub(r"\\x([0-9a-f]{2})", r"\\u00\1", pattern)
+
+    assert webhook["pattern"] == ecma(HTTPS_URL_PATTERN)
+    assert avatar["pattern"] == ecma(HTTP_URL_PATTERN)
+    assert "format" not in webhook
+    assert "format" not in avatar
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://thirdwx.qlogo.cn/mmopen/vi_32/Q0j4TwGTfTK/132", True),
+        ("http://cdn.example.com:8080/商品.jpg?x=1#top", True),
+        ("https://example.com", True),
+        ("ftp://example.com/a", False),
+        ("https://10.0.0.1/a", False),
+        ("https://localhost/a", False),
+        ("https://exa mple.com/", False),
+        ("https://example.com/a b", False),
+    ],
+)
+def test_the_url_pattern_and_djangos_validator_agree_where_the_pattern_accepts(url, ok):
+    import re as regex
+
+    from django.core.exceptions import ValidationError
+    from django.core.validators import URLValidator
+
+    from shop.api.serializers import HTTP_URL_PATTERN
+
+    assert bool(regex.search(HTTP_URL_PATTERN, url)) is ok
+    if ok:  # everything the schema's pattern admits, Django's own check admits too
+        try:
+            URLValidator()(url)
+        except ValidationError:
+            pytest.fail(f"URLValidator refuses {url}")

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from shop.api.confirm import confirmation_schema, require_confirmation
-from shop.api.serializers import ModelSerializer, Serializer
+from shop.api.serializers import ModelSerializer, QuerySerializer, Serializer, https_url
 from shop.api.throttling import UserScopedRateThrottle
 from shop.notifications.models import Notification, WebhookEndpoint
 from shop.notifications.selectors import (
@@ -34,8 +34,8 @@ class NotificationListApi(ListAPIView):
     serializer_class = NotificationOutput
     queryset = Notification.objects.none()  # for the schema; get_queryset gives the caller's
 
-    class FilterSerializer(Serializer):
-        unread = serializers.BooleanField(required=False, allow_null=True, default=None)
+    class FilterSerializer(QuerySerializer):
+        unread = serializers.BooleanField(required=False)
 
     @extend_schema(parameters=[FilterSerializer])
     def get(self, request, *args, **kwargs):
@@ -44,7 +44,7 @@ class NotificationListApi(ListAPIView):
     def get_queryset(self):
         filters = self.FilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
-        return notification_list_for_user(user=self.request.user, unread=filters.validated_data["unread"])
+        return notification_list_for_user(user=self.request.user, unread=filters.validated_data.get("unread"))
 
 
 class NotificationReadApi(APIView):
@@ -80,7 +80,9 @@ class WebhookListCreateApi(ListAPIView):
     throttle_scope = "webhook_create"
 
     class InputSerializer(Serializer):
-        url = serializers.URLField(max_length=500, help_text="https URL of a public host.")
+        url = serializers.URLField(
+            max_length=500, validators=[https_url], help_text="https URL of a public host."
+        )
         description = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
 
     def get_queryset(self):
