@@ -480,13 +480,27 @@ def test_page_size_within_its_bounds_is_accepted(world, size):
     assert response.status_code == 200, response.content
 
 
-def test_a_numeric_string_quantity_is_read_as_that_number(world):
-    # DRF reads JSON "3" as 3 (a lenient reading, never a different amount).
-    response = call(world, "member", "post", "/checkout/quote", basket(line("3")))
+@pytest.mark.parametrize(
+    ("qty", "said"), [("3", "not a string"), (True, "not a boolean"), (3.0, "not a number")]
+)
+def test_a_quantity_that_is_not_a_json_integer_is_refused(world, qty, said):
+    # The schema says integer: "3", true and 3.0 are refused, as the schema refuses them
+    # (DRF alone would read "3" and 3.0 as 3, and true as 1).
+    response = call(world, "member", "post", "/checkout/quote", basket(line(qty)))
 
-    assert response.status_code == 200, response.content
-    assert response.json()["lines"][0]["qty"] == 3
-    assert response.json()["paid_fen"] == 3 * 1_990
+    assert response.status_code == 400, response.content
+    fields = response.json()["error"]["fields"]
+    assert any(said in problem for key, problems in fields.items() if "qty" in key for problem in problems), (
+        fields
+    )
+
+
+@pytest.mark.parametrize("code", [21_000_000_000_000_000, 3.5, ["x"], {"a": 1}])
+def test_text_fields_refuse_other_json_types(world, code):
+    response = call(world, "member", "post", "/leaders/register", {"invitation_code": code})
+
+    assert response.status_code == 400, response.content
+    assert "invitation_code" in response.json()["error"]["fields"]
 
 
 # --- Checkout is all or nothing ----------------------------------------------------

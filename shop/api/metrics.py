@@ -72,7 +72,7 @@ _KOMBU_PRIORITY_STEPS = (3, 6, 9)
 
 def view_label(request) -> str:
     match = getattr(request, "resolver_match", None)
-    if match is None:
+    if match is None or match.url_name == "not-found":  # shop/urls.py's catch-all JSON 404
         return "<unmatched>"
     return match.view_name or match.route or "<unnamed>"
 

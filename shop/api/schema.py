@@ -33,7 +33,9 @@ def lib_doc_excludes() -> list:
     return [
         *get_lib_doc_excludes(),
         serializers.FieldsBuiltOnceMixin,
+        serializers.StrictJsonTypesMixin,
         serializers.Serializer,
+        serializers.QuerySerializer,
         serializers.ModelSerializer,
     ]
 
