@@ -124,7 +124,12 @@ class StrictJsonTypesMixin:
                 label, types = expected
                 if not isinstance(value, types) or (label == "integer" and isinstance(value, bool)):
                     wrong[name] = [f"Must be a JSON {label}, not {_json_name(value)}."]
-            if wrong:
+            if wrong:  # the other fields' problems are reported too, in one 400
+                try:
+                    super().to_internal_value(data)
+                except serializers.ValidationError as exc:
+                    if isinstance(exc.detail, dict):
+                        wrong = {**exc.detail, **wrong}
                 raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)
 
