@@ -259,12 +259,20 @@ class BillImport(BaseModel):
 class StagedBillLine(models.Model):
     """A bill's detail line as matching needs it, written by ``COPY`` and matched in SQL.
 
-    Kept a few days (the midnight rule looks at the neighbouring days' bills), then dropped.
+    Kept a few days (the midnight rule looks at the neighbouring days' bills), then dropped. The
+    table is UNLOGGED (migration 0004): no WAL for a million lines a day that a re-import can
+    always write again. After a database crash it is empty: the lines of bills already matched
+    are gone, so a neighbour's edge (the midnight rule) may then raise a case ops explain, or
+    re-import that day first.
     ``raw`` is the line's fields joined by U+001F, in the order of ``BillImport.header``: a
     case rebuilds the line from it, the million lines that match never pay for JSON.
     """
 
-    bill_import = models.ForeignKey(BillImport, on_delete=models.CASCADE, db_index=False, related_name="+")
+    # No database foreign key: its check per row was a third of COPY's time; lines are only
+    # written by ``_stage`` for an import that exists, and dropped before it could be.
+    bill_import = models.ForeignKey(
+        BillImport, on_delete=models.CASCADE, db_index=False, db_constraint=False, related_name="+"
+    )
     line_no = models.IntegerField()
     key = models.CharField(max_length=64, help_text="Our number on the line (out_trade_no, …).")
     amount_fen = models.BigIntegerField()
@@ -272,7 +280,10 @@ class StagedBillLine(models.Model):
     raw = models.TextField()
 
     class Meta:
-        indexes = [models.Index(fields=["bill_import", "key"], name="staged_bill_line_import_key")]
+        # By import only: COPY appends to it in order. With the key too, every line was a
+        # random insert into a growing index and COPY took twice as long; matching hashes
+        # the keys instead.
+        indexes = [models.Index(fields=["bill_import"], name="staged_bill_line_import")]
 
     def __str__(self) -> str:
         return f"line {self.line_no}: {self.key}"

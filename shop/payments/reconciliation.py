@@ -253,19 +253,23 @@ def _match(bill: BillImport) -> int:
     if ours is None:
         return 0  # staged for a matcher still to come: nothing of ours to compare yet
     common = {"gateway": bill.gateway, "bill_kind": bill.kind, "ours": ours}
-    new = sql.cases_from_bill_insert(
-        import_id=bill.pk, bill_date=bill.bill_date, header=bill.header, **common
-    )
-    for home, since, until, present_in in _gateway_side_passes(bill):
-        new += sql.cases_missing_gateway_insert(
-            import_id=home.pk,
-            bill_date=home.bill_date,
-            since=since,
-            until=until,
-            present_in=present_in,
-            **common,
+    whole_day, *edges = _gateway_side_passes(bill)
+    with transaction.atomic():
+        sql.hash_joins_only()
+        new = sql.cases_from_bill_insert(
+            import_id=bill.pk, bill_date=bill.bill_date, header=bill.header, **common
         )
+        new += _missing_gateway(whole_day, common)
+    for edge in edges:  # ten minutes of rows each: index probes are right here
+        new += _missing_gateway(edge, common)
     return new
+
+
+def _missing_gateway(gateway_pass: tuple, common: dict) -> int:
+    home, since, until, present_in = gateway_pass
+    return sql.cases_missing_gateway_insert(
+        import_id=home.pk, bill_date=home.bill_date, since=since, until=until, present_in=present_in, **common
+    )
 
 
 def _gateway_side_passes(
