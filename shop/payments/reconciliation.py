@@ -46,7 +46,7 @@ from django.db.models import Case, CharField, Exists, F, OuterRef, Q, QuerySet, 
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from shop.db import rows_insert
+from shop.db import rows_copy
 from shop.registry import Registry
 
 from . import sql
@@ -67,7 +67,7 @@ RETRY_MAX = datetime.timedelta(hours=2)
 RUNNING_STALE_AFTER = datetime.timedelta(hours=1)  # a run this old died with its worker: take it over
 MIDNIGHT_MARGIN = datetime.timedelta(minutes=10)
 STAGED_KEPT_DAYS = 7  # staged lines of older bills are dropped (the midnight rule needs only a day)
-CHUNK = 20_000  # lines per COPY: ~3 MB of text, flat whatever the bill's length
+PROGRESS_EVERY = 100_000  # lines between progress reports (the command prints them)
 
 StagedLine = tuple[str, int, str]  # (key, amount_fen, state)
 LineReader = Callable[[BillLine], "StagedLine | None"]
@@ -205,12 +205,29 @@ def _ended(bill: BillImport, *, status: str, error: str, next_attempt_at=None, *
 
 
 def _stage(bill: BillImport, lines: Iterator[BillLine], progress: Callable[[int], None] | None) -> int:
-    """Replace the import's staged lines with the bill's, ``CHUNK`` lines per ``COPY``."""
+    """Replace the import's staged lines with the bill's, in one streamed ``COPY`` (parsing
+    overlaps the server's writing; nothing but the line at hand is held)."""
+    counted = [0]
+    # One transaction: a bill that fails half-way leaves the lines staged before in place. It
+    # locks nothing but this import's own staged lines while the download streams.
+    with transaction.atomic():
+        StagedBillLine.objects.filter(bill_import=bill).delete()  # a re-import replaces, never doubles
+        rows_copy(
+            model=StagedBillLine,
+            fields=("bill_import", "line_no", "key", "amount_fen", "state", "raw"),
+            rows=_staged_rows(bill, lines, counted, progress),
+        )
+    if progress:
+        progress(counted[0])
+    sql.staged_lines_analyze()
+    return counted[0]
+
+
+def _staged_rows(
+    bill: BillImport, lines: Iterator[BillLine], counted: list[int], progress: Callable[[int], None] | None
+) -> Iterator[tuple]:
     read = BILL_KINDS.get(bill.kind).read
-    StagedBillLine.objects.filter(bill_import=bill).delete()  # a re-import replaces, never doubles
-    fields = ("bill_import", "line_no", "key", "amount_fen", "state", "raw")
     join = sql.FIELD_SEPARATOR.join
-    rows: list[tuple] = []
     count = 0
     for line in lines:
         if line.section != "detail":
@@ -218,19 +235,12 @@ def _stage(bill: BillImport, lines: Iterator[BillLine], progress: Callable[[int]
         if not count:
             bill.header = list(line.fields)
         count += 1
+        counted[0] = count
         staged = read(line)
         if staged is not None:
-            rows.append((bill.pk, line.line_no, *staged, join(line.fields.values())))
-        if len(rows) >= CHUNK:
-            rows_insert(model=StagedBillLine, fields=fields, rows=rows)
-            rows = []
-            if progress:
-                progress(count)
-    rows_insert(model=StagedBillLine, fields=fields, rows=rows)
-    if progress:
-        progress(count)
-    sql.staged_lines_analyze()
-    return count
+            yield (bill.pk, line.line_no, *staged, join(line.fields.values()))
+        if progress and count % PROGRESS_EVERY == 0:
+            progress(count)
 
 
 def _ours(bill_kind: str, gateway: str) -> tuple[str, list] | None:

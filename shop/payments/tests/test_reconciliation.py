@@ -332,3 +332,15 @@ def test_ops_explain_a_case_in_admin_with_a_reason(fake, bills, admin_client):
     case.refresh_from_db()
     assert (case.status, case.resolution, case.note) == ("resolved", "explained", "merchant test")
     assert case.resolved_by is not None
+
+
+def test_a_bill_that_cannot_be_read_fails_for_ops_and_stages_nothing(fake, bills):
+    paid()
+    bills.lines[("trade", DAY)] = [trade_line("GOOD0000001", 100), trade_line("BAD0000001", 100) + ",`extra"]
+
+    (bill,) = reconcile(kinds=["trade"])
+
+    assert bill.status == BillImport.Status.FAILED
+    assert "fields under a header" in bill.last_error
+    assert StagedBillLine.objects.filter(bill_import=bill).count() == 0
+    assert cases() == set()
