@@ -78,13 +78,13 @@ def cases_from_bill_insert(
         SELECT now(), now(), d.kind, %s, %s, COALESCE(d.matcher, ''), d.key, %s, %s,
                d.our_amount_fen, d.amount_fen, COALESCE(d.our_state, ''), d.state,
                json_build_object(
-                   'line_no', d.line_no,
+                   'line_no', r.line_no,
                    'fields', (SELECT json_object_agg(f.h, f.v)
-                              FROM unnest(%s::text[], string_to_array(d.raw, %s)) AS f(h, v))
+                              FROM unnest(%s::text[], string_to_array(r.raw, %s)) AS f(h, v))
                ),
                'open', '', ''
         FROM (
-            SELECT s.line_no, s.key, s.amount_fen, s.state, s.raw,
+            SELECT s.id, s.key, s.amount_fen, s.state,
                    o.matcher, o.our_amount_fen, o.our_state,
                    CASE WHEN o.our_key IS NULL OR (o.our_state = %s AND s.state = %s) THEN 'missing_ours'
                         WHEN (o.our_state = %s) <> (s.state = %s) THEN 'status_differs'
@@ -95,6 +95,7 @@ def cases_from_bill_insert(
                        WHEN (o.our_state = %s) <> (s.state = %s) THEN o.our_state <> %s OR s.state = %s
                        ELSE s.state = %s AND o.our_amount_fen <> s.amount_fen END
         ) AS d
+        JOIN {lines} AS r ON r.id = d.id  -- the raw line only for the few that differ
         ON CONFLICT (gateway, bill_kind, key, kind) DO NOTHING
     """  # noqa: S608 (only table names and compiled querysets are interpolated)
     params = [

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
+from typing import NoReturn
 
 BILL_KINDS = ("trade", "refund", "profitsharing", "fundflow")
 
@@ -169,6 +170,7 @@ def parse_bill(kind: str, lines: Iterable[str], *, sub_mchid: str | None = None)
     header: list[str] | None = None
     money: list[tuple[int, str, bool]] = []  # (position, column, rounded) of the header's money columns
     section = "detail"
+    fen_of = _yuan_to_fen_cached
     for line_no, line in enumerate(lines, start=1):
         line = line.rstrip("\r\n")
         if line_no == 1:
@@ -194,20 +196,22 @@ def parse_bill(kind: str, lines: Iterable[str], *, sub_mchid: str | None = None)
             raise BillFormatError(
                 f"{kind} bill line {line_no}: {len(values)} fields under a header of {len(header)}"
             )
-        amounts: dict[str, int] = {}
-        for i, name, rounded in money:
-            try:
-                amounts[name] = _yuan_to_fen_cached(values[i], rounded)
-            except BillFormatError as exc:
-                raise BillFormatError(f"{kind} bill line {line_no}, {name}: {exc}") from exc
-        yield BillLine(
-            kind=kind,
-            line_no=line_no,
-            section=section,
-            fields=dict(zip(header, values, strict=True)),
-            amounts=amounts,
-            sub_mchid=sub_mchid,
-        )
+        try:
+            amounts = {name: fen_of(values[i], rounded) for i, name, rounded in money}
+        except BillFormatError:
+            _raise_naming_the_column(kind, line_no, values, money)
+        # Positionally: a frozen dataclass's keyword __init__ was a tenth of a line's time.
+        yield BillLine(kind, line_no, section, dict(zip(header, values, strict=True)), amounts, sub_mchid)
+
+
+def _raise_naming_the_column(kind: str, line_no: int, values: list[str], money: list) -> NoReturn:
+    """The amount that failed, named (only on the error path: the happy path parses in bulk)."""
+    for i, name, rounded in money:
+        try:
+            _yuan_to_fen_cached(values[i], rounded)
+        except BillFormatError as exc:
+            raise BillFormatError(f"{kind} bill line {line_no}, {name}: {exc}") from exc
+    raise BillFormatError(f"{kind} bill line {line_no}: an amount could not be read")
 
 
 def format_bill_line(values: Iterable[object]) -> str:
