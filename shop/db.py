@@ -212,7 +212,7 @@ class _CopyStream:
             row = next(self._rows, None)
             if row is None:
                 break
-            text = "\t".join(map(_copy_text, row)) + "\n"
+            text = row if type(row) is str else "\t".join(map(_copy_text, row)) + "\n"
             parts.append(text)
             length += len(text)
             self.count += 1
@@ -228,8 +228,13 @@ def rows_copy(*, model: type[Model], fields: Sequence[str], rows: Iterable[tuple
     """``rows_insert`` for a stream of any length: one ``COPY`` fed from the iterator while
     PostgreSQL reads it, so Python formats the next rows while the server writes the last
     ones, and nothing but a 64 kB buffer is held. Elsewhere (the SQLite demo) ``rows_insert``
-    in batches. How many rows went in. An exception from the iterator aborts the ``COPY`` and
-    is raised as it is (run it in ``atomic`` to go on using the connection afterwards)."""
+    in batches.
+
+    A row may also come as its ready ``COPY`` text line (values joined by tabs, each escaped
+    with ``copy_escape``, ending in a newline), for a caller that formats a million rows faster
+    knowing their types (PostgreSQL only). How many rows went in. An exception from the
+    iterator aborts the ``COPY`` and is raised as it is (run it in ``atomic`` to go on using
+    the connection afterwards)."""
     if connection.vendor != "postgresql":
         count, rows = 0, iter(rows)
         while batch := list(itertools.islice(rows, 5_000)):
@@ -250,6 +255,13 @@ def rows_copy(*, model: type[Model], fields: Sequence[str], rows: Iterable[tuple
     return stream.count
 
 
+def copy_escape(text: str) -> str:
+    """A text value as ``COPY``'s text format writes it (backslash, tab and line ends escaped)."""
+    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
+        return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return text
+
+
 def _copy_text(value: object) -> str:
     """One value in ``COPY``'s text format."""
     if type(value) is str:  # the common case first (a bill's million lines are mostly text)
@@ -266,6 +278,4 @@ def _copy_text(value: object) -> str:
         return value.isoformat()
     else:
         text = str(value)
-    if "\\" in text or "\t" in text or "\n" in text or "\r" in text:
-        text = text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-    return text
+    return copy_escape(text)

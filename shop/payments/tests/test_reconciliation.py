@@ -344,3 +344,14 @@ def test_a_bill_that_cannot_be_read_fails_for_ops_and_stages_nothing(fake, bills
     assert "fields under a header" in bill.last_error
     assert StagedBillLine.objects.filter(bill_import=bill).count() == 0
     assert cases() == set()
+
+
+def test_a_bill_line_with_a_backslash_or_tab_is_staged_as_it_is(fake, bills):
+    line = trade_line("ODD\\NAME0001", 100).replace("抽纸", "抽\t纸\\")
+    bills.lines[("trade", DAY)] = [line]
+
+    reconcile(kinds=["trade"])
+
+    case = ReconciliationCase.objects.get()
+    assert case.key == "ODD\\NAME0001"
+    assert case.bill_line["fields"]["商品名称"] == "抽\t纸\\"
