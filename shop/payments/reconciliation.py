@@ -273,10 +273,13 @@ def _match(bill: BillImport) -> int:
     common = {"gateway": bill.gateway, "bill_kind": bill.kind, "ours": ours}
     whole_day, *edges = _gateway_side_passes(bill)
     with transaction.atomic():
-        sql.hash_joins_only()
+        sql.work_mem_for_a_day()
+        # The bill's lines against all our rows: the planner's choice (a hash join here, index
+        # probes when our tables are far larger than a day's bill).
         new = sql.cases_from_bill_insert(
             import_id=bill.pk, bill_date=bill.bill_date, header=bill.header, **common
         )
+        sql.hash_joins_only()
         new += _missing_gateway(whole_day, common)
     for edge in edges:  # ten minutes of rows each: index probes are right here
         new += _missing_gateway(edge, common)

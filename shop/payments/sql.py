@@ -77,11 +77,13 @@ def cases_from_bill_insert(
         INSERT INTO {cases} ({_CASE_COLUMNS})
         SELECT now(), now(), d.kind, %s, %s, COALESCE(d.matcher, ''), d.key, %s, %s,
                d.our_amount_fen, d.amount_fen, COALESCE(d.our_state, ''), d.state,
-               json_build_object(
-                   'line_no', r.line_no,
-                   'fields', (SELECT json_object_agg(f.h, f.v)
-                              FROM unnest(%s::text[], string_to_array(r.raw, %s)) AS f(h, v))
-               ),
+               -- The raw line only for the few that differ: a lookup by id per case (a join
+               -- back would hash every staged line again: the planner cannot tell how few).
+               (SELECT json_build_object(
+                           'line_no', r.line_no,
+                           'fields', (SELECT json_object_agg(f.h, f.v)
+                                      FROM unnest(%s::text[], string_to_array(r.raw, %s)) AS f(h, v)))
+                FROM {lines} AS r WHERE r.id = d.id),
                'open', '', ''
         FROM (
             SELECT s.id, s.key, s.amount_fen, s.state,
@@ -95,7 +97,6 @@ def cases_from_bill_insert(
                        WHEN (o.our_state = %s) <> (s.state = %s) THEN o.our_state <> %s OR s.state = %s
                        ELSE s.state = %s AND o.our_amount_fen <> s.amount_fen END
         ) AS d
-        JOIN {lines} AS r ON r.id = d.id  -- the raw line only for the few that differ
         ON CONFLICT (gateway, bill_kind, key, kind) DO NOTHING
     """  # noqa: S608 (only table names and compiled querysets are interpolated)
     params = [
@@ -162,15 +163,21 @@ def cases_missing_gateway_insert(
         return cursor.rowcount
 
 
+def work_mem_for_a_day() -> None:
+    """For the rest of the transaction, room to hash a day's keys in memory (server memory;
+    with the default 4 MB a million-line join spilled to disk in 16 batches)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '256MB'")
+
+
 def hash_joins_only() -> None:
-    """For the rest of the transaction, no nested loops: the whole-day statements join a million
-    staged lines with a million of our rows, and PostgreSQL cannot estimate how many rows a
-    matcher's computed ``our_state`` keeps (it guesses a handful, and then plans an index probe
-    per row: 3 s instead of 0.3 s for 200,000 lines)."""
+    """For the rest of the transaction, no nested loops. The whole-day "missing at the gateway"
+    statement filters our rows on a matcher's computed ``our_state``, whose selectivity
+    PostgreSQL cannot estimate (it guesses a handful, then plans an index probe into the staged
+    lines per row: 3 s instead of 0.3 s for 200,000 lines). Our side is bounded by the day
+    (``our_at``), so hashing it is right at any table size."""
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_nestloop = off")
-        # Room to hash a day of our rows in memory (server memory, for this transaction only).
-        cursor.execute("SET LOCAL work_mem = '256MB'")
 
 
 def staged_lines_analyze() -> None:
