@@ -30,6 +30,7 @@ from shop.payments.reconciliation import (
     case_explain,
 )
 from shop.payments.services import Applied, payment_apply_result, payment_close
+from shop.testing.concurrency import run_concurrently
 
 from .helpers import make_paid_payment, make_payer, make_payment
 
@@ -355,3 +356,29 @@ def test_a_bill_line_with_a_backslash_or_tab_is_staged_as_it_is(fake, bills):
     case = ReconciliationCase.objects.get()
     assert case.key == "ODD\\NAME0001"
     assert case.bill_line["fields"]["商品名称"] == "抽\t纸\\"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ops_twice_and_the_late_callback_at_once_apply_the_payment_once(fake, bills):
+    payment = unpaid()
+    result = PaymentResult(payment.out_trade_no, "4200000000002", payment.amount_fen, True, {})
+    fake.paid[payment.out_trade_no] = result
+    bills.lines[("trade", DAY)] = [trade_line(payment.out_trade_no, payment.amount_fen)]
+    reconcile(kinds=["trade"])
+    case = ReconciliationCase.objects.get()
+
+    def act(i: int):
+        if i == 2:
+            return payment_apply_result(gateway=GATEWAY, result=result)  # the callback, late
+        return case_apply_missed(case_id=case.pk, actor_id=None).resolution
+
+    outcomes = run_concurrently(act, times=3)
+
+    assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+    payment.refresh_from_db()
+    case.refresh_from_db()
+    assert payment.status == Payment.Status.SUCCEEDED
+    received = Entry.objects.filter(transaction__ref_type="payment", transaction__ref_id=payment.pk)
+    assert received.filter(amount_fen__lt=0).count() == 1
+    assert case.status == ReconciliationCase.Status.RESOLVED
+    call_command("ledger_check", stdout=StringIO())
