@@ -1,7 +1,9 @@
 """Ops' view of payments and refunds. The refund list filtered on "Failed" is the ops queue:
 money owed back to payers that the gateway did not pay out, waiting in refund clearing."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html
@@ -9,7 +11,8 @@ from django.utils.html import format_html
 from shop.errors import ApplicationError
 from shop.money import fen_display
 
-from .models import Payment, PaymentAnomaly, Payout, Refund
+from .models import BillImport, Payment, PaymentAnomaly, Payout, ReconciliationCase, Refund
+from .reconciliation import case_apply_missed, case_explain, cases_open_count
 from .refunds import refund_resend
 from .registry import refund_purposes_returning_failed_money
 
@@ -184,6 +187,121 @@ class PayoutAdmin(admin.ModelAdmin):
     @admin.display(description="Amount")
     def amount(self, obj):
         return fen_display(obj.amount_fen)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class CaseActionForm(ActionForm):
+    reason = forms.CharField(
+        required=False,
+        max_length=500,
+        label="Reason (for “mark explained”)",
+        widget=forms.TextInput(attrs={"size": 50}),
+    )
+
+
+@admin.register(ReconciliationCase)
+class ReconciliationCaseAdmin(admin.ModelAdmin):
+    """Differences between the gateway's bills and our records. Open cases are ops' queue (the
+    list's title counts them); each action calls a service that resolves a case once."""
+
+    list_display = (
+        "bill_date",
+        "bill_kind",
+        "kind",
+        "key",
+        "our_amount",
+        "bill_amount",
+        "our_state",
+        "bill_state",
+        "status",
+        "resolution",
+        "resolved_by",
+    )
+    list_filter = ("status", "kind", "bill_kind", "matcher", "gateway", "resolution", "bill_date")
+    search_fields = ("key",)
+    readonly_fields = [f.name for f in ReconciliationCase._meta.fields]
+    date_hierarchy = "bill_date"
+    action_form = CaseActionForm
+    actions = ("apply_missed", "mark_explained")
+
+    @admin.display(description="Our amount")
+    def our_amount(self, obj):
+        return "—" if obj.our_amount_fen is None else fen_display(obj.our_amount_fen)
+
+    @admin.display(description="Bill amount")
+    def bill_amount(self, obj):
+        return "—" if obj.bill_amount_fen is None else fen_display(obj.bill_amount_fen)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "title": f"Reconciliation cases — {cases_open_count()} open",
+        }
+        return super().changelist_view(request, extra_context=extra_context)
+
+    @admin.action(description="Apply the missed callback after re-querying the gateway")
+    def apply_missed(self, request, queryset):
+        self._each(
+            request, queryset, lambda case: case_apply_missed(case_id=case.pk, actor_id=request.user.pk)
+        )
+
+    @admin.action(description="Mark explained (give the reason in the box)")
+    def mark_explained(self, request, queryset):
+        reason = request.POST.get("reason", "").strip()
+        if not reason:
+            self.message_user(request, "Give the reason in the box next to the action.", messages.ERROR)
+            return
+        self._each(
+            request,
+            queryset,
+            lambda case: case_explain(case_id=case.pk, actor_id=request.user.pk, reason=reason),
+        )
+
+    def _each(self, request, queryset, resolve) -> None:
+        done = 0
+        for case in queryset.filter(status=ReconciliationCase.Status.OPEN).order_by("pk"):
+            try:
+                resolved = resolve(case)
+            except ApplicationError as exc:
+                self.message_user(request, f"{case.key}: {exc.message}", messages.ERROR)
+                continue
+            done += 1
+            self.message_user(request, f"{case.key}: {resolved.get_resolution_display()}. {resolved.note}")
+        if done:
+            self.message_user(request, f"Resolved {done} case(s).", messages.SUCCESS)
+
+
+@admin.register(BillImport)
+class BillImportAdmin(admin.ModelAdmin):
+    """Every bill fetched (or waiting to be): ``manage.py reconcile_bills`` imports one again."""
+
+    list_display = (
+        "bill_date",
+        "kind",
+        "sub_mchid",
+        "gateway",
+        "status",
+        "line_count",
+        "case_count",
+        "attempts",
+        "next_attempt_at",
+        "finished_at",
+        "last_error",
+    )
+    list_filter = ("status", "kind", "gateway")
+    readonly_fields = [f.name for f in BillImport._meta.fields]
+    date_hierarchy = "bill_date"
 
     def has_add_permission(self, request):
         return False

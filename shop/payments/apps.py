@@ -23,6 +23,15 @@ class PaymentsConfig(AppConfig):
             run=payments_query_sweep,
             order=5,  # before the unpaid-order time-out, so a paid order is not cancelled
         )
+        from .reconciliation import bills_reconcile_due, register_bill_matchers
+
+        register_bill_matchers()  # payments on the trade bill, refunds on the refund bill
+        sweepers.register(
+            name="payments.bills_reconcile_due",
+            description="Fetch yesterday's gateway bills (from 10:00) and match them with our records",
+            run=bills_reconcile_due,
+            order=200,  # after the day's money work: it only reads and raises cases for ops
+        )
         sweepers.register(
             name="payments.refunds_in_flight",
             description="Send again (ask about) refunds still in flight after a minute",

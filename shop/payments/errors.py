@@ -52,3 +52,13 @@ class PaymentClosed(Conflict):
 class PayoutNotRetryable(Conflict):
     code = "payout_not_retryable"
     default_message = "This payout cannot be retried now."
+
+
+class CaseNotResolvable(Conflict):
+    code = "reconciliation_case_not_resolvable"
+    default_message = "This reconciliation case cannot be resolved that way."
+
+
+class BillImportBusy(Conflict):
+    code = "bill_import_busy"
+    default_message = "This bill is being imported right now."

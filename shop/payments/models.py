@@ -46,6 +46,8 @@ class Payment(BaseModel):
         indexes = [
             models.Index(fields=["purpose"], name="payment_purpose_idx"),
             models.Index(fields=["status", "created_at"], name="payment_status_created_idx"),
+            # Reconciliation reads a day's payments by when they were paid.
+            models.Index(fields=["paid_at"], name="payment_paid_at_idx", condition=Q(paid_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -135,7 +137,13 @@ class Refund(BaseModel):
                 condition=Q(amount_fen__lte=models.F("total_fen")), name="refund_lte_total"
             ),
         ]
-        indexes = [models.Index(fields=["payment", "status"], name="refund_payment_status_idx")]
+        indexes = [
+            models.Index(fields=["payment", "status"], name="refund_payment_status_idx"),
+            # Reconciliation reads a day's refunds by when they ended.
+            models.Index(
+                fields=["finished_at"], name="refund_finished_at_idx", condition=Q(finished_at__isnull=False)
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.out_refund_no} ({self.get_status_display()})"
@@ -199,3 +207,140 @@ class Payout(BaseModel):
     @property
     def is_final(self) -> bool:
         return self.state in self.FINAL
+
+
+# --- reconciliation with the gateway's bills (对账; shop/payments/reconciliation.py) ----------
+
+
+class BillImport(BaseModel):
+    """One bill of one day (Asia/Shanghai) fetched from the gateway and matched with our rows.
+
+    One row per gateway, kind, day and ``sub_mchid`` ('' for the platform's own bills): a
+    re-import reuses it (its staged lines are replaced, its cases are unique), so importing a
+    bill again changes nothing. ``waiting`` means the gateway said the bill is not ready yet
+    (it is after about 10:00 the next day): the sweeper tries again at ``next_attempt_at``.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "To be fetched"
+        RUNNING = "running", "Being fetched and matched"
+        WAITING = "waiting", "Not ready at the gateway: tried again later"
+        DONE = "done", "Fetched and matched"
+        FAILED = "failed", "Failed (the bill could not be read): ops to look"
+
+    gateway = models.CharField(max_length=16)
+    kind = models.CharField(max_length=16, help_text="trade, refund, profitsharing, fundflow")
+    bill_date = models.DateField(help_text="The day the bill covers (Asia/Shanghai).")
+    sub_mchid = models.CharField(
+        max_length=32, blank=True, default="", help_text="'' for the platform's bill."
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    line_count = models.BigIntegerField(default=0, help_text="Detail lines on the bill.")
+    case_count = models.IntegerField(default=0, help_text="Differences raised by the last match.")
+    attempts = models.PositiveIntegerField(default=0, help_text="Downloads tried.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=255, blank=True)
+    header = models.JSONField(default=list, blank=True, help_text="The bill's column names.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["gateway", "kind", "bill_date", "sub_mchid"], name="bill_import_once_per_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        who = f" {self.sub_mchid}" if self.sub_mchid else ""
+        return f"{self.gateway} {self.kind}{who} bill of {self.bill_date} ({self.get_status_display()})"
+
+
+class StagedBillLine(models.Model):
+    """A bill's detail line as matching needs it, written by ``COPY`` and matched in SQL.
+
+    Kept a few days (the midnight rule looks at the neighbouring days' bills), then dropped. The
+    table is UNLOGGED (migration 0004): no WAL for a million lines a day that a re-import can
+    always write again. After a database crash it is empty: the lines of bills already matched
+    are gone, so a neighbour's edge (the midnight rule) may then raise a case ops explain, or
+    re-import that day first.
+    ``raw`` is the line's fields joined by U+001F, in the order of ``BillImport.header``: a
+    case rebuilds the line from it, the million lines that match never pay for JSON.
+    """
+
+    # No database foreign key: its check per row was a third of COPY's time; lines are only
+    # written by ``_stage`` for an import that exists, and dropped before it could be.
+    bill_import = models.ForeignKey(
+        BillImport, on_delete=models.CASCADE, db_index=False, db_constraint=False, related_name="+"
+    )
+    line_no = models.IntegerField()
+    key = models.CharField(max_length=64, help_text="Our number on the line (out_trade_no, …).")
+    amount_fen = models.BigIntegerField()
+    state = models.CharField(max_length=32, help_text="'done' when the bill says it succeeded.")
+    raw = models.TextField()
+
+    class Meta:
+        # By import only: COPY appends to it in order. With the key too, every line was a
+        # random insert into a growing index and COPY took twice as long; matching hashes
+        # the keys instead.
+        indexes = [models.Index(fields=["bill_import"], name="staged_bill_line_import")]
+
+    def __str__(self) -> str:
+        return f"line {self.line_no}: {self.key}"
+
+
+class ReconciliationCase(BaseModel):
+    """A difference between a bill and our rows, for ops (admin "Reconciliation cases").
+
+    Unique per gateway, bill kind, our key and kind of difference: a re-import adds nothing,
+    and a resolved case is never reopened. Ops resolve it with an admin action (apply the
+    missed callback after re-querying the gateway, or mark it explained with a reason).
+    """
+
+    class Kind(models.TextChoices):
+        MISSING_OURS = "missing_ours", "On the bill, not with us (e.g. a lost success callback)"
+        MISSING_GATEWAY = "missing_gateway", "With us, not on the bill"
+        AMOUNT_DIFFERS = "amount_differs", "Amounts differ"
+        STATUS_DIFFERS = "status_differs", "Statuses differ"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    class Resolution(models.TextChoices):
+        APPLIED = "applied", "Missed result applied after re-querying the gateway"
+        ALREADY_APPLIED = "already_applied", "Re-queried: already applied meanwhile"
+        EXPLAINED = "explained", "Explained by ops"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    gateway = models.CharField(max_length=16)
+    bill_kind = models.CharField(max_length=16)
+    matcher = models.CharField(
+        max_length=32, blank=True, help_text="Which of our records: payments, refunds, …"
+    )
+    key = models.CharField(max_length=64, help_text="Our number: out_trade_no, out_refund_no, …")
+    bill_date = models.DateField()
+    bill_import = models.ForeignKey(BillImport, on_delete=models.PROTECT, related_name="cases")
+    our_amount_fen = models.BigIntegerField(null=True, blank=True)
+    bill_amount_fen = models.BigIntegerField(null=True, blank=True)
+    our_state = models.CharField(max_length=32, blank=True)
+    bill_state = models.CharField(max_length=32, blank=True)
+    bill_line = models.JSONField(null=True, blank=True, help_text="The bill's line: line_no and fields.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    resolution = models.CharField(max_length=20, choices=Resolution.choices, blank=True)
+    note = models.TextField(blank=True, help_text="Why: ops' reason, or what the re-query found.")
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["gateway", "bill_kind", "key", "kind"], name="reconciliation_case_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "bill_date"], name="reconciliation_case_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.bill_kind} {self.key} ({self.bill_date})"

@@ -54,3 +54,20 @@ def payment_upload_shipping_task(payment_id: int, carrier: str, tracking_no: str
     payment_upload_shipping(
         payment_id=payment_id, carrier=carrier, tracking_no=tracking_no, item_desc=item_desc
     )
+
+
+@shared_task(
+    acks_late=True,  # a lost run would leave the bill "running" for an hour: redeliver instead
+    reject_on_worker_lost=True,  # a rerun replaces the staged lines and adds no case twice
+    autoretry_for=(OperationalError,),
+    retry_backoff=30,
+    max_retries=5,
+)
+def bill_import_run_task(import_id: int, now: str | None = None) -> None:
+    """Fetch and match one claimed bill (the reconciliation sweeper claims it), as of the
+    sweep's ``now`` (ISO 8601), so a retry time is counted from the sweep's clock."""
+    from django.utils.dateparse import parse_datetime
+
+    from .reconciliation import bill_import_run
+
+    bill_import_run(import_id=import_id, now=parse_datetime(now) if now else None)

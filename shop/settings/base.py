@@ -307,6 +307,8 @@ WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
 
 # --- Payments and WeChat --------------------------------------------------------
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="sandbox" if SANDBOX else "wechatpay")
+# The e-commerce gateway (平台收付通) whose bills are reconciled daily (shop/payments/reconciliation.py).
+ECOMMERCE_GATEWAY = env.str("ECOMMERCE_GATEWAY", default="sandbox" if SANDBOX else "wechatpay")
 # A payment still unpaid this long after creation is queried at the gateway (a lost callback).
 PAYMENT_QUERY_AFTER = timedelta(minutes=env.int("PAYMENT_QUERY_AFTER_MINUTES", default=3))
 SANDBOX_PAYMENT_SECRET = env.str("SANDBOX_PAYMENT_SECRET", default="sandbox-callback-secret")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from django.db import transaction
 
-from shop.db import rows_insert
+from shop.db import copy_escape, rows_copy, rows_insert
 from shop.ledger.models import Transaction
 
 pytestmark = pytest.mark.django_db
@@ -43,3 +44,32 @@ def test_a_naive_datetime_is_refused():
             fields=COLUMNS,
             rows=[("k", "test", "", "", None, datetime(2026, 12, 1))],  # noqa: DTZ001
         )
+
+
+def test_rows_copy_streams_tuples_and_ready_lines_in_one_copy():
+    at = datetime(2026, 12, 1, 11, 30, 5, tzinfo=UTC)
+
+    def rows():
+        for i in range(3_000):  # more than one 64 kB read
+            yield (f"t{i:05d}", "test", "tab\there\\", "order", i, at)
+        memo = copy_escape("ready\tline")
+        yield f"ready\ttest\t{memo}\t\t\\N\t{at.isoformat()}\n"
+
+    count = rows_copy(model=Transaction, fields=COLUMNS, rows=rows())
+
+    assert count == 3_001
+    assert Transaction.objects.count() == 3_001
+    assert Transaction.objects.get(idempotency_key="t02999").memo == "tab\there\\"
+    ready = Transaction.objects.get(idempotency_key="ready")
+    assert (ready.memo, ready.ref_id, ready.created_at) == ("ready\tline", None, at)
+
+
+def test_an_error_from_the_rows_aborts_the_copy_and_is_raised_as_it_is():
+    def rows():
+        yield ("k1", "test", "", "", None, datetime(2026, 12, 1, tzinfo=UTC))
+        raise LookupError("the source broke")
+
+    with pytest.raises(LookupError, match="the source broke"), transaction.atomic():
+        rows_copy(model=Transaction, fields=COLUMNS, rows=rows())
+
+    assert not Transaction.objects.exists()
