@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from products import cache as catalog_cache
 from products.selectors import ORDERINGS, category_list, product_get_on_sale, product_page_on_sale
 from shop.api.pagination import Pagination
-from shop.api.serializers import Serializer
+from shop.api.serializers import QuerySerializer
 from shop.errors import NotFound
 
 from .serializers import CategoryOutput, ProductDetailOutput, ProductListOutput
@@ -42,7 +42,7 @@ class ProductListApi(APIView):
     # looked up (one query saved on the hottest reads).
     authentication_classes: list = []
 
-    class FilterSerializer(Serializer):
+    class FilterSerializer(QuerySerializer):
         q = serializers.CharField(required=False, max_length=100, allow_blank=True)
         category = serializers.IntegerField(required=False, min_value=1)
         min_price_fen = serializers.IntegerField(required=False, min_value=0)
