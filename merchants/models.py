@@ -53,6 +53,15 @@ class Merchant(BaseModel):
         null=True, blank=True, help_text="When the merchant asked to leave; the cool-off runs from here."
     )
     closed_at = models.DateTimeField(null=True, blank=True)
+    sub_mchid = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text=(
+            "The merchant's secondary merchant id at WeChat Pay's e-commerce product (平台收付通), "
+            "entered by ops at approval (the sandbox opens one itself). Without it the merchant "
+            "cannot be paid by profit sharing: its checkouts are refused."
+        ),
+    )
     return_address = models.JSONField(
         null=True,
         blank=True,

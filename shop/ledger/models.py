@@ -25,6 +25,9 @@ class Account(BaseModel):
         MERCHANT_RECEIVABLE = "merchant_receivable", "Merchant receivable (not yet settled)"
         MERCHANT_PAYABLE = "merchant_payable", "Merchant payable (owed to the merchant)"
         MERCHANT_DEPOSIT = "merchant_deposit", "Merchant margin deposit"
+        # The merchant's funds frozen at the gateway (profit sharing, docs/merchant-money.md):
+        # signed like gateway_clearing, money there is negative.
+        MERCHANT_FROZEN = "merchant_frozen", "Merchant funds frozen at the gateway"
         PLATFORM_REVENUE = "platform_revenue", "Platform revenue"
         PLATFORM_PENDING = "platform_pending", "Platform commission (pending settlement)"
         MARKETING_BUDGET = "marketing_budget", "Marketing budget"

@@ -298,6 +298,16 @@ WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="sandbox" if SANDBOX else "wechatpay")
 # A payment still unpaid this long after creation is queried at the gateway (a lost callback).
 PAYMENT_QUERY_AFTER = timedelta(minutes=env.int("PAYMENT_QUERY_AFTER_MINUTES", default=3))
+# How new checkouts are paid (docs/merchant-money.md): ``profit_sharing`` (straight into the
+# merchants' frozen funds at WeChat Pay's e-commerce product, shared and unfrozen later) or
+# ``platform`` (into our own account, the old payable path). Deposits are always ``platform``.
+MERCHANT_FUNDS = env.str("MERCHANT_FUNDS", default="platform")
+if MERCHANT_FUNDS not in ("profit_sharing", "platform"):
+    raise ImproperlyConfigured("MERCHANT_FUNDS must be profit_sharing or platform")
+# The platform's own merchant account: the receiver of every share (never a person's openid).
+ECOMMERCE_PLATFORM_MCHID = env.str("ECOMMERCE_PLATFORM_MCHID", default="")
+# The e-commerce sandbox's state namespace in the cache (tests give each run its own).
+SANDBOX_ECOMMERCE_NAMESPACE = env.str("SANDBOX_ECOMMERCE_NAMESPACE", default="")
 SANDBOX_PAYMENT_SECRET = env.str("SANDBOX_PAYMENT_SECRET", default="sandbox-callback-secret")
 WECHAT_APPID = env.str("WECHAT_APPID", default="")
 WECHAT_APP_SECRET = env.str("WECHAT_APP_SECRET", default="")
