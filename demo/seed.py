@@ -17,6 +17,7 @@ from orders.services.checkout import order_create
 from products.models import Category, Product, Sku
 from products.services import product_refresh_min_price, product_refresh_search
 from shop.payments.gateways.sandbox import SandboxGateway
+from shop.payments.parts import payment_parts_sandbox_pay
 from shop.payments.services import payment_apply_result
 
 from .catalog import (
@@ -42,6 +43,9 @@ def _user(openid: str, nickname: str) -> User:
 
 def sandbox_pay(payment) -> None:
     """Pay through the sandbox gateway exactly as the sandbox pay endpoint does."""
+    if payment.is_shared:
+        payment_parts_sandbox_pay(payment)
+        return
     gateway = SandboxGateway()
     headers, body = gateway.build_success_callback(payment)
     payment_apply_result(gateway="sandbox", result=gateway.parse_payment_callback(headers=headers, body=body))

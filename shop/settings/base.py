@@ -267,6 +267,9 @@ SHOP_RULES.update(
         "ENVELOPE_TTL": timedelta(hours=env.int("ENVELOPE_TTL_HOURS", default=24)),
         # Merchant settlement: the platform's service fee on a completed order's goods value.
         "MERCHANT_PLATFORM_FEE_BPS": env.int("MERCHANT_PLATFORM_FEE_BPS", default=60),
+        # Profit sharing: commission + platform fee never exceed this part of a sub-order
+        # (WeChat's default maximum share ratio, 30 %; a merchant's own cap may be lower).
+        "MERCHANT_MAX_SHARE_BPS": env.int("MERCHANT_MAX_SHARE_BPS", default=3000),
         # Withdrawals: at least ¥1; at most this much a day (Asia/Shanghai day) per user.
         "WITHDRAWAL_MIN_FEN": env.int("WITHDRAWAL_MIN_FEN", default=100),
         "WITHDRAWAL_DAILY_LIMIT_FEN": env.int("WITHDRAWAL_DAILY_LIMIT_FEN", default=200_000),
@@ -306,6 +309,10 @@ if MERCHANT_FUNDS not in ("profit_sharing", "platform"):
     raise ImproperlyConfigured("MERCHANT_FUNDS must be profit_sharing or platform")
 # The platform's own merchant account: the receiver of every share (never a person's openid).
 ECOMMERCE_PLATFORM_MCHID = env.str("ECOMMERCE_PLATFORM_MCHID", default="")
+# Profit-sharing calls per second per secondary merchant, across all workers: WeChat allows
+# 300 QPS per sub_mchid for the share request (pay.weixin.qq.com/doc/v3/partner/4012691594);
+# we keep 50 for the queries and finishing requests of the same merchant.
+FUNDS_STEP_RATE_PER_S = env.int("FUNDS_STEP_RATE_PER_S", default=250)
 # The e-commerce sandbox's state namespace in the cache (tests give each run its own).
 SANDBOX_ECOMMERCE_NAMESPACE = env.str("SANDBOX_ECOMMERCE_NAMESPACE", default="")
 SANDBOX_PAYMENT_SECRET = env.str("SANDBOX_PAYMENT_SECRET", default="sandbox-callback-secret")

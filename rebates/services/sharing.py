@@ -1,0 +1,127 @@
+"""The share (分账) of orders paid by profit sharing (docs/merchant-money.md "The share").
+
+Settlement writes one share row (``FundsStep`` ``S<order>``) per completed shared order, in
+its own transaction: commission + platform fee, capped at the merchant's maximum share
+ratio of what can be shared (the part's amount plus its subsidy). After commit one task
+per merchant sends them (``shop.payments.steps``, at the per-merchant rate); only when the
+gateway says FINISHED does the order settle (``settlement.order_share_finished``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Sum
+
+from orders.locks import order_qs_for_update
+from orders.models import AfterSale, Order
+from orders.services.refunds import order_merchant_refunded_fen
+from rebates.models import Accrual
+from shop.ledger.models import Account, Entry
+from shop.payments.models import FundsStep
+from shop.payments.steps import funds_steps_write
+
+logger = logging.getLogger("rebates.sharing")
+
+
+def share_cap_fen(*, amount_fen: int, subsidy_fen: int) -> int:
+    """The most one sub-order can share: the merchant's maximum ratio (WeChat's default
+    30 %) of what can be shared, rounded down as WeChat does."""
+    return (amount_fen + subsidy_fen) * settings.SHOP_RULES["MERCHANT_MAX_SHARE_BPS"] // 10_000
+
+
+def orders_share_write(*, parts: dict[int, tuple[int, int, int]], now: datetime) -> int:
+    """Write the share rows of these completed shared orders (``{order: (part, amount,
+    subsidy)}``); an order that has one already is skipped. Returns how many were written.
+    The platform fee is what gives way to the cap; a commission alone above the cap cannot
+    happen (rates are refused when set, ``products.rules``) and is written as a failed step,
+    an ops case, rather than a share WeChat would refuse."""
+    from rebates.services.settlement import order_merchant_due
+
+    with transaction.atomic(durable=True):
+        orders = list(
+            order_qs_for_update()
+            .filter(pk__in=list(parts), status=Order.Status.COMPLETED)
+            .only("pk", "merchant_id", "sale_fen", "refunded_fen")
+        )
+        done = set(
+            FundsStep.objects.filter(
+                kind=FundsStep.Kind.SHARE, order_id__in=[o.pk for o in orders]
+            ).values_list("order_id", flat=True)
+        )
+        orders = [o for o in orders if o.pk not in done]
+        commission: dict[int, int] = defaultdict(int)
+        for order_id, net in (
+            Accrual.objects.filter(order_id__in=[o.pk for o in orders], status=Accrual.Status.PENDING)
+            .values("order_id")
+            .annotate(net=Sum(F("amount_fen") - F("cancelled_fen")))
+            .values_list("order_id", "net")
+        ):
+            commission[order_id] = net
+        steps = []
+        for order in orders:
+            part_id, amount, subsidy = parts[order.pk]
+            refunded = order_merchant_refunded_fen(order) if order.refunded_fen else 0
+            _, fee = order_merchant_due(order, commission[order.pk], refunded_fen=refunded)
+            cap = share_cap_fen(amount_fen=amount, subsidy_fen=subsidy)
+            fee = max(0, min(fee, cap - commission[order.pk]))
+            step = FundsStep(
+                kind=FundsStep.Kind.SHARE,
+                part_id=part_id,
+                order_id=order.pk,
+                merchant_id=order.merchant_id,
+                out_no=f"S{order.pk}",
+                amount_fen=commission[order.pk] + fee,
+                commission_fen=commission[order.pk],
+                fee_fen=fee,
+            )
+            if commission[order.pk] > cap:
+                logger.error(
+                    "order %s: commission %s above the share cap %s", order.pk, commission[order.pk], cap
+                )
+                step.status, step.last_error = (
+                    FundsStep.Status.FAILED,
+                    f"commission above the cap of {cap} fen",
+                )
+            steps.append(step)
+        funds_steps_write(steps)
+    return len(steps)
+
+
+def order_frozen_fen(*, order_id: int, merchant_id: int) -> int:
+    """What the ledger holds frozen at the gateway for this order (its ``merchant_frozen``
+    lines, negated): paid + subsidy − shares − refunds from frozen funds + returned shares."""
+    total = Entry.objects.filter(
+        transaction__ref_type="order",
+        transaction__ref_id=order_id,
+        account__kind=Account.Kind.MERCHANT_FROZEN,
+        account__owner_id=merchant_id,
+    ).aggregate(total=Sum("amount_fen"))["total"]
+    return -(total or 0)
+
+
+def order_unfreeze_write(*, share: FundsStep) -> FundsStep | None:
+    """After the share: the rest is unfrozen for the merchant (完结分账, ``U<order>``) once the
+    order's last after-sales case has ended. A completed order has none open (completion
+    waits for them), so the finishing request is written with the share's confirmation and
+    sent after commit; it waits at the gateway side for any step of the sub-order still open."""
+    if AfterSale.objects.filter(order_id=share.order_id, status__in=AfterSale.OPEN).exists():
+        return None  # the case's end writes it (the day-150 sweeper is the backstop)
+    rest = order_frozen_fen(order_id=share.order_id, merchant_id=share.merchant_id)
+    steps = funds_steps_write(
+        [
+            FundsStep(
+                kind=FundsStep.Kind.UNFREEZE,
+                part_id=share.part_id,
+                order_id=share.order_id,
+                merchant_id=share.merchant_id,
+                out_no=f"U{share.order_id}",
+                amount_fen=max(rest, 0),
+            )
+        ]
+    )
+    return steps[0]

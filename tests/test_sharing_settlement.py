@@ -1,0 +1,135 @@
+"""Settlement of orders paid by profit sharing: share rows, FINISHED releases the money,
+the rest is unfrozen (docs/merchant-money.md)."""
+
+import pytest
+
+from orders.tests.helpers import sandbox_pay
+from rebates.models import Accrual, OrderSettlement
+from rebates.services.settlement import orders_settle
+from shop.ledger.models import Account
+from shop.ledger.selectors import account_balance
+from shop.ledger.services import AccountRef
+from shop.payments.models import FundsStep
+
+from .profit_sharing import (
+    complete,
+    frozen,
+    kind_total,
+    receivable,
+    run_open_steps,
+    sandbox,
+    two_merchant_checkout,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _shared(settings):
+    settings.MERCHANT_FUNDS = "profit_sharing"
+
+
+def available(user_id: int) -> int:
+    return account_balance(ref=AccountRef.user(Account.Kind.USER_AVAILABLE, user_id))
+
+
+def paid_and_completed(coupon_fen: int = 500):
+    result, skus, member, store = two_merchant_checkout(coupon_fen=coupon_fen)
+    sandbox_pay(result.payment)
+    assert run_open_steps("subsidy") == (["confirmed", "confirmed"] if coupon_fen else [])
+    orders = [complete(order) for order in sorted(result.orders, key=lambda o: o.pk)]
+    return orders, skus, member, store
+
+
+def test_settlement_writes_share_rows_and_moves_no_money_until_finished():
+    orders, skus, member, _ = paid_and_completed()
+
+    assert orders_settle(order_ids=[o.pk for o in orders]) == 0  # nothing settled yet: shares written
+    assert orders_settle(order_ids=[o.pk for o in orders]) == 0  # again: nothing written twice
+
+    shares = list(FundsStep.objects.filter(kind="share").order_by("order_id"))
+    # Commission 199 / 299 (1,000 bps) + the platform fee (60 bps of the goods: 11 / 17).
+    assert [(s.out_no, s.commission_fen, s.fee_fen, s.amount_fen) for s in shares] == [
+        (f"S{orders[0].pk}", 199, 11, 210),
+        (f"S{orders[1].pk}", 299, 17, 316),
+    ]
+    assert not OrderSettlement.objects.exists()
+    assert set(Accrual.objects.values_list("status", flat=True)) == {"pending"}
+    assert available(member.pk) == 0
+
+
+def test_a_share_processing_then_finished_settles_the_order_and_unfreezes_the_rest():
+    orders, skus, member, store = paid_and_completed()
+    orders_settle(order_ids=[o.pk for o in orders])
+    gateway = sandbox()
+    gateway.control.processing_polls(2)
+
+    assert run_open_steps("share") == ["processing", "processing"]  # accepted
+    assert run_open_steps("share") == ["processing", "processing"]  # still processing
+    assert available(member.pk) == 0
+    assert run_open_steps("share") == ["confirmed", "confirmed"]  # FINISHED
+
+    m1, m2 = (sku.merchant_id for sku in skus)
+    assert (kind_total("share_finished", m1), kind_total("share_finished", m2)) == (210, 316)
+    assert available(member.pk) == 59 + 89  # the member rebates (30 % of 199 and 299)
+    assert set(Accrual.objects.values_list("status", flat=True)) == {"settled"}
+    assert OrderSettlement.objects.filter(merchant_payable_fen=0).count() == 2
+    assert account_balance(ref=AccountRef.platform(Account.Kind.GATEWAY_CLEARING)) == 500 - 210 - 316
+    # The rest is still frozen, and still the merchant's receivable: 1,990 − 210 and 2,990 − 316.
+    assert (frozen(m1), receivable(m1)) == (-1_780, 1_780)
+    assert (frozen(m2), receivable(m2)) == (-2_674, 2_674)
+
+    unfreezes = FundsStep.objects.filter(kind="unfreeze").order_by("order_id")
+    assert [(u.out_no, u.amount_fen) for u in unfreezes] == [
+        (f"U{orders[0].pk}", 1_780),
+        (f"U{orders[1].pk}", 2_674),
+    ]
+    gateway.control.processing_polls(1)
+    assert run_open_steps("unfreeze") == ["processing", "processing"]
+    assert run_open_steps("unfreeze") == ["confirmed", "confirmed"]
+    assert run_open_steps() == []
+    assert (frozen(m1), receivable(m1), frozen(m2), receivable(m2)) == (0, 0, 0, 0)
+    assert kind_total("unfreeze_confirmed", m1) == 1_780
+    assert gateway.balances(skus[0].merchant.sub_mchid) == {"frozen": 0, "released": 1_780}
+    # Nothing was ever payable by the platform to the merchant.
+    assert account_balance(ref=AccountRef.merchant(Account.Kind.MERCHANT_PAYABLE, m1)) == 0
+
+
+def test_shares_rate_limited_or_not_yet_settled_are_retried_and_sent_once():
+    orders, skus, _, _ = paid_and_completed()
+    orders_settle(order_ids=[o.pk for o in orders])
+    gateway = sandbox()
+    gateway.control.answer("profit_share_create", "FREQUENCY_LIMITED", times=1)
+    gateway.control.answer("profit_share_create", "NOT_SETTLED", times=1)
+
+    assert run_open_steps("share") == ["pending", "pending"]
+    assert all(s.last_error for s in FundsStep.objects.filter(kind="share"))
+    assert run_open_steps("share") == ["processing", "processing"]
+    assert run_open_steps("share") == ["confirmed", "confirmed"]
+    # Each share reached the platform once.
+    assert gateway.balances(gateway.platform_mchid)["released"] == -500 + 210 + 316
+
+
+def test_a_share_the_gateway_closes_is_an_ops_case_and_no_money_moves():
+    orders, _, member, _ = paid_and_completed(coupon_fen=0)
+    orders_settle(order_ids=[orders[0].pk])
+    sandbox().control.answer("profit_share_create", "CLOSED", times=1)
+
+    run_open_steps("share")
+    run_open_steps("share")
+
+    step = FundsStep.objects.get(kind="share")
+    assert step.status == "failed"
+    assert available(member.pk) == 0
+    assert not OrderSettlement.objects.exists()
+
+
+def test_a_share_is_capped_at_the_maximum_share_ratio(settings):
+    settings.SHOP_RULES = {**settings.SHOP_RULES, "MERCHANT_PLATFORM_FEE_BPS": 2_500}
+    orders, _, _, _ = paid_and_completed(coupon_fen=0)
+
+    orders_settle(order_ids=[orders[0].pk])
+
+    step = FundsStep.objects.get(kind="share")
+    # 30 % of 1,990 = 597: commission 199 + the fee cut from 497 to 398.
+    assert (step.commission_fen, step.fee_fen, step.amount_fen) == (199, 398, 597)
