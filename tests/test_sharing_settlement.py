@@ -133,3 +133,59 @@ def test_a_share_is_capped_at_the_maximum_share_ratio(settings):
     step = FundsStep.objects.get(kind="share")
     # 30 % of 1,990 = 597: commission 199 + the fee cut from 497 to 398.
     assert (step.commission_fen, step.fee_fen, step.amount_fen) == (199, 398, 597)
+
+
+def ledger_check_report() -> str:
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    err = io.StringIO()
+    try:
+        call_command("ledger_check", stdout=io.StringIO(), stderr=err)
+    except CommandError as exc:
+        return f"{err.getvalue()}\n{exc}"
+    return ""
+
+
+def test_a_refund_after_the_share_returns_the_share_first_then_pays_from_the_frozen_funds():
+    from orders.services.refunds import RefundLine, order_refund
+    from shop.payments.models import Refund
+    from shop.payments.refunds import refund_send
+
+    orders, skus, member, _ = paid_and_completed()
+    orders_settle(order_ids=[o.pk for o in orders])
+    run_open_steps("share")
+    assert run_open_steps("share") == ["confirmed", "confirmed"]
+    order, merchant_id = orders[0], skus[0].merchant_id
+    gateway = sandbox()
+
+    refund = order_refund(
+        order_id=order.pk,
+        lines=[RefundLine(order_item_id=order.items.get().pk, amount_fen=995)],
+        reason="仲裁退款",
+        key="late-complaint",
+        by_ops=True,
+    )
+
+    # The commission the refund clawed back (33 + 67 + 12 of 59 / 119 / 21) is returned first.
+    share_return = FundsStep.objects.get(kind="share_return")
+    assert (share_return.out_no, share_return.amount_fen) == (f"R{refund.pk}", 112)
+    assert refund_send(refund_id=refund.pk).status == Refund.Status.PENDING  # waits for it
+    assert gateway.balances(skus[0].merchant.sub_mchid)["frozen"] == 1_780  # nothing refunded yet
+    assert run_open_steps("share_return") == ["confirmed"]
+
+    assert refund_send(refund_id=refund.pk).status == Refund.Status.SUCCEEDED
+    assert kind_total("share_returned", merchant_id) == -112
+    assert kind_total("refund_from_frozen", merchant_id) == 995
+    # The coupon's share of the refund (⌊199 × 995 / 1,791⌋ = 110) goes back as a subsidy return.
+    assert run_open_steps("subsidy_return") == ["confirmed"]
+    assert kind_total("subsidy_returned", merchant_id) == 110
+    assert frozen(merchant_id) == -receivable(merchant_id) == -(1_780 + 112 - 995 - 110)
+    assert gateway.balances(skus[0].merchant.sub_mchid)["frozen"] == 1_780 + 112 - 995 - 110
+
+    assert run_open_steps("unfreeze") == ["processing", "processing"]
+    assert run_open_steps("unfreeze") == ["confirmed", "confirmed"]
+    assert frozen(merchant_id) == receivable(merchant_id) == 0
+    assert ledger_check_report() == ""

@@ -3,8 +3,10 @@ the start, frozen at the gateway; the platform's coupon reaches them as a subsid
 
 from __future__ import annotations
 
+from django.db.models import Sum
+
 from orders.models import Order
-from shop.ledger.models import Account
+from shop.ledger.models import Account, Entry
 from shop.ledger.services import AccountRef, Posting, ledger_post_many
 from shop.payments.models import FundsStep, Payment, PaymentPart
 from shop.payments.steps import funds_steps_write
@@ -48,4 +50,49 @@ def order_post_paid_shared(*, payment: Payment, orders: list[Order]) -> None:
             )
             for part in parts
         ]
+    )
+
+
+def order_refund_steps_write(*, order: Order, refund, key: str, coupon_back_fen: int) -> None:
+    """A refund of a shared order, in its transaction: once the order was shared, the
+    platform first returns the commission the refund clawed back (``R<refund>``, the same
+    amount rebates' hook moved back to the receivable, so frozen funds and receivable stay
+    mirrors), and once the buyer is refunded the coupon's share of it goes back as a subsidy
+    return (``BR<refund>``). The refund waits for its share return (``parts_refunds``)."""
+    part = PaymentPart.objects.get(order_id=order.pk)
+    shared = FundsStep.objects.filter(
+        order_id=order.pk, kind=FundsStep.Kind.SHARE, status=FundsStep.Status.CONFIRMED
+    ).exists()
+    clawed = 0
+    if shared:
+        clawed = (
+            Entry.objects.filter(
+                transaction__idempotency_key=f"{key}:commission",
+                account__kind=Account.Kind.MERCHANT_RECEIVABLE,
+                account__owner_id=order.merchant_id,
+            ).aggregate(total=Sum("amount_fen"))["total"]
+            or 0
+        )
+    subsidised = FundsStep.objects.filter(
+        order_id=order.pk, kind=FundsStep.Kind.SUBSIDY, status=FundsStep.Status.CONFIRMED
+    ).exists()
+    steps = []
+    if clawed > 0:
+        steps.append(_refund_step(FundsStep.Kind.SHARE_RETURN, f"R{refund.pk}", part, refund, clawed))
+    if coupon_back_fen and subsidised:
+        steps.append(
+            _refund_step(FundsStep.Kind.SUBSIDY_RETURN, f"BR{refund.pk}", part, refund, coupon_back_fen)
+        )
+    funds_steps_write(steps)
+
+
+def _refund_step(kind: str, out_no: str, part: PaymentPart, refund, amount: int) -> FundsStep:
+    return FundsStep(
+        kind=kind,
+        part=part,
+        order_id=part.order_id,
+        merchant_id=part.merchant_id,
+        refund_id=refund.pk,
+        out_no=out_no,
+        amount_fen=amount,
     )

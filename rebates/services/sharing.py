@@ -21,9 +21,9 @@ from orders.locks import order_qs_for_update
 from orders.models import AfterSale, Order
 from orders.services.refunds import order_merchant_refunded_fen
 from rebates.models import Accrual
-from shop.ledger.models import Account, Entry
 from shop.payments.models import FundsStep
 from shop.payments.steps import funds_steps_write
+from shop.payments.steps_ledger import order_frozen_fen
 
 logger = logging.getLogger("rebates.sharing")
 
@@ -90,18 +90,6 @@ def orders_share_write(*, parts: dict[int, tuple[int, int, int]], now: datetime)
             steps.append(step)
         funds_steps_write(steps)
     return len(steps)
-
-
-def order_frozen_fen(*, order_id: int, merchant_id: int) -> int:
-    """What the ledger holds frozen at the gateway for this order (its ``merchant_frozen``
-    lines, negated): paid + subsidy − shares − refunds from frozen funds + returned shares."""
-    total = Entry.objects.filter(
-        transaction__ref_type="order",
-        transaction__ref_id=order_id,
-        account__kind=Account.Kind.MERCHANT_FROZEN,
-        account__owner_id=merchant_id,
-    ).aggregate(total=Sum("amount_fen"))["total"]
-    return -(total or 0)
 
 
 def order_unfreeze_write(*, share: FundsStep) -> FundsStep | None:

@@ -44,9 +44,12 @@ def gateway_clearing_check() -> list[str]:
         Payment.objects.filter(status=Payment.Status.SUCCEEDED, funds=Payment.Funds.PLATFORM), "amount_fen"
     )
     anomalies = fen_sum(Refund.objects.filter(purpose=ANOMALY_PURPOSE), "amount_fen")
-    refunded = fen_sum(Refund.objects.filter(status=Refund.Status.SUCCEEDED), "amount_fen")
+    # A shared payment's refunds leave the merchant's funds, not ours.
+    refunded = fen_sum(Refund.objects.filter(status=Refund.Status.SUCCEEDED, part__isnull=True), "amount_fen")
     paid_out = fen_sum(Payout.objects.filter(state=Payout.State.SUCCEEDED), "amount_fen")
     subsidies, shares = _confirmed(FundsStep.Kind.SUBSIDY), _confirmed(FundsStep.Kind.SHARE)
+    subsidies -= _confirmed(FundsStep.Kind.SUBSIDY_RETURN)
+    shares -= _confirmed(FundsStep.Kind.SHARE_RETURN)
     expected = -paid - anomalies + refunded + paid_out + subsidies - shares
     account_id, found = platform_balance(Account.Kind.GATEWAY_CLEARING)
     if found == expected:
@@ -60,7 +63,7 @@ def gateway_clearing_check() -> list[str]:
             detail=(
                 f"succeeded payments {paid}, anomaly refunds {anomalies}, "
                 f"succeeded refunds {refunded}, succeeded payouts {paid_out}, "
-                f"confirmed subsidies {subsidies}, finished shares {shares}"
+                f"subsidies net of returns {subsidies}, shares net of returns {shares}"
             ),
         )
     ]

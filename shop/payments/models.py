@@ -213,6 +213,14 @@ class Refund(BaseModel):
     IN_FLIGHT: ClassVar[tuple[str, ...]] = (Status.PENDING, Status.PROCESSING)
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    part = models.ForeignKey(
+        "PaymentPart",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refunds",
+        help_text="A shared payment's refund: the sub-order it comes from (its merchant's funds).",
+    )
     purpose = models.CharField(max_length=32, db_index=True, help_text="Who asked: order_refund, …")
     ref_id = models.BigIntegerField(null=True, blank=True, help_text="What is refunded, by purpose.")
     amount_fen = models.BigIntegerField()

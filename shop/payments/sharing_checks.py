@@ -4,7 +4,8 @@ merchant's ``merchant_frozen`` account, and each merchant's frozen funds are wha
 and steps say.
 
 - **merchant frozen**: per merchant, − the parts of its paid shared payments − confirmed
-  subsidies + finished shares + confirmed unfreezes.
+  subsidies + finished shares + confirmed unfreezes − returned shares + returned subsidies
+  + succeeded refunds from its funds.
 - **payment parts**: per paid shared payment the parts add up to the payment; per part its
   ``order_paid_shared`` line is − its amount (and it has its ``transaction_id``).
 - **funds steps**: each confirmed step's posting carries its amount on ``merchant_frozen``
@@ -21,7 +22,7 @@ from shop.ledger.checks import register_check
 from shop.ledger.models import Account, Entry
 from shop.ledger.reconcile import compare_owned, grouped_fen, sum_maps
 
-from .models import FundsStep, Payment, PaymentPart
+from .models import FundsStep, Payment, PaymentPart, Refund
 
 FROZEN_CHECK = "payments: merchant frozen against parts and steps"
 PARTS_CHECK = "payments: payment parts against payments and their postings"
@@ -32,6 +33,8 @@ STEP_POSTINGS = {
     FundsStep.Kind.SUBSIDY: (-1, "subsidy_paid"),
     FundsStep.Kind.SHARE: (1, "share_finished"),
     FundsStep.Kind.UNFREEZE: (1, "unfreeze_confirmed"),
+    FundsStep.Kind.SHARE_RETURN: (-1, "share_returned"),
+    FundsStep.Kind.SUBSIDY_RETURN: (1, "subsidy_returned"),
 }
 
 
@@ -50,7 +53,22 @@ def merchant_frozen_check() -> list[str]:
     subsidies = _confirmed_by_merchant(FundsStep.Kind.SUBSIDY)
     shares = _confirmed_by_merchant(FundsStep.Kind.SHARE)
     unfrozen = _confirmed_by_merchant(FundsStep.Kind.UNFREEZE)
-    expected = sum_maps((-1, paid), (-1, subsidies), (1, shares), (1, unfrozen))
+    share_back = _confirmed_by_merchant(FundsStep.Kind.SHARE_RETURN)
+    subsidy_back = _confirmed_by_merchant(FundsStep.Kind.SUBSIDY_RETURN)
+    refunded = grouped_fen(
+        Refund.objects.filter(status=Refund.Status.SUCCEEDED, part__isnull=False),
+        "part__merchant_id",
+        "amount_fen",
+    )
+    expected = sum_maps(
+        (-1, paid),
+        (-1, subsidies),
+        (1, shares),
+        (1, unfrozen),
+        (-1, share_back),
+        (1, subsidy_back),
+        (1, refunded),
+    )
     return compare_owned(
         kind=Account.Kind.MERCHANT_FROZEN,
         owner_type=Account.OwnerType.MERCHANT,
@@ -58,7 +76,9 @@ def merchant_frozen_check() -> list[str]:
         describe=lambda m: f"frozen funds of merchant {m} against its parts and steps",
         detail=lambda m: (
             f"paid parts {paid.get(m, 0)}, confirmed subsidies {subsidies.get(m, 0)}, "
-            f"finished shares {shares.get(m, 0)}, confirmed unfreezes {unfrozen.get(m, 0)}"
+            f"finished shares {shares.get(m, 0)}, confirmed unfreezes {unfrozen.get(m, 0)}, "
+            f"returned shares {share_back.get(m, 0)}, returned subsidies {subsidy_back.get(m, 0)}, "
+            f"refunds from its funds {refunded.get(m, 0)}"
         ),
     )
 
@@ -100,21 +120,19 @@ def payment_parts_check() -> list[str]:
 
 
 def funds_steps_check() -> list[str]:
+    """Per order and kind: the confirmed steps' amounts against their postings' lines."""
     problems = []
     for kind, (sign, posting_kind) in STEP_POSTINGS.items():
-        # Every step posts with ref order: one step of a kind per order (ids S/U/B<order>).
         posted = _frozen_lines(posting_kind, "transaction__ref_id")
-        steps = FundsStep.objects.filter(kind=kind).order_by("order_id")
-        for order_id, pk, status, amount in steps.values_list("order_id", "pk", "status", "amount_fen"):
-            want = sign * amount if status == FundsStep.Status.CONFIRMED else 0
-            found = posted.pop(order_id, 0)
+        steps = FundsStep.objects.filter(kind=kind)
+        confirmed = grouped_fen(steps.filter(status=FundsStep.Status.CONFIRMED), "order_id", "amount_fen")
+        for order_id in sorted(set(steps.values_list("order_id", flat=True)) | set(posted)):
+            want, found = sign * confirmed.get(order_id, 0), posted.get(order_id, 0)
             if found != want:
                 problems.append(
-                    f"{kind} step #{pk} of order {order_id} ({status}): expected a {posting_kind} line of "
-                    f"{want} fen on merchant_frozen, found {found} fen, difference {found - want:+d} fen"
+                    f"{kind} steps of order {order_id}: expected {posting_kind} lines of {want} fen on "
+                    f"merchant_frozen (confirmed steps), found {found} fen, difference {found - want:+d} fen"
                 )
-        for order_id, found in sorted(posted.items()):
-            problems.append(f"order {order_id}: a {posting_kind} posting of {found} fen with no {kind} step")
     return problems
 
 

@@ -31,7 +31,7 @@ from shop.registry import Registry
 
 from .gateways.base import GatewayError
 from .gateways.ecommerce import EcommerceGateway, ShareReceiver, ecommerce_gateway_get, retry_later
-from .models import FundsStep, PaymentPart
+from .models import FundsStep, PaymentPart, Refund
 
 logger = logging.getLogger("shop.payments.steps")
 
@@ -143,6 +143,13 @@ def funds_step_run(*, step_id: int, now: datetime | None = None) -> str:
 
 
 def _waiting(step: FundsStep) -> bool:
+    if step.kind == Kind.SUBSIDY_RETURN:  # needs the refund WeChat made (its refund_id)
+        return not Refund.objects.filter(pk=step.refund_id, status=Refund.Status.SUCCEEDED).exists()
+    if (
+        step.kind == Kind.UNFREEZE
+        and Refund.objects.filter(part_id=step.part_id, status__in=Refund.IN_FLIGHT).exists()
+    ):
+        return True  # a refund in flight is paid from the frozen funds first
     kinds = _WAITS_FOR.get(step.kind)
     if not kinds:
         return False
@@ -208,6 +215,17 @@ def _send(gateway: EcommerceGateway, step: FundsStep) -> tuple[str, str]:
             transaction_id=part.transaction_id,
         )
         return _return_outcome(ret.result), ret.return_no
+    if step.kind == Kind.SUBSIDY_RETURN:
+        refund = Refund.objects.get(pk=step.refund_id)
+        done = gateway.subsidy_return(
+            sub_mchid=part.sub_mchid,
+            out_order_no=step.out_no,
+            transaction_id=part.transaction_id,
+            refund_id=refund.gateway_refund_id,
+            amount_fen=step.amount_fen,
+            description="退款退回补差",
+        )
+        return (Status.CONFIRMED if done.result == "SUCCESS" else Status.FAILED), done.subsidy_refund_id
     raise NotImplementedError(f"funds step kind {step.kind} is not sent yet")
 
 
