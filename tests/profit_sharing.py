@@ -13,7 +13,7 @@ from products.tests.factories import SkuFactory
 from shop.ledger.models import Account, Entry
 from shop.ledger.selectors import account_balance
 from shop.ledger.services import AccountRef
-from shop.payments.gateways.ecommerce_sandbox import SandboxEcommerceGateway
+from shop.payments.gateways.ecommerce_sandbox import SandboxEcommerceGateway, sandbox_sub_mchid
 from shop.payments.models import FundsStep
 from shop.payments.steps import funds_step_run
 
@@ -38,15 +38,20 @@ def kind_total(kind: str, merchant_id: int) -> int:
     )
 
 
-def two_merchant_checkout(*, coupon_fen: int = 500, merchants: int = 2):
+def two_merchant_checkout(*, coupon_fen: int = 500, merchants: int = 2, sub_mchid_key: str = ""):
     """A member buys one SKU of each merchant (1,990 and 2,990 fen at 1,000 bps) with a
-    platform coupon: one payment, one order (and part) per merchant."""
+    platform coupon: one payment, one order (and part) per merchant. ``sub_mchid_key`` makes
+    the merchants' sub_mchids unique to it (a test sharing the sandbox's default namespace)."""
     store, _, (member,) = make_store(members=1)
     prices = [1_990, 2_990, 3_990][:merchants]
     skus = [
         SkuFactory(product__merchant=MerchantStaffFactory().merchant, price_fen=price, commission_bps=1_000)
         for price in prices
     ]
+    if sub_mchid_key:
+        for index, sku in enumerate(skus):
+            sku.merchant.sub_mchid = sandbox_sub_mchid(f"{sub_mchid_key}-{index}")
+            sku.merchant.save(update_fields=["sub_mchid"])
     ticket = coupon(user=member, amount_fen=coupon_fen) if coupon_fen else None
     result = order_create(
         buyer=member,

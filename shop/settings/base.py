@@ -133,6 +133,8 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transactio
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Processes that must see one cache (an end-to-end test and its worker) share a prefix.
+    CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="")
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Shoppers' list/search pages cached this long in Redis, invalidated by a catalog version
