@@ -41,6 +41,14 @@ class RebatesConfig(AppConfig):
             run=settlement_catch_up,
             order=40,
         )
+        from .services.sharing import funds_deadline_sweep
+
+        sweepers.register(
+            name="rebates.sharing_deadline",
+            description="Share (or hand to ops) shared orders not unfrozen 150 days after payment",
+            run=funds_deadline_sweep,
+            order=45,
+        )
         sweepers.register(
             name="rebates.envelopes_expire",
             description="Return unclaimed red envelope money to its source",

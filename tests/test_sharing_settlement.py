@@ -189,3 +189,31 @@ def test_a_refund_after_the_share_returns_the_share_first_then_pays_from_the_fro
     assert run_open_steps("unfreeze") == ["confirmed", "confirmed"]
     assert frozen(merchant_id) == receivable(merchant_id) == 0
     assert ledger_check_report() == ""
+
+
+def test_day_150_shares_what_is_undisputed_and_hands_the_rest_to_ops():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from rebates.services.sharing import funds_deadline_sweep
+    from shop.payments.models import Payment
+
+    # Two shared payments: one completed but never settled (a lost task), one never
+    # completed (stuck: ops must look).
+    completed, _, _, _ = paid_and_completed(coupon_fen=0)
+    result, _, _, _ = two_merchant_checkout(coupon_fen=0)
+    sandbox_pay(result.payment)
+    now = timezone.now()
+    Payment.objects.update(paid_at=now - timedelta(days=151))
+
+    acted = funds_deadline_sweep(now)
+
+    # The completed orders are shared now; the unpaid-out ones become ops cases.
+    shares = set(FundsStep.objects.filter(kind="share").values_list("order_id", flat=True))
+    assert shares == {o.pk for o in completed}
+    cases = FundsStep.objects.filter(kind="unfreeze", status="failed")
+    assert {c.order_id for c in cases} == {o.pk for o in result.orders}
+    assert all("day 150" in c.last_error for c in cases)
+    assert acted == 4
+    assert funds_deadline_sweep(now) == 0  # nothing twice

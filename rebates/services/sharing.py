@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -21,7 +21,7 @@ from orders.locks import order_qs_for_update
 from orders.models import AfterSale, Order
 from orders.services.refunds import order_merchant_refunded_fen
 from rebates.models import Accrual
-from shop.payments.models import FundsStep
+from shop.payments.models import FundsStep, Payment, PaymentPart
 from shop.payments.steps import funds_steps_write
 from shop.payments.steps_ledger import order_frozen_fen
 
@@ -113,3 +113,61 @@ def order_unfreeze_write(*, share: FundsStep) -> FundsStep | None:
         ]
     )
     return steps[0]
+
+
+# WeChat unfreezes a sub-order's rest by itself 180 days after payment and refuses shares
+# after that: what is not shared and finished by day 150 is shared now, or handed to ops.
+SHARE_DEADLINE = timedelta(days=150)
+DEADLINE_BATCH = 500
+
+
+def funds_deadline_sweep(now: datetime) -> int:
+    """Sweeper: shared orders paid ``SHARE_DEADLINE`` ago and not yet unfrozen. A completed
+    order with no share row is settled now (its share is written and sent); an order with an
+    open after-sales case, or not completed, becomes an ops case: an unfreeze step written as
+    failed, saying why (admin *Send again* sends it once ops have decided). Returns how many
+    orders it acted on."""
+    from rebates.services.settlement import orders_settle
+
+    parts = list(
+        PaymentPart.objects.filter(
+            payment__status=Payment.Status.SUCCEEDED, payment__paid_at__lte=now - SHARE_DEADLINE
+        )
+        .exclude(order_id__in=FundsStep.objects.filter(kind=FundsStep.Kind.UNFREEZE).values("order_id"))
+        .order_by("order_id")[:DEADLINE_BATCH]
+    )
+    orders = {o.pk: o for o in Order.objects.filter(pk__in=[p.order_id for p in parts])}
+    shared = set(
+        FundsStep.objects.filter(kind=FundsStep.Kind.SHARE, order_id__in=list(orders)).values_list(
+            "order_id", flat=True
+        )
+    )
+    disputed = set(
+        AfterSale.objects.filter(order_id__in=list(orders), status__in=AfterSale.OPEN).values_list(
+            "order_id", flat=True
+        )
+    )
+    to_settle, cases = [], []
+    for part in parts:
+        order = orders[part.order_id]
+        if part.order_id not in disputed and order.status == Order.Status.COMPLETED:
+            if part.order_id not in shared:
+                to_settle.append(part.order_id)
+            continue  # shared: its unfreeze follows the share's confirmation
+        why = "open after-sales case" if part.order_id in disputed else f"order {order.status}"
+        cases.append(
+            FundsStep(
+                kind=FundsStep.Kind.UNFREEZE,
+                status=FundsStep.Status.FAILED,
+                part=part,
+                order_id=part.order_id,
+                merchant_id=part.merchant_id,
+                out_no=f"U{part.order_id}",
+                amount_fen=0,  # what is frozen when the gateway confirms it
+                last_error=f"day 150 after payment, {why}: decide, then send again (WeChat unfreezes at 180)",
+            )
+        )
+    FundsStep.objects.bulk_create(cases, ignore_conflicts=True)
+    if to_settle:
+        orders_settle(order_ids=to_settle, now=now)
+    return len(to_settle) + len(cases)
