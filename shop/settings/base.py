@@ -136,7 +136,14 @@ if REDIS_URL:
     # Processes that must see one cache (an end-to-end test and its worker) share a prefix.
     CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="")
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # The bare-machine demo: web, worker and beat are separate processes and must see one
+    # cache (the e-commerce sandbox keeps "WeChat's" state there), so files under var/.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
 # Shoppers' list/search pages cached this long in Redis, invalidated by a catalog version
 # (products/cache.py); 0 = off. Needs REDIS_URL.
 CATALOG_PAGE_CACHE_SECONDS = env.int("CATALOG_PAGE_CACHE_SECONDS", default=0)
