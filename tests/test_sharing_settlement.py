@@ -217,3 +217,32 @@ def test_day_150_shares_what_is_undisputed_and_hands_the_rest_to_ops():
     assert all("day 150" in c.last_error for c in cases)
     assert acted == 4
     assert funds_deadline_sweep(now) == 0  # nothing twice
+
+
+def test_a_refund_before_the_share_is_paid_from_the_frozen_funds_and_the_subsidy_returned():
+    from orders.services.refunds import RefundLine, order_refund
+    from shop.payments.models import Refund
+    from shop.payments.refunds import refund_send
+
+    result, skus, _, _ = two_merchant_checkout(coupon_fen=500)
+    sandbox_pay(result.payment)
+    run_open_steps("subsidy")
+    order = min(result.orders, key=lambda o: o.pk)
+    merchant_id = skus[0].merchant_id
+
+    refund = order_refund(
+        order_id=order.pk,
+        lines=[RefundLine(order_item_id=order.items.get().pk, amount_fen=1_791, qty=1)],
+        reason="不想要了",
+        key="before-share",
+    )
+
+    assert not FundsStep.objects.filter(kind="share_return").exists()  # nothing shared yet
+    assert refund_send(refund_id=refund.pk).status == Refund.Status.SUCCEEDED
+    assert run_open_steps("subsidy_return") == ["confirmed"]
+    # Everything went back: the buyer's 1,791 and the platform's 199 subsidy.
+    assert kind_total("refund_from_frozen", merchant_id) == 1_791
+    assert kind_total("subsidy_returned", merchant_id) == 199
+    assert frozen(merchant_id) == receivable(merchant_id) == 0
+    assert sandbox().balances(skus[0].merchant.sub_mchid) == {"frozen": 0, "released": 0}
+    assert ledger_check_report() == ""
