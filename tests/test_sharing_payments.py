@@ -144,3 +144,38 @@ def test_a_shared_payment_paid_after_close_is_an_anomaly_not_a_sale():
 
     assert outcome == Applied.ANOMALY
     assert Payment.objects.get(pk=result.payment.pk).status == Payment.Status.CLOSED
+
+
+def _post_callback(client, headers: dict, body: bytes):
+    extra = {f"HTTP_{k.upper().replace('-', '_')}": v for k, v in headers.items()}
+    return client.post(
+        "/api/v1/payments/sandbox/ecommerce-notify", data=body, content_type="application/json", **extra
+    )
+
+
+def test_the_ecommerce_callback_applies_once_and_refuses_bad_fields_without_a_500(api_client):
+    from shop.payments.gateways.sandbox import _signed
+
+    result, _, member, _ = two_merchant_checkout(coupon_fen=0)
+    payment_client_params(payment=result.payment, openid=member.openid)
+    headers, body = sandbox().simulate_payment(combine_out_trade_no=result.payment.out_trade_no)
+
+    assert _post_callback(api_client, headers, body).json() == {"code": "SUCCESS"}
+    assert _post_callback(api_client, headers, body).status_code == 200  # WeChat retries: once
+    assert _post_callback(api_client, headers, body + b" ").status_code == 401  # not signed
+    forged = {
+        "type": "payment",
+        "combine_out_trade_no": result.payment.out_trade_no,
+        "sub_orders": [
+            {
+                "sub_mchid": "x",
+                "out_trade_no": "y" * 5000,
+                "transaction_id": "z" * 5000,
+                "amount_fen": 1,
+                "trade_state": "SUCCESS",
+            }
+        ],
+    }
+    answer = _post_callback(api_client, *_signed(forged))
+    assert answer.status_code in (200, 401, 404)  # never a 500
+    assert Payment.objects.get(pk=result.payment.pk).status == Payment.Status.SUCCEEDED
