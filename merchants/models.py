@@ -136,6 +136,9 @@ class DepositMovement(models.Model):
         DEDUCTED = "deducted", "Deducted for a violation"
         REFUND = "refund", "Refunded on exit"
         REFUND_RETURNED = "refund_returned", "Refund failed, returned to the deposit"
+        # A buyer's refund the platform advanced because the merchant's funds at the gateway
+        # were short (垫付退款, profit sharing): it comes out of the deposit.
+        ADVANCE_REFUND = "advance_refund", "Charged for a refund the platform advanced"
 
     class Reason(models.TextChoices):
         LATE_SHIPMENT = "late_shipment", "Late shipment"

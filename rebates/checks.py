@@ -242,8 +242,16 @@ def merchant_check() -> list[str]:
         "amount_fen",
     )
     due = sum_maps((1, sales), (-1, accrued), (-1, refunded))
+    advanced = grouped_fen(  # refunds the platform advanced, charged to the deposit instead
+        DepositMovement.objects.filter(kind=DepositMovement.Kind.ADVANCE_REFUND),
+        "merchant_id",
+        -F("amount_fen"),
+    )
     receivable = sum_maps(
-        (1, {m: fen for (m, settled), fen in due.items() if not settled}), (-1, shared_fees), (-1, unfrozen)
+        (1, {m: fen for (m, settled), fen in due.items() if not settled}),
+        (-1, shared_fees),
+        (-1, unfrozen),
+        (1, advanced),
     )
     payable = sum_maps((1, {m: fen for (m, settled), fen in due.items() if settled}), (-1, fees))
 

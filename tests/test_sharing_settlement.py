@@ -246,3 +246,35 @@ def test_a_refund_before_the_share_is_paid_from_the_frozen_funds_and_the_subsidy
     assert frozen(merchant_id) == receivable(merchant_id) == 0
     assert sandbox().balances(skus[0].merchant.sub_mchid) == {"frozen": 0, "released": 0}
     assert ledger_check_report() == ""
+
+
+def test_a_merchant_short_of_funds_has_the_refund_advanced_and_charged_to_its_deposit():
+    from merchants.models import DepositMovement
+    from merchants.tests.factories import pay_deposit
+    from orders.services.refunds import RefundLine, order_refund
+    from shop.payments.models import Refund
+    from shop.payments.refunds import refund_send
+
+    result, skus, _, _ = two_merchant_checkout(coupon_fen=0)
+    sandbox_pay(result.payment)
+    order = min(result.orders, key=lambda o: o.pk)
+    merchant = skus[0].merchant
+    pay_deposit(merchant, 50_000)
+    sandbox().control.answer("refund", "NOT_ENOUGH", times=1)
+
+    refund = order_refund(
+        order_id=order.pk,
+        lines=[RefundLine(order_item_id=order.items.get().pk, amount_fen=1_000)],
+        reason="破损",
+        key="advanced",
+    )
+    sent = refund_send(refund_id=refund.pk)
+
+    assert (sent.status, sent.advance_fen) == (Refund.Status.SUCCEEDED, 1_000)
+    charged = DepositMovement.objects.get(kind="advance_refund")
+    assert (charged.merchant_id, charged.amount_fen, charged.order_ref) == (merchant.pk, -1_000, order.pk)
+    # The merchant's frozen funds paid nothing (the receivable got the refund back from the deposit).
+    assert frozen(merchant.pk) == -1_990
+    assert kind_total("refund_advanced", merchant.pk) == 0
+    assert sandbox().balances(merchant.sub_mchid)["frozen"] == 1_990
+    assert ledger_check_report() == ""

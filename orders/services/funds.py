@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db.models import Sum
 
+from merchants.services.deposits import deposit_charge_advanced_refund
 from orders.models import Order
 from shop.ledger.models import Account, Entry
 from shop.ledger.services import AccountRef, Posting, ledger_post_many
@@ -95,4 +96,17 @@ def _refund_step(kind: str, out_no: str, part: PaymentPart, refund, amount: int)
         refund_id=refund.pk,
         out_no=out_no,
         amount_fen=amount,
+    )
+
+
+def order_refund_succeeded(refund) -> None:
+    """Refund handler of purpose ``order_refund`` (in the transaction that makes it final): a
+    shared order's refund the platform advanced is charged to the merchant's deposit."""
+    if refund.part_id is None or not refund.advance_fen:
+        return
+    deposit_charge_advanced_refund(
+        merchant_id=refund.part.merchant_id,
+        order_id=refund.part.order_id,
+        refund_id=refund.pk,
+        amount_fen=refund.advance_fen,
     )

@@ -46,6 +46,10 @@ def gateway_clearing_check() -> list[str]:
     anomalies = fen_sum(Refund.objects.filter(purpose=ANOMALY_PURPOSE), "amount_fen")
     # A shared payment's refunds leave the merchant's funds, not ours.
     refunded = fen_sum(Refund.objects.filter(status=Refund.Status.SUCCEEDED, part__isnull=True), "amount_fen")
+    # … except what the platform advanced for them (垫付退款).
+    refunded += fen_sum(
+        Refund.objects.filter(status=Refund.Status.SUCCEEDED, part__isnull=False), "advance_fen"
+    )
     paid_out = fen_sum(Payout.objects.filter(state=Payout.State.SUCCEEDED), "amount_fen")
     subsidies, shares = _confirmed(FundsStep.Kind.SUBSIDY), _confirmed(FundsStep.Kind.SHARE)
     subsidies -= _confirmed(FundsStep.Kind.SUBSIDY_RETURN)

@@ -225,6 +225,10 @@ class Refund(BaseModel):
     ref_id = models.BigIntegerField(null=True, blank=True, help_text="What is refunded, by purpose.")
     amount_fen = models.BigIntegerField()
     total_fen = models.BigIntegerField(help_text="The gateway transaction's total (WeChat requires it).")
+    advance_fen = models.BigIntegerField(
+        default=0,
+        help_text="A shared payment's refund the platform advanced (垫付退款): charged to the deposit.",
+    )
     key = models.CharField(max_length=200, unique=True, help_text="The caller's idempotency key.")
     out_refund_no = models.CharField(max_length=64, unique=True, help_text="Our number at the gateway.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)

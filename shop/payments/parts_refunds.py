@@ -6,7 +6,8 @@ The refund is sent under its own ``out_refund_no`` (one per number at WeChat), w
 part's ``out_trade_no`` and amount as the total. On success the money leaves the merchant's
 frozen funds (``refund_from_frozen``: refund clearing → merchant_frozen), and the refund's
 ``subsidy_return`` step, if any, may go. A merchant short of funds (``NOT_ENOUGH``) fails the
-refund for ops (the advance refund, 垫付退款, is not wired yet: see the report of issue 13).
+refund is advanced by the platform instead (垫付退款): the buyer is paid from the platform's
+account and the amount is charged to the merchant's deposit (the purpose's ``on_succeeded``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from shop.errors import ApplicationError
 from shop.ledger.services import ledger_post
 
 from .gateways.base import GatewayError
-from .gateways.ecommerce import ecommerce_gateway_get
+from .gateways.ecommerce import NOT_ENOUGH, ecommerce_gateway_get
 from .models import FundsStep, Refund
+from .services import gateway_clearing
 from .steps_ledger import merchant_frozen
 
 logger = logging.getLogger("shop.payments.refunds")
@@ -49,14 +51,7 @@ def refund_send_shared(*, refund: Refund, now: datetime) -> Refund:
             if answer is None:
                 return refund
         else:
-            answer = gateway.refund(
-                sub_mchid=part.sub_mchid,
-                out_trade_no=part.out_trade_no,
-                out_refund_no=number,
-                refund_fen=refund.amount_fen,
-                total_fen=part.amount_fen,
-                reason=refund.reason,
-            )
+            answer = _refund_or_advance(gateway, refund, part)
     except GatewayError as exc:
         if _is_refusal(exc):
             return refund_apply(
@@ -72,21 +67,49 @@ def refund_send_shared(*, refund: Refund, now: datetime) -> Refund:
         logger.error("shared refund %s cannot be sent: %s", number, exc.message)
         refund.refresh_from_db()
         return refund
+    if answer.advance_fen:
+        Refund.objects.filter(pk=refund.pk).update(advance_fen=answer.advance_fen)
     return refund_apply(
         out_refund_no=number, status=answer.status, gateway_refund_id=answer.refund_id, now=now
     )
 
 
+def _refund_or_advance(gateway, refund: Refund, part):
+    """From the merchant's funds; when they are short (``NOT_ENOUGH``), advanced by the
+    platform under the same number (WeChat refunds one number once, either way)."""
+    args = {
+        "sub_mchid": part.sub_mchid,
+        "out_trade_no": part.out_trade_no,
+        "out_refund_no": refund.out_refund_no,
+        "refund_fen": refund.amount_fen,
+        "total_fen": part.amount_fen,
+        "reason": refund.reason,
+    }
+    try:
+        return gateway.refund(**args)
+    except GatewayError as exc:
+        if exc.wechat_code != NOT_ENOUGH:
+            raise
+        logger.warning(
+            "refund %s: the merchant's funds are short; the platform advances it", refund.out_refund_no
+        )
+        return gateway.advance_refund(**args)
+
+
 def refund_from_frozen_post(refund: Refund) -> None:
-    """In ``refund_apply``'s transaction: the buyer was paid from the merchant's funds."""
+    """In ``refund_apply``'s transaction: the buyer was paid from the merchant's funds, or
+    (``advance_fen``) by the platform's advance, through the platform's gateway clearing."""
     from .refunds import refund_clearing
 
+    advance = Refund.objects.filter(pk=refund.pk).values_list("advance_fen", flat=True).get()
+    refund.advance_fen = advance
     ledger_post(
         key=f"refund:{refund.pk}:succeeded",
-        kind="refund_from_frozen",
+        kind="refund_from_frozen" if advance < refund.amount_fen else "refund_advanced",
         lines=[
             (refund_clearing(), -refund.amount_fen),
-            (merchant_frozen(refund.part.merchant_id), refund.amount_fen),
+            (merchant_frozen(refund.part.merchant_id), refund.amount_fen - advance),
+            (gateway_clearing(), advance),
         ],
         memo=f"Refund {refund.out_refund_no} paid from the merchant's funds",
         ref_type="order",

@@ -5,7 +5,7 @@ and steps say.
 
 - **merchant frozen**: per merchant, − the parts of its paid shared payments − confirmed
   subsidies + finished shares + confirmed unfreezes − returned shares + returned subsidies
-  + succeeded refunds from its funds.
+  + succeeded refunds from its funds (less what the platform advanced).
 - **payment parts**: per paid shared payment the parts add up to the payment; per part its
   ``order_paid_shared`` line is − its amount (and it has its ``transaction_id``).
 - **funds steps**: each confirmed step's posting carries its amount on ``merchant_frozen``
@@ -55,10 +55,10 @@ def merchant_frozen_check() -> list[str]:
     unfrozen = _confirmed_by_merchant(FundsStep.Kind.UNFREEZE)
     share_back = _confirmed_by_merchant(FundsStep.Kind.SHARE_RETURN)
     subsidy_back = _confirmed_by_merchant(FundsStep.Kind.SUBSIDY_RETURN)
-    refunded = grouped_fen(
+    refunded = grouped_fen(  # what the merchant's funds paid (not the platform's advance)
         Refund.objects.filter(status=Refund.Status.SUCCEEDED, part__isnull=False),
         "part__merchant_id",
-        "amount_fen",
+        F("amount_fen") - F("advance_fen"),
     )
     expected = sum_maps(
         (-1, paid),
