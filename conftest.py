@@ -5,6 +5,15 @@ from __future__ import annotations
 import pytest
 
 
+@pytest.fixture(autouse=True)
+def _sandbox_ecommerce_namespace(settings):
+    """Each test its own e-commerce sandbox (its state lives in the shared cache, keyed by
+    our numbers, which restart with every test database)."""
+    import uuid
+
+    settings.SANDBOX_ECOMMERCE_NAMESPACE = f"test-{uuid.uuid4().hex}"
+
+
 @pytest.fixture
 def api_client():
     from rest_framework.test import APIClient

@@ -4,7 +4,8 @@ CATEGORIES = [
     # name, deposit standard (fen), commission bounds (bps)
     ("日用百货", 200_000, (100, 3_000)),
     ("食品生鲜", 200_000, (100, 3_000)),
-    ("母婴用品", 500_000, (200, 4_000)),
+    # At most 2,940 bps anywhere: commission + the 60 bps fee within the 30 % share cap.
+    ("母婴用品", 500_000, (200, 2_940)),
     ("数码电子", 1_000_000, (100, 2_000)),
 ]
 

@@ -16,7 +16,9 @@ from orders.models import Order
 from orders.services.checkout import order_create
 from products.models import Category, Product, Sku
 from products.services import product_refresh_min_price, product_refresh_search
+from shop.payments.gateways.ecommerce_sandbox import sandbox_sub_mchid
 from shop.payments.gateways.sandbox import SandboxGateway
+from shop.payments.parts import payment_parts_sandbox_pay
 from shop.payments.services import payment_apply_result
 
 from .catalog import (
@@ -42,6 +44,9 @@ def _user(openid: str, nickname: str) -> User:
 
 def sandbox_pay(payment) -> None:
     """Pay through the sandbox gateway exactly as the sandbox pay endpoint does."""
+    if payment.is_shared:
+        payment_parts_sandbox_pay(payment)
+        return
     gateway = SandboxGateway()
     headers, body = gateway.build_success_callback(payment)
     payment_apply_result(gateway="sandbox", result=gateway.parse_payment_callback(headers=headers, body=body))
@@ -77,6 +82,10 @@ def seed_catalog(say: Say) -> Merchant:
                     "detail": "仓前街道文一西路 1 号 3 号仓",
                 },
             )
+            # Approved as ops would with SANDBOX on: a sandbox secondary merchant, so the demo
+            # can also be paid by profit sharing (MERCHANT_FUNDS=profit_sharing).
+            merchant.sub_mchid = sandbox_sub_mchid(f"merchant-{merchant.pk}")
+            merchant.save(update_fields=["sub_mchid"])
             merchant.categories.set(categories.values())
             MerchantStaff.objects.create(merchant=merchant, user=staff_user, role=MerchantStaff.Role.OWNER)
         say(f"  merchant {merchant.company_name} (log in with code sandbox:{MERCHANT_OPENID})")

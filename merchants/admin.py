@@ -121,6 +121,7 @@ class MerchantAdmin(admin.ModelAdmin):
         "company_name",
         "licence_no",
         "status",
+        "sub_mchid",
         "deposit",
         "disputes_open",
         "reviewed_at",
@@ -128,7 +129,7 @@ class MerchantAdmin(admin.ModelAdmin):
         "created_at",
     )
     list_filter = ("status", "categories")
-    search_fields = ("company_name", "licence_no", "contact_phone")
+    search_fields = ("company_name", "licence_no", "contact_phone", "sub_mchid")
     readonly_fields = (
         "status",
         "rejection_reason",

@@ -53,6 +53,15 @@ class Merchant(BaseModel):
         null=True, blank=True, help_text="When the merchant asked to leave; the cool-off runs from here."
     )
     closed_at = models.DateTimeField(null=True, blank=True)
+    sub_mchid = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text=(
+            "The merchant's secondary merchant id at WeChat Pay's e-commerce product (平台收付通), "
+            "entered by ops at approval (the sandbox opens one itself). Without it the merchant "
+            "cannot be paid by profit sharing: its checkouts are refused."
+        ),
+    )
     return_address = models.JSONField(
         null=True,
         blank=True,
@@ -127,6 +136,9 @@ class DepositMovement(models.Model):
         DEDUCTED = "deducted", "Deducted for a violation"
         REFUND = "refund", "Refunded on exit"
         REFUND_RETURNED = "refund_returned", "Refund failed, returned to the deposit"
+        # A buyer's refund the platform advanced because the merchant's funds at the gateway
+        # were short (垫付退款, profit sharing): it comes out of the deposit.
+        ADVANCE_REFUND = "advance_refund", "Charged for a refund the platform advanced"
 
     class Reason(models.TextChoices):
         LATE_SHIPMENT = "late_shipment", "Late shipment"

@@ -17,6 +17,12 @@ class OrdersConfig(AppConfig):
         from .services.lifecycle import checkout_payment_succeeded
 
         register_purpose(purpose=CHECKOUT_PURPOSE, on_succeeded=checkout_payment_succeeded)
+        from shop.payments.registry import register_refund_purpose
+
+        from .services.funds import order_refund_succeeded
+        from .services.refunds import REFUND_PURPOSE
+
+        register_refund_purpose(purpose=REFUND_PURPOSE, on_succeeded=order_refund_succeeded)
         merchant_registry.register_open_dispute_counter(
             name="orders.disputes", count=after_sales.open_dispute_count
         )

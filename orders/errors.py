@@ -14,6 +14,14 @@ class InvalidCheckout(ValidationFailed):
     code = "validation_error"
 
 
+class MerchantNotShareable(Conflict):
+    """Profit sharing is on and a merchant of the basket has no ``sub_mchid`` yet: its money
+    could only be paid into the platform's account, which the platform may not pool (二清)."""
+
+    code = "merchant_not_payable"
+    default_message = "A merchant in this basket cannot take payments yet. Try again later."
+
+
 class InvalidRefund(ValidationFailed):
     code = "validation_error"
     default_message = "The refund is not possible as asked."

@@ -35,7 +35,11 @@ class Category(BaseModel):
         default=100, help_text="Lowest commission rate allowed (bps)."
     )
     commission_max_bps = models.PositiveIntegerField(
-        default=5_000, help_text="Highest commission rate allowed (bps)."
+        default=2_940,
+        help_text=(
+            "Highest commission rate allowed (bps). With the platform fee it must stay within the "
+            "merchant's maximum share ratio (profit sharing: 3,000 − 60 = 2,940 bps by default)."
+        ),
     )
     sort_order = models.IntegerField(default=0)
 
@@ -53,6 +57,23 @@ class Category(BaseModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """Bounds a share could not carry are refused (admin shows the message)."""
+        from django.core.exceptions import ValidationError
+
+        from .rules import commission_ceiling_bps
+
+        ceiling = commission_ceiling_bps()
+        if self.commission_max_bps > ceiling:
+            raise ValidationError(
+                {
+                    "commission_max_bps": (
+                        f"At most {ceiling} bps: commission plus the platform fee must stay within "
+                        "the merchant's maximum profit-sharing ratio."
+                    )
+                }
+            )
 
 
 class Product(BaseModel):

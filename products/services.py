@@ -34,6 +34,7 @@ from .errors import (
 )
 from .locks import product_qs_for_update
 from .models import Category, Product, ProductStatusChange, Sku
+from .rules import commission_ceiling_bps
 from .search import index_words
 
 PRICE_MAX_FEN = 100_000_000  # ¥1,000,000: nothing sold here costs more; catches yuan/fen mix-ups
@@ -171,6 +172,12 @@ def _check_sku_rules(*, category: Category, values: dict, prefix: str = "") -> N
             "commission_bps",
             f"The category {category.name} allows {category.commission_min_bps} to "
             f"{category.commission_max_bps} bps.",
+        )
+    elif commission > (ceiling := commission_ceiling_bps()):
+        bad(
+            "commission_bps",
+            f"At most {ceiling} bps: commission plus the platform fee must stay within the "
+            "merchant's maximum profit-sharing ratio.",
         )
     if "on_hand" in values and not 0 <= values["on_hand"] <= STOCK_MAX:
         bad("stock", f"Must be between 0 and {STOCK_MAX}.")

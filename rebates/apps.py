@@ -22,6 +22,12 @@ class RebatesConfig(AppConfig):
         hooks.register(event="refunded", name="rebates.adjust", handler=order_refunded_adjust_commission)
         hooks.register(event="completed", name="rebates.settle", handler=order_completed_enqueue_settlement)
         hooks.register_settled_check(name="rebates.settlement_row", check=order_is_settled)
+        from shop.payments.models import FundsStep
+        from shop.payments.steps import STEP_CONFIRMED
+
+        from .services.settlement import order_share_finished
+
+        STEP_CONFIRMED.register(FundsStep.Kind.SHARE, order_share_finished)
         register_check(name="red envelope pools", run=envelope_pools_check)
         from .checks import register_ledger_checks
 
@@ -34,6 +40,14 @@ class RebatesConfig(AppConfig):
             description="Settle completed orders still pending",
             run=settlement_catch_up,
             order=40,
+        )
+        from .services.sharing import funds_deadline_sweep
+
+        sweepers.register(
+            name="rebates.sharing_deadline",
+            description="Share (or hand to ops) shared orders not unfrozen 150 days after payment",
+            run=funds_deadline_sweep,
+            order=45,
         )
         sweepers.register(
             name="rebates.envelopes_expire",

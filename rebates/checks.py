@@ -33,7 +33,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
 
-from django.db.models import BigIntegerField, Case, Count, Exists, F, OuterRef, Value, When
+from django.db.models import (
+    BigIntegerField,
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    Value,
+    When,
+)
 
 from groupstore.models import Membership, StoreStats
 from merchants.models import DepositMovement
@@ -49,7 +61,7 @@ from shop.ledger.reconcile import (
     platform_balance,
     sum_maps,
 )
-from shop.payments.models import Payout
+from shop.payments.models import FundsStep, PaymentPart, Payout
 
 from .services.withdrawals import PURPOSE as WITHDRAWAL_PURPOSE
 
@@ -88,6 +100,17 @@ def _paid_orders():
 
 def _is_settled(order_ref: str):
     return Exists(OrderSettlement.objects.filter(order_id=OuterRef(order_ref)))
+
+
+def _is_shared(order_ref: str):
+    """Paid by profit sharing (a ``PaymentPart``): its money is the merchant's at the gateway."""
+    return Exists(PaymentPart.objects.filter(order_id=OuterRef(order_ref)))
+
+
+def _is_paid_out(order_ref: str):
+    """Settled into the merchant's payable: settled, and paid into the platform's account."""
+    settled = Exists(OrderSettlement.objects.filter(order_id=OuterRef(order_ref)))
+    return ExpressionWrapper(Q(settled) & ~Q(_is_shared(order_ref)), output_field=BooleanField())
 
 
 # --- Wallets ---------------------------------------------------------------------------------
@@ -191,24 +214,45 @@ def platform_check() -> list[str]:
 
 
 def merchant_check() -> list[str]:
-    """Per merchant and per settled-or-not: sale − net accruals − refunds; less fees."""
+    """Per merchant and per settled-or-not: sale − net accruals − refunds; less fees.
+
+    Orders paid by profit sharing never become payable: their receivable is the part of the
+    merchant's frozen funds still to be shared or unfrozen, so it loses the fee when the share
+    finishes and the rest when the unfreeze is confirmed."""
     by = ("merchant_id", "settled")
-    sales = grouped_fen(_paid_orders().annotate(settled=_is_settled("pk")), by, "sale_fen")
+    sales = grouped_fen(_paid_orders().annotate(settled=_is_paid_out("pk")), by, "sale_fen")
     accrued = grouped_fen(
-        Accrual.objects.annotate(merchant_id=F("order__merchant_id"), settled=_is_settled("order_id")),
+        Accrual.objects.annotate(merchant_id=F("order__merchant_id"), settled=_is_paid_out("order_id")),
         by,
         NET,
     )
     refunded = grouped_fen(
         OrderItem.objects.filter(order__paid_at__isnull=False).annotate(
-            merchant_id=F("order__merchant_id"), settled=_is_settled("order_id")
+            merchant_id=F("order__merchant_id"), settled=_is_paid_out("order_id")
         ),
         by,
         F("refunded_fen") + COUPON_BACK,
     )
-    fees = grouped_fen(OrderSettlement.objects.all(), "merchant_id", "platform_fee_fen")
+    settlements = OrderSettlement.objects.annotate(shared=_is_shared("order_id"))
+    fees = grouped_fen(settlements.filter(shared=False), "merchant_id", "platform_fee_fen")
+    shared_fees = grouped_fen(settlements.filter(shared=True), "merchant_id", "platform_fee_fen")
+    unfrozen = grouped_fen(
+        FundsStep.objects.filter(kind=FundsStep.Kind.UNFREEZE, status=FundsStep.Status.CONFIRMED),
+        "merchant_id",
+        "amount_fen",
+    )
     due = sum_maps((1, sales), (-1, accrued), (-1, refunded))
-    receivable = {m: fen for (m, settled), fen in due.items() if not settled}
+    advanced = grouped_fen(  # refunds the platform advanced, charged to the deposit instead
+        DepositMovement.objects.filter(kind=DepositMovement.Kind.ADVANCE_REFUND),
+        "merchant_id",
+        -F("amount_fen"),
+    )
+    receivable = sum_maps(
+        (1, {m: fen for (m, settled), fen in due.items() if not settled}),
+        (-1, shared_fees),
+        (-1, unfrozen),
+        (1, advanced),
+    )
     payable = sum_maps((1, {m: fen for (m, settled), fen in due.items() if settled}), (-1, fees))
 
     def detail(settled: bool) -> Callable[[int], str]:

@@ -232,3 +232,50 @@ def deposit_deduct(
             dedupe_key=f"deposit-compensation:{movement.pk}",
         )
     return movement
+
+
+@transaction.atomic
+def deposit_charge_advanced_refund(
+    *, merchant_id: int, order_id: int, refund_id: int, amount_fen: int
+) -> None:
+    """A buyer's refund the platform advanced (垫付退款: the merchant's funds at the gateway
+    were short) is charged to the merchant's deposit, once per refund (``request_key``). The
+    refund took its amount off the merchant's receivable, which mirrors its frozen funds; they
+    paid nothing, so the receivable gets it back and the deposit pays (it may go below zero:
+    the merchant then owes the platform, and its listings are suspended as for a deduction)."""
+    merchant = merchant_qs_for_update().get(pk=merchant_id)
+    request_key = f"advance-refund:{refund_id}"
+    if DepositMovement.objects.filter(request_key=request_key).exists():
+        return
+    after = merchant_deposit_balance(merchant_id=merchant.pk) - amount_fen
+    movement = DepositMovement.objects.create(
+        merchant=merchant,
+        kind=DepositMovement.Kind.ADVANCE_REFUND,
+        amount_fen=-amount_fen,
+        balance_after_fen=after,
+        reason_code=DepositMovement.Reason.OTHER_VIOLATION,
+        note=f"退款由平台垫付（订单 {order_id}），从保证金扣回",
+        order_ref=order_id,
+        request_key=request_key,
+        ledger_key=f"deposit-advance:{refund_id}",
+    )
+    ledger_post(
+        key=movement.ledger_key,
+        kind="advance_refund_charged",
+        lines=[
+            (deposit_account(merchant.pk), -amount_fen),
+            (AccountRef.merchant(Account.Kind.MERCHANT_RECEIVABLE, merchant.pk), amount_fen),
+        ],
+        memo=f"Advanced refund {refund_id} of order {order_id} charged to the deposit",
+        ref_type="order",
+        ref_id=order_id,
+    )
+    for category in merchant_uncovered_categories(merchant_id=merchant.pk, balance_fen=after).order_by("pk"):
+        products_suspend_in_categories(
+            merchant_id=merchant.pk,
+            category_ids=[category.pk],
+            reason=(
+                f"Deposit {fen_display(after)} is below the {fen_display(category.deposit_fen)} that "
+                f"{category.name} requires (an advanced refund was charged to it)."
+            ),
+        )

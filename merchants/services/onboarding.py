@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from shop.errors import ValidationFailed
 from shop.notifications.services import notification_send
+from shop.payments.gateways.ecommerce_sandbox import SandboxEcommerceGateway
 
 from ..errors import MerchantAlreadyExists, MerchantNotReviewable
 from ..locks import merchant_qs_for_update
@@ -87,7 +89,13 @@ def merchant_review(*, merchant_id: int, approve: bool, reviewer, reason: str = 
     merchant.rejection_reason = "" if approve else reason.strip()[:255]
     merchant.reviewed_at = timezone.now()
     merchant.reviewed_by = reviewer
-    merchant.save(update_fields=["status", "rejection_reason", "reviewed_at", "reviewed_by", "updated_at"])
+    fields = ["status", "rejection_reason", "reviewed_at", "reviewed_by", "updated_at"]
+    if approve and not merchant.sub_mchid and settings.SANDBOX:
+        # The sandbox makes the secondary merchant WeChat would (a stable id, idempotent);
+        # in production ops enter the sub_mchid WeChat gave the merchant in admin.
+        merchant.sub_mchid = SandboxEcommerceGateway().open_sub_merchant(f"merchant-{merchant.pk}")
+        fields.append("sub_mchid")
+    merchant.save(update_fields=fields)
     notify_staff(
         merchant_id=merchant.pk,
         kind="merchant_reviewed",

@@ -2,6 +2,7 @@ import factory
 
 from accounts.tests.factories import UserFactory
 from merchants.models import Merchant, MerchantStaff
+from shop.payments.gateways.ecommerce_sandbox import sandbox_sub_mchid
 
 
 class MerchantFactory(factory.django.DjangoModelFactory):
@@ -13,6 +14,8 @@ class MerchantFactory(factory.django.DjangoModelFactory):
     contact_phone = "021-12345678"
     status = Merchant.Status.APPROVED
     applicant = factory.SubFactory(UserFactory)
+    # An approved merchant is a secondary merchant at the gateway (the sandbox's stable id).
+    sub_mchid = factory.Sequence(lambda n: sandbox_sub_mchid(f"factory-merchant-{n}"))
 
 
 class MerchantStaffFactory(factory.django.DjangoModelFactory):

@@ -235,3 +235,41 @@ def test_deduction_suspends_and_top_up_restores_through_the_shoppers_view(me, ge
 
     assert client.get(f"/api/v1/merchant/products/{product['id']}").json()["status"] == "on_sale"
     assert api_public_count(client) == 1
+
+
+def test_a_commission_the_share_could_not_carry_is_refused_whatever_the_category_allows(me):
+    _, client = me
+    # A category created before the share cap, allowing up to 50 %.
+    loose = CategoryFactory(name="旧类目", commission_min_bps=100, commission_max_bps=5_000)
+    me[0].merchant.categories.add(loose)
+
+    refused = client.post(
+        "/api/v1/merchant/products",
+        {
+            **NEW_PRODUCT,
+            "category_id": loose.pk,
+            "skus": [{**NEW_PRODUCT["skus"][0], "commission_bps": 2_941}],
+        },
+        format="json",
+    )
+    fine = client.post(
+        "/api/v1/merchant/products",
+        {
+            **NEW_PRODUCT,
+            "category_id": loose.pk,
+            "skus": [{**NEW_PRODUCT["skus"][0], "commission_bps": 2_940}],
+        },
+        format="json",
+    )
+
+    problems = assert_error(refused, 400, "validation_error")["fields"]["skus.0.commission_bps"]
+    assert "2940 bps" in problems[0]
+    assert fine.status_code == 201
+
+
+def test_category_bounds_above_the_share_cap_are_refused():
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError, match="At most 2940 bps"):
+        CategoryFactory.build(commission_max_bps=3_000).clean()
+    CategoryFactory.build(commission_max_bps=2_940).clean()

@@ -11,6 +11,7 @@ from merchants.tests.factories import MerchantStaffFactory, pay_deposit
 from products.tests.factories import CategoryFactory
 from shop.errors import ValidationFailed
 from shop.notifications.models import Notification
+from shop.payments.gateways.ecommerce_sandbox import sandbox_sub_mchid
 from shop.testing.asserts import assert_error
 
 pytestmark = pytest.mark.django_db
@@ -48,6 +49,8 @@ def test_apply_reject_with_reason_reapply_approve(make_client):
     assert (again.status_code, again.json()["id"], again.json()["status"]) == (201, merchant_id, "pending")
 
     merchant_review(merchant_id=merchant_id, approve=True, reviewer=ops)
+    # With SANDBOX on, approval opens the merchant's secondary merchant (a stable id).
+    assert Merchant.objects.get(pk=merchant_id).sub_mchid == sandbox_sub_mchid(f"merchant-{merchant_id}")
     profile = client.get("/api/v1/merchant/profile").json()
     assert profile["status"] == "approved"
     assert profile["rejection_reason"] == ""

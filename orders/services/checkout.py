@@ -30,14 +30,17 @@ from django.utils import timezone
 from groupstore.errors import NotStoreMember, StoreFrozen, StoreNotFound
 from groupstore.models import Membership, Store, StoreStats
 from groupstore.selectors import store_flash_unlocked
-from orders.errors import InvalidCheckout
+from merchants.models import Merchant
+from orders.errors import InvalidCheckout, MerchantNotShareable
 from orders.models import Coupon, FlashOffer, Order, OrderEvent, OrderItem, Team
 from products.errors import OutOfStock, SkuNotOnSale
 from products.models import Product, Sku
 from products.selectors import skus_for_checkout
 from products.services import sku_reserve_stock
 from shop.db import execute, insert_rows
+from shop.payments.gateways.ecommerce import MAX_SUB_ORDERS
 from shop.payments.models import Payment
+from shop.payments.parts import PartSpec, payment_parts_create
 from shop.payments.services import payment_create
 
 from . import coupons, flash, teams
@@ -376,12 +379,14 @@ def _order_create_atomic(
     cannot deadlock."""
     rules = settings.SHOP_RULES
     store_owner_id = quote.store_owner_id
+    sub_mchids = _sub_mchids(quote) if checkout_is_shared() else None
     payment = payment_create(
         purpose=CHECKOUT_PURPOSE,
         payer_id=buyer.pk,
         amount_fen=quote.paid_fen,
         gateway=gateway,
         description=quote.lines[0].sku.product.title + (" 等" if len(quote.lines) > 1 else ""),
+        funds=Payment.Funds.PLATFORM if sub_mchids is None else Payment.Funds.SHARED,
     )
     orders = []
     for merchant_id, lines in sorted(quote.by_merchant.items()):
@@ -427,6 +432,20 @@ def _order_create_atomic(
         insert_rows([OrderEvent(order=order, kind=OrderEvent.Kind.CREATED, actor=buyer)])
         _as_read(order, items=order_items, seat=None)
         orders.append(order)
+    if sub_mchids is not None:
+        payment_parts_create(
+            payment=payment,
+            specs=[
+                PartSpec(
+                    order_id=o.pk,
+                    merchant_id=o.merchant_id,
+                    sub_mchid=sub_mchids[o.merchant_id],
+                    amount_fen=o.paid_fen,
+                    subsidy_fen=o.coupon_fen,  # the platform coupon's part, paid later as a subsidy
+                )
+                for o in orders
+            ],
+        )
     if quote.team is not None:
         team = quote.team.team or teams.team_open(
             sku=quote.lines[0].sku,
@@ -447,6 +466,23 @@ def _order_create_atomic(
     for line in sorted(quote.lines, key=lambda line: line.sku.pk):
         sku_reserve_stock(sku_id=line.sku.pk, qty=line.qty)
     return CheckoutResult(orders=orders, payment=payment)
+
+
+def checkout_is_shared() -> bool:
+    """New checkouts are paid by profit sharing (``settings.MERCHANT_FUNDS``)."""
+    return settings.MERCHANT_FUNDS == "profit_sharing"
+
+
+def _sub_mchids(quote: Quote) -> dict[int, str]:
+    """Each merchant's ``sub_mchid``. A merchant without one is refused (409), not paid into
+    the platform's own account: that would be pooling its money (二清)."""
+    if len(quote.by_merchant) > MAX_SUB_ORDERS:
+        raise InvalidCheckout(fields={"items": [f"One checkout can pay at most {MAX_SUB_ORDERS} merchants."]})
+    found = dict(Merchant.objects.filter(pk__in=list(quote.by_merchant)).values_list("pk", "sub_mchid"))
+    missing = sorted(m for m in quote.by_merchant if not found.get(m))
+    if missing:
+        raise MerchantNotShareable(merchant_ids=missing)
+    return found
 
 
 def _as_read(order: Order, *, items: list[OrderItem], seat) -> None:

@@ -28,6 +28,7 @@ from shop.payments.tasks import payment_upload_shipping_task
 
 from .checkout import checkout_release_holds
 from .coupons import coupon_issue_for_share_reward
+from .funds import order_post_paid_shared
 from .teams import team_record_payment, team_seat_for_order
 from .transitions import order_event_record, order_move
 
@@ -38,14 +39,17 @@ def checkout_payment_succeeded(payment: Payment) -> None:
     (the merchant is owed the sale amount), the store's figures grow, and the ``paid``
     hook lets rebates accrue."""
     orders = list(order_qs_for_update().filter(payment=payment))
-    credits = []
-    for order in orders:
-        credits.append(
-            (AccountRef.merchant(Account.Kind.MERCHANT_RECEIVABLE, order.merchant_id), order.sale_fen)
-        )
-        if order.coupon_fen:
-            credits.append((AccountRef.platform(Account.Kind.MARKETING_BUDGET), -order.coupon_fen))
-    payment_post_receipt(payment=payment, credits=credits, kind="order_paid")
+    if payment.is_shared:
+        order_post_paid_shared(payment=payment, orders=orders)
+    else:
+        credits = []
+        for order in orders:
+            credits.append(
+                (AccountRef.merchant(Account.Kind.MERCHANT_RECEIVABLE, order.merchant_id), order.sale_fen)
+            )
+            if order.coupon_fen:
+                credits.append((AccountRef.platform(Account.Kind.MARKETING_BUDGET), -order.coupon_fen))
+        payment_post_receipt(payment=payment, credits=credits, kind="order_paid")
     for order in orders:
         order.paid_at = payment.paid_at
         seat = team_seat_for_order(order_id=order.pk)
@@ -126,6 +130,7 @@ def order_ship(
             carrier,
             tracking_no,
             "、".join(item.product_title for item in items)[:120],
+            order.pk,  # a shared payment uploads per sub-order
         )
     )
     return order

@@ -29,9 +29,10 @@ from products.services import sku_release_stock
 from shop.ledger.models import Account
 from shop.ledger.services import AccountRef, ledger_post
 from shop.money import fen_pro_rata
-from shop.payments.models import Payment, Refund
+from shop.payments.models import Payment, PaymentPart, Refund
 from shop.payments.refunds import refund_request
 
+from .funds import order_refund_steps_write
 from .transitions import order_event_record, order_move
 
 REFUND_PURPOSE = "order_refund"
@@ -92,10 +93,11 @@ def order_merchant_refunded_fen(order: Order) -> int:
     return sum(item.refunded_fen + _coupon_share(item, item.refunded_fen) for item in order.items.all())
 
 
-def _merchant_account(order: Order) -> AccountRef:
-    kind = (
-        Account.Kind.MERCHANT_PAYABLE if hooks.order_is_settled(order) else Account.Kind.MERCHANT_RECEIVABLE
-    )
+def _merchant_account(order: Order, *, shared: bool = False) -> AccountRef:
+    # A shared order never becomes payable: its money is the merchant's at the gateway, and
+    # the receivable mirrors it until the unfreeze.
+    settled = not shared and hooks.order_is_settled(order)
+    kind = Account.Kind.MERCHANT_PAYABLE if settled else Account.Kind.MERCHANT_RECEIVABLE
     return AccountRef.merchant(kind, order.merchant_id)
 
 
@@ -189,7 +191,8 @@ def order_refund(
         discount_fen=discount_back_fen,
     )
     hooks.fire(event="refunded", order=order, item_refunds=item_refunds, key=key)
-    merchant = _merchant_account(order)
+    shared = PaymentPart.objects.filter(order_id=order.pk).exists()
+    merchant = _merchant_account(order, shared=shared)
     if coupon_back_fen:
         # The coupon's share of the refunded money was never the buyer's: back to the budget.
         ledger_post(
@@ -203,7 +206,7 @@ def order_refund(
             ref_type="order",
             ref_id=order.pk,
         )
-    return refund_request(
+    refund = refund_request(
         payment_id=order.payment_id,
         amount_fen=total,
         purpose=REFUND_PURPOSE,
@@ -211,7 +214,11 @@ def order_refund(
         reason=reason[:80],
         key=key,
         debits=[(merchant, total)],
+        order_id=order.pk,
     )
+    if shared:
+        order_refund_steps_write(order=order, refund=refund, key=key, coupon_back_fen=coupon_back_fen)
+    return refund
 
 
 def _check_lines(lines: list[RefundLine], items: dict[int, OrderItem]) -> None:

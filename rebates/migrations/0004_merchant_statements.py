@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ledger", "0004_merchant_frozen_account_kind"),
+        ("ledger", "0004_merchant_frozen"),
         ("merchants", "0005_merchant_return_address"),
         ("rebates", "0003_hot_accruals_store_envelope_pools"),
     ]

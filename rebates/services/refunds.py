@@ -23,6 +23,7 @@ from rebates.models import Accrual
 from shop.ledger.models import Account
 from shop.ledger.services import AccountRef, ledger_post
 from shop.money import fen_pro_rata
+from shop.payments.models import PaymentPart
 
 
 def _kept_fen(accrual: Accrual, item: OrderItem) -> int:
@@ -81,9 +82,11 @@ def order_refunded_adjust_commission(order: Order, *, item_refunds: dict[int, in
             (AccountRef.merchant(Account.Kind.MERCHANT_RECEIVABLE, order.merchant_id), merchant_back[False])
         )
     if merchant_back[True]:
-        lines.append(
-            (AccountRef.merchant(Account.Kind.MERCHANT_PAYABLE, order.merchant_id), merchant_back[True])
-        )
+        # A shared order's merchant gets it back into its frozen funds (the share return):
+        # its receivable, which mirrors them; otherwise into what the platform owes it.
+        shared = PaymentPart.objects.filter(order_id=order.pk).exists()
+        kind = Account.Kind.MERCHANT_RECEIVABLE if shared else Account.Kind.MERCHANT_PAYABLE
+        lines.append((AccountRef.merchant(kind, order.merchant_id), merchant_back[True]))
     # Figures first, ledger accounts after: the lock order settlement and payment use.
     if owner_pending or owner_clawed:
         store_stats_record_commission(

@@ -44,11 +44,13 @@ from shop.ledger.services import (
     ledger_write_many_balances_unapplied,
 )
 from shop.money import fen_share
+from shop.payments.models import FundsStep, PaymentPart
 
 logger = logging.getLogger("rebates.settlement")
 
 PLATFORM_PENDING = AccountRef.platform(Account.Kind.PLATFORM_PENDING)
 PLATFORM_REVENUE = AccountRef.platform(Account.Kind.PLATFORM_REVENUE)
+GATEWAY_CLEARING = AccountRef.platform(Account.Kind.GATEWAY_CLEARING)
 
 
 # What settlement reads of an order and an accrual, as plain tuples: a batch loads
@@ -97,10 +99,24 @@ def _net(accrual: SettlingAccrual) -> int:
     return accrual.amount_fen - accrual.cancelled_fen
 
 
-def _order_lines(accruals: list[SettlingAccrual], envelope_lines, merchant_id: int, left: int, fee: int):
+def _order_lines(
+    accruals: list[SettlingAccrual],
+    envelope_lines,
+    merchant_id: int,
+    left: int,
+    fee: int,
+    share: FundsStep | None = None,
+):
     """One order's settlement, netted per account (zero lines dropped): pending →
     available for people, pending → revenue for the platform; the envelope's funding;
-    receivable → payable for the merchant, its fee → revenue."""
+    receivable → payable for the merchant, its fee → revenue. For an order paid by profit
+    sharing (``share`` finished at the gateway) nothing becomes payable: the share's money
+    left the merchant's frozen funds for the platform's account (frozen +S, gateway clearing
+    −S), and what it carried beyond the commission (the fee) leaves the receivable for revenue.
+    The rest stays receivable (and frozen) until the unfreeze."""
+    if share is not None:
+        commission = sum(_net(a) for a in accruals)
+        left, fee = 0, share.amount_fen - commission
     net: dict[AccountRef, int] = defaultdict(int)
     for accrual in accruals:
         amount = _net(accrual)
@@ -112,7 +128,12 @@ def _order_lines(accruals: list[SettlingAccrual], envelope_lines, merchant_id: i
             net[AccountRef.user(Account.Kind.USER_AVAILABLE, accrual.beneficiary_id)] += amount
     for ref, amount in envelope_lines:
         net[ref] += amount
-    if left:
+    if share is not None:
+        net[AccountRef.merchant(Account.Kind.MERCHANT_FROZEN, merchant_id)] += share.amount_fen
+        net[GATEWAY_CLEARING] -= share.amount_fen
+        net[AccountRef.merchant(Account.Kind.MERCHANT_RECEIVABLE, merchant_id)] -= fee
+        net[PLATFORM_REVENUE] += fee
+    elif left:
         net[AccountRef.merchant(Account.Kind.MERCHANT_RECEIVABLE, merchant_id)] -= left
         net[AccountRef.merchant(Account.Kind.MERCHANT_PAYABLE, merchant_id)] += left - fee
         net[PLATFORM_REVENUE] += fee
@@ -145,6 +166,16 @@ def orders_settle(*, order_ids: list[int], now: datetime | None = None) -> int:
     failure is recorded too), and given its outcome inside it — a worker killed after the
     commit can never leave a run "running" over orders it settled."""
     now = now or timezone.now()
+    shared = shared_order_parts(order_ids=order_ids)
+    if shared:
+        # Paid by profit sharing: settlement writes the share rows (their own transaction);
+        # the money moves when the gateway says FINISHED (``order_share_finished``).
+        from rebates.services.sharing import orders_share_write
+
+        orders_share_write(parts=shared, now=now)
+        order_ids = [pk for pk in order_ids if pk not in shared]
+        if not order_ids:
+            return 0
     run = SettlementRun.objects.create(started_at=now, orders_requested=len(order_ids))
     try:
         totals = _settle_batch(order_ids=order_ids, now=now, run=run)
@@ -168,7 +199,30 @@ def _record_outcome(run: SettlementRun, totals: _Totals) -> None:
     )
 
 
-def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) -> _Totals:
+def shared_order_parts(*, order_ids: list[int]) -> dict[int, tuple[int, int, int]]:
+    """``{order id: (part id, amount_fen, subsidy_fen)}`` of the orders paid by profit sharing."""
+    return {
+        order_id: (pk, amount, subsidy)
+        for pk, order_id, amount, subsidy in PaymentPart.objects.filter(order_id__in=order_ids).values_list(
+            "pk", "order_id", "amount_fen", "subsidy_fen"
+        )
+    }
+
+
+def order_share_finished(step: FundsStep) -> None:
+    """``FundsStep`` share confirmed (FINISHED at the gateway): the order settles now, in the
+    confirming transaction — its accruals become available, its envelope is funded, the fee
+    is revenue — as one ``share_finished`` transaction under the order's settlement key."""
+    run = SettlementRun.objects.create(started_at=timezone.now(), orders_requested=1)
+    _settle_batch(order_ids=[step.order_id], now=timezone.now(), run=run, shares={step.order_id: step})
+    from rebates.services.sharing import order_unfreeze_write
+
+    order_unfreeze_write(share=step)
+
+
+def _settle_batch(
+    *, order_ids: list[int], now: datetime, run: SettlementRun, shares: dict[int, FundsStep] | None = None
+) -> _Totals:
     """One transaction, a fixed number of queries whatever the batch size.
 
     What only this batch touches comes first (its orders, accruals, envelopes, settlement
@@ -178,7 +232,9 @@ def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) ->
     few statements before commit.
     """
     totals = _Totals()
-    with transaction.atomic(durable=True):
+    shares = shares or {}
+    # A finished share settles inside the transaction that confirms it; a batch is its own.
+    with transaction.atomic(durable=not shares):
         # Lock the orders first (pk order), as payments and refunds do, then decide.
         orders = [
             SettlingOrder._make(row)
@@ -228,6 +284,7 @@ def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) ->
                 totals,
                 now,
                 run,
+                shares.get(order.pk),
             )
             for order in orders
         ]
@@ -254,11 +311,20 @@ def _settle_batch(*, order_ids: list[int], now: datetime, run: SettlementRun) ->
 
 
 def _order_posting(
-    order: SettlingOrder, accruals, envelope_lines, refunded_fen: int, totals: _Totals, now, run
+    order: SettlingOrder,
+    accruals,
+    envelope_lines,
+    refunded_fen: int,
+    totals: _Totals,
+    now,
+    run,
+    share: FundsStep | None = None,
 ) -> Posting | None:
     commission = sum(_net(a) for a in accruals)
     left, fee = order_merchant_due(order, commission, refunded_fen=refunded_fen)
-    lines = _order_lines(accruals, envelope_lines, order.merchant_id, left, fee)
+    if share is not None:  # nothing payable: the rest is the merchant's, frozen at the gateway
+        left, fee = share.amount_fen - commission, share.amount_fen - commission
+    lines = _order_lines(accruals, envelope_lines, order.merchant_id, left, fee, share)
     totals.commission_fen += commission
     totals.merchant_payable_fen += left - fee
     totals.platform_fee_fen += fee
@@ -267,7 +333,7 @@ def _order_posting(
         return None
     return Posting(
         key=f"order:{order.pk}:settle",
-        kind="commission_settled",
+        kind="commission_settled" if share is None else "share_finished",
         lines=lines,
         memo=f"Settlement of order {order.pk}",
         ref_type="order",
@@ -307,6 +373,8 @@ def unsettled_completed_order_ids(*, completed_before: datetime, limit: int) -> 
     return list(
         Order.objects.filter(status=Order.Status.COMPLETED, completed_at__lte=completed_before)
         .exclude(pk__in=OrderSettlement.objects.values("order_id"))
+        # a shared order's share row is written: its settlement waits for the gateway
+        .exclude(pk__in=FundsStep.objects.filter(kind=FundsStep.Kind.SHARE).values("order_id"))
         .order_by("pk")
         .values_list("pk", flat=True)[:limit]
     )

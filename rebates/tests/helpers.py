@@ -20,12 +20,15 @@ from orders.services.lifecycle import order_complete, order_confirm_receipt, ord
 from rebates.tasks import orders_settle_task
 from shop.payments.gateways.sandbox import SandboxGateway
 from shop.payments.models import Payment
+from shop.payments.parts import payment_parts_sandbox_pay
 from shop.payments.services import Applied, payment_apply_result
 
 ADDRESS = {"name": "张三", "phone": "13800138000", "region": "上海市 浦东新区", "detail": "世纪大道100号"}
 
 
 def sandbox_pay(payment: Payment) -> Applied:
+    if payment.is_shared:  # paid into the merchants' frozen funds (shop/payments/parts.py)
+        return payment_parts_sandbox_pay(payment)
     """The payer pays: the sandbox 'bank' signs a success callback and we verify and apply it."""
     gateway = SandboxGateway()
     headers, body = gateway.build_success_callback(payment)

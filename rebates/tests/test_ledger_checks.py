@@ -35,10 +35,13 @@ from rebates.services.settlement import orders_settle
 from rebates.services.withdrawals import withdrawal_create
 from shop.ledger.checks import registered_checks
 from shop.payments.checks import GATEWAY_CLEARING_CHECK, PAYOUT_CLEARING_CHECK, REFUND_CLEARING_CHECK
-from shop.payments.models import Payment, Payout, Refund
+from shop.payments.models import FundsStep, Payment, PaymentPart, Payout, Refund
 from shop.payments.payouts import payout_apply, payout_send
 from shop.payments.refunds import ANOMALY_PURPOSE, refund_send
+from shop.payments.sharing_checks import FROZEN_CHECK, PARTS_CHECK, STEPS_CHECK
+from shop.payments.steps import funds_step_run
 from shop.payments.tests.helpers import pay
+from tests.profit_sharing import complete, run_open_steps, two_merchant_checkout
 
 from .helpers import (
     ADDRESS,
@@ -77,7 +80,7 @@ def ops_refund(order: Order, amount_fen: int, key: str) -> Refund:
 
 
 @pytest.fixture
-def world():
+def world(settings):
     """Every kind of money movement there is today, each through its real service."""
     now = timezone.now()
     store, owner, (alice, bob, carol) = make_store(members=3)
@@ -145,7 +148,25 @@ def world():
         outcomes.append(payout.state)
     assert outcomes == [Payout.State.SUCCEEDED, Payout.State.FAILED, Payout.State.WAIT_USER_CONFIRM]
 
+    # Profit sharing: two merchants in one combined payment with a platform coupon; the
+    # subsidies paid, both orders completed and shared, one unfrozen, the other's pending.
+    settings.MERCHANT_FUNDS = "profit_sharing"
+    result, _, _, _ = two_merchant_checkout(coupon_fen=500)
+    sandbox_pay(result.payment)
+    assert run_open_steps("subsidy") == ["confirmed", "confirmed"]
+    shared = [complete(order) for order in sorted(result.orders, key=lambda o: o.pk)]
+    orders_settle(order_ids=[o.pk for o in shared])
+    assert run_open_steps("share") == ["processing", "processing"]
+    assert run_open_steps("share") == ["confirmed", "confirmed"]
+    unfreeze = FundsStep.objects.get(kind="unfreeze", order_id=shared[0].pk)
+    for _ in range(2):  # sent (processing), then polled (FINISHED); the other one waits
+        FundsStep.objects.filter(pk=unfreeze.pk).update(next_attempt_at=None)
+        funds_step_run(step_id=unfreeze.pk)
+    assert FundsStep.objects.get(pk=unfreeze.pk).status == "confirmed"
+    settings.MERCHANT_FUNDS = "platform"
+
     return SimpleNamespace(
+        shared=shared,
         store=store,
         owner=owner,
         alice=alice,
@@ -210,6 +231,22 @@ TAMPERS = {
     REFUND_CLEARING_CHECK: (
         lambda w: Refund.objects.filter(key="world-pending").update(amount_fen=F("amount_fen") + 7),
         lambda w: "refund clearing",
+    ),
+    FROZEN_CHECK: (
+        lambda w: FundsStep.objects.filter(kind="unfreeze", order_id=w.shared[0].pk).update(
+            amount_fen=F("amount_fen") - 7
+        ),
+        lambda w: f"frozen funds of merchant {w.shared[0].merchant_id}",
+    ),
+    PARTS_CHECK: (
+        lambda w: PaymentPart.objects.filter(order_id=w.shared[1].pk).update(amount_fen=F("amount_fen") + 7),
+        lambda w: f"part of order {w.shared[1].pk}",
+    ),
+    STEPS_CHECK: (
+        lambda w: FundsStep.objects.filter(kind="subsidy", order_id=w.shared[0].pk).update(
+            amount_fen=F("amount_fen") + 7
+        ),
+        lambda w: f"of order {w.shared[0].pk}",
     ),
     PAYOUT_CLEARING_CHECK: (
         lambda w: Payout.objects.filter(state=Payout.State.SUCCEEDED).update(amount_fen=F("amount_fen") + 7),

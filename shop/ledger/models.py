@@ -25,6 +25,10 @@ class Account(BaseModel):
         MERCHANT_RECEIVABLE = "merchant_receivable", "Merchant receivable (not yet settled)"
         MERCHANT_PAYABLE = "merchant_payable", "Merchant payable (owed to the merchant)"
         MERCHANT_DEPOSIT = "merchant_deposit", "Merchant margin deposit"
+        # The merchant's funds frozen at the gateway (profit sharing, docs/merchant-money.md):
+        # signed like gateway_clearing, money there is negative. Every posting on it has
+        # ref_type "order"; rebates' statements read its entries.
+        MERCHANT_FROZEN = "merchant_frozen", "Merchant funds frozen at the gateway"
         PLATFORM_REVENUE = "platform_revenue", "Platform revenue"
         PLATFORM_PENDING = "platform_pending", "Platform commission (pending settlement)"
         MARKETING_BUDGET = "marketing_budget", "Marketing budget"
@@ -37,10 +41,6 @@ class Account(BaseModel):
         # where it came from. (Before 2026-12 there was one per envelope, owner_type
         # "envelope"; rebates' migration 0003 folded those into their stores' pools.)
         RED_ENVELOPE_POOL = "red_envelope_pool", "Red envelopes (unclaimed)"
-        # One per merchant under profit sharing (docs/merchant-money.md): the merchant's funds
-        # frozen at the gateway, signed like gateway_clearing (money there is negative).
-        # Every posting on it has ref_type "order"; rebates' statements read its entries.
-        MERCHANT_FROZEN = "merchant_frozen", "Merchant funds frozen at the gateway"
 
     class OwnerType(models.TextChoices):
         USER = "user", "User"

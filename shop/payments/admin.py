@@ -11,10 +11,38 @@ from django.utils.html import format_html
 from shop.errors import ApplicationError
 from shop.money import fen_display
 
-from .models import BillImport, Payment, PaymentAnomaly, Payout, ReconciliationCase, Refund
+from .models import (
+    BillImport,
+    FundsStep,
+    Payment,
+    PaymentAnomaly,
+    PaymentPart,
+    Payout,
+    ReconciliationCase,
+    Refund,
+)
 from .reconciliation import case_apply_missed, case_explain, cases_open_count
 from .refunds import refund_resend
 from .registry import refund_purposes_returning_failed_money
+
+
+class PaymentPartInline(admin.TabularInline):
+    model = PaymentPart
+    extra = 0
+    can_delete = False
+    fields = (
+        "order_id",
+        "merchant_id",
+        "sub_mchid",
+        "out_trade_no",
+        "amount_fen",
+        "subsidy_fen",
+        "transaction_id",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Payment)
@@ -25,14 +53,18 @@ class PaymentAdmin(admin.ModelAdmin):
         "payer",
         "amount",
         "gateway",
+        "funds",
         "status",
         "paid_at",
         "created_at",
     )
-    list_filter = ("status", "purpose", "gateway")
-    search_fields = ("out_trade_no", "gateway_txn_id", "payer__nickname")
+    # "Funds: platform account" with purpose order_checkout lists the orders paid into our own
+    # account before profit sharing: they keep the old payable path (ops pay those merchants).
+    list_filter = ("status", "purpose", "funds", "gateway")
+    search_fields = ("out_trade_no", "gateway_txn_id", "payer__nickname", "parts__out_trade_no")
     readonly_fields = [f.name for f in Payment._meta.fields]
     date_hierarchy = "created_at"
+    inlines = [PaymentPartInline]
 
     @admin.display(description="Amount")
     def amount(self, obj):
@@ -302,6 +334,42 @@ class BillImportAdmin(admin.ModelAdmin):
     list_filter = ("status", "kind", "gateway")
     readonly_fields = [f.name for f in BillImport._meta.fields]
     date_hierarchy = "bill_date"
+
+
+@admin.register(FundsStep)
+class FundsStepAdmin(admin.ModelAdmin):
+    """Every gateway step of merchants' money. Filtered on "Failed for good" it is ops' case
+    list: each says why in ``last_error``; "Send again" resends it under the same number (the
+    gateway applies a number once, so a resend can never move money twice)."""
+
+    list_display = (
+        "out_no",
+        "kind",
+        "status",
+        "order_id",
+        "merchant_id",
+        "amount",
+        "attempts",
+        "next_attempt_at",
+        "last_error",
+        "confirmed_at",
+    )
+    list_filter = ("status", "kind")
+    search_fields = ("out_no", "gateway_id", "=order_id", "=merchant_id")
+    readonly_fields = [f.name for f in FundsStep._meta.fields]
+    actions = ("send_again",)
+    date_hierarchy = "created_at"
+
+    @admin.display(description="Amount")
+    def amount(self, obj):
+        return fen_display(obj.amount_fen)
+
+    @admin.action(description="Send the selected failed steps again")
+    def send_again(self, request, queryset):
+        from .steps import funds_step_retry
+
+        sent = sum(funds_step_retry(step_id=pk) for pk in queryset.values_list("pk", flat=True))
+        self.message_user(request, f"{sent} step(s) sent again.", messages.SUCCESS)
 
     def has_add_permission(self, request):
         return False

@@ -32,6 +32,16 @@ class PaymentsConfig(AppConfig):
             run=bills_reconcile_due,
             order=200,  # after the day's money work: it only reads and raises cases for ops
         )
+        from .steps import funds_steps_sweep
+        from .steps_ledger import register_step_handlers
+
+        register_step_handlers()
+        sweepers.register(
+            name="payments.funds_steps",
+            description="Send again (poll) gateway steps of merchants' money still open and due",
+            run=funds_steps_sweep,
+            order=60,
+        )
         sweepers.register(
             name="payments.refunds_in_flight",
             description="Send again (ask about) refunds still in flight after a minute",

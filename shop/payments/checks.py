@@ -24,7 +24,7 @@ from shop.ledger.checks import register_check
 from shop.ledger.models import Account, Entry
 from shop.ledger.reconcile import disagreement, fen_sum, grouped_fen, platform_balance
 
-from .models import Payment, Payout, Refund
+from .models import FundsStep, Payment, Payout, Refund
 from .refunds import ANOMALY_PURPOSE
 from .registry import refund_handlers_for
 
@@ -33,12 +33,28 @@ REFUND_CLEARING_CHECK = "payments: refund clearing"
 PAYOUT_CLEARING_CHECK = "payouts: payout clearing"
 
 
+def _confirmed(kind: str) -> int:
+    return fen_sum(FundsStep.objects.filter(kind=kind, status=FundsStep.Status.CONFIRMED), "amount_fen")
+
+
 def gateway_clearing_check() -> list[str]:
-    paid = fen_sum(Payment.objects.filter(status=Payment.Status.SUCCEEDED), "amount_fen")
+    """Shared payments never enter it (their money is the merchants', frozen at the gateway);
+    the platform's subsidies leave through it and finished shares arrive in it."""
+    paid = fen_sum(
+        Payment.objects.filter(status=Payment.Status.SUCCEEDED, funds=Payment.Funds.PLATFORM), "amount_fen"
+    )
     anomalies = fen_sum(Refund.objects.filter(purpose=ANOMALY_PURPOSE), "amount_fen")
-    refunded = fen_sum(Refund.objects.filter(status=Refund.Status.SUCCEEDED), "amount_fen")
+    # A shared payment's refunds leave the merchant's funds, not ours.
+    refunded = fen_sum(Refund.objects.filter(status=Refund.Status.SUCCEEDED, part__isnull=True), "amount_fen")
+    # … except what the platform advanced for them (垫付退款).
+    refunded += fen_sum(
+        Refund.objects.filter(status=Refund.Status.SUCCEEDED, part__isnull=False), "advance_fen"
+    )
     paid_out = fen_sum(Payout.objects.filter(state=Payout.State.SUCCEEDED), "amount_fen")
-    expected = -paid - anomalies + refunded + paid_out
+    subsidies, shares = _confirmed(FundsStep.Kind.SUBSIDY), _confirmed(FundsStep.Kind.SHARE)
+    subsidies -= _confirmed(FundsStep.Kind.SUBSIDY_RETURN)
+    shares -= _confirmed(FundsStep.Kind.SHARE_RETURN)
+    expected = -paid - anomalies + refunded + paid_out + subsidies - shares
     account_id, found = platform_balance(Account.Kind.GATEWAY_CLEARING)
     if found == expected:
         return []
@@ -50,7 +66,8 @@ def gateway_clearing_check() -> list[str]:
             found=found,
             detail=(
                 f"succeeded payments {paid}, anomaly refunds {anomalies}, "
-                f"succeeded refunds {refunded}, succeeded payouts {paid_out}"
+                f"succeeded refunds {refunded}, succeeded payouts {paid_out}, "
+                f"subsidies net of returns {subsidies}, shares net of returns {shares}"
             ),
         )
     ]
@@ -119,6 +136,9 @@ def payout_clearing_check() -> list[str]:
 
 
 def register_ledger_checks() -> None:
+    from .sharing_checks import register_sharing_checks
+
+    register_sharing_checks()
     register_check(name=GATEWAY_CLEARING_CHECK, run=gateway_clearing_check)
     register_check(name=REFUND_CLEARING_CHECK, run=refund_clearing_check)
     register_check(name=PAYOUT_CLEARING_CHECK, run=payout_clearing_check)

@@ -23,7 +23,14 @@ class Payment(BaseModel):
 
     # Indexes in Meta, not db_index/unique on the fields: those add a second, LIKE-only
     # index to every text column on PostgreSQL, written on every checkout and never read.
+    class Funds(models.TextChoices):
+        # Into the platform's own merchant account: deposits, and checkouts before profit sharing.
+        PLATFORM = "platform", "Platform account"
+        # Straight into the merchants' frozen funds at the gateway, one PaymentPart per order.
+        SHARED = "shared", "Merchants' funds (profit sharing)"
+
     purpose = models.CharField(max_length=32, help_text="Who handles success: order_checkout, …")
+    funds = models.CharField(max_length=16, choices=Funds.choices, default=Funds.PLATFORM)
     payer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments")
     amount_fen = models.BigIntegerField()
     gateway = models.CharField(max_length=16)
@@ -55,6 +62,100 @@ class Payment(BaseModel):
 
     def can_move_to(self, status: str) -> bool:
         return status in self.TRANSITIONS.get(self.status, frozenset())
+
+    @property
+    def is_shared(self) -> bool:
+        return self.funds == self.Funds.SHARED
+
+
+class PaymentPart(BaseModel):
+    """One order's part of a shared payment: what the buyer pays that merchant (``amount_fen``)
+    and the subsidy declared for it at prepay (the platform coupon's part). One part: a partner
+    JSAPI payment; several (≤ 50): a combined payment whose ``combine_out_trade_no`` is the
+    payment's ``out_trade_no``, closed only as a whole."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="parts")
+    order_id = models.BigIntegerField(help_text="The order this part pays (orders sit above payments).")
+    merchant_id = models.BigIntegerField(help_text="The order's merchant (its ledger accounts).")
+    sub_mchid = models.CharField(max_length=32)
+    out_trade_no = models.CharField(max_length=32, help_text="Ours, sent to the gateway.")
+    amount_fen = models.BigIntegerField()
+    subsidy_fen = models.BigIntegerField(
+        default=0, help_text="Declared at prepay: the platform coupon's part."
+    )
+    transaction_id = models.CharField(max_length=64, null=True, blank=True, help_text="WeChat's, once paid.")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_fen__gt=0), name="payment_part_amount_gt_0"),
+            models.CheckConstraint(condition=Q(subsidy_fen__gte=0), name="payment_part_subsidy_gte_0"),
+            models.UniqueConstraint(fields=["out_trade_no"], name="payment_part_out_trade_no_unique"),
+            models.UniqueConstraint(fields=["order_id"], name="payment_part_order_unique"),
+            models.UniqueConstraint(fields=["transaction_id"], name="payment_part_txn_unique"),
+        ]
+        indexes = [models.Index(fields=["payment"], name="payment_part_payment_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.out_trade_no} → {self.sub_mchid}"
+
+
+class FundsStep(BaseModel):
+    """One call that moves a merchant's money at the gateway (docs/merchant-money.md).
+
+    ``out_no`` is derived from our ids (``B<order>`` a subsidy, ``S<order>`` a share,
+    ``U<order>`` an unfreeze, ``R<refund>`` a share return, ``BR<refund>`` a subsidy return,
+    ``A<refund>`` an advance return) and unique, so no retry can make a second one. Written
+    in the transaction that decides it, sent after commit by a task, polled while
+    ``processing``, retried by a sweeper while ``pending``; ``failed`` is a case for ops."""
+
+    class Kind(models.TextChoices):
+        SUBSIDY = "subsidy", "Subsidy (补差)"
+        SHARE = "share", "Share (分账)"
+        SHARE_RETURN = "share_return", "Share return (分账回退)"
+        SUBSIDY_RETURN = "subsidy_return", "Subsidy return (补差回退)"
+        UNFREEZE = "unfreeze", "Unfreeze (完结分账)"
+        ADVANCE_RETURN = "advance_return", "Advance return (垫付回补)"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "To be sent"
+        PROCESSING = "processing", "Accepted, polled"
+        CONFIRMED = "confirmed", "Confirmed by the gateway"
+        FAILED = "failed", "Failed for good (ops case)"
+
+    OPEN: ClassVar[tuple[str, ...]] = (Status.PENDING, Status.PROCESSING)
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    part = models.ForeignKey(PaymentPart, on_delete=models.PROTECT, related_name="steps")
+    order_id = models.BigIntegerField()
+    merchant_id = models.BigIntegerField()
+    refund_id = models.BigIntegerField(null=True, blank=True, help_text="The refund a return belongs to.")
+    out_no = models.CharField(max_length=64, help_text="Ours at the gateway, derived from our ids.")
+    amount_fen = models.BigIntegerField()
+    commission_fen = models.BigIntegerField(default=0, help_text="A share: the commission it carries.")
+    fee_fen = models.BigIntegerField(default=0, help_text="A share: the platform fee it carries.")
+    gateway_id = models.CharField(max_length=64, blank=True, help_text="WeChat's id for it.")
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=255, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["out_no"], name="funds_step_out_no_unique"),
+            models.CheckConstraint(condition=Q(amount_fen__gte=0), name="funds_step_amount_gte_0"),
+            models.CheckConstraint(
+                condition=Q(amount_fen=models.F("commission_fen") + models.F("fee_fen")) | ~Q(kind="share"),
+                name="funds_step_share_split",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="funds_step_due_idx"),
+            models.Index(fields=["order_id", "kind"], name="funds_step_order_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.out_no} ({self.get_status_display()})"
 
 
 class PaymentAnomaly(BaseModel):
@@ -114,10 +215,22 @@ class Refund(BaseModel):
     IN_FLIGHT: ClassVar[tuple[str, ...]] = (Status.PENDING, Status.PROCESSING)
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    part = models.ForeignKey(
+        "PaymentPart",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refunds",
+        help_text="A shared payment's refund: the sub-order it comes from (its merchant's funds).",
+    )
     purpose = models.CharField(max_length=32, db_index=True, help_text="Who asked: order_refund, …")
     ref_id = models.BigIntegerField(null=True, blank=True, help_text="What is refunded, by purpose.")
     amount_fen = models.BigIntegerField()
     total_fen = models.BigIntegerField(help_text="The gateway transaction's total (WeChat requires it).")
+    advance_fen = models.BigIntegerField(
+        default=0,
+        help_text="A shared payment's refund the platform advanced (垫付退款): charged to the deposit.",
+    )
     key = models.CharField(max_length=200, unique=True, help_text="The caller's idempotency key.")
     out_refund_no = models.CharField(max_length=64, unique=True, help_text="Our number at the gateway.")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)

@@ -53,7 +53,7 @@ from .errors import (
 from .gateways.base import GatewayError
 from .gateways.registry import gateway_get
 from .locks import payment_qs_for_update, refund_qs_for_update
-from .models import Payment, PaymentAnomaly, Refund, RetiredRefundNumber
+from .models import Payment, PaymentAnomaly, PaymentPart, Refund, RetiredRefundNumber
 from .registry import refund_handlers_for
 
 logger = logging.getLogger("shop.payments.refunds")
@@ -123,6 +123,7 @@ def refund_request(
     reason: str,
     key: str,
     debits: list[tuple[AccountRef, int]],
+    order_id: int | None = None,
 ) -> Refund:
     """Ask for ``amount_fen`` of a payment back, for ``purpose``. Called INSIDE the caller's
     transaction; the gateway is called after commit.
@@ -159,7 +160,15 @@ def refund_request(
             ):
                 raise RefundKeyReused(key=key, refund_id=existing.pk)
             return existing
+        part = None
+        if payment.is_shared and purpose != ANOMALY_PURPOSE:
+            # A shared payment is refunded per sub-order, from that merchant's funds.
+            part = PaymentPart.objects.filter(payment=payment, order_id=order_id).first()
+            if part is None:
+                raise RefundNotFound("No such part of the payment.", order_id=order_id)
         cap_fen, counted = _cap(payment=payment, purpose=purpose, ref_id=ref_id)
+        if part is not None:
+            cap_fen, counted = part.amount_fen, counted.filter(part=part)
         taken = _taken(counted)
         if taken + amount_fen > cap_fen:
             raise RefundExceedsPayment(
@@ -168,6 +177,7 @@ def refund_request(
             )
         refund = Refund.objects.create(
             payment=payment,
+            part=part,
             purpose=purpose,
             ref_id=ref_id,
             amount_fen=amount_fen,
@@ -199,6 +209,10 @@ def refund_send(*, refund_id: int, now: datetime | None = None) -> Refund:
     if refund.status not in Refund.IN_FLIGHT:
         return refund
     number = refund.out_refund_no
+    if refund.part_id is not None:
+        from .parts_refunds import refund_send_shared
+
+        return refund_send_shared(refund=refund, now=now)
     Refund.objects.filter(pk=refund.pk).update(attempts=F("attempts") + 1, last_attempt_at=now)
     try:
         answer = gateway_get(refund.payment.gateway).refund(
@@ -269,14 +283,19 @@ def refund_apply(
     handlers = refund_handlers_for(refund.purpose)
     refund.finished_at = now
     if status == "SUCCESS":
-        ledger_post(
-            key=f"refund:{refund.pk}:succeeded",
-            kind="refund_succeeded",
-            lines=[(refund_clearing(), -refund.amount_fen), (_gateway_clearing(), refund.amount_fen)],
-            memo=f"Refund {out_refund_no} paid out by the gateway",
-            ref_type="refund",
-            ref_id=refund.pk,
-        )
+        if refund.part_id is not None:  # a shared payment's: paid from the merchant's funds
+            from .parts_refunds import refund_from_frozen_post
+
+            refund_from_frozen_post(refund)
+        else:
+            ledger_post(
+                key=f"refund:{refund.pk}:succeeded",
+                kind="refund_succeeded",
+                lines=[(refund_clearing(), -refund.amount_fen), (_gateway_clearing(), refund.amount_fen)],
+                memo=f"Refund {out_refund_no} paid out by the gateway",
+                ref_type="refund",
+                ref_id=refund.pk,
+            )
         refund.status = Refund.Status.SUCCEEDED
         refund.save(update_fields=["status", "gateway_refund_id", "finished_at", "updated_at"])
         if handlers.on_succeeded:

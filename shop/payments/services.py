@@ -20,7 +20,7 @@ from shop.ledger.services import AccountRef, ledger_post
 from .errors import PaymentNotClosable, PaymentNotPaid
 from .gateways.base import GatewayError, PaymentResult
 from .gateways.registry import gateway_get
-from .models import Payment, PaymentAnomaly
+from .models import Payment, PaymentAnomaly, PaymentPart
 from .refunds import ANOMALY_PURPOSE, refund_request
 from .registry import handler_for
 
@@ -33,12 +33,21 @@ def _new_out_trade_no() -> str:
 
 
 def payment_create(
-    *, purpose: str, payer_id: int, amount_fen: int, gateway: str, description: str, ref_id: int | None = None
+    *,
+    purpose: str,
+    payer_id: int,
+    amount_fen: int,
+    gateway: str,
+    description: str,
+    ref_id: int | None = None,
+    funds: str = Payment.Funds.PLATFORM,
 ) -> Payment:
-    """A payment waiting for the payer. The caller creates it in its own transaction."""
+    """A payment waiting for the payer. The caller creates it in its own transaction; a
+    ``shared`` payment's caller adds its parts (``parts.payment_parts_create``)."""
     gateway_get(gateway)  # unknown or disabled gateway fails before anything is written
     payment = Payment(
         purpose=purpose,
+        funds=funds,
         payer_id=payer_id,
         amount_fen=amount_fen,
         gateway=gateway,
@@ -52,6 +61,10 @@ def payment_create(
 
 def payment_client_params(*, payment: Payment, openid: str | None) -> dict:
     """What the client needs to pay. May call the gateway: never call it under a lock."""
+    if payment.is_shared:
+        from .parts import payment_parts_prepay
+
+        return payment_parts_prepay(payment=payment, openid=openid)
     return gateway_get(payment.gateway).prepay(payment, openid=openid)
 
 
@@ -214,6 +227,16 @@ def payment_close_at_gateway(*, payment_id: int) -> Closed:
         raise NotFound("No such payment.", payment_id=payment_id)
     if payment.status != Payment.Status.CLOSED:
         return Closed.NOT_CLOSED_HERE
+    if payment.is_shared:
+        from .parts import payment_parts_close_at_gateway
+
+        try:
+            return Closed(payment_parts_close_at_gateway(payment=payment))
+        except GatewayError as exc:
+            if _transient(exc):
+                raise
+            logger.error("shared payment %s could not be closed at the gateway: %s", payment.pk, exc.message)
+            return Closed.REFUSED
     gateway = gateway_get(payment.gateway)
     try:
         gateway.close(payment.out_trade_no)
@@ -248,10 +271,13 @@ def payments_query_sweep(now: datetime) -> int:
             created_at__gte=now - QUERY_WINDOW,
         )
         .order_by("created_at", "pk")
-        .values_list("gateway", "out_trade_no")[:QUERY_BATCH]
+        .values_list("gateway", "out_trade_no", "funds", "pk")[:QUERY_BATCH]
     )
     paid = 0
-    for gateway_name, out_trade_no in due:
+    for gateway_name, out_trade_no, funds, payment_id in due:
+        if funds == Payment.Funds.SHARED:
+            paid += _query_shared(payment_id)
+            continue
         try:
             result = gateway_get(gateway_name).query(out_trade_no)
         except ApplicationError as exc:  # gateway down or not configured: the next tick asks again
@@ -263,17 +289,42 @@ def payments_query_sweep(now: datetime) -> int:
     return paid
 
 
-def payment_upload_shipping(*, payment_id: int, carrier: str, tracking_no: str, item_desc: str) -> None:
+def _query_shared(payment_id: int) -> int:
+    from .parts import payment_apply_ecommerce, payment_parts_query
+
+    payment = Payment.objects.get(pk=payment_id)
+    try:
+        result = payment_parts_query(payment=payment)
+    except ApplicationError as exc:
+        logger.warning("shared payment %s could not be queried: %s", payment.out_trade_no, exc.message)
+        return 0
+    if result is not None and result.succeeded:
+        payment_apply_ecommerce(gateway=payment.gateway, result=result)
+        return 1
+    return 0
+
+
+def payment_upload_shipping(
+    *, payment_id: int, carrier: str, tracking_no: str, item_desc: str, order_id: int | None = None
+) -> None:
     """Tell the gateway a paid payment's goods shipped (WeChat holds mini-program goods' money
     until then), with the payer's openid. ``GatewayError`` is raised for the task to retry;
-    uploading again is accepted by WeChat as a correction."""
+    uploading again is accepted by WeChat as a correction. A shared payment's shipments are
+    uploaded per sub-order (``order_id``'s part and its own transaction id)."""
     payment = Payment.objects.select_related("payer").filter(pk=payment_id).first()
     if payment is None:
         raise NotFound("No such payment.", payment_id=payment_id)
-    if payment.status != Payment.Status.SUCCEEDED or not payment.gateway_txn_id:
+    transaction_id = payment.gateway_txn_id
+    if payment.is_shared:
+        transaction_id = (
+            PaymentPart.objects.filter(payment=payment, order_id=order_id)
+            .values_list("transaction_id", flat=True)
+            .first()
+        )
+    if payment.status != Payment.Status.SUCCEEDED or not transaction_id:
         raise PaymentNotPaid(payment_id=payment_id)
     gateway_get(payment.gateway).upload_shipping_info(
-        transaction_id=payment.gateway_txn_id,
+        transaction_id=transaction_id,
         openid=payment.payer.openid or "",
         carrier=carrier,
         tracking_no=tracking_no,

@@ -46,13 +46,19 @@ def payment_close_at_gateway_task(payment_id: int) -> None:
     retry_backoff_max=600,
     max_retries=12,
 )
-def payment_upload_shipping_task(payment_id: int, carrier: str, tracking_no: str, item_desc: str) -> None:
+def payment_upload_shipping_task(
+    payment_id: int, carrier: str, tracking_no: str, item_desc: str, order_id: int | None = None
+) -> None:
     """Report a shipment to WeChat (it holds mini-program goods' money until then).
     Uploading again is accepted by WeChat as a correction, so a rerun is harmless."""
     from .services import payment_upload_shipping
 
     payment_upload_shipping(
-        payment_id=payment_id, carrier=carrier, tracking_no=tracking_no, item_desc=item_desc
+        payment_id=payment_id,
+        carrier=carrier,
+        tracking_no=tracking_no,
+        item_desc=item_desc,
+        order_id=order_id,
     )
 
 
@@ -71,3 +77,26 @@ def bill_import_run_task(import_id: int, now: str | None = None) -> None:
     from .reconciliation import bill_import_run
 
     bill_import_run(import_id=import_id, now=parse_datetime(now) if now else None)
+
+
+@shared_task(
+    acks_late=True,  # a lost step delays a merchant's money: redeliver instead
+    reject_on_worker_lost=True,  # bounded: one merchant's batch of steps, each one call or two
+    autoretry_for=(OperationalError,),  # gateway trouble is handled per step (backoff, sweeper)
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=10,
+)
+def funds_steps_send_task(step_ids: list[int]) -> None:
+    """Send (or poll) one merchant's gateway steps, at its rate; idempotent per step."""
+    from .steps import funds_steps_send
+
+    funds_steps_send(step_ids=step_ids)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(OperationalError,), max_retries=10)
+def funds_step_run_task(step_id: int) -> None:
+    """Poll (or resend) one step when its wait is over; the sweeper catches any lost one."""
+    from .steps import funds_step_run
+
+    funds_step_run(step_id=step_id)

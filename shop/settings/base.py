@@ -134,8 +134,17 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transactio
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Processes that must see one cache (an end-to-end test and its worker) share a prefix.
+    CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="")
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # The bare-machine demo: web, worker and beat are separate processes and must see one
+    # cache (the e-commerce sandbox keeps "WeChat's" state there), so files under var/.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
 # Shoppers' list/search pages cached this long in Redis, invalidated by a catalog version
 # (products/cache.py); 0 = off. Needs REDIS_URL.
 CATALOG_PAGE_CACHE_SECONDS = env.int("CATALOG_PAGE_CACHE_SECONDS", default=0)
@@ -278,6 +287,9 @@ SHOP_RULES.update(
         "ENVELOPE_TTL": timedelta(hours=env.int("ENVELOPE_TTL_HOURS", default=24)),
         # Merchant settlement: the platform's service fee on a completed order's goods value.
         "MERCHANT_PLATFORM_FEE_BPS": env.int("MERCHANT_PLATFORM_FEE_BPS", default=60),
+        # Profit sharing: commission + platform fee never exceed this part of a sub-order
+        # (WeChat's default maximum share ratio, 30 %; a merchant's own cap may be lower).
+        "MERCHANT_MAX_SHARE_BPS": env.int("MERCHANT_MAX_SHARE_BPS", default=3000),
         # Withdrawals: at least ¥1; at most this much a day (Asia/Shanghai day) per user.
         "WITHDRAWAL_MIN_FEN": env.int("WITHDRAWAL_MIN_FEN", default=100),
         "WITHDRAWAL_DAILY_LIMIT_FEN": env.int("WITHDRAWAL_DAILY_LIMIT_FEN", default=200_000),
@@ -311,6 +323,20 @@ PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="sandbox" if SANDBOX else "
 ECOMMERCE_GATEWAY = env.str("ECOMMERCE_GATEWAY", default="sandbox" if SANDBOX else "wechatpay")
 # A payment still unpaid this long after creation is queried at the gateway (a lost callback).
 PAYMENT_QUERY_AFTER = timedelta(minutes=env.int("PAYMENT_QUERY_AFTER_MINUTES", default=3))
+# How new checkouts are paid (docs/merchant-money.md): ``profit_sharing`` (straight into the
+# merchants' frozen funds at WeChat Pay's e-commerce product, shared and unfrozen later) or
+# ``platform`` (into our own account, the old payable path). Deposits are always ``platform``.
+MERCHANT_FUNDS = env.str("MERCHANT_FUNDS", default="platform")
+if MERCHANT_FUNDS not in ("profit_sharing", "platform"):
+    raise ImproperlyConfigured("MERCHANT_FUNDS must be profit_sharing or platform")
+# The platform's own merchant account: the receiver of every share (never a person's openid).
+ECOMMERCE_PLATFORM_MCHID = env.str("ECOMMERCE_PLATFORM_MCHID", default="")
+# Profit-sharing calls per second per secondary merchant, across all workers: WeChat allows
+# 300 QPS per sub_mchid for the share request (pay.weixin.qq.com/doc/v3/partner/4012691594);
+# we keep 50 for the queries and finishing requests of the same merchant.
+FUNDS_STEP_RATE_PER_S = env.int("FUNDS_STEP_RATE_PER_S", default=250)
+# The e-commerce sandbox's state namespace in the cache (tests give each run its own).
+SANDBOX_ECOMMERCE_NAMESPACE = env.str("SANDBOX_ECOMMERCE_NAMESPACE", default="")
 SANDBOX_PAYMENT_SECRET = env.str("SANDBOX_PAYMENT_SECRET", default="sandbox-callback-secret")
 WECHAT_APPID = env.str("WECHAT_APPID", default="")
 WECHAT_APP_SECRET = env.str("WECHAT_APP_SECRET", default="")

@@ -37,6 +37,8 @@ def _worker_env(db_name: str) -> dict[str, str]:
         CELERY_TASK_DEFAULT_QUEUE=settings.CELERY_TASK_DEFAULT_QUEUE,
         CELERY_TASK_ALWAYS_EAGER="0",
         SHOP_VAR_DIR=str(ROOT / "var" / "e2e"),
+        # One cache with this process (the e-commerce sandbox keeps WeChat's state there).
+        CACHE_KEY_PREFIX=settings.CACHES["default"].get("KEY_PREFIX", ""),
     )
     return env
 

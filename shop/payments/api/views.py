@@ -14,8 +14,10 @@ from rest_framework.views import APIView
 from shop.errors import NotFound
 from shop.payments.errors import PaymentClosed
 from shop.payments.gateways.base import InvalidCallback
+from shop.payments.gateways.ecommerce import ecommerce_gateway_get
 from shop.payments.gateways.registry import gateway_get
 from shop.payments.models import Payment
+from shop.payments.parts import payment_apply_ecommerce, payment_parts_sandbox_pay
 from shop.payments.refunds import refund_apply_notice
 from shop.payments.services import payment_apply_result
 
@@ -63,6 +65,26 @@ class PaymentNotifyApi(APIView):
         adapter = gateway_get(gateway)
         result = adapter.parse_payment_callback(headers=dict(request.headers), body=request.body)
         apply_verified(payment_apply_result, gateway=adapter.name, result=result)
+        return Response({"code": "SUCCESS"})
+
+
+class EcommercePaymentNotifyApi(APIView):
+    """The e-commerce gateway's payment callback (partner or combined, every part at once).
+    No token: the signature is the authentication; every field is checked by the adapter
+    (``gateways/fields.py``), so no field can make a 500."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes = [RawBodyParser]
+    throttle_classes: list = []
+
+    @extend_schema(
+        request=None, responses={200: NotifyAnswer, 401: OpenApiResponse(description="Bad signature")}
+    )
+    def post(self, request, gateway: str):
+        adapter = ecommerce_gateway_get(gateway)
+        result = adapter.parse_payment_callback(headers=dict(request.headers), body=request.body)
+        apply_verified(payment_apply_ecommerce, gateway=adapter.name, result=result)
         return Response({"code": "SUCCESS"})
 
 
@@ -116,6 +138,10 @@ class SandboxPayApi(APIView):
             # callback that still arrives after close is the gateway's race, handled in
             # payment_apply_result, not something a payer can ask for.
             raise PaymentClosed()
+        if payment.is_shared:
+            outcome = payment_parts_sandbox_pay(payment)
+            payment.refresh_from_db(fields=["status"])
+            return Response({"payment_id": payment.pk, "status": payment.status, "outcome": str(outcome)})
         gateway = gateway_get("sandbox")
         headers, body = gateway.build_success_callback(payment)
         result = gateway.parse_payment_callback(headers=headers, body=body)

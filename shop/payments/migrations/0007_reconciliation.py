@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("payments", "0003_lean_order_payment_indexes"),
+        ("payments", "0006_advance_refund"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,103 @@
+"""The ledger postings of confirmed gateway steps that only ``shop.payments`` needs to know
+(docs/merchant-money.md, "The ledger follows the money"). Each posts once, under the step's
+key, with ``ref_type="order"`` (statements read these kinds on ``merchant_frozen``)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from django.db import transaction
+from django.db.models import Sum
+
+from shop.ledger.models import Account, Entry
+from shop.ledger.services import AccountRef, ledger_post
+
+from .models import FundsStep
+from .services import gateway_clearing
+
+
+def merchant_frozen(merchant_id: int) -> AccountRef:
+    return AccountRef.merchant(Account.Kind.MERCHANT_FROZEN, merchant_id)
+
+
+def subsidy_confirmed(step: FundsStep) -> None:
+    """The platform paid the coupon's part into the merchant's frozen funds."""
+    ledger_post(
+        key=f"funds-step:{step.pk}",
+        kind="subsidy_paid",
+        lines=[(merchant_frozen(step.merchant_id), -step.amount_fen), (gateway_clearing(), step.amount_fen)],
+        memo=f"Subsidy {step.out_no}",
+        ref_type="order",
+        ref_id=step.order_id,
+    )
+
+
+def order_frozen_fen(*, order_id: int, merchant_id: int) -> int:
+    """What the ledger holds frozen at the gateway for this order (its ``merchant_frozen``
+    lines, negated): paid + subsidy − shares − refunds from frozen funds + returned shares."""
+    total = Entry.objects.filter(
+        transaction__ref_type="order",
+        transaction__ref_id=order_id,
+        account__kind=Account.Kind.MERCHANT_FROZEN,
+        account__owner_id=merchant_id,
+    ).aggregate(total=Sum("amount_fen"))["total"]
+    return -(total or 0)
+
+
+def unfreeze_confirmed(step: FundsStep) -> None:
+    """The rest left the frozen funds for the merchant: neither frozen nor receivable now.
+    The rest is what is frozen for the order *now* (a refund may have come between the
+    writing of the step and its confirmation): the step records it."""
+    rest = order_frozen_fen(order_id=step.order_id, merchant_id=step.merchant_id)
+    if rest != step.amount_fen:
+        step.amount_fen = rest
+        step.save(update_fields=["amount_fen", "updated_at"])
+    ledger_post(
+        key=f"funds-step:{step.pk}",
+        kind="unfreeze_confirmed",
+        lines=[
+            (merchant_frozen(step.merchant_id), step.amount_fen),
+            (AccountRef.merchant(Account.Kind.MERCHANT_RECEIVABLE, step.merchant_id), -step.amount_fen),
+        ],
+        memo=f"Unfreeze {step.out_no}",
+        ref_type="order",
+        ref_id=step.order_id,
+    )
+
+
+def share_returned(step: FundsStep) -> None:
+    """The platform gave (part of) its share back into the merchant's frozen funds before a
+    refund: the commission the refund clawed back (rebates' refunded hook, same amount)."""
+    ledger_post(
+        key=f"funds-step:{step.pk}",
+        kind="share_returned",
+        lines=[(merchant_frozen(step.merchant_id), -step.amount_fen), (gateway_clearing(), step.amount_fen)],
+        memo=f"Share return {step.out_no}",
+        ref_type="order",
+        ref_id=step.order_id,
+    )
+    from .tasks import refund_send_task
+
+    # The refund waited for this: send it now (the refunds sweeper would, a minute later).
+    transaction.on_commit(partial(refund_send_task.delay, step.refund_id), robust=True)
+
+
+def subsidy_returned(step: FundsStep) -> None:
+    """The coupon's share of a refund went back to the platform (补差回退)."""
+    ledger_post(
+        key=f"funds-step:{step.pk}",
+        kind="subsidy_returned",
+        lines=[(merchant_frozen(step.merchant_id), step.amount_fen), (gateway_clearing(), -step.amount_fen)],
+        memo=f"Subsidy return {step.out_no}",
+        ref_type="order",
+        ref_id=step.order_id,
+    )
+
+
+def register_step_handlers() -> None:
+    from .steps import STEP_CONFIRMED
+
+    STEP_CONFIRMED.register(FundsStep.Kind.SUBSIDY, subsidy_confirmed)
+    STEP_CONFIRMED.register(FundsStep.Kind.UNFREEZE, unfreeze_confirmed)
+    STEP_CONFIRMED.register(FundsStep.Kind.SHARE_RETURN, share_returned)
+    STEP_CONFIRMED.register(FundsStep.Kind.SUBSIDY_RETURN, subsidy_returned)
