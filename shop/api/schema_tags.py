@@ -122,6 +122,7 @@ SUMMARIES: dict[tuple[str, str], str] = {
     ("delete", "/api/v1/webhooks/{webhook_id}"): "Stop a webhook",
     ("post", "/api/v1/payments/{gateway}/notify"): "Payment notification from the gateway",
     ("post", "/api/v1/payments/{gateway}/refund-notify"): "Refund notification from the gateway",
+    ("post", "/api/v1/payments/{gateway}/ecommerce-notify"): "Partner or combined payment notification",
     ("post", "/api/v1/payouts/{gateway}/notify"): "Transfer notification from the gateway",
     ("post", "/api/v1/sandbox/payments/{payment_id}/pay"): "Sandbox: pay a payment",
     ("get", "/healthz"): "Health of the database, cache and worker",
