@@ -41,7 +41,7 @@ def user_get_or_create_by_openid(*, openid: str, unionid: str | None = None) -> 
 
 
 def user_login_with_code(*, code: str, nickname: str = "", avatar_url: str = "") -> tuple[User, str]:
-    """Exchange a ``wx.login`` code for our user and a token (DESIGN.md "Login")."""
+    """Exchange a ``wx.login`` code for our user and a token (docs/design.md "Login")."""
     session = exchange_code(code)
     user = user_get_or_create_by_openid(openid=session.openid, unionid=session.unionid)
     if user.is_frozen or not user.is_active:

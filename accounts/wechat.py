@@ -2,7 +2,7 @@
 
 The ``session_key`` code2Session returns never leaves the server: it is the only key to the
 encrypted data a client relays from ``wx.getShareInfo``, so a client cannot name a chat group
-it was not in (DESIGN.md "Group store").
+it was not in (docs/design.md "Group store").
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ class GroupstoreConfig(AppConfig):
         from .selectors import user_is_leader
 
         register_me_field(name="is_leader", compute=user_is_leader)
-        # Who may register webhooks (DESIGN.md: "a URL the leader or merchant configures").
+        # Who may register webhooks (docs/design.md: "a URL the leader or merchant configures").
         # The merchant check is registered here too: merchants sits below groupstore, and
         # this keeps the whole rule in one place.
         register_webhook_owner_check(name="certified_leader", check=user_is_leader)

@@ -183,7 +183,7 @@ class VenueSelection(models.Model):
 
 
 class ShareReward(models.Model):
-    """The owner's share reward (DESIGN.md): an entitlement to a coupon of ``amount_fen``.
+    """The owner's share reward (docs/design.md): an entitlement to a coupon of ``amount_fen``.
 
     At most one per store (unique ``store``), at most one per qualifying buyer ever
     (unique ``member``: one throwaway account cannot earn rewards in store after store),

@@ -1,5 +1,5 @@
 """Merchants' margin deposits reconciled with their ledger accounts, for ``manage.py
-ledger_check`` (DESIGN.md "Ledger": deposits with the deposit accounts).
+ledger_check`` (docs/design.md "Ledger": deposits with the deposit accounts).
 
 Every posting to a merchant's ``merchant_deposit`` account comes with a
 ``DepositMovement`` of the same signed amount: paid in (+), deducted for a violation

@@ -14,5 +14,5 @@ def deposit_refund_cool_off() -> timedelta:
 
 
 def staff_invitation_ttl() -> timedelta:
-    """How long an owner's staff invitation can be accepted (API.md: 72 h)."""
+    """How long an owner's staff invitation can be accepted (docs/api.md: 72 h)."""
     return settings.SHOP_RULES["STAFF_INVITATION_TTL"]

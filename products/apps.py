@@ -10,7 +10,7 @@ class ProductsConfig(AppConfig):
         from .cache import catalog_changed
         from .models import Category, Product, Sku
 
-        # Cache invalidation only (STYLE.md allows signals for that): see products/cache.py.
+        # Cache invalidation only (docs/design.md allows signals for that): see products/cache.py.
         def _changed(sender, **kwargs) -> None:
             catalog_changed()
 

@@ -116,7 +116,7 @@ class Product(BaseModel):
     class Meta:
         indexes = [
             models.Index(fields=["status", "category"], name="product_status_category_idx"),
-            # The shopper's orderings (API.md) over on-sale products, newest id breaking ties.
+            # The shopper's orderings (docs/api.md) over on-sale products, newest id breaking ties.
             models.Index(fields=["status", "-sales_count", "-id"], name="product_status_sales_idx"),
             models.Index(fields=["status", "min_price_fen", "id"], name="product_status_price_idx"),
             models.Index(fields=["status", "-created_at", "-id"], name="product_status_created_idx"),

@@ -1,4 +1,4 @@
-"""Chinese-aware product search (DESIGN.md "Search").
+"""Chinese-aware product search (docs/design.md "Search").
 
 Titles are segmented with jieba into words, the words are joined by spaces and
 stored in ``Product.search_vector`` with PostgreSQL's ``simple`` configuration

@@ -77,7 +77,7 @@ def product_list_on_sale(
     max_price_fen: int | None = None,
     ordering: str | None = None,
 ) -> QuerySet[Product]:
-    """On-sale products for shoppers, filtered and ordered as API.md lists.
+    """On-sale products for shoppers, filtered and ordered as docs/api.md lists.
 
     With ``q``: products whose title or category has every word of it; when none has
     and ``q`` has several words, those with any of them (ranking puts the ones with

@@ -1,5 +1,5 @@
 """Rebates' sub-ledgers reconciled with the ledger, for ``manage.py ledger_check``
-(DESIGN.md "Ledger"). Rebates sits above orders, groupstore and merchants, so the checks
+(docs/design.md "Ledger"). Rebates sits above orders, groupstore and merchants, so the checks
 that compare orders with accruals live here. Each one computes what every account (or
 store and member figure) should hold from the rows that moved it, in a handful of
 ``GROUP BY`` queries, and reports each disagreement with its rows and amounts.

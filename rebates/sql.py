@@ -1,4 +1,4 @@
-"""The rebates app's hand-written SQL (STYLE.md "Where speed-ups live"): the set-based
+"""The rebates app's hand-written SQL (docs/design.md "Where speed-ups live"): the set-based
 statements of ``merchant_statements_write``. Each function runs one statement over a whole
 day for every merchant at once (INSERT … SELECT, UPDATE … FROM a GROUP BY), never a loop
 per entry in Python: a day of 100,000 orders is a handful of statements.
@@ -221,7 +221,7 @@ def lines_insert_shares(*, date: Date, start: datetime, end: datetime) -> int:
 def lines_insert_held(*, date: Date, end: datetime) -> int:
     """A ``held`` line for each order whose after-sales case was open at the day's end, with
     what the order still had frozen then (−its part of ``merchant_frozen``): an open case holds
-    the order's whole remainder (DESIGN.md).
+    the order's whole remainder (docs/design.md).
 
     "Open at the day's end" from what the case records keep: opened before the end, and
     either still open or last changed after the end (a case that ended after the day's end

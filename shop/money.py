@@ -1,7 +1,7 @@
 """Every amount is an int number of fen; every rate is int basis points.
 
 This is the only module that rounds money. Pay-outs to people round down; the
-remainder stays with the payer (DESIGN.md "Money").
+remainder stays with the payer (docs/design.md "Money").
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def fen_allocate(total_fen: int, weights: list[int]) -> list[int]:
 
 @dataclass(frozen=True, slots=True)
 class CommissionSplit:
-    """How one order item's commission is shared (DESIGN.md worked example)."""
+    """How one order item's commission is shared (docs/design.md worked example)."""
 
     commission_fen: int
     member_rebate_fen: int

@@ -1,4 +1,4 @@
-"""The one registry mechanism of the project (DESIGN.md "Layout": an upper app tells a lower
+"""The one registry mechanism of the project (docs/design.md "Layout": an upper app tells a lower
 one what to call, by name, at start-up).
 
 A lower module owns a ``Registry`` (``orders.hooks.PAID``, ``shop.sweepers.SWEEPERS``,

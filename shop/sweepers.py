@@ -1,4 +1,4 @@
-"""The registry of periodic jobs (DESIGN.md "Asynchronous work").
+"""The registry of periodic jobs (docs/design.md "Asynchronous work").
 
 Apps register their sweepers here in ``AppConfig.ready()``; beat runs them all every
 minute through ``sweepers_run_task`` and ops (and tests that travel in time) run

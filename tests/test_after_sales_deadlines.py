@@ -1,4 +1,4 @@
-"""After-sales never blocks forever (DESIGN.md "Orders and payments"): every open case waits
+"""After-sales never blocks forever (docs/design.md "Orders and payments"): every open case waits
 for someone until a deadline, and ``run_sweepers --now`` decides it when nobody acted.
 
 - the merchant answers a request within 48 h, or it is approved: a refund-only case is

@@ -1,5 +1,5 @@
 """Bad input on every endpoint of the purchase path: the documented 4xx error shape,
-and nothing written (API.md "Conventions": someone else's object 404, visible but not
+and nothing written (docs/api.md "Conventions": someone else's object 404, visible but not
 yours 403, illegal state change 409, never a 500 for bad input).
 
 One world for the module (each test runs in a savepoint of its own): a store with its

@@ -1,4 +1,4 @@
-"""The cross-cutting error contract (API.md "Conventions"): every failure, whatever
+"""The cross-cutting error contract (docs/api.md "Conventions"): every failure, whatever
 raised it, answers ``{"error": {"code", "message", "fields"?}}`` — unknown URLs, wrong
 methods, bad tokens, unparseable bodies and our own bugs — plus pagination and the
 request id."""

@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` on ``POST /orders`` (API.md "Conventions", DESIGN.md "Orders and
+"""``Idempotency-Key`` on ``POST /orders`` (docs/api.md "Conventions", docs/design.md "Orders and
 payments"): the same key from the same user returns the first response; while the first
 is still running, 409; the same key with another body, 422."""
 

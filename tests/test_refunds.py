@@ -1,7 +1,7 @@
 """Refunds of orders and what they undo: stock, commission (cancelled before settlement,
 clawed back after), the merchant's money, the store's figures — with exact fen.
 
-The worked example of DESIGN.md: 1,990 fen at 1,000 bps → commission 199 = member 59 +
+The worked example of docs/design.md: 1,990 fen at 1,000 bps → commission 199 = member 59 +
 owner 119 + platform 21; the merchant's receivable is 1,990 − 199 = 1,791.
 """
 

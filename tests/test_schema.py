@@ -1,4 +1,4 @@
-"""The published contract: the OpenAPI schema agrees with API.md, the browsable docs
+"""The published contract: the OpenAPI schema agrees with docs/api.md, the browsable docs
 work offline, and ``/healthz`` reports what ops and load balancers need."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from shop.api.schema_tags import SUMMARIES, TAGS
 
 pytestmark = pytest.mark.django_db
 
-# The API.md calls of the purchase path, as the schema names them.
+# The docs/api.md calls of the purchase path, as the schema names them.
 PATH_OPERATIONS = {
     "/api/v1/auth/wechat-login": {"post"},
     "/api/v1/me": {"get"},
@@ -37,7 +37,7 @@ PATH_OPERATIONS = {
     "/api/v1/wallet": {"get"},
 }
 
-# Request bodies as API.md gives them: (path, required fields, optional fields).
+# Request bodies as docs/api.md gives them: (path, required fields, optional fields).
 REQUEST_BODIES = [
     ("/api/v1/auth/wechat-login", {"code"}, {"nickname", "avatar_url"}),
     ("/api/v1/stores", {"name"}, {"group"}),

@@ -1,5 +1,5 @@
 """The per-store and per-member running figures, pushed by orders and rebates inside
-their own transactions (DESIGN.md "Layout": aggregates are pushed, not pulled).
+their own transactions (docs/design.md "Layout": aggregates are pushed, not pulled).
 
 Each push is one or two ``UPDATE … SET x = x + delta`` on rows keyed by primary key or
 a unique index: no reads, no scans of orders, and concurrent pushes add up exactly.

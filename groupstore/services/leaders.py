@@ -1,4 +1,4 @@
-"""Goose Share Group leaders and their sale venues (DESIGN.md "Group store").
+"""Goose Share Group leaders and their sale venues (docs/design.md "Group store").
 
 Ops issue invitation codes in batches; a shopper registers as a leader with a code;
 ops certify (or reject, or later withdraw). A certified leader's stores are sale

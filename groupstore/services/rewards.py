@@ -1,4 +1,4 @@
-"""The share reward (DESIGN.md "Group store"): a store's owner earns a coupon when the
+"""The share reward (docs/design.md "Group store"): a store's owner earns a coupon when the
 first new member who joined through the store's link completes a first order of at
 least ``SHARE_REWARD_MIN_ORDER_FEN``; once per store, at most ``SHARE_REWARD_DAILY_CAP``
 a day per owner.

@@ -1,6 +1,6 @@
 """Group stores: creation, chat-group binding, share links, joining, and the aggregates.
 
-Ownership rules (DESIGN.md "Group store — share-link ownership"): a chat group has at
+Ownership rules (docs/design.md "Group store — share-link ownership"): a chat group has at
 most one store, bound the first time a card is opened inside that group; concurrent
 first binds yield one store and no error for the losers, who join it. Owners are
 never changed by a shopper call.
@@ -46,7 +46,7 @@ def store_create(
         existing = Store.objects.filter(wechat_group_id=wechat_group_id).first()
         if existing:
             return _join_group_store(store=existing, user=owner, now=now)
-    # A certified leader's stores are sale venues (DESIGN.md, Goose Share Group).
+    # A certified leader's stores are sale venues (docs/design.md, Goose Share Group).
     is_venue = Leader.objects.filter(user=owner, status=Leader.Status.CERTIFIED).exists()
     try:
         with transaction.atomic():

@@ -1,4 +1,4 @@
-"""Group stores through the API (API.md "Group stores"): status codes, error shapes,
+"""Group stores through the API (docs/api.md "Group stores"): status codes, error shapes,
 who may see what, pagination and the anti-spam throttles."""
 
 from __future__ import annotations

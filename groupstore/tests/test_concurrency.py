@@ -1,4 +1,4 @@
-"""Share-link ownership under real concurrency on PostgreSQL (DESIGN.md "Group store —
+"""Share-link ownership under real concurrency on PostgreSQL (docs/design.md "Group store —
 share-link ownership"): a chat group has at most one store, concurrent first binds yield
 exactly one store and no error for the losers, and a user is a member of a store once."""
 

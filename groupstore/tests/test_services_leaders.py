@@ -1,4 +1,4 @@
-"""Invitation codes, leaders, sale venues (DESIGN.md, Goose Share Group)."""
+"""Invitation codes, leaders, sale venues (docs/design.md, Goose Share Group)."""
 
 from __future__ import annotations
 

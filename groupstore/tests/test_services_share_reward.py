@@ -1,4 +1,4 @@
-"""The share reward rule (DESIGN.md "Group store"), called as orders calls it when an
+"""The share reward rule (docs/design.md "Group store"), called as orders calls it when an
 order completes. The member's paid figure is pushed first, as the payment did.
 The whole path through real orders is in tests/test_groupstore_flows.py."""
 

@@ -1,4 +1,4 @@
-"""Joining, freezing, and the aggregates orders and refunds push (DESIGN.md "Group store")."""
+"""Joining, freezing, and the aggregates orders and refunds push (docs/design.md "Group store")."""
 
 from __future__ import annotations
 

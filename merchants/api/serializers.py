@@ -12,7 +12,7 @@ from ..models import DepositMovement, MerchantStaff, StockUpload
 
 
 class MerchantSkuOutput(ModelSerializer):
-    """Merchant-side SKUs always show ``code`` and ``commission_bps`` (API.md)."""
+    """Merchant-side SKUs always show ``code`` and ``commission_bps`` (docs/api.md)."""
 
     stock = serializers.IntegerField(
         source="available", help_text="Units available to order (on hand − reserved)."

@@ -1,4 +1,4 @@
-"""Margin deposits (DESIGN.md "Merchants"): paid through the gateway, deducted by ops for
+"""Margin deposits (docs/design.md "Merchants"): paid through the gateway, deducted by ops for
 violations (optionally compensating a buyer), frozen while a dispute is open. The refund
 when a merchant leaves is in ``exit.py``.
 

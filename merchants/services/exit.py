@@ -1,4 +1,4 @@
-"""A merchant leaving (DESIGN.md "Merchants"): listings off sale at once, the margin deposit
+"""A merchant leaving (docs/design.md "Merchants"): listings off sale at once, the margin deposit
 refunded through the gateway after a cool-off with no open dispute or after-sales case.
 
 The refund rides on ``shop.payments``' generic ``Refund`` (one refund mechanism for the

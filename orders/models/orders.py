@@ -175,7 +175,7 @@ class AfterSale(BaseModel):
     to ops (a dispute, which freezes the merchant's deposit), and ops rule either way. At
     most one open case per order; the order is not completed while one is open.
 
-    Every open case waits for someone until a deadline (DESIGN.md "After-sales never blocks
+    Every open case waits for someone until a deadline (docs/design.md "After-sales never blocks
     forever"), applied by the ``after_sales_apply_deadlines`` sweeper: ``respond_by`` (the
     merchant answers, or the case is approved), ``return_by`` (the buyer posts the return,
     or the case closes), ``refund_by`` (the merchant refunds the posted return, or it is

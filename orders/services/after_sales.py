@@ -1,4 +1,4 @@
-"""After-sales cases (DESIGN.md "Orders and payments"): the buyer asks, the merchant
+"""After-sales cases (docs/design.md "Orders and payments"): the buyer asks, the merchant
 approves or rejects, a rejected buyer may take it to ops, ops rule — and nobody waits
 forever.
 

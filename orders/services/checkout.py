@@ -1,4 +1,4 @@
-"""Price quote and order creation (DESIGN.md "Orders and payments", "Team purchase").
+"""Price quote and order creation (docs/design.md "Orders and payments", "Team purchase").
 
 The rule that picks a line's price (``price_kind``):
 1. **team** — the body asks to open or join a team: the basket is that one SKU, at its

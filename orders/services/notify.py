@@ -1,4 +1,4 @@
-"""What orders tell the people who must act (DESIGN.md "Notifications"): the merchant's
+"""What orders tell the people who must act (docs/design.md "Notifications"): the merchant's
 staff when an order is ready to ship or an after-sales case needs them. Merchants get the
 delivery address they ship to; leaders are told by groupstore (``venue_order_notify``),
 which never passes a member's phone or address.

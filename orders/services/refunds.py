@@ -1,4 +1,4 @@
-"""Refunds of orders (DESIGN.md "Orders and payments", "Rebates…"): money back to the
+"""Refunds of orders (docs/design.md "Orders and payments", "Rebates…"): money back to the
 buyer through the gateway, stock back on the shelf when nothing has shipped yet, the
 commission of the refunded part undone by rebates (``refunded`` hook), the store's
 figures pushed down — all in the caller's transaction, once per idempotency key.

@@ -1,4 +1,4 @@
-"""Team purchase (拼团, DESIGN.md "Team purchase").
+"""Team purchase (拼团, docs/design.md "Team purchase").
 
 The rules, and who enforces them:
 

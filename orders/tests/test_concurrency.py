@@ -1,7 +1,7 @@
 """Checkout and cancellation under real concurrency on PostgreSQL.
 
 Every test releases its threads together through a barrier (``run_concurrently``), each
-thread on its own database connection, then asserts the invariants of DESIGN.md
+thread on its own database connection, then asserts the invariants of docs/design.md
 "Orders and payments": stock never oversold, losers leave nothing behind, and a
 cancel racing the payment callback ends one way or the other, never both.
 """

@@ -1,4 +1,4 @@
-"""Team purchase rules (DESIGN.md "Team purchase"), through the real services."""
+"""Team purchase rules (docs/design.md "Team purchase"), through the real services."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``/merchant/statements`` (API.md): a merchant's daily statements, their lines and exports.
+"""``/merchant/statements`` (docs/api.md): a merchant's daily statements, their lines and exports.
 Merchant staff only, their own merchant's statements only (anyone else's is a 404)."""
 
 from __future__ import annotations

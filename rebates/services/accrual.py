@@ -1,4 +1,4 @@
-"""Commission accruals at payment (DESIGN.md "Rebates, commission and red envelopes")."""
+"""Commission accruals at payment (docs/design.md "Rebates, commission and red envelopes")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Red envelopes (DESIGN.md "Rebates, commission and red envelopes").
+"""Red envelopes (docs/design.md "Rebates, commission and red envelopes").
 
 Funding happens inside settlement (``envelopes_fund_for_orders``, called by
 ``orders_settle``): one envelope per completed order in a store that is not frozen (the

@@ -1,4 +1,4 @@
-"""Commission when money goes back (DESIGN.md "Rebates, commission and red envelopes").
+"""Commission when money goes back (docs/design.md "Rebates, commission and red envelopes").
 
 A refund of part of an item takes the same part of each of its accruals away. The rule
 that never pays out more than was funded: what a beneficiary keeps of an accrual is

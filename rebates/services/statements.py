@@ -1,4 +1,4 @@
-"""Daily merchant statements (DESIGN.md "Merchant money", API.md ``/merchant/statements``).
+"""Daily merchant statements (docs/design.md "Merchant money", docs/api.md ``/merchant/statements``).
 
 A statement is one merchant's Asia/Shanghai day of money frozen at the gateway under profit
 sharing: the lines are the entries of the merchant's ``merchant_frozen`` account (the

@@ -1,4 +1,4 @@
-"""Wallet withdrawals (DESIGN.md "Wallet withdrawal"), paid out through ``shop.payments.payouts``.
+"""Wallet withdrawals (docs/design.md "Wallet withdrawal"), paid out through ``shop.payments.payouts``.
 
 Money: creating a withdrawal holds its amount (``user_available`` → ``user_held``) by a
 conditional debit in the same transaction as the withdrawal and payout rows, so of any

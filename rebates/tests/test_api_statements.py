@@ -1,4 +1,4 @@
-"""``/merchant/statements`` (API.md): the merchant's own statements only, newest first or
+"""``/merchant/statements`` (docs/api.md): the merchant's own statements only, newest first or
 oldest first, paginated lines, and exports that parse back to the same figures."""
 
 from __future__ import annotations

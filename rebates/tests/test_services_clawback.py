@@ -2,7 +2,7 @@
 back its own part of the settled commission, under its own ledger key, however many
 refunds an order, a member or a store has (issue 13, step 1).
 
-The worked example of DESIGN.md: 1,990 fen at 1,000 bps → commission 199 = member 59 +
+The worked example of docs/design.md: 1,990 fen at 1,000 bps → commission 199 = member 59 +
 owner 119 + platform 21. At settlement the merchant's receivable left (1,990 − 199 =
 1,791) moves to its payable less the platform fee (60 bps of 1,990 = 11): 1,780.
 """

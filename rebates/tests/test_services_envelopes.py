@@ -1,4 +1,4 @@
-"""Red envelopes: funding at settlement, claims, expiry (DESIGN.md, exact fen)."""
+"""Red envelopes: funding at settlement, claims, expiry (docs/design.md, exact fen)."""
 
 from __future__ import annotations
 

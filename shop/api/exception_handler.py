@@ -1,4 +1,4 @@
-"""Renders every API error as ``{"error": {"code", "message", "fields"?}}`` (API.md)."""
+"""Renders every API error as ``{"error": {"code", "message", "fields"?}}`` (docs/api.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` for POSTs that move money (API.md, DESIGN.md "Orders and payments").
+"""``Idempotency-Key`` for POSTs that move money (docs/api.md, docs/design.md "Orders and payments").
 
 How it works, and why:
 1. The key row is inserted and **committed** as ``in_progress`` before any work, so a

@@ -1,6 +1,6 @@
-"""OpenAPI generation tuned to the house style (``GET /api/schema/``, API.md).
+"""OpenAPI generation tuned to the house style (``GET /api/schema/``, docs/api.md).
 
-- Every view nests its own ``InputSerializer`` (STYLE.md); by class name alone they
+- Every view nests its own ``InputSerializer`` (docs/design.md); by class name alone they
   would all become one ``InputRequest`` component and the schema would document the
   login body for every endpoint. Nested serializers are named after their view instead
   (``StoreJoinApi.InputSerializer`` → ``StoreJoinApiInputRequest``).
@@ -122,13 +122,13 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
 
 # --- Error responses ------------------------------------------------------------------
-# Every error answers ``{"error": {"code", "message", "fields"?}}`` (API.md); the schema says
+# Every error answers ``{"error": {"code", "message", "fields"?}}`` (docs/api.md); the schema says
 # so once, as the ``Error`` component, and every operation declares the statuses it can
 # answer with it. Which statuses, by what the operation is:
 ERROR_COMPONENT = "Error"
 ERROR_SCHEMA = {
     "type": "object",
-    "description": "Every 4xx/5xx answer (API.md). `fields` only for validation errors.",
+    "description": "Every 4xx/5xx answer (docs/api.md). `fields` only for validation errors.",
     "properties": {
         "error": {
             "type": "object",

@@ -1,5 +1,5 @@
 """Invariants that apps above the ledger keep between their rows and ledger balances,
-checked by ``manage.py ledger_check`` beside its own (DESIGN.md "Ledger").
+checked by ``manage.py ledger_check`` beside its own (docs/design.md "Ledger").
 
 An upper app registers a check at start-up (``AppConfig.ready``), by name, as it
 registers hooks elsewhere: the ledger knows nothing about envelopes or wallets, but

@@ -2,7 +2,7 @@
 
 ``shop.notifications`` sits at the bottom of the stack and knows nothing of leaders or
 merchants; ``groupstore`` registers "a certified leader" and "staff of a merchant"
-(DESIGN.md: webhooks go to "the URL the leader or merchant configures").
+(docs/design.md: webhooks go to "the URL the leader or merchant configures").
 """
 
 from __future__ import annotations

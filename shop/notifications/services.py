@@ -1,4 +1,4 @@
-"""In-app notifications and signed webhooks (DESIGN.md "Notifications").
+"""In-app notifications and signed webhooks (docs/design.md "Notifications").
 
 ``notification_send`` writes the in-app row and, for each active webhook of the
 recipient, a delivery row in the same transaction; the deliveries are handed to

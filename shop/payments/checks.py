@@ -1,5 +1,5 @@
 """Payments, refunds and payouts reconciled with the gateway-side ledger accounts
-(DESIGN.md "Ledger"), for ``manage.py ledger_check``.
+(docs/design.md "Ledger"), for ``manage.py ledger_check``.
 
 - **gateway clearing**: every succeeded payment took its amount from it (the purpose's
   receipt), an anomaly's refund took the money that arrived with it, and every succeeded

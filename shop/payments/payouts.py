@@ -1,4 +1,4 @@
-"""Payouts: money sent out through a gateway transfer, for any purpose (DESIGN.md "Wallet withdrawal").
+"""Payouts: money sent out through a gateway transfer, for any purpose (docs/design.md "Wallet withdrawal").
 
 The flow, and who owns what:
 1. The purpose (``rebates``' wallet withdrawal) holds the money and records the ``Payout``

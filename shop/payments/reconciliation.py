@@ -1,4 +1,4 @@
-"""Reconciliation with the gateway's bills (对账, DESIGN.md "Merchant money").
+"""Reconciliation with the gateway's bills (对账, docs/design.md "Merchant money").
 
 Every day, from about 10:00 (Asia/Shanghai) when WeChat has made them, the sweeper fetches the
 bills of the day before — one ``BillImport`` per gateway, kind, day and ``sub_mchid`` — streams

@@ -1,4 +1,4 @@
-"""Hand-written statements of the payments app (STYLE.md "Where speed-ups live").
+"""Hand-written statements of the payments app (docs/design.md "Where speed-ups live").
 
 Reconciliation matches a bill of a million lines with our rows in PostgreSQL, not in Python:
 the bill's lines are staged (``StagedBillLine``, by ``COPY``), our side is each matcher's

@@ -30,7 +30,7 @@ if not SECRET_KEY:
     SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"  # noqa: S105
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 
-# --- Sandbox switch (DESIGN.md "Sandbox switch") -----------------------------------
+# --- Sandbox switch (docs/design.md "Sandbox switch") -----------------------------------
 # One switch for every sandbox path: sandbox login codes, the sandbox payment gateway
 # and its pay endpoint, clear-text chat group ids.
 SANDBOX = env.bool("SANDBOX", default=DEBUG)
@@ -209,7 +209,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "shop.api.schema.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    # JSON only (API.md), nested at most API_JSON_MAX_DEPTH deep; a view that takes a file
+    # JSON only (docs/api.md), nested at most API_JSON_MAX_DEPTH deep; a view that takes a file
     # names its multipart parser itself (the stock upload), so the schema offers form bodies
     # only there.
     "DEFAULT_PARSER_CLASSES": ["shop.api.parsers.JSONParser"],
@@ -231,7 +231,7 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Group-buy shop API",
-    "DESCRIPTION": "REST API of the group-buy mini-program store (see API.md). Money in integer fen.",
+    "DESCRIPTION": "REST API of the group-buy mini-program store (see docs/api.md). Money in integer fen.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -246,7 +246,7 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-# --- Business rules (DESIGN.md), all configurable -------------------------------
+# --- Business rules (docs/design.md), all configurable -------------------------------
 SHOP_RULES = {
     # Commission split of the merchant's per-SKU commission, in bps of the commission.
     "MEMBER_REBATE_SHARE_BPS": env.int("MEMBER_REBATE_SHARE_BPS", default=3000),
@@ -262,7 +262,7 @@ SHOP_RULES = {
 
 SHOP_RULES.update(
     {
-        # Share reward (DESIGN.md): the owner's coupon when the store's first link-joined member
+        # Share reward (docs/design.md): the owner's coupon when the store's first link-joined member
         # completes a first order of at least the minimum; once per store, capped per owner a day.
         "SHARE_REWARD_FEN": env.int("SHARE_REWARD_FEN", default=500),
         "SHARE_REWARD_MIN_ORDER_FEN": env.int("SHARE_REWARD_MIN_ORDER_FEN", default=1_000),
@@ -270,7 +270,7 @@ SHOP_RULES.update(
         # The coupon orders issues for a granted share reward: valid this long, this minimum spend.
         "SHARE_REWARD_COUPON_TTL": timedelta(days=env.int("SHARE_REWARD_COUPON_TTL_DAYS", default=30)),
         "SHARE_REWARD_COUPON_MIN_SPEND_FEN": env.int("SHARE_REWARD_COUPON_MIN_SPEND_FEN", default=0),
-        # Team purchase (DESIGN.md): a team's window from opening.
+        # Team purchase (docs/design.md): a team's window from opening.
         "TEAM_WINDOW": timedelta(hours=env.int("TEAM_WINDOW_HOURS", default=24)),
         # Flash sales: the Redis gate in front of the database (off without REDIS_URL).
         "FLASH_GATE": env.bool("FLASH_GATE", default=bool(REDIS_URL)),
@@ -279,7 +279,7 @@ SHOP_RULES.update(
 
 SHOP_RULES.update(
     {
-        # Red envelopes (DESIGN.md): a completed order in a store funds one envelope of this
+        # Red envelopes (docs/design.md): a completed order in a store funds one envelope of this
         # many shares, from this part (bps) of the order's platform remainder, or from an
         # active campaign's budget; unclaimed money goes back to its source after the TTL.
         "ENVELOPE_PLATFORM_SHARE_BPS": env.int("ENVELOPE_PLATFORM_SHARE_BPS", default=5000),
@@ -295,7 +295,7 @@ SHOP_RULES.update(
         "WITHDRAWAL_DAILY_LIMIT_FEN": env.int("WITHDRAWAL_DAILY_LIMIT_FEN", default=200_000),
         # WeChat's merchant transfer waits this long for the user's confirmation.
         "PAYOUT_CONFIRM_TTL": timedelta(hours=env.int("PAYOUT_CONFIRM_TTL_HOURS", default=24)),
-        # After-sales deadlines (DESIGN.md "After-sales never blocks forever"): the merchant
+        # After-sales deadlines (docs/design.md "After-sales never blocks forever"): the merchant
         # answers a request, the buyer posts an approved return, the merchant refunds a posted
         # return, a rejected buyer asks ops — each within this long, or the sweeper decides;
         # the merchant is warned this long before each of its deadlines.
@@ -306,7 +306,7 @@ SHOP_RULES.update(
         "AFTER_SALE_WARN_AHEAD": timedelta(hours=env.int("AFTER_SALE_WARN_AHEAD_HOURS", default=12)),
         # A leaving merchant's deposit is refunded this long after it asked to leave.
         "DEPOSIT_REFUND_COOL_OFF": timedelta(days=env.int("DEPOSIT_REFUND_COOL_OFF_DAYS", default=15)),
-        # An owner's staff invitation can be accepted this long (API.md: 72 h).
+        # An owner's staff invitation can be accepted this long (docs/api.md: 72 h).
         "STAFF_INVITATION_TTL": timedelta(hours=env.int("STAFF_INVITATION_TTL_HOURS", default=72)),
     }
 )

@@ -50,7 +50,7 @@ MEMBERS = 30
 ORDERS_EACH = 8  # 240 orders
 BATCH = 30  # 8 batches, 2 in flight at a time on a prefork -c 2 worker
 
-# 1 × ¥19.90 at 10 % commission (DESIGN.md's worked example): 199 fen commission, member 59,
+# 1 × ¥19.90 at 10 % commission (docs/design.md's worked example): 199 fen commission, member 59,
 # owner 119, platform 21, of which half (10) funds the store's red envelope; the merchant
 # keeps 1,990 − 199 = 1,791 less the 0.6 % fee floor(11.94) = 11, so 1,780 becomes payable.
 MEMBER_FEN, OWNER_FEN, MERCHANT_PAYABLE_FEN, FEE_FEN, ENVELOPE_FEN = 59, 119, 1_780, 11, 10

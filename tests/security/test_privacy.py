@@ -1,4 +1,4 @@
-"""No personal data of members in anything the store's owner can read (DESIGN.md: owners
+"""No personal data of members in anything the store's owner can read (docs/design.md: owners
 see nicknames and figures, never phones or addresses; leaders are never sent a member's
 phone or address).
 
