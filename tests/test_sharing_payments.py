@@ -179,3 +179,29 @@ def test_the_ecommerce_callback_applies_once_and_refuses_bad_fields_without_a_50
     answer = _post_callback(api_client, *_signed(forged))
     assert answer.status_code in (200, 401, 404)  # never a 500
     assert Payment.objects.get(pk=result.payment.pk).status == Payment.Status.SUCCEEDED
+
+
+def test_a_paid_combined_payment_reconciles_with_the_sandboxs_trade_bill_part_by_part():
+    """The trade bill lists a combined payment's sub-orders, not the payment: each part is
+    matched by its own out_trade_no and amount (``payment_parts_ours``), and the payment itself
+    is not reported missing at the gateway."""
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    from shop.payments.models import PaymentPart, ReconciliationCase
+    from shop.payments.reconciliation import bill_reconcile
+
+    result, _, member, _ = two_merchant_checkout(coupon_fen=0)
+    payment_client_params(payment=result.payment, openid=member.openid)
+    gateway = sandbox()
+    headers, body = gateway.simulate_payment(combine_out_trade_no=result.payment.out_trade_no)
+    payment_apply_ecommerce(
+        gateway="sandbox", result=gateway.parse_payment_callback(headers=headers, body=body)
+    )
+    day = timezone.now().astimezone(ZoneInfo("Asia/Shanghai")).date()
+
+    bill = bill_reconcile(gateway="sandbox", kind="trade", bill_date=day)
+
+    assert bill.line_count == PaymentPart.objects.filter(payment=result.payment).count() == 2
+    assert list(ReconciliationCase.objects.values_list("kind", "key")) == []
