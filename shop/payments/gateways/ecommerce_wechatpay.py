@@ -41,7 +41,6 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.hashes import SHA1
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from django.conf import settings
-from wechatpayv3 import WeChatPay, WeChatPayType
 from wechatpayv3.type import RequestType
 from wechatpayv3.utils import build_authorization
 
@@ -66,7 +65,6 @@ from .ecommerce import (
     SubsidyReturnResult,
 )
 from .wechat_v3 import (
-    HTTP_TIMEOUT_S,
     call_library,
     check_private_key,
     fen,
@@ -74,6 +72,7 @@ from .wechat_v3 import (
     read_key_file,
     text,
     verified_event,
+    wechatpay_client,
 )
 
 API_HOST = "api.mch.weixin.qq.com"
@@ -142,19 +141,14 @@ class WechatPayEcommerceGateway:
         self._public_key = load_public_key(public_key_pem)
         check_private_key(private_key_pem)
         self._private_key = load_pem_private_key(private_key_pem.encode(), password=None)
-        if len(apiv3_key.encode()) != 32:
-            raise GatewayNotConfigured("WECHATPAY['APIV3_KEY'] must be 32 bytes (AES-256).")
-        # Public-key mode: the library makes no network call here (no certificate download).
-        self._pay = WeChatPay(
-            wechatpay_type=WeChatPayType.MINIPROG,
+        self._pay = wechatpay_client(
             mchid=sp_mchid,
-            private_key=private_key_pem,
-            cert_serial_no=cert_serial_no,
             appid=appid,
+            private_key_pem=private_key_pem,
+            cert_serial_no=cert_serial_no,
             apiv3_key=apiv3_key,
             notify_url=notify_url,
-            timeout=HTTP_TIMEOUT_S,
-            public_key=public_key_pem,
+            public_key_pem=public_key_pem,
             public_key_id=public_key_id,
         )
 

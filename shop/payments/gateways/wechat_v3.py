@@ -19,6 +19,7 @@ import requests
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key, load_pem_public_key
+from wechatpayv3 import WeChatPay, WeChatPayType
 from wechatpayv3.utils import aes_decrypt, rsa_verify
 
 from .base import GatewayError, GatewayNotConfigured, InvalidCallback
@@ -191,3 +192,33 @@ def fen(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ValueError(f"expected fen as a non-negative int, got {value!r}")
     return value
+
+
+def wechatpay_client(
+    *,
+    mchid: str,
+    appid: str,
+    private_key_pem: str,
+    cert_serial_no: str,
+    apiv3_key: str,
+    notify_url: str,
+    public_key_pem: str,
+    public_key_id: str,
+) -> WeChatPay:
+    """The ``wechatpayv3`` client both adapters sign with (the platform's merchant id as
+    ``mchid``), after checking the APIv3 key; ``GatewayNotConfigured`` if it is not 32 bytes."""
+    if len(apiv3_key.encode()) != 32:
+        raise GatewayNotConfigured("WECHATPAY['APIV3_KEY'] must be 32 bytes (AES-256).")
+    # Public-key mode: the library makes no network call here (no certificate download).
+    return WeChatPay(
+        wechatpay_type=WeChatPayType.MINIPROG,
+        mchid=mchid,
+        private_key=private_key_pem,
+        cert_serial_no=cert_serial_no,
+        appid=appid,
+        apiv3_key=apiv3_key,
+        notify_url=notify_url,
+        timeout=HTTP_TIMEOUT_S,
+        public_key=public_key_pem,
+        public_key_id=public_key_id,
+    )

@@ -24,7 +24,6 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
-from wechatpayv3 import WeChatPay, WeChatPayType
 
 from shop.errors import Unprocessable, ValidationFailed
 
@@ -46,6 +45,7 @@ from .wechat_v3 import (
     load_public_key,
     read_key_file,
     verified_resource,
+    wechatpay_client,
 )
 from .wechat_v3 import normalized_headers as _normalized  # noqa: F401 - re-exported
 
@@ -108,19 +108,14 @@ class WechatPayGateway:
         self._transfer_notify_url = transfer_notify_url or notify_url
         self._transfer_scene_id = transfer_scene_id
         self._transfer_report_infos = [dict(info) for info in transfer_report_infos]
-        if len(apiv3_key.encode()) != 32:
-            raise GatewayNotConfigured("WECHATPAY['APIV3_KEY'] must be 32 bytes (AES-256).")
-        # Public-key mode: the library makes no network call here (no certificate download).
-        self._pay = WeChatPay(
-            wechatpay_type=WeChatPayType.MINIPROG,
+        self._pay = wechatpay_client(
             mchid=mchid,
-            private_key=private_key_pem,
-            cert_serial_no=cert_serial_no,
             appid=appid,
+            private_key_pem=private_key_pem,
+            cert_serial_no=cert_serial_no,
             apiv3_key=apiv3_key,
             notify_url=notify_url,
-            timeout=HTTP_TIMEOUT_S,
-            public_key=public_key_pem,
+            public_key_pem=public_key_pem,
             public_key_id=public_key_id,
         )
 
