@@ -99,7 +99,7 @@ def _seed(lines: int, bill_path: str) -> dict:
     differs = set(range(2 * SEEDED, 3 * SEEDED))  # the bill says 1 fen less: amount_differs
     closed = set(range(3 * SEEDED, 4 * SEEDED))  # closed with us, paid on the bill: status_differs
     fields = ("created_at", "updated_at", "purpose", "payer", "amount_fen", "gateway", "status")
-    fields += ("out_trade_no", "gateway_txn_id", "description", "ref_id", "paid_at", "closed_at")
+    fields += ("out_trade_no", "gateway_txn_id", "description", "ref_id", "paid_at", "closed_at", "funds")
 
     def amount(i: int) -> int:
         return 100 + (i * 7919) % 50_000
@@ -116,6 +116,7 @@ def _seed(lines: int, bill_path: str) -> dict:
             rows.append(
                 (now, now, "bench", payer.pk, amount(i), GATEWAY, status, out_trade_no(i))
                 + (f"42{i:020d}" if done else None, "bench", None, paid_at(i) if done else None, None)
+                + ("platform",)
             )
         rows_insert(model=Payment, fields=fields, rows=rows)
     with connection.cursor() as cursor:  # statistics, as autovacuum keeps them in production
