@@ -24,10 +24,8 @@ import gzip
 import hashlib
 import hmac
 import io
-import secrets
 import shutil
 import tempfile
-import time
 from base64 import b64decode
 from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
@@ -68,6 +66,7 @@ from .wechat_v3 import (
     call_library,
     check_private_key,
     fen,
+    jsapi_pay_params,
     load_public_key,
     read_key_file,
     text,
@@ -773,20 +772,7 @@ class WechatPayEcommerceGateway:
         )
 
     def _pay_params(self, data: dict) -> dict:
-        prepay_id = data.get("prepay_id")
-        if not prepay_id:
-            raise GatewayError("WeChat Pay prepay answered without a prepay_id.")
-        params = {
-            "appId": self.appid,
-            "timeStamp": str(int(time.time())),
-            "nonceStr": secrets.token_hex(16),
-            "package": f"prepay_id={prepay_id}",
-            "signType": "RSA",
-        }
-        params["paySign"] = self._pay.sign(
-            [params["appId"], params["timeStamp"], params["nonceStr"], params["package"]]
-        )
-        return params
+        return jsapi_pay_params(self._pay, appid=self.appid, prepay_answer=data)
 
 
 def _rfc3339(moment: datetime.datetime) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import binascii
 import json
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -222,3 +223,22 @@ def wechatpay_client(
         public_key=public_key_pem,
         public_key_id=public_key_id,
     )
+
+
+def jsapi_pay_params(pay: WeChatPay, *, appid: str, prepay_answer: dict) -> dict:
+    """The signed ``wx.requestPayment`` parameters for a JSAPI prepay's answer (any of the
+    direct, partner or combined prepays); ``GatewayError`` when it holds no ``prepay_id``."""
+    prepay_id = prepay_answer.get("prepay_id")
+    if not prepay_id:
+        raise GatewayError("WeChat Pay prepay answered without a prepay_id.")
+    params = {
+        "appId": appid,
+        "timeStamp": str(int(time.time())),
+        "nonceStr": secrets.token_hex(16),
+        "package": f"prepay_id={prepay_id}",
+        "signType": "RSA",
+    }
+    params["paySign"] = pay.sign(
+        [params["appId"], params["timeStamp"], params["nonceStr"], params["package"]]
+    )
+    return params

@@ -14,8 +14,6 @@ not verify is an ``InvalidCallback``, and nothing else.
 from __future__ import annotations
 
 import json
-import secrets
-import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -42,6 +40,7 @@ from .wechat_v3 import (
     SIGNATURE_TYPE,  # noqa: F401 - re-exported
     call_library,
     check_private_key,
+    jsapi_pay_params,
     load_public_key,
     read_key_file,
     verified_resource,
@@ -158,20 +157,7 @@ class WechatPayGateway:
             amount={"total": payment.amount_fen, "currency": "CNY"},
             payer={"openid": openid},
         )
-        prepay_id = data.get("prepay_id")
-        if not prepay_id:
-            raise GatewayError("WeChat Pay prepay answered without a prepay_id.")
-        params = {
-            "appId": self.appid,
-            "timeStamp": str(int(time.time())),
-            "nonceStr": secrets.token_hex(16),
-            "package": f"prepay_id={prepay_id}",
-            "signType": "RSA",
-        }
-        params["paySign"] = self._pay.sign(
-            [params["appId"], params["timeStamp"], params["nonceStr"], params["package"]]
-        )
-        return params
+        return jsapi_pay_params(self._pay, appid=self.appid, prepay_answer=data)
 
     def parse_payment_callback(self, *, headers: Mapping[str, str], body: bytes) -> PaymentResult:
         """A verified ``TRANSACTION.*`` notification as a ``PaymentResult``; ``InvalidCallback`` otherwise."""
