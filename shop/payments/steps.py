@@ -167,7 +167,11 @@ def _later(step: FundsStep, error: str, now: datetime, *, backoff: bool) -> None
 def _enqueue_later(step_id: int, delay: timedelta) -> None:
     from .tasks import funds_step_run_task
 
-    funds_step_run_task.apply_async((step_id,), countdown=delay.total_seconds())
+    # After commit (at once when no transaction is open), so the task never sees the step
+    # before its new time is written.
+    transaction.on_commit(
+        partial(funds_step_run_task.apply_async, (step_id,), countdown=delay.total_seconds()), robust=True
+    )
 
 
 def _send(gateway: EcommerceGateway, step: FundsStep) -> tuple[str, str]:
