@@ -7,7 +7,11 @@ a conditional ``update()`` with ``F()`` ~390 µs; bench/results/orders.md). Thes
 build each statement's text once per model (only metadata goes into SQL; values are
 always bound) and do what the ORM does with values (``pre_save``, ``get_db_prep_save``),
 so the rows are the ones ``bulk_create`` would write. Like ``bulk_create`` they send no
-``post_save`` signal: use them only for models nothing listens to.
+``pre_save``/``post_save`` signal, and they do not know ``db_default``, generated columns or
+multi-table inheritance: ``insert_rows`` refuses (``UnfaithfulInsert``) a model with any of
+those, or with a save receiver connected, rather than write something else than the ORM would.
+shop/tests/test_db_faithful.py checks the rows against ``bulk_create``'s for every model it is
+used on, and pins the Django version this was checked against.
 
 ``execute`` runs such a statement through ``PREPARE``/``EXECUTE``: PostgreSQL then parses
 and plans it once per connection instead of on every request (checkout's store read, a
@@ -37,6 +41,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.backends.signals import connection_created
 from django.db.models import Model
+from django.db.models.signals import post_save, pre_save
 
 _PREPARED = "_shop_prepared_statements"
 
@@ -95,13 +100,44 @@ def _insert_sql(model: type[Model], rows: int) -> str:
     )
 
 
+class UnfaithfulInsert(TypeError):
+    """``insert_rows`` was asked to write a model it cannot write as the ORM would."""
+
+
+@cache
+def _unfaithful_fields(model: type[Model]) -> tuple[str, ...]:
+    """Why the hand-written insert would differ from the ORM's for ``model`` (by its fields and
+    table), as readable reasons; empty when it would not."""
+    meta = model._meta
+    reasons = [f"{f.name} has a db_default" for f in meta.concrete_fields if f.has_db_default()]
+    reasons += [f"{f.name} is generated" for f in meta.concrete_fields if f.generated]
+    if meta.parents:
+        reasons.append("it inherits a table (multi-table inheritance)")
+    return tuple(reasons)
+
+
+def insert_rows_refusal(model: type[Model]) -> str:
+    """Why ``insert_rows`` refuses ``model`` ('' when it accepts it): fields the hand-written
+    statement does not know, or a save receiver it would skip."""
+    reasons = list(_unfaithful_fields(model))
+    if pre_save.has_listeners(model) or post_save.has_listeners(model):
+        reasons.append("a pre_save or post_save receiver listens to it")
+    return "; ".join(reasons)
+
+
 def insert_rows(objs: Sequence[Model]) -> None:
     """Insert new instances of one model in one statement and set their primary keys, as
     ``bulk_create`` does (same values, no signals) for a fraction of its Python time. Other
-    databases than PostgreSQL (the embedded demo's SQLite) simply use ``bulk_create``."""
+    databases than PostgreSQL (the embedded demo's SQLite) simply use ``bulk_create``.
+
+    Raises ``UnfaithfulInsert`` for a model whose rows it could not write as the ORM would
+    (``insert_rows_refusal``): use ``bulk_create`` or ``save`` for those."""
     if not objs:
         return
     model = type(objs[0])
+    refusal = insert_rows_refusal(model)
+    if refusal:
+        raise UnfaithfulInsert(f"insert_rows cannot write {model.__name__} as the ORM would: {refusal}")
     if connection.vendor != "postgresql":
         model._default_manager.bulk_create(objs)
         return

@@ -2,10 +2,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from orders.models import AfterSale, AfterSaleItem, Order, OrderItem, Team
-from shop.api.serializers import ModelSerializer, Serializer
+from shop.api.serializers import FieldsBuiltOnceMixin, ModelSerializer, Serializer
 
 
-class AfterSaleItemOutput(ModelSerializer):
+class AfterSaleItemOutput(FieldsBuiltOnceMixin, ModelSerializer):
     order_item_id = serializers.IntegerField()
 
     class Meta:
@@ -13,7 +13,7 @@ class AfterSaleItemOutput(ModelSerializer):
         fields = ("order_item_id", "qty", "amount_fen")
 
 
-class AfterSaleOutput(ModelSerializer):
+class AfterSaleOutput(FieldsBuiltOnceMixin, ModelSerializer):
     order_id = serializers.IntegerField()
     type = serializers.CharField(source="kind")
     items = AfterSaleItemOutput(many=True)
@@ -44,7 +44,7 @@ class AfterSaleOutput(ModelSerializer):
         )
 
 
-class OrderItemOutput(ModelSerializer):
+class OrderItemOutput(FieldsBuiltOnceMixin, ModelSerializer):
     sku_id = serializers.IntegerField()
     discount_fen = serializers.IntegerField()
 
@@ -67,7 +67,7 @@ class OrderItemOutput(ModelSerializer):
         )
 
 
-class OrderTeamOutput(Serializer):
+class OrderTeamOutput(FieldsBuiltOnceMixin, Serializer):
     id = serializers.IntegerField()
     size = serializers.IntegerField()
     status = serializers.CharField()
@@ -96,7 +96,7 @@ class TeamOutput(ModelSerializer):
         return [{"nickname": m.buyer.nickname, "is_leader": m.is_leader} for m in team.live_members]
 
 
-class DeliveryOutput(Serializer):
+class DeliveryOutput(FieldsBuiltOnceMixin, Serializer):
     """How the order was shipped: empty strings and null until it is."""
 
     carrier = serializers.CharField()
@@ -104,14 +104,14 @@ class DeliveryOutput(Serializer):
     shipped_at = serializers.DateTimeField(allow_null=True)
 
 
-class AddressSerializer(Serializer):
+class AddressSerializer(FieldsBuiltOnceMixin, Serializer):
     name = serializers.CharField(max_length=40)
     phone = serializers.RegexField(r"^\+?[0-9][0-9 -]{5,19}$", max_length=20)
     region = serializers.CharField(max_length=100)
     detail = serializers.CharField(max_length=200)
 
 
-class OrderOutput(ModelSerializer):
+class OrderOutput(FieldsBuiltOnceMixin, ModelSerializer):
     """An order as its buyer sees it (with the buyer's own address)."""
 
     store_id = serializers.IntegerField()

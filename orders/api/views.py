@@ -34,14 +34,14 @@ from orders.services.checkout import checkout_quote, order_place, order_quote
 from orders.services.lifecycle import order_cancel, order_confirm_receipt, order_mark_invoiced, order_ship
 from shop.api.confirm import confirmation_schema, require_confirmation
 from shop.api.idempotency import idempotent
-from shop.api.serializers import IdField, QuerySerializer, Serializer
+from shop.api.serializers import FieldsBuiltOnceMixin, IdField, QuerySerializer, Serializer
 from shop.payments.gateways.registry import default_gateway_name
 from shop.payments.services import payment_client_params
 
 from .serializers import AddressSerializer, AfterSaleOutput, MerchantOrderOutput, OrderOutput, TeamOutput
 
 
-class CheckoutItemInput(Serializer):
+class CheckoutItemInput(FieldsBuiltOnceMixin, Serializer):
     sku_id = IdField()
     qty = serializers.IntegerField(min_value=1, max_value=settings.SHOP_RULES["MAX_ORDER_QTY"])
 
@@ -75,7 +75,7 @@ _TEAM_ID = {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63
         ],
     }
 )
-class TeamInput(Serializer):
+class TeamInput(FieldsBuiltOnceMixin, Serializer):
     """``{"open": true}`` (optionally ``"new_customers_only": true``) or ``{"join": <team_id>}``;
     the schema states the same rule (``validate``) as its ``oneOf``."""
 
@@ -91,7 +91,7 @@ class TeamInput(Serializer):
         return attrs
 
 
-class QuoteInput(Serializer):
+class QuoteInput(FieldsBuiltOnceMixin, Serializer):
     store_id = IdField()
     items = CheckoutItemInput(many=True, allow_empty=False, max_length=50)
     coupon_id = IdField(required=False, allow_null=True)
@@ -160,11 +160,11 @@ class OrderCreateInput(QuoteInput):
     address = AddressSerializer()
 
 
-class OrderAddressInput(Serializer):
+class OrderAddressInput(FieldsBuiltOnceMixin, Serializer):
     address = AddressSerializer()
 
 
-class PaymentOutput(Serializer):
+class PaymentOutput(FieldsBuiltOnceMixin, Serializer):
     id = serializers.IntegerField()
     amount_fen = serializers.IntegerField()
     gateway = serializers.CharField()

@@ -1,4 +1,4 @@
-"""The house serializers (shop/api/serializers.py) build fields once per class and copy them:
+"""``FieldsBuiltOnceMixin`` (shop/api/serializers.py) builds fields once per class and copies them:
 each instance must still behave exactly as DRF's own."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from shop.api.serializers import ModelSerializer, Serializer
+from shop.api.serializers import FieldsBuiltOnceMixin, ModelSerializer, Serializer
 from shop.notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.django_db
 FIELDS = ("id", "kind", "title", "body", "data", "read_at", "created_at")
 
 
-class Mine(ModelSerializer):
+class Mine(FieldsBuiltOnceMixin, ModelSerializer):
     recipient = serializers.CharField(source="recipient.username")
 
     class Meta:
@@ -31,7 +31,7 @@ class Theirs(serializers.ModelSerializer):
         fields = (*FIELDS, "recipient")
 
 
-class Basket(Serializer):
+class Basket(FieldsBuiltOnceMixin, Serializer):
     ids = serializers.ListField(child=serializers.IntegerField(min_value=1), max_length=3)
     address = Theirs(required=False)
     qty = serializers.IntegerField(min_value=1, max_value=5)
@@ -69,7 +69,7 @@ def test_validation_with_nested_fields_is_the_same_on_every_instance(attempt):
     assert set(bad.errors) == {"ids", "qty"}
 
 
-class Order(Serializer):
+class Order(FieldsBuiltOnceMixin, Serializer):
     baskets = Basket(many=True)
 
 
