@@ -2,14 +2,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from functools import cache
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
 from django.db.models import F, Prefetch, Q, QuerySet
 
-from shop.db import execute
-
+from . import sql
 from .errors import ProductNotFound, SkuNotFound
 from .models import Category, Product, Sku
 from .search import fallback_words, parse_query
@@ -98,12 +96,6 @@ def product_list_on_sale(
 
 
 LIST_FIELDS = ("id", "title", "category_id", "images", "min_price_fen", "sales_count")
-_ORDER_SQL = {
-    "-sales": "sales_count DESC, id DESC",
-    "price_fen": "min_price_fen ASC, id ASC",
-    "-price_fen": "min_price_fen DESC, id DESC",
-    "-created_at": "created_at DESC, id DESC",
-}
 
 
 def product_page_on_sale(
@@ -167,36 +159,18 @@ def _search_page_sql(
     offset: int,
     limit: int,
 ) -> tuple[int, list[dict]]:
-    where = ["status = %s", "search_vector @@ to_tsquery('simple', %s)"]
-    where_params: list = [Product.Status.ON_SALE, tsquery]
-    for clause, value in (
-        ("category_id = %s", category_id),
-        ("min_price_fen >= %s", min_price_fen),
-        ("min_price_fen <= %s", max_price_fen),
-    ):
-        if value is not None:
-            where.append(clause)
-            where_params.append(value)
-    condition = " AND ".join(where)
-    if ordering is None:
-        # the same rank as _matching: SearchRank(..., normalization=1), then sales, then id
-        order = "ts_rank(search_vector, to_tsquery('simple', %s), 1) DESC, sales_count DESC, id DESC"
-        order_params = [tsquery]
-    else:
-        order, order_params = _ORDER_SQL[ordering], []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, title, category_id, images, min_price_fen, sales_count, COUNT(*) OVER () "  # noqa: S608
-            f"FROM products_product WHERE {condition} ORDER BY {order} LIMIT %s OFFSET %s",
-            [*where_params, *order_params, limit, offset],
+    filters = [
+        (lookup, value)
+        for lookup, value in (
+            ("category_id", category_id),
+            ("min_price_fen__gte", min_price_fen),
+            ("min_price_fen__lte", max_price_fen),
         )
-        fetched = cursor.fetchall()
-        if not fetched:
-            if offset == 0:
-                return 0, []
-            # past the last page: still say how many there are
-            cursor.execute(f"SELECT COUNT(*) FROM products_product WHERE {condition}", where_params)  # noqa: S608
-            return cursor.fetchone()[0], []
+        if value is not None
+    ]
+    count, fetched = sql.product_search_page(
+        tsquery=tsquery, filters=filters, ordering=ordering, offset=offset, limit=limit
+    )
     rows = [
         {
             "id": pk,
@@ -206,9 +180,9 @@ def _search_page_sql(
             "min_price_fen": price,
             "sales_count": sales,
         }
-        for pk, title, category, images, price, sales, _ in fetched
+        for pk, title, category, images, price, sales in fetched
     ]
-    return fetched[0][6], rows
+    return count, rows
 
 
 def product_get_on_sale(*, product_id: int) -> Product:
@@ -222,25 +196,6 @@ def product_get_on_sale(*, product_id: int) -> Product:
     return product
 
 
-# What checkout reads of a product: the rest (description, images, search words) stays
-# deferred — reading and decoding it on every order was measurable (bench/results/orders.md).
-_CHECKOUT_PRODUCT_FIELDS = ("id", "merchant_id", "title", "status")
-
-
-@cache
-def _checkout_fields() -> tuple[list, list]:
-    return list(Sku._meta.concrete_fields), [Product._meta.get_field(n) for n in _CHECKOUT_PRODUCT_FIELDS]
-
-
-def sku_checkout_columns(*, sku_alias: str, product_alias: str) -> list[str]:
-    """The columns ``sku_from_checkout_row`` reads, for a hand-written join of SKU and product
-    (only model metadata goes into SQL)."""
-    sku_fields, product_fields = _checkout_fields()
-    return [f'{sku_alias}."{f.column}"' for f in sku_fields] + [
-        f'{product_alias}."{f.column}"' for f in product_fields
-    ]
-
-
 def _load(fields: list, values) -> list:
     # What the ORM's converters would do (JSON text into Python); PostgreSQL's other types
     # already come back as Django's (aware UTC datetimes, booleans, integers).
@@ -251,8 +206,9 @@ def _load(fields: list, values) -> list:
 
 
 def sku_from_checkout_row(row) -> Sku:
-    """A SKU with its product (checkout's fields), from the columns of ``sku_checkout_columns``."""
-    sku_fields, product_fields = _checkout_fields()
+    """A SKU with its product (checkout's fields), from the columns of
+    ``products.sql.sku_checkout_columns``."""
+    sku_fields, product_fields = sql.checkout_fields()
     n = len(sku_fields)
     sku = Sku.from_db(connection.alias, [f.attname for f in sku_fields], _load(sku_fields, row[:n]))
     sku.product = Product.from_db(
@@ -263,26 +219,10 @@ def sku_from_checkout_row(row) -> Sku:
     return sku
 
 
-@cache
-def _skus_for_checkout_sql() -> str:
-    """SKU and product in one statement, written by hand from the models' metadata: the
-    ORM's compile of ``select_related("product")`` cost several times its run in
-    PostgreSQL, on every quote and order (bench/results/orders.md)."""
-    cols = sku_checkout_columns(sku_alias="k", product_alias="p")
-    # Only model metadata is interpolated (column and table names); values are bound.
-    return (
-        f'SELECT {", ".join(cols)} FROM "{Sku._meta.db_table}" k '  # noqa: S608
-        f'JOIN "{Product._meta.db_table}" p ON p.id = k.product_id WHERE k.id IN '
-    )
-
-
 def skus_for_checkout(*, sku_ids: list[int]) -> dict[int, Sku]:
     """SKUs with their products (checkout's fields; the rest deferred), keyed by id
     (missing ids simply absent)."""
-    with connection.cursor() as cursor:
-        execute(cursor, f"{_skus_for_checkout_sql()}({', '.join(['%s'] * len(sku_ids))})", list(sku_ids))
-        rows = cursor.fetchall()
-    skus = [sku_from_checkout_row(row) for row in rows]
+    skus = [sku_from_checkout_row(row) for row in sql.skus_with_products(sku_ids=sku_ids)]
     return {sku.pk: sku for sku in skus}
 
 
@@ -329,12 +269,7 @@ def sku_ids_by_code(*, merchant_id: int, codes: Iterable[str]) -> dict[str, int]
     codes = list(codes)
     if connection.vendor != "postgresql":
         return dict(Sku.objects.filter(merchant_id=merchant_id, code__in=codes).values_list("code", "pk"))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT code, id FROM products_sku WHERE merchant_id = %s AND code = ANY(%s)",
-            [merchant_id, codes],
-        )
-        return dict(cursor.fetchall())
+    return sql.sku_ids_by_code(merchant_id=merchant_id, codes=codes)
 
 
 def sku_codes_of_others(*, merchant_id: int, codes: Iterable[str]) -> set[str]:
@@ -344,9 +279,4 @@ def sku_codes_of_others(*, merchant_id: int, codes: Iterable[str]) -> set[str]:
         return set(
             Sku.objects.filter(code__in=codes).exclude(merchant_id=merchant_id).values_list("code", flat=True)
         )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT DISTINCT code FROM products_sku WHERE code = ANY(%s) AND merchant_id <> %s",
-            [codes, merchant_id],
-        )
-        return {row[0] for row in cursor.fetchall()}
+    return sql.sku_codes_of_others(merchant_id=merchant_id, codes=codes)

@@ -12,17 +12,15 @@ decided in ``merchants``; this module only knows which status moves are legal.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from functools import cache
-from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, QuerySet
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from shop.db import execute_rowcount
 from shop.errors import ValidationFailed
 
+from . import sql
 from .cache import catalog_changed
 from .errors import (
     CategoryChangeRefused,
@@ -47,27 +45,12 @@ SKU_FIELDS = ("price_fen", "team_price_fen", "team_size", "flash_price_fen", "co
 # --- Stock -----------------------------------------------------------------------
 
 
-@cache
-def _reserve_sql() -> str:
-    table, reserved, on_hand = (
-        Sku._meta.db_table,
-        Sku._meta.get_field("reserved").column,
-        Sku._meta.get_field("on_hand").column,
-    )
-    # Only model metadata is interpolated (table and column names); values are bound.
-    return (
-        f'UPDATE "{table}" SET "{reserved}" = "{reserved}" + %s '  # noqa: S608
-        f'WHERE "id" = %s AND "{on_hand}" >= "{reserved}" + %s'
-    )
-
-
 def sku_reserve_stock(*, sku_id: int, qty: int) -> None:
     """Hold ``qty`` units or raise ``OutOfStock``. Available never goes below zero.
 
-    One conditional ``UPDATE``, written by hand (shop/db.py: every order runs it, and the
-    ORM's compile of it cost more than PostgreSQL's run)."""
-    taken = execute_rowcount(_reserve_sql(), [qty, sku_id, qty])
-    if taken != 1:
+    One conditional ``UPDATE``, written by hand (``products.sql.sku_reserve``: every order
+    runs it, and the ORM's compile of it cost more than PostgreSQL's run)."""
+    if not sql.sku_reserve(sku_id=sku_id, qty=qty):
         raise OutOfStock(f"Only part of the requested quantity of item {sku_id} is in stock.", sku_id=sku_id)
 
 
@@ -86,13 +69,6 @@ def sku_ship_stock(*, sku_id: int, qty: int) -> None:
     Product.objects.filter(skus__pk=sku_id).update(sales_count=F("sales_count") + qty)
 
 
-ON_HAND_UPDATE_SQL = (
-    "UPDATE products_sku AS s SET on_hand = v.on_hand, updated_at = %s "
-    "FROM (VALUES {values}) AS v(id, on_hand) "
-    "WHERE s.id = v.id AND s.merchant_id = %s AND s.on_hand <> v.on_hand"
-)
-
-
 def sku_set_on_hand_many(*, merchant_id: int, rows: Sequence[tuple[int, int]]) -> int:
     """Set absolute ``on_hand`` for ``(sku_id, on_hand)`` rows of one merchant; returns how
     many rows changed (rows already at that value are not rewritten: a re-upload is free).
@@ -101,11 +77,8 @@ def sku_set_on_hand_many(*, merchant_id: int, rows: Sequence[tuple[int, int]]) -
 
     Lock order: checkouts lock SKUs in id order, so must this, or an upload and a
     checkout could deadlock: the rows are locked first with ``SELECT ... ORDER BY id
-    FOR NO KEY UPDATE``. Then one ``UPDATE ... FROM (VALUES ...)``, planned as a nested
-    loop driven by the VALUES list (hash and merge joins off for the statement): each
-    row found through the primary key. Measured on 100,000 rows in batches of 5,000:
-    nested loop 1.4-1.6 s, merge join 1.9-2.1 s, PostgreSQL's default hash join
-    2.0-2.9 s (it reads the whole table for every batch). Call it inside a transaction;
+    FOR NO KEY UPDATE``, then one ``UPDATE ... FROM (VALUES ...)`` (``products.sql
+    .sku_on_hand_set``, where its plan is measured). Call it inside a transaction;
     callers pass rows sorted by id across calls to keep the lock order for the whole
     upload.
     """
@@ -113,24 +86,7 @@ def sku_set_on_hand_many(*, merchant_id: int, rows: Sequence[tuple[int, int]]) -
         return 0
     rows = sorted(rows)
     if connection.vendor == "postgresql":
-        params: list[Any] = [timezone.now()]
-        for sku_id, on_hand in rows:
-            params += [sku_id, on_hand]
-        params.append(merchant_id)
-        values = ",".join(["(%s::bigint,%s::bigint)"] * len(rows))
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT id FROM products_sku WHERE id = ANY(%s) AND merchant_id = %s "
-                "ORDER BY id FOR NO KEY UPDATE",
-                [[sku_id for sku_id, _ in rows], merchant_id],
-            )
-            cursor.execute("SET LOCAL enable_hashjoin = off")
-            cursor.execute("SET LOCAL enable_mergejoin = off")
-            cursor.execute(ON_HAND_UPDATE_SQL.format(values=values), params)
-            changed = cursor.rowcount
-            cursor.execute("SET LOCAL enable_hashjoin TO DEFAULT")
-            cursor.execute("SET LOCAL enable_mergejoin TO DEFAULT")
-            return changed
+        return sql.sku_on_hand_set(merchant_id=merchant_id, rows=rows, now=timezone.now())
     ids = [sku_id for sku_id, _ in rows]
     wanted = dict(rows)
     skus = list(Sku.objects.filter(pk__in=ids, merchant_id=merchant_id).order_by("pk").only("pk", "on_hand"))
@@ -512,18 +468,7 @@ def product_refresh_search(
 
 
 def _write_vectors(batch: list[tuple[int, str, str, str]]) -> int:
-    """Title words weigh A, the category's words B, sub-words inside title words C."""
-    values = ",".join(["(%s::bigint,%s::text,%s::text,%s::text)"] * len(batch))
-    params = [value for row in batch for value in row]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE products_product AS p SET search_vector = "  # noqa: S608 - placeholders only
-            "setweight(to_tsvector('simple', v.t), 'A') || setweight(to_tsvector('simple', v.c), 'B') "
-            "|| setweight(to_tsvector('simple', v.s), 'C') "
-            f"FROM (VALUES {values}) AS v(id, t, c, s) WHERE p.id = v.id",
-            params,
-        )
-        return cursor.rowcount
+    return sql.product_search_vectors_write(rows=batch)
 
 
 def category_refresh_search(*, category_id: int) -> int:

@@ -10,7 +10,7 @@ so the rows are the ones ``bulk_create`` would write. Like ``bulk_create`` they 
 ``pre_save``/``post_save`` signal, and they do not know ``db_default``, generated columns or
 multi-table inheritance: ``insert_rows`` refuses (``UnfaithfulInsert``) a model with any of
 those, or with a save receiver connected, rather than write something else than the ORM would.
-shop/tests/test_db_faithful.py checks the rows against ``bulk_create``'s for every model it is
+tests/test_db_faithful.py checks the rows against ``bulk_create``'s for every model it is
 used on, and pins the Django version this was checked against.
 
 ``execute`` runs such a statement through ``PREPARE``/``EXECUTE``: PostgreSQL then parses
@@ -33,17 +33,28 @@ import hashlib
 import io
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import cache
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.backends.signals import connection_created
-from django.db.models import Model
+from django.db.models import F, Model
 from django.db.models.signals import post_save, pre_save
 
 _PREPARED = "_shop_prepared_statements"
+
+
+def table(model: type[Model]) -> str:
+    """``model``'s table as hand-written SQL names it: quoted, from the model's metadata. The
+    one way every ``<app>/sql.py`` names a table (never a literal such as ``products_sku``)."""
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def column(model: type[Model], name: str) -> str:
+    """The quoted column of ``model``'s field ``name`` (a foreign key's ``_id`` column too)."""
+    return connection.ops.quote_name(model._meta.get_field(name).column)
 
 
 def _forget_prepared(sender, connection, **kwargs) -> None:
@@ -91,12 +102,12 @@ def _insert_fields(model: type[Model]) -> tuple:
 def _insert_sql(model: type[Model], rows: int) -> str:
     meta = model._meta
     fields = _insert_fields(model)
-    columns = ", ".join(f'"{f.column}"' for f in fields)
+    columns = ", ".join(column(model, f.name) for f in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     # Only model metadata is interpolated (table and column names); values are bound.
     return (
-        f'INSERT INTO "{meta.db_table}" ({columns}) VALUES {", ".join([row] * rows)} '  # noqa: S608
-        f'RETURNING "{meta.pk.column}"'
+        f"INSERT INTO {table(model)} ({columns}) VALUES {', '.join([row] * rows)} "  # noqa: S608
+        f"RETURNING {column(model, meta.pk.name)}"
     )
 
 
@@ -205,6 +216,52 @@ def execute_rowcount(sql: str, params: Sequence) -> int:
         return cursor.rowcount
 
 
+def bulk_add(
+    *, model: type[Model], keys: Sequence[str], columns: Mapping[str, int], rows: Iterable[tuple]
+) -> int:
+    """Add to counter columns of many rows at once: each row is ``(*key values, amount)``, and
+    each field of ``columns`` grows by its coefficient times the amount
+    (``columns={"commission_pending_fen": -1, "commission_settled_fen": 1}``). Rows whose
+    amount is 0 are skipped; a key may appear once. Returns how many rows changed.
+
+    The lock-then-update idiom, in one place: on PostgreSQL the rows are locked in key order
+    (``SELECT … ORDER BY <keys> FOR NO KEY UPDATE``), the order in which one-by-one updates
+    would take them, so two concurrent batches queue instead of deadlocking; then one
+    ``UPDATE … FROM (VALUES …)``. Keys and amounts are integers.
+
+    ORM equivalent (and the path elsewhere, and for a single row): in key order,
+    ``model.objects.filter(**keys).update(**{name: F(name) + coefficient * amount})``.
+    """
+    items = sorted(row for row in rows if row[-1])
+    if len({row[:-1] for row in items}) != len(items):
+        raise ValueError(f"bulk_add: a key of {model.__name__} appears twice; sum its amounts first")
+    if connection.vendor != "postgresql" or len(items) < 2:
+        changed = 0
+        for *key, amount in items:
+            changes = {name: F(name) + coefficient * amount for name, coefficient in columns.items()}
+            changed += model.objects.filter(**dict(zip(keys, key, strict=True))).update(**changes)
+        return changed
+    names = [*keys, "amount"]
+    values = ", ".join(["(" + ", ".join(["%s::bigint"] * len(names)) + ")"] * len(items))
+    params = [value for row in items for value in row]
+    joined = " AND ".join(f"t.{column(model, key)} = v.{key}" for key in keys)
+    order = ", ".join(f"t.{column(model, key)}" for key in keys)
+    assignments = ", ".join(
+        f"{column(model, name)} = t.{column(model, name)} + {int(coefficient)} * v.amount"
+        for name, coefficient in columns.items()
+    )
+    source = f"(VALUES {values}) AS v({', '.join(names)})"
+    # Only model metadata and integer coefficients are interpolated; values are bound.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {table(model)} AS t JOIN {source} ON {joined} "  # noqa: S608
+            f"ORDER BY {order} FOR NO KEY UPDATE OF t",
+            params,
+        )
+        cursor.execute(f"UPDATE {table(model)} AS t SET {assignments} FROM {source} WHERE {joined}", params)  # noqa: S608
+        return cursor.rowcount
+
+
 def rows_insert(*, model: type[Model], fields: Sequence[str], rows: Iterable[tuple]) -> None:
     """Insert ``rows`` (tuples of values in ``fields`` order) into ``model``'s table: ``COPY``
     on PostgreSQL, ``bulk_create`` elsewhere (the SQLite demo). See the module docstring."""
@@ -216,14 +273,12 @@ def rows_insert(*, model: type[Model], fields: Sequence[str], rows: Iterable[tup
             [model(**dict(zip(fields, row, strict=True))) for row in rows], batch_size=500
         )
         return
-    meta = model._meta
-    columns = ", ".join(connection.ops.quote_name(meta.get_field(name).column) for name in fields)
+    columns = ", ".join(column(model, name) for name in fields)
     buffer = io.StringIO()
     buffer.writelines("\t".join(map(_copy_text, row)) + "\n" for row in rows)
     buffer.seek(0)
     with connection.cursor() as cursor:
-        table = connection.ops.quote_name(meta.db_table)
-        cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", buffer)
+        cursor.copy_expert(f"COPY {table(model)} ({columns}) FROM STDIN", buffer)
 
 
 class _CopyStream:
@@ -277,13 +332,11 @@ def rows_copy(*, model: type[Model], fields: Sequence[str], rows: Iterable[tuple
             rows_insert(model=model, fields=fields, rows=batch)
             count += len(batch)
         return count
-    meta = model._meta
-    columns = ", ".join(connection.ops.quote_name(meta.get_field(name).column) for name in fields)
+    columns = ", ".join(column(model, name) for name in fields)
     stream = _CopyStream(rows)
     with connection.cursor() as cursor:
-        table = connection.ops.quote_name(meta.db_table)
         try:
-            cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN", stream, size=65_536)
+            cursor.copy_expert(f"COPY {table(model)} ({columns}) FROM STDIN", stream, size=65_536)
         except Exception:
             if stream.error is not None:
                 raise stream.error from None

@@ -62,7 +62,7 @@ def test_an_order_and_a_flash_sale_give_the_same_answers_either_way(prepared, se
     assert (sku.reserved, flash_sku.reserved, offer.sold_count) == (2, 1, 1)
     assert Order.objects.filter(buyer=buyer).count() == 2
     assert not Order.objects.filter(buyer=rival).exists()
-    if prepared:
-        assert {"PREPARE", "EXECUTE"} <= _verbs(queries)
+    if prepared:  # prepared once per connection (maybe by an earlier test), executed here
+        assert "EXECUTE" in _verbs(queries)
     else:
         assert not {"PREPARE", "EXECUTE", "DEALLOCATE"} & _verbs(queries)

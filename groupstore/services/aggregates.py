@@ -8,8 +8,9 @@ Lock order: these rows are touched before ledger accounts (see rebates' settleme
 
 from __future__ import annotations
 
-from django.db import connection
 from django.db.models import F
+
+from shop.db import bulk_add
 
 from ..models import Membership, StoreStats
 
@@ -65,27 +66,14 @@ def store_stats_record_commission(
 def store_stats_record_commissions(*, settled_fen: dict[int, int]) -> None:
     """Owner commission of many stores settled at once, ``{store_id: fen}`` (settlement's
     batch): pending falls and settled grows by it, as ``store_stats_record_commission``
-    for each, in two statements on PostgreSQL — the rows locked in store order, as one by
-    one would, then one ``UPDATE … FROM (VALUES …)``."""
-    items = sorted((store_id, fen) for store_id, fen in settled_fen.items() if fen)
-    if connection.vendor != "postgresql" or len(items) < 2:
-        for store_id, fen in items:
-            store_stats_record_commission(store_id=store_id, pending_fen=-fen, settled_fen=fen)
-        return
-    table = connection.ops.quote_name(StoreStats._meta.db_table)
-    values = ", ".join(["(%s::bigint, %s::bigint)"] * len(items))
-    params = [x for item in items for x in item]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT store_id FROM {table} WHERE store_id = ANY(%s) ORDER BY store_id FOR NO KEY UPDATE",  # noqa: S608
-            [[store_id for store_id, _ in items]],
-        )
-        cursor.execute(
-            f"UPDATE {table} AS s SET commission_pending_fen = s.commission_pending_fen - v.fen, "  # noqa: S608
-            "commission_settled_fen = s.commission_settled_fen + v.fen "
-            f"FROM (VALUES {values}) AS v(store_id, fen) WHERE s.store_id = v.store_id",
-            params,
-        )
+    for each, in two statements (``bulk_add``: the rows locked in store order, then one
+    update)."""
+    bulk_add(
+        model=StoreStats,
+        keys=("store_id",),
+        columns={"commission_pending_fen": -1, "commission_settled_fen": 1},
+        rows=settled_fen.items(),
+    )
 
 
 def member_stats_record_rebate(
@@ -101,27 +89,11 @@ def member_stats_record_rebate(
 
 def member_stats_record_rebates(*, rebates_fen: dict[tuple[int, int], int]) -> None:
     """Many settled rebates at once, ``{(store_id, user_id): fen}`` (settlement's batch):
-    the same change as ``member_stats_record_rebate`` for each, in two statements on
-    PostgreSQL — the rows locked in (store, user) order, as one by one would, then one
-    ``UPDATE … FROM (VALUES …)``."""
-    items = sorted((key, fen) for key, fen in rebates_fen.items() if fen)
-    if connection.vendor != "postgresql" or len(items) < 2:
-        for (store_id, user_id), fen in items:
-            member_stats_record_rebate(store_id=store_id, user_id=user_id, rebate_fen=fen)
-        return
-    table = connection.ops.quote_name(Membership._meta.db_table)
-    values = ", ".join(["(%s::bigint, %s::bigint, %s::bigint)"] * len(items))
-    params = [x for (store_id, user_id), fen in items for x in (store_id, user_id, fen)]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT m.id FROM {table} AS m JOIN (VALUES {values}) AS v(store_id, user_id, fen) "  # noqa: S608
-            "ON m.store_id = v.store_id AND m.user_id = v.user_id "
-            "ORDER BY m.store_id, m.user_id FOR NO KEY UPDATE OF m",
-            params,
-        )
-        cursor.execute(
-            f"UPDATE {table} AS m SET rebate_fen = m.rebate_fen + v.fen, saved_fen = m.saved_fen + v.fen "  # noqa: S608
-            f"FROM (VALUES {values}) AS v(store_id, user_id, fen) "
-            "WHERE m.store_id = v.store_id AND m.user_id = v.user_id",
-            params,
-        )
+    the same change as ``member_stats_record_rebate`` for each, in two statements
+    (``bulk_add``: the rows locked in (store, user) order, then one update)."""
+    bulk_add(
+        model=Membership,
+        keys=("store_id", "user_id"),
+        columns={"rebate_fen": 1, "saved_fen": 1},
+        rows=((store_id, user_id, fen) for (store_id, user_id), fen in rebates_fen.items()),
+    )

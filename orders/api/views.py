@@ -222,7 +222,7 @@ class OrderListCreateApi(ListAPIView):
         params = payment_client_params(payment=result.payment, openid=request.user.openid)
         body = {
             # As written (order_place returns them as a read would): no second read.
-            "orders": OrderOutput(sorted(result.orders, key=lambda o: -o.pk), many=True).data,
+            "orders": OrderOutput(sorted(result.reads, key=lambda o: -o.pk), many=True).data,
             "payment": {
                 "id": result.payment.pk,
                 "amount_fen": result.payment.amount_fen,

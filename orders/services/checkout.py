@@ -21,23 +21,23 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from groupstore.errors import NotStoreMember, StoreFrozen, StoreNotFound
-from groupstore.models import Membership, Store, StoreStats
+from groupstore.models import StoreStats
 from groupstore.selectors import store_flash_unlocked
 from merchants.models import Merchant
+from orders import sql
 from orders.errors import InvalidCheckout, MerchantNotShareable
 from orders.models import Coupon, FlashOffer, Order, OrderEvent, OrderItem, Team
 from products.errors import OutOfStock, SkuNotOnSale
 from products.models import Product, Sku
 from products.selectors import skus_for_checkout
 from products.services import sku_reserve_stock
-from shop.db import execute, insert_rows
+from shop.db import insert_rows
 from shop.payments.gateways.ecommerce import MAX_SUB_ORDERS
 from shop.payments.models import Payment
 from shop.payments.parts import PartSpec, payment_parts_create
@@ -165,35 +165,10 @@ class _CheckoutStore:
     live_offers: dict[int, tuple[FlashOffer, tuple]]  # each with its SKU's columns (flash.offer_sku)
 
 
-@cache
-def _store_sql() -> str:
-    """Store, its stats, the buyer's membership and the live flash offers of the basket's
-    SKUs (each with its SKU and product), in one statement written by hand from the models'
-    metadata: one round trip on every quote and order, where the ORM took three and spent
-    several times PostgreSQL's time compiling them (bench/results/orders.md). A row per
-    live offer, or one row with the offer's columns empty."""
-    store, stats, membership = (m._meta.db_table for m in (Store, StoreStats, Membership))
-    offer_cols, offer_join = flash.live_offer_join_sql()
-    # Only model metadata is interpolated (table and column names); values are bound.
-    return (
-        f"SELECT s.id, s.owner_id, s.is_frozen, COALESCE(st.net_paid_fen, 0), "  # noqa: S608
-        f'EXISTS (SELECT 1 FROM "{membership}" m WHERE m.store_id = s.id AND m.user_id = %s), '
-        f'{offer_cols} FROM "{store}" s LEFT JOIN "{stats}" st ON st.store_id = s.id '
-        f"LEFT JOIN {offer_join} WHERE s.id = %s ORDER BY o.starts_at, o.id"
-    )
-
-
 def _store_for_checkout(*, store_id: int, buyer, sku_ids: list[int], now: datetime) -> _CheckoutStore:
     """groupstore's ``store_require_buyer_membership`` rule (no such store 404, not a
     member 403), with the store's flash-unlock figure and the basket's live offers."""
-    placeholders = ", ".join(["%s"] * len(sku_ids))
-    with connection.cursor() as cursor:
-        execute(  # prepared (shop/db.py): parse and plan were most of its server time
-            cursor,
-            _store_sql().format(placeholders),
-            [buyer.pk, *flash.live_offer_params(sku_ids=sku_ids, now=now), store_id],
-        )
-        rows = cursor.fetchall()
+    rows = sql.checkout_store_rows(store_id=store_id, buyer_id=buyer.pk, sku_ids=sku_ids, now=now)
     if not rows:
         raise StoreNotFound()
     first = rows[0]
@@ -301,6 +276,23 @@ def checkout_quote(
 class CheckoutResult:
     orders: list[Order]
     payment: Payment
+    reads: list[OrderRead] = field(default_factory=list)  # the orders as the buyer reads them
+
+
+@dataclass(slots=True)
+class OrderRead:
+    """An order just placed, as a read through ``orders.selectors`` would show it, made from
+    the rows checkout has just written (no query): the order's own columns (through
+    ``order``), its items by id, no after-sales yet, its team seat or None. ``OrderOutput``
+    serializes it as it does an ``Order``."""
+
+    order: Order
+    items: list[OrderItem]
+    after_sales: list = field(default_factory=list)
+    team_member: object | None = None
+
+    def __getattr__(self, name: str):
+        return getattr(self.order, name)
 
 
 def order_create(
@@ -388,7 +380,7 @@ def _order_create_atomic(
         description=quote.lines[0].sku.product.title + (" 等" if len(quote.lines) > 1 else ""),
         funds=Payment.Funds.PLATFORM if sub_mchids is None else Payment.Funds.SHARED,
     )
-    orders = []
+    orders, reads = [], []
     for merchant_id, lines in sorted(quote.by_merchant.items()):
         sale = sum(line.sale_fen for line in lines)
         coupon_fen = sum(line.coupon_fen for line in lines)
@@ -430,8 +422,8 @@ def _order_create_atomic(
         ]
         insert_rows(order_items)
         insert_rows([OrderEvent(order=order, kind=OrderEvent.Kind.CREATED, actor=buyer)])
-        _as_read(order, items=order_items, seat=None)
         orders.append(order)
+        reads.append(OrderRead(order=order, items=sorted(order_items, key=lambda item: item.pk)))
     if sub_mchids is not None:
         payment_parts_create(
             payment=payment,
@@ -457,7 +449,7 @@ def _order_create_atomic(
         seat = teams.team_take_seat(
             team=team, order=orders[0], buyer=buyer, is_leader=quote.team.team is None, now=now
         )
-        Order.team_member.related.set_cached_value(orders[0], seat)
+        reads[0].team_member = seat
     if quote.coupon is not None:
         coupons.coupon_use(coupon=quote.coupon, buyer=buyer, payment_id=payment.pk, now=now)
     for line in sorted(quote.lines, key=lambda line: line.sku.pk):
@@ -465,7 +457,7 @@ def _order_create_atomic(
             flash.flash_take(offer=line.flash_offer, buyer_id=buyer.pk, qty=line.qty, now=now)
     for line in sorted(quote.lines, key=lambda line: line.sku.pk):
         sku_reserve_stock(sku_id=line.sku.pk, qty=line.qty)
-    return CheckoutResult(orders=orders, payment=payment)
+    return CheckoutResult(orders=orders, payment=payment, reads=reads)
 
 
 def checkout_is_shared() -> bool:
@@ -483,19 +475,6 @@ def _sub_mchids(quote: Quote) -> dict[int, str]:
     if missing:
         raise MerchantNotShareable(merchant_ids=missing)
     return found
-
-
-def _as_read(order: Order, *, items: list[OrderItem], seat) -> None:
-    """Fill the caches a read through ``orders.selectors`` would (items by id, no
-    after-sales yet, the team seat or none), from the rows just written — as Django's
-    own prefetch does: querysets holding their results."""
-    cache = {}
-    for name, rows in (("items", sorted(items, key=lambda item: item.pk)), ("after_sales", [])):
-        queryset = getattr(order, name).all()
-        queryset._result_cache, queryset._prefetch_done = rows, True
-        cache[name] = queryset
-    order._prefetched_objects_cache = cache
-    Order.team_member.related.set_cached_value(order, seat)
 
 
 def checkout_release_holds(*, orders: list[Order], payment_id: int) -> None:

@@ -27,17 +27,17 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from functools import cache, partial
+from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 
+from orders import sql
 from orders.errors import FlashLimitReached, FlashSoldOut
 from orders.models import FlashBuyerCount, FlashOffer
-from products.models import Product, Sku
-from products.selectors import sku_checkout_columns, sku_from_checkout_row
-from shop.db import execute, execute_rowcount
+from products.models import Sku
+from products.selectors import sku_from_checkout_row
 
 logger = logging.getLogger("orders.flash")
 
@@ -87,32 +87,6 @@ def _keys(offer: FlashOffer) -> list[str]:
     return [f"{base}:left", f"{base}:buyers"]
 
 
-@cache
-def live_offer_join_sql() -> tuple[str, str]:
-    """``(columns, join)`` for a hand-written read of the live offers of some SKUs, each with
-    its SKU and product: the columns ``live_offers_from_rows`` reads, and a
-    ``(offer JOIN sku JOIN product) ON <window, on sale, sku in the list>`` for the caller to
-    ``LEFT JOIN`` to its own row. Parameters, in order: now, now, the on-sale status, then
-    the SKU ids (``{}`` in the join stands for their placeholders). Checkout reads them in
-    the same statement as the store (one round trip: the ORM's compile of this three-table
-    select cost several times its run in PostgreSQL, on every quote and order)."""
-    offer_cols = [f'o."{f.column}"' for f in FlashOffer._meta.concrete_fields]
-    cols = offer_cols + sku_checkout_columns(sku_alias="k", product_alias="p")
-    tables = {m: m._meta.db_table for m in (FlashOffer, Sku, Product)}
-    # Only model metadata is interpolated (column and table names); values are bound.
-    join = (
-        f'("{tables[FlashOffer]}" o JOIN "{tables[Sku]}" k ON k.id = o.sku_id '
-        f'JOIN "{tables[Product]}" p ON p.id = k.product_id) '
-        "ON o.starts_at <= %s AND o.ends_at > %s AND p.status = %s AND o.sku_id IN ({})"
-    )
-    return ", ".join(cols), join
-
-
-def live_offer_params(*, sku_ids: list[int], now: datetime) -> list:
-    at = connection.ops.adapt_datetimefield_value(now)
-    return [at, at, Product.Status.ON_SALE, *sku_ids]
-
-
 def live_offers_from_rows(rows) -> dict[int, tuple[FlashOffer, tuple]]:
     """The offer whose window is open now, per SKU (the latest-starting if several: rows
     come ordered by start), each with its SKU's columns still unread: ``offer_sku`` makes
@@ -147,17 +121,8 @@ def flash_check_units(*, offer: FlashOffer, qty: int) -> None:
 def flash_check(*, offer: FlashOffer, buyer_id: int, qty: int) -> None:
     """The quote's answer (reads only): sold out, or beyond the buyer's limit."""
     flash_check_units(offer=offer, qty=qty)
-    with connection.cursor() as cursor:
-        execute(cursor, _held_sql(), [offer.pk, buyer_id])  # prepared: every flash buyer asks
-        held = cursor.fetchone()
-    if (held[0] if held else 0) + qty > offer.per_user_limit:
+    if sql.flash_held_units(offer_id=offer.pk, buyer_id=buyer_id) + qty > offer.per_user_limit:
         raise FlashLimitReached(offer_id=offer.pk)
-
-
-@cache
-def _held_sql() -> str:
-    # Only the table name is interpolated; values are bound.
-    return f'SELECT units FROM "{FlashBuyerCount._meta.db_table}" WHERE offer_id = %s AND buyer_id = %s'  # noqa: S608
 
 
 def flash_gate_take(*, offer: FlashOffer, buyer_id: int, qty: int) -> bool:
@@ -204,17 +169,6 @@ def flash_gate_reset(*, offer_id: int) -> None:
         client.delete(*_keys(offer))
 
 
-@cache
-def _buyer_count_sql() -> str:
-    table = FlashBuyerCount._meta.db_table
-    # Only model metadata is interpolated (the table name); values are bound.
-    return (
-        f'INSERT INTO "{table}" AS c (offer_id, buyer_id, units) VALUES (%s, %s, %s) '  # noqa: S608
-        "ON CONFLICT (offer_id, buyer_id) DO UPDATE SET units = c.units + EXCLUDED.units "
-        "WHERE c.units + EXCLUDED.units <= %s RETURNING c.units"
-    )
-
-
 def _buyer_count_add(*, offer: FlashOffer, buyer_id: int, qty: int) -> bool:
     """The buyer's units of the offer go up by ``qty`` unless that passes the limit: one
     upsert (the first unit inserts the row; later ones update it under its row lock,
@@ -226,9 +180,7 @@ def _buyer_count_add(*, offer: FlashOffer, buyer_id: int, qty: int) -> bool:
                 units=F("units") + qty
             )
         )
-    with connection.cursor() as cursor:
-        execute(cursor, _buyer_count_sql(), [offer.pk, buyer_id, qty, offer.per_user_limit])
-        return cursor.fetchone() is not None
+    return sql.flash_buyer_add(offer_id=offer.pk, buyer_id=buyer_id, qty=qty, limit=offer.per_user_limit)
 
 
 def flash_take(*, offer: FlashOffer, buyer_id: int, qty: int, now: datetime) -> None:
@@ -236,19 +188,8 @@ def flash_take(*, offer: FlashOffer, buyer_id: int, qty: int, now: datetime) -> 
     the offer's cap, or raise and (with the caller's rollback) write nothing."""
     if qty > offer.per_user_limit or not _buyer_count_add(offer=offer, buyer_id=buyer_id, qty=qty):
         raise FlashLimitReached(offer_id=offer.pk)
-    at = connection.ops.adapt_datetimefield_value(now)
-    if not execute_rowcount(_take_sql(), [qty, offer.pk, qty, at, at]):
+    if not sql.flash_take(offer_id=offer.pk, qty=qty, now=now):
         raise FlashSoldOut(offer_id=offer.pk)
-
-
-@cache
-def _take_sql() -> str:
-    # The offer's units, by one conditional UPDATE written by hand (shop/db.py): every flash
-    # winner runs it. Only the table name is interpolated; values are bound.
-    return (
-        f'UPDATE "{FlashOffer._meta.db_table}" SET sold_count = sold_count + %s '  # noqa: S608
-        "WHERE id = %s AND sold_count <= quantity - %s AND starts_at <= %s AND ends_at > %s"
-    )
 
 
 def flash_give_back(*, offer_id: int, buyer_id: int, qty: int) -> None:

@@ -48,7 +48,7 @@ class FieldsBuiltOnceMixin:
     copies of them (``_copy_field``). Only for serializers whose fields do not depend on the
     instance or the context. It relies on DRF's internals, so it sits only on the serializers
     of the measured hot path (``POST /orders`` and its answer: orders/api), put first in the
-    bases; shop/tests/test_db_faithful.py checks each of them against DRF's own fields and
+    bases; tests/test_db_faithful.py checks each of them against DRF's own fields and
     pins the DRF version it was read against.
     """
 

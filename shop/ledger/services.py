@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -10,6 +9,9 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from shop.db import bulk_add, rows_insert
+
+from . import sql
 from .errors import InsufficientBalance, UnbalancedTransaction
 from .models import Account, Entry, Transaction
 
@@ -186,20 +188,9 @@ def _accounts_get_or_create(*, refs: set[AccountRef]) -> dict[AccountRef, int]:
     found = _accounts_find(refs)
     missing = sorted(refs - found.keys(), key=_account_ref_order)
     if missing:
-        table = connection.ops.quote_name(Account._meta.db_table)
-        now = timezone.now()
-        with connection.cursor() as cursor:
-            for start in range(0, len(missing), 1000):
-                chunk = missing[start : start + 1000]
-                cursor.execute(
-                    f"INSERT INTO {table} (kind, owner_type, owner_id, balance_fen, created_at, updated_at) "  # noqa: S608
-                    f"VALUES {', '.join(['(%s, %s, %s, 0, %s, %s)'] * len(chunk))} "
-                    "ON CONFLICT (kind, owner_type, owner_id) DO NOTHING "
-                    "RETURNING id, kind, owner_type, owner_id",
-                    [x for r in chunk for x in (r.kind, r.owner_type, r.owner_id, now, now)],
-                )
-                for pk, kind, owner_type, owner_id in cursor.fetchall():
-                    found[AccountRef(kind, owner_type, owner_id)] = pk
+        inserted = sql.accounts_insert(refs=[_account_ref_order(ref) for ref in missing], now=timezone.now())
+        for pk, kind, owner_type, owner_id in inserted:
+            found[AccountRef(kind, owner_type, owner_id)] = pk
         raced = set(missing) - found.keys()
         if raced:  # created by a concurrent poster meanwhile
             found.update(_accounts_find(raced))
@@ -218,75 +209,41 @@ def _accounts_find(refs: set[AccountRef]) -> dict[AccountRef, int]:
     return {ref: pk for ref, pk in found.items() if ref in refs}
 
 
-_TX_COLUMNS = ("idempotency_key", "kind", "memo", "ref_type", "ref_id", "created_at")
-
-
 def _transactions_insert(postings: list[Posting]) -> dict[str, Transaction]:
     """Insert the transactions of these postings (in key order); return the ones *this* call
     inserted, by key. A key already taken is skipped by the database, not raised."""
     now = timezone.now()
-    table = connection.ops.quote_name(Transaction._meta.db_table)
-    created: dict[str, Transaction] = {}
     ordered = sorted(postings, key=lambda p: p.key)
-    with connection.cursor() as cursor:
-        for start in range(0, len(ordered), 500):
-            chunk = ordered[start : start + 500]
-            params: list = []
-            for p in chunk:
-                params.extend((p.key, p.kind, p.memo[:255], p.ref_type, p.ref_id, now))
-            row = "(" + ", ".join(["%s"] * len(_TX_COLUMNS)) + ")"
-            cursor.execute(
-                f"INSERT INTO {table} ({', '.join(_TX_COLUMNS)}) VALUES {', '.join([row] * len(chunk))} "  # noqa: S608 - fixed columns, values are parameters
-                "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key",
-                params,
-            )
-            by_key = {p.key: p for p in chunk}
-            for pk, key in cursor.fetchall():
-                p = by_key[key]
-                created[key] = Transaction(
-                    pk=pk,
-                    idempotency_key=key,
-                    kind=p.kind,
-                    memo=p.memo[:255],
-                    ref_type=p.ref_type,
-                    ref_id=p.ref_id,
-                    created_at=now,
-                )
-    return created
+    inserted = sql.transactions_insert(
+        rows=[(p.key, p.kind, p.memo[:255], p.ref_type, p.ref_id, now) for p in ordered]
+    )
+    by_key = {p.key: p for p in ordered}
+    return {
+        key: Transaction(
+            pk=pk,
+            idempotency_key=key,
+            kind=by_key[key].kind,
+            memo=by_key[key].memo[:255],
+            ref_type=by_key[key].ref_type,
+            ref_id=by_key[key].ref_id,
+            created_at=now,
+        )
+        for pk, key in inserted
+    }
 
 
 def _entries_insert(rows: list[tuple[int, int, int]]) -> None:
-    """``(transaction_id, account_id, amount_fen)`` rows: ``COPY`` on PostgreSQL (no model
-    instances: a settlement batch writes thousands), ``bulk_create`` elsewhere."""
-    if connection.vendor != "postgresql":
-        Entry.objects.bulk_create(
-            [Entry(transaction_id=t, account_id=a, amount_fen=f) for t, a, f in rows], batch_size=1000
-        )
-        return
-    data = io.StringIO("".join(f"{t}\t{a}\t{f}\n" for t, a, f in rows))
-    with connection.cursor() as cursor:
-        table = connection.ops.quote_name(Entry._meta.db_table)
-        cursor.copy_expert(f"COPY {table} (transaction_id, account_id, amount_fen) FROM STDIN", data)
+    """``(transaction_id, account_id, amount_fen)`` rows, by ``COPY`` (``rows_insert``: no model
+    instances; a settlement batch writes thousands)."""
+    rows_insert(model=Entry, fields=("transaction_id", "account_id", "amount_fen"), rows=rows)
 
 
 def _balances_add(deltas: dict[int, int], *, floor_by_pk: dict[int, int]) -> None:
-    """Add each delta to its cached balance, locking the rows in pk order. A floored account
-    is a conditional debit (``InsufficientBalance`` if it would end below its floor; the
-    caller's atomic block undoes the entries)."""
-    if connection.vendor == "postgresql" and not floor_by_pk and len(deltas) > 1:
-        table = connection.ops.quote_name(Account._meta.db_table)
-        pks = sorted(deltas)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id FROM {table} WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",  # noqa: S608
-                [pks],
-            )
-            values = ", ".join(["(%s::bigint, %s::bigint)"] * len(pks))
-            cursor.execute(
-                f"UPDATE {table} AS a SET balance_fen = a.balance_fen + v.delta "  # noqa: S608
-                f"FROM (VALUES {values}) AS v(id, delta) WHERE a.id = v.id",
-                [x for pk in pks for x in (pk, deltas[pk])],
-            )
+    """Add each delta to its cached balance, locking the rows in pk order (``bulk_add``). A
+    floored account is a conditional debit (``InsufficientBalance`` if it would end below its
+    floor; the caller's atomic block undoes the entries)."""
+    if not floor_by_pk:
+        bulk_add(model=Account, keys=("id",), columns={"balance_fen": 1}, rows=deltas.items())
         return
     for account_pk in sorted(deltas):
         rows = Account.objects.filter(pk=account_pk)

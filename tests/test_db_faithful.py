@@ -32,7 +32,7 @@ from shop.payments.models import Payment
 
 pytestmark = pytest.mark.django_db
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 # The Django and DRF releases the shortcuts were read against. On an upgrade, re-read
 # ``Model._do_insert``/``QuerySet.bulk_create`` (what a row gets: ``pre_save``,
@@ -154,17 +154,27 @@ def test_db_defaults_generated_fields_and_inherited_tables_are_refused():
     class WithDbDefault(models.Model):  # noqa: DJ008
         n = models.IntegerField(db_default=1)
 
+        class Meta:
+            app_label = "shop"
+
     class WithGenerated(models.Model):  # noqa: DJ008
         a = models.IntegerField()
         b = models.GeneratedField(
             expression=models.F("a") * 2, output_field=models.IntegerField(), db_persist=True
         )
 
+        class Meta:
+            app_label = "shop"
+
     class Parent(models.Model):  # noqa: DJ008
-        pass
+        class Meta:
+            app_label = "shop"
 
     class Child(Parent):  # noqa: DJ008
         c = models.IntegerField()
+
+        class Meta:
+            app_label = "shop"
 
     assert insert_rows_refusal(WithDbDefault) == "n has a db_default"
     assert insert_rows_refusal(WithGenerated) == "b is generated"
