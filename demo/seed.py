@@ -16,7 +16,7 @@ from orders.models import Order
 from orders.services.checkout import order_create
 from products.models import Category, Product, Sku
 from products.services import product_refresh_min_price, product_refresh_search
-from shop.payments.gateways.ecommerce_sandbox import sandbox_sub_mchid
+from shop.payments.gateways.ecommerce_sandbox import SandboxEcommerceGateway
 from shop.payments.gateways.sandbox import SandboxGateway
 from shop.payments.parts import payment_parts_sandbox_pay
 from shop.payments.services import payment_apply_result
@@ -82,13 +82,10 @@ def seed_catalog(say: Say) -> Merchant:
                     "detail": "仓前街道文一西路 1 号 3 号仓",
                 },
             )
-            # Approved as ops would with SANDBOX on: a sandbox secondary merchant, so the demo
-            # can also be paid by profit sharing (MERCHANT_FUNDS=profit_sharing).
-            merchant.sub_mchid = sandbox_sub_mchid(f"merchant-{merchant.pk}")
-            merchant.save(update_fields=["sub_mchid"])
             merchant.categories.set(categories.values())
             MerchantStaff.objects.create(merchant=merchant, user=staff_user, role=MerchantStaff.Role.OWNER)
         say(f"  merchant {merchant.company_name} (log in with code sandbox:{MERCHANT_OPENID})")
+    _seed_sub_mchid(merchant, say)
     _seed_deposit(merchant, staff_user, say)
     for category_name, title, description, skus in PRODUCTS:
         product, created = Product.objects.get_or_create(
@@ -123,6 +120,20 @@ def seed_catalog(say: Say) -> Merchant:
         f"in {len(categories)} categories"
     )
     return merchant
+
+
+def _seed_sub_mchid(merchant: Merchant, say: Say) -> None:
+    """Approved as ops would with SANDBOX on: a secondary merchant opened at the sandbox
+    e-commerce gateway, so the demo is paid by profit sharing (the default ``MERCHANT_FUNDS``).
+    Idempotent, and mends a demo database seeded before the merchant had one."""
+    if merchant.sub_mchid:
+        return
+    if not settings.SANDBOX:
+        say("  (SANDBOX is off: enter the demo merchant's sub_mchid in admin, or its checkouts get 409)")
+        return
+    merchant.sub_mchid = SandboxEcommerceGateway().open_sub_merchant(f"merchant-{merchant.pk}")
+    merchant.save(update_fields=["sub_mchid"])
+    say(f"  sandbox secondary merchant {merchant.sub_mchid} (paid by profit sharing)")
 
 
 def _seed_deposit(merchant: Merchant, staff_user: User, say: Say) -> None:

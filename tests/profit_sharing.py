@@ -13,8 +13,9 @@ from products.tests.factories import SkuFactory
 from shop.ledger.models import Account, Entry
 from shop.ledger.selectors import account_balance
 from shop.ledger.services import AccountRef
+from shop.payments.gateways.ecommerce import EcommercePayment, SubOrder
 from shop.payments.gateways.ecommerce_sandbox import SandboxEcommerceGateway, sandbox_sub_mchid
-from shop.payments.models import FundsStep
+from shop.payments.models import FundsStep, Payment, PaymentPart
 from shop.payments.steps import funds_step_run
 
 
@@ -75,6 +76,36 @@ def run_open_steps(kind: str | None = None, *, now=None) -> list[str]:
 
 def sandbox() -> SandboxEcommerceGateway:
     return SandboxEcommerceGateway()
+
+
+def declared_sub_orders(payment: Payment) -> list[SubOrder]:
+    """The sub-orders of a shared payment as we declare them at prepay."""
+    return [
+        SubOrder(
+            sub_mchid=p.sub_mchid,
+            out_trade_no=p.out_trade_no,
+            amount_fen=p.amount_fen,
+            description=payment.description,
+            subsidy_fen=p.subsidy_fen,
+        )
+        for p in PaymentPart.objects.filter(payment=payment).order_by("pk")
+    ]
+
+
+def pay_at_gateway(payment: Payment, sub_orders: list[SubOrder] | None = None) -> EcommercePayment:
+    """The buyer pays at the sandbox what ``sub_orders`` say (ours by default, or others: an
+    anomaly): returns the verified callback, not applied."""
+    gateway = sandbox()
+    sub_orders = sub_orders if sub_orders is not None else declared_sub_orders(payment)
+    if len(sub_orders) == 1 and sub_orders[0].out_trade_no == payment.out_trade_no:
+        gateway.partner_prepay(sub_order=sub_orders[0], openid="")
+        headers, body = gateway.simulate_payment(
+            sub_mchid=sub_orders[0].sub_mchid, out_trade_no=sub_orders[0].out_trade_no
+        )
+    else:
+        gateway.combine_prepay(combine_out_trade_no=payment.out_trade_no, sub_orders=sub_orders, openid="")
+        headers, body = gateway.simulate_payment(combine_out_trade_no=payment.out_trade_no)
+    return gateway.parse_payment_callback(headers=headers, body=body)
 
 
 def complete(order, *, now=None):

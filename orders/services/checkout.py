@@ -18,6 +18,7 @@ A coupon then comes off the sale amount (``orders/services/coupons``).
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,6 +47,8 @@ from shop.payments.services import payment_create
 from . import coupons, flash, teams
 
 CHECKOUT_PURPOSE = "order_checkout"
+
+logger = logging.getLogger("orders.checkout")
 
 
 @dataclass
@@ -470,10 +473,18 @@ def _sub_mchids(quote: Quote) -> dict[int, str]:
     the platform's own account: that would be pooling its money (二清)."""
     if len(quote.by_merchant) > MAX_SUB_ORDERS:
         raise InvalidCheckout(fields={"items": [f"One checkout can pay at most {MAX_SUB_ORDERS} merchants."]})
-    found = dict(Merchant.objects.filter(pk__in=list(quote.by_merchant)).values_list("pk", "sub_mchid"))
-    missing = sorted(m for m in quote.by_merchant if not found.get(m))
+    rows = Merchant.objects.filter(pk__in=list(quote.by_merchant)).values_list(
+        "pk", "sub_mchid", "company_name"
+    )
+    found = {pk: sub_mchid for pk, sub_mchid, _ in rows}
+    missing = sorted((pk, name) for pk, sub_mchid, name in rows if not sub_mchid)
     if missing:
-        raise MerchantNotShareable(merchant_ids=missing)
+        names = "、".join(name for _, name in missing)
+        logger.warning("checkout refused: merchants %s have no sub_mchid", [pk for pk, _ in missing])
+        raise MerchantNotShareable(
+            f"{names} cannot take payments yet: remove its items from the basket or try again later.",
+            merchant_ids=[pk for pk, _ in missing],
+        )
     return found
 
 

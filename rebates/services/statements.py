@@ -19,7 +19,7 @@ from datetime import date as Date
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
@@ -131,7 +131,11 @@ def statements_due_days(*, now: datetime) -> list[Date]:
 
 def merchant_statements_write_due(now: datetime) -> int:
     """Sweeper: write yesterday's statements once the day is over, and any day missed before
-    it (in order, so each opening follows the closing before it). Returns the days written."""
+    it (in order, so each opening follows the closing before it). Returns the days written.
+    Statements are written by PostgreSQL's SQL (``rebates/sql.py``): on the embedded SQLite
+    demo — paid by profit sharing, so it has ``merchant_frozen`` accounts — nothing is written."""
+    if connection.vendor != "postgresql":
+        return 0
     days = statements_due_days(now=now)
     for day in days:
         count = merchant_statements_write(date=day)

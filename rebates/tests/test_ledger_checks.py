@@ -9,6 +9,7 @@ by hand without its ledger line.
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -35,13 +36,21 @@ from rebates.services.settlement import orders_settle
 from rebates.services.withdrawals import withdrawal_create
 from shop.ledger.checks import registered_checks
 from shop.payments.checks import GATEWAY_CLEARING_CHECK, PAYOUT_CLEARING_CHECK, REFUND_CLEARING_CHECK
-from shop.payments.models import FundsStep, Payment, PaymentPart, Payout, Refund
+from shop.payments.models import AnomalyPart, FundsStep, Payment, PaymentPart, Payout, Refund
+from shop.payments.parts import payment_apply_ecommerce
+from shop.payments.parts_anomalies import ANOMALY_FUNDS_CHECK
 from shop.payments.payouts import payout_apply, payout_send
 from shop.payments.refunds import ANOMALY_PURPOSE, refund_send
 from shop.payments.sharing_checks import FROZEN_CHECK, PARTS_CHECK, STEPS_CHECK
 from shop.payments.steps import funds_step_run
 from shop.payments.tests.helpers import pay
-from tests.profit_sharing import complete, run_open_steps, two_merchant_checkout
+from tests.profit_sharing import (
+    complete,
+    declared_sub_orders,
+    pay_at_gateway,
+    run_open_steps,
+    two_merchant_checkout,
+)
 
 from .helpers import (
     ADDRESS,
@@ -163,10 +172,17 @@ def world(settings):
         FundsStep.objects.filter(pk=unfreeze.pk).update(next_attempt_at=None)
         funds_step_run(step_id=unfreeze.pk)
     assert FundsStep.objects.get(pk=unfreeze.pk).status == "confirmed"
+    # A shared payment reported with another amount: booked in its merchant's funds, its
+    # refund from there requested (and left in flight).
+    anomalous, _, _, _ = two_merchant_checkout(coupon_fen=0, merchants=1)
+    (declared,) = declared_sub_orders(anomalous.payment)
+    reported = pay_at_gateway(anomalous.payment, [replace(declared, amount_fen=1_000)])
+    assert payment_apply_ecommerce(gateway="sandbox", result=reported) == "anomaly"
     settings.MERCHANT_FUNDS = "platform"
 
     return SimpleNamespace(
         shared=shared,
+        anomaly_part=AnomalyPart.objects.get(),
         store=store,
         owner=owner,
         alice=alice,
@@ -247,6 +263,10 @@ TAMPERS = {
             amount_fen=F("amount_fen") + 7
         ),
         lambda w: f"of order {w.shared[0].pk}",
+    ),
+    ANOMALY_FUNDS_CHECK: (
+        lambda w: AnomalyPart.objects.filter(pk=w.anomaly_part.pk).update(amount_fen=F("amount_fen") - 7),
+        lambda w: f"anomaly funds of merchant {w.anomaly_part.merchant_id}",
     ),
     PAYOUT_CLEARING_CHECK: (
         lambda w: Payout.objects.filter(state=Payout.State.SUCCEEDED).update(amount_fen=F("amount_fen") + 7),

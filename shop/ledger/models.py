@@ -29,6 +29,11 @@ class Account(BaseModel):
         # signed like gateway_clearing, money there is negative. Every posting on it has
         # ref_type "order"; rebates' statements read its entries.
         MERCHANT_FROZEN = "merchant_frozen", "Merchant funds frozen at the gateway"
+        # Money a shared payment's anomaly put into a merchant's frozen funds at the gateway,
+        # until its automatic refund takes it out (shop/payments/parts_anomalies.py): signed
+        # like merchant_frozen. Apart from merchant_frozen, which statements read as the
+        # merchant's own money; the platform's one holds a sub_mchid we do not know.
+        MERCHANT_ANOMALY = "merchant_anomaly", "Merchant funds at the gateway from a payment anomaly"
         PLATFORM_REVENUE = "platform_revenue", "Platform revenue"
         PLATFORM_PENDING = "platform_pending", "Platform commission (pending settlement)"
         MARKETING_BUDGET = "marketing_budget", "Marketing budget"

@@ -12,6 +12,7 @@ from shop.errors import ApplicationError
 from shop.money import fen_display
 
 from .models import (
+    AnomalyPart,
     BillImport,
     FundsStep,
     Payment,
@@ -83,6 +84,24 @@ def _refund_link(refund: Refund | None) -> str:
     )
 
 
+class AnomalyPartInline(admin.TabularInline):
+    """A shared payment's anomaly: each reported part and its automatic refund from that
+    merchant's funds (``parts_anomalies``)."""
+
+    model = AnomalyPart
+    extra = 0
+    can_delete = False
+    fields = ("sub_mchid", "merchant_id", "out_trade_no", "transaction_id", "amount_fen", "refund_state")
+    readonly_fields = fields
+
+    @admin.display(description="Automatic refund")
+    def refund_state(self, obj):
+        return _refund_link(obj.refund)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(PaymentAnomaly)
 class PaymentAnomalyAdmin(admin.ModelAdmin):
     list_display = (
@@ -106,6 +125,7 @@ class PaymentAnomalyAdmin(admin.ModelAdmin):
         "created_at",
     )
     exclude = ("refund",)
+    inlines = [AnomalyPartInline]  # a shared payment's: a refund per part, not one ``refund``
 
     @admin.display(description="Automatic refund")
     def refund_state(self, obj):

@@ -9,9 +9,10 @@ class PaymentsConfig(AppConfig):
     def ready(self) -> None:
         from shop import sweepers
 
+        from .parts_anomalies import anomaly_refund_succeeded  # a shared anomaly: once every part is back
         from .refunds import ANOMALY_PURPOSE, refunds_sweep
         from .registry import register_refund_purpose
-        from .services import anomaly_refund_succeeded, payments_query_sweep
+        from .services import payments_query_sweep
 
         register_refund_purpose(purpose=ANOMALY_PURPOSE, on_succeeded=anomaly_refund_succeeded)
         from .checks import register_ledger_checks

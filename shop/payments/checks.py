@@ -2,7 +2,8 @@
 (docs/design.md "Ledger"), for ``manage.py ledger_check``.
 
 - **gateway clearing**: every succeeded payment took its amount from it (the purpose's
-  receipt), an anomaly's refund took the money that arrived with it, and every succeeded
+  receipt), an anomaly's refund took the money that arrived with it (a shared payment's
+  anomaly: the merchant's anomaly funds, ``parts_anomalies.anomaly_funds_check``), and every succeeded
   refund and succeeded payout gave back what left through the gateway. So it holds
   − Σ succeeded payments − Σ anomaly refunds + Σ succeeded refunds + Σ succeeded payouts.
 - **refund clearing**: a refund request puts its amount there; success takes it out, and
@@ -43,9 +44,12 @@ def gateway_clearing_check() -> list[str]:
     paid = fen_sum(
         Payment.objects.filter(status=Payment.Status.SUCCEEDED, funds=Payment.Funds.PLATFORM), "amount_fen"
     )
-    anomalies = fen_sum(Refund.objects.filter(purpose=ANOMALY_PURPOSE), "amount_fen")
+    # A shared payment's anomaly arrived in (and is refunded from) the merchants' funds:
+    # parts_anomalies' own check compares it with the merchant_anomaly accounts.
+    platform_refunds = Refund.objects.filter(payment__funds=Payment.Funds.PLATFORM)
+    anomalies = fen_sum(platform_refunds.filter(purpose=ANOMALY_PURPOSE), "amount_fen")
     # A shared payment's refunds leave the merchant's funds, not ours.
-    refunded = fen_sum(Refund.objects.filter(status=Refund.Status.SUCCEEDED, part__isnull=True), "amount_fen")
+    refunded = fen_sum(platform_refunds.filter(status=Refund.Status.SUCCEEDED), "amount_fen")
     # … except what the platform advanced for them (垫付退款).
     refunded += fen_sum(
         Refund.objects.filter(status=Refund.Status.SUCCEEDED, part__isnull=False), "advance_fen"
@@ -136,9 +140,11 @@ def payout_clearing_check() -> list[str]:
 
 
 def register_ledger_checks() -> None:
+    from .parts_anomalies import ANOMALY_FUNDS_CHECK, anomaly_funds_check
     from .sharing_checks import register_sharing_checks
 
     register_sharing_checks()
+    register_check(name=ANOMALY_FUNDS_CHECK, run=anomaly_funds_check)
     register_check(name=GATEWAY_CLEARING_CHECK, run=gateway_clearing_check)
     register_check(name=REFUND_CLEARING_CHECK, run=refund_clearing_check)
     register_check(name=PAYOUT_CLEARING_CHECK, run=payout_clearing_check)

@@ -190,6 +190,40 @@ class PaymentAnomaly(BaseModel):
         return f"{self.get_kind_display()} on {self.payment}"
 
 
+class AnomalyPart(BaseModel):
+    """One sub-order of a shared payment's anomaly as the gateway reported it: money that
+    arrived in ``sub_mchid``'s frozen funds (``parts_anomalies``). Reported, not declared: its
+    ``out_trade_no`` may be none of our parts' and its amount another than we declared. It is
+    booked on the merchant's ``merchant_anomaly`` account and refunded in full from those
+    funds by its own ``refund`` (purpose ``payment_anomaly``). ``merchant_id`` is null when the
+    ``sub_mchid`` is none we know: its money is booked on the platform's ``merchant_anomaly``."""
+
+    anomaly = models.ForeignKey(PaymentAnomaly, on_delete=models.PROTECT, related_name="parts")
+    merchant_id = models.BigIntegerField(null=True, blank=True, help_text="Whose sub_mchid, if ours.")
+    sub_mchid = models.CharField(max_length=32)
+    out_trade_no = models.CharField(max_length=32, help_text="As the gateway reported it.")
+    transaction_id = models.CharField(max_length=64)
+    amount_fen = models.BigIntegerField(help_text="What arrived, as the gateway reported it.")
+    refund = models.OneToOneField(
+        "Refund",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="anomaly_part",
+        help_text="The automatic refund of this part, from the merchant's funds.",
+    )
+
+    class Meta:
+        constraints = [
+            # One WeChat transaction's money is refunded once, whatever the anomalies.
+            models.UniqueConstraint(fields=["transaction_id"], name="anomaly_part_txn_unique"),
+            models.CheckConstraint(condition=Q(amount_fen__gte=0), name="anomaly_part_amount_gte_0"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.out_trade_no} → {self.sub_mchid}"
+
+
 class Refund(BaseModel):
     """Money going back to a payer through the gateway, for any purpose (an order's refund,
     a payment anomaly, …), against the payment it came from.

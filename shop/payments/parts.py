@@ -21,6 +21,7 @@ from shop.errors import NotFound, ValidationFailed
 from .gateways.base import GatewayError
 from .gateways.ecommerce import MAX_SUB_ORDERS, EcommercePayment, SubOrder, ecommerce_gateway_get
 from .models import Payment, PaymentAnomaly, PaymentPart
+from .parts_anomalies import anomaly_parts_refund
 from .registry import handler_for
 
 logger = logging.getLogger("shop.payments")
@@ -113,8 +114,9 @@ def payment_apply_ecommerce(*, gateway: str, result: EcommercePayment) -> str:
     """Apply a verified e-commerce payment notification (or query) exactly once: every part
     gets its ``transaction_id``, the payment is paid and its purpose's handler runs, in one
     transaction. Parts that differ from what we declared (amount, a missing or unknown part)
-    or a payment closed meanwhile are recorded as an anomaly for ops and nothing is paid (the
-    money stays frozen at the merchants until ops refund it: see the report of issue 13)."""
+    or a payment closed meanwhile are recorded as an anomaly and nothing is paid; the money
+    that arrived is booked and refunded in full, part by part from each merchant's funds,
+    once per anomaly (``parts_anomalies``)."""
     from .services import Applied
 
     if not result.succeeded:
@@ -148,7 +150,7 @@ def _apply_locked(*, payment_id: int, result: EcommercePayment) -> str:
     elif payment.status == Payment.Status.CLOSED:
         anomaly = PaymentAnomaly.Kind.PAID_AFTER_CLOSE
     if anomaly is not None:
-        _, created = PaymentAnomaly.objects.get_or_create(
+        recorded, created = PaymentAnomaly.objects.get_or_create(  # unique per transaction and kind
             gateway_txn_id=first_txn,
             kind=anomaly,
             defaults={
@@ -159,6 +161,7 @@ def _apply_locked(*, payment_id: int, result: EcommercePayment) -> str:
         )
         if created:
             logger.error("shared payment anomaly %s on %s", anomaly, payment.out_trade_no)
+            anomaly_parts_refund(anomaly=recorded, result=result, declared=parts)
         return Applied.ANOMALY
     txn_by_no = {p.out_trade_no: p.transaction_id for p in result.parts}
     for part in parts:

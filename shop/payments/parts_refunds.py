@@ -8,6 +8,10 @@ frozen funds (``refund_from_frozen``: refund clearing → merchant_frozen), and 
 ``subsidy_return`` step, if any, may go. A merchant short of funds (``NOT_ENOUGH``) fails the
 refund is advanced by the platform instead (垫付退款): the buyer is paid from the platform's
 account and the amount is charged to the merchant's deposit (the purpose's ``on_succeeded``).
+
+An anomaly's refund (``parts_anomalies``: no declared part, an ``AnomalyPart`` instead) is sent
+the same way with the reported ``sub_mchid``, ``out_trade_no`` and amount, never advanced: a
+merchant short of funds fails it, for ops' refund queue.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from shop.ledger.services import ledger_post
 from .gateways.base import GatewayError
 from .gateways.ecommerce import NOT_ENOUGH, ecommerce_gateway_get
 from .models import FundsStep, Refund
+from .parts_anomalies import anomaly_part_of, refund_from_anomaly_post
 from .services import gateway_clearing
 from .steps_ledger import merchant_frozen
 
@@ -41,7 +46,7 @@ def refund_send_shared(*, refund: Refund, now: datetime) -> Refund:
 
     if _share_return_open(refund):
         return refund  # the share comes back first; the sweeper sends the refund after it
-    part = refund.part
+    part = refund.part if refund.part_id is not None else anomaly_part_of(refund)
     number = refund.out_refund_no
     Refund.objects.filter(pk=refund.pk).update(attempts=F("attempts") + 1, last_attempt_at=now)
     gateway = ecommerce_gateway_get(refund.payment.gateway)
@@ -51,7 +56,7 @@ def refund_send_shared(*, refund: Refund, now: datetime) -> Refund:
             if answer is None:
                 return refund
         else:
-            answer = _refund_or_advance(gateway, refund, part)
+            answer = _refund_or_advance(gateway, refund, part, advance=refund.part_id is not None)
     except GatewayError as exc:
         if _is_refusal(exc):
             return refund_apply(
@@ -74,9 +79,10 @@ def refund_send_shared(*, refund: Refund, now: datetime) -> Refund:
     )
 
 
-def _refund_or_advance(gateway, refund: Refund, part):
+def _refund_or_advance(gateway, refund: Refund, part, *, advance: bool):
     """From the merchant's funds; when they are short (``NOT_ENOUGH``), advanced by the
-    platform under the same number (WeChat refunds one number once, either way)."""
+    platform under the same number (WeChat refunds one number once, either way) — unless
+    ``advance`` is off (an anomaly's refund: nothing was sold, nothing to charge a deposit)."""
     args = {
         "sub_mchid": part.sub_mchid,
         "out_trade_no": part.out_trade_no,
@@ -88,7 +94,7 @@ def _refund_or_advance(gateway, refund: Refund, part):
     try:
         return gateway.refund(**args)
     except GatewayError as exc:
-        if exc.wechat_code != NOT_ENOUGH:
+        if exc.wechat_code != NOT_ENOUGH or not advance:
             raise
         logger.warning(
             "refund %s: the merchant's funds are short; the platform advances it", refund.out_refund_no
@@ -98,8 +104,13 @@ def _refund_or_advance(gateway, refund: Refund, part):
 
 def refund_from_frozen_post(refund: Refund) -> None:
     """In ``refund_apply``'s transaction: the buyer was paid from the merchant's funds, or
-    (``advance_fen``) by the platform's advance, through the platform's gateway clearing."""
+    (``advance_fen``) by the platform's advance, through the platform's gateway clearing.
+    An anomaly's refund leaves the merchant's anomaly funds instead."""
     from .refunds import refund_clearing
+
+    if refund.part_id is None:
+        refund_from_anomaly_post(refund)
+        return
 
     advance = Refund.objects.filter(pk=refund.pk).values_list("advance_fen", flat=True).get()
     refund.advance_fen = advance

@@ -209,7 +209,7 @@ def refund_send(*, refund_id: int, now: datetime | None = None) -> Refund:
     if refund.status not in Refund.IN_FLIGHT:
         return refund
     number = refund.out_refund_no
-    if refund.part_id is not None:
+    if refund.part_id is not None or refund.payment.is_shared:  # a sub-order's, or an anomaly part's
         from .parts_refunds import refund_send_shared
 
         return refund_send_shared(refund=refund, now=now)
@@ -283,7 +283,7 @@ def refund_apply(
     handlers = refund_handlers_for(refund.purpose)
     refund.finished_at = now
     if status == "SUCCESS":
-        if refund.part_id is not None:  # a shared payment's: paid from the merchant's funds
+        if refund.part_id is not None or refund.payment.is_shared:  # from a merchant's funds
             from .parts_refunds import refund_from_frozen_post
 
             refund_from_frozen_post(refund)

@@ -324,9 +324,11 @@ ECOMMERCE_GATEWAY = env.str("ECOMMERCE_GATEWAY", default="sandbox" if SANDBOX el
 # A payment still unpaid this long after creation is queried at the gateway (a lost callback).
 PAYMENT_QUERY_AFTER = timedelta(minutes=env.int("PAYMENT_QUERY_AFTER_MINUTES", default=3))
 # How new checkouts are paid (docs/merchant-money.md): ``profit_sharing`` (straight into the
-# merchants' frozen funds at WeChat Pay's e-commerce product, shared and unfrozen later) or
-# ``platform`` (into our own account, the old payable path). Deposits are always ``platform``.
-MERCHANT_FUNDS = env.str("MERCHANT_FUNDS", default="platform")
+# merchants' frozen funds at WeChat Pay's e-commerce product, shared and unfrozen later: the
+# default, as the rules against pooling merchants' money (二清) require) or ``platform`` (into
+# our own account, the old payable path). Deposits are always ``platform``; a payment made
+# keeps its own ``funds`` whatever this says later.
+MERCHANT_FUNDS = env.str("MERCHANT_FUNDS", default="profit_sharing")
 if MERCHANT_FUNDS not in ("profit_sharing", "platform"):
     raise ImproperlyConfigured("MERCHANT_FUNDS must be profit_sharing or platform")
 # The platform's own merchant account: the receiver of every share (never a person's openid).

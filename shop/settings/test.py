@@ -41,3 +41,9 @@ DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{o
 # reuse the same small user ids, and a bucket filled by another run would throttle this one.
 # Read from the environment so a worker process this run starts shares the prefix.
 CACHES["default"]["KEY_PREFIX"] = os.environ.setdefault("SHOP_TEST_CACHE_PREFIX", f"test-{os.getpid()}")
+# Most of the suite was written against the old path, where a checkout is paid into the
+# platform's own account (its ledger postings, payable and refunds are what those tests
+# assert). The profit-sharing tests (tests/test_sharing_*.py, tests/e2e/test_sharing_*.py …)
+# set ``settings.MERCHANT_FUNDS = "profit_sharing"`` themselves, and the embedded-default e2e
+# test runs the real default (shop.settings.base) in its own processes.
+MERCHANT_FUNDS = "platform"

@@ -3,10 +3,12 @@ serves it: run by ``test_embedded_default.py`` in a process of its own, with the
 ``make run`` uses (``shop.settings.base``, no ``DATABASE_URL``, no ``REDIS_URL``), while a
 real worker consumes the filesystem broker.
 
-A demo member buys through the API, pays in the sandbox; the demo merchant ships; the
-buyer confirms receipt; ``run_sweepers --now`` (8 days on) completes the order, whose
-settlement task goes through the broker to the worker. Prints one JSON line of what it
-saw for the test to check.
+A demo member buys through the API, pays in the sandbox — by profit sharing, the default:
+into the demo merchant's frozen funds at the sandbox e-commerce gateway; the demo merchant
+ships; the buyer confirms receipt; ``run_sweepers --now`` (8 days on) completes the order,
+whose settlement task goes through the broker to the worker, which sends the share, polls it
+to ``FINISHED`` (the rebate is released then) and unfreezes the rest. Prints one JSON line of
+what it saw for the test to check.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def main() -> dict:
             "detail": "文三路 1 号",
         },
     }
+    sandbox_before = _sandbox_balances()
     placed = client.post("/api/v1/orders", body, content_type="application/json", **buyer)
     assert placed.status_code == 201, placed.content
     order_id = placed.json()["orders"][0]["id"]
@@ -68,10 +71,13 @@ def main() -> dict:
     pending = client.get("/api/v1/wallet", **buyer).json()
 
     call_command("run_sweepers", "--now", (timezone.now() + timedelta(days=8)).isoformat())
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     wallet = client.get("/api/v1/wallet", **buyer).json()
-    while wallet["available_fen"] == pending["available_fen"] and time.monotonic() < deadline:
-        time.sleep(0.5)  # the worker settles it from the filesystem broker
+    while time.monotonic() < deadline and not (
+        wallet["available_fen"] != pending["available_fen"]
+        and _steps(order_id).get("unfreeze") == "confirmed"
+    ):
+        time.sleep(0.5)  # the worker settles, shares and unfreezes it from the filesystem broker
         wallet = client.get("/api/v1/wallet", **buyer).json()
     order = client.get(f"/api/v1/orders/{order_id}", **buyer).json()
     unknown = client.get("/api/v1/no-such-thing")
@@ -81,6 +87,48 @@ def main() -> dict:
         "wallet": wallet,
         "unknown_url": [unknown.status_code, unknown["Content-Type"]],
         "vendor": __import__("django.db").db.connection.vendor,
+        "sandbox_before": sandbox_before,
+        **_funds(payment_id, order_id),
+    }
+
+
+def _steps(order_id: int) -> dict[str, str]:
+    from shop.payments.models import FundsStep
+
+    return dict(FundsStep.objects.filter(order_id=order_id).values_list("kind", "status"))
+
+
+def _sandbox_balances() -> dict[str, int]:
+    """The demo merchant's balances at the sandbox e-commerce gateway (its sub_mchid's)."""
+    from demo.catalog import MERCHANT_OPENID
+    from merchants.models import Merchant
+    from shop.payments.gateways.ecommerce_sandbox import SandboxEcommerceGateway
+
+    merchant = Merchant.objects.get(staff__user__openid=MERCHANT_OPENID)
+    return SandboxEcommerceGateway().balances(merchant.sub_mchid)
+
+
+def _funds(payment_id: int, order_id: int) -> dict:
+    """How the order was paid and where its money is: the payment's ``funds``, its steps, what
+    the ledger still holds frozen for the order, the sandbox's balances of the merchant."""
+    from django.conf import settings
+
+    from shop.payments.models import FundsStep, Payment, PaymentPart
+    from shop.payments.steps_ledger import order_frozen_fen
+
+    part = PaymentPart.objects.filter(order_id=order_id).first()
+    steps = FundsStep.objects.filter(order_id=order_id)
+    return {
+        "merchant_funds_setting": settings.MERCHANT_FUNDS,
+        "payment_funds": Payment.objects.get(pk=payment_id).funds,
+        "steps": _steps(order_id),
+        "share_fen": sum(steps.filter(kind="share").values_list("amount_fen", flat=True)),
+        "unfrozen_fen": sum(steps.filter(kind="unfreeze").values_list("amount_fen", flat=True)),
+        "part_fen": part.amount_fen if part else None,
+        "order_frozen_fen": order_frozen_fen(order_id=order_id, merchant_id=part.merchant_id)
+        if part
+        else None,
+        "sandbox": _sandbox_balances(),
     }
 
 

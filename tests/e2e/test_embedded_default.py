@@ -1,8 +1,9 @@
 """The embedded default that ``make run`` starts — SQLite and Celery's filesystem broker, no
 server — works end to end: migrate, ``seed_demo``, a purchase through the API paid in the
-sandbox, shipped, received, and ``run_sweepers --now`` completing it, settled by a real
-worker that reads the filesystem broker. The rest of the suite runs on PostgreSQL, so the
-SQLite branches of the code are exercised here."""
+sandbox by profit sharing (the default ``MERCHANT_FUNDS``: into the demo merchant's frozen
+funds), shipped, received, and ``run_sweepers --now`` completing it, settled by a real
+worker that reads the filesystem broker: the share ``FINISHED``, then the rest unfrozen. The
+rest of the suite runs on PostgreSQL, so the SQLite branches of the code are exercised here."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ def _env(var_dir: Path) -> dict[str, str]:
         SHOP_VAR_DIR=str(var_dir),
         PYTHONPATH=str(ROOT),
     )
-    for name in ("SANDBOX", "SHOP_TEST_CACHE_PREFIX"):
+    for name in ("SANDBOX", "SHOP_TEST_CACHE_PREFIX", "MERCHANT_FUNDS", "SANDBOX_ECOMMERCE_NAMESPACE"):
         env.pop(name, None)
     return env
 
@@ -78,6 +79,15 @@ def test_a_purchase_settles_on_sqlite_and_the_filesystem_broker(tmp_path):
     assert settled > 0  # the order's rebate, settled by the worker
     assert before["pending_fen"] - after["pending_fen"] == settled
     assert seen["unknown_url"] == [404, "application/json"]
+    # Paid by profit sharing, the default: shared, then the rest unfrozen for the merchant.
+    assert (seen["merchant_funds_setting"], seen["payment_funds"]) == ("profit_sharing", "shared")
+    assert seen["steps"] == {"share": "confirmed", "unfreeze": "confirmed"}  # FINISHED at the gateway
+    assert 0 < seen["share_fen"] < seen["part_fen"]
+    assert seen["share_fen"] + seen["unfrozen_fen"] == seen["part_fen"]  # no coupon: the part is the sale
+    before, now = seen["sandbox_before"], seen["sandbox"]
+    assert now["frozen"] == before["frozen"]  # the order's money left the frozen funds …
+    assert now["released"] - before["released"] == seen["unfrozen_fen"]  # … the rest to the merchant
+    assert seen["order_frozen_fen"] == 0  # and the ledger agrees
     worker_log = (tmp_path / "worker.log").read_text()
     assert "orders_settle_task" in worker_log  # settled by the worker, from the broker
     assert " succeeded in " in worker_log
