@@ -61,6 +61,7 @@ from shop.ledger.reconcile import (
     platform_balance,
     sum_maps,
 )
+from shop.payments.gateway_fees import shared_fees_by_merchant
 from shop.payments.models import FundsStep, PaymentPart, Payout
 
 from .services.withdrawals import PURPOSE as WITHDRAWAL_PURPOSE
@@ -250,6 +251,7 @@ def merchant_check() -> list[str]:
     receivable = sum_maps(
         (1, {m: fen for (m, settled), fen in due.items() if not settled}),
         (-1, shared_fees),
+        (-1, shared_fees_by_merchant()),  # WeChat's handling fees, taken with the frozen funds
         (-1, unfrozen),
         (1, advanced),
     )

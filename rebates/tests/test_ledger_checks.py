@@ -36,7 +36,17 @@ from rebates.services.settlement import orders_settle
 from rebates.services.withdrawals import withdrawal_create
 from shop.ledger.checks import registered_checks
 from shop.payments.checks import GATEWAY_CLEARING_CHECK, PAYOUT_CLEARING_CHECK, REFUND_CLEARING_CHECK
-from shop.payments.models import AnomalyPart, FundsStep, Payment, PaymentPart, Payout, Refund
+from shop.payments.gateway_fees import FEES_CHECK
+from shop.payments.models import (
+    AnomalyPart,
+    BillImport,
+    FundsStep,
+    GatewayFee,
+    Payment,
+    PaymentPart,
+    Payout,
+    Refund,
+)
 from shop.payments.parts import payment_apply_ecommerce
 from shop.payments.parts_anomalies import ANOMALY_FUNDS_CHECK
 from shop.payments.payouts import payout_apply, payout_send
@@ -205,6 +215,23 @@ def _open_envelope(w) -> RedEnvelope:
 
 
 # One hand edit per registered check: (check, what is changed, text the report must show).
+def _fee_row_never_booked(w) -> int:
+    """A handling fee recorded from a trade bill with no posting behind it."""
+    payment = Payment.objects.get(pk=w.pending.payment_id)
+    bill = BillImport.objects.create(gateway=payment.gateway, kind="trade", bill_date=timezone.localdate())
+    GatewayFee.objects.create(
+        gateway=payment.gateway,
+        fee_key="tampered",
+        transaction_id="tampered",
+        out_trade_no=payment.out_trade_no,
+        bill_import=bill,
+        fee_fen=7,
+        funds="platform",
+        payment=payment,
+    )
+    return 1
+
+
 TAMPERS = {
     WALLETS_CHECK: (
         lambda w: Accrual.objects.filter(order=w.completed[0], kind=Accrual.Kind.MEMBER_REBATE).update(
@@ -268,6 +295,7 @@ TAMPERS = {
         lambda w: AnomalyPart.objects.filter(pk=w.anomaly_part.pk).update(amount_fen=F("amount_fen") - 7),
         lambda w: f"anomaly funds of merchant {w.anomaly_part.merchant_id}",
     ),
+    FEES_CHECK: (_fee_row_never_booked, lambda w: "gateway fees"),
     PAYOUT_CLEARING_CHECK: (
         lambda w: Payout.objects.filter(state=Payout.State.SUCCEEDED).update(amount_fen=F("amount_fen") + 7),
         lambda w: f"payout clearing of user {w.alice.pk}",

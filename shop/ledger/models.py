@@ -46,6 +46,10 @@ class Account(BaseModel):
         # where it came from. (Before 2026-12 there was one per envelope, owner_type
         # "envelope"; rebates' migration 0003 folded those into their stores' pools.)
         RED_ENVELOPE_POOL = "red_envelope_pool", "Red envelopes (unclaimed)"
+        # WeChat's handling fees on platform payments (the platform's cost; a merchant's fee on
+        # its shared payment leaves its own frozen funds): negative by what was spent, like
+        # marketing_budget. Booked from the trade bill (shop.payments GatewayFee).
+        GATEWAY_FEES = "gateway_fees", "Gateway handling fees (platform's cost)"
 
     class OwnerType(models.TextChoices):
         USER = "user", "User"

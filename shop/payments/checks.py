@@ -13,6 +13,9 @@
 - **payout clearing**: a purpose puts a payout's amount there when the gateway says it
   succeeded, and this app posts it out to the gateway in the same transaction: per
   payee, what came in and what went out each equal its succeeded payouts.
+- **gateway fees** (``gateway_fees.gateway_fees_check``): WeChat's handling fees booked from
+  the trade bills against their ``GatewayFee`` rows; the platform payments' fees also left
+  gateway clearing (+ Σ their fees above).
 
 Each is one or two ``GROUP BY`` queries, whatever the number of payments.
 """
@@ -25,6 +28,7 @@ from shop.ledger.checks import register_check
 from shop.ledger.models import Account, Entry
 from shop.ledger.reconcile import disagreement, fen_sum, grouped_fen, platform_balance
 
+from .gateway_fees import platform_fees_total, register_fee_check
 from .models import FundsStep, Payment, Payout, Refund
 from .refunds import ANOMALY_PURPOSE
 from .registry import refund_handlers_for
@@ -58,7 +62,8 @@ def gateway_clearing_check() -> list[str]:
     subsidies, shares = _confirmed(FundsStep.Kind.SUBSIDY), _confirmed(FundsStep.Kind.SHARE)
     subsidies -= _confirmed(FundsStep.Kind.SUBSIDY_RETURN)
     shares -= _confirmed(FundsStep.Kind.SHARE_RETURN)
-    expected = -paid - anomalies + refunded + paid_out + subsidies - shares
+    fees = platform_fees_total()  # WeChat's handling fees on platform payments left it
+    expected = -paid - anomalies + refunded + paid_out + subsidies - shares + fees
     account_id, found = platform_balance(Account.Kind.GATEWAY_CLEARING)
     if found == expected:
         return []
@@ -71,7 +76,8 @@ def gateway_clearing_check() -> list[str]:
             detail=(
                 f"succeeded payments {paid}, anomaly refunds {anomalies}, "
                 f"succeeded refunds {refunded}, succeeded payouts {paid_out}, "
-                f"subsidies net of returns {subsidies}, shares net of returns {shares}"
+                f"subsidies net of returns {subsidies}, shares net of returns {shares}, "
+                f"platform payments' handling fees {fees}"
             ),
         )
     ]
@@ -145,6 +151,7 @@ def register_ledger_checks() -> None:
 
     register_sharing_checks()
     register_check(name=ANOMALY_FUNDS_CHECK, run=anomaly_funds_check)
+    register_fee_check()
     register_check(name=GATEWAY_CLEARING_CHECK, run=gateway_clearing_check)
     register_check(name=REFUND_CLEARING_CHECK, run=refund_clearing_check)
     register_check(name=PAYOUT_CLEARING_CHECK, run=payout_clearing_check)

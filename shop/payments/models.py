@@ -491,3 +491,58 @@ class ReconciliationCase(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.bill_kind} {self.key} ({self.bill_date})"
+
+
+class GatewayFee(BaseModel):
+    """WeChat's handling fee (手续费) of one trade-bill line, booked once in the ledger
+    (docs/merchant-money.md "WeChat's handling fee").
+
+    ``fee_key`` is the gateway's own id of the line's transaction — ``transaction_id`` for a
+    payment line, ``transaction_id/refund_id`` for a refund line (WeChat gives back part of the
+    fee: a negative fee) — unique per gateway, so a bill imported again, or a line that shows up
+    again on the next day's bill, never books twice, and two transactions never share a key.
+    A shared payment's part: the merchant's fee, ``merchant_frozen: +fee`` and
+    ``merchant_receivable: −fee`` under the key ``gateway-fee:<gateway>:<fee_key>`` (ref the
+    order). A platform payment: the platform's cost, ``gateway_clearing: +fee`` and
+    ``gateway_fees: −fee``, booked for many lines at once (``posting``)."""
+
+    gateway = models.CharField(max_length=16)
+    fee_key = models.CharField(max_length=140, help_text="transaction_id, or transaction_id/refund_id.")
+    transaction_id = models.CharField(max_length=64)
+    refund_id = models.CharField(max_length=64, blank=True)
+    out_trade_no = models.CharField(max_length=64)
+    bill_import = models.ForeignKey(BillImport, on_delete=models.PROTECT, related_name="fees")
+    fee_fen = models.BigIntegerField(help_text="Negative on a refund line: the fee WeChat gave back.")
+    funds = models.CharField(max_length=16, choices=Payment.Funds.choices)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="gateway_fees")
+    part = models.ForeignKey(
+        PaymentPart, on_delete=models.PROTECT, null=True, blank=True, related_name="gateway_fees"
+    )
+    merchant_id = models.BigIntegerField(null=True, blank=True)
+    order_id = models.BigIntegerField(null=True, blank=True)
+    posting = models.ForeignKey(
+        "ledger.Transaction",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The ledger transaction that booked it (empty: still to book).",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["gateway", "fee_key"], name="gateway_fee_once_per_txn"),
+            models.CheckConstraint(
+                condition=Q(funds="platform") | Q(part__isnull=False), name="gateway_fee_shared_has_part"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["gateway"],
+                name="gateway_fee_unbooked_idx",
+                condition=Q(funds="shared", posting__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"fee {self.fee_fen} fen on {self.fee_key}"

@@ -10,22 +10,30 @@ again later (``next_attempt_at``, backing off).
 
 **What is matched is registered** (one ``Registry`` mechanism, as everywhere):
 
-- ``register_bill_kind(kind=…, read=…, accounts=…)``: how a line of that kind of bill is staged.
+- ``register_bill_kind(kind=…, read=…, accounts=…, summed=…, after_match=…)``: how a line of
+  that kind of bill is staged.
   ``read(line: BillLine) -> (key, amount_fen, state) | None`` gives our number on the line, its
   amount in fen and ``sql.DONE`` when the line says it succeeded (else the bill's own status,
   lower-case), or None for a line this kind does not match (a trade bill's refund lines: the
   refund bill has them). ``accounts()`` lists the ``sub_mchid`` s whose own bill of that kind is
   fetched (default ``[""]``: the platform's bill only; secondary merchants' fund flow lists theirs).
+  ``summed``: lines of one key are added up before matching (a fund-flow bill may book one
+  subsidy return in two lines, from frozen and from released funds). ``after_match(bill)``
+  runs once the bill is matched (the trade bill books WeChat's handling fees: ``gateway_fees``).
 - ``register_bill_matcher(name=…, bill_kind=…, ours=…, apply_missed=…)``: one kind of our
-  records. ``ours(gateway) -> QuerySet`` with the values ``our_key``, ``our_amount_fen``,
+  records. ``ours(gateway, sub_mchid) -> QuerySet`` (``sub_mchid`` is the bill's account, ""
+  for the platform's bill; a secondary merchant's bill is matched with that merchant's rows
+  only) with the values ``our_key``, ``our_amount_fen``,
   ``our_state`` (``sql.DONE``, ``sql.PENDING`` while we wait for the gateway's word, or our own
   status) and ``our_at`` (when it became done: a day's rows are those done that day) — every row,
   any day: a line matches whenever its row was done. ``apply_missed(case) -> (resolution, note)``
   (optional) re-queries the gateway for a ``missing_ours``/``status_differs`` case and applies
   the result through the record's own exactly-once path, or raises ``CaseNotResolvable``.
 
-Several matchers may share a bill kind (payment parts will share the trade bill with payments):
-a line is missing on our side only when none of them knows its key.
+Several matchers may share a bill kind (payment parts share the trade bill with payments):
+a line is missing on our side only when none of them knows its key. The gateway steps that move
+merchants' money (shares, share returns, subsidies, subsidy returns) are matched by
+``reconcile_steps`` on the profit-sharing and the secondary merchants' fund-flow bills.
 
 **Midnight.** A row done within ``MIDNIGHT_MARGIN`` of a day's boundary may be on the
 neighbouring day's bill: it is missing from the gateway only if that bill lacks it too, and is
@@ -79,7 +87,7 @@ PROGRESS_EVERY = 100_000  # lines between progress reports (the command prints t
 
 StagedLine = tuple[str, int, str]  # (key, amount_fen, state)
 LineReader = Callable[[BillLine], "StagedLine | None"]
-OursQuery = Callable[[str], QuerySet]
+OursQuery = Callable[[str, str], QuerySet]
 MissedApplier = Callable[[ReconciliationCase], tuple[str, str]]
 
 
@@ -88,6 +96,8 @@ class BillKind:
     kind: str
     read: LineReader
     accounts: Callable[[], Iterable[str]]
+    summed: bool = False
+    after_match: Callable[[BillImport], object] | None = None
 
 
 @dataclass(frozen=True)
@@ -107,9 +117,17 @@ def _platform_only() -> list[str]:
 
 
 def register_bill_kind(
-    *, kind: str, read: LineReader, accounts: Callable[[], Iterable[str]] = _platform_only
+    *,
+    kind: str,
+    read: LineReader,
+    accounts: Callable[[], Iterable[str]] = _platform_only,
+    summed: bool = False,
+    after_match: Callable[[BillImport], object] | None = None,
 ) -> None:
-    BILL_KINDS.register(kind, BillKind(kind=kind, read=read, accounts=accounts))
+    BILL_KINDS.register(
+        kind,
+        BillKind(kind=kind, read=read, accounts=accounts, summed=summed, after_match=after_match),
+    )
 
 
 def register_bill_matcher(
@@ -187,7 +205,11 @@ def bill_import_run(
         return _ended(bill, status=BillImport.Status.FAILED, error=str(exc))
     bill.line_count = count
     case_count = _match(bill)
-    return _ended(bill, status=BillImport.Status.DONE, error="", case_count=case_count, line_count=count)
+    bill = _ended(bill, status=BillImport.Status.DONE, error="", case_count=case_count, line_count=count)
+    after_match = BILL_KINDS.get(bill.kind).after_match
+    if after_match is not None:
+        after_match(bill)  # its own transactions, idempotent: a re-run books nothing twice
+    return bill
 
 
 def _ended(bill: BillImport, *, status: str, error: str, next_attempt_at=None, **counts: int) -> BillImport:
@@ -259,10 +281,11 @@ def _staged_rows(
         yield f"{pk}\t{line.line_no}\t{key}\t{int(amount_fen)}\t{state}\t{raw}\n"
 
 
-def _ours(bill_kind: str, gateway: str) -> tuple[str, list] | None:
+def _ours(bill_kind: str, gateway: str, sub_mchid: str) -> tuple[str, list] | None:
     parts = []
     for matcher in matchers_for(bill_kind):
-        query = matcher.ours(gateway).values("our_key", "our_amount_fen", "our_state", "our_at").order_by()
+        query = matcher.ours(gateway, sub_mchid).values("our_key", "our_amount_fen", "our_state", "our_at")
+        query = query.order_by()
         text, params = query.query.sql_with_params()
         parts.append((matcher.name, text, params))
     return sql.ours_union(parts) if parts else None
@@ -275,7 +298,7 @@ def _day_bounds(day: datetime.date) -> tuple[datetime.datetime, datetime.datetim
 
 def _match(bill: BillImport) -> int:
     """Insert the bill's differences as cases; how many were new (see the module docstring)."""
-    ours = _ours(bill.kind, bill.gateway)
+    ours = _ours(bill.kind, bill.gateway, bill.sub_mchid)
     if ours is None:
         return 0  # staged for a matcher still to come: nothing of ours to compare yet
     common = {"gateway": bill.gateway, "bill_kind": bill.kind, "ours": ours}
@@ -285,7 +308,11 @@ def _match(bill: BillImport) -> int:
         # The bill's lines against all our rows: the planner's choice (a hash join here, index
         # probes when our tables are far larger than a day's bill).
         new = sql.cases_from_bill_insert(
-            import_id=bill.pk, bill_date=bill.bill_date, header=bill.header, **common
+            import_id=bill.pk,
+            bill_date=bill.bill_date,
+            header=bill.header,
+            summed=BILL_KINDS.get(bill.kind).summed,
+            **common,
         )
         sql.hash_joins_only()
         new += _missing_gateway(whole_day, common)
@@ -438,12 +465,18 @@ def cases_open_count() -> int:
 # --- what this app matches: payments on the trade bill, refunds on the refund bill --------
 
 
+REFUND_LINE_PREFIX = "~"  # never in an out_trade_no (WeChat allows letters, digits and _-|*)
+REFUND_LINE_STATE = "refund"
+
+
 def trade_line_read(line: BillLine) -> StagedLine | None:
     """A paid line of the trade bill: our ``out_trade_no`` and the order's total. Its refund
-    lines (``REFUND``) are the refund bill's business."""
+    lines (``REFUND``) are the refund bill's business; they are staged under a key no record of
+    ours has (``~<out_refund_no>``, never a case) only for the handling fee WeChat gives
+    back on them (``gateway_fees``)."""
     state = line.get("trade_state")
     if state == "REFUND":
-        return None
+        return (REFUND_LINE_PREFIX + line.get("out_refund_no"))[:64], 0, REFUND_LINE_STATE
     try:
         amount = line.fen("order_total")
     except KeyError:
@@ -460,7 +493,7 @@ def refund_line_read(line: BillLine) -> StagedLine | None:
     return key, line.fen("refund_amount"), sql.DONE if state == "SUCCESS" else state.lower()
 
 
-def payments_ours(gateway: str) -> QuerySet:
+def payments_ours(gateway: str, sub_mchid: str = "") -> QuerySet:
     """Our payments through ``gateway``: done when succeeded (paid at ``paid_at``), pending while
     created. A payment whose money arrived as an anomaly (refunded automatically) counts as done
     with the amount that arrived: the bill's line is explained by it."""
@@ -483,11 +516,14 @@ def payments_ours(gateway: str) -> QuerySet:
     )
 
 
-def payment_parts_ours(gateway: str) -> QuerySet:
+def payment_parts_ours(gateway: str, sub_mchid: str = "") -> QuerySet:
     """The parts of our shared payments (profit sharing: one sub-order per order, on the trade
     bill under its own ``out_trade_no``): done when the payment succeeded, pending while it is
-    unpaid, with the part's own amount."""
-    return PaymentPart.objects.filter(payment__gateway=gateway).annotate(
+    unpaid, with the part's own amount. A secondary merchant's own trade bill: its parts only."""
+    parts = PaymentPart.objects.filter(payment__gateway=gateway)
+    if sub_mchid:
+        parts = parts.filter(sub_mchid=sub_mchid)
+    return parts.annotate(
         our_key=F("out_trade_no"),
         our_state=Case(
             When(payment__status=Payment.Status.SUCCEEDED, then=Value(sql.DONE)),
@@ -500,7 +536,7 @@ def payment_parts_ours(gateway: str) -> QuerySet:
     )
 
 
-def refunds_ours(gateway: str) -> QuerySet:
+def refunds_ours(gateway: str, sub_mchid: str = "") -> QuerySet:
     """Our refunds of payments through ``gateway``: done when succeeded (at ``finished_at``),
     pending while in flight."""
     return Refund.objects.filter(payment__gateway=gateway).annotate(
@@ -541,7 +577,10 @@ def payment_case_apply_missed(case: ReconciliationCase) -> tuple[str, str]:
 
 def register_bill_matchers() -> None:
     """This app's bill kinds and matchers (``PaymentsConfig.ready``)."""
-    register_bill_kind(kind="trade", read=trade_line_read)
+    from .gateway_fees import bill_fees_book
+    from .reconcile_steps import register_step_matchers
+
+    register_bill_kind(kind="trade", read=trade_line_read, after_match=bill_fees_book)
     register_bill_kind(kind="refund", read=refund_line_read)
     register_bill_matcher(
         name="payments", bill_kind="trade", ours=payments_ours, apply_missed=payment_case_apply_missed
@@ -550,3 +589,4 @@ def register_bill_matchers() -> None:
     # about unpaid shared payments as a whole; ops explain what remains.
     register_bill_matcher(name="payment_parts", bill_kind="trade", ours=payment_parts_ours)
     register_bill_matcher(name="refunds", bill_kind="refund", ours=refunds_ours)
+    register_step_matchers()  # shares and returns on the profit-sharing bill, subsidies on fund flow

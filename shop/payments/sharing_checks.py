@@ -5,7 +5,8 @@ and steps say.
 
 - **merchant frozen**: per merchant, − the parts of its paid shared payments − confirmed
   subsidies + finished shares + confirmed unfreezes − returned shares + returned subsidies
-  + succeeded refunds from its funds (less what the platform advanced).
+  + succeeded refunds from its funds (less what the platform advanced) + WeChat's handling
+  fees booked on its parts (``gateway_fees``).
 - **payment parts**: per paid shared payment the parts add up to the payment; per part its
   ``order_paid_shared`` line is − its amount (and it has its ``transaction_id``).
 - **funds steps**: each confirmed step's posting carries its amount on ``merchant_frozen``
@@ -22,6 +23,7 @@ from shop.ledger.checks import register_check
 from shop.ledger.models import Account, Entry
 from shop.ledger.reconcile import compare_owned, grouped_fen, sum_maps
 
+from .gateway_fees import shared_fees_by_merchant
 from .models import FundsStep, Payment, PaymentPart, Refund
 
 FROZEN_CHECK = "payments: merchant frozen against parts and steps"
@@ -60,7 +62,9 @@ def merchant_frozen_check() -> list[str]:
         "part__merchant_id",
         F("amount_fen") - F("advance_fen"),
     )
+    fees = shared_fees_by_merchant()
     expected = sum_maps(
+        (1, fees),
         (-1, paid),
         (-1, subsidies),
         (1, shares),
@@ -78,7 +82,7 @@ def merchant_frozen_check() -> list[str]:
             f"paid parts {paid.get(m, 0)}, confirmed subsidies {subsidies.get(m, 0)}, "
             f"finished shares {shares.get(m, 0)}, confirmed unfreezes {unfrozen.get(m, 0)}, "
             f"returned shares {share_back.get(m, 0)}, returned subsidies {subsidy_back.get(m, 0)}, "
-            f"refunds from its funds {refunded.get(m, 0)}"
+            f"refunds from its funds {refunded.get(m, 0)}, handling fees {fees.get(m, 0)}"
         ),
     )
 

@@ -58,6 +58,7 @@ def cases_from_bill_insert(
     bill_date: datetime.date,
     header: list[str],
     ours: tuple[str, list],
+    summed: bool = False,
 ) -> int:
     """Cases for the bill's lines: on the bill and not (or still unpaid) with us
     (``missing_ours``), done on one side only (``status_differs``), both done with other
@@ -70,9 +71,19 @@ def cases_from_bill_insert(
         elif (o.our_state == DONE) != (s.state == DONE):  kind = "status_differs"
         elif s.state == DONE and o.our_amount_fen != s.amount_fen:  kind = "amount_differs"
         ReconciliationCase.objects.get_or_create(gateway, bill_kind, key=s.key, kind=kind, …)
+
+    ``summed``: the import's lines of one key are first added up (amount summed, the first
+    line's id and state), as one line (fund-flow bills; the trade bill's million lines are
+    never grouped).
     """
     ours_sql, ours_params = ours
     cases, lines = _table(ReconciliationCase), _table(StagedBillLine)
+    staged = lines
+    if summed:
+        staged = f"""(SELECT MIN(g.id) AS id, g.bill_import_id, g.key, SUM(g.amount_fen) AS amount_fen,
+                             MIN(g.state) AS state
+                      FROM {lines} AS g WHERE g.bill_import_id = {int(import_id)}
+                      GROUP BY g.bill_import_id, g.key)"""  # noqa: S608 (an integer id)
     sql = f"""
         INSERT INTO {cases} ({_CASE_COLUMNS})
         SELECT now(), now(), d.kind, %s, %s, COALESCE(d.matcher, ''), d.key, %s, %s,
@@ -91,7 +102,7 @@ def cases_from_bill_insert(
                    CASE WHEN o.our_key IS NULL OR (o.our_state = %s AND s.state = %s) THEN 'missing_ours'
                         WHEN (o.our_state = %s) <> (s.state = %s) THEN 'status_differs'
                         ELSE 'amount_differs' END AS kind
-            FROM {lines} AS s LEFT JOIN ({ours_sql}) AS o ON o.our_key = s.key
+            FROM {staged} AS s LEFT JOIN ({ours_sql}) AS o ON o.our_key = s.key
             WHERE s.bill_import_id = %s
               AND CASE WHEN o.our_key IS NULL THEN s.state = %s
                        WHEN (o.our_state = %s) <> (s.state = %s) THEN o.our_state <> %s OR s.state = %s
@@ -185,3 +196,74 @@ def staged_lines_analyze() -> None:
     matching joins for an empty table)."""
     with connection.cursor() as cursor:
         cursor.execute(f"ANALYZE {_table(StagedBillLine)}")
+
+
+def gateway_fees_insert(
+    *, import_id: int, gateway: str, columns: dict[str, int]
+) -> list[tuple[str, int, int, int]]:
+    """Record the handling fee of each staged trade-bill line of the import whose payment (or
+    payment part) is ours and whose fee is not 0, once per ``fee_key`` (``ON CONFLICT DO
+    NOTHING``: a line already recorded — this bill again, or the neighbouring day's — adds
+    nothing). ``columns``: 1-based positions in the staged ``raw`` of ``transaction_id``,
+    ``refund_id``, ``out_trade_no``, ``trade_state`` and ``fee``. Returns, per ``funds``, what
+    was new: ``(funds, count, fee_fen, first id)``.
+
+    The fee is WeChat's yuan with up to five decimals, rounded half up to the fen (as
+    ``bills.yuan_to_fen(rounded=True)``: PostgreSQL's ``round`` of a numeric rounds half away
+    from zero).
+
+    ORM twin, per staged line ``s``::
+
+        fee = yuan_to_fen(s.fields["手续费"], rounded=True)
+        owner = PaymentPart by out_trade_no (shared) or Payment(funds="platform") by out_trade_no
+        if fee and owner: GatewayFee.objects.get_or_create(gateway, fee_key=txn or txn/refund_id, …)
+    """
+    from .models import GatewayFee, Payment, PaymentPart
+
+    fees, payments, parts = _table(GatewayFee), _table(Payment), _table(PaymentPart)
+    lines = _table(StagedBillLine)
+    field = "split_part(s.raw, %(sep)s, {})".format
+    refund = field(columns["refund_id"]) if columns.get("refund_id") else "''"
+    query = f"""
+        WITH l AS (
+            SELECT {field(columns["transaction_id"])} AS transaction_id,
+                   CASE WHEN {field(columns["trade_state"])} = 'REFUND' THEN {refund} ELSE ''
+                   END AS refund_id,
+                   {field(columns["out_trade_no"])} AS out_trade_no,
+                   {field(columns["fee"])} AS fee
+            FROM {lines} AS s WHERE s.bill_import_id = %(import_id)s
+        ), f AS (
+            SELECT l.transaction_id, l.refund_id, l.out_trade_no,
+                   round(replace(l.fee, ',', '')::numeric * 100)::bigint AS fee_fen
+            FROM l WHERE l.fee ~ '^[-+]?[0-9]+(\\.[0-9]+)?$' AND l.transaction_id <> ''
+        ), ins AS (
+            INSERT INTO {fees} (created_at, updated_at, gateway, fee_key, transaction_id, refund_id,
+                                out_trade_no, bill_import_id, fee_fen, funds, payment_id, part_id,
+                                merchant_id, order_id, posting_id)
+            SELECT now(), now(), %(gateway)s,
+                   f.transaction_id || CASE WHEN f.refund_id <> '' THEN '/' || f.refund_id ELSE '' END,
+                   f.transaction_id, f.refund_id, f.out_trade_no, %(import_id)s, f.fee_fen,
+                   CASE WHEN pp.id IS NULL THEN 'platform' ELSE 'shared' END,
+                   COALESCE(pp.payment_id, p.id), pp.id, pp.merchant_id, pp.order_id, NULL
+            FROM f
+            LEFT JOIN {payments} AS p
+                   ON p.out_trade_no = f.out_trade_no AND p.gateway = %(gateway)s AND p.funds = 'platform'
+            LEFT JOIN ({parts} AS pp JOIN {payments} AS pq
+                       ON pq.id = pp.payment_id AND pq.gateway = %(gateway)s)
+                   ON pp.out_trade_no = f.out_trade_no
+            WHERE f.fee_fen <> 0 AND (p.id IS NOT NULL OR pp.id IS NOT NULL)
+            ON CONFLICT (gateway, fee_key) DO NOTHING
+            RETURNING id, funds, fee_fen
+        )
+        SELECT funds, COUNT(*), COALESCE(SUM(fee_fen), 0), MIN(id) FROM ins GROUP BY funds ORDER BY funds
+    """  # noqa: S608 (table names and integer positions only)
+    with connection.cursor() as cursor:
+        cursor.execute(query, {"sep": FIELD_SEPARATOR, "import_id": import_id, "gateway": gateway})
+        return [(funds, int(n), int(fen), int(first)) for funds, n, fen, first in cursor.fetchall()]
+
+
+def gateway_fees_lock(*, gateway: str) -> None:
+    """One fee booker per gateway at a time (a transaction-scoped advisory lock): two days'
+    imports running side by side never book one line's fee twice or race on a posting."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [0x4665_6573, gateway])

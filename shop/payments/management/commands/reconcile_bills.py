@@ -13,9 +13,9 @@ from shop.payments.reconciliation import BILL_KINDS, bill_reconcile, cases_open_
 
 class Command(BaseCommand):
     help = (
-        "Fetch the gateway's bills of one day (Asia/Shanghai) and match them with our payments and "
-        "refunds, now, whether imported before or not: differences become reconciliation cases in "
-        "admin. Re-running changes nothing."
+        "Fetch the gateway's bills of one day (Asia/Shanghai) and match them with our payments, "
+        "refunds, shares and subsidies (and book WeChat's handling fees), now, whether imported "
+        "before or not: differences become reconciliation cases in admin. Re-running changes nothing."
     )
 
     def add_arguments(self, parser):
@@ -36,17 +36,22 @@ class Command(BaseCommand):
         if unknown:
             raise CommandError(f"Unknown bill kind(s) {unknown}; known: {BILL_KINDS.names()}.")
         failed = False
-        for name in kinds:
+        runs = [
+            (name, account)
+            for name in kinds
+            for account in ([sub_mchid] if sub_mchid else BILL_KINDS.get(name).accounts())
+        ]
+        for name, account in runs:
             started = time.perf_counter()
 
             def progress(lines: int, name=name, started=started) -> None:
                 rate = lines / max(time.perf_counter() - started, 1e-9)
                 self.stdout.write(f"  {name}: {lines:,} lines read ({rate:,.0f} lines/s)")
 
-            self.stdout.write(f"{gateway} {name} bill of {day}:")
+            self.stdout.write(f"{gateway} {name} bill of {day}{f' ({account})' if account else ''}:")
             try:
                 bill = bill_reconcile(
-                    gateway=gateway, kind=name, bill_date=day, sub_mchid=sub_mchid, progress=progress
+                    gateway=gateway, kind=name, bill_date=day, sub_mchid=account, progress=progress
                 )
             except ApplicationError as exc:
                 raise CommandError(exc.message) from exc
