@@ -83,6 +83,7 @@ from .ecommerce import (
     SubsidyResult,
     SubsidyReturnResult,
 )
+from .ecommerce_fields import refund_notice, share_notice
 from .sandbox import _signed, _verified_json
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -376,11 +377,19 @@ class SandboxEcommerceGateway:
             }
         )
 
-    def build_refund_callback(self, *, sub_mchid: str, out_refund_no: str) -> tuple[dict[str, str], bytes]:
+    def build_refund_callback(
+        self, *, sub_mchid: str, out_refund_no: str, status: str | None = None
+    ) -> tuple[dict[str, str], bytes]:
+        """What the sandbox 'bank' sends about a refund (WeChat notifies once it is final):
+        building it completes a processing refund. ``status`` (``CLOSED``, ``ABNORMAL``) says
+        what a real refund may end as instead; the sandbox's own books are not changed by it."""
         refund = self._refund_advanced(sub_mchid, out_refund_no)
         if refund is None:
             raise _refuse("RESOURCE_NOT_EXISTS", "退款单不存在", status=404)
-        return _signed({"type": "refund", **self._refund_payload(refund)})
+        payload = self._refund_payload(refund)
+        if status is not None:
+            payload["status"] = status
+        return _signed({"type": "refund", **payload})
 
     # --- payments ---------------------------------------------------------------------
 
@@ -775,24 +784,25 @@ class SandboxEcommerceGateway:
             return _share_result(finish)
 
     def parse_profit_share_callback(self, *, headers: Mapping[str, str], body: bytes) -> ShareNotice:
+        """A signed ``build_profit_share_callback``; every field checked (``ecommerce_fields``)."""
         data = _verified_json(dict(headers), body)
         try:
             if data.get("type") != "profitsharing":
                 raise InvalidCallback("Signed, but not a profit-sharing notification.")
             receiver = data["receiver"]
-            return ShareNotice(
-                event=str(data["event"]),
-                sub_mchid=str(data["sub_mchid"]),
-                transaction_id=str(data["transaction_id"]),
-                order_id=str(data["order_id"]),
-                out_order_no=str(data["out_order_no"]),
-                receiver_type=str(receiver["type"]),
-                receiver_account=str(receiver["account"]),
-                amount_fen=int(receiver["amount_fen"]),
-                description=str(receiver["description"]),
+            return share_notice(
+                event=data["event"],
+                sub_mchid=data["sub_mchid"],
+                transaction_id=data["transaction_id"],
+                order_id=data["order_id"],
+                out_order_no=data["out_order_no"],
+                receiver_type=receiver["type"],
+                receiver_account=receiver["account"],
+                amount_fen=receiver["amount_fen"],
+                description=receiver.get("description"),
                 raw=data,
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InvalidCallback("Signed, but not a profit-sharing notification.") from exc
 
     # --- refunds ------------------------------------------------------------------------
@@ -875,21 +885,22 @@ class SandboxEcommerceGateway:
         return None if refund is None else _refund_result(refund)
 
     def parse_refund_callback(self, *, headers: Mapping[str, str], body: bytes) -> EcommerceRefund:
+        """A signed ``build_refund_callback``; every field checked (``ecommerce_fields``)."""
         data = _verified_json(dict(headers), body)
         try:
             if data.get("type") != "refund":
                 raise InvalidCallback("Signed, but not a refund notification.")
-            return EcommerceRefund(
-                sub_mchid=str(data["sub_mchid"]),
-                out_refund_no=str(data["out_refund_no"]),
-                refund_id=str(data["refund_id"]),
-                out_trade_no=str(data["out_trade_no"]),
-                status=str(data["status"]),
-                refund_fen=int(data["refund_fen"]),
-                advance_fen=int(data.get("advance_fen", 0)),
+            return refund_notice(
+                sub_mchid=data["sub_mchid"],
+                out_refund_no=data["out_refund_no"],
+                refund_id=data["refund_id"],
+                out_trade_no=data["out_trade_no"],
+                status=data["status"],
+                refund_fen=data["refund_fen"],
+                advance_fen=data.get("advance_fen", 0),
                 raw=data,
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InvalidCallback("Signed, but not a refund notification.") from exc
 
     # --- bills --------------------------------------------------------------------------
