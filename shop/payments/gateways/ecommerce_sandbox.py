@@ -338,9 +338,10 @@ class SandboxEcommerceGateway:
         """The notification of a share's (first) receiver; ``event`` RETURN takes ``out_order_no``
         as an ``out_return_no``."""
         if event == "RETURN":
-            ret = self._s.get(f"return:{sub_mchid}:{out_order_no}")
-            if ret is None:
+            if self._s.get(f"return:{sub_mchid}:{out_order_no}") is None:
                 raise _refuse("RESOURCE_NOT_EXISTS", "回退单不存在", status=404)
+            with self._s.lock(f"acct:{sub_mchid}"):  # notified once done: building it completes it
+                ret = self._return_advanced(sub_mchid, out_order_no, poll=False, complete=True)
             share = self._s.get(f"share:{sub_mchid}:{ret['out_order_no']}")
             data = {
                 "type": "profitsharing",
@@ -1209,14 +1210,16 @@ class SandboxEcommerceGateway:
         self._s.set(f"share:{sub_mchid}:{share['out_order_no']}", share)
         return share
 
-    def _return_advanced(self, sub_mchid: str, out_return_no: str, *, poll: bool) -> dict:
+    def _return_advanced(
+        self, sub_mchid: str, out_return_no: str, *, poll: bool, complete: bool = False
+    ) -> dict:
         key = f"return:{sub_mchid}:{out_return_no}"
         ret = self._s.get(key)
         if ret["result"] != PROCESSING:
             return ret
         if poll:
             ret["polls_left"] -= 1
-        if ret["polls_left"] > 0:
+        if ret["polls_left"] > 0 and not complete:
             self._s.set(key, ret)
             return ret
         part = self._part(ret["part"])
