@@ -904,6 +904,55 @@ class SandboxEcommerceGateway:
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InvalidCallback("Signed, but not a refund notification.") from exc
 
+    # --- shipping -----------------------------------------------------------------------
+
+    def upload_shipping_info(
+        self,
+        *,
+        sub_mchid: str,
+        out_trade_no: str,
+        transaction_id: str,
+        openid: str,
+        carrier: str,
+        tracking_no: str,
+        item_desc: str,
+        combine_out_trade_no: str | None = None,
+        pickup: bool = False,
+    ) -> None:
+        """Recorded (``shipment``) as WeChat checks it: the sub-order must be paid, under that
+        transaction, and named in the form that fits it (``10060001`` 支付单不存在 otherwise):
+        the combined form for a combined payment's sub-order, the single form otherwise."""
+        self._scripted("upload_shipping_info", sub_mchid=sub_mchid)
+        part_key = f"{sub_mchid}:{out_trade_no}"
+        part = self._s.get(f"part:{part_key}")
+        combine = self._s.get(f"combine:{combine_out_trade_no}") if combine_out_trade_no else None
+        if (
+            part is None
+            or part["state"] != "SUCCESS"
+            or part.get("transaction_id") != transaction_id
+            or part.get("combine") != combine_out_trade_no
+            or (combine_out_trade_no and (combine is None or part_key not in combine["parts"]))
+        ):
+            raise _refuse("10060001", "支付单不存在")
+        with self._s.lock(f"ship:{part_key}"):
+            before = self._s.get(f"ship:{part_key}") or {"uploads": 0}
+            self._s.set(
+                f"ship:{part_key}",
+                {
+                    "uploads": before["uploads"] + 1,
+                    "combined": combine_out_trade_no is not None,
+                    "logistics_type": 4 if pickup else 1,
+                    "carrier": "" if pickup else carrier,
+                    "tracking_no": "" if pickup else tracking_no,
+                    "item_desc": item_desc,
+                    "openid": openid,
+                },
+            )
+
+    def shipment(self, *, sub_mchid: str, out_trade_no: str) -> dict | None:
+        """What was last uploaded for a sub-order (and how many uploads), or None."""
+        return self._s.get(f"ship:{sub_mchid}:{out_trade_no}")
+
     # --- bills --------------------------------------------------------------------------
 
     def bill_download(

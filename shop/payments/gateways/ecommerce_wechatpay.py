@@ -63,6 +63,7 @@ from .ecommerce import (
     SubsidyReturnResult,
 )
 from .ecommerce_fields import refund_notice, share_notice
+from .mp_shipping import BY_OUT_TRADE_NO, BY_TRANSACTION_ID, MiniProgramShipping, shipment, upload_time
 from .wechat_v3 import (
     call_library,
     check_private_key,
@@ -135,9 +136,11 @@ class WechatPayEcommerceGateway:
         public_key_id: str,
         refund_notify_url: str = "",
         profit_share_notify_url: str = "",
+        app_secret: str = "",
     ) -> None:
         self.appid = appid
         self.sp_mchid = sp_mchid
+        self._shipping = MiniProgramShipping(appid=appid, app_secret=app_secret)
         self._cert_serial_no = cert_serial_no
         self._apiv3_key = apiv3_key
         self._notify_url = notify_url
@@ -189,6 +192,7 @@ class WechatPayEcommerceGateway:
             or our_url(conf["NOTIFY_URL"], REFUND_ROUTE),
             profit_share_notify_url=conf.get("ECOMMERCE_PROFIT_SHARING_NOTIFY_URL")
             or our_url(conf["NOTIFY_URL"], SHARE_ROUTE),
+            app_secret=getattr(settings, "WECHAT_APP_SECRET", ""),
         )
 
     # --- payments -----------------------------------------------------------------------
@@ -614,6 +618,59 @@ class WechatPayEcommerceGateway:
             # advance refund advances the whole refund.
             result = dataclasses.replace(result, advance_fen=result.refund_fen)
         return result
+
+    # --- shipping (mini-program API, not WeChat Pay) ---------------------------------------
+
+    def upload_shipping_info(
+        self,
+        *,
+        sub_mchid: str,
+        out_trade_no: str,
+        transaction_id: str,
+        openid: str,
+        carrier: str,
+        tracking_no: str,
+        item_desc: str,
+        combine_out_trade_no: str | None = None,
+        pickup: bool = False,
+    ) -> None:
+        """One sub-order's shipment (``mp_shipping``). A partner payment's by its
+        ``transaction_id``; a combined payment's in the combined form: the combined order and
+        this sub-order, both keyed by the merchant that placed them (our platform, the
+        combined prepay's ``combine_mchid`` and sub-order ``mchid``) and our numbers."""
+        ship = shipment(carrier=carrier, tracking_no=tracking_no, item_desc=item_desc, pickup=pickup)
+        payer, uploaded = {"openid": openid}, upload_time(SHANGHAI)
+        if combine_out_trade_no is None:
+            self._shipping.upload(
+                {
+                    "order_key": {"order_number_type": BY_TRANSACTION_ID, "transaction_id": transaction_id},
+                    **ship,
+                    "upload_time": uploaded,
+                    "payer": payer,
+                }
+            )
+            return
+        self._shipping.upload_combined(
+            {
+                "order_key": {
+                    "order_number_type": BY_OUT_TRADE_NO,
+                    "mchid": self.sp_mchid,
+                    "out_trade_no": combine_out_trade_no,
+                },
+                "sub_orders": [
+                    {
+                        "order_key": {
+                            "order_number_type": BY_OUT_TRADE_NO,
+                            "mchid": self.sp_mchid,
+                            "out_trade_no": out_trade_no,
+                        },
+                        **ship,
+                    }
+                ],
+                "upload_time": uploaded,
+                "payer": payer,
+            }
+        )
 
     # --- bills --------------------------------------------------------------------------
 
