@@ -123,6 +123,8 @@ SUMMARIES: dict[tuple[str, str], str] = {
     ("post", "/api/v1/payments/{gateway}/notify"): "Payment notification from the gateway",
     ("post", "/api/v1/payments/{gateway}/refund-notify"): "Refund notification from the gateway",
     ("post", "/api/v1/payments/{gateway}/ecommerce-notify"): "Partner or combined payment notification",
+    ("post", "/api/v1/payments/{gateway}/ecommerce-refund-notify"): "Refund notification of a shared payment",
+    ("post", "/api/v1/payments/{gateway}/ecommerce-profit-sharing-notify"): "Profit-sharing notification",
     ("post", "/api/v1/payouts/{gateway}/notify"): "Transfer notification from the gateway",
     ("post", "/api/v1/sandbox/payments/{payment_id}/pay"): "Sandbox: pay a payment",
     ("get", "/healthz"): "Health of the database, cache and worker",

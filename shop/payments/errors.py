@@ -62,3 +62,13 @@ class CaseNotResolvable(Conflict):
 class BillImportBusy(Conflict):
     code = "bill_import_busy"
     default_message = "This bill is being imported right now."
+
+
+class FundsStepNotFound(NotFound):
+    code = "not_found"
+    default_message = "No such gateway step."
+
+
+class ShareCallbackMismatch(Conflict):
+    code = "share_callback_mismatch"
+    default_message = "The profit-sharing notification does not match our gateway step."

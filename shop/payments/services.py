@@ -305,28 +305,49 @@ def _query_shared(payment_id: int) -> int:
 
 
 def payment_upload_shipping(
-    *, payment_id: int, carrier: str, tracking_no: str, item_desc: str, order_id: int | None = None
+    *,
+    payment_id: int,
+    carrier: str,
+    tracking_no: str,
+    item_desc: str,
+    order_id: int | None = None,
+    pickup: bool = False,
 ) -> None:
     """Tell the gateway a paid payment's goods shipped (WeChat holds mini-program goods' money
-    until then), with the payer's openid. ``GatewayError`` is raised for the task to retry;
-    uploading again is accepted by WeChat as a correction. A shared payment's shipments are
-    uploaded per sub-order (``order_id``'s part and its own transaction id)."""
+    until then), with the payer's openid; ``pickup``: the buyer collects them (用户自提, its
+    own logistics type). ``GatewayError`` is raised for the task to retry; uploading again is
+    accepted by WeChat as a correction. A shared payment's shipments go through the
+    e-commerce gateway per sub-order (``order_id``'s part): the combined form for a combined
+    payment, the sub-order's own transaction for a partner payment."""
     payment = Payment.objects.select_related("payer").filter(pk=payment_id).first()
     if payment is None:
         raise NotFound("No such payment.", payment_id=payment_id)
-    transaction_id = payment.gateway_txn_id
+    shipment = {
+        "openid": payment.payer.openid or "",
+        "carrier": carrier,
+        "tracking_no": tracking_no,
+        "item_desc": item_desc,
+        "pickup": pickup,
+    }
     if payment.is_shared:
-        transaction_id = (
-            PaymentPart.objects.filter(payment=payment, order_id=order_id)
-            .values_list("transaction_id", flat=True)
-            .first()
-        )
-    if payment.status != Payment.Status.SUCCEEDED or not transaction_id:
+        _upload_shared_shipping(payment=payment, order_id=order_id, shipment=shipment)
+        return
+    if payment.status != Payment.Status.SUCCEEDED or not payment.gateway_txn_id:
         raise PaymentNotPaid(payment_id=payment_id)
-    gateway_get(payment.gateway).upload_shipping_info(
-        transaction_id=transaction_id,
-        openid=payment.payer.openid or "",
-        carrier=carrier,
-        tracking_no=tracking_no,
-        item_desc=item_desc,
+    gateway_get(payment.gateway).upload_shipping_info(transaction_id=payment.gateway_txn_id, **shipment)
+
+
+def _upload_shared_shipping(*, payment: Payment, order_id: int | None, shipment: dict) -> None:
+    from .gateways.ecommerce import ecommerce_gateway_get
+
+    parts = list(PaymentPart.objects.filter(payment=payment).order_by("pk"))
+    part = next((p for p in parts if p.order_id == order_id), None)
+    if payment.status != Payment.Status.SUCCEEDED or part is None or not part.transaction_id:
+        raise PaymentNotPaid(payment_id=payment.pk)
+    ecommerce_gateway_get(payment.gateway).upload_shipping_info(
+        sub_mchid=part.sub_mchid,
+        out_trade_no=part.out_trade_no,
+        transaction_id=part.transaction_id,
+        combine_out_trade_no=payment.out_trade_no if len(parts) > 1 else None,
+        **shipment,
     )

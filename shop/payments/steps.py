@@ -331,3 +331,18 @@ def funds_steps_send(*, step_ids: list[int]) -> dict[str, int]:
 
 def part_for_order(order_id: int) -> PaymentPart | None:
     return PaymentPart.objects.filter(order_id=order_id).first()
+
+
+def funds_step_confirm_if_open(*, step_id: int, gateway_id: str = "") -> str:
+    """``funds_step_confirm`` for news that arrives on its own (a verified notification):
+    under the step's lock, only an open step is confirmed; a confirmed one is a duplicate and
+    a failed one (an ops case) is left to ops. Returns the step's status afterwards."""
+    with transaction.atomic(durable=True):
+        step = FundsStep.objects.select_for_update(no_key=True).select_related("part").get(pk=step_id)
+        if step.status not in FundsStep.OPEN:
+            return step.status
+        step.status, step.confirmed_at, step.last_error = Status.CONFIRMED, timezone.now(), ""
+        step.gateway_id = (gateway_id or step.gateway_id)[:64]
+        step.save(update_fields=["status", "confirmed_at", "last_error", "gateway_id", "updated_at"])
+        STEP_CONFIRMED.get(step.kind)(step)
+    return Status.CONFIRMED

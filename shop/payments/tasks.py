@@ -47,7 +47,12 @@ def payment_close_at_gateway_task(payment_id: int) -> None:
     max_retries=12,
 )
 def payment_upload_shipping_task(
-    payment_id: int, carrier: str, tracking_no: str, item_desc: str, order_id: int | None = None
+    payment_id: int,
+    carrier: str,
+    tracking_no: str,
+    item_desc: str,
+    order_id: int | None = None,
+    pickup: bool = False,
 ) -> None:
     """Report a shipment to WeChat (it holds mini-program goods' money until then).
     Uploading again is accepted by WeChat as a correction, so a rerun is harmless."""
@@ -59,6 +64,7 @@ def payment_upload_shipping_task(
         tracking_no=tracking_no,
         item_desc=item_desc,
         order_id=order_id,
+        pickup=pickup,
     )
 
 

@@ -67,6 +67,8 @@ PUBLIC = {
     ("post", "/api/v1/payouts/{}/notify"),
     ("post", "/api/v1/payments/{}/refund-notify"),
     ("post", "/api/v1/payments/{}/ecommerce-notify"),
+    ("post", "/api/v1/payments/{}/ecommerce-refund-notify"),
+    ("post", "/api/v1/payments/{}/ecommerce-profit-sharing-notify"),
     # A team is shared to recruit its members: any signed-in shopper sees its public figures.
     ("get", "/api/v1/teams/{}"),
 }

@@ -1,7 +1,14 @@
 from django.urls import path
 
 from .payout_views import PayoutNotifyApi
-from .views import EcommercePaymentNotifyApi, PaymentNotifyApi, RefundNotifyApi, SandboxPayApi
+from .views import (
+    EcommercePaymentNotifyApi,
+    EcommerceProfitSharingNotifyApi,
+    EcommerceRefundNotifyApi,
+    PaymentNotifyApi,
+    RefundNotifyApi,
+    SandboxPayApi,
+)
 
 urlpatterns = [
     path("payments/<str:gateway>/notify", PaymentNotifyApi.as_view(), name="payment-notify"),
@@ -11,6 +18,16 @@ urlpatterns = [
         name="ecommerce-payment-notify",
     ),
     path("payments/<str:gateway>/refund-notify", RefundNotifyApi.as_view(), name="refund-notify"),
+    path(
+        "payments/<str:gateway>/ecommerce-refund-notify",
+        EcommerceRefundNotifyApi.as_view(),
+        name="ecommerce-refund-notify",
+    ),
+    path(
+        "payments/<str:gateway>/ecommerce-profit-sharing-notify",
+        EcommerceProfitSharingNotifyApi.as_view(),
+        name="ecommerce-profit-sharing-notify",
+    ),
     path("payouts/<str:gateway>/notify", PayoutNotifyApi.as_view(), name="payout-notify"),
     path("sandbox/payments/<int:payment_id>/pay", SandboxPayApi.as_view(), name="sandbox-pay"),
 ]

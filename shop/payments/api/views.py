@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from shop.errors import NotFound
+from shop.payments.ecommerce_notices import ecommerce_refund_apply_notice, ecommerce_share_apply_notice
 from shop.payments.errors import PaymentClosed
 from shop.payments.gateways.base import InvalidCallback
 from shop.payments.gateways.ecommerce import ecommerce_gateway_get
@@ -110,6 +111,64 @@ class RefundNotifyApi(APIView):
         adapter = gateway_get(gateway)
         notice = adapter.parse_refund_callback(headers=dict(request.headers), body=request.body)
         apply_verified(refund_apply_notice, gateway=adapter.name, notice=notice)
+        return Response({"code": "SUCCESS"})
+
+
+class EcommerceRefundNotifyApi(APIView):
+    """The e-commerce gateway's refund callback (``REFUND.*`` of a shared payment's refund,
+    sent to the ``notify_url`` of our refund requests). No token: the signature is the
+    authentication; every field is checked by the adapter. Applied through ``refund_apply``
+    as polling's answer is, once; a duplicate or late one is answered success and changes
+    nothing; forged: 401, unknown refund: 404, one that does not match our refund: 409, each
+    writing nothing (WeChat retries; the sweeper's polling decides meanwhile)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes = [RawBodyParser]
+    throttle_classes: list = []
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: NotifyAnswer,
+            401: OpenApiResponse(description="Bad signature, or a field that does not fit"),
+            404: OpenApiResponse(description="Unknown refund"),
+            409: OpenApiResponse(description="Does not match our refund"),
+        },
+    )
+    def post(self, request, gateway: str):
+        adapter = ecommerce_gateway_get(gateway)
+        notice = adapter.parse_refund_callback(headers=dict(request.headers), body=request.body)
+        apply_verified(ecommerce_refund_apply_notice, gateway=adapter.name, notice=notice)
+        return Response({"code": "SUCCESS"})
+
+
+class EcommerceProfitSharingNotifyApi(APIView):
+    """The e-commerce gateway's profit-sharing callback (分账动账通知, ``PROFITSHARING.SUCCESS``
+    / ``.RETURN``), sent to our platform account as the shares' receiver. No token: the
+    signature is the authentication; every field is checked by the adapter. Confirms the
+    share or share-return step as polling does, once; a duplicate or late one is answered
+    success and changes nothing; forged: 401, unknown step: 404, one that does not match
+    our step: 409, each writing nothing."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes = [RawBodyParser]
+    throttle_classes: list = []
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: NotifyAnswer,
+            401: OpenApiResponse(description="Bad signature, or a field that does not fit"),
+            404: OpenApiResponse(description="Unknown share or share return"),
+            409: OpenApiResponse(description="Does not match our share or share return"),
+        },
+    )
+    def post(self, request, gateway: str):
+        adapter = ecommerce_gateway_get(gateway)
+        notice = adapter.parse_profit_share_callback(headers=dict(request.headers), body=request.body)
+        apply_verified(ecommerce_share_apply_notice, gateway=adapter.name, notice=notice)
         return Response({"code": "SUCCESS"})
 
 

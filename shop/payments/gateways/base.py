@@ -100,9 +100,17 @@ class Gateway(Protocol):
         """
 
     def upload_shipping_info(
-        self, *, transaction_id: str, openid: str, carrier: str, tracking_no: str, item_desc: str
+        self,
+        *,
+        transaction_id: str,
+        openid: str,
+        carrier: str,
+        tracking_no: str,
+        item_desc: str,
+        pickup: bool = False,
     ) -> None:
-        """Tell WeChat an order has shipped (required for mini-program goods; funds wait for it)."""
+        """Tell WeChat an order has shipped (required for mini-program goods; funds wait for it);
+        ``pickup``: the buyer collects it (用户自提), no carrier."""
 
     def transfer(self, *, out_bill_no: str, openid: str, amount_fen: int, remark: str) -> dict:
         """Start a payout to a user's WeChat balance; ``out_bill_no`` makes retries safe.

@@ -14,7 +14,8 @@ only as a whole) across merchants. After payment the platform may
 - refund, from the merchant's funds or advanced by the platform (垫付退款), and take the advance
   back from the merchant (垫付回补);
 - download bills: trade, refund, profit sharing, fund flow (the secondary merchants' own fund
-  flow encrypted, one per ``sub_mchid``).
+  flow encrypted, one per ``sub_mchid``);
+- report a sub-order's shipment to the mini-program (the combined form for a combined payment).
 
 Every call is keyed by our own number (``out_trade_no``, ``out_order_no``, ``out_return_no``,
 ``out_refund_no``, ``out_subsidy_no``; a subsidy is also one per ``transaction_id``), so a
@@ -406,6 +407,26 @@ class EcommerceGateway(Protocol):
 
     def parse_refund_callback(self, *, headers: Mapping[str, str], body: bytes) -> EcommerceRefund:
         """Verify and decode a refund notification, or ``InvalidCallback``."""
+
+    # --- shipping (the mini-program's order-shipping API) ------------------------------
+
+    def upload_shipping_info(
+        self,
+        *,
+        sub_mchid: str,
+        out_trade_no: str,
+        transaction_id: str,
+        openid: str,
+        carrier: str,
+        tracking_no: str,
+        item_desc: str,
+        combine_out_trade_no: str | None = None,
+        pickup: bool = False,
+    ) -> None:
+        """Report one paid sub-order's shipment (WeChat holds the money until then): the
+        combined form when it is part of the combined payment ``combine_out_trade_no``, else
+        the sub-order's own (a partner payment, by its ``transaction_id``). ``pickup``: the
+        buyer collects it (用户自提), no carrier. Sent again, it is WeChat's correction."""
 
     # --- bills -----------------------------------------------------------------------
 

@@ -83,6 +83,7 @@ from .ecommerce import (
     SubsidyResult,
     SubsidyReturnResult,
 )
+from .ecommerce_fields import refund_notice, share_notice
 from .sandbox import _signed, _verified_json
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -337,9 +338,10 @@ class SandboxEcommerceGateway:
         """The notification of a share's (first) receiver; ``event`` RETURN takes ``out_order_no``
         as an ``out_return_no``."""
         if event == "RETURN":
-            ret = self._s.get(f"return:{sub_mchid}:{out_order_no}")
-            if ret is None:
+            if self._s.get(f"return:{sub_mchid}:{out_order_no}") is None:
                 raise _refuse("RESOURCE_NOT_EXISTS", "回退单不存在", status=404)
+            with self._s.lock(f"acct:{sub_mchid}"):  # notified once done: building it completes it
+                ret = self._return_advanced(sub_mchid, out_order_no, poll=False, complete=True)
             share = self._s.get(f"share:{sub_mchid}:{ret['out_order_no']}")
             data = {
                 "type": "profitsharing",
@@ -376,11 +378,19 @@ class SandboxEcommerceGateway:
             }
         )
 
-    def build_refund_callback(self, *, sub_mchid: str, out_refund_no: str) -> tuple[dict[str, str], bytes]:
+    def build_refund_callback(
+        self, *, sub_mchid: str, out_refund_no: str, status: str | None = None
+    ) -> tuple[dict[str, str], bytes]:
+        """What the sandbox 'bank' sends about a refund (WeChat notifies once it is final):
+        building it completes a processing refund. ``status`` (``CLOSED``, ``ABNORMAL``) says
+        what a real refund may end as instead; the sandbox's own books are not changed by it."""
         refund = self._refund_advanced(sub_mchid, out_refund_no)
         if refund is None:
             raise _refuse("RESOURCE_NOT_EXISTS", "退款单不存在", status=404)
-        return _signed({"type": "refund", **self._refund_payload(refund)})
+        payload = self._refund_payload(refund)
+        if status is not None:
+            payload["status"] = status
+        return _signed({"type": "refund", **payload})
 
     # --- payments ---------------------------------------------------------------------
 
@@ -775,24 +785,25 @@ class SandboxEcommerceGateway:
             return _share_result(finish)
 
     def parse_profit_share_callback(self, *, headers: Mapping[str, str], body: bytes) -> ShareNotice:
+        """A signed ``build_profit_share_callback``; every field checked (``ecommerce_fields``)."""
         data = _verified_json(dict(headers), body)
         try:
             if data.get("type") != "profitsharing":
                 raise InvalidCallback("Signed, but not a profit-sharing notification.")
             receiver = data["receiver"]
-            return ShareNotice(
-                event=str(data["event"]),
-                sub_mchid=str(data["sub_mchid"]),
-                transaction_id=str(data["transaction_id"]),
-                order_id=str(data["order_id"]),
-                out_order_no=str(data["out_order_no"]),
-                receiver_type=str(receiver["type"]),
-                receiver_account=str(receiver["account"]),
-                amount_fen=int(receiver["amount_fen"]),
-                description=str(receiver["description"]),
+            return share_notice(
+                event=data["event"],
+                sub_mchid=data["sub_mchid"],
+                transaction_id=data["transaction_id"],
+                order_id=data["order_id"],
+                out_order_no=data["out_order_no"],
+                receiver_type=receiver["type"],
+                receiver_account=receiver["account"],
+                amount_fen=receiver["amount_fen"],
+                description=receiver.get("description"),
                 raw=data,
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InvalidCallback("Signed, but not a profit-sharing notification.") from exc
 
     # --- refunds ------------------------------------------------------------------------
@@ -875,22 +886,72 @@ class SandboxEcommerceGateway:
         return None if refund is None else _refund_result(refund)
 
     def parse_refund_callback(self, *, headers: Mapping[str, str], body: bytes) -> EcommerceRefund:
+        """A signed ``build_refund_callback``; every field checked (``ecommerce_fields``)."""
         data = _verified_json(dict(headers), body)
         try:
             if data.get("type") != "refund":
                 raise InvalidCallback("Signed, but not a refund notification.")
-            return EcommerceRefund(
-                sub_mchid=str(data["sub_mchid"]),
-                out_refund_no=str(data["out_refund_no"]),
-                refund_id=str(data["refund_id"]),
-                out_trade_no=str(data["out_trade_no"]),
-                status=str(data["status"]),
-                refund_fen=int(data["refund_fen"]),
-                advance_fen=int(data.get("advance_fen", 0)),
+            return refund_notice(
+                sub_mchid=data["sub_mchid"],
+                out_refund_no=data["out_refund_no"],
+                refund_id=data["refund_id"],
+                out_trade_no=data["out_trade_no"],
+                status=data["status"],
+                refund_fen=data["refund_fen"],
+                advance_fen=data.get("advance_fen", 0),
                 raw=data,
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InvalidCallback("Signed, but not a refund notification.") from exc
+
+    # --- shipping -----------------------------------------------------------------------
+
+    def upload_shipping_info(
+        self,
+        *,
+        sub_mchid: str,
+        out_trade_no: str,
+        transaction_id: str,
+        openid: str,
+        carrier: str,
+        tracking_no: str,
+        item_desc: str,
+        combine_out_trade_no: str | None = None,
+        pickup: bool = False,
+    ) -> None:
+        """Recorded (``shipment``) as WeChat checks it: the sub-order must be paid, under that
+        transaction, and named in the form that fits it (``10060001`` 支付单不存在 otherwise):
+        the combined form for a combined payment's sub-order, the single form otherwise."""
+        self._scripted("upload_shipping_info", sub_mchid=sub_mchid)
+        part_key = f"{sub_mchid}:{out_trade_no}"
+        part = self._s.get(f"part:{part_key}")
+        combine = self._s.get(f"combine:{combine_out_trade_no}") if combine_out_trade_no else None
+        if (
+            part is None
+            or part["state"] != "SUCCESS"
+            or part.get("transaction_id") != transaction_id
+            or part.get("combine") != combine_out_trade_no
+            or (combine_out_trade_no and (combine is None or part_key not in combine["parts"]))
+        ):
+            raise _refuse("10060001", "支付单不存在")
+        with self._s.lock(f"ship:{part_key}"):
+            before = self._s.get(f"ship:{part_key}") or {"uploads": 0}
+            self._s.set(
+                f"ship:{part_key}",
+                {
+                    "uploads": before["uploads"] + 1,
+                    "combined": combine_out_trade_no is not None,
+                    "logistics_type": 4 if pickup else 1,
+                    "carrier": "" if pickup else carrier,
+                    "tracking_no": "" if pickup else tracking_no,
+                    "item_desc": item_desc,
+                    "openid": openid,
+                },
+            )
+
+    def shipment(self, *, sub_mchid: str, out_trade_no: str) -> dict | None:
+        """What was last uploaded for a sub-order (and how many uploads), or None."""
+        return self._s.get(f"ship:{sub_mchid}:{out_trade_no}")
 
     # --- bills --------------------------------------------------------------------------
 
@@ -1198,14 +1259,16 @@ class SandboxEcommerceGateway:
         self._s.set(f"share:{sub_mchid}:{share['out_order_no']}", share)
         return share
 
-    def _return_advanced(self, sub_mchid: str, out_return_no: str, *, poll: bool) -> dict:
+    def _return_advanced(
+        self, sub_mchid: str, out_return_no: str, *, poll: bool, complete: bool = False
+    ) -> dict:
         key = f"return:{sub_mchid}:{out_return_no}"
         ret = self._s.get(key)
         if ret["result"] != PROCESSING:
             return ret
         if poll:
             ret["polls_left"] -= 1
-        if ret["polls_left"] > 0:
+        if ret["polls_left"] > 0 and not complete:
             self._s.set(key, ret)
             return ret
         part = self._part(ret["part"])

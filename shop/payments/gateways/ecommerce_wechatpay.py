@@ -29,7 +29,7 @@ import tempfile
 from base64 import b64decode
 from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import requests
@@ -62,6 +62,8 @@ from .ecommerce import (
     SubsidyResult,
     SubsidyReturnResult,
 )
+from .ecommerce_fields import refund_notice, share_notice
+from .mp_shipping import BY_OUT_TRADE_NO, BY_TRANSACTION_ID, MiniProgramShipping, shipment, upload_time
 from .wechat_v3 import (
     call_library,
     check_private_key,
@@ -110,6 +112,10 @@ SUB_FUNDFLOW_BILL = "/v3/bill/sub-merchant-fundflowbill"
 SHARE_BILL = "/v3/profitsharing/bills"
 
 ADVANCE_ACCOUNT = "REFUND_SOURCE_PARTNER_ADVANCE"  # 垫付退款: the platform advances the refund
+# Our notification endpoints (shop/payments/api/urls.py), by route name.
+PAYMENT_ROUTE = "ecommerce-payment-notify"
+REFUND_ROUTE = "ecommerce-refund-notify"
+SHARE_ROUTE = "ecommerce-profit-sharing-notify"
 
 
 class WechatPayEcommerceGateway:
@@ -129,13 +135,19 @@ class WechatPayEcommerceGateway:
         public_key_pem: str,
         public_key_id: str,
         refund_notify_url: str = "",
+        profit_share_notify_url: str = "",
+        app_secret: str = "",
     ) -> None:
         self.appid = appid
         self.sp_mchid = sp_mchid
+        self._shipping = MiniProgramShipping(appid=appid, app_secret=app_secret)
         self._cert_serial_no = cert_serial_no
         self._apiv3_key = apiv3_key
         self._notify_url = notify_url
         self._refund_notify_url = refund_notify_url or notify_url
+        # Not sent with any request: WeChat posts 分账动账通知 to the URL configured on the
+        # receiver's merchant platform; ops set it there to this (docs/payments-ecommerce.md).
+        self.profit_share_notify_url = profit_share_notify_url
         self._public_key_id = public_key_id
         self._public_key = load_public_key(public_key_pem)
         check_private_key(private_key_pem)
@@ -153,8 +165,15 @@ class WechatPayEcommerceGateway:
 
     @classmethod
     def from_settings(cls) -> WechatPayEcommerceGateway:
-        """From ``settings.WECHATPAY`` (the platform's keys; ``ECOMMERCE_NOTIFY_URL`` and
-        ``ECOMMERCE_REFUND_NOTIFY_URL`` optional) and ``WECHAT_APPID``."""
+        """From ``settings.WECHATPAY`` (the platform's keys) and ``WECHAT_APPID``.
+
+        The notification URLs are our own e-commerce endpoints on the host of ``NOTIFY_URL``
+        (the public one WeChat reaches us at): ``payments/wechatpay/ecommerce-notify`` for
+        payments, ``…/ecommerce-refund-notify`` for refunds, ``…/ecommerce-profit-sharing-notify``
+        for shares. ``ECOMMERCE_NOTIFY_URL``, ``ECOMMERCE_REFUND_NOTIFY_URL`` and
+        ``ECOMMERCE_PROFIT_SHARING_NOTIFY_URL`` override them. Never the direct merchant's
+        endpoints: those parse with the other adapter and would apply a partner payment as a
+        platform one."""
         conf: dict[str, Any] = getattr(settings, "WECHATPAY", None) or {}
         appid = getattr(settings, "WECHAT_APPID", "")
         missing = [key for key in REQUIRED_KEYS if not conf.get(key)] + ([] if appid else ["WECHAT_APPID"])
@@ -166,10 +185,14 @@ class WechatPayEcommerceGateway:
             private_key_pem=read_key_file(conf["PRIVATE_KEY_PATH"], "PRIVATE_KEY_PATH"),
             cert_serial_no=conf["CERT_SERIAL_NO"],
             apiv3_key=conf["APIV3_KEY"],
-            notify_url=conf.get("ECOMMERCE_NOTIFY_URL") or conf["NOTIFY_URL"],
+            notify_url=conf.get("ECOMMERCE_NOTIFY_URL") or our_url(conf["NOTIFY_URL"], PAYMENT_ROUTE),
             public_key_pem=read_key_file(conf["PUBLIC_KEY_PATH"], "PUBLIC_KEY_PATH"),
             public_key_id=conf["PUBLIC_KEY_ID"],
-            refund_notify_url=conf.get("ECOMMERCE_REFUND_NOTIFY_URL") or conf.get("REFUND_NOTIFY_URL", ""),
+            refund_notify_url=conf.get("ECOMMERCE_REFUND_NOTIFY_URL")
+            or our_url(conf["NOTIFY_URL"], REFUND_ROUTE),
+            profit_share_notify_url=conf.get("ECOMMERCE_PROFIT_SHARING_NOTIFY_URL")
+            or our_url(conf["NOTIFY_URL"], SHARE_ROUTE),
+            app_secret=getattr(settings, "WECHAT_APP_SECRET", ""),
         )
 
     # --- payments -----------------------------------------------------------------------
@@ -462,20 +485,25 @@ class WechatPayEcommerceGateway:
         return _share(data, sub_mchid=sub_mchid, transaction_id=transaction_id, out_order_no=out_order_no)
 
     def parse_profit_share_callback(self, *, headers: Mapping[str, str], body: bytes) -> ShareNotice:
-        """A verified ``PROFITSHARING.*`` notification (分账动账通知: ``SUCCESS`` or ``RETURN``)."""
+        """A verified ``PROFITSHARING.*`` notification (分账动账通知: ``SUCCESS`` or ``RETURN``).
+
+        WeChat sends it to the *receiver* (our platform account) once money reached it or left
+        it, at the URL configured on the receiver's merchant platform (分账动账通知设置,
+        ``service_notify_url``): the share request has no ``notify_url``. See
+        ``profit_share_notify_url``. Every field is checked (``ecommerce_fields``)."""
         event_type, resource = self._verified(headers, body, "PROFITSHARING.")
         try:
             receiver = resource["receiver"]
-            return ShareNotice(
+            return share_notice(
                 event=event_type.partition(".")[2],
-                sub_mchid=text(resource["sub_mchid"]),
-                transaction_id=text(resource["transaction_id"]),
-                order_id=text(resource["order_id"]),
-                out_order_no=text(resource["out_order_no"]),
-                receiver_type=text(receiver["type"]),
-                receiver_account=text(receiver["account"]),
-                amount_fen=fen(receiver["amount"]),
-                description=str(receiver.get("description", "")),
+                sub_mchid=resource["sub_mchid"],
+                transaction_id=resource["transaction_id"],
+                order_id=resource["order_id"],
+                out_order_no=resource["out_order_no"],
+                receiver_type=receiver["type"],
+                receiver_account=receiver["account"],
+                amount_fen=receiver["amount"],
+                description=receiver.get("description"),
                 raw=resource,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -531,17 +559,24 @@ class WechatPayEcommerceGateway:
         return _refund(data, sub_mchid=sub_mchid, out_refund_no=out_refund_no, out_trade_no="", refund_fen=0)
 
     def parse_refund_callback(self, *, headers: Mapping[str, str], body: bytes) -> EcommerceRefund:
-        """A verified ``REFUND.*`` notification (``REFUND.SUCCESS``, ``.ABNORMAL``, ``.CLOSED``)."""
+        """A verified ``REFUND.*`` notification (``REFUND.SUCCESS``, ``.ABNORMAL``, ``.CLOSED``),
+        sent to the ``notify_url`` of the refund request (``refund_notify_url``). Every field is
+        checked (``ecommerce_fields``). An advanced refund (``refund_account`` the platform's)
+        that names no ``amount.advance`` was advanced whole, as the apply answer's rule."""
         _, resource = self._verified(headers, body, "REFUND.")
         try:
-            return EcommerceRefund(
-                sub_mchid=text(resource["sub_mchid"]),
-                out_refund_no=text(resource["out_refund_no"]),
-                refund_id=text(resource["refund_id"]),
-                out_trade_no=text(resource["out_trade_no"]),
-                status=text(resource["refund_status"]),
-                refund_fen=fen(resource["amount"]["refund"]),
-                advance_fen=fen(resource["amount"].get("advance", 0) or 0),
+            amount = resource["amount"]
+            advance = amount.get("advance", 0)
+            if resource.get("refund_account") == ADVANCE_ACCOUNT and not advance:
+                advance = amount["refund"]
+            return refund_notice(
+                sub_mchid=resource["sub_mchid"],
+                out_refund_no=resource["out_refund_no"],
+                refund_id=resource["refund_id"],
+                out_trade_no=resource["out_trade_no"],
+                status=resource["refund_status"],
+                refund_fen=amount["refund"],
+                advance_fen=advance,
                 raw=resource,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -583,6 +618,59 @@ class WechatPayEcommerceGateway:
             # advance refund advances the whole refund.
             result = dataclasses.replace(result, advance_fen=result.refund_fen)
         return result
+
+    # --- shipping (mini-program API, not WeChat Pay) ---------------------------------------
+
+    def upload_shipping_info(
+        self,
+        *,
+        sub_mchid: str,
+        out_trade_no: str,
+        transaction_id: str,
+        openid: str,
+        carrier: str,
+        tracking_no: str,
+        item_desc: str,
+        combine_out_trade_no: str | None = None,
+        pickup: bool = False,
+    ) -> None:
+        """One sub-order's shipment (``mp_shipping``). A partner payment's by its
+        ``transaction_id``; a combined payment's in the combined form: the combined order and
+        this sub-order, both keyed by the merchant that placed them (our platform, the
+        combined prepay's ``combine_mchid`` and sub-order ``mchid``) and our numbers."""
+        ship = shipment(carrier=carrier, tracking_no=tracking_no, item_desc=item_desc, pickup=pickup)
+        payer, uploaded = {"openid": openid}, upload_time(SHANGHAI)
+        if combine_out_trade_no is None:
+            self._shipping.upload(
+                {
+                    "order_key": {"order_number_type": BY_TRANSACTION_ID, "transaction_id": transaction_id},
+                    **ship,
+                    "upload_time": uploaded,
+                    "payer": payer,
+                }
+            )
+            return
+        self._shipping.upload_combined(
+            {
+                "order_key": {
+                    "order_number_type": BY_OUT_TRADE_NO,
+                    "mchid": self.sp_mchid,
+                    "out_trade_no": combine_out_trade_no,
+                },
+                "sub_orders": [
+                    {
+                        "order_key": {
+                            "order_number_type": BY_OUT_TRADE_NO,
+                            "mchid": self.sp_mchid,
+                            "out_trade_no": out_trade_no,
+                        },
+                        **ship,
+                    }
+                ],
+                "upload_time": uploaded,
+                "payer": payer,
+            }
+        )
 
     # --- bills --------------------------------------------------------------------------
 
@@ -773,6 +861,15 @@ class WechatPayEcommerceGateway:
 
     def _pay_params(self, data: dict) -> dict:
         return jsapi_pay_params(self._pay, appid=self.appid, prepay_answer=data)
+
+
+def our_url(public_url: str, route: str, gateway: str = WechatPayEcommerceGateway.name) -> str:
+    """The absolute URL of our ``route`` (for ``gateway``) on the host of ``public_url``: the
+    path comes from our URLconf, so what we send WeChat cannot drift from our routes."""
+    from django.urls import reverse
+
+    base = urlsplit(public_url)
+    return urlunsplit((base.scheme, base.netloc, reverse(route, kwargs={"gateway": gateway}), "", ""))
 
 
 def _rfc3339(moment: datetime.datetime) -> str:

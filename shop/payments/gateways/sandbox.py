@@ -150,7 +150,14 @@ class SandboxGateway:
             raise InvalidCallback("Signed, but not a refund notification.") from exc
 
     def upload_shipping_info(
-        self, *, transaction_id: str, openid: str, carrier: str, tracking_no: str, item_desc: str
+        self,
+        *,
+        transaction_id: str,
+        openid: str,
+        carrier: str,
+        tracking_no: str,
+        item_desc: str,
+        pickup: bool = False,
     ) -> None:
         """The sandbox holds no money, so there is nothing to release."""
 

@@ -13,15 +13,11 @@ not verify is an ``InvalidCallback``, and nothing else.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import requests
 from django.conf import settings
-from django.core.cache import cache
-from django.utils import timezone
 
 from shop.errors import Unprocessable, ValidationFailed
 
@@ -34,9 +30,9 @@ from .fields import (
     callback_reason,
     callback_text,
 )
+from .mp_shipping import BY_TRANSACTION_ID, MiniProgramShipping, shipment, upload_time
 from .wechat_v3 import (
     CALLBACK_MAX_SKEW_S,  # noqa: F401 - re-exported: callers and tests read it here
-    HTTP_TIMEOUT_S,
     SIGNATURE_TYPE,  # noqa: F401 - re-exported
     call_library,
     check_private_key,
@@ -60,9 +56,6 @@ REQUIRED_KEYS = (
     "PUBLIC_KEY_PATH",
     "PUBLIC_KEY_ID",
 )
-MP_API = "https://api.weixin.qq.com"
-MP_TOKEN_EXPIRED = {40001, 40014, 42001}  # access_token invalid / malformed / expired
-MP_TOKEN_MARGIN_S = 300  # drop the cached access_token this long before WeChat does
 TRANSFER_NEEDS_NAME_FEN = 200_000  # ¥2,000: from here WeChat wants the payee's encrypted real name
 # Merchant transfer scene 1005 (佣金报酬) fits commissions and rebates paid out to members;
 # the scene must be enabled for the merchant, so WECHATPAY["TRANSFER_SCENE_ID"] may override it.
@@ -99,7 +92,7 @@ class WechatPayGateway:
         self.appid = appid
         self.mchid = mchid
         self._apiv3_key = apiv3_key
-        self._app_secret = app_secret
+        self._shipping = MiniProgramShipping(appid=appid, app_secret=app_secret)
         self._public_key_id = public_key_id
         self._public_key = load_public_key(public_key_pem)
         check_private_key(private_key_pem)
@@ -342,28 +335,27 @@ class WechatPayGateway:
     # --- shipping (mini-program API, not WeChat Pay) ------------------------------
 
     def upload_shipping_info(
-        self, *, transaction_id: str, openid: str, carrier: str, tracking_no: str, item_desc: str
+        self,
+        *,
+        transaction_id: str,
+        openid: str,
+        carrier: str,
+        tracking_no: str,
+        item_desc: str,
+        pickup: bool = False,
     ) -> None:
-        """Report an express shipment of a whole order (发货信息录入). WeChat holds the money of
-        mini-program goods until this is done. Uploading again for the same order is accepted by
-        WeChat as a correction. ``carrier`` is WeChat's express company id (e.g. ``"ZTO"``)."""
-        payload = {
-            "order_key": {"order_number_type": 2, "transaction_id": transaction_id},  # 2: by transaction id
-            "logistics_type": 1,  # express delivery
-            "delivery_mode": 1,  # UNIFIED_DELIVERY: one parcel for the whole order
-            "shipping_list": [
-                {"tracking_no": tracking_no, "express_company": carrier, "item_desc": item_desc[:120]}
-            ],
-            "upload_time": timezone.now().astimezone(SHANGHAI).isoformat(timespec="milliseconds"),
-            "payer": {"openid": openid},
-        }
-        token = self._mp_access_token()
-        try:
-            self._mp_post("/wxa/sec/order/upload_shipping_info", payload, access_token=token)
-        except GatewayError as exc:
-            if exc.wechat_code in {str(code) for code in MP_TOKEN_EXPIRED}:
-                cache.delete(self._token_cache_key)  # the retry fetches a fresh one
-            raise
+        """Report the shipment of a whole order (发货信息录入, ``mp_shipping``): an express parcel,
+        or (``pickup``) collected by the buyer. WeChat holds the money of mini-program goods
+        until this is done. Uploading again for the same order is accepted by WeChat as a
+        correction. ``carrier`` is WeChat's express company id (e.g. ``"ZTO"``)."""
+        self._shipping.upload(
+            {
+                "order_key": {"order_number_type": BY_TRANSACTION_ID, "transaction_id": transaction_id},
+                **shipment(carrier=carrier, tracking_no=tracking_no, item_desc=item_desc, pickup=pickup),
+                "upload_time": upload_time(SHANGHAI),
+                "payer": {"openid": openid},
+            }
+        )
 
     # --- plumbing -----------------------------------------------------------------
 
@@ -381,57 +373,3 @@ class WechatPayGateway:
             public_key=self._public_key,
             apiv3_key=self._apiv3_key,
         )
-
-    @property
-    def _token_cache_key(self) -> str:
-        return f"wechat:mp-access-token:{self.appid}"
-
-    def _mp_access_token(self) -> str:
-        """The mini-program access_token, shared through the cache by every process.
-
-        ``stable_token`` (not ``token``) so that fetching one never invalidates the copy another
-        process still holds.
-        """
-        token = cache.get(self._token_cache_key)
-        if token:
-            return token
-        if not self._app_secret:
-            raise GatewayNotConfigured("WECHAT_APP_SECRET is needed to call the mini-program API.")
-        data = self._mp_post(
-            "/cgi-bin/stable_token",
-            {"grant_type": "client_credential", "appid": self.appid, "secret": self._app_secret},
-        )
-        token = data.get("access_token")
-        if not isinstance(token, str) or not token:
-            raise GatewayError("WeChat stable_token answered without an access_token.")
-        expires_in = data.get("expires_in") if isinstance(data.get("expires_in"), int) else 7200
-        cache.set(self._token_cache_key, token, timeout=max(expires_in - MP_TOKEN_MARGIN_S, 60))
-        return token
-
-    def _mp_post(self, path: str, payload: dict, *, access_token: str | None = None) -> dict:
-        """POST to the mini-program API; its JSON answer, or ``GatewayError`` (errcode in ``wechat_code``)."""
-        params = {"access_token": access_token} if access_token else None
-        try:
-            response = requests.post(
-                MP_API + path,
-                params=params,
-                data=json.dumps(payload, ensure_ascii=False).encode(),
-                headers={"Content-Type": "application/json"},
-                timeout=HTTP_TIMEOUT_S,
-            )
-        except requests.RequestException as exc:
-            raise GatewayError(f"WeChat {path}: {type(exc).__name__}.") from exc
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if response.status_code != 200 or not isinstance(data, dict):
-            raise GatewayError(f"WeChat {path}: HTTP {response.status_code}.", status=response.status_code)
-        errcode = data.get("errcode", 0)
-        if errcode != 0:
-            raise GatewayError(
-                f"WeChat {path}: errcode {errcode} {data.get('errmsg', '')}".strip(),
-                status=response.status_code,
-                wechat_code=str(errcode),
-            )
-        return data

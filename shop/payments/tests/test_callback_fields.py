@@ -226,3 +226,129 @@ def test_a_value_that_still_does_not_fit_is_a_4xx_not_a_500():
 
     assert_error(response, 401, "invalid_callback")
     assert _written() == before
+
+
+# --- the e-commerce gateway's refund and profit-sharing notifications ------------------------
+
+
+def _ecommerce_refund_callback(**overrides) -> dict:
+    return {
+        "type": "refund",
+        "sub_mchid": "1600000001",
+        "out_refund_no": "RF2407011200001",
+        "refund_id": "sbxrefund0001",
+        "out_trade_no": "P1",
+        "status": "SUCCESS",
+        "refund_fen": 100,
+        "advance_fen": 0,
+        **overrides,
+    }
+
+
+def _share_callback(*, receiver: dict | None = None, **overrides) -> dict:
+    return {
+        "type": "profitsharing",
+        "event": "SUCCESS",
+        "sub_mchid": "1600000001",
+        "transaction_id": "4200000001",
+        "order_id": "3008000001",
+        "out_order_no": "S1",
+        "receiver": {
+            "type": "MERCHANT_ID",
+            "account": "1900000000",
+            "amount_fen": 100,
+            "description": "平台佣金",
+            **(receiver or {}),
+        },
+        **overrides,
+    }
+
+
+ECOMMERCE_BAD_FIELDS = [
+    *[
+        pytest.param(
+            "ecommerce-refund-notify",
+            _ecommerce_refund_callback(**{field: amount.values[0]}),
+            id=f"refund-{field}-{amount.id}",
+        )
+        for field in ("refund_fen", "advance_fen")
+        for amount in BAD_AMOUNTS
+    ],
+    *[
+        pytest.param(
+            "ecommerce-refund-notify",
+            _ecommerce_refund_callback(**{field: value.values[0]}),
+            id=f"refund-{field}-{value.id}",
+        )
+        for field in ("sub_mchid", "out_refund_no", "refund_id", "out_trade_no", "status")
+        for value in BAD_IDS
+    ],
+    pytest.param(
+        "ecommerce-refund-notify", _ecommerce_refund_callback(out_trade_no="P" * 33), id="long-our-no"
+    ),
+    *[
+        pytest.param(
+            "ecommerce-profit-sharing-notify",
+            _share_callback(receiver={"amount_fen": amount.values[0]}),
+            id=f"share-amount-{amount.id}",
+        )
+        for amount in BAD_AMOUNTS
+    ],
+    *[
+        pytest.param(
+            "ecommerce-profit-sharing-notify",
+            _share_callback(**{field: value.values[0]}),
+            id=f"share-{field}-{value.id}",
+        )
+        for field in ("event", "sub_mchid", "transaction_id", "order_id", "out_order_no")
+        for value in BAD_IDS
+    ],
+    *[
+        pytest.param(
+            "ecommerce-profit-sharing-notify",
+            _share_callback(receiver={field: value.values[0]}),
+            id=f"share-receiver-{field}-{value.id}",
+        )
+        for field in ("type", "account")
+        for value in BAD_IDS
+    ],
+    pytest.param(
+        "ecommerce-profit-sharing-notify",
+        _share_callback(receiver={"description": 7}),
+        id="description-number",
+    ),
+    pytest.param(
+        "ecommerce-profit-sharing-notify", _share_callback(receiver=None) | {"receiver": []}, id="no-receiver"
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "payload"), ECOMMERCE_BAD_FIELDS)
+def test_a_signed_ecommerce_notice_with_unusable_fields_is_refused(path, payload):
+    before = _written()
+
+    response = _post(f"/api/v1/payments/sandbox/{path}", payload)
+
+    assert_error(response, 401, "invalid_callback")
+    assert _written() == before
+
+
+@pytest.mark.parametrize("path", ["ecommerce-refund-notify", "ecommerce-profit-sharing-notify"])
+def test_a_value_that_still_does_not_fit_an_ecommerce_notice_is_a_4xx_not_a_500(path):
+    # The backstop: a DataError while applying rolls back and is refused (WeChat retries).
+    from unittest import mock
+
+    from django.db import DataError
+
+    target = {
+        "ecommerce-refund-notify": "shop.payments.api.views.ecommerce_refund_apply_notice",
+        "ecommerce-profit-sharing-notify": "shop.payments.api.views.ecommerce_share_apply_notice",
+    }[path]
+    payload = _ecommerce_refund_callback() if "refund" in path else _share_callback()
+    before = _written()
+
+    with mock.patch(target, side_effect=DataError("value too long")):
+        response = _post(f"/api/v1/payments/sandbox/{path}", payload)
+
+    assert_error(response, 401, "invalid_callback")
+    assert _written() == before

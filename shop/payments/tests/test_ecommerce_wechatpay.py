@@ -224,7 +224,8 @@ def test_combine_prepay_sends_every_sub_order_with_its_merchant_and_subsidy(gw, 
 
     method, path, _, body = sent(fake, 0, merchant_key)
     assert body["time_expire"] == "2024-07-01T12:30:00+08:00"
-    assert body["notify_url"] == NOTIFY_URL
+    # Our e-commerce endpoint on NOTIFY_URL's host, never the direct merchant's endpoint.
+    assert body["notify_url"] == "https://shop.example.com/api/v1/payments/wechatpay/ecommerce-notify"
     assert (method, path) == ("POST", "/v3/combine-transactions/jsapi")
     assert (body["combine_appid"], body["combine_mchid"], body["combine_out_trade_no"]) == (
         APPID,

@@ -258,6 +258,7 @@ def test_shipping_info_is_uploaded_with_the_payers_openid(fake):
             "carrier": "ZTO",
             "tracking_no": "ZT1",
             "item_desc": "抽纸 x2",
+            "pickup": False,
         }
     ]
 
