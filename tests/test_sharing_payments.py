@@ -205,3 +205,27 @@ def test_a_paid_combined_payment_reconciles_with_the_sandboxs_trade_bill_part_by
 
     assert bill.line_count == PaymentPart.objects.filter(payment=result.payment).count() == 2
     assert list(ReconciliationCase.objects.values_list("kind", "key")) == []
+
+
+def test_a_shared_payment_is_never_applied_by_the_platform_s_own_payment_callback():
+    """Its money went to the merchants' frozen funds: only the e-commerce notification, with
+    a transaction per part, applies it; the platform callback's path does not know it."""
+    from shop.errors import NotFound
+    from shop.payments.gateways.base import PaymentResult
+    from shop.payments.services import payment_apply_result
+
+    result, _, _, _ = two_merchant_checkout(coupon_fen=0)
+    payment = result.payment
+    forged_as_ours = PaymentResult(
+        out_trade_no=payment.out_trade_no,
+        transaction_id="4200000000000000000001",
+        amount_fen=payment.amount_fen,
+        succeeded=True,
+    )
+
+    with pytest.raises(NotFound):
+        payment_apply_result(gateway=payment.gateway, result=forged_as_ours)
+
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.CREATED
+    assert not PaymentPart.objects.filter(payment=payment, transaction_id__isnull=False).exists()

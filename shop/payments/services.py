@@ -78,7 +78,8 @@ class Applied(StrEnum):
 def payment_apply_result(*, gateway: str, result: PaymentResult) -> Applied:
     """Apply a verified gateway result exactly once.
 
-    - unknown payment: ``NotFound``, nothing written;
+    - unknown payment, or a shared one (paid into its merchants' funds: only the e-commerce
+      notification applies it): ``NotFound``, nothing written;
     - already applied: ``DUPLICATE`` (gateways retry for 24 h: answer success);
     - amount mismatch or paid after close: recorded as an anomaly for ops, nothing paid;
       the money that did arrive is booked and refunded in full, once per anomaly;
@@ -98,10 +99,12 @@ def payment_apply_result(*, gateway: str, result: PaymentResult) -> Applied:
 def _apply_locked(*, gateway: str, result: PaymentResult) -> Applied:
     payment = (
         Payment.objects.select_for_update(no_key=True)
-        .filter(out_trade_no=result.out_trade_no, gateway=gateway)
+        .filter(out_trade_no=result.out_trade_no, gateway=gateway, funds=Payment.Funds.PLATFORM)
         .first()
     )
     if payment is None:
+        # A shared payment is paid into its merchants' funds and applied only from the
+        # e-commerce notification (parts.payment_apply_ecommerce), never as ours.
         logger.warning("callback for unknown payment %s via %s", result.out_trade_no, gateway)
         raise NotFound("No such payment.", out_trade_no=result.out_trade_no)
 
