@@ -3,7 +3,8 @@
 
 The trade bill gives the fee of every line: a payment's (WeChat charges it), a refund's
 (negative: the part of the fee WeChat gives back). Once a trade bill is matched
-(``reconciliation``'s ``after_match``), each line whose payment is ours and whose fee is not 0
+(``reconciliation``'s ``after_match``), a task of its own (``bill_fees_book_task``: a million
+lines' fees are not the matching's time) records them: each line whose payment is ours and whose fee is not 0
 becomes one ``GatewayFee`` row, unique by the gateway's own id of the line (``transaction_id``,
 ``transaction_id/refund_id`` for a refund line) — never by the bill's date — so importing the
 bill again, or the line showing up on the next day's bill too, records and books nothing twice,
@@ -67,6 +68,15 @@ def _positions(header: list[str]) -> dict[str, int] | None:
 
 def platform_fees() -> AccountRef:
     return AccountRef.platform(Account.Kind.GATEWAY_FEES)
+
+
+def bill_fees_book_later(bill: BillImport) -> None:
+    """The trade bill's ``after_match``: its fees are booked by a task of their own once the
+    matching is done (``bill_import_run`` runs outside any transaction, so the bill is saved).
+    A re-import books only what is new."""
+    from .tasks import bill_fees_book_task
+
+    bill_fees_book_task.delay(bill.pk)
 
 
 def bill_fees_book(bill: BillImport) -> int:

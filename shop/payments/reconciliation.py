@@ -577,10 +577,10 @@ def payment_case_apply_missed(case: ReconciliationCase) -> tuple[str, str]:
 
 def register_bill_matchers() -> None:
     """This app's bill kinds and matchers (``PaymentsConfig.ready``)."""
-    from .gateway_fees import bill_fees_book
+    from .gateway_fees import bill_fees_book_later
     from .reconcile_steps import register_step_matchers
 
-    register_bill_kind(kind="trade", read=trade_line_read, after_match=bill_fees_book)
+    register_bill_kind(kind="trade", read=trade_line_read, after_match=bill_fees_book_later)
     register_bill_kind(kind="refund", read=refund_line_read)
     register_bill_matcher(
         name="payments", bill_kind="trade", ours=payments_ours, apply_missed=payment_case_apply_missed

@@ -106,3 +106,21 @@ def funds_step_run_task(step_id: int) -> None:
     from .steps import funds_step_run
 
     funds_step_run(step_id=step_id)
+
+
+@shared_task(
+    acks_late=True,  # a lost run leaves the day's fees unbooked: redeliver instead
+    reject_on_worker_lost=True,  # idempotent: each line's fee is recorded and booked once
+    autoretry_for=(OperationalError,),
+    retry_backoff=30,
+    max_retries=5,
+)
+def bill_fees_book_task(import_id: int) -> None:
+    """Book the handling fees of a matched trade bill (shop/payments/gateway_fees.py), after
+    its reconciliation, in the background: a million lines' fees are not the matching's time."""
+    from .gateway_fees import bill_fees_book
+    from .models import BillImport
+
+    bill = BillImport.objects.filter(pk=import_id, status=BillImport.Status.DONE).first()
+    if bill is not None:
+        bill_fees_book(bill)
