@@ -511,12 +511,26 @@ class GatewayFee(BaseModel):
     transaction_id = models.CharField(max_length=64)
     refund_id = models.CharField(max_length=64, blank=True)
     out_trade_no = models.CharField(max_length=64)
-    bill_import = models.ForeignKey(BillImport, on_delete=models.PROTECT, related_name="fees")
+    # A row per line of a million-line bill, written by one INSERT … SELECT from rows that
+    # exist (the bill's import, our payment, part and posting): no database foreign keys and
+    # no indexes on them (their checks and index writes per row were most of the insert's
+    # time; nothing looks fees up by them). ``on_delete`` still protects them in the ORM.
+    bill_import = models.ForeignKey(
+        BillImport, on_delete=models.PROTECT, related_name="fees", db_index=False, db_constraint=False
+    )
     fee_fen = models.BigIntegerField(help_text="Negative on a refund line: the fee WeChat gave back.")
     funds = models.CharField(max_length=16, choices=Payment.Funds.choices)
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="gateway_fees")
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="gateway_fees", db_index=False, db_constraint=False
+    )
     part = models.ForeignKey(
-        PaymentPart, on_delete=models.PROTECT, null=True, blank=True, related_name="gateway_fees"
+        PaymentPart,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="gateway_fees",
+        db_index=False,
+        db_constraint=False,
     )
     merchant_id = models.BigIntegerField(null=True, blank=True)
     order_id = models.BigIntegerField(null=True, blank=True)
@@ -526,6 +540,8 @@ class GatewayFee(BaseModel):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
+        db_constraint=False,
         help_text="The ledger transaction that booked it (empty: still to book).",
     )
 
