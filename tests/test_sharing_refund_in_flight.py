@@ -111,3 +111,35 @@ def test_a_refund_while_the_subsidy_is_in_flight_returns_the_coupons_part_once_i
     assert frozen(merchant.pk) == receivable(merchant.pk) == 0
     assert sandbox().balances(merchant.sub_mchid) == {"frozen": 0, "released": 0}
     assert ledger_check_report() == ""
+
+
+def test_a_full_refund_after_the_share_and_before_the_unfreeze_releases_nothing_and_does_not_crash():
+    """The share's fee is not returned, so a full refund after the share takes it from the
+    merchant's released money: nothing is left frozen for the order, and its unfreeze (written
+    when the share finished) confirms with 0 — it used to write -fee (-11) into the step and
+    fail on the step's amount >= 0 constraint (IntegrityError), on every retry."""
+    from rebates.tests.helpers import make_paid_order
+
+    earlier, merchant = shared_order_with_share_processing()
+    for _ in range(6):  # the earlier order shared and unfrozen: 1,780 released
+        run_open_steps()
+    assert sandbox().balances(merchant.sub_mchid) == {"frozen": 0, "released": 1_780}
+    order = complete(make_paid_order(buyer=earlier.buyer, store=earlier.store, sku=earlier.items.get().sku))
+    orders_settle(order_ids=[order.pk])
+    for _ in range(3):
+        run_open_steps("share")
+    assert FundsStep.objects.get(kind="unfreeze", order_id=order.pk).status == "pending"
+
+    refund = order_refund_full(order_id=order.pk, reason="late complaint", by_ops=True)
+    for _ in range(3):
+        run_open_steps("share_return")
+    assert refund_send(refund_id=refund.pk).status == Refund.Status.SUCCEEDED
+    for _ in range(4):
+        run_open_steps("unfreeze")
+
+    unfreeze = FundsStep.objects.get(kind="unfreeze", order_id=order.pk)
+    assert (unfreeze.status, unfreeze.amount_fen) == ("confirmed", 0)
+    # The 1,990 came from the order's 1,979 and 11 of the released money.
+    assert sandbox().balances(merchant.sub_mchid) == {"frozen": 0, "released": 1_780 - 11}
+    assert frozen(merchant.pk) == -receivable(merchant.pk) == 11  # the fee, paid from released money
+    assert ledger_check_report() == ""
