@@ -9,8 +9,9 @@ Exactly once, whatever runs it:
 - confirmation is a compare-and-set under the step's row lock, and the kind's handler
   (``STEP_CONFIRMED``, filled by the apps that own the money) posts under a key of the step.
 
-Order at one sub-order: the subsidy before any share, every share and return before the
-unfreeze. A step whose predecessor is still open waits (``pending``, retried later).
+Order at one sub-order: the subsidy before any share (and its returns), the share before its
+returns, every share and return before the unfreeze. A step whose predecessor is still open
+waits (``pending``, retried later).
 """
 
 from __future__ import annotations
