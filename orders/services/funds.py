@@ -55,15 +55,20 @@ def order_post_paid_shared(*, payment: Payment, orders: list[Order]) -> None:
 
 
 def order_refund_steps_write(*, order: Order, refund, key: str, coupon_back_fen: int) -> None:
-    """A refund of a shared order, in its transaction: once the order was shared, the
-    platform first returns the commission the refund clawed back (``R<refund>``, the same
-    amount rebates' hook moved back to the receivable, so frozen funds and receivable stay
-    mirrors), and once the buyer is refunded the coupon's share of it goes back as a subsidy
-    return (``BR<refund>``). The refund waits for its share return (``parts_refunds``)."""
+    """A refund of a shared order, in its transaction: once the order's share is written (and
+    not failed) the platform first returns the commission the refund clawed back
+    (``R<refund>``, the same amount rebates' hook moved back to the receivable, so frozen funds
+    and receivable stay mirrors), and once the buyer is refunded the coupon's share of it goes
+    back as a subsidy return (``BR<refund>``). The refund waits for its share return
+    (``parts_refunds``), which waits for a share still in flight to finish (``steps``): a
+    share sent before the refund carries the commission the refund undid, so that commission
+    must come back even though the share was not yet FINISHED when the refund was made."""
     part = PaymentPart.objects.get(order_id=order.pk)
-    shared = FundsStep.objects.filter(
-        order_id=order.pk, kind=FundsStep.Kind.SHARE, status=FundsStep.Status.CONFIRMED
-    ).exists()
+    shared = (
+        FundsStep.objects.filter(order_id=order.pk, kind=FundsStep.Kind.SHARE)
+        .exclude(status=FundsStep.Status.FAILED)
+        .exists()
+    )
     clawed = 0
     if shared:
         clawed = (
@@ -74,9 +79,13 @@ def order_refund_steps_write(*, order: Order, refund, key: str, coupon_back_fen:
             ).aggregate(total=Sum("amount_fen"))["total"]
             or 0
         )
-    subsidised = FundsStep.objects.filter(
-        order_id=order.pk, kind=FundsStep.Kind.SUBSIDY, status=FundsStep.Status.CONFIRMED
-    ).exists()
+    # A subsidy still in flight reaches the merchant's funds all the same: its part of the
+    # refund goes back too (the return waits for the subsidy, ``steps``).
+    subsidised = (
+        FundsStep.objects.filter(order_id=order.pk, kind=FundsStep.Kind.SUBSIDY)
+        .exclude(status=FundsStep.Status.FAILED)
+        .exists()
+    )
     steps = []
     if clawed > 0:
         steps.append(_refund_step(FundsStep.Kind.SHARE_RETURN, f"R{refund.pk}", part, refund, clawed))

@@ -114,9 +114,8 @@ def _order_lines(
     left the merchant's frozen funds for the platform's account (frozen +S, gateway clearing
     −S), and what it carried beyond the commission (the fee) leaves the receivable for revenue.
     The rest stays receivable (and frozen) until the unfreeze."""
-    if share is not None:
-        commission = sum(_net(a) for a in accruals)
-        left, fee = 0, share.amount_fen - commission
+    if share is not None:  # the share's own fee: commission refunded meanwhile is returned
+        left, fee = 0, share.fee_fen
     net: dict[AccountRef, int] = defaultdict(int)
     for accrual in accruals:
         amount = _net(accrual)
@@ -235,11 +234,14 @@ def _settle_batch(
     shares = shares or {}
     # A finished share settles inside the transaction that confirms it; a batch is its own.
     with transaction.atomic(durable=not shares):
-        # Lock the orders first (pk order), as payments and refunds do, then decide.
+        # Lock the orders first (pk order), as payments and refunds do, then decide. A share
+        # that finished is booked even if the order was fully refunded while it was in flight
+        # (its commission comes back by share return): the money moved at the gateway.
+        statuses = [Order.Status.COMPLETED] + ([Order.Status.REFUNDED] if shares else [])
         orders = [
             SettlingOrder._make(row)
             for row in order_qs_for_update()
-            .filter(pk__in=order_ids, status=Order.Status.COMPLETED)
+            .filter(pk__in=order_ids, status__in=statuses)
             .values_list("pk", "store_id", "merchant_id", "sale_fen", "refunded_fen", "store__is_frozen")
         ]
         settled = set(
@@ -323,7 +325,7 @@ def _order_posting(
     commission = sum(_net(a) for a in accruals)
     left, fee = order_merchant_due(order, commission, refunded_fen=refunded_fen)
     if share is not None:  # nothing payable: the rest is the merchant's, frozen at the gateway
-        left, fee = share.amount_fen - commission, share.amount_fen - commission
+        left, fee = share.fee_fen, share.fee_fen
     lines = _order_lines(accruals, envelope_lines, order.merchant_id, left, fee, share)
     totals.commission_fen += commission
     totals.merchant_payable_fen += left - fee

@@ -9,8 +9,9 @@ Exactly once, whatever runs it:
 - confirmation is a compare-and-set under the step's row lock, and the kind's handler
   (``STEP_CONFIRMED``, filled by the apps that own the money) posts under a key of the step.
 
-Order at one sub-order: the subsidy before any share, every share and return before the
-unfreeze. A step whose predecessor is still open waits (``pending``, retried later).
+Order at one sub-order: the subsidy before any share (and its returns), the share before its
+returns, every share and return before the unfreeze. A step whose predecessor is still open
+waits (``pending``, retried later).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ STEP_CONFIRMED: Registry[Callable[[FundsStep], None]] = Registry("funds step con
 # Each kind waits for these kinds of the same sub-order to be confirmed (or failed) first.
 _WAITS_FOR: dict[str, tuple[str, ...]] = {
     Kind.SHARE: (Kind.SUBSIDY,),
+    Kind.SHARE_RETURN: (Kind.SHARE,),  # a refund during a share in flight: returned once finished
+    Kind.SUBSIDY_RETURN: (Kind.SUBSIDY,),  # likewise a refund during a subsidy in flight
     Kind.UNFREEZE: (Kind.SUBSIDY, Kind.SHARE, Kind.SHARE_RETURN, Kind.SUBSIDY_RETURN),
 }
 
@@ -143,8 +146,11 @@ def funds_step_run(*, step_id: int, now: datetime | None = None) -> str:
 
 
 def _waiting(step: FundsStep) -> bool:
-    if step.kind == Kind.SUBSIDY_RETURN:  # needs the refund WeChat made (its refund_id)
-        return not Refund.objects.filter(pk=step.refund_id, status=Refund.Status.SUCCEEDED).exists()
+    if (  # a subsidy return needs the refund WeChat made (its refund_id)
+        step.kind == Kind.SUBSIDY_RETURN
+        and not Refund.objects.filter(pk=step.refund_id, status=Refund.Status.SUCCEEDED).exists()
+    ):
+        return True
     if (
         step.kind == Kind.UNFREEZE
         and Refund.objects.filter(part_id=step.part_id, status__in=Refund.IN_FLIGHT).exists()

@@ -47,11 +47,16 @@ def order_frozen_fen(*, order_id: int, merchant_id: int) -> int:
 def unfreeze_confirmed(step: FundsStep) -> None:
     """The rest left the frozen funds for the merchant: neither frozen nor receivable now.
     The rest is what is frozen for the order *now* (a refund may have come between the
-    writing of the step and its confirmation): the step records it."""
-    rest = order_frozen_fen(order_id=step.order_id, merchant_id=step.merchant_id)
+    writing of the step and its confirmation): the step records it. Nothing is left when a
+    full refund came after the share — the share's fee is not returned, so the refund took
+    it from the merchant's released money and the order's frozen part is above zero: the
+    unfreeze releases 0 and posts nothing."""
+    rest = max(order_frozen_fen(order_id=step.order_id, merchant_id=step.merchant_id), 0)
     if rest != step.amount_fen:
         step.amount_fen = rest
         step.save(update_fields=["amount_fen", "updated_at"])
+    if not rest:
+        return
     ledger_post(
         key=f"funds-step:{step.pk}",
         kind="unfreeze_confirmed",
