@@ -2,58 +2,83 @@
 transaction, sent after commit, polled while ``processing``, retried while ``pending``,
 ``failed`` for good as an ops case (docs/merchant-money.md).
 
+They run in batches: a merchant's task claims up to ``SEND_BATCH`` due steps with one
+conditional UPDATE, sends or polls each (one gateway call each, at the merchant's rate),
+then records the outcomes together — the still-processing ones with one UPDATE and one
+delayed task for their next poll, the confirmed ones in one transaction whose handlers post
+the money of the whole batch (one settlement batch for a batch of shares).
+
 Exactly once, whatever runs it:
 - the gateway applies each ``out_no`` at most once (a resend answers as the first did);
-- a sender first *claims* a due step with a conditional UPDATE (``next_attempt_at`` pushed
-  a lease ahead), so the task and the sweeper do not send one step side by side;
-- confirmation is a compare-and-set under the step's row lock, and the kind's handler
-  (``STEP_CONFIRMED``, filled by the apps that own the money) posts under a key of the step.
+- a sender first *claims* due steps with a conditional UPDATE (``next_attempt_at`` pushed
+  ``FUNDS_STEP_LEASE_S`` ahead), so the task and the sweeper do not send one step side by
+  side; a killed sender's steps come back when the lease ends, and a batch that is still
+  sending at half its lease hands the rest back rather than outlive it;
+- confirmation is a compare-and-set under the steps' row locks (a step confirmed already is
+  left alone), and the kind's handler (``STEP_CONFIRMED``, or ``STEPS_CONFIRMED`` for a whole
+  batch, filled by the apps that own the money) posts under a key of the step.
 
 Order at one sub-order: the subsidy before any share, every share and return before the
-unfreeze. A step whose predecessor is still open waits (``pending``, retried later).
+unfreeze. A step whose predecessor is still open waits (``pending``, retried later); in a
+batch the check is made for every step at once, before any is sent.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from shop.registry import Registry
 
 from .gateways.base import GatewayError
-from .gateways.ecommerce import EcommerceGateway, ShareReceiver, ecommerce_gateway_get, retry_later
+from .gateways.ecommerce import FREQUENCY_LIMITED, EcommerceGateway, ecommerce_gateway_get, retry_later
 from .models import FundsStep, PaymentPart, Refund
+from .steps_gateway import platform_mchid, step_poll, step_send
+
+__all__ = ["platform_mchid"]  # re-exported: the receiver of every share
 
 logger = logging.getLogger("shop.payments.steps")
 
 Kind, Status = FundsStep.Kind, FundsStep.Status
 
-LEASE = timedelta(seconds=60)  # a claimed step is someone's for this long (a killed sender's comes back)
 POLL_AFTER = timedelta(seconds=5)  # WeChat answers most shares within seconds
-RETRY_AFTER = timedelta(seconds=30)  # rate-limited, not yet settled, WeChat's own error: back off
+RETRY_AFTER = timedelta(seconds=30)  # not yet settled, WeChat's own error: back off
+RATE_RETRY_AFTER = timedelta(seconds=2)  # FREQUENCY_LIMITED: the next seconds have room again
 RETRY_AFTER_MAX = timedelta(hours=1)
 MAX_ATTEMPTS = 40  # about a day of backoff; beyond it the step is an ops case
 SWEEP_BATCH = 500
+SEND_BATCH = 100  # steps claimed at once: at 250 calls/s well inside any lease
+# The order in which a batch's confirmations are posted (a kind before those that wait for it).
+_KIND_ORDER = (Kind.SUBSIDY, Kind.SHARE, Kind.SHARE_RETURN, Kind.SUBSIDY_RETURN, Kind.UNFREEZE)
 
-# Who posts the money of a confirmed step, by kind: ``handler(step, result_fen)`` runs in the
+# Who posts the money of a confirmed step, by kind: ``handler(step)`` runs in the
 # transaction that confirms it. ``shop.payments`` registers subsidy and unfreeze; ``rebates``
-# the share (the settlement's moves); the refunds' kinds by ``orders``.
+# the share (the settlement's moves); the refunds' kinds by ``orders``. A kind may instead
+# register ``STEPS_CONFIRMED`` (``handler(steps)``: a batch's steps of that kind at once),
+# which is used when present.
 STEP_CONFIRMED: Registry[Callable[[FundsStep], None]] = Registry("funds step confirmation")
+STEPS_CONFIRMED: Registry[Callable[[list[FundsStep]], None]] = Registry("funds steps confirmation")
 
 # Each kind waits for these kinds of the same sub-order to be confirmed (or failed) first.
 _WAITS_FOR: dict[str, tuple[str, ...]] = {
     Kind.SHARE: (Kind.SUBSIDY,),
     Kind.UNFREEZE: (Kind.SUBSIDY, Kind.SHARE, Kind.SHARE_RETURN, Kind.SUBSIDY_RETURN),
 }
+
+
+def lease() -> timedelta:
+    """How long a claimed step is its sender's (``FUNDS_STEP_LEASE_S``)."""
+    return timedelta(seconds=settings.FUNDS_STEP_LEASE_S)
 
 
 def funds_steps_write(steps: list[FundsStep]) -> list[FundsStep]:
@@ -74,209 +99,283 @@ def funds_steps_write(steps: list[FundsStep]) -> list[FundsStep]:
     return steps
 
 
-def platform_mchid(gateway: EcommerceGateway) -> str:
-    """The platform's own merchant account: the receiver of every share."""
-    return (
-        getattr(gateway, "platform_mchid", "")
-        or settings.ECOMMERCE_PLATFORM_MCHID
-        or settings.WECHATPAY["MCHID"]
-    )
-
-
 def _rate_wait(sub_mchid: str) -> None:
     """At most ``FUNDS_STEP_RATE_PER_S`` profit-sharing calls a second per secondary merchant,
-    counted in the cache across every worker (WeChat allows 300 QPS per sub_mchid; we keep
-    headroom for queries). Sleeps into the next second when the budget is spent."""
+    counted in the cache across every worker (WeChat allows 300 QPS per sub_mchid for the
+    share request; we keep headroom for queries). Sleeps into the next second when the
+    budget is spent."""
     limit = settings.FUNDS_STEP_RATE_PER_S
     while True:
         second = int(time.time())
         key = f"funds-step-rate:{sub_mchid}:{second}"
-        cache.add(key, 0, timeout=5)
-        if cache.incr(key) <= limit:
+        try:
+            used = cache.incr(key)
+        except ValueError:  # the second's first call
+            cache.add(key, 0, timeout=5)
+            used = cache.incr(key)
+        if used <= limit:
             return
         time.sleep(max(0.0, second + 1 - time.time()))
 
 
-def _claim(step_id: int, now: datetime) -> FundsStep | None:
-    """Take a due open step for one send or poll (conditional UPDATE: one sender at a time)."""
-    due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    claimed = FundsStep.objects.filter(due, pk=step_id, status__in=FundsStep.OPEN).update(
-        next_attempt_at=now + LEASE, attempts=F("attempts") + 1
-    )
+def _claim(step_ids: list[int], now: datetime) -> dict[int, FundsStep]:
+    """Take the due open steps among these, for one send or poll each: one conditional
+    ``UPDATE … RETURNING`` (a concurrent claimer's UPDATE waits for ours and then finds
+    them not due), so one sender at a time. Returns them by id, with part and payment."""
+    if not step_ids:
+        return {}
+    ops, table = connection.ops, FundsStep._meta.db_table
+    ids = ", ".join(["%s"] * len(step_ids))
+    states = ", ".join(["%s"] * len(FundsStep.OPEN))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET next_attempt_at = %s, attempts = attempts + 1 "  # noqa: S608
+            f"WHERE id IN ({ids}) AND status IN ({states}) "
+            "AND (next_attempt_at IS NULL OR next_attempt_at <= %s) RETURNING id",
+            [
+                ops.adapt_datetimefield_value(now + lease()),
+                *step_ids,
+                *FundsStep.OPEN,
+                ops.adapt_datetimefield_value(now),
+            ],
+        )
+        claimed = [pk for (pk,) in cursor.fetchall()]
     if not claimed:
-        return None
-    return FundsStep.objects.select_related("part").get(pk=step_id)
+        return {}
+    return {s.pk: s for s in FundsStep.objects.select_related("part__payment").filter(pk__in=claimed)}
 
 
 def funds_step_run(*, step_id: int, now: datetime | None = None) -> str:
     """Send (``pending``) or poll (``processing``) one step, if it is due; returns its status.
     Never under a lock; safe to run any number of times, side by side."""
-    now = now or timezone.now()
-    step = _claim(step_id, now)
-    if step is None:
-        return FundsStep.objects.filter(pk=step_id).values_list("status", flat=True).first() or "missing"
-    if _waiting(step):
-        _later(step, "waiting for an earlier step of the sub-order", now, backoff=False)
-        return step.status
-    gateway = ecommerce_gateway_get(step.part.payment.gateway)
-    try:
-        _rate_wait(step.part.sub_mchid)
-        if step.status == Status.PENDING:
-            outcome, gateway_id = _send(gateway, step)
+    return _run_batch([step_id], now or timezone.now())[step_id]
+
+
+def funds_steps_send(*, step_ids: list[int], now: datetime | None = None) -> dict[str, int]:
+    """Run these steps (one merchant's, in id order), ``SEND_BATCH`` at a time: the
+    per-merchant task's body. Returns how many ended in each status."""
+    ids = sorted(set(step_ids))
+    counts: dict[str, int] = defaultdict(int)
+    for start in range(0, len(ids), SEND_BATCH):
+        for status in _run_batch(ids[start : start + SEND_BATCH], now or timezone.now()).values():
+            counts[status] += 1
+    return dict(counts)
+
+
+class _Later:
+    """Steps to run again later, written with one UPDATE per (delay, reason) and enqueued
+    with one delayed task per delay after commit."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.groups: dict[tuple[timedelta, str], list[int]] = defaultdict(list)
+
+    def add(self, step: FundsStep, error: str, *, backoff: bool, rate_limited: bool = False) -> None:
+        if rate_limited:
+            delay = RATE_RETRY_AFTER
+        elif backoff:
+            delay = min(RETRY_AFTER * (2 ** min(step.attempts, 10)), RETRY_AFTER_MAX)
         else:
-            outcome, gateway_id = _poll(gateway, step)
-    except GatewayError as exc:
-        if retry_later(exc) and step.attempts < MAX_ATTEMPTS:
-            _later(step, f"{exc.wechat_code or exc.status}: {exc.message}", now, backoff=True)
-            return step.status
-        return funds_step_fail(step_id=step.pk, error=f"{exc.wechat_code or exc.status}: {exc.message}")
-    if outcome == Status.CONFIRMED:
-        return funds_step_confirm(step_id=step.pk, gateway_id=gateway_id)
-    if outcome == Status.FAILED:
-        return funds_step_fail(step_id=step.pk, error=gateway_id or "refused by the gateway")
-    # processing: poll soon (pending: the gateway has none under our number, send it again)
-    FundsStep.objects.filter(pk=step.pk, status__in=FundsStep.OPEN).update(
-        status=outcome, gateway_id=(gateway_id or step.gateway_id)[:64], next_attempt_at=now + POLL_AFTER
-    )
-    _enqueue_later(step.pk, POLL_AFTER)
-    return outcome
+            delay = POLL_AFTER
+        self.groups[(delay, error[:255])].append(step.pk)
+
+    def flush(self) -> None:
+        by_delay: dict[timedelta, list[int]] = defaultdict(list)
+        for (delay, error), ids in self.groups.items():
+            FundsStep.objects.filter(pk__in=ids, status__in=FundsStep.OPEN).update(
+                next_attempt_at=self.now + delay, last_error=error
+            )
+            by_delay[delay] += ids
+        for delay, ids in by_delay.items():
+            _enqueue_later(sorted(ids), delay)
 
 
-def _waiting(step: FundsStep) -> bool:
-    if step.kind == Kind.SUBSIDY_RETURN:  # needs the refund WeChat made (its refund_id)
-        return not Refund.objects.filter(pk=step.refund_id, status=Refund.Status.SUCCEEDED).exists()
-    if (
-        step.kind == Kind.UNFREEZE
-        and Refund.objects.filter(part_id=step.part_id, status__in=Refund.IN_FLIGHT).exists()
-    ):
-        return True  # a refund in flight is paid from the frozen funds first
-    kinds = _WAITS_FOR.get(step.kind)
-    if not kinds:
-        return False
-    return FundsStep.objects.filter(part_id=step.part_id, kind__in=kinds, status__in=FundsStep.OPEN).exists()
+def _run_batch(step_ids: list[int], now: datetime) -> dict[int, str]:
+    """Claim the due ones among these steps, make each one's gateway call, then record the
+    outcomes together. Returns every given id's status (``missing`` if there is no such step)."""
+    claimed = _claim(step_ids, now)
+    statuses = {pk: step.status for pk, step in claimed.items()}
+    others = [pk for pk in step_ids if pk not in claimed]
+    if others:
+        statuses.update(FundsStep.objects.filter(pk__in=others).values_list("pk", "status"))
+    later = _Later(now)
+    waiting = _waiting(list(claimed.values()))
+    for step in waiting:
+        later.add(step, "waiting for an earlier step of the sub-order", backoff=False)
+    moved: dict[int, tuple[str, str]] = {}
+    confirmed: dict[int, str] = {}
+    failed: dict[int, str] = {}
+    handed_back: list[int] = []
+    gateways: dict[str, EcommerceGateway] = {}
+    deadline = time.monotonic() + lease().total_seconds() / 2
+    for step in sorted(claimed.values(), key=lambda s: s.pk):
+        if step in waiting:
+            continue
+        if time.monotonic() > deadline:  # do not outlive the lease: the rest goes back
+            handed_back.append(step.pk)
+            continue
+        name = step.part.payment.gateway
+        gateway = gateways.get(name) or gateways.setdefault(name, ecommerce_gateway_get(name))
+        try:
+            _rate_wait(step.part.sub_mchid)
+            call = step_send if step.status == Status.PENDING else step_poll
+            outcome, gateway_id = call(gateway, step)
+        except GatewayError as exc:
+            error = f"{exc.wechat_code or exc.status}: {exc.message}"
+            if retry_later(exc) and step.attempts < MAX_ATTEMPTS:
+                later.add(step, error, backoff=True, rate_limited=exc.wechat_code == FREQUENCY_LIMITED)
+            else:
+                failed[step.pk] = error
+            continue
+        if outcome == Status.CONFIRMED:
+            confirmed[step.pk] = gateway_id
+        elif outcome == Status.FAILED:
+            failed[step.pk] = gateway_id or "refused by the gateway"
+        else:  # processing: poll soon (pending: the gateway has none under our number, resend)
+            moved[step.pk] = (outcome, (gateway_id or step.gateway_id)[:64])
+    later.flush()
+    statuses.update(_record_moved(moved, now))
+    for pk, error in failed.items():
+        statuses[pk] = funds_step_fail(step_id=pk, error=error)
+    statuses.update(funds_steps_confirm(confirmed))
+    if handed_back:
+        FundsStep.objects.filter(pk__in=handed_back, status__in=FundsStep.OPEN).update(next_attempt_at=None)
+        _enqueue_later(handed_back, timedelta(0))
+    return {pk: statuses.get(pk, "missing") for pk in step_ids}
 
 
-def _later(step: FundsStep, error: str, now: datetime, *, backoff: bool) -> None:
-    delay = min(RETRY_AFTER * (2 ** min(step.attempts, 10)), RETRY_AFTER_MAX) if backoff else POLL_AFTER
-    FundsStep.objects.filter(pk=step.pk, status__in=FundsStep.OPEN).update(
-        next_attempt_at=now + delay, last_error=error[:255]
-    )
-    _enqueue_later(step.pk, delay)
+def _record_moved(moved: dict[int, tuple[str, str]], now: datetime) -> dict[int, str]:
+    """Steps still open after their call: their new status and gateway number, one UPDATE
+    per status (only while still open: a concurrent sender may have confirmed one), and one
+    delayed task to poll them all."""
+    by_status: dict[str, list[int]] = defaultdict(list)
+    for pk, (status, _) in moved.items():
+        by_status[status].append(pk)
+    for status, ids in by_status.items():
+        FundsStep.objects.filter(pk__in=ids, status__in=FundsStep.OPEN).update(
+            status=status,
+            gateway_id=Case(*[When(pk=pk, then=Value(moved[pk][1])) for pk in ids], default=F("gateway_id")),
+            next_attempt_at=now + POLL_AFTER,
+        )
+    if moved:
+        _enqueue_later(sorted(moved), POLL_AFTER)
+    return {pk: status for pk, (status, _) in moved.items()}
 
 
-def _enqueue_later(step_id: int, delay: timedelta) -> None:
-    from .tasks import funds_step_run_task
+def _waiting(steps: list[FundsStep]) -> set[FundsStep]:
+    """The steps that must wait for another of their sub-order (a fixed number of queries)."""
+    if not steps:
+        return set()
+    parts = {s.part_id for s in steps}
+    open_kinds: dict[int, set[str]] = defaultdict(set)
+    if any(s.kind in _WAITS_FOR for s in steps):
+        for part_id, kind in (
+            FundsStep.objects.filter(part_id__in=parts, status__in=FundsStep.OPEN)
+            .values_list("part_id", "kind")
+            .distinct()
+        ):
+            open_kinds[part_id].add(kind)
+    refunding: set[int] = set()
+    if any(s.kind == Kind.UNFREEZE for s in steps):  # a refund in flight is paid from frozen funds first
+        refunding = set(
+            Refund.objects.filter(part_id__in=parts, status__in=Refund.IN_FLIGHT).values_list(
+                "part_id", flat=True
+            )
+        )
+    refunded: set[int] = set()
+    if any(s.kind == Kind.SUBSIDY_RETURN for s in steps):  # needs the refund WeChat made (its refund_id)
+        refunded = set(
+            Refund.objects.filter(
+                pk__in=[s.refund_id for s in steps if s.kind == Kind.SUBSIDY_RETURN],
+                status=Refund.Status.SUCCEEDED,
+            ).values_list("pk", flat=True)
+        )
+    waiting = set()
+    for step in steps:
+        if step.kind == Kind.SUBSIDY_RETURN:
+            wait = step.refund_id not in refunded
+        elif step.kind == Kind.UNFREEZE and step.part_id in refunding:
+            wait = True
+        else:
+            wait = bool(open_kinds[step.part_id] & set(_WAITS_FOR.get(step.kind, ())))
+        if wait:
+            waiting.add(step)
+    return waiting
 
-    # After commit (at once when no transaction is open), so the task never sees the step
-    # before its new time is written.
+
+def _enqueue_later(step_ids: list[int], delay: timedelta) -> None:
+    from .tasks import funds_steps_send_task
+
+    # After commit (at once when no transaction is open), so the task never sees the steps
+    # before their new time is written. One task for the batch, not one per step.
     transaction.on_commit(
-        partial(funds_step_run_task.apply_async, (step_id,), countdown=delay.total_seconds()), robust=True
+        partial(funds_steps_send_task.apply_async, (step_ids,), countdown=delay.total_seconds()), robust=True
     )
-
-
-def _send(gateway: EcommerceGateway, step: FundsStep) -> tuple[str, str]:
-    part = step.part
-    if step.kind == Kind.SUBSIDY:
-        result = gateway.subsidy_create(
-            sub_mchid=part.sub_mchid,
-            transaction_id=part.transaction_id,
-            amount_fen=step.amount_fen,
-            description="平台优惠券补差",
-            out_subsidy_no=step.out_no,
-        )
-        return (Status.CONFIRMED if result.result == "SUCCESS" else Status.FAILED), result.subsidy_id
-    if step.kind == Kind.SHARE:
-        share = gateway.profit_share_create(
-            sub_mchid=part.sub_mchid,
-            transaction_id=part.transaction_id,
-            out_order_no=step.out_no,
-            receivers=[
-                ShareReceiver(
-                    account=platform_mchid(gateway),
-                    amount_fen=step.amount_fen,
-                    description="平台佣金与服务费",
-                )
-            ],
-            finish=False,  # the rest stays frozen until the order's last case has ended
-        )
-        return _share_outcome(share)
-    if step.kind == Kind.UNFREEZE:
-        share = gateway.profit_share_finish(
-            sub_mchid=part.sub_mchid,
-            transaction_id=part.transaction_id,
-            out_order_no=step.out_no,
-            description="订单完结，解冻剩余资金",
-        )
-        return _share_outcome(share)
-    if step.kind == Kind.SHARE_RETURN:
-        ret = gateway.profit_share_return_create(
-            sub_mchid=part.sub_mchid,
-            out_order_no=f"S{step.order_id}",
-            out_return_no=step.out_no,
-            return_mchid=platform_mchid(gateway),
-            amount_fen=step.amount_fen,
-            description="退款前回退分账",
-            transaction_id=part.transaction_id,
-        )
-        return _return_outcome(ret.result), ret.return_no
-    if step.kind == Kind.SUBSIDY_RETURN:
-        refund = Refund.objects.get(pk=step.refund_id)
-        done = gateway.subsidy_return(
-            sub_mchid=part.sub_mchid,
-            out_order_no=step.out_no,
-            transaction_id=part.transaction_id,
-            refund_id=refund.gateway_refund_id,
-            amount_fen=step.amount_fen,
-            description="退款退回补差",
-        )
-        return (Status.CONFIRMED if done.result == "SUCCESS" else Status.FAILED), done.subsidy_refund_id
-    raise NotImplementedError(f"funds step kind {step.kind} is not sent yet")
-
-
-def _poll(gateway: EcommerceGateway, step: FundsStep) -> tuple[str, str]:
-    part = step.part
-    if step.kind in (Kind.SHARE, Kind.UNFREEZE):
-        share = gateway.profit_share_query(
-            sub_mchid=part.sub_mchid, transaction_id=part.transaction_id, out_order_no=step.out_no
-        )
-        if share is None:  # the gateway never got it: send again (same number)
-            return Status.PENDING, step.gateway_id
-        return _share_outcome(share)
-    if step.kind == Kind.SHARE_RETURN:
-        ret = gateway.profit_share_return_query(
-            sub_mchid=part.sub_mchid, out_order_no=f"S{step.order_id}", out_return_no=step.out_no
-        )
-        if ret is None:
-            return Status.PENDING, step.gateway_id
-        return _return_outcome(ret.result), ret.return_no
-    return _send(gateway, step)  # subsidies answer at once: asking again is the same request
-
-
-def _share_outcome(share) -> tuple[str, str]:
-    if not share.finished:
-        return Status.PROCESSING, share.order_id
-    if any(r.result != "SUCCESS" for r in share.receivers):  # CLOSED: the money went back
-        reason = "; ".join(r.fail_reason for r in share.receivers if r.fail_reason) or share.close_reason
-        return Status.FAILED, f"share closed: {reason}"[:64]
-    return Status.CONFIRMED, share.order_id
-
-
-def _return_outcome(result: str) -> str:
-    return {"SUCCESS": Status.CONFIRMED, "FAILED": Status.FAILED}.get(result, Status.PROCESSING)
 
 
 def funds_step_confirm(*, step_id: int, gateway_id: str = "") -> str:
     """The gateway confirmed the step: mark it (compare-and-set under its lock) and let its
     kind's handler post the money, in one transaction. Confirming twice changes nothing."""
+    return _confirm_batch({step_id: gateway_id})[step_id]
+
+
+def funds_steps_confirm(confirmed: dict[int, str]) -> dict[int, str]:
+    """The gateway confirmed these steps (``{id: gateway number}``): all of them in one
+    transaction (``_confirm_batch``). Should that fail (one step's handler raising), each is
+    confirmed in its own, so one bad step holds up no other; the first error is raised after
+    (the bad step stays open, under its lease, for the sweeper)."""
+    if len(confirmed) <= 1:
+        return _confirm_batch(confirmed) if confirmed else {}
+    try:
+        return _confirm_batch(confirmed)
+    except Exception:
+        logger.exception(
+            "confirming %s funds steps at once failed; confirming them one by one", len(confirmed)
+        )
+    statuses, first_error = {}, None
+    for pk, gateway_id in sorted(confirmed.items()):
+        try:
+            statuses.update(_confirm_batch({pk: gateway_id}))
+        except Exception as exc:  # noqa: BLE001 - re-raised below, after the others
+            logger.exception("funds step %s: confirmation failed", pk)
+            first_error = first_error or exc
+    if first_error is not None:
+        raise first_error
+    return statuses
+
+
+def _confirm_batch(confirmed: dict[int, str]) -> dict[int, str]:
+    """Mark the steps confirmed (compare-and-set under their row locks, taken in id order)
+    and run their kinds' handlers, all in one transaction."""
     with transaction.atomic(durable=True):
-        step = FundsStep.objects.select_for_update(no_key=True).select_related("part").get(pk=step_id)
-        if step.status == Status.CONFIRMED:
-            return step.status
-        step.status, step.confirmed_at, step.last_error = Status.CONFIRMED, timezone.now(), ""
-        step.gateway_id = (gateway_id or step.gateway_id)[:64]
-        step.save(update_fields=["status", "confirmed_at", "last_error", "gateway_id", "updated_at"])
-        STEP_CONFIRMED.get(step.kind)(step)
-    return Status.CONFIRMED
+        steps = list(
+            FundsStep.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("part")
+            .filter(pk__in=list(confirmed))
+            .order_by("pk")
+        )
+        fresh = [s for s in steps if s.status != Status.CONFIRMED]
+        now = timezone.now()
+        for step in fresh:
+            step.status, step.confirmed_at, step.last_error, step.updated_at = Status.CONFIRMED, now, "", now
+            step.gateway_id = (confirmed[step.pk] or step.gateway_id)[:64]
+        FundsStep.objects.bulk_update(
+            fresh, ["status", "confirmed_at", "last_error", "gateway_id", "updated_at"]
+        )
+        by_kind: dict[str, list[FundsStep]] = defaultdict(list)
+        for step in fresh:
+            by_kind[step.kind].append(step)
+        for kind in sorted(
+            by_kind, key=lambda k: _KIND_ORDER.index(k) if k in _KIND_ORDER else len(_KIND_ORDER)
+        ):
+            many = STEPS_CONFIRMED.find(kind)
+            if many is not None:
+                many(by_kind[kind])
+            else:
+                for step in by_kind[kind]:
+                    STEP_CONFIRMED.get(kind)(step)
+    missing = {pk: "missing" for pk in confirmed}
+    return {**missing, **{s.pk: Status.CONFIRMED for s in steps}}
 
 
 def funds_step_fail(*, step_id: int, error: str) -> str:
@@ -318,15 +417,6 @@ def funds_steps_sweep(now: datetime) -> int:
     for step_ids in by_merchant.values():
         funds_steps_send_task.delay(step_ids)
     return len(due)
-
-
-def funds_steps_send(*, step_ids: list[int]) -> dict[str, int]:
-    """Run these steps (one merchant's, in id order): the per-merchant task's body."""
-    counts: dict[str, int] = {}
-    for step_id in sorted(step_ids):
-        status = funds_step_run(step_id=step_id)
-        counts[status] = counts.get(status, 0) + 1
-    return counts
 
 
 def part_for_order(order_id: int) -> PaymentPart | None:
