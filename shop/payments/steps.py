@@ -83,20 +83,52 @@ def lease() -> timedelta:
 
 def funds_steps_write(steps: list[FundsStep]) -> list[FundsStep]:
     """Record steps in the caller's transaction (ids derived from ours: a step already
-    recorded is kept, not doubled) and send them after commit, one task per merchant."""
+    recorded is kept, not doubled) and send them after commit: one task per ``SEND_BATCH``
+    of them, in merchant then id order (a settlement batch of 200 orders is two messages,
+    not one per merchant: publishing was a third of settlement's time). Each sender claims
+    them in batches and keeps every merchant to its rate (``_rate_wait``, across workers)."""
     if not steps:
         return []
-    FundsStep.objects.bulk_create(steps, ignore_conflicts=True)
+    _insert_new(steps)
     ids = dict(FundsStep.objects.filter(out_no__in=[s.out_no for s in steps]).values_list("out_no", "pk"))
-    by_merchant: dict[int, list[int]] = {}
     for step in steps:
         step.pk = ids[step.out_no]
-        by_merchant.setdefault(step.merchant_id, []).append(step.pk)
+    ordered = [s.pk for s in sorted(steps, key=lambda s: (s.merchant_id, s.pk))]
     from .tasks import funds_steps_send_task
 
-    for merchant_id in sorted(by_merchant):
-        transaction.on_commit(partial(funds_steps_send_task.delay, by_merchant[merchant_id]), robust=True)
+    for start in range(0, len(ordered), SEND_BATCH):
+        transaction.on_commit(
+            partial(funds_steps_send_task.delay, ordered[start : start + SEND_BATCH]), robust=True
+        )
     return steps
+
+
+_INSERTED = (
+    "kind", "status", "part_id", "order_id", "merchant_id", "refund_id", "out_no", "amount_fen",
+    "commission_fen", "fee_fen", "gateway_id", "attempts", "next_attempt_at", "last_error",
+    "confirmed_at", "created_at", "updated_at",
+)  # fmt: skip
+
+
+def _insert_new(steps: list[FundsStep]) -> None:
+    """``bulk_create(ignore_conflicts=True)`` of new steps, as one hand-written ``INSERT … ON
+    CONFLICT (out_no) DO NOTHING`` on PostgreSQL: the ORM spent ~0.4 ms of Python per step
+    compiling it (settlement writes 200 at a time). Values are plain: ints, strs, datetimes."""
+    if connection.vendor != "postgresql":
+        FundsStep.objects.bulk_create(steps, ignore_conflicts=True)
+        return
+    now = timezone.now()
+    params: list = []
+    for step in steps:
+        step.created_at = step.updated_at = now
+        params += [getattr(step, name) for name in _INSERTED]
+    row = "(" + ", ".join(["%s"] * len(_INSERTED)) + ")"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {FundsStep._meta.db_table} ({', '.join(_INSERTED)}) "  # noqa: S608
+            f"VALUES {', '.join([row] * len(steps))} ON CONFLICT (out_no) DO NOTHING",
+            params,
+        )
 
 
 def _rate_wait(sub_mchid: str) -> None:
