@@ -43,9 +43,7 @@ from shop.registry import Registry
 from .gateways.base import GatewayError
 from .gateways.ecommerce import FREQUENCY_LIMITED, EcommerceGateway, ecommerce_gateway_get, retry_later
 from .models import FundsStep, PaymentPart, Refund
-from .steps_gateway import platform_mchid, step_poll, step_send
-
-__all__ = ["platform_mchid"]  # re-exported: the receiver of every share
+from .steps_gateway import step_poll, step_send
 
 logger = logging.getLogger("shop.payments.steps")
 
