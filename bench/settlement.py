@@ -105,10 +105,12 @@ def psql(sql: str) -> None:
     run(["psql", f"{PG}/postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], stdout=subprocess.DEVNULL)
 
 
-def step(database: str, name: str, *args: str, debug: bool = False, **env: str) -> dict:
-    """Run one step of this script in a fresh Django process; return its JSON answer."""
+def step(
+    database: str, name: str, *args: str, debug: bool = False, script: str = __file__, **env: str
+) -> dict:
+    """Run one step of this script (or ``script``) in a fresh Django process; return its JSON answer."""
     out = run(
-        [sys.executable, __file__, "--step", name, *args],
+        [sys.executable, script, "--step", name, *args],
         env=django_env(database, debug=debug, **env),
         stdout=subprocess.PIPE,
     ).stdout

@@ -57,10 +57,15 @@ from settlement import (
     psql,
     run,
     shared_env,
-    step,
 )
+from settlement import step as settlement_step
 
 SWEEP_EVERY_S = 60  # beat's period for the steps' sweeper
+
+
+def step(database: str, name: str, *args: str, **env: str) -> dict:
+    """One step of this script in a fresh Django process (``settlement.step``)."""
+    return settlement_step(database, name, *args, script=__file__, **env)
 
 
 # --- steps run inside Django --------------------------------------------------------------

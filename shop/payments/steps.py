@@ -26,9 +26,11 @@ batch the check is made for every step at once, before any is sent.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -56,6 +58,7 @@ RETRY_AFTER_MAX = timedelta(hours=1)
 MAX_ATTEMPTS = 40  # about a day of backoff; beyond it the step is an ops case
 SWEEP_BATCH = 500
 SEND_BATCH = 100  # steps claimed at once: at 250 calls/s well inside any lease
+CALLS_IN_FLIGHT = 8  # a batch's gateway calls made at once (each still at the merchant's rate)
 # The order in which a batch's confirmations are posted (a kind before those that wait for it).
 _KIND_ORDER = (Kind.SUBSIDY, Kind.SHARE, Kind.SHARE_RETURN, Kind.SUBSIDY_RETURN, Kind.UNFREEZE)
 
@@ -236,27 +239,19 @@ def _run_batch(step_ids: list[int], now: datetime) -> dict[int, str]:
     confirmed: dict[int, str] = {}
     failed: dict[int, str] = {}
     handed_back: list[int] = []
-    gateways: dict[str, EcommerceGateway] = {}
-    deadline = time.monotonic() + lease().total_seconds() / 2
-    for step in sorted(claimed.values(), key=lambda s: s.pk):
-        if step in waiting:
-            continue
-        if time.monotonic() > deadline:  # do not outlive the lease: the rest goes back
+    to_call = sorted((s for s in claimed.values() if s not in waiting), key=lambda s: s.pk)
+    for step, answer in _calls(to_call):
+        if answer is None:  # not sent within half the lease: the rest goes back
             handed_back.append(step.pk)
             continue
-        name = step.part.payment.gateway
-        gateway = gateways.get(name) or gateways.setdefault(name, ecommerce_gateway_get(name))
-        try:
-            _rate_wait(step.part.sub_mchid)
-            call = step_send if step.status == Status.PENDING else step_poll
-            outcome, gateway_id = call(gateway, step)
-        except GatewayError as exc:
-            error = f"{exc.wechat_code or exc.status}: {exc.message}"
-            if retry_later(exc) and step.attempts < MAX_ATTEMPTS:
-                later.add(step, error, backoff=True, rate_limited=exc.wechat_code == FREQUENCY_LIMITED)
+        if isinstance(answer, GatewayError):
+            error = f"{answer.wechat_code or answer.status}: {answer.message}"
+            if retry_later(answer) and step.attempts < MAX_ATTEMPTS:
+                later.add(step, error, backoff=True, rate_limited=answer.wechat_code == FREQUENCY_LIMITED)
             else:
                 failed[step.pk] = error
             continue
+        outcome, gateway_id = answer
         if outcome == Status.CONFIRMED:
             confirmed[step.pk] = gateway_id
         elif outcome == Status.FAILED:
@@ -272,6 +267,50 @@ def _run_batch(step_ids: list[int], now: datetime) -> dict[int, str]:
         FundsStep.objects.filter(pk__in=handed_back, status__in=FundsStep.OPEN).update(next_attempt_at=None)
         _enqueue_later(handed_back, timedelta(0))
     return {pk: statuses.get(pk, "missing") for pk in step_ids}
+
+
+def _calls(steps: list[FundsStep]) -> list[tuple[FundsStep, tuple[str, str] | GatewayError | None]]:
+    """Each step's gateway call (send or poll), ``CALLS_IN_FLIGHT`` at a time: a call is
+    mostly waiting on the gateway (WeChat's latency, the sandbox's Redis), so a batch of
+    sequential calls would be bounded by latency, not by the merchant's rate. Each call
+    keeps to the merchant's rate first. No database access in the calls (a subsidy return,
+    which reads its refund, is called here, in the caller's thread). Answers, in step order:
+    ``(status, gateway number)``, the ``GatewayError``, or None when half the lease went by
+    before the call could be made (the step is handed back, not sent)."""
+    gateways: dict[str, EcommerceGateway] = {}
+    for step in steps:
+        name = step.part.payment.gateway
+        if name not in gateways:
+            gateways[name] = ecommerce_gateway_get(name)
+    deadline = time.monotonic() + lease().total_seconds() / 2
+
+    def call(step: FundsStep) -> tuple[str, str] | GatewayError | None:
+        if time.monotonic() > deadline:
+            return None
+        try:
+            _rate_wait(step.part.sub_mchid)
+            send = step_send if step.status == Status.PENDING else step_poll
+            return send(gateways[step.part.payment.gateway], step)
+        except GatewayError as exc:
+            return exc
+
+    local = [s for s in steps if s.kind == Kind.SUBSIDY_RETURN]
+    threaded = [s for s in steps if s.kind != Kind.SUBSIDY_RETURN]
+    answers = dict(zip(threaded, _pool().map(call, threaded), strict=True)) if len(threaded) > 1 else {}
+    answers.update({s: call(s) for s in local + [s for s in threaded if s not in answers]})
+    return [(step, answers[step]) for step in steps]
+
+
+_POOL: ThreadPoolExecutor | None = None
+_POOL_PID = 0
+
+
+def _pool() -> ThreadPoolExecutor:
+    """This process's threads for gateway calls (made after a prefork worker's fork)."""
+    global _POOL, _POOL_PID  # noqa: PLW0603 - one pool per process
+    if _POOL is None or os.getpid() != _POOL_PID:
+        _POOL, _POOL_PID = ThreadPoolExecutor(CALLS_IN_FLIGHT, thread_name_prefix="funds-step"), os.getpid()
+    return _POOL
 
 
 def _record_moved(moved: dict[int, tuple[str, str]], now: datetime) -> dict[int, str]:
