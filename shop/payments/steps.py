@@ -37,7 +37,7 @@ from functools import partial
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import Q
 from django.utils import timezone
 
 from shop.registry import Registry
@@ -320,15 +320,35 @@ def _record_moved(moved: dict[int, tuple[str, str]], now: datetime) -> dict[int,
     by_status: dict[str, list[int]] = defaultdict(list)
     for pk, (status, _) in moved.items():
         by_status[status].append(pk)
+    states = ", ".join(["%s"] * len(FundsStep.OPEN))
     for status, ids in by_status.items():
-        FundsStep.objects.filter(pk__in=ids, status__in=FundsStep.OPEN).update(
-            status=status,
-            gateway_id=Case(*[When(pk=pk, then=Value(moved[pk][1])) for pk in ids], default=F("gateway_id")),
-            next_attempt_at=now + POLL_AFTER,
+        _update_with_gateway_ids(
+            "status = %s, next_attempt_at = %s",
+            [status, connection.ops.adapt_datetimefield_value(now + POLL_AFTER)],
+            {pk: moved[pk][1] for pk in ids},
+            f"status IN ({states})",
+            FundsStep.OPEN,
         )
     if moved:
         _enqueue_later(sorted(moved), POLL_AFTER)
     return {pk: status for pk, (status, _) in moved.items()}
+
+
+def _update_with_gateway_ids(
+    assign: str, assign_params: list, gateway_ids: dict[int, str], where: str = "", where_params: tuple = ()
+) -> None:
+    """``UPDATE`` these steps, each with its own ``gateway_id``, in one statement (``FROM
+    (VALUES …)``: the ORM's ``Case``/``When`` for 100 rows cost ~0.4 s of Python).
+    ``assign`` continues the ``SET``; ``where`` adds conditions on the step's row."""
+    table = FundsStep._meta.db_table
+    values = ", ".join(["(%s, %s)"] * len(gateway_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET gateway_id = v.gateway_id, {assign} "  # noqa: S608
+            f"FROM (VALUES {values}) AS v(id, gateway_id) WHERE {table}.id = v.id"
+            + (f" AND {table}.{where}" if where else ""),
+            [*assign_params, *(x for pk, number in gateway_ids.items() for x in (pk, number)), *where_params],
+        )
 
 
 def _waiting(steps: list[FundsStep]) -> set[FundsStep]:
@@ -428,9 +448,13 @@ def _confirm_batch(confirmed: dict[int, str]) -> dict[int, str]:
         for step in fresh:
             step.status, step.confirmed_at, step.last_error, step.updated_at = Status.CONFIRMED, now, "", now
             step.gateway_id = (confirmed[step.pk] or step.gateway_id)[:64]
-        FundsStep.objects.bulk_update(
-            fresh, ["status", "confirmed_at", "last_error", "gateway_id", "updated_at"]
-        )
+        if fresh:
+            at = connection.ops.adapt_datetimefield_value(now)
+            _update_with_gateway_ids(
+                "status = %s, confirmed_at = %s, last_error = '', updated_at = %s",
+                [Status.CONFIRMED.value, at, at],
+                {s.pk: s.gateway_id for s in fresh},
+            )
         by_kind: dict[str, list[FundsStep]] = defaultdict(list)
         for step in fresh:
             by_kind[step.kind].append(step)
