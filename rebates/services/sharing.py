@@ -3,7 +3,7 @@
 Settlement writes one share row (``FundsStep`` ``S<order>``) per completed shared order, in
 its own transaction: commission + platform fee, capped at the merchant's maximum share
 ratio of what can be shared (the part's amount plus its subsidy). After commit one task
-per merchant sends them (``shop.payments.steps``, at the per-merchant rate); only when the
+per 100 rows sends them (``shop.payments.steps``, at each merchant's rate); only when the
 gateway says FINISHED does the order settle (``settlement.orders_share_finished``, a
 confirmed batch of shares at once).
 """
@@ -104,7 +104,7 @@ def orders_unfreeze_write(*, shares: list[FundsStep]) -> list[FundsStep]:
     order's last after-sales case has ended. A completed order has none open (completion
     waits for them), so the finishing request is written with the share's confirmation and
     sent after commit; it waits at the gateway side for any step of the sub-order still open.
-    A batch of shares costs a fixed number of queries (and one send task per merchant)."""
+    A batch of shares costs a fixed number of queries (and one send task per 100 steps)."""
     order_ids = [s.order_id for s in shares]
     disputed = set(  # the case's end writes it (the day-150 sweeper is the backstop)
         AfterSale.objects.filter(order_id__in=order_ids, status__in=AfterSale.OPEN).values_list(

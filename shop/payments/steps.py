@@ -2,7 +2,7 @@
 transaction, sent after commit, polled while ``processing``, retried while ``pending``,
 ``failed`` for good as an ops case (docs/merchant-money.md).
 
-They run in batches: a merchant's task claims up to ``SEND_BATCH`` due steps with one
+They run in batches: a sender task claims up to ``SEND_BATCH`` due steps with one
 conditional UPDATE, sends or polls each (one gateway call each, at the merchant's rate),
 then records the outcomes together — the still-processing ones with one UPDATE and one
 delayed task for their next poll, the confirmed ones in one transaction whose handlers post
