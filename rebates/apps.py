@@ -23,11 +23,12 @@ class RebatesConfig(AppConfig):
         hooks.register(event="completed", name="rebates.settle", handler=order_completed_enqueue_settlement)
         hooks.register_settled_check(name="rebates.settlement_row", check=order_is_settled)
         from shop.payments.models import FundsStep
-        from shop.payments.steps import STEP_CONFIRMED
+        from shop.payments.steps import STEP_CONFIRMED, STEPS_CONFIRMED
 
-        from .services.settlement import order_share_finished
+        from .services.settlement import order_share_finished, orders_share_finished
 
         STEP_CONFIRMED.register(FundsStep.Kind.SHARE, order_share_finished)
+        STEPS_CONFIRMED.register(FundsStep.Kind.SHARE, orders_share_finished)
         register_check(name="red envelope pools", run=envelope_pools_check)
         from .checks import register_ledger_checks
 

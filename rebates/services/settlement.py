@@ -209,14 +209,25 @@ def shared_order_parts(*, order_ids: list[int]) -> dict[int, tuple[int, int, int
 
 
 def order_share_finished(step: FundsStep) -> None:
-    """``FundsStep`` share confirmed (FINISHED at the gateway): the order settles now, in the
-    confirming transaction — its accruals become available, its envelope is funded, the fee
-    is revenue — as one ``share_finished`` transaction under the order's settlement key."""
-    run = SettlementRun.objects.create(started_at=timezone.now(), orders_requested=1)
-    _settle_batch(order_ids=[step.order_id], now=timezone.now(), run=run, shares={step.order_id: step})
-    from rebates.services.sharing import order_unfreeze_write
+    """One share confirmed (FINISHED at the gateway): ``orders_share_finished`` of it alone."""
+    orders_share_finished([step])
 
-    order_unfreeze_write(share=step)
+
+def orders_share_finished(steps: list[FundsStep]) -> None:
+    """``FundsStep`` shares confirmed (FINISHED at the gateway), a sender's batch: the orders
+    settle now, in the confirming transaction, as one settlement batch — each order's accruals
+    become available, its envelope is funded, the fee is revenue — one ``share_finished``
+    transaction per order under its settlement key; then each order's unfreeze is written."""
+    if not steps:
+        return
+    now = timezone.now()
+    run = SettlementRun.objects.create(started_at=now, orders_requested=len(steps))
+    _settle_batch(
+        order_ids=[s.order_id for s in steps], now=now, run=run, shares={s.order_id: s for s in steps}
+    )
+    from rebates.services.sharing import orders_unfreeze_write
+
+    orders_unfreeze_write(shares=steps)
 
 
 def _settle_batch(

@@ -3,8 +3,9 @@
 Settlement writes one share row (``FundsStep`` ``S<order>``) per completed shared order, in
 its own transaction: commission + platform fee, capped at the merchant's maximum share
 ratio of what can be shared (the part's amount plus its subsidy). After commit one task
-per merchant sends them (``shop.payments.steps``, at the per-merchant rate); only when the
-gateway says FINISHED does the order settle (``settlement.order_share_finished``).
+per 100 rows sends them (``shop.payments.steps``, at each merchant's rate); only when the
+gateway says FINISHED does the order settle (``settlement.orders_share_finished``, a
+confirmed batch of shares at once).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from orders.services.refunds import order_merchant_refunded_fen
 from rebates.models import Accrual
 from shop.payments.models import FundsStep, Payment, PaymentPart
 from shop.payments.steps import funds_steps_write
-from shop.payments.steps_ledger import order_frozen_fen
+from shop.payments.steps_ledger import orders_frozen_fen
 
 logger = logging.getLogger("rebates.sharing")
 
@@ -93,14 +94,26 @@ def orders_share_write(*, parts: dict[int, tuple[int, int, int]], now: datetime)
 
 
 def order_unfreeze_write(*, share: FundsStep) -> FundsStep | None:
+    """``orders_unfreeze_write`` of one share: its unfreeze step, or None while a case is open."""
+    steps = orders_unfreeze_write(shares=[share])
+    return steps[0] if steps else None
+
+
+def orders_unfreeze_write(*, shares: list[FundsStep]) -> list[FundsStep]:
     """After the share: the rest is unfrozen for the merchant (完结分账, ``U<order>``) once the
     order's last after-sales case has ended. A completed order has none open (completion
     waits for them), so the finishing request is written with the share's confirmation and
-    sent after commit; it waits at the gateway side for any step of the sub-order still open."""
-    if AfterSale.objects.filter(order_id=share.order_id, status__in=AfterSale.OPEN).exists():
-        return None  # the case's end writes it (the day-150 sweeper is the backstop)
-    rest = order_frozen_fen(order_id=share.order_id, merchant_id=share.merchant_id)
-    steps = funds_steps_write(
+    sent after commit; it waits at the gateway side for any step of the sub-order still open.
+    A batch of shares costs a fixed number of queries (and one send task per 100 steps)."""
+    order_ids = [s.order_id for s in shares]
+    disputed = set(  # the case's end writes it (the day-150 sweeper is the backstop)
+        AfterSale.objects.filter(order_id__in=order_ids, status__in=AfterSale.OPEN).values_list(
+            "order_id", flat=True
+        )
+    )
+    shares = [s for s in shares if s.order_id not in disputed]
+    rest = orders_frozen_fen(orders={s.order_id: s.merchant_id for s in shares})
+    return funds_steps_write(
         [
             FundsStep(
                 kind=FundsStep.Kind.UNFREEZE,
@@ -108,11 +121,11 @@ def order_unfreeze_write(*, share: FundsStep) -> FundsStep | None:
                 order_id=share.order_id,
                 merchant_id=share.merchant_id,
                 out_no=f"U{share.order_id}",
-                amount_fen=max(rest, 0),
+                amount_fen=max(rest.get(share.order_id, 0), 0),
             )
+            for share in shares
         ]
     )
-    return steps[0]
 
 
 # WeChat unfreezes a sub-order's rest by itself 180 days after payment and refuses shares

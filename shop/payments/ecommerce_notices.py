@@ -28,7 +28,8 @@ from .errors import FundsStepNotFound, RefundCallbackMismatch, RefundNotFound, S
 from .gateways.ecommerce import EcommerceRefund, ShareNotice, ecommerce_gateway_get
 from .models import FundsStep, Refund, RetiredRefundNumber
 from .refunds import refund_apply
-from .steps import funds_step_confirm_if_open, platform_mchid
+from .steps import funds_step_confirm_if_open
+from .steps_gateway import platform_mchid
 
 logger = logging.getLogger("shop.payments.notices")
 

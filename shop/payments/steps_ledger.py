@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Sum
 
 from shop.ledger.models import Account, Entry
-from shop.ledger.services import AccountRef, ledger_post
+from shop.ledger.services import AccountRef, Posting, ledger_post, ledger_post_many
 
 from .models import FundsStep
 from .services import gateway_clearing
@@ -35,38 +35,71 @@ def subsidy_confirmed(step: FundsStep) -> None:
 def order_frozen_fen(*, order_id: int, merchant_id: int) -> int:
     """What the ledger holds frozen at the gateway for this order (its ``merchant_frozen``
     lines, negated): paid + subsidy − shares − refunds from frozen funds + returned shares."""
-    total = Entry.objects.filter(
-        transaction__ref_type="order",
-        transaction__ref_id=order_id,
-        account__kind=Account.Kind.MERCHANT_FROZEN,
-        account__owner_id=merchant_id,
-    ).aggregate(total=Sum("amount_fen"))["total"]
-    return -(total or 0)
+    return orders_frozen_fen(orders={order_id: merchant_id}).get(order_id, 0)
+
+
+def orders_frozen_fen(*, orders: dict[int, int]) -> dict[int, int]:
+    """``order_frozen_fen`` of several orders (``{order: merchant}``) in one query."""
+    if not orders:
+        return {}
+    rows = (
+        Entry.objects.filter(
+            transaction__ref_type="order",
+            transaction__ref_id__in=list(orders),
+            account__kind=Account.Kind.MERCHANT_FROZEN,
+            account__owner_id__in=set(orders.values()),
+        )
+        .order_by()
+        .values_list("transaction__ref_id", "account__owner_id")
+        .annotate(total=Sum("amount_fen"))
+    )
+    return {
+        order_id: -(total or 0)
+        for order_id, merchant_id, total in rows
+        if orders.get(order_id) == merchant_id
+    }
 
 
 def unfreeze_confirmed(step: FundsStep) -> None:
+    """``unfreezes_confirmed`` of one step."""
+    unfreezes_confirmed([step])
+
+
+def unfreezes_confirmed(steps: list[FundsStep]) -> None:
     """The rest left the frozen funds for the merchant: neither frozen nor receivable now.
     The rest is what is frozen for the order *now* (a refund may have come between the
     writing of the step and its confirmation): the step records it. Nothing is left when a
     full refund came after the share — the share's fee is not returned, so the refund took
     it from the merchant's released money and the order's frozen part is above zero: the
-    unfreeze releases 0 and posts nothing."""
-    rest = max(order_frozen_fen(order_id=step.order_id, merchant_id=step.merchant_id), 0)
-    if rest != step.amount_fen:
-        step.amount_fen = rest
-        step.save(update_fields=["amount_fen", "updated_at"])
-    if not rest:
-        return
-    ledger_post(
-        key=f"funds-step:{step.pk}",
-        kind="unfreeze_confirmed",
-        lines=[
-            (merchant_frozen(step.merchant_id), step.amount_fen),
-            (AccountRef.merchant(Account.Kind.MERCHANT_RECEIVABLE, step.merchant_id), -step.amount_fen),
-        ],
-        memo=f"Unfreeze {step.out_no}",
-        ref_type="order",
-        ref_id=step.order_id,
+    unfreeze releases 0 and posts nothing. A confirmed batch is one query for the rests and
+    one ``ledger_post_many``."""
+    rest = orders_frozen_fen(orders={s.order_id: s.merchant_id for s in steps})
+    changed = []
+    for step in steps:
+        released = max(rest.get(step.order_id, 0), 0)
+        if released != step.amount_fen:
+            step.amount_fen = released
+            changed.append(step)
+    FundsStep.objects.bulk_update(changed, ["amount_fen"])
+    ledger_post_many(
+        postings=[
+            Posting(
+                key=f"funds-step:{step.pk}",
+                kind="unfreeze_confirmed",
+                lines=[
+                    (merchant_frozen(step.merchant_id), step.amount_fen),
+                    (
+                        AccountRef.merchant(Account.Kind.MERCHANT_RECEIVABLE, step.merchant_id),
+                        -step.amount_fen,
+                    ),
+                ],
+                memo=f"Unfreeze {step.out_no}",
+                ref_type="order",
+                ref_id=step.order_id,
+            )
+            for step in steps
+            if step.amount_fen
+        ]
     )
 
 
@@ -100,9 +133,10 @@ def subsidy_returned(step: FundsStep) -> None:
 
 
 def register_step_handlers() -> None:
-    from .steps import STEP_CONFIRMED
+    from .steps import STEP_CONFIRMED, STEPS_CONFIRMED
 
     STEP_CONFIRMED.register(FundsStep.Kind.SUBSIDY, subsidy_confirmed)
     STEP_CONFIRMED.register(FundsStep.Kind.UNFREEZE, unfreeze_confirmed)
+    STEPS_CONFIRMED.register(FundsStep.Kind.UNFREEZE, unfreezes_confirmed)
     STEP_CONFIRMED.register(FundsStep.Kind.SHARE_RETURN, share_returned)
     STEP_CONFIRMED.register(FundsStep.Kind.SUBSIDY_RETURN, subsidy_returned)

@@ -87,14 +87,16 @@ def bill_import_run_task(import_id: int, now: str | None = None) -> None:
 
 @shared_task(
     acks_late=True,  # a lost step delays a merchant's money: redeliver instead
-    reject_on_worker_lost=True,  # bounded: one merchant's batch of steps, each one call or two
+    reject_on_worker_lost=True,  # bounded: one merchant's steps, claimed and sent in batches
     autoretry_for=(OperationalError,),  # gateway trouble is handled per step (backoff, sweeper)
     retry_backoff=5,
     retry_backoff_max=300,
     max_retries=10,
 )
 def funds_steps_send_task(step_ids: list[int]) -> None:
-    """Send (or poll) one merchant's gateway steps, at its rate; idempotent per step."""
+    """Send (or poll) one merchant's gateway steps, in batches at its rate; each step is
+    claimed first, so a redelivered or duplicate message sends nothing twice. Also what the
+    delayed polls and retries of a batch are enqueued as (one message per batch)."""
     from .steps import funds_steps_send
 
     funds_steps_send(step_ids=step_ids)
@@ -102,10 +104,11 @@ def funds_steps_send_task(step_ids: list[int]) -> None:
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(OperationalError,), max_retries=10)
 def funds_step_run_task(step_id: int) -> None:
-    """Poll (or resend) one step when its wait is over; the sweeper catches any lost one."""
-    from .steps import funds_step_run
+    """One step's delayed poll, as enqueued before steps ran in batches (messages already in
+    the queue at a deploy still run); new code enqueues ``funds_steps_send_task``."""
+    from .steps import funds_steps_send
 
-    funds_step_run(step_id=step_id)
+    funds_steps_send(step_ids=[step_id])
 
 
 @shared_task(

@@ -337,6 +337,9 @@ ECOMMERCE_PLATFORM_MCHID = env.str("ECOMMERCE_PLATFORM_MCHID", default="")
 # 300 QPS per sub_mchid for the share request (pay.weixin.qq.com/doc/v3/partner/4012691594);
 # we keep 50 for the queries and finishing requests of the same merchant.
 FUNDS_STEP_RATE_PER_S = env.int("FUNDS_STEP_RATE_PER_S", default=250)
+# How long a sender owns the funds steps it claimed (shop/payments/steps.py): a killed
+# sender's steps come back to the sweeper after it. Longer than a claimed batch takes.
+FUNDS_STEP_LEASE_S = env.int("FUNDS_STEP_LEASE_S", default=60)
 # The e-commerce sandbox's state namespace in the cache (tests give each run its own).
 SANDBOX_ECOMMERCE_NAMESPACE = env.str("SANDBOX_ECOMMERCE_NAMESPACE", default="")
 SANDBOX_PAYMENT_SECRET = env.str("SANDBOX_PAYMENT_SECRET", default="sandbox-callback-secret")

@@ -7,6 +7,10 @@ Why: each step's gateway number is derived from the order (``S<order>``, ``U<ord
 resend is applied once by WeChat; a step is claimed with a lease before it is sent, so a
 killed sender's step comes back to the sweeper when the lease ends; confirmation is a
 compare-and-set and its posting is keyed. Tasks are ``acks_late`` + ``reject_on_worker_lost``.
+
+Both workers run with a short claim lease (``FUNDS_STEP_LEASE_S``, ``LEASE_S`` here; 60 s in
+production): what the test proves is that a killed sender's claimed steps come back once
+the lease ends, not how long a production lease is — so it waits seconds, not a minute.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from .conftest import wait_for, worker_kill, worker_start, worker_stop
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PAYMENTS = 6  # 12 orders, 2 merchants each payment
+LEASE_S = "4"  # the workers' claim lease (FUNDS_STEP_LEASE_S): a killed sender's steps return after it
 
 
 @pytest.fixture
@@ -85,7 +90,12 @@ def test_killing_the_worker_between_share_and_unfreeze_shares_and_releases_each_
                 sandbox_pay(result.payment)
                 orders += result.orders
             subs = {o.pk: p for o in orders for p in [o.merchant.sub_mchid]}
-            first, first_log = worker_start(db_name=db_name, queue=sharing_queue, name="sharing-doomed")
+            first, first_log = worker_start(
+                db_name=db_name,
+                queue=sharing_queue,
+                name="sharing-doomed",
+                env={"FUNDS_STEP_LEASE_S": LEASE_S},
+            )
             try:
                 for order in orders:
                     complete(order)  # each completion's settlement goes to the worker
@@ -105,6 +115,7 @@ def test_killing_the_worker_between_share_and_unfreeze_shares_and_releases_each_
                 queue=sharing_queue,
                 name="sharing-survivor",
                 env={
+                    "FUNDS_STEP_LEASE_S": LEASE_S,
                     "CELERY_VISIBILITY_TIMEOUT": "5",
                     "CELERY_UNACKED_RESTORE_INTERVAL": "1",
                     "CELERY_UNACKED_RESTORE_THROTTLE": "1",
@@ -120,7 +131,7 @@ def test_killing_the_worker_between_share_and_unfreeze_shares_and_releases_each_
                     return done == len(orders)
 
                 wait_for(
-                    all_released, timeout=240, interval=2, what=f"every unfreeze confirmed ({second_log})"
+                    all_released, timeout=240, interval=1, what=f"every unfreeze confirmed ({second_log})"
                 )
             finally:
                 worker_stop(second)
