@@ -133,3 +133,26 @@ def test_a_rate_limited_step_is_retried_seconds_later_not_minutes():
     limited = FundsStep.objects.get(status="pending")
     assert "FREQUENCY_LIMITED" in limited.last_error
     assert limited.next_attempt_at <= before + steps.RATE_RETRY_AFTER + timedelta(seconds=5)
+
+
+def test_a_first_error_after_good_polls_waits_30_s_and_a_streak_of_errors_doubles():
+    """Polls count as attempts: a step polled a few times that meets its first gateway error
+    is not an old failure (a killed worker's sandbox lock, a WeChat hiccup): 30 s, then
+    doubling while the errors go on."""
+    step = FundsStep.objects.get(pk=settled_shares(payments=1)[0])
+    FundsStep.objects.filter(pk=step.pk).update(
+        attempts=4, next_attempt_at=None, last_error=""
+    )  # polled before
+    sandbox().control.answer("profit_share_create", "FAIL", times=2)  # WeChat's SYSTEM_ERROR
+
+    first_at = timezone.now()
+    steps.funds_steps_send(step_ids=[step.pk])
+    step.refresh_from_db()
+    assert "SYSTEM_ERROR" in step.last_error
+    assert step.next_attempt_at <= first_at + steps.RETRY_AFTER + timedelta(seconds=5)
+
+    FundsStep.objects.filter(pk=step.pk).update(next_attempt_at=None)
+    again_at = timezone.now()
+    steps.funds_steps_send(step_ids=[step.pk])
+    step.refresh_from_db()
+    assert step.next_attempt_at >= again_at + steps.RETRY_AFTER * 2**5 - timedelta(seconds=5)

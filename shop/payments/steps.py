@@ -198,6 +198,9 @@ def funds_steps_send(*, step_ids: list[int], now: datetime | None = None) -> dic
     return dict(counts)
 
 
+WAITING = "waiting for an earlier step of the sub-order"
+
+
 class _Later:
     """Steps to run again later, written with one UPDATE per (delay, reason) and enqueued
     with one delayed task per delay after commit."""
@@ -210,7 +213,12 @@ class _Later:
         if rate_limited:
             delay = RATE_RETRY_AFTER
         elif backoff:
-            delay = min(RETRY_AFTER * (2 ** min(step.attempts, 10)), RETRY_AFTER_MAX)
+            # Doubling over a streak of errors; the first error after good answers (polls are
+            # attempts too: a step polled three times is not three errors old) waits 30 s.
+            streak = bool(step.last_error) and step.last_error != WAITING
+            delay = (
+                min(RETRY_AFTER * (2 ** min(step.attempts, 10)), RETRY_AFTER_MAX) if streak else RETRY_AFTER
+            )
         else:
             delay = POLL_AFTER
         self.groups[(delay, error[:255])].append(step.pk)
@@ -237,7 +245,7 @@ def _run_batch(step_ids: list[int], now: datetime) -> dict[int, str]:
     later = _Later(now)
     waiting = _waiting(list(claimed.values()))
     for step in waiting:
-        later.add(step, "waiting for an earlier step of the sub-order", backoff=False)
+        later.add(step, WAITING, backoff=False)
     moved: dict[int, tuple[str, str]] = {}
     confirmed: dict[int, str] = {}
     failed: dict[int, str] = {}
@@ -326,7 +334,7 @@ def _record_moved(moved: dict[int, tuple[str, str]], now: datetime) -> dict[int,
     states = ", ".join(["%s"] * len(FundsStep.OPEN))
     for status, ids in by_status.items():
         _update_with_gateway_ids(
-            "status = %s, next_attempt_at = %s",
+            "status = %s, next_attempt_at = %s, last_error = ''",  # a good answer ends a streak
             [status, connection.ops.adapt_datetimefield_value(now + POLL_AFTER)],
             {pk: moved[pk][1] for pk in ids},
             f"status IN ({states})",
