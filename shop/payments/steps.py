@@ -352,6 +352,15 @@ def _update_with_gateway_ids(
     (VALUES …)``: the ORM's ``Case``/``When`` for 100 rows cost ~0.4 s of Python).
     ``assign`` continues the ``SET``; ``where`` adds conditions on the step's row."""
     table = FundsStep._meta.db_table
+    if connection.vendor != "postgresql":  # the embedded SQLite demo: a statement per step
+        with connection.cursor() as cursor:
+            for pk, number in gateway_ids.items():
+                cursor.execute(
+                    f"UPDATE {table} SET gateway_id = %s, {assign} WHERE id = %s"  # noqa: S608
+                    + (f" AND {where}" if where else ""),
+                    [number, *assign_params, pk, *where_params],
+                )
+        return
     values = ", ".join(["(%s, %s)"] * len(gateway_ids))
     with connection.cursor() as cursor:
         cursor.execute(

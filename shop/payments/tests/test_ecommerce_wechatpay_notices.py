@@ -16,7 +16,7 @@ from shop.payments.api.views import EcommerceProfitSharingNotifyApi, EcommerceRe
 from shop.payments.gateways.ecommerce_wechatpay import WechatPayEcommerceGateway
 from shop.payments.models import FundsStep, Payment, PaymentPart, Refund
 from shop.payments.refunds import refund_request
-from shop.payments.steps import STEP_CONFIRMED
+from shop.payments.steps import STEP_CONFIRMED, STEPS_CONFIRMED
 from shop.testing.asserts import assert_error
 
 from .helpers import REFUND_PURPOSE, REVENUE, make_paid_payment, refund_events
@@ -213,7 +213,10 @@ def share_step(part) -> FundsStep:
 def confirmed_steps():
     """The share kind's confirmation handler, recorded instead of settling (rebates' job)."""
     seen: list[int] = []
-    with STEP_CONFIRMED.override(FundsStep.Kind.SHARE, lambda step: seen.append(step.pk)):
+    with (
+        STEP_CONFIRMED.override(FundsStep.Kind.SHARE, lambda step: seen.append(step.pk)),
+        STEPS_CONFIRMED.override(FundsStep.Kind.SHARE, lambda steps: seen.extend(s.pk for s in steps)),
+    ):
         yield seen
 
 
