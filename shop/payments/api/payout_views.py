@@ -1,27 +1,20 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from shop.payments.gateways.registry import gateway_get
 from shop.payments.payouts import payout_apply
 
-from .views import NotifyAnswer, RawBodyParser, apply_verified
+from .views import CallbackApi, NotifyAnswer, apply_verified
 
 
-class PayoutNotifyApi(APIView):
+class PayoutNotifyApi(CallbackApi):
     """Transfer (payout) callback. No token: the signature is the authentication.
 
     A forged body answers 401 and writes nothing; a verified one is applied once, and a
     duplicate (gateways retry for 24 h) answers success and changes nothing.
     """
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    parser_classes = [RawBodyParser]
-    throttle_classes: list = []
 
     @extend_schema(
         request=None, responses={200: NotifyAnswer, 401: OpenApiResponse(description="Bad signature")}

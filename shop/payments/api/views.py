@@ -51,13 +51,18 @@ def apply_verified(apply, **kwargs):
         raise InvalidCallback("Verified, but a value does not fit our records.") from exc
 
 
-class PaymentNotifyApi(APIView):
-    """Gateway callback. No token: the signature is the authentication."""
+class CallbackApi(APIView):
+    """A gateway's callback: no token (the signature is the authentication), no throttle (the
+    gateway retries until answered), the raw body (the signature covers its bytes)."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
     parser_classes = [RawBodyParser]
     throttle_classes: list = []
+
+
+class PaymentNotifyApi(CallbackApi):
+    """Gateway callback. No token: the signature is the authentication."""
 
     @extend_schema(
         request=None, responses={200: NotifyAnswer, 401: OpenApiResponse(description="Bad signature")}
@@ -69,15 +74,10 @@ class PaymentNotifyApi(APIView):
         return Response({"code": "SUCCESS"})
 
 
-class EcommercePaymentNotifyApi(APIView):
+class EcommercePaymentNotifyApi(CallbackApi):
     """The e-commerce gateway's payment callback (partner or combined, every part at once).
     No token: the signature is the authentication; every field is checked by the adapter
     (``gateways/fields.py``), so no field can make a 500."""
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    parser_classes = [RawBodyParser]
-    throttle_classes: list = []
 
     @extend_schema(
         request=None, responses={200: NotifyAnswer, 401: OpenApiResponse(description="Bad signature")}
@@ -89,15 +89,10 @@ class EcommercePaymentNotifyApi(APIView):
         return Response({"code": "SUCCESS"})
 
 
-class RefundNotifyApi(APIView):
+class RefundNotifyApi(CallbackApi):
     """Refund callback (WeChat's ``REFUND.*`` notifications). No token: the signature is the
     authentication. Applied once; a duplicate is answered with success and changes nothing;
     a forged one is 401 and an unknown refund 404, both writing nothing."""
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    parser_classes = [RawBodyParser]
-    throttle_classes: list = []
 
     @extend_schema(
         request=None,
@@ -114,18 +109,13 @@ class RefundNotifyApi(APIView):
         return Response({"code": "SUCCESS"})
 
 
-class EcommerceRefundNotifyApi(APIView):
+class EcommerceRefundNotifyApi(CallbackApi):
     """The e-commerce gateway's refund callback (``REFUND.*`` of a shared payment's refund,
     sent to the ``notify_url`` of our refund requests). No token: the signature is the
     authentication; every field is checked by the adapter. Applied through ``refund_apply``
     as polling's answer is, once; a duplicate or late one is answered success and changes
     nothing; forged: 401, unknown refund: 404, one that does not match our refund: 409, each
     writing nothing (WeChat retries; the sweeper's polling decides meanwhile)."""
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    parser_classes = [RawBodyParser]
-    throttle_classes: list = []
 
     @extend_schema(
         request=None,
@@ -143,18 +133,13 @@ class EcommerceRefundNotifyApi(APIView):
         return Response({"code": "SUCCESS"})
 
 
-class EcommerceProfitSharingNotifyApi(APIView):
+class EcommerceProfitSharingNotifyApi(CallbackApi):
     """The e-commerce gateway's profit-sharing callback (分账动账通知, ``PROFITSHARING.SUCCESS``
     / ``.RETURN``), sent to our platform account as the shares' receiver. No token: the
     signature is the authentication; every field is checked by the adapter. Confirms the
     share or share-return step as polling does, once; a duplicate or late one is answered
     success and changes nothing; forged: 401, unknown step: 404, one that does not match
     our step: 409, each writing nothing."""
-
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    parser_classes = [RawBodyParser]
-    throttle_classes: list = []
 
     @extend_schema(
         request=None,
