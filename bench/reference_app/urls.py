@@ -7,10 +7,11 @@ from shop.urls import urlpatterns as shop_urlpatterns
 
 from .views import BuyApi, HelloApi
 
+# The reference endpoints first: ``shop.urls`` ends with its catch-all JSON 404.
 urlpatterns = [
-    *shop_urlpatterns,
     path("bench/hello", HelloApi.as_view(), name="bench-hello"),
     path("bench/buy", BuyApi.as_view(), name="bench-buy"),
+    *shop_urlpatterns,
 ]
 
 __all__ = ["handler400", "handler403", "handler404", "handler500", "urlpatterns"]

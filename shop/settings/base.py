@@ -133,7 +133,9 @@ DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transactio
 # --- Cache / Redis --------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Django's Redis backend, one client per pool (shop/cache_redis.py: a client per operation
+    # was half of a shared checkout's Python time).
+    CACHES = {"default": {"BACKEND": "shop.cache_redis.ReusingRedisCache", "LOCATION": REDIS_URL}}
     # Processes that must see one cache (an end-to-end test and its worker) share a prefix.
     CACHES["default"]["KEY_PREFIX"] = env.str("CACHE_KEY_PREFIX", default="")
 else:
