@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from products.models import Category, Product
@@ -9,6 +10,7 @@ from shop.ledger.selectors import account_balance
 from shop.ledger.services import AccountRef
 from shop.payments.models import Refund
 
+from . import sql
 from .errors import NotMerchantOwner, NotMerchantStaff, StaffNotFound
 from .models import DEPOSIT_REFUND_PURPOSE, DepositMovement, Merchant, MerchantStaff, StockUpload
 
@@ -22,6 +24,17 @@ def merchant_id_for_user(user) -> int | None:
         return None
     staff = MerchantStaff.objects.filter(user=user).only("merchant_id").first()
     return staff.merchant_id if staff else None
+
+
+def merchant_payees(*, merchant_ids: list[int]) -> list[tuple[int, str, str]]:
+    """``(id, sub_mchid, company_name)`` of these merchants, by id: who a shared checkout pays."""
+    if connection.vendor != "postgresql":
+        return list(
+            Merchant.objects.filter(pk__in=merchant_ids)
+            .order_by("pk")
+            .values_list("pk", "sub_mchid", "company_name")
+        )
+    return sql.merchant_payees(merchant_ids=merchant_ids)
 
 
 def merchant_get_for_staff(*, user, approved: bool = True) -> Merchant:

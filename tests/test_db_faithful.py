@@ -28,7 +28,7 @@ from orders.models import Order, OrderEvent, OrderItem
 from shop.api import serializers as house
 from shop.db import UnfaithfulInsert, insert_rows, insert_rows_refusal
 from shop.notifications.models import Notification
-from shop.payments.models import Payment
+from shop.payments.models import Payment, PaymentPart
 
 pytestmark = pytest.mark.django_db
 
@@ -43,8 +43,8 @@ CHECKED_DJANGO = (5, 2)
 CHECKED_DRF = (3, 18)
 
 # Every model the product writes through ``insert_rows``, and the modules that call it.
-INSERTED = (Order, OrderItem, OrderEvent, Payment, Notification)
-CALLERS = {"orders/services/checkout.py", "shop/payments/services.py"}
+INSERTED = (Order, OrderItem, OrderEvent, Payment, PaymentPart, Notification)
+CALLERS = {"orders/services/checkout.py", "shop/payments/services.py", "shop/payments/parts.py"}
 
 
 def test_the_framework_versions_are_the_ones_the_shortcuts_were_checked_against():
@@ -103,15 +103,16 @@ def _row_written_by(write, source: models.Model) -> dict:
 
 
 @pytest.fixture
-def checkout_rows(make_client):
-    """The rows of a real checkout through the API (the path that uses ``insert_rows``), and a
-    notification."""
+def checkout_rows(make_client, settings):
+    """The rows of a real checkout through the API (the path that uses ``insert_rows``), paid
+    by profit sharing (so with its payment part), and a notification."""
     from groupstore.tests.factories import make_store
     from orders.tests.helpers import ADDRESS
     from products.tests.factories import SkuFactory
 
     store, _, (buyer,) = make_store(members=1)
-    sku = SkuFactory(on_hand=5, price_fen=1_990)
+    settings.MERCHANT_FUNDS = "profit_sharing"
+    sku = SkuFactory(on_hand=5, price_fen=1_990, product__merchant__sub_mchid="1600000001")
     response = make_client(buyer).post(
         "/api/v1/orders",
         {"store_id": store.pk, "items": [{"sku_id": sku.pk, "qty": 2}], "address": ADDRESS},

@@ -24,6 +24,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 import accounts.sql
+import merchants.sql
 import orders.sql
 import products.sql
 import shop.ledger.sql
@@ -32,6 +33,7 @@ from accounts.services import token_hash, token_issue
 from accounts.tests.factories import UserFactory
 from groupstore.models import Membership, Store, StoreStats
 from groupstore.tests.factories import make_store
+from merchants.models import Merchant
 from orders.models import FlashBuyerCount, FlashOffer
 from orders.tests.helpers import flash_offer
 from products.models import Product, Sku
@@ -44,7 +46,7 @@ from shop.ledger.models import Account, Transaction
 
 pytestmark = pytest.mark.django_db
 
-CHECKED = ("accounts.sql", "orders.sql", "products.sql", "shop.ledger.sql")
+CHECKED = ("accounts.sql", "merchants.sql", "orders.sql", "products.sql", "shop.ledger.sql")
 # Set-based statements checked against the ledger and the bills, case by case, elsewhere.
 CHECKED_ELSEWHERE = {
     "rebates.sql": "rebates/tests/test_services_statements.py",
@@ -232,6 +234,22 @@ def _product_search_vectors_write(data):
         orm,
         lambda: str(Product.objects.filter(pk=product.pk).values_list("search_vector", flat=True).get()),
     )
+
+
+# --- merchants.sql ------------------------------------------------------------------------
+
+
+@case("merchants.sql.merchant_payees")
+def _merchant_payees(data):
+    ids = sorted({sku.merchant_id for sku in data["skus"]})
+    Merchant.objects.filter(pk=ids[0]).update(sub_mchid="1600000001")
+    asked = [*ids, 0]  # an unknown id is simply absent
+    hand = merchants.sql.merchant_payees(merchant_ids=asked)
+    assert hand == list(
+        Merchant.objects.filter(pk__in=asked).order_by("pk").values_list("pk", "sub_mchid", "company_name")
+    )
+    assert [row[0] for row in hand] == ids
+    assert hand[0][1] == "1600000001"
 
 
 # --- accounts.sql -------------------------------------------------------------------------

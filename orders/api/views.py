@@ -219,7 +219,7 @@ class OrderListCreateApi(ListAPIView):
             gateway=default_gateway_name(),
             now=now,
         )
-        params = payment_client_params(payment=result.payment, openid=request.user.openid)
+        params = payment_client_params(payment=result.payment, openid=request.user.openid, parts=result.parts)
         body = {
             # As written (order_place returns them as a read would): no second read.
             "orders": OrderOutput(sorted(result.reads, key=lambda o: -o.pk), many=True).data,

@@ -30,7 +30,7 @@ from django.utils import timezone
 from groupstore.errors import NotStoreMember, StoreFrozen, StoreNotFound
 from groupstore.models import StoreStats
 from groupstore.selectors import store_flash_unlocked
-from merchants.models import Merchant
+from merchants.selectors import merchant_payees
 from orders import sql
 from orders.errors import InvalidCheckout, MerchantNotShareable
 from orders.models import Coupon, FlashOffer, Order, OrderEvent, OrderItem, Team
@@ -40,7 +40,7 @@ from products.selectors import skus_for_checkout
 from products.services import sku_reserve_stock
 from shop.db import insert_rows
 from shop.payments.gateways.ecommerce import MAX_SUB_ORDERS
-from shop.payments.models import Payment
+from shop.payments.models import Payment, PaymentPart
 from shop.payments.parts import PartSpec, payment_parts_create
 from shop.payments.services import payment_create
 
@@ -280,6 +280,7 @@ class CheckoutResult:
     orders: list[Order]
     payment: Payment
     reads: list[OrderRead] = field(default_factory=list)  # the orders as the buyer reads them
+    parts: list[PaymentPart] | None = None  # a shared payment's parts, for its prepay
 
 
 @dataclass(slots=True)
@@ -427,8 +428,9 @@ def _order_create_atomic(
         insert_rows([OrderEvent(order=order, kind=OrderEvent.Kind.CREATED, actor=buyer)])
         orders.append(order)
         reads.append(OrderRead(order=order, items=sorted(order_items, key=lambda item: item.pk)))
+    parts = None
     if sub_mchids is not None:
-        payment_parts_create(
+        parts = payment_parts_create(
             payment=payment,
             specs=[
                 PartSpec(
@@ -460,7 +462,7 @@ def _order_create_atomic(
             flash.flash_take(offer=line.flash_offer, buyer_id=buyer.pk, qty=line.qty, now=now)
     for line in sorted(quote.lines, key=lambda line: line.sku.pk):
         sku_reserve_stock(sku_id=line.sku.pk, qty=line.qty)
-    return CheckoutResult(orders=orders, payment=payment, reads=reads)
+    return CheckoutResult(orders=orders, payment=payment, reads=reads, parts=parts)
 
 
 def checkout_is_shared() -> bool:
@@ -473,9 +475,7 @@ def _sub_mchids(quote: Quote) -> dict[int, str]:
     the platform's own account: that would be pooling its money (二清)."""
     if len(quote.by_merchant) > MAX_SUB_ORDERS:
         raise InvalidCheckout(fields={"items": [f"One checkout can pay at most {MAX_SUB_ORDERS} merchants."]})
-    rows = Merchant.objects.filter(pk__in=list(quote.by_merchant)).values_list(
-        "pk", "sub_mchid", "company_name"
-    )
+    rows = merchant_payees(merchant_ids=list(quote.by_merchant))
     found = {pk: sub_mchid for pk, sub_mchid, _ in rows}
     missing = sorted((pk, name) for pk, sub_mchid, name in rows if not sub_mchid)
     if missing:

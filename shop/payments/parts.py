@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from shop.db import insert_rows
 from shop.errors import NotFound, ValidationFailed
 
 from .gateways.base import GatewayError
@@ -62,7 +63,7 @@ def payment_parts_create(*, payment: Payment, specs: list[PartSpec]) -> list[Pay
         )
         for index, spec in enumerate(specs, start=1)
     ]
-    PaymentPart.objects.bulk_create(parts)
+    insert_rows(parts)  # on every shared checkout's path: the hand-written insert (shop/db.py)
     return parts
 
 
@@ -83,11 +84,14 @@ def _parts(payment: Payment) -> list[PaymentPart]:
     return list(PaymentPart.objects.filter(payment=payment).order_by("pk"))
 
 
-def payment_parts_prepay(*, payment: Payment, openid: str | None) -> dict:
+def payment_parts_prepay(
+    *, payment: Payment, openid: str | None, parts: list[PaymentPart] | None = None
+) -> dict:
     """The ``wx.requestPayment`` parameters of a shared payment: partner JSAPI for one part,
-    combined for several. Calls the gateway: never under a lock."""
+    combined for several. ``parts``: the payment's parts when the caller holds them (checkout
+    has just written them), else they are read. Calls the gateway: never under a lock."""
     gateway = ecommerce_gateway_get(payment.gateway)
-    sub_orders = _sub_orders(payment, _parts(payment))
+    sub_orders = _sub_orders(payment, parts if parts is not None else _parts(payment))
     if len(sub_orders) == 1:
         return gateway.partner_prepay(sub_order=sub_orders[0], openid=openid or "")
     return gateway.combine_prepay(

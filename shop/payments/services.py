@@ -59,12 +59,13 @@ def payment_create(
     return payment
 
 
-def payment_client_params(*, payment: Payment, openid: str | None) -> dict:
-    """What the client needs to pay. May call the gateway: never call it under a lock."""
+def payment_client_params(*, payment: Payment, openid: str | None, parts: list | None = None) -> dict:
+    """What the client needs to pay. ``parts``: a shared payment's parts when the caller holds
+    them (``parts.payment_parts_prepay``). May call the gateway: never call it under a lock."""
     if payment.is_shared:
         from .parts import payment_parts_prepay
 
-        return payment_parts_prepay(payment=payment, openid=openid)
+        return payment_parts_prepay(payment=payment, openid=openid, parts=parts)
     return gateway_get(payment.gateway).prepay(payment, openid=openid)
 
 

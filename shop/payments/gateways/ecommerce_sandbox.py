@@ -1076,44 +1076,48 @@ class SandboxEcommerceGateway:
             raise ValidationFailed("A sub-order's amount must be positive and its subsidy not negative.")
 
     def _put_part(self, sub_order: SubOrder, *, combine: str | None) -> None:
-        key = f"{sub_order.sub_mchid}:{sub_order.out_trade_no}"
-        with self._s.lock(f"acct:{sub_order.sub_mchid}"):
-            existing = self._s.get(f"part:{key}")
+        """Record a new part, or check a repeated prepay against the recorded one. Lock-free:
+        a new part is one atomic ``add`` (a prepay is on every checkout's path, and a lock
+        per secondary merchant would queue all of a merchant's buyers behind each other);
+        an existing part is only read, in one ``get``, so a payment or close in flight is
+        seen either before or after, never half-done. Balances need no entry here: every
+        change to them is an ``incr`` that counts from 0."""
+        key = f"part:{sub_order.sub_mchid}:{sub_order.out_trade_no}"
+        fresh = {
+            "sub_mchid": sub_order.sub_mchid,
+            "out_trade_no": sub_order.out_trade_no,
+            "description": sub_order.description,
+            "amount": sub_order.amount_fen,
+            "subsidy_declared": sub_order.subsidy_fen,
+            "combine": combine,
+            "state": "NOTPAY",
+            "transaction_id": "",
+            "paid_at": None,
+            "frozen": 0,
+            "subsidy": None,
+            "shares": [],
+            "shared": 0,
+            "share_returned": 0,
+            "refunded": 0,
+            "finished": False,
+        }
+        existing = None
+        while not self._s.add(key, fresh):
+            existing = self._s.get(key)
             if existing is not None:
-                if existing["state"] == "SUCCESS":
-                    raise _refuse("ORDERPAID", "该订单已支付")
-                if existing["state"] == "CLOSED":
-                    raise _refuse("ORDERCLOSED", "订单已关闭")
-                if (existing["amount"], existing["subsidy_declared"], existing["combine"]) != (
-                    sub_order.amount_fen,
-                    sub_order.subsidy_fen,
-                    combine,
-                ):
-                    raise _refuse("INVALID_REQUEST", "商户订单号重复，请求参数不一致")
-                return
-            self._s.set(
-                f"part:{key}",
-                {
-                    "sub_mchid": sub_order.sub_mchid,
-                    "out_trade_no": sub_order.out_trade_no,
-                    "description": sub_order.description,
-                    "amount": sub_order.amount_fen,
-                    "subsidy_declared": sub_order.subsidy_fen,
-                    "combine": combine,
-                    "state": "NOTPAY",
-                    "transaction_id": "",
-                    "paid_at": None,
-                    "frozen": 0,
-                    "subsidy": None,
-                    "shares": [],
-                    "shared": 0,
-                    "share_returned": 0,
-                    "refunded": 0,
-                    "finished": False,
-                },
-            )
-            self._s.add(f"bal:{sub_order.sub_mchid}:frozen", 0)
-            self._s.add(f"bal:{sub_order.sub_mchid}:released", 0)
+                break  # (else it expired between the two calls: add again)
+        if existing is None:
+            return
+        if existing["state"] == "SUCCESS":
+            raise _refuse("ORDERPAID", "该订单已支付")
+        if existing["state"] == "CLOSED":
+            raise _refuse("ORDERCLOSED", "订单已关闭")
+        if (existing["amount"], existing["subsidy_declared"], existing["combine"]) != (
+            sub_order.amount_fen,
+            sub_order.subsidy_fen,
+            combine,
+        ):
+            raise _refuse("INVALID_REQUEST", "商户订单号重复，请求参数不一致")
 
     def _close(self, part_keys: list[str]) -> None:
         for key in part_keys:
