@@ -31,6 +31,7 @@ from orders.services.after_sales import (
     after_sale_withdraw,
 )
 from orders.services.checkout import checkout_quote, order_place, order_quote
+from orders.services.flash import flash_sold_out_early
 from orders.services.lifecycle import order_cancel, order_confirm_receipt, order_mark_invoiced, order_ship
 from shop.api.confirm import confirmation_schema, require_confirmation
 from shop.api.idempotency import idempotent
@@ -171,6 +172,20 @@ class PaymentOutput(FieldsBuiltOnceMixin, Serializer):
     params = serializers.DictField()
 
 
+def _one_item_basket(data) -> tuple[int, int] | None:
+    """``(store_id, sku_id)`` of a body that buys one item outside a team, from a glance
+    at its shape (nothing validated): the question a flash crowd's sold-out answer needs."""
+    if not isinstance(data, dict) or data.get("team"):
+        return None
+    items, store_id = data.get("items"), data.get("store_id")
+    if not (isinstance(items, list) and len(items) == 1 and isinstance(items[0], dict)):
+        return None
+    sku_id = items[0].get("sku_id")
+    if type(store_id) is not int or type(sku_id) is not int:
+        return None
+    return store_id, sku_id
+
+
 class OrderListCreateApi(ListAPIView):
     """``GET /orders``: mine, newest first; ``POST /orders``: check out."""
 
@@ -194,7 +209,9 @@ class OrderListCreateApi(ListAPIView):
             "Check out: one order per merchant under one payment. A body that fails validation "
             "is answered with one 400 listing every bad field, the address's included. A valid "
             "basket that cannot be bought (sold out, not a member, out of stock) is answered "
-            "with its 403 or 409 before the address is checked."
+            "with its 403 or 409 before the address is checked. One item of a flash offer that "
+            "this store's buyers were just told is sold out is answered `409 flash_sold_out` "
+            "before anything else is checked, even a body that would fail validation."
         ),
         responses={
             201: inline_serializer(
@@ -204,6 +221,9 @@ class OrderListCreateApi(ListAPIView):
     )
     @idempotent("orders")
     def post(self, request):
+        peek = _one_item_basket(request.data)
+        if peek is not None:  # the crowd after a flash sell-out: answered from Redis alone
+            flash_sold_out_early(store_id=peek[0], sku_id=peek[1])
         basket, address = QuoteInput(data=request.data), OrderAddressInput(data=request.data)
         if not basket.is_valid():
             address.is_valid()

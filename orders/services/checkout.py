@@ -221,7 +221,7 @@ def checkout_quote(
     if len(items) == 1 and offers:
         # The crowd after a sell-out: answered from the offer row (the truth), before the
         # SKU is made or a quote built — two reads (token; store with its offers), nothing written.
-        flash.flash_check_units(offer=offers[sku_ids[0]], qty=items[0]["qty"])
+        flash.flash_check_units(offer=offers[sku_ids[0]], qty=items[0]["qty"], store_id=store.pk)
     # A live offer's SKU came with it (one statement: one snapshot of offer and stock).
     skus = {sku_id: flash.offer_sku(offer, columns) for sku_id, (offer, columns) in live.items()}
     if len(skus) < len(sku_ids):
@@ -239,9 +239,9 @@ def checkout_quote(
             # A live offer's units are the offer's: once they are gone the answer is
             # flash_sold_out, even when the SKU's stock went with them.
             if read_flash_units:
-                flash.flash_check(offer=offers[sku.pk], buyer_id=buyer.pk, qty=item["qty"])
+                flash.flash_check(offer=offers[sku.pk], buyer_id=buyer.pk, qty=item["qty"], store_id=store.pk)
             else:
-                flash.flash_check_units(offer=offers[sku.pk], qty=item["qty"])
+                flash.flash_check_units(offer=offers[sku.pk], qty=item["qty"], store_id=store.pk)
         if item["qty"] > sku.available:
             # Early answer for the cart; the conditional UPDATE in sku_reserve_stock stays the guard.
             raise OutOfStock(f"Only {sku.available} of {sku.product.title} left.", sku_id=sku.pk)
@@ -355,7 +355,7 @@ def order_place(*, buyer, quote: Quote, address: dict, gateway: str, now: dateti
     try:
         for line in quote.lines:
             if line.flash_offer and flash.flash_gate_take(
-                offer=line.flash_offer, buyer_id=buyer.pk, qty=line.qty
+                offer=line.flash_offer, buyer_id=buyer.pk, qty=line.qty, store_id=quote.store_id
             ):
                 gated.append(line)
         return _order_create_atomic(buyer=buyer, quote=quote, address=address, gateway=gateway, now=now)

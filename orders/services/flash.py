@@ -15,6 +15,14 @@ of them must be told "sold out". The database stays the truth:
   goes on to the database, and if the database then refuses (or anything fails) the
   gate's token is given back at once. Cancels and unpaid time-outs give back both the
   database counts and the gate's tokens (after commit).
+- A **sold-out mark** answers the crowd after a sell-out before anything else: when a
+  store's buyer is told ``flash_sold_out`` because the offer has no unit left (the gate's
+  counter or the database's ``sold_count``), the answer is remembered in Redis per SKU and
+  store for ``SOLD_OUT_MARK_S``; the order view looks at a one-item body's store and SKU
+  ids and answers from the mark (``flash_sold_out_early``) before the body is validated
+  and before any database read but the token's. A mark is wiped when units come back
+  (every gate give-back) and when ops resync the gate; a new or changed offer, a store
+  that loses its flash unlock, is seen within ``SOLD_OUT_MARK_S`` at the latest.
 - The gate is only a filter: it is seeded lazily from the database
   (``quantity - sold_count``) and expires after the offer ends; without Redis
   (``FLASH_GATE`` off, the embedded default) or when Redis fails, checkout goes
@@ -26,6 +34,7 @@ of them must be told "sold out". The database stays the truth:
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from functools import partial
 
@@ -42,24 +51,30 @@ from products.selectors import sku_from_checkout_row
 logger = logging.getLogger("orders.flash")
 
 # KEYS: units left, units per buyer (hash). ARGV: buyer, qty, per-buyer limit.
-# Returns 1 admitted, 0 sold out, -1 buyer limit, -2 not seeded.
+# Returns 1 admitted, 0 sold out (none left), -3 fewer left than asked, -1 buyer limit,
+# -2 not seeded.
 _TAKE = """
 local left = redis.call('GET', KEYS[1])
 if not left then return -2 end
 local qty = tonumber(ARGV[2])
-if tonumber(left) < qty then return 0 end
+if tonumber(left) <= 0 then return 0 end
+if tonumber(left) < qty then return -3 end
 local mine = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
 if mine + qty > tonumber(ARGV[3]) then return -1 end
 redis.call('DECRBY', KEYS[1], qty)
 redis.call('HINCRBY', KEYS[2], ARGV[1], qty)
 return 1
 """
+# KEYS: units left, units per buyer (hash), the SKU's sold-out marks. ARGV: buyer, qty.
 _GIVE_BACK = """
+redis.call('DEL', KEYS[3])
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('INCRBY', KEYS[1], ARGV[2]) end
 local mine = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
 if mine > 0 then redis.call('HINCRBY', KEYS[2], ARGV[1], -math.min(mine, tonumber(ARGV[2]))) end
 return 1
 """
+
+SOLD_OUT_MARK_S = 5  # how long "sold out" is answered from the mark before the truth is read again
 
 _client = None
 _scripts: dict[str, object] = {}
@@ -87,6 +102,46 @@ def _keys(offer: FlashOffer) -> list[str]:
     return [f"{base}:left", f"{base}:buyers"]
 
 
+def _mark_key(sku_id: int) -> str:
+    return f"flash:{settings.DATABASES['default']['NAME']}:sold-out:{sku_id}"
+
+
+def _sold_out_mark(*, offer: FlashOffer, store_id: int) -> None:
+    """Remember that this store's buyers of the offer's SKU are told ``flash_sold_out``: for
+    ``SOLD_OUT_MARK_S``, never past the offer's end. Best effort (no Redis: no mark)."""
+    client = _redis()
+    if client is None:
+        return
+    deadline = min(time.time() + SOLD_OUT_MARK_S, offer.ends_at.timestamp())
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.hset(_mark_key(offer.sku_id), str(store_id), f"{offer.pk}:{deadline}")
+        pipe.expire(_mark_key(offer.sku_id), SOLD_OUT_MARK_S + 1)
+        pipe.execute()
+    except Exception:  # noqa: BLE001 - without a mark the next buyer takes the full path
+        logger.warning("flash sold-out mark not written for offer %s", offer.pk, exc_info=True)
+
+
+def flash_sold_out_early(*, store_id: int, sku_id: int) -> None:
+    """Raise ``FlashSoldOut`` when a buyer of this store was told, within the last
+    ``SOLD_OUT_MARK_S``, that the SKU's live offer had no unit left. One Redis read, no
+    database read: the crowd after a sell-out is answered at the cost of its token check.
+    Silent when there is no mark (or no Redis): the full checkout answers."""
+    client = _redis()
+    if client is None:
+        return
+    try:
+        mark = client.hget(_mark_key(sku_id), str(store_id))
+    except Exception:  # noqa: BLE001 - the full path is correct on its own
+        logger.warning("flash sold-out mark unreadable for SKU %s", sku_id, exc_info=True)
+        return
+    if mark is None:
+        return
+    offer_id, _, deadline = mark.decode().partition(":")
+    if float(deadline) > time.time():
+        raise FlashSoldOut(offer_id=int(offer_id))
+
+
 def live_offers_from_rows(rows) -> dict[int, tuple[FlashOffer, tuple]]:
     """The offer whose window is open now, per SKU (the latest-starting if several: rows
     come ordered by start), each with its SKU's columns still unread: ``offer_sku`` makes
@@ -109,25 +164,29 @@ def offer_sku(offer: FlashOffer, sku_columns: tuple) -> Sku:
     return offer.sku
 
 
-def flash_check_units(*, offer: FlashOffer, qty: int) -> None:
+def flash_check_units(*, offer: FlashOffer, qty: int, store_id: int | None = None) -> None:
     """Beyond the per-buyer limit, or sold out — from the offer row alone (no query).
-    ``sold_count`` is the database's truth: after a sell-out this is the whole answer."""
+    ``sold_count`` is the database's truth: after a sell-out this is the whole answer, and
+    with ``store_id`` it is remembered as the store's sold-out mark when no unit is left."""
     if qty > offer.per_user_limit:
         raise FlashLimitReached(offer_id=offer.pk)
     if offer.remaining < qty:
+        if store_id is not None and offer.remaining <= 0:
+            _sold_out_mark(offer=offer, store_id=store_id)
         raise FlashSoldOut(offer_id=offer.pk)
 
 
-def flash_check(*, offer: FlashOffer, buyer_id: int, qty: int) -> None:
+def flash_check(*, offer: FlashOffer, buyer_id: int, qty: int, store_id: int | None = None) -> None:
     """The quote's answer (reads only): sold out, or beyond the buyer's limit."""
-    flash_check_units(offer=offer, qty=qty)
+    flash_check_units(offer=offer, qty=qty, store_id=store_id)
     if sql.flash_held_units(offer_id=offer.pk, buyer_id=buyer_id) + qty > offer.per_user_limit:
         raise FlashLimitReached(offer_id=offer.pk)
 
 
-def flash_gate_take(*, offer: FlashOffer, buyer_id: int, qty: int) -> bool:
+def flash_gate_take(*, offer: FlashOffer, buyer_id: int, qty: int, store_id: int | None = None) -> bool:
     """Ask the gate for ``qty`` units. True: admitted (a token to give back if the
-    database refuses); False: no gate (go to the database). Raises when it refuses."""
+    database refuses); False: no gate (go to the database). Raises when it refuses; with
+    ``store_id``, a refusal because no unit is left becomes the store's sold-out mark."""
     client = _redis()
     if client is None:
         return False
@@ -143,7 +202,9 @@ def flash_gate_take(*, offer: FlashOffer, buyer_id: int, qty: int) -> bool:
     except Exception:  # noqa: BLE001 - any Redis trouble: the database path alone is correct
         logger.warning("flash gate unavailable for offer %s; database path", offer.pk, exc_info=True)
         return False
-    if outcome == 0:
+    if outcome == 0 and store_id is not None:
+        _sold_out_mark(offer=offer, store_id=store_id)
+    if outcome in (0, -3):
         raise FlashSoldOut(offer_id=offer.pk)
     if outcome == -1:
         raise FlashLimitReached(offer_id=offer.pk)
@@ -156,7 +217,7 @@ def flash_gate_give_back(offer: FlashOffer, buyer_id: int, qty: int) -> None:
     if client is None:
         return
     try:
-        _scripts["give_back"](keys=_keys(offer), args=[buyer_id, qty])
+        _scripts["give_back"](keys=[*_keys(offer), _mark_key(offer.sku_id)], args=[buyer_id, qty])
     except Exception:  # noqa: BLE001 - a lost give-back only undersells until a resync
         logger.warning("flash gate give-back failed for offer %s", offer.pk, exc_info=True)
 
@@ -166,7 +227,7 @@ def flash_gate_reset(*, offer_id: int) -> None:
     client = _redis()
     offer = FlashOffer.objects.filter(pk=offer_id).first()
     if client is not None and offer is not None:
-        client.delete(*_keys(offer))
+        client.delete(*_keys(offer), _mark_key(offer.sku_id))
 
 
 def _buyer_count_add(*, offer: FlashOffer, buyer_id: int, qty: int) -> bool:
@@ -199,6 +260,6 @@ def flash_give_back(*, offer_id: int, buyer_id: int, qty: int) -> None:
     FlashBuyerCount.objects.filter(offer_id=offer_id, buyer_id=buyer_id, units__gte=qty).update(
         units=F("units") - qty
     )
-    offer = FlashOffer.objects.filter(pk=offer_id).only("pk", "created_at").first()
+    offer = FlashOffer.objects.filter(pk=offer_id).only("pk", "created_at", "sku_id").first()
     if offer is not None:
         transaction.on_commit(partial(flash_gate_give_back, offer, buyer_id, qty))

@@ -210,3 +210,103 @@ def test_a_crowd_on_a_cap_equal_to_stock_is_only_ever_told_flash_sold_out(settin
     sku.refresh_from_db()
     assert (offer.sold_count, sku.reserved, sku.on_hand) == (8, 8, 8)
     assert sorted(FlashBuyerCount.objects.values_list("units", flat=True)) == [1] * 8
+
+
+# --- the sold-out mark: the crowd answered before the body is read (orders/services/flash.py)
+
+
+def _told_sold_out(client, store, sku, **body) -> dict:
+    return assert_error(
+        client.post("/api/v1/orders", {**_body(store, sku), **body}, format="json"), 409, "flash_sold_out"
+    )
+
+
+def test_once_told_sold_out_a_store_s_crowd_is_answered_with_the_token_read_alone(
+    sold_out, make_client, django_assert_num_queries
+):
+    store, sku, offer, late = sold_out
+    client = make_client(late)
+    first = _told_sold_out(client, store, sku)  # the full path, from the offer row: leaves the mark
+    before = _written()
+
+    with django_assert_num_queries(1):  # the token
+        again = _told_sold_out(client, store, sku)
+    with django_assert_num_queries(1):  # before the body is validated: a bad address is not looked at
+        _told_sold_out(client, store, sku, address={"name": ""})
+
+    assert again == first
+    assert _written() == before
+
+
+def test_units_given_back_wipe_the_mark_at_once(sold_out, make_client, django_capture_on_commit_callbacks):
+    from orders.services.lifecycle import order_cancel
+
+    store, sku, offer, late = sold_out
+    client = make_client(late)
+    _told_sold_out(client, store, sku)
+    first = Order.objects.filter(items__flash_offer=offer).order_by("pk").first()
+    with django_capture_on_commit_callbacks(execute=True):
+        order_cancel(order_id=first.pk, actor=first.buyer, note="changed my mind")
+
+    response = client.post("/api/v1/orders", _body(store, sku), format="json")
+
+    assert response.status_code == 201, response.content
+    assert response.json()["orders"][0]["items"][0]["unit_price_fen"] == 990
+
+
+def test_the_mark_lasts_seconds_then_the_truth_is_read_again(
+    sold_out, make_client, monkeypatch, django_assert_num_queries
+):
+    from orders.services import flash
+
+    store, sku, _, late = sold_out
+    client = make_client(late)
+    _told_sold_out(client, store, sku)
+    later = flash.time.time() + flash.SOLD_OUT_MARK_S + 0.1
+    monkeypatch.setattr(flash.time, "time", lambda: later)
+
+    with django_assert_num_queries(2):  # token; store with the live offer: the full path again
+        _told_sold_out(client, store, sku)
+
+
+def test_the_mark_is_the_store_s_own_and_ops_resync_wipes_it(
+    sold_out, make_client, django_assert_num_queries
+):
+    from orders.services.flash import flash_gate_reset
+
+    store, sku, offer, late = sold_out
+    other_store, _, (stranger,) = make_store(members=1)
+    mine, theirs = make_client(late), make_client(stranger)
+    _told_sold_out(mine, store, sku)
+    with django_assert_num_queries(2):  # another store's buyers: no mark of theirs
+        _told_sold_out(theirs, other_store, sku)
+
+    flash_gate_reset(offer_id=offer.pk)
+
+    with django_assert_num_queries(2):
+        _told_sold_out(mine, store, sku)
+
+
+def test_the_gate_s_last_unit_gone_leaves_the_mark_but_too_few_left_does_not(
+    settings, make_client, django_assert_num_queries
+):
+    """The gate can know before the database does (units held by checkouts in flight)."""
+    from orders.services import flash
+
+    unlock_flash(settings)
+    store, _, (a, b) = make_store(members=2)
+    sku = SkuFactory(on_hand=10)
+    offer = flash_offer(sku=sku, quantity=5, per_user_limit=2)
+    client = flash._redis()
+    left_key = flash._keys(offer)[0]
+
+    first, second = make_client(a), make_client(b)
+    client.set(left_key, 1)
+    _told_sold_out(first, store, sku, items=[{"sku_id": sku.pk, "qty": 2}])
+    with django_assert_num_queries(2):  # 1 left, 2 asked: no mark; token, store with offer, gate
+        _told_sold_out(first, store, sku, items=[{"sku_id": sku.pk, "qty": 2}])
+
+    client.set(left_key, 0)
+    _told_sold_out(second, store, sku)
+    with django_assert_num_queries(1):
+        _told_sold_out(second, store, sku)
