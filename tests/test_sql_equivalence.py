@@ -19,7 +19,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Value
+from django.db.models import Exists, F, OuterRef, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -28,6 +28,7 @@ import merchants.sql
 import orders.sql
 import products.sql
 import shop.ledger.sql
+import shop.payments.sql
 from accounts.models import AuthToken
 from accounts.services import token_hash, token_issue
 from accounts.tests.factories import UserFactory
@@ -43,10 +44,21 @@ from products.services import product_refresh_search
 from products.tests.factories import ProductFactory, SkuFactory
 from shop.db import bulk_add
 from shop.ledger.models import Account, Transaction
+from shop.payments.models import FundsStep, Payment, PaymentPart
 
 pytestmark = pytest.mark.django_db
 
-CHECKED = ("accounts.sql", "merchants.sql", "orders.sql", "products.sql", "shop.ledger.sql")
+CHECKED = (
+    "accounts.sql",
+    "merchants.sql",
+    "orders.sql",
+    "products.sql",
+    "shop.ledger.sql",
+    "shop.payments.sql",
+)
+# A module of CHECKED that also holds set-based statements checked elsewhere: only its
+# statements with this prefix have their case here.
+ONLY_PREFIXED = {"shop.payments.sql": "funds_steps_"}
 # Set-based statements checked against the ledger and the bills, case by case, elsewhere.
 CHECKED_ELSEWHERE = {
     "rebates.sql": "rebates/tests/test_services_statements.py",
@@ -460,6 +472,107 @@ def _bulk_add(data):
     assert changed == 2
 
 
+# --- shop.payments.sql: the funds steps' batch statements -------------------------------------
+
+
+def _part(data) -> PaymentPart:
+    """One shared payment's part, for steps to hang on."""
+    payment = Payment.objects.create(
+        purpose="order_checkout", funds=Payment.Funds.SHARED, payer=data["member"], amount_fen=990,
+        gateway="sandbox", out_trade_no="T1", description="抽纸",
+    )  # fmt: skip
+    return PaymentPart.objects.create(
+        payment=payment, order_id=1, merchant_id=1, sub_mchid="1600000001", out_trade_no="T1", amount_fen=990
+    )  # fmt: skip
+
+
+def _steps(part: PaymentPart, now, n: int = 3) -> list[FundsStep]:
+    """``n`` unsaved share steps of the part, in turn pending (due), processing (due) and
+    confirmed (not due)."""
+    status, due = FundsStep.Status, [None, now - timedelta(seconds=1), now + timedelta(minutes=5)]
+    return [
+        FundsStep(
+            kind=FundsStep.Kind.SHARE,
+            part=part,
+            order_id=1,
+            merchant_id=1,
+            out_no=f"S{part.pk}-{i}",
+            amount_fen=100 + i,
+            commission_fen=90 + i,
+            fee_fen=10,
+            created_at=now,
+            updated_at=now,
+            status=[status.PENDING, status.PROCESSING, status.CONFIRMED][i % 3],
+            next_attempt_at=due[i % 3],
+        )  # fmt: skip
+        for i in range(n)
+    ]
+
+
+def _step_rows():
+    return list(FundsStep.objects.order_by("out_no").values(*[
+        f.attname for f in FundsStep._meta.concrete_fields if f.name not in ("id", "created_at", "updated_at")
+    ]))  # fmt: skip
+
+
+@case("shop.payments.sql.funds_steps_insert")
+def _funds_steps_insert(data):
+    part, now = _part(data), data["now"]
+    there = _steps(part, now, 1)[0]  # one out_no there already, with other amounts
+    there.amount_fen, there.commission_fen, there.fee_fen = 7, 7, 0
+    there.save()
+    same(
+        lambda: shop.payments.sql.funds_steps_insert(steps=_steps(part, now)),
+        lambda: FundsStep.objects.bulk_create(_steps(part, now), ignore_conflicts=True) and None,
+        _step_rows,
+    )
+    assert [row["amount_fen"] for row in _step_rows()] == [7, 101, 102]
+
+
+@case("shop.payments.sql.funds_steps_claim")
+def _funds_steps_claim(data):
+    FundsStep.objects.bulk_create(_steps(_part(data), data["now"], 6))
+    ids = list(FundsStep.objects.order_by("pk").values_list("pk", flat=True))
+    now, until = data["now"], data["now"] + timedelta(minutes=2)
+
+    def orm():
+        due = FundsStep.objects.filter(
+            Q(next_attempt_at=None) | Q(next_attempt_at__lte=now), pk__in=ids, status__in=FundsStep.OPEN
+        )
+        taken = sorted(due.values_list("pk", flat=True))
+        FundsStep.objects.filter(pk__in=taken).update(next_attempt_at=until, attempts=F("attempts") + 1)
+        return taken
+
+    taken = same(
+        lambda: shop.payments.sql.funds_steps_claim(step_ids=ids, now=now, until=until), orm, _step_rows
+    )
+    assert len(taken) == 4  # the pending and processing ones (due); not the confirmed ones
+
+
+@case("shop.payments.sql.funds_steps_set")
+def _funds_steps_set(data):
+    FundsStep.objects.bulk_create(_steps(_part(data), data["now"]))
+    numbers = {pk: f"G{pk}" for pk in FundsStep.objects.values_list("pk", flat=True)}
+    values = {"status": FundsStep.Status.PROCESSING, "next_attempt_at": data["now"], "last_error": ""}
+    for only_open in (True, False):
+
+        def orm(only_open=only_open):
+            scope = {"status__in": FundsStep.OPEN} if only_open else {}
+            return sum(
+                FundsStep.objects.filter(pk=pk, **scope).update(gateway_id=number, **values)
+                for pk, number in numbers.items()
+            )
+
+        changed = same(
+            lambda only_open=only_open: shop.payments.sql.funds_steps_set(
+                gateway_ids=numbers, values=values, only_open=only_open
+            ),
+            orm,
+            _step_rows,
+        )
+        assert changed == (2 if only_open else 3)
+
+
 # --- the cases, and that there is one for every statement ------------------------------------
 
 
@@ -475,7 +588,9 @@ def test_every_hand_statement_has_a_case():
         statements |= {
             f"{module_name}.{name}"
             for name, function in inspect.getmembers(module, inspect.isfunction)
-            if not name.startswith("_") and function.__module__ == module_name
+            if not name.startswith("_")
+            and function.__module__ == module_name
+            and name.startswith(ONLY_PREFIXED.get(module_name, ""))
         }
     statements -= {"products.sql.checkout_fields", "products.sql.sku_checkout_columns"}  # column lists
     assert statements == set(CASES)

@@ -8,7 +8,9 @@ never touches a case ops already resolved. Only model metadata and compiled quer
 the text; every value is bound.
 
 The ORM twin of each statement is spelled out in its docstring; ``test_reconciliation.py``
-checks the statements' outcomes case by case (each kind of difference, re-import, midnight).
+checks the reconciliation statements' outcomes case by case (each kind of difference,
+re-import, midnight), ``tests/test_sql_equivalence.py`` the funds steps' batch statements
+(``funds_steps_*``) against their ORM twins on real rows.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from collections.abc import Sequence
 
 from django.db import connection
 
-from .models import ReconciliationCase, StagedBillLine
+from shop.db import column, table
+
+from .models import FundsStep, ReconciliationCase, StagedBillLine
 
 # Normalised states both sides speak (a matcher maps its statuses onto them; any other value is
 # kept as it is, for ops to read).
@@ -26,10 +30,6 @@ DONE = "done"  # succeeded: it must be on the day's bill, with the same amount
 PENDING = "pending"  # still waiting for the gateway's word with us: a success on the bill means we missed it
 
 FIELD_SEPARATOR = "\x1f"  # joins a staged line's fields (ASCII unit separator: never in a bill)
-
-
-def _table(model) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
 
 
 def ours_union(parts: Sequence[tuple[str, str, Sequence]]) -> tuple[str, list]:
@@ -77,7 +77,7 @@ def cases_from_bill_insert(
     never grouped).
     """
     ours_sql, ours_params = ours
-    cases, lines = _table(ReconciliationCase), _table(StagedBillLine)
+    cases, lines = table(ReconciliationCase), table(StagedBillLine)
     staged = lines
     if summed:
         staged = f"""(SELECT MIN(g.id) AS id, g.bill_import_id, g.key, SUM(g.amount_fen) AS amount_fen,
@@ -156,7 +156,7 @@ def cases_missing_gateway_insert(
                 ReconciliationCase.objects.get_or_create(…, key=o.our_key, kind="missing_gateway")
     """
     ours_sql, ours_params = ours
-    cases, lines = _table(ReconciliationCase), _table(StagedBillLine)
+    cases, lines = table(ReconciliationCase), table(StagedBillLine)
     sql = f"""
         INSERT INTO {cases} ({_CASE_COLUMNS})
         SELECT now(), now(), 'missing_gateway', %s, %s, o.matcher, o.our_key, %s, %s,
@@ -195,7 +195,7 @@ def staged_lines_analyze() -> None:
     """Fresh planner statistics after a million lines arrived (else PostgreSQL may plan the
     matching joins for an empty table)."""
     with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {_table(StagedBillLine)}")
+        cursor.execute(f"ANALYZE {table(StagedBillLine)}")
 
 
 def gateway_fees_insert(
@@ -220,8 +220,8 @@ def gateway_fees_insert(
     """
     from .models import GatewayFee, Payment, PaymentPart
 
-    fees, payments, parts = _table(GatewayFee), _table(Payment), _table(PaymentPart)
-    lines = _table(StagedBillLine)
+    fees, payments, parts = table(GatewayFee), table(Payment), table(PaymentPart)
+    lines = table(StagedBillLine)
     field = "split_part(s.raw, %(sep)s, {})".format
     refund = field(columns["refund_id"]) if columns.get("refund_id") else "''"
     query = f"""
@@ -267,3 +267,81 @@ def gateway_fees_lock(*, gateway: str) -> None:
     imports running side by side never book one line's fee twice or race on a posting."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [0x4665_6573, gateway])
+
+
+# --- the funds steps' batch statements (steps.py; PostgreSQL) ---------------------------------
+
+_STEP_INSERTED = (
+    "kind", "status", "part", "order_id", "merchant_id", "refund_id", "out_no", "amount_fen",
+    "commission_fen", "fee_fen", "gateway_id", "attempts", "next_attempt_at", "last_error",
+    "confirmed_at", "created_at", "updated_at",
+)  # fmt: skip
+
+
+def funds_steps_insert(*, steps: Sequence[FundsStep]) -> None:
+    """New steps, those whose ``out_no`` exists already skipped: settlement writes 200 at a
+    time and the ORM spent ~0.4 ms of Python per step compiling it. Values are plain (ints,
+    strs, aware datetimes); ``created_at``/``updated_at`` must be set by the caller.
+
+    ORM: ``FundsStep.objects.bulk_create(steps, ignore_conflicts=True)``."""
+    fields = [FundsStep._meta.get_field(name) for name in _STEP_INSERTED]
+    params = [getattr(step, f.attname) for step in steps for f in fields]
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table(FundsStep)} ({', '.join(column(FundsStep, n) for n in _STEP_INSERTED)}) "  # noqa: S608
+            f"VALUES {', '.join([row] * len(steps))} ON CONFLICT ({column(FundsStep, 'out_no')}) DO NOTHING",
+            params,
+        )
+
+
+def funds_steps_claim(
+    *, step_ids: Sequence[int], now: datetime.datetime, until: datetime.datetime
+) -> list[int]:
+    """Take the open steps among these that are due at ``now``: their next attempt moves to
+    ``until`` (the lease) and their attempts go up by one, in one conditional ``UPDATE …
+    RETURNING`` (a concurrent claimer's UPDATE waits for this one, then finds them not due).
+    Returns the ids taken, ascending.
+
+    ORM: ``due = FundsStep.objects.filter(Q(next_attempt_at=None) | Q(next_attempt_at__lte=now),
+    pk__in=step_ids, status__in=FundsStep.OPEN).select_for_update()``; ``ids = sorted(due
+    .values_list("pk", flat=True))``; ``FundsStep.objects.filter(pk__in=ids).update(
+    next_attempt_at=until, attempts=F("attempts") + 1)``."""
+    next_at, status = column(FundsStep, "next_attempt_at"), column(FundsStep, "status")
+    ids = ", ".join(["%s"] * len(step_ids))
+    states = ", ".join(["%s"] * len(FundsStep.OPEN))
+    attempts = column(FundsStep, "attempts")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table(FundsStep)} SET {next_at} = %s, {attempts} = {attempts} + 1 "  # noqa: S608
+            f"WHERE {column(FundsStep, 'id')} IN ({ids}) AND {status} IN ({states}) "
+            f"AND ({next_at} IS NULL OR {next_at} <= %s) RETURNING {column(FundsStep, 'id')}",
+            [until, *step_ids, *FundsStep.OPEN, now],
+        )
+        return sorted(pk for (pk,) in cursor.fetchall())
+
+
+def funds_steps_set(*, gateway_ids: dict[int, str], values: dict, only_open: bool = False) -> int:
+    """Each step its own ``gateway_id`` and all of them ``values`` (field name → value), in
+    one statement (``FROM (VALUES …)``: the ORM's ``Case``/``When`` for 100 rows cost ~0.4 s
+    of Python); ``only_open``: only steps still open (a concurrent sender may have confirmed
+    one). Returns how many rows changed.
+
+    ORM: ``sum(FundsStep.objects.filter(pk=pk, **({"status__in": FundsStep.OPEN} if only_open
+    else {})).update(gateway_id=number, **values) for pk, number in gateway_ids.items())``."""
+    meta, t = FundsStep._meta, table(FundsStep)
+    assign = ", ".join(f"{column(FundsStep, name)} = %s" for name in values)
+    assign_params = [meta.get_field(name).get_db_prep_save(v, connection) for name, v in values.items()]
+    where, where_params = "", []
+    if only_open:
+        where = f" AND {t}.{column(FundsStep, 'status')} IN ({', '.join(['%s'] * len(FundsStep.OPEN))})"
+        where_params = list(FundsStep.OPEN)
+    rows = ", ".join(["(%s, %s)"] * len(gateway_ids))
+    pk, gateway_id = column(FundsStep, "id"), column(FundsStep, "gateway_id")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {t} SET {gateway_id} = v.gateway_id{', ' if assign else ''}{assign} "  # noqa: S608
+            f"FROM (VALUES {rows}) AS v(id, gateway_id) WHERE {t}.{pk} = v.id{where}",
+            [*assign_params, *(x for item in gateway_ids.items() for x in item), *where_params],
+        )
+        return cursor.rowcount

@@ -43,6 +43,7 @@ from django.utils import timezone
 
 from shop.registry import Registry
 
+from . import sql
 from .gateways.base import GatewayError
 from .gateways.ecommerce import FREQUENCY_LIMITED, EcommerceGateway, ecommerce_gateway_get, retry_later
 from .models import FundsStep, PaymentPart, Refund
@@ -107,32 +108,15 @@ def funds_steps_write(steps: list[FundsStep]) -> list[FundsStep]:
     return steps
 
 
-_INSERTED = (
-    "kind", "status", "part_id", "order_id", "merchant_id", "refund_id", "out_no", "amount_fen",
-    "commission_fen", "fee_fen", "gateway_id", "attempts", "next_attempt_at", "last_error",
-    "confirmed_at", "created_at", "updated_at",
-)  # fmt: skip
-
-
 def _insert_new(steps: list[FundsStep]) -> None:
-    """``bulk_create(ignore_conflicts=True)`` of new steps, as one hand-written ``INSERT … ON
-    CONFLICT (out_no) DO NOTHING`` on PostgreSQL: the ORM spent ~0.4 ms of Python per step
-    compiling it (settlement writes 200 at a time). Values are plain: ints, strs, datetimes."""
-    if connection.vendor != "postgresql":
+    """New steps, an ``out_no`` that exists already skipped (``sql.funds_steps_insert``)."""
+    if connection.vendor != "postgresql":  # the embedded SQLite demo
         FundsStep.objects.bulk_create(steps, ignore_conflicts=True)
         return
     now = timezone.now()
-    params: list = []
     for step in steps:
         step.created_at = step.updated_at = now
-        params += [getattr(step, name) for name in _INSERTED]
-    row = "(" + ", ".join(["%s"] * len(_INSERTED)) + ")"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {FundsStep._meta.db_table} ({', '.join(_INSERTED)}) "  # noqa: S608
-            f"VALUES {', '.join([row] * len(steps))} ON CONFLICT (out_no) DO NOTHING",
-            params,
-        )
+    sql.funds_steps_insert(steps=steps)
 
 
 def _rate_wait(sub_mchid: str) -> None:
@@ -155,27 +139,11 @@ def _rate_wait(sub_mchid: str) -> None:
 
 
 def _claim(step_ids: list[int], now: datetime) -> dict[int, FundsStep]:
-    """Take the due open steps among these, for one send or poll each: one conditional
-    ``UPDATE … RETURNING`` (a concurrent claimer's UPDATE waits for ours and then finds
-    them not due), so one sender at a time. Returns them by id, with part and payment."""
+    """Take the due open steps among these, for one send or poll each (``sql.funds_steps_claim``:
+    one sender at a time). Returns them by id, with part and payment."""
     if not step_ids:
         return {}
-    ops, table = connection.ops, FundsStep._meta.db_table
-    ids = ", ".join(["%s"] * len(step_ids))
-    states = ", ".join(["%s"] * len(FundsStep.OPEN))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET next_attempt_at = %s, attempts = attempts + 1 "  # noqa: S608
-            f"WHERE id IN ({ids}) AND status IN ({states}) "
-            "AND (next_attempt_at IS NULL OR next_attempt_at <= %s) RETURNING id",
-            [
-                ops.adapt_datetimefield_value(now + lease()),
-                *step_ids,
-                *FundsStep.OPEN,
-                ops.adapt_datetimefield_value(now),
-            ],
-        )
-        claimed = [pk for (pk,) in cursor.fetchall()]
+    claimed = sql.funds_steps_claim(step_ids=step_ids, now=now, until=now + lease())
     if not claimed:
         return {}
     return {s.pk: s for s in FundsStep.objects.select_related("part__payment").filter(pk__in=claimed)}
@@ -331,44 +299,27 @@ def _record_moved(moved: dict[int, tuple[str, str]], now: datetime) -> dict[int,
     by_status: dict[str, list[int]] = defaultdict(list)
     for pk, (status, _) in moved.items():
         by_status[status].append(pk)
-    states = ", ".join(["%s"] * len(FundsStep.OPEN))
     for status, ids in by_status.items():
-        _update_with_gateway_ids(
-            "status = %s, next_attempt_at = %s, last_error = ''",  # a good answer ends a streak
-            [status, connection.ops.adapt_datetimefield_value(now + POLL_AFTER)],
+        _set_with_gateway_ids(
             {pk: moved[pk][1] for pk in ids},
-            f"status IN ({states})",
-            FundsStep.OPEN,
+            # a good answer ends a streak
+            {"status": status, "next_attempt_at": now + POLL_AFTER, "last_error": ""},
+            only_open=True,
         )
     if moved:
         _enqueue_later(sorted(moved), POLL_AFTER)
     return {pk: status for pk, (status, _) in moved.items()}
 
 
-def _update_with_gateway_ids(
-    assign: str, assign_params: list, gateway_ids: dict[int, str], where: str = "", where_params: tuple = ()
-) -> None:
-    """``UPDATE`` these steps, each with its own ``gateway_id``, in one statement (``FROM
-    (VALUES …)``: the ORM's ``Case``/``When`` for 100 rows cost ~0.4 s of Python).
-    ``assign`` continues the ``SET``; ``where`` adds conditions on the step's row."""
-    table = FundsStep._meta.db_table
+def _set_with_gateway_ids(gateway_ids: dict[int, str], values: dict, *, only_open: bool = False) -> None:
+    """Each step its own ``gateway_id`` and all ``values``, in one statement on PostgreSQL
+    (``sql.funds_steps_set``)."""
     if connection.vendor != "postgresql":  # the embedded SQLite demo: a statement per step
-        with connection.cursor() as cursor:
-            for pk, number in gateway_ids.items():
-                cursor.execute(
-                    f"UPDATE {table} SET gateway_id = %s, {assign} WHERE id = %s"  # noqa: S608
-                    + (f" AND {where}" if where else ""),
-                    [number, *assign_params, pk, *where_params],
-                )
+        scope = {"status__in": FundsStep.OPEN} if only_open else {}
+        for pk, number in gateway_ids.items():
+            FundsStep.objects.filter(pk=pk, **scope).update(gateway_id=number, **values)
         return
-    values = ", ".join(["(%s, %s)"] * len(gateway_ids))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET gateway_id = v.gateway_id, {assign} "  # noqa: S608
-            f"FROM (VALUES {values}) AS v(id, gateway_id) WHERE {table}.id = v.id"
-            + (f" AND {table}.{where}" if where else ""),
-            [*assign_params, *(x for pk, number in gateway_ids.items() for x in (pk, number)), *where_params],
-        )
+    sql.funds_steps_set(gateway_ids=gateway_ids, values=values, only_open=only_open)
 
 
 def _waiting(steps: list[FundsStep]) -> set[FundsStep]:
@@ -472,11 +423,9 @@ def _confirm_batch(confirmed: dict[int, str], *, only_open: bool = False) -> dic
             step.status, step.confirmed_at, step.last_error, step.updated_at = Status.CONFIRMED, now, "", now
             step.gateway_id = (confirmed[step.pk] or step.gateway_id)[:64]
         if fresh:
-            at = connection.ops.adapt_datetimefield_value(now)
-            _update_with_gateway_ids(
-                "status = %s, confirmed_at = %s, last_error = '', updated_at = %s",
-                [Status.CONFIRMED.value, at, at],
+            _set_with_gateway_ids(
                 {s.pk: s.gateway_id for s in fresh},
+                {"status": Status.CONFIRMED, "confirmed_at": now, "last_error": "", "updated_at": now},
             )
         by_kind: dict[str, list[FundsStep]] = defaultdict(list)
         for step in fresh:
