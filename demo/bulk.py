@@ -33,6 +33,7 @@ from groupstore.models import Membership, ShareLink, Store, StoreStats
 from merchants.models import Merchant
 from orders.models import Order, OrderItem
 from products.models import Sku
+from shop.db import column, table
 from shop.payments.models import Payment
 
 from .catalog import DEMO_ADDRESS
@@ -251,7 +252,7 @@ class _CopyWriter(_Writer):
         columns, parts = [], []
         position = {name: i for i, name in enumerate(spec.varying)}
         for f in fields:
-            columns.append(connection.ops.quote_name(f.column))
+            columns.append(column(spec.model, f.name))
             if f.name in position:
                 parts.append("{%d}" % position[f.name])  # noqa: UP031 - builds a format string
             else:
@@ -262,8 +263,7 @@ class _CopyWriter(_Writer):
         buffer.writelines(template.format(*(_copy_text(v) for v in row)) for row in rows)
         buffer.seek(0)
         with connection.cursor() as cursor:
-            table = connection.ops.quote_name(spec.model._meta.db_table)
-            cursor.cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
+            cursor.cursor.copy_expert(f"COPY {table(spec.model)} ({', '.join(columns)}) FROM STDIN", buffer)
 
 
 def _copy_text(value: Any) -> str:
@@ -305,17 +305,17 @@ class _InsertWriter(_Writer):
 
 def _reserve(model: type[models.Model], count: int) -> int:
     """Reserve ``count`` consecutive ids; returns the first."""
-    table = model._meta.db_table
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, model._meta.pk.column])
+            meta = model._meta
+            cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [meta.db_table, meta.pk.column])
             (sequence,) = cursor.fetchone()
             cursor.execute("SELECT nextval(%s)", [sequence])
             (first,) = cursor.fetchone()
             cursor.execute("SELECT setval(%s, %s)", [sequence, first + count - 1])
             return first
-        pk = connection.ops.quote_name(model._meta.pk.column)
-        cursor.execute(f"SELECT COALESCE(MAX({pk}), 0) + 1 FROM {connection.ops.quote_name(table)}")  # noqa: S608
+        pk = column(model, model._meta.pk.name)
+        cursor.execute(f"SELECT COALESCE(MAX({pk}), 0) + 1 FROM {table(model)}")  # noqa: S608
         (first,) = cursor.fetchone()
         return first
 
@@ -363,4 +363,4 @@ def aggregates_recompute(*, store_ids: tuple[int, int]) -> None:
         command = "ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE"
         with connection.cursor() as cursor:
             for model in (User, Store, ShareLink, Membership, StoreStats, Payment, Order, OrderItem):
-                cursor.execute(f"{command} {connection.ops.quote_name(model._meta.db_table)}")
+                cursor.execute(f"{command} {table(model)}")

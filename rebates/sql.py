@@ -18,6 +18,7 @@ from django.db import connection
 
 from merchants.models import DepositMovement
 from orders.models import AfterSale, Order
+from shop.db import table
 from shop.ledger.models import Account, Entry, Transaction
 from shop.payments.models import Refund
 
@@ -27,15 +28,15 @@ K = MerchantStatementLine.Kind
 FROZEN = Account.Kind.MERCHANT_FROZEN
 
 T = {
-    "account": Account._meta.db_table,
-    "entry": Entry._meta.db_table,
-    "tx": Transaction._meta.db_table,
-    "stmt": MerchantStatement._meta.db_table,
-    "line": MerchantStatementLine._meta.db_table,
-    "order": Order._meta.db_table,
-    "case": AfterSale._meta.db_table,
-    "refund": Refund._meta.db_table,
-    "deposit": DepositMovement._meta.db_table,
+    "account": table(Account),
+    "entry": table(Entry),
+    "tx": table(Transaction),
+    "stmt": table(MerchantStatement),
+    "line": table(MerchantStatementLine),
+    "order": table(Order),
+    "case": table(AfterSale),
+    "refund": table(Refund),
+    "deposit": table(DepositMovement),
 }
 
 # Transaction kind on merchant_frozen → (line kind, sign applied to the merchant_frozen
