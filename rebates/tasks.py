@@ -3,8 +3,12 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
+from shop.queues import ROUTINE
+
 
 @shared_task(
+    workload="settlement",
+    queue_priority=ROUTINE,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OperationalError,),

@@ -336,7 +336,8 @@ def rows_copy(*, model: type[Model], fields: Sequence[str], rows: Iterable[tuple
     stream = _CopyStream(rows)
     with connection.cursor() as cursor:
         try:
-            cursor.copy_expert(f"COPY {table(model)} ({columns}) FROM STDIN", stream, size=65_536)
+            # size positionally: Django's debug cursor (DEBUG=1) passes only positional arguments on
+            cursor.copy_expert(f"COPY {table(model)} ({columns}) FROM STDIN", stream, 65_536)
         except Exception:
             if stream.error is not None:
                 raise stream.error from None

@@ -5,6 +5,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from shop.queues import URGENT
+
 
 def touch_worker_heartbeat() -> None:
     cache.set("worker-heartbeat", timezone.now().isoformat(), 180)
@@ -13,7 +15,7 @@ def touch_worker_heartbeat() -> None:
     heartbeat.touch()
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task(workload="payments", queue_priority=URGENT, acks_late=True, reject_on_worker_lost=True)
 def sweepers_run_task() -> dict[str, int]:
     """Beat's minute tick: run every registered sweeper, then leave a worker heartbeat."""
     from shop.sweepers import run_all

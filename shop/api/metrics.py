@@ -124,7 +124,19 @@ def connect_celery_signals() -> None:
 
 
 def _queues() -> list[str]:
-    return list(dict.fromkeys([settings.CELERY_TASK_DEFAULT_QUEUE, *getattr(settings, "METRICS_QUEUES", [])]))
+    ours = [q.name for q in getattr(settings, "CELERY_TASK_QUEUES", None) or []]
+    return list(
+        dict.fromkeys([settings.CELERY_TASK_DEFAULT_QUEUE, *ours, *getattr(settings, "METRICS_QUEUES", [])])
+    )
+
+
+def queue_length(client, queue: str) -> int:
+    """Messages waiting in one queue of the Redis broker: all its priority lists."""
+    names = [queue, *(f"{queue}{_KOMBU_PRIORITY_SEP}{step}" for step in _KOMBU_PRIORITY_STEPS)]
+    with client.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.llen(name)
+        return sum(pipe.execute())
 
 
 def queue_lengths() -> dict[str, int]:
@@ -136,14 +148,7 @@ def queue_lengths() -> dict[str, int]:
 
     client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
     try:
-        lengths = {}
-        for queue in _queues():
-            names = [queue, *(f"{queue}{_KOMBU_PRIORITY_SEP}{step}" for step in _KOMBU_PRIORITY_STEPS)]
-            with client.pipeline(transaction=False) as pipe:
-                for name in names:
-                    pipe.llen(name)
-                lengths[queue] = sum(pipe.execute())
-        return lengths
+        return {queue: queue_length(client, queue) for queue in _queues()}
     finally:
         client.close()
 

@@ -2,8 +2,12 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from shop.queues import ROUTINE
+
 
 @shared_task(
+    workload="notifications",
+    queue_priority=ROUTINE,
     acks_late=True,  # a lost message would lose an event: redeliver instead
     reject_on_worker_lost=True,  # one bounded HTTP request per task (LIMITS.md)
     ignore_result=True,

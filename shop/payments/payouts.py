@@ -36,6 +36,7 @@ from django.utils import timezone
 from shop.errors import ApplicationError, NotFound
 from shop.ledger.models import Account
 from shop.ledger.services import AccountRef, ledger_post
+from shop.queues import BACKGROUND, ROUTINE
 from shop.registry import Registry
 
 from .errors import PayoutNotRetryable
@@ -318,13 +319,13 @@ _TASK_OPTIONS = {
 }
 
 
-@shared_task(**_TASK_OPTIONS)
+@shared_task(**_TASK_OPTIONS, workload="payments", queue_priority=ROUTINE)
 def payout_send_task(payout_id: int) -> None:
     """Send one payout (idempotent; see ``payout_send``)."""
     payout_send(payout_id=int(payout_id))
 
 
-@shared_task(**_TASK_OPTIONS)
+@shared_task(**_TASK_OPTIONS, workload="payments", queue_priority=BACKGROUND)
 def payout_poll_task(payout_id: int, now_iso: str | None = None) -> None:
     """Poll one payout (idempotent; see ``payout_poll``)."""
     now = datetime.fromisoformat(now_iso) if now_iso else None

@@ -5,10 +5,14 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
+from shop.queues import BACKGROUND, ROUTINE, URGENT
+
 from .gateways.base import GatewayError
 
 
 @shared_task(
+    workload="payments",
+    queue_priority=URGENT,
     acks_late=True,  # a lost refund strands a payer's money: redeliver instead
     reject_on_worker_lost=True,  # bounded work: one gateway call and one short transaction
     autoretry_for=(OperationalError,),  # gateway trouble is retried by the sweeper, not here
@@ -24,6 +28,8 @@ def refund_send_task(refund_id: int) -> None:
 
 
 @shared_task(
+    workload="payments",
+    queue_priority=URGENT,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(GatewayError, OperationalError),  # only transient gateway errors are raised
@@ -39,6 +45,8 @@ def payment_close_at_gateway_task(payment_id: int) -> None:
 
 
 @shared_task(
+    workload="payments",
+    queue_priority=BACKGROUND,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(GatewayError, OperationalError),
@@ -69,6 +77,8 @@ def payment_upload_shipping_task(
 
 
 @shared_task(
+    workload="bulk",
+    queue_priority=ROUTINE,
     acks_late=True,  # a lost run would leave the bill "running" for an hour: redeliver instead
     reject_on_worker_lost=True,  # a rerun replaces the staged lines and adds no case twice
     autoretry_for=(OperationalError,),
@@ -86,6 +96,8 @@ def bill_import_run_task(import_id: int, now: str | None = None) -> None:
 
 
 @shared_task(
+    workload="settlement",
+    queue_priority=ROUTINE,
     acks_late=True,  # a lost step delays a merchant's money: redeliver instead
     reject_on_worker_lost=True,  # bounded: one merchant's steps, claimed and sent in batches
     autoretry_for=(OperationalError,),  # gateway trouble is handled per step (backoff, sweeper)
@@ -102,7 +114,14 @@ def funds_steps_send_task(step_ids: list[int]) -> None:
     funds_steps_send(step_ids=step_ids)
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(OperationalError,), max_retries=10)
+@shared_task(
+    workload="settlement",
+    queue_priority=ROUTINE,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError,),
+    max_retries=10,
+)
 def funds_step_run_task(step_id: int) -> None:
     """One step's delayed poll, as enqueued before steps ran in batches (messages already in
     the queue at a deploy still run); new code enqueues ``funds_steps_send_task``."""
@@ -112,6 +131,8 @@ def funds_step_run_task(step_id: int) -> None:
 
 
 @shared_task(
+    workload="bulk",
+    queue_priority=BACKGROUND,
     acks_late=True,  # a lost run leaves the day's fees unbooked: redeliver instead
     reject_on_worker_lost=True,  # idempotent: each line's fee is recorded and booked once
     autoretry_for=(OperationalError,),

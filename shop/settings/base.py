@@ -13,6 +13,9 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
+
+from shop.queues import all_queues
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("SHOP_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -182,6 +185,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="shop")
+# One queue per workload (shop/queues.py); a worker without -Q consumes them all. Each has
+# its own exchange and routing key: queues sharing the default key would each get a copy.
+CELERY_TASK_QUEUES = [Queue(q, Exchange(q), routing_key=q) for q in all_queues(CELERY_TASK_DEFAULT_QUEUE)]
+CELERY_TASK_ROUTES = ("shop.queues.route_task",)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -405,7 +412,7 @@ LOGGING = {
 # Scrapers on the same host need nothing; from elsewhere, send "Authorization: Bearer <token>".
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOW_LOOPBACK = env.bool("METRICS_ALLOW_LOOPBACK", default=True)
-METRICS_QUEUES = env.list("METRICS_QUEUES", default=[])  # more queues than CELERY_TASK_DEFAULT_QUEUE
+METRICS_QUEUES = env.list("METRICS_QUEUES", default=[])  # more queues than CELERY_TASK_QUEUES
 
 # --- Demo data (development only) -----------------------------------------------
 DEMO_OPS_PASSWORD = env.str("DEMO_OPS_PASSWORD", default="shop-ops-demo")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from shop.db import copy_escape, rows_copy, rows_insert
 from shop.ledger.models import Transaction
@@ -73,3 +74,13 @@ def test_an_error_from_the_rows_aborts_the_copy_and_is_raised_as_it_is():
         rows_copy(model=Transaction, fields=COLUMNS, rows=rows())
 
     assert not Transaction.objects.exists()
+
+
+def test_rows_copy_works_through_django_s_debug_cursor():
+    """DEBUG=1 (the embedded default, ``make run``) wraps cursors in Django's debug cursor,
+    whose ``copy_expert`` takes positional arguments only: a bill import failed there."""
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    with CaptureQueriesContext(connection):  # forces the debug cursor, as DEBUG does
+        count = rows_copy(model=Transaction, fields=COLUMNS, rows=[("d1", "test", "", "", None, at)])
+    assert count == 1
+    assert Transaction.objects.filter(idempotency_key="d1").exists()

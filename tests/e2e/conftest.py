@@ -21,6 +21,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from shop.queues import all_queues
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -44,9 +46,16 @@ def _worker_env(db_name: str) -> dict[str, str]:
 
 
 def worker_start(
-    *, db_name: str, queue: str, name: str, concurrency: int = 2, env: dict[str, str] | None = None
+    *,
+    db_name: str,
+    queue: str,
+    name: str,
+    concurrency: int = 2,
+    env: dict[str, str] | None = None,
+    consume: list[str] | None = None,
 ) -> tuple[subprocess.Popen, Path]:
-    """Start ``celery worker`` (prefork) on ``db_name`` consuming ``queue``; wait until it is
+    """Start ``celery worker`` (prefork) on ``db_name`` consuming ``queue`` and its workload
+    queues (``shop/queues.py``), or only the queues in ``consume``; wait until it is
     ready and return ``(process, log path)``. The worker leads a process group of its own
     (its prefork children are in it), so a test can SIGKILL the whole worker at once."""
     log_path = ROOT / "var" / f"e2e-worker-{name}-{os.getpid()}.log"
@@ -61,7 +70,7 @@ def worker_start(
                 "shop",
                 "worker",
                 "-Q",
-                queue,
+                ",".join(consume or all_queues(queue)),  # the default queue and every workload's
                 "--concurrency",
                 str(concurrency),
                 "--without-gossip",

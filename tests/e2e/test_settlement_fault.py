@@ -39,6 +39,7 @@ from rebates.selectors import wallet_get
 from rebates.services.hooks import CATCH_UP_GRACE, settlement_catch_up
 from rebates.tasks import orders_settle_task
 from rebates.tests.helpers import make_completed_orders
+from shop.api.metrics import queue_length
 from shop.ledger.models import Account, Transaction
 from shop.ledger.selectors import account_balances_for_owner
 
@@ -196,6 +197,6 @@ def _wait_until_quiet(queue: str) -> None:
         before = SettlementRun.objects.exclude(outcome=SettlementRun.Outcome.RUNNING).count()
         time.sleep(1.0)
         after = SettlementRun.objects.exclude(outcome=SettlementRun.Outcome.RUNNING).count()
-        return client.llen(queue) == 0 and before == after
+        return queue_length(client, queue) == 0 and before == after
 
     wait_for(quiet, timeout=30, interval=0.1, what="the queue to drain")
