@@ -390,3 +390,24 @@ def test_a_bad_store_id_on_the_product_page_is_400(make_client):
     sku = SkuFactory()
 
     assert make_client(None).get(f"/api/v1/products/{sku.product_id}", {"store_id": "x"}).status_code == 400
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_overlapping_proposals_at_once_leave_exactly_one_offer():
+    from shop.testing.concurrency import run_concurrently
+
+    staff = MerchantStaffFactory()
+    sku = SkuFactory(product__merchant=staff.merchant, price_fen=1_990, on_hand=100)
+    terms = _service_terms(sku)
+
+    results = run_concurrently(
+        lambda i: flash_offer_propose(
+            merchant_id=sku.merchant_id, proposer=None, **{**terms, "flash_price_fen": 900 + i}
+        ),
+        times=4,
+    )
+
+    made = [r for r in results if isinstance(r, FlashOffer)]
+    assert len(made) == 1, results
+    assert sum(isinstance(r, FlashOfferOverlaps) for r in results) == 3, results
+    assert FlashOffer.objects.filter(sku=sku).count() == 1

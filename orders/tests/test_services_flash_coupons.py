@@ -54,7 +54,6 @@ def test_flash_price_needs_both_the_store_unlock_and_a_live_offer(settings):
     assert _quote(buyer, store, (other, 1)).lines[0].price_kind == "normal"
 
 
-
 def test_flash_offer_window_bounds(settings):
     unlock_flash(settings)
     store, _, (buyer,) = make_store(members=1)
