@@ -108,8 +108,9 @@ def flash_offer_review(
     """Ops decide a proposal: approved, it is live from its start (for members of unlocked
     stores); rejected, it never is, and the merchant sees the reason. The merchant's staff
     are notified either way. Repeating the decision is a no-op; changing a decided one, or
-    approving an offer whose window has ended or whose price is no longer below the SKU's,
-    is 409; a rejection without a reason is 400."""
+    approving an offer whose window has ended, whose price is no longer below the SKU's or
+    whose window overlaps another approved offer of the SKU, is 409; a rejection without a
+    reason is 400."""
     now = now or timezone.now()
     reason = reason.strip()
     if not approve and not reason:
@@ -125,6 +126,11 @@ def flash_offer_review(
             raise FlashOfferNotReviewable("The offer's window has already ended; it cannot go live.")
         if offer.flash_price_fen >= offer.sku.price_fen:
             raise FlashOfferNotReviewable("The SKU's price has since dropped to or below the flash price.")
+        approved = _overlapping(
+            sku_id=offer.sku_id, starts_at=offer.starts_at, ends_at=offer.ends_at, exclude_id=offer.pk
+        ).filter(status=FlashOffer.Status.APPROVED)
+        if approved.exists():  # e.g. one ops added in admin meanwhile: one flash price at a time
+            raise FlashOfferOverlaps("Another approved offer of this SKU overlaps this one's window.")
     offer.status = target
     offer.rejection_reason = "" if approve else reason[:255]
     offer.reviewed_by = reviewer

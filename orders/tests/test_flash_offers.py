@@ -229,6 +229,18 @@ def test_an_offer_whose_window_ended_cannot_be_approved(seller):
     assert offer.status == "pending_review"
 
 
+def test_an_offer_overlapping_one_ops_added_meanwhile_cannot_be_approved(seller):
+    _, sku = seller
+    offer = flash_offer_propose(merchant_id=sku.merchant_id, proposer=None, **_service_terms(sku))
+    flash_offer(sku=sku, starts_at=offer.starts_at + timedelta(minutes=30), ends_at=offer.ends_at)
+
+    with pytest.raises(FlashOfferOverlaps):
+        flash_offer_review(offer_id=offer.pk, approve=True, reviewer=None)
+
+    offer.refresh_from_db()
+    assert offer.status == "pending_review"
+
+
 @pytest.mark.parametrize("status", ["pending_review", "rejected"])
 def test_an_offer_not_approved_is_never_charged(settings, status):
     # given an unlocked store and an offer in its window that ops have not approved
@@ -411,3 +423,19 @@ def test_two_overlapping_proposals_at_once_leave_exactly_one_offer():
     assert len(made) == 1, results
     assert sum(isinstance(r, FlashOfferOverlaps) for r in results) == 3, results
     assert FlashOffer.objects.filter(sku=sku).count() == 1
+
+
+def test_the_product_page_looks_the_token_up_only_when_store_id_asks(django_assert_num_queries):
+    from rest_framework.test import APIClient
+
+    sku = SkuFactory()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer not-a-token")
+
+    with django_assert_num_queries(2):  # the product and its SKUs: no token lookup
+        public = client.get(f"/api/v1/products/{sku.product_id}")
+    refused = client.get(f"/api/v1/products/{sku.product_id}", {"store_id": 1})
+
+    assert public.status_code == 200
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "authentication_failed"
