@@ -92,7 +92,8 @@ AuthToken.objects.bulk_create(
      for u, r in zip(users, raw)]
 )
 sku = SkuFactory(on_hand=STOCK, price_fen=1_990)
-offer = FlashOffer.objects.create(sku=sku, flash_price_fen=990, starts_at=now - timedelta(minutes=1),
+offer = FlashOffer.objects.create(sku=sku, flash_price_fen=990,
+    status="approved", starts_at=now - timedelta(minutes=1),
     ends_at=now + timedelta(hours=2), quantity=STOCK, per_user_limit=1)
 print(json.dumps({"store_id": store.pk, "sku_id": sku.pk, "offer_id": offer.pk, "tokens": raw}))
 """

@@ -177,7 +177,8 @@ products = [ProductFactory() for _ in range(max(1, SKUS // 20))]
 skus = [SkuFactory(product=products[i % len(products)], on_hand=1_000_000, price_fen=1_990 + i)
         for i in range(SKUS)]
 flash_skus = [SkuFactory(on_hand=FLASH_STOCK, price_fen=1_990) for _ in range(FLASH_TRIALS)]
-offers = [FlashOffer.objects.create(sku=sku, flash_price_fen=990, starts_at=now - timedelta(minutes=1),
+offers = [FlashOffer.objects.create(sku=sku, flash_price_fen=990,
+    status="approved", starts_at=now - timedelta(minutes=1),
     ends_at=now + timedelta(hours=2), quantity=FLASH_STOCK, per_user_limit=1) for sku in flash_skus]
 BenchItem.objects.bulk_create([BenchItem(price_fen=1_000 + i, stock=1_000_000) for i in range(10_000)])
 print(json.dumps({"store_id": store.pk, "sku_ids": [s.pk for s in skus],

@@ -98,7 +98,8 @@ from django.utils import timezone
 from orders.models import FlashOffer
 FlashOffer.objects.filter(pk=OFFER).update(sold_count=1)
 now = timezone.now()
-FlashOffer.objects.create(sku_id=SKU, flash_price_fen=990, starts_at=now - timedelta(minutes=1),
+FlashOffer.objects.create(sku_id=SKU, flash_price_fen=990,
+    status="approved", starts_at=now - timedelta(minutes=1),
     ends_at=now + timedelta(hours=2), quantity=1_000_000, per_user_limit=1)
 print(json.dumps({"sku_id": SKU}))
 """

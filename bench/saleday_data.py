@@ -202,7 +202,8 @@ def prepare(out: Path, *, shoppers: int, stores: int, newcomers: int, seed: int)
     flash_sku = Sku.objects.get(code="IP15-CLR")
     offer = FlashOffer.objects.create(
         sku=flash_sku,
-        flash_price_fen=flash_sku.flash_price_fen,
+        status=FlashOffer.Status.APPROVED,
+        flash_price_fen=1_990,  # the demo catalog's flash price of this SKU (demo/catalog.py)
         starts_at=now - timedelta(minutes=1),
         ends_at=now + timedelta(hours=3),
         quantity=300,

@@ -98,7 +98,7 @@ def seed_catalog(say: Say) -> Merchant:
                 "images": [f"https://img.example.com/demo/{skus[0][0].lower()}.jpg"],
             },
         )
-        for code, spec, price, team_price, team_size, flash_price, stock, commission in skus:
+        for code, spec, price, team_price, team_size, _flash_price, stock, commission in skus:
             Sku.objects.get_or_create(
                 merchant=merchant,
                 code=code,
@@ -108,7 +108,6 @@ def seed_catalog(say: Say) -> Merchant:
                     "price_fen": price,
                     "team_price_fen": team_price,
                     "team_size": team_size,
-                    "flash_price_fen": flash_price,
                     "on_hand": stock,
                     "commission_bps": commission,
                 },
@@ -200,8 +199,10 @@ def seed_ops_user(say: Say) -> None:
 
 
 def seed_promotions(say: Say, *, store: Store) -> None:
-    """A running flash offer on every SKU with a flash price (30 days, 100 units, two per
-    buyer) and a red-envelope campaign for the demo store. Idempotent."""
+    """An approved, running flash offer (30 days, 100 units, two per buyer) on every demo SKU
+    the catalog gives a flash price, where that SKU has no approved offer still to end — live
+    in the demo store, whose members' spend has unlocked flash prices — and a red-envelope
+    campaign for the demo store. Idempotent."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -210,21 +211,24 @@ def seed_promotions(say: Say, *, store: Store) -> None:
     from rebates.models import RedEnvelopeCampaign
 
     now = timezone.now()
+    flash_prices = {
+        code: flash for *_, sku_rows in PRODUCTS for code, _, _, _, _, flash, _, _ in sku_rows if flash
+    }
     offered = 0
-    for sku in Sku.objects.filter(
-        merchant__staff__user__openid=MERCHANT_OPENID, flash_price_fen__isnull=False
-    ):
-        _, created = FlashOffer.objects.get_or_create(
+    for sku in Sku.objects.filter(merchant__staff__user__openid=MERCHANT_OPENID, code__in=flash_prices):
+        if FlashOffer.objects.filter(sku=sku, status=FlashOffer.Status.APPROVED, ends_at__gt=now).exists():
+            continue
+        FlashOffer.objects.create(
             sku=sku,
-            defaults={
-                "flash_price_fen": sku.flash_price_fen,
-                "starts_at": now - timedelta(minutes=1),
-                "ends_at": now + timedelta(days=30),
-                "quantity": 100,
-                "per_user_limit": 2,
-            },
+            status=FlashOffer.Status.APPROVED,
+            reviewed_at=now,
+            flash_price_fen=flash_prices[sku.code],
+            starts_at=now - timedelta(minutes=1),
+            ends_at=now + timedelta(days=30),
+            quantity=min(100, sku.on_hand),
+            per_user_limit=2,
         )
-        offered += created
+        offered += 1
     campaign, created = RedEnvelopeCampaign.objects.get_or_create(
         name="开团红包",
         defaults={

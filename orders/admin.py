@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.utils import timezone
 
+from products.adminkit import action_form
 from shop.errors import ApplicationError
 from shop.money import fen_display
 
@@ -20,6 +21,7 @@ from .models import (
 from .services.after_sales import after_sale_arbitrate
 from .services.coupons import coupon_void
 from .services.flash import flash_gate_reset
+from .services.flash_offers import flash_offer_review
 from .services.refunds import order_refund_full
 from .services.sweepers import teams_expire_due
 from .services.teams import team_fail
@@ -172,19 +174,91 @@ class FlashOfferForm(forms.ModelForm):
         return data
 
 
+class FlashOfferRejectForm(forms.Form):
+    reason = forms.CharField(
+        max_length=255,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="The merchant sees this: say what to change (price, units, window) to have it approved.",
+    )
+
+
 @admin.register(FlashOffer)
 class FlashOfferAdmin(admin.ModelAdmin):
-    """Flash sales: price, window, how many units in all and per buyer. Units sold is
-    counted by checkout; after changing the cap of a running sale, resync the gate."""
+    """Flash sales: price, window, how many units in all and per buyer. Merchants propose
+    offers ("Waiting for review"); approve or reject them here — only approved offers sell.
+    An offer you add here yourself is approved at once. Units sold is counted by checkout;
+    after changing the cap of a running sale, resync the gate."""
 
     form = FlashOfferForm
-    list_display = ("pk", "sku", "flash_price", "starts_at", "ends_at", "sold", "per_user_limit")
-    list_filter = (("starts_at", admin.DateFieldListFilter), ("ends_at", admin.DateFieldListFilter))
+    list_display = (
+        "pk",
+        "sku",
+        "merchant",
+        "status",
+        "flash_price",
+        "list_price",
+        "starts_at",
+        "ends_at",
+        "sold",
+        "per_user_limit",
+    )
+    list_filter = (
+        "status",
+        ("starts_at", admin.DateFieldListFilter),
+        ("ends_at", admin.DateFieldListFilter),
+    )
     search_fields = ("pk", "sku__code", "sku__product__title")
-    list_select_related = ("sku",)
-    readonly_fields = ("sold_count",)
+    list_select_related = ("sku__merchant",)
+    readonly_fields = (
+        "status",
+        "sold_count",
+        "proposed_by",
+        "reviewed_by",
+        "reviewed_at",
+        "rejection_reason",
+    )
     raw_id_fields = ("sku",)
-    actions = ["resync_gate"]
+    actions = ["approve", "reject", "resync_gate"]
+
+    @admin.display(description="Merchant", ordering="sku__merchant")
+    def merchant(self, obj):
+        return obj.sku.merchant
+
+    @admin.display(description="List price")
+    def list_price(self, obj):
+        return fen_display(obj.sku.price_fen)
+
+    def _review_each(self, request, queryset, *, approve: bool, reason: str = "") -> None:
+        done = 0
+        for offer in queryset.order_by("pk"):
+            try:
+                flash_offer_review(offer_id=offer.pk, approve=approve, reviewer=request.user, reason=reason)
+                done += 1
+            except ApplicationError as exc:
+                self.message_user(request, f"{offer}: {exc.message}", messages.ERROR)
+        if done:
+            verb = "Approved" if approve else "Rejected"
+            self.message_user(
+                request, f"{verb} {done} flash offer(s); the merchants were notified.", messages.SUCCESS
+            )
+
+    @admin.action(description="Approve the selected offers (they sell from their start)")
+    def approve(self, request, queryset):
+        self._review_each(request, queryset, approve=True)
+
+    @admin.action(description="Reject the selected offers (asks for a reason)")
+    def reject(self, request, queryset):
+        return action_form(
+            self,
+            request,
+            queryset,
+            form_class=FlashOfferRejectForm,
+            title="Reject flash offers",
+            submit_label="Reject",
+            apply=lambda data: self._review_each(request, queryset, approve=False, reason=data["reason"]),
+            action="reject",
+            intro="The merchant's staff are notified with the reason; the offer never sells.",
+        )
 
     @admin.display(description="Flash price", ordering="flash_price_fen")
     def flash_price(self, obj):
@@ -195,6 +269,9 @@ class FlashOfferAdmin(admin.ModelAdmin):
         return f"{obj.sold_count} / {obj.quantity}"
 
     def save_model(self, request, obj, form, change):
+        if not change:  # ops create it: no review needed
+            obj.status = FlashOffer.Status.APPROVED
+            obj.reviewed_by, obj.reviewed_at = request.user, timezone.now()
         super().save_model(request, obj, form, change)
         if change:
             flash_gate_reset(offer_id=obj.pk)  # the gate reseeds from the new cap

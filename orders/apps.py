@@ -65,6 +65,11 @@ class OrdersConfig(AppConfig):
             run=coupons_issue_share_rewards,
             order=40,
         )
+        from products.registry import register_flash_prices
+
+        from .selectors import flash_prices_for_member
+
+        register_flash_prices(name="orders.flash_offers", prices=flash_prices_for_member)
         from .privacy import register_privacy
 
         register_privacy()  # PIPL: this app's part of GET /me/export and DELETE /me

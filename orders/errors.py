@@ -93,6 +93,22 @@ class FlashLimitReached(Conflict):
     default_message = "You already have as many of this flash offer as one buyer may."
 
 
+class FlashOfferNotFound(NotFound):
+    default_message = "No such flash offer."
+
+
+class FlashOfferOverlaps(Conflict):
+    code = "flash_offer_overlaps"
+    default_message = (
+        "This SKU already has a flash offer waiting for review or approved in an overlapping window."
+    )
+
+
+class FlashOfferNotReviewable(Conflict):
+    code = "flash_offer_not_reviewable"
+    default_message = "This flash offer has already been decided."
+
+
 # --- Coupons ------------------------------------------------------------------------
 
 

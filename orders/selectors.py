@@ -1,9 +1,17 @@
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from datetime import datetime
+
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from groupstore.models import Membership, Store, StoreStats
+from groupstore.selectors import flash_unlock_threshold_fen, store_get_for_member
+from products.models import Product
 
 from .errors import AfterSaleNotFound, OrderNotFound, TeamNotFound
-from .models import AfterSale, Order, OrderItem, Team, TeamMember
+from .models import AfterSale, FlashOffer, Order, OrderItem, Team, TeamMember
 
 
 def _with_items(orders: QuerySet[Order]) -> QuerySet[Order]:
@@ -77,3 +85,59 @@ def team_get_public(*, team_id: int) -> Team:
     if team is None:
         raise TeamNotFound()
     return team
+
+
+# --- Flash offers ---------------------------------------------------------------------
+
+
+def flash_offer_list_for_merchant(*, merchant_id: int, status: str | None = None) -> QuerySet[FlashOffer]:
+    """The merchant's own offers (proposed or created by ops on its SKUs), newest first."""
+    offers = FlashOffer.objects.filter(sku__merchant_id=merchant_id)
+    if status:
+        offers = offers.filter(status=status)
+    return offers.select_related("sku").order_by("-id")
+
+
+def flash_offer_list_for_store(*, store_id: int, user, now: datetime | None = None) -> QuerySet[FlashOffer]:
+    """For a member of the store (anyone else: 404): approved offers not yet ended on on-sale
+    products, live ones first, then coming ones by start. The price is charged only while the
+    store has unlocked flash prices (checkout decides)."""
+    store_get_for_member(store_id=store_id, user=user)
+    return (
+        FlashOffer.objects.filter(
+            status=FlashOffer.Status.APPROVED,
+            ends_at__gt=now or timezone.now(),
+            sku__product__status=Product.Status.ON_SALE,
+        )
+        .select_related("sku")
+        .order_by("starts_at", "pk")
+    )
+
+
+def flash_prices_for_member(
+    *, store_id: int, user, sku_ids: list[int], now: datetime | None = None
+) -> dict[int, int]:
+    """``{sku id: flash price}`` that checkout would charge this caller through this store now:
+    the caller is a member, the store is not frozen and has unlocked flash prices, and the SKU
+    has an approved offer whose window is open (the latest-starting one, as checkout picks).
+    Empty otherwise — the product page then shows no flash price. Two indexed reads."""
+    if not sku_ids or not getattr(user, "is_authenticated", False):
+        return {}
+    row = (
+        Store.objects.filter(pk=store_id, is_frozen=False)
+        .annotate(
+            net=Coalesce(
+                Subquery(StoreStats.objects.filter(store=OuterRef("pk")).values("net_paid_fen")[:1]), 0
+            ),
+            is_member=Exists(Membership.objects.filter(store=OuterRef("pk"), user_id=user.pk)),
+        )
+        .values_list("net", "is_member")
+        .first()
+    )
+    if row is None or not row[1] or row[0] < flash_unlock_threshold_fen():
+        return {}
+    now = now or timezone.now()
+    live = FlashOffer.objects.filter(
+        sku_id__in=sku_ids, status=FlashOffer.Status.APPROVED, starts_at__lte=now, ends_at__gt=now
+    ).order_by("starts_at", "pk")
+    return dict(live.values_list("sku_id", "flash_price_fen"))  # later starts overwrite earlier ones

@@ -38,6 +38,7 @@ def _checkout_store_sql() -> str:
         f"({o} o JOIN {k} k ON k.{column(Sku, 'id')} = o.{column(FlashOffer, 'sku')} "
         f"JOIN {p} p ON p.{column(Product, 'id')} = k.{column(Sku, 'product')}) "
         f"ON o.{column(FlashOffer, 'starts_at')} <= %s AND o.{column(FlashOffer, 'ends_at')} > %s "
+        f"AND o.{column(FlashOffer, 'status')} = %s "
         f"AND p.{column(Product, 'status')} = %s AND o.{column(FlashOffer, 'sku')} IN ({{}})"
     )
     return (
@@ -53,7 +54,7 @@ def _checkout_store_sql() -> str:
 
 def checkout_store_rows(*, store_id: int, buyer_id: int, sku_ids: list[int], now: datetime) -> list[tuple]:
     """Checkout's one read: the store, its stats, whether the buyer is a member, and the
-    offers of these SKUs whose window is open at ``now`` on an on-sale product, each with its
+    approved offers of these SKUs whose window is open at ``now`` on an on-sale product, each with its
     SKU and product. One row per live offer (latest start last), or one row with the offer's
     columns empty; none when there is no such store. Each row: ``(store id, owner id,
     is_frozen, net_paid_fen, is_member, *offer columns (OFFER_FIELDS), *SKU and product
@@ -62,14 +63,14 @@ def checkout_store_rows(*, store_id: int, buyer_id: int, sku_ids: list[int], now
     ORM: ``Store.objects.filter(pk=s).annotate(net=Coalesce("stats__net_paid_fen", 0),
     is_member=Exists(Membership.objects.filter(store=OuterRef("pk"), user_id=b)))`` and
     ``FlashOffer.objects.filter(sku_id__in=ids, starts_at__lte=now, ends_at__gt=now,
-    sku__product__status=ON_SALE).select_related("sku__product").order_by("starts_at",
+    status=APPROVED, sku__product__status=ON_SALE).select_related("sku__product").order_by("starts_at",
     "pk")``: three round trips where this is one."""
     at = _at(now)
     with connection.cursor() as cursor:
         execute(
             cursor,
             _checkout_store_sql().format(", ".join(["%s"] * len(sku_ids))),
-            [buyer_id, at, at, Product.Status.ON_SALE, *sku_ids, store_id],
+            [buyer_id, at, at, FlashOffer.Status.APPROVED, Product.Status.ON_SALE, *sku_ids, store_id],
         )
         return cursor.fetchall()
 
@@ -122,15 +123,16 @@ def _flash_take_sql() -> str:
     return (
         f"UPDATE {table(FlashOffer)} SET {sold} = {sold} + %s "  # noqa: S608
         f"WHERE {column(FlashOffer, 'id')} = %s AND {sold} <= {quantity} - %s "
-        f"AND {column(FlashOffer, 'starts_at')} <= %s AND {column(FlashOffer, 'ends_at')} > %s"
+        f"AND {column(FlashOffer, 'starts_at')} <= %s AND {column(FlashOffer, 'ends_at')} > %s "
+        f"AND {column(FlashOffer, 'status')} = %s"
     )
 
 
 def flash_take(*, offer_id: int, qty: int, now: datetime) -> bool:
-    """Count ``qty`` units against the offer's cap if its window is open at ``now`` and that
-    many are left; whether it did.
+    """Count ``qty`` units against the offer's cap if it is approved, its window is open at
+    ``now`` and that many are left; whether it did.
 
     ORM: ``FlashOffer.objects.filter(pk=o, sold_count__lte=F("quantity") - qty,
-    starts_at__lte=now, ends_at__gt=now).update(sold_count=F("sold_count") + qty) == 1``."""
+    starts_at__lte=now, ends_at__gt=now, status=APPROVED).update(sold_count=F("sold_count") + qty) == 1``."""
     at = _at(now)
-    return execute_rowcount(_flash_take_sql(), [qty, offer_id, qty, at, at]) == 1
+    return execute_rowcount(_flash_take_sql(), [qty, offer_id, qty, at, at, FlashOffer.Status.APPROVED]) == 1

@@ -34,7 +34,6 @@ class SkuInline(admin.TabularInline):
         "price_fen",
         "team_price_fen",
         "team_size",
-        "flash_price_fen",
         "on_hand",
         "reserved",
         "commission_bps",

@@ -144,7 +144,6 @@ class Sku(BaseModel):
     price_fen = models.BigIntegerField()
     team_price_fen = models.BigIntegerField(null=True, blank=True)
     team_size = models.PositiveSmallIntegerField(null=True, blank=True)
-    flash_price_fen = models.BigIntegerField(null=True, blank=True)
     on_hand = models.BigIntegerField(default=0)
     reserved = models.BigIntegerField(default=0)
     commission_bps = models.PositiveIntegerField(
@@ -163,10 +162,6 @@ class Sku(BaseModel):
             models.CheckConstraint(
                 condition=Q(team_price_fen__isnull=True) | Q(team_price_fen__gt=0),
                 name="sku_team_price_fen_gt_0",
-            ),
-            models.CheckConstraint(
-                condition=Q(flash_price_fen__isnull=True) | Q(flash_price_fen__gt=0),
-                name="sku_flash_price_fen_gt_0",
             ),
             models.CheckConstraint(
                 condition=Q(team_size__isnull=True) | (Q(team_size__gte=2) & Q(team_size__lte=10)),

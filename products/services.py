@@ -39,7 +39,7 @@ PRICE_MAX_FEN = 100_000_000  # ¥1,000,000: nothing sold here costs more; catche
 STOCK_MAX = 10_000_000  # units of one SKU; more is a typo, not a warehouse
 IMAGES_MAX = 9  # what a WeChat product page shows
 SEARCH_BATCH = 1_000  # products per UPDATE when (re)building search vectors
-SKU_FIELDS = ("price_fen", "team_price_fen", "team_size", "flash_price_fen", "commission_bps")
+SKU_FIELDS = ("price_fen", "team_price_fen", "team_size", "commission_bps")
 
 
 # --- Stock -----------------------------------------------------------------------
@@ -103,7 +103,7 @@ def sku_set_on_hand_many(*, merchant_id: int, rows: Sequence[tuple[int, int]]) -
 
 
 def _check_sku_rules(*, category: Category, values: dict, prefix: str = "") -> None:
-    """Prices, team and flash terms, commission within the category's bounds (400 with fields)."""
+    """Prices, team terms, commission within the category's bounds (400 with fields)."""
     problems: dict[str, list[str]] = {}
 
     def bad(field: str, message: str) -> None:
@@ -119,9 +119,6 @@ def _check_sku_rules(*, category: Category, values: dict, prefix: str = "") -> N
         bad("team_price_fen", "Must be above 0 and below the price.")
     if team_size is not None and not 2 <= team_size <= 10:
         bad("team_size", "A team has 2 to 10 members.")
-    flash = values.get("flash_price_fen")
-    if flash is not None and not 0 < flash < price:
-        bad("flash_price_fen", "Must be above 0 and below the price.")
     commission = values["commission_bps"]
     if not category.commission_min_bps <= commission <= category.commission_max_bps:
         bad(
@@ -162,7 +159,6 @@ def _new_sku(*, product: Product, data: dict) -> Sku:
         price_fen=data["price_fen"],
         team_price_fen=data.get("team_price_fen"),
         team_size=data.get("team_size"),
-        flash_price_fen=data.get("flash_price_fen"),
         on_hand=data.get("on_hand", 0),
         commission_bps=data["commission_bps"],
     )
@@ -289,7 +285,7 @@ def sku_create(*, product_id: int, data: dict) -> Sku:
 
 @transaction.atomic
 def sku_update(*, sku_id: int, changes: dict) -> Sku:
-    """Change a SKU. ``changes`` may hold code, spec, price and team/flash terms,
+    """Change a SKU. ``changes`` may hold code, spec, price and team terms,
     commission_bps and ``on_hand`` (absolute, like an upload; ``reserved`` is untouched).
     Team terms are cleared by sending both as null."""
     sku = (

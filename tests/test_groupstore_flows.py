@@ -34,7 +34,6 @@ def sku():
     return SkuFactory(
         product__merchant=staff.merchant,
         price_fen=1_990,
-        flash_price_fen=1_500,
         commission_bps=1_000,
         on_hand=100,
     )
@@ -171,6 +170,7 @@ def test_a_refund_that_takes_net_spend_below_the_threshold_loses_the_flash_price
     now = timezone.now()
     FlashOffer.objects.create(
         sku=sku,
+        status=FlashOffer.Status.APPROVED,
         flash_price_fen=1_500,
         starts_at=now - timedelta(hours=1),
         ends_at=now + timedelta(hours=1),

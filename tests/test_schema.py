@@ -34,6 +34,8 @@ PATH_OPERATIONS = {
     "/api/v1/sandbox/payments/{payment_id}/pay": {"post"},
     "/api/v1/merchant/orders": {"get"},
     "/api/v1/merchant/orders/{order_id}/ship": {"post"},
+    "/api/v1/merchant/flash-offers": {"get", "post"},
+    "/api/v1/stores/{store_id}/flash-offers": {"get"},
     "/api/v1/wallet": {"get"},
 }
 
@@ -46,6 +48,11 @@ REQUEST_BODIES = [
     ("/api/v1/checkout/quote", {"store_id", "items"}, set()),
     ("/api/v1/orders", {"store_id", "items", "address"}, set()),
     ("/api/v1/merchant/orders/{order_id}/ship", {"carrier", "tracking_no"}, set()),
+    (
+        "/api/v1/merchant/flash-offers",
+        {"sku_id", "flash_price_fen", "units", "per_buyer_limit", "starts_at", "ends_at"},
+        set(),
+    ),
 ]
 
 
@@ -224,6 +231,8 @@ def test_every_operation_has_one_tag_of_the_table_of_contents_and_a_summary(sche
         ("/api/v1/merchant/after-sales", "Merchant · orders"),
         ("/api/v1/stores/{store_id}/dashboard", "Owner & leader"),
         ("/api/v1/stores/{store_id}/red-envelopes", "Shopper · group stores"),
+        ("/api/v1/stores/{store_id}/flash-offers", "Shopper · group stores"),
+        ("/api/v1/merchant/flash-offers", "Merchant · catalog"),
         ("/api/v1/payments/{gateway}/notify", "Payments · callbacks"),
         ("/api/v1/me/export", "Shopper · account"),
     ],

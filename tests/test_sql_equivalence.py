@@ -89,7 +89,8 @@ def same(hand: Callable, orm: Callable, state: Callable = lambda: None):
 @pytest.fixture
 def catalog():
     """Two merchants' SKUs (with codes, one code shared), a store with a member, flash offers
-    live, over and on an off-sale product, search vectors written."""
+    live, over, on an off-sale product, and in an open window but waiting for review or
+    rejected (never live), search vectors written."""
     store, _, (member,) = make_store(members=1)
     mine = ProductFactory(title="维达抽纸 3层100抽")
     other = ProductFactory(title="清风抽纸 原木纯品", min_price_fen=990)
@@ -107,6 +108,8 @@ def catalog():
             sku=skus[1], now=now, starts_at=now - timedelta(hours=2), ends_at=now - timedelta(hours=1)
         ),
         flash_offer(sku=skus[3], now=now),
+        flash_offer(sku=skus[1], now=now, status=FlashOffer.Status.PENDING_REVIEW),
+        flash_offer(sku=skus[2], now=now, status=FlashOffer.Status.REJECTED),
     ]
     product_refresh_search()
     return {"store": store, "member": member, "skus": skus, "offers": offers, "now": now}
@@ -313,7 +316,11 @@ def _checkout_store_rows(data):
             assert rows == []
             continue
         live = FlashOffer.objects.filter(
-            sku_id__in=ids, starts_at__lte=now, ends_at__gt=now, sku__product__status=Product.Status.ON_SALE
+            sku_id__in=ids,
+            starts_at__lte=now,
+            ends_at__gt=now,
+            status=FlashOffer.Status.APPROVED,
+            sku__product__status=Product.Status.ON_SALE,
         ).order_by("starts_at", "pk")
         assert {tuple(row[:5]) for row in rows} == {head}
         offers = [
@@ -362,14 +369,18 @@ def _flash_buyer_add(data):
 
 @case("orders.sql.flash_take")
 def _flash_take(data):
-    live, over, _ = data["offers"]
+    live, over, _, pending, rejected = data["offers"]
     now = data["now"]
-    for offer, qty in ((live, 3), (live, 6), (over, 1)):
+    for offer, qty in ((live, 3), (live, 6), (over, 1), (pending, 1), (rejected, 1)):
 
         def orm(offer=offer, qty=qty):
             return (
                 FlashOffer.objects.filter(
-                    pk=offer.pk, sold_count__lte=F("quantity") - qty, starts_at__lte=now, ends_at__gt=now
+                    pk=offer.pk,
+                    sold_count__lte=F("quantity") - qty,
+                    starts_at__lte=now,
+                    ends_at__gt=now,
+                    status=FlashOffer.Status.APPROVED,
                 ).update(sold_count=F("sold_count") + qty)
                 == 1
             )

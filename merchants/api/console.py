@@ -89,7 +89,6 @@ class SkuInput(Serializer):
     commission_bps = serializers.IntegerField(min_value=0, max_value=10_000)
     team_price_fen = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     team_size = serializers.IntegerField(min_value=2, max_value=10, required=False, allow_null=True)
-    flash_price_fen = serializers.IntegerField(min_value=1, required=False, allow_null=True)
 
 
 def _sku_service_data(validated: dict) -> dict:

@@ -28,7 +28,6 @@ class MerchantSkuOutput(ModelSerializer):
             "price_fen",
             "team_price_fen",
             "team_size",
-            "flash_price_fen",
             "commission_bps",
             "on_hand",
             "reserved",

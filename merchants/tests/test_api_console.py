@@ -25,7 +25,6 @@ NEW_PRODUCT = {
             "commission_bps": 1_000,
             "team_price_fen": 3_990,
             "team_size": 3,
-            "flash_price_fen": 3_590,
         }
     ],
 }

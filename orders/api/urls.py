@@ -1,5 +1,6 @@
 from django.urls import path
 
+from .flash_offers import MerchantFlashOfferListCreateApi, StoreFlashOfferListApi
 from .views import (
     AfterSaleDetailApi,
     AfterSaleEscalateApi,
@@ -57,6 +58,8 @@ urlpatterns = [
         name="merchant-after-sale-reject",
     ),
     path("teams/<int:team_id>", TeamDetailApi.as_view(), name="team-detail"),
+    path("merchant/flash-offers", MerchantFlashOfferListCreateApi.as_view(), name="merchant-flash-offers"),
+    path("stores/<int:store_id>/flash-offers", StoreFlashOfferListApi.as_view(), name="store-flash-offers"),
     path("merchant/orders", MerchantOrderListApi.as_view(), name="merchant-orders"),
     path("merchant/orders/<int:order_id>/ship", MerchantOrderShipApi.as_view(), name="merchant-order-ship"),
     path(

@@ -1,5 +1,7 @@
 """Flash sales (秒杀): a SKU's offer — window, cap, per-buyer limit — on top of the
-store's flash unlock (groupstore's ``store_flash_unlocked``).
+store's flash unlock (groupstore's ``store_flash_unlocked``). Only offers ops approved are
+live (merchants propose them: ``flash_offers.py``); checkout's one read and ``flash_take``
+filter on the status, so proposals cost the hot path nothing.
 
 Hot-SKU design. Thousands of buyers hit one offer at the same second, and almost all
 of them must be told "sold out". The database stays the truth:

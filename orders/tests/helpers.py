@@ -58,9 +58,11 @@ def team_sku(**kwargs):
 def flash_offer(
     *, sku, quantity: int = 10, per_user_limit: int = 1, price_fen: int = 990, now=None, **kwargs
 ):
+    """An offer, approved unless ``status`` says otherwise (a live one by default)."""
     now = now or timezone.now()
     return FlashOffer.objects.create(
         sku=sku,
+        status=kwargs.pop("status", FlashOffer.Status.APPROVED),
         flash_price_fen=price_fen,
         starts_at=kwargs.pop("starts_at", now - timedelta(minutes=5)),
         ends_at=kwargs.pop("ends_at", now + timedelta(hours=1)),

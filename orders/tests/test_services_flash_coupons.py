@@ -41,7 +41,7 @@ def _quote(buyer, store, *skus_qty, **kw):
 
 def test_flash_price_needs_both_the_store_unlock_and_a_live_offer(settings):
     store, _, (buyer,) = make_store(members=1)
-    sku = SkuFactory(price_fen=1_990, flash_price_fen=1_500)
+    sku = SkuFactory(price_fen=1_990)
     settings.SHOP_RULES = {**settings.SHOP_RULES, "FLASH_UNLOCK_THRESHOLD_FEN": 10_000}
     flash_offer(sku=sku, price_fen=990)
     assert _quote(buyer, store, (sku, 1)).lines[0].price_kind == "normal"  # store not unlocked
@@ -50,7 +50,7 @@ def test_flash_price_needs_both_the_store_unlock_and_a_live_offer(settings):
     line = _quote(buyer, store, (sku, 1)).lines[0]
     assert (line.price_kind, line.unit_price_fen, line.discount_fen) == ("flash", 990, 1_000)
 
-    other = SkuFactory(price_fen=1_990, flash_price_fen=1_500)  # flash price, but no offer
+    other = SkuFactory(price_fen=1_990)  # no offer
     assert _quote(buyer, store, (other, 1)).lines[0].price_kind == "normal"
 
 

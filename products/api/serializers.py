@@ -14,10 +14,17 @@ class CategoryOutput(ModelSerializer):
 
 class SkuOutput(ModelSerializer):
     stock = serializers.IntegerField(source="available", help_text="Units available to order.")
+    flash_price_fen = serializers.SerializerMethodField(
+        help_text="The live flash offer's price the caller gets through ``?store_id=`` (a member of "
+        "that store, flash prices unlocked); null otherwise."
+    )
 
     class Meta:
         model = Sku
         fields = ("id", "spec", "price_fen", "team_price_fen", "team_size", "flash_price_fen", "stock")
+
+    def get_flash_price_fen(self, sku) -> int | None:
+        return self.context.get("flash_prices", {}).get(sku.pk)
 
 
 class ProductListOutput(ModelSerializer):

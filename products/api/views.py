@@ -12,9 +12,10 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from products import cache as catalog_cache
+from products.registry import flash_prices
 from products.selectors import ORDERINGS, category_list, product_get_on_sale, product_page_on_sale
 from shop.api.pagination import Pagination
-from shop.api.serializers import QuerySerializer
+from shop.api.serializers import IdField, QuerySerializer
 from shop.errors import NotFound
 
 from .serializers import CategoryOutput, ProductDetailOutput, ProductListOutput
@@ -129,11 +130,28 @@ def _validated_filters(params: tuple[tuple[str, str], ...]) -> dict:
 
 
 class ProductDetailApi(APIView):
-    permission_classes = [AllowAny]
-    # Public and personalised by nothing: a token the mini-program sends anyway is not
-    # looked up (one query saved on the hottest reads).
-    authentication_classes: list = []
+    """Public. With ``?store_id=``, each SKU's ``flash_price_fen`` is the price of its live
+    flash offer that the caller would get through that store (products/registry.py)."""
 
-    @extend_schema(responses=ProductDetailOutput)
+    permission_classes = [AllowAny]
+
+    class QueryInput(QuerySerializer):
+        store_id = IdField(required=False)
+
+    def perform_authentication(self, request) -> None:
+        # A token the mini-program sends anyway is looked up only when ``store_id`` asks for
+        # the caller's flash prices (one query saved on the hottest reads).
+        pass
+
+    @extend_schema(parameters=[QueryInput], responses=ProductDetailOutput)
     def get(self, request, product_id: int):
-        return Response(ProductDetailOutput(product_get_on_sale(product_id=product_id)).data)
+        query = self.QueryInput(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        product = product_get_on_sale(product_id=product_id)
+        prices: dict[int, int] = {}
+        store_id = query.validated_data.get("store_id")
+        if store_id is not None and request.user.is_authenticated:
+            prices = flash_prices(
+                store_id=store_id, user=request.user, sku_ids=[s.pk for s in product.skus.all()]
+            )
+        return Response(ProductDetailOutput(product, context={"flash_prices": prices}).data)

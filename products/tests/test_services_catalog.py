@@ -60,7 +60,6 @@ def test_create_makes_a_draft_with_its_skus_and_lowest_price(category):
         ({"team_price_fen": 3_000}, "skus.0.team_price_fen"),  # size missing
         ({"team_price_fen": 4_990, "team_size": 2}, "skus.0.team_price_fen"),  # not below price
         ({"team_price_fen": 3_000, "team_size": 11}, "skus.0.team_size"),
-        ({"flash_price_fen": 5_000}, "skus.0.flash_price_fen"),
         ({"price_fen": 0}, "skus.0.price_fen"),
     ],
 )

@@ -118,8 +118,20 @@ REFERENCE_FIELD = re.compile(r"^(.+\.)?(\w+_ids?(\.\d+)?|team)$")
 # apart, by field or code, so that nothing else slips through with them:
 # - rules comparing a field with another field or object (a SKU's team or flash price below
 #   its price, a team price given with a team size; its commission within the bounds ops
-#   set on its category), said in words only;
-CROSS_FIELD_RULES = frozenset({"team_price_fen", "flash_price_fen", "commission_bps"})
+#   set on its category; a flash offer's price below its SKU's, its units within the SKU's
+#   stock, its per-buyer limit within its units, its window opening after now and ending
+#   after it opens), said in words only;
+CROSS_FIELD_RULES = frozenset(
+    {
+        "team_price_fen",
+        "flash_price_fen",
+        "commission_bps",
+        "units",
+        "per_buyer_limit",
+        "starts_at",
+        "ends_at",
+    }
+)
 # - a rule the schema states that schemathesis 4.32 does not generate by (a SKU's spec
 #   names, ``propertyNames``: 1 to 20 characters, not blank);
 UNGENERATED_RULES = frozenset({"spec"})

@@ -301,6 +301,7 @@ PROBES += [
     ),
     # --- red envelopes ------------------------------------------------------------------
     Probe("store-red-envelopes", "get", "/api/v1/stores/{w.store.pk}/red-envelopes", "shopper", STRANGER),
+    Probe("store-flash-offers", "get", "/api/v1/stores/{w.store.pk}/flash-offers", "shopper", STRANGER),
     Probe(
         "red-envelope-claim",
         "post",

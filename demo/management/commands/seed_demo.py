@@ -12,7 +12,8 @@ from demo.seed import seed_catalog, seed_ops_user, seed_promotions, seed_store
 class Command(BaseCommand):
     help = (
         "Fill the database with demo data (safe to run again: nothing is duplicated): an approved merchant "
-        "with a paid deposit (login code sandbox:demo-merchant), products with stock, team and flash prices, "
+        "with a paid deposit (login code sandbox:demo-merchant), products with stock and team prices, "
+        "approved live flash offers, "
         "a group store owned by sandbox:demo-owner with members, and an ops superuser for /admin/. "
         f"--scale N adds N x {STORES_PER_SCALE} stores, each with {MEMBERS_PER_STORE} members and "
         f"{ORDERS_PER_STORE} orders, in bulk, for benchmarks."
