@@ -65,6 +65,11 @@ class OrdersConfig(AppConfig):
             run=coupons_issue_share_rewards,
             order=40,
         )
+        from groupstore.registry import register_offer_prices
+
+        from .selectors import flash_prices_live
+
+        register_offer_prices(name="orders.flash", prices=flash_prices_live)
         from .privacy import register_privacy
 
         register_privacy()  # PIPL: this app's part of GET /me/export and DELETE /me

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+
+from groupstore.models import StoreStats
+from groupstore.selectors import store_flash_unlocked
+from products.models import Product
 
 from .errors import AfterSaleNotFound, OrderNotFound, TeamNotFound
-from .models import AfterSale, Order, OrderItem, Team, TeamMember
+from .models import AfterSale, FlashOffer, Order, OrderItem, Team, TeamMember
 
 
 def _with_items(orders: QuerySet[Order]) -> QuerySet[Order]:
@@ -77,3 +82,23 @@ def team_get_public(*, team_id: int) -> Team:
     if team is None:
         raise TeamNotFound()
     return team
+
+
+def flash_prices_live(*, store_id: int, sku_ids: list[int], now=None) -> dict[int, int]:
+    """The live flash offer's price of each SKU for buyers in this store now: ``{sku_id:
+    flash_price_fen}``, only while the store has unlocked flash prices (as checkout charges
+    it: the latest-starting live offer of an on-sale product). SKUs without one are left
+    out. Share posters ask this (``groupstore.registry.store_offer_prices``)."""
+    if not sku_ids:
+        return {}
+    stats = StoreStats.objects.filter(store_id=store_id).first()
+    if stats is None or not store_flash_unlocked(stats=stats):
+        return {}
+    now = now or timezone.now()
+    live = FlashOffer.objects.filter(
+        sku_id__in=sku_ids,
+        starts_at__lte=now,
+        ends_at__gt=now,
+        sku__product__status=Product.Status.ON_SALE,
+    ).order_by("starts_at", "pk")
+    return dict(live.values_list("sku_id", "flash_price_fen"))
