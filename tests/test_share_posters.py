@@ -122,6 +122,18 @@ def test_a_live_flash_offer_shows_only_where_the_store_has_unlocked_it(make_clie
     assert (unlocked.price_fen, unlocked.is_flash, unlocked.list_price_fen) == (990, True, 1_990)
 
 
+def test_a_flash_price_is_shown_even_where_another_sku_lists_lower(make_client, shop, drawn):
+    store, member, sku, link = shop
+    dearer = sku.product.skus.get(price_fen=2_990)
+    flash_offer(sku=dearer, price_fen=2_490)
+    StoreStats.objects.filter(store=store).update(net_paid_fen=flash_unlock_threshold_fen())
+
+    assert make_client(member).get(_url(store, link.token)).status_code == 200
+
+    (content,) = drawn
+    assert (content.price_fen, content.list_price_fen, content.is_flash) == (2_490, 2_990, True)
+
+
 def test_a_flash_offer_not_yet_started_is_not_shown(make_client, shop, drawn):
     from datetime import timedelta
 

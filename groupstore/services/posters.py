@@ -9,9 +9,10 @@
   characters, our tokens are longer, and the token itself never goes into a picture that
   is posted to strangers' groups. The mini-program resolves it with
   ``GET /share-scenes/{scene}`` (``share_scene_resolve``) and then joins with the token.
-- **The price.** The lowest a member pays now over the product's SKUs: a live flash
-  offer's price where the store has unlocked it (``groupstore.registry.store_offer_prices``,
-  which ``orders`` answers), the list price otherwise.
+- **The price.** Where the store has unlocked flash prices and a SKU of the product has a
+  live offer (``groupstore.registry.store_offer_prices``, which ``orders`` answers), the
+  lowest such flash price beside that SKU's list price; otherwise the lowest list price
+  over the SKUs ("起" when they differ).
 - **The cache.** A poster is drawn once per link and *version* of what it shows (the
   product row's ``updated_at``, the prices, the titles, the sharer's nickname, the code's
   maker): any change gives a new key, so nothing is ever invalidated by hand. The
@@ -120,13 +121,16 @@ def _prices(*, store_id: int, product: Product) -> dict:
     if not skus:
         return {}
     offers = store_offer_prices(store_id=store_id, sku_ids=[pk for pk, _ in skus])
-    shown = [(min(offers.get(pk, price), price), price, pk in offers) for pk, price in skus]
-    price, listed, is_flash = min(shown)
+    flash = sorted((offers[pk], price) for pk, price in skus if pk in offers and offers[pk] < price)
+    if flash:  # the flash price is what the poster advertises, beside that SKU's list price
+        price, listed = flash[0]
+        return {"price_fen": price, "list_price_fen": listed, "is_flash": True, "price_from": False}
+    prices = {price for _, price in skus}
     return {
-        "price_fen": price,
-        "list_price_fen": listed if is_flash else None,
-        "is_flash": is_flash and price < listed,
-        "price_from": len({p for p, _, _ in shown}) > 1,
+        "price_fen": min(prices),
+        "list_price_fen": None,
+        "is_flash": False,
+        "price_from": len(prices) > 1,
     }
 
 
