@@ -175,5 +175,5 @@ def poster_draw(content: PosterContent) -> bytes:
     draw.text((MARGIN, code_top + 160), "长按识别小程序码", font=_font(28), fill=GREY)
 
     out = io.BytesIO()
-    poster.save(out, format="PNG", optimize=True)
+    poster.save(out, format="PNG")  # optimize=True: 4 % smaller, 3x slower
     return out.getvalue()

@@ -338,3 +338,27 @@ def test_two_first_posters_at_once_give_the_link_one_scene():
     assert not [s for s in scenes if isinstance(s, BaseException)], scenes
     assert len(set(scenes)) == 1
     assert ShareLink.objects.get(pk=link.pk).scene == scenes[0]
+
+
+def test_ops_find_a_link_in_admin_by_the_scene_of_its_code(admin_client, shop):
+    store, _, _, link = shop
+    scene = share_link_scene(link=link)
+    other = share_link_create(store=store, created_by=store.owner)
+    share_link_scene(link=other)
+
+    page = admin_client.get("/admin/groupstore/sharelink/", {"q": scene})
+
+    assert page.status_code == 200
+    assert list(page.context["cl"].result_list) == [link]
+
+
+def test_a_link_to_a_product_taken_off_sale_shows_the_store(make_client, shop, drawn):
+    from products.models import Product
+
+    store, member, sku, link = shop
+    Product.objects.filter(pk=sku.product_id).update(status=Product.Status.OFF_SALE)
+
+    assert make_client(member).get(_url(store, link.token)).status_code == 200
+
+    (content,) = drawn
+    assert (content.title, content.price_fen) == (None, None)
