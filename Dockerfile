@@ -13,6 +13,11 @@ RUN groupadd --system --gid 1000 app \
 
 WORKDIR /app
 
+# The CJK font share posters are drawn with (groupstore/posters.py: POSTER_FONT_PATHS).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-wqy-microhei \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, from pyproject alone, so a code change does not reinstall them.
 # `[tool.setuptools] packages = []`: this installs the dependencies only; the code runs from /app.
 COPY pyproject.toml ./

@@ -145,9 +145,10 @@ class MembershipAdmin(admin.ModelAdmin):
 class ShareLinkAdmin(admin.ModelAdmin):
     list_display = ("store", "created_by", "product", "is_revoked", "created_at")
     list_filter = ("is_revoked",)
-    search_fields = ("store__name", "token")
+    # A poster's mini-program code names its link by ``scene`` (what a shopper's scan shows).
+    search_fields = ("store__name", "token", "=scene")
     raw_id_fields = ("store", "created_by", "product")
-    readonly_fields = ("token",)
+    readonly_fields = ("token", "scene")
     actions = ("revoke",)
 
     @admin.action(description="Withdraw the selected share links")

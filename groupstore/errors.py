@@ -1,4 +1,4 @@
-from shop.errors import ApplicationError, Conflict, Gone, NotFound, PermissionDenied
+from shop.errors import ApplicationError, Conflict, Gone, NotFound, PermissionDenied, ServiceUnavailable
 
 
 class StoreNotFound(NotFound):
@@ -65,3 +65,20 @@ class InvitationCodeUsedUp(Conflict):
 class LeaderNotReviewable(Conflict):
     code = "leader_not_reviewable"
     default_message = "This leader application cannot be changed that way in its current state."
+
+
+class ShareSceneNotFound(NotFound):
+    code = "share_scene_not_found"
+    default_message = "This mini-program code does not open any share link."
+
+
+class MiniProgramCodeUnavailable(ServiceUnavailable):
+    """WeChat would not give the poster's mini-program code now (its errcode is logged)."""
+
+    code = "mini_program_code_unavailable"
+    default_message = "The mini-program code could not be made just now; try the poster again shortly."
+    retry_after_s = 60
+
+    def __init__(self, message: str | None = None, *, wechat_code: str | None = None, **context):
+        super().__init__(message, wechat_code=wechat_code, **context)
+        self.wechat_code = wechat_code

@@ -34,6 +34,9 @@ class ShareLink(BaseModel):
         "products.Product", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     is_revoked = models.BooleanField(default=False)
+    # The short id a poster's mini-program code carries (WeChat's ``scene``: 32 characters at
+    # most), given the first time a poster is drawn; GET /share-scenes/{scene} resolves it.
+    scene = models.CharField(max_length=16, unique=True, null=True, blank=True)
 
     def __str__(self) -> str:
         return f"link to {self.store_id}"

@@ -70,6 +70,12 @@ class OrdersConfig(AppConfig):
         from .selectors import flash_prices_for_member
 
         register_flash_prices(name="orders.flash_offers", prices=flash_prices_for_member)
+
+        from groupstore.registry import register_offer_prices
+
+        from .selectors import flash_prices_live
+
+        register_offer_prices(name="orders.flash", prices=flash_prices_live)
         from .privacy import register_privacy
 
         register_privacy()  # PIPL: this app's part of GET /me/export and DELETE /me

@@ -7,7 +7,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from groupstore.models import Membership, Store, StoreStats
-from groupstore.selectors import flash_unlock_threshold_fen, store_get_for_member
+from groupstore.selectors import flash_unlock_threshold_fen, store_flash_unlocked, store_get_for_member
 from products.models import Product
 
 from .errors import AfterSaleNotFound, OrderNotFound, TeamNotFound
@@ -141,3 +141,24 @@ def flash_prices_for_member(
         sku_id__in=sku_ids, status=FlashOffer.Status.APPROVED, starts_at__lte=now, ends_at__gt=now
     ).order_by("starts_at", "pk")
     return dict(live.values_list("sku_id", "flash_price_fen"))  # later starts overwrite earlier ones
+
+
+def flash_prices_live(*, store_id: int, sku_ids: list[int], now: datetime | None = None) -> dict[int, int]:
+    """The live flash offer's price of each SKU for buyers in this store now: ``{sku_id:
+    flash_price_fen}``, only while the store has unlocked flash prices (as checkout charges
+    it: the latest-starting live approved offer of an on-sale product). SKUs without one are left
+    out. Share posters ask this (``groupstore.registry.store_offer_prices``)."""
+    if not sku_ids:
+        return {}
+    stats = StoreStats.objects.filter(store_id=store_id).first()
+    if stats is None or not store_flash_unlocked(stats=stats):
+        return {}
+    now = now or timezone.now()
+    live = FlashOffer.objects.filter(
+        sku_id__in=sku_ids,
+        status=FlashOffer.Status.APPROVED,
+        starts_at__lte=now,
+        ends_at__gt=now,
+        sku__product__status=Product.Status.ON_SALE,
+    ).order_by("starts_at", "pk")
+    return dict(live.values_list("sku_id", "flash_price_fen"))

@@ -23,6 +23,8 @@ PATH_OPERATIONS = {
     "/api/v1/stores/join": {"post"},
     "/api/v1/stores/{store_id}": {"get"},
     "/api/v1/stores/{store_id}/share-links": {"post"},
+    "/api/v1/stores/{store_id}/share-links/{token}/poster": {"get"},
+    "/api/v1/share-scenes/{scene}": {"get"},
     "/api/v1/stores/{store_id}/dashboard": {"get"},
     "/api/v1/stores/{store_id}/members": {"get"},
     "/api/v1/checkout/quote": {"post"},

@@ -2,9 +2,12 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -26,6 +29,8 @@ from groupstore.services import (
     chat_group_resolve,
     leader_register,
     share_link_create,
+    share_poster,
+    share_scene_resolve,
     store_create,
     store_join,
     venue_selection_set,
@@ -176,6 +181,68 @@ class ShareLinkCreateApi(APIView):
             store=store, created_by=request.user, product_id=product.pk if product else None
         )
         return Response({"share_token": link.token}, status=status.HTTP_201_CREATED)
+
+
+class PNGRenderer(BaseRenderer):
+    """Lets a client that asks for ``Accept: image/png`` have the poster; a refusal is still
+    the JSON error shape, with its own Content-Type."""
+
+    media_type = "image/png"
+    format = "png"
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, bytes):
+            return data
+        response = (renderer_context or {}).get("response")
+        if response is not None:
+            response["Content-Type"] = "application/json"
+        return JSONRenderer().render(data)
+
+
+class ShareLinkPosterApi(APIView):
+    """``GET /stores/{id}/share-links/{token}/poster``: the link's share poster (PNG)."""
+
+    renderer_classes = [JSONRenderer, PNGRenderer]
+    throttle_classes = [UserScopedRateThrottle]
+    throttle_scope = "share_poster"
+
+    @extend_schema(
+        responses={
+            (200, "image/png"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="The poster: the product's picture or title (or the store's name), the "
+                "price a member pays now (a live flash price where the store has unlocked it), the "
+                "sharer's nickname and the mini-program code that opens the link.",
+            )
+        }
+    )
+    def get(self, request, store_id: int, token: str):
+        png = share_poster(store_id=store_id, token=token, user=request.user)
+        response = HttpResponse(png, content_type="image/png")
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+
+class ShareSceneApi(APIView):
+    """``GET /share-scenes/{scene}``: what a scanned poster code opens (then ``POST /stores/join``)."""
+
+    throttle_classes = [UserScopedRateThrottle]
+    throttle_scope = "share_scene"
+
+    @extend_schema(
+        responses=inline_serializer(
+            "ShareScene",
+            {
+                "store_id": serializers.IntegerField(),
+                "share_token": serializers.CharField(),
+                "product_id": serializers.IntegerField(allow_null=True),
+            },
+        )
+    )
+    def get(self, request, scene: str):
+        target = share_scene_resolve(scene=scene)
+        return Response(asdict(target))
 
 
 class DashboardOutput(Serializer):

@@ -4,6 +4,7 @@
 - ``aggregates``: the running figures orders and rebates push
 - ``rewards``: the share reward
 - ``leaders``: invitation codes, leaders, sale venues and their order notices
+- ``posters``: share posters and the scenes of their mini-program codes
 """
 
 from .aggregates import (
@@ -23,6 +24,7 @@ from .leaders import (
     venue_order_notify,
     venue_selection_set,
 )
+from .posters import SceneTarget, share_link_scene, share_poster, share_scene_resolve
 from .rewards import share_reward_consider, share_reward_mark_issued, share_reward_qualifying_member_id
 from .stores import (
     SHARE_TOKEN_BYTES,
@@ -40,6 +42,7 @@ from .stores import (
 
 __all__ = [
     "SHARE_TOKEN_BYTES",
+    "SceneTarget",
     "StoreCreated",
     "chat_group_resolve",
     "invitation_code_normalize",
@@ -52,9 +55,12 @@ __all__ = [
     "membership_get_or_create",
     "share_link_create",
     "share_link_revoke",
+    "share_link_scene",
+    "share_poster",
     "share_reward_consider",
     "share_reward_mark_issued",
     "share_reward_qualifying_member_id",
+    "share_scene_resolve",
     "store_bind_group",
     "store_create",
     "store_freeze",

@@ -39,7 +39,7 @@ _RULES: list[tuple[str, str]] = [
     ("Shopper · account", r"^/api/v1/(auth/|me\b|notifications)"),
     ("Shopper · catalog", r"^/api/v1/(categories|products)"),
     ("Shopper · wallet", r"^/api/v1/wallet"),
-    ("Shopper · group stores", r"^/api/v1/(stores|savings|red-envelopes)"),
+    ("Shopper · group stores", r"^/api/v1/(stores|savings|red-envelopes|share-scenes)"),
     ("Shopper · orders", r"^/api/v1/(checkout|orders|after-sales|teams)"),
     ("Operations", r"^/(healthz|metrics)"),
 ]
@@ -60,6 +60,8 @@ SUMMARIES: dict[tuple[str, str], str] = {
     ("post", "/api/v1/stores/join"): "Join a store through its share link",
     ("get", "/api/v1/stores/{store_id}"): "A store I belong to",
     ("post", "/api/v1/stores/{store_id}/share-links"): "Make a share link",
+    ("get", "/api/v1/stores/{store_id}/share-links/{token}/poster"): "A share link's poster (PNG)",
+    ("get", "/api/v1/share-scenes/{scene}"): "The share link a scanned poster code opens",
     ("get", "/api/v1/stores/{store_id}/red-envelopes"): "A store's red envelopes",
     ("get", "/api/v1/stores/{store_id}/flash-offers"): "A store's flash offers, live and coming",
     ("post", "/api/v1/red-envelopes/{envelope_id}/claim"): "Claim a red envelope share",

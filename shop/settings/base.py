@@ -237,6 +237,10 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "webhook_create": env.str("THROTTLE_RATE_WEBHOOK_CREATE", default="20/hour"),
     "envelope_claim": env.str("THROTTLE_RATE_ENVELOPE_CLAIM", default="60/hour"),
     "withdrawal_create": env.str("THROTTLE_RATE_WITHDRAWAL_CREATE", default="10/hour"),
+    # A poster is drawn once per link and product version, then served from the cache.
+    "share_poster": env.str("THROTTLE_RATE_SHARE_POSTER", default="120/hour"),
+    # A scanned mini-program code: a cap on guessing scenes.
+    "share_scene": env.str("THROTTLE_RATE_SHARE_SCENE", default="300/hour"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Group-buy shop API",
@@ -354,6 +358,27 @@ SANDBOX_ECOMMERCE_NAMESPACE = env.str("SANDBOX_ECOMMERCE_NAMESPACE", default="")
 SANDBOX_PAYMENT_SECRET = env.str("SANDBOX_PAYMENT_SECRET", default="sandbox-callback-secret")
 WECHAT_APPID = env.str("WECHAT_APPID", default="")
 WECHAT_APP_SECRET = env.str("WECHAT_APP_SECRET", default="")
+# Share posters (groupstore/posters.py): the mini-program code comes from WeChat's
+# getwxacodeunlimit ("wechat") or, in the sandbox, is a plain QR code drawn here ("sandbox").
+MINI_PROGRAM_CODE = env.str("MINI_PROGRAM_CODE", default="sandbox" if SANDBOX else "wechat")
+# The mini-program page a scanned code opens; it reads ``scene`` and calls GET /share-scenes/{scene}.
+MINI_PROGRAM_SHARE_PAGE = env.str("MINI_PROGRAM_SHARE_PAGE", default="pages/share/index")
+# release | trial | develop: which build of the mini-program the code opens.
+MINI_PROGRAM_ENV_VERSION = env.str("MINI_PROGRAM_ENV_VERSION", default="release")
+# The CJK font posters are drawn with: the first that exists (Debian's fonts-wqy-microhei,
+# installed by .ci/run and the Dockerfile; the others where a machine has them instead).
+POSTER_FONT_PATHS = env.list(
+    "POSTER_FONT_PATHS",
+    default=[
+        "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+        "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+        "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    ],
+)
+# Hosts a product picture may be fetched from for a poster (https only; merchants type image
+# URLs, so any other host is never fetched: the poster shows the product's title instead).
+POSTER_IMAGE_HOSTS = env.list("POSTER_IMAGE_HOSTS", default=[])
+POSTER_CACHE_S = env.int("POSTER_CACHE_S", default=7 * 24 * 3600)
 WECHATPAY = {
     "MCHID": env.str("WECHATPAY_MCHID", default=""),
     "PRIVATE_KEY_PATH": env.str("WECHATPAY_PRIVATE_KEY_PATH", default=""),

@@ -19,6 +19,8 @@ for _scope in (
     "WEBHOOK_CREATE",
     "ENVELOPE_CLAIM",
     "WITHDRAWAL_CREATE",
+    "SHARE_POSTER",
+    "SHARE_SCENE",
 ):
     os.environ.setdefault(f"THROTTLE_RATE_{_scope}", "100000/minute")
 # A queue of this test run's own: end-to-end workers consume only it, never stale messages.

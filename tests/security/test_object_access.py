@@ -71,6 +71,9 @@ PUBLIC = {
     ("post", "/api/v1/payments/{}/ecommerce-profit-sharing-notify"),
     # A team is shared to recruit its members: any signed-in shopper sees its public figures.
     ("get", "/api/v1/teams/{}"),
+    # A poster's mini-program code is posted into chat groups: any signed-in shopper who scans
+    # it may learn the link it opens (a random 10-character scene, throttled per user).
+    ("get", "/api/v1/share-scenes/{}"),
 }
 
 
