@@ -128,9 +128,15 @@ else:
     # rolled back like any failed request, and is then replaced. Set it on where idle
     # connections are cut more often (a proxy with a short idle timeout).
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=False)
-# The hottest hand-written statements run prepared (shop/db.py): off behind a pooler in
-# transaction mode, which moves a client between server sessions.
-DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
+# Behind a pooler in transaction mode (PgBouncer, docs/deploy.md), a client moves between
+# server sessions from one transaction to the next: nothing may outlive a transaction on the
+# server. One switch turns off what would: SQL-level prepared statements (shop/db.py; the
+# hottest hand-written statements run prepared otherwise) and server-side cursors
+# (``.iterator()``, Django's own advice for transaction pooling).
+DB_TRANSACTION_POOLER = env.bool("DB_TRANSACTION_POOLER", default=False)
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=not DB_TRANSACTION_POOLER)
+if DB_TRANSACTION_POOLER:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transactions
 
 # --- Cache / Redis --------------------------------------------------------------
