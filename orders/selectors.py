@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from .errors import AfterSaleNotFound, OrderNotFound, TeamNotFound
-from .models import AfterSale, Order, OrderItem, Team, TeamMember
+from .models import AfterSale, Coupon, Order, OrderItem, Team, TeamMember
 
 
 def _with_items(orders: QuerySet[Order]) -> QuerySet[Order]:
@@ -77,3 +77,31 @@ def team_get_public(*, team_id: int) -> Team:
     if team is None:
         raise TeamNotFound()
     return team
+
+
+# --- Coupons: the wallet --------------------------------------------------------------------
+
+# What shoppers see (API.md): a usable coupon past its expiry, and one ops withdrew, are
+# ``expired``; the other stored statuses are shown as they are.
+COUPON_WALLET_STATUSES = ("usable", "locked", "used", "expired")
+
+
+def coupon_wallet_status(coupon, *, now) -> str:
+    if coupon.status == "withdrawn" or (coupon.status == "usable" and coupon.expires_at <= now):
+        return "expired"
+    return coupon.status
+
+
+def coupon_list_for_user(*, user, status: str, now):
+    """The user's own coupons in one wallet status: usable and locked ones soonest to expire
+    first, used and expired ones newest first."""
+    coupons = Coupon.objects.filter(user=user)
+    if status == "usable":
+        return coupons.filter(status=Coupon.Status.USABLE, expires_at__gt=now).order_by("expires_at", "pk")
+    if status == "locked":
+        return coupons.filter(status=Coupon.Status.LOCKED).order_by("expires_at", "pk")
+    if status == "used":
+        return coupons.filter(status=Coupon.Status.USED).order_by("-used_at", "-pk")
+    return coupons.filter(
+        Q(status=Coupon.Status.WITHDRAWN) | Q(status=Coupon.Status.USABLE, expires_at__lte=now)
+    ).order_by("-expires_at", "-pk")

@@ -23,7 +23,12 @@ from .leaders import (
     venue_order_notify,
     venue_selection_set,
 )
-from .rewards import share_reward_consider, share_reward_mark_issued, share_reward_qualifying_member_id
+from .rewards import (
+    share_reward_consider,
+    share_reward_mark_issued,
+    share_reward_notify_issued,
+    share_reward_qualifying_member_id,
+)
 from .stores import (
     SHARE_TOKEN_BYTES,
     StoreCreated,
@@ -54,6 +59,7 @@ __all__ = [
     "share_link_revoke",
     "share_reward_consider",
     "share_reward_mark_issued",
+    "share_reward_notify_issued",
     "share_reward_qualifying_member_id",
     "store_bind_group",
     "store_create",

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from .coupons import CouponListApi, CouponRedeemApi
 from .views import (
     AfterSaleDetailApi,
     AfterSaleEscalateApi,
@@ -57,6 +58,8 @@ urlpatterns = [
         name="merchant-after-sale-reject",
     ),
     path("teams/<int:team_id>", TeamDetailApi.as_view(), name="team-detail"),
+    path("coupons", CouponListApi.as_view(), name="coupons"),
+    path("coupons/redeem", CouponRedeemApi.as_view(), name="coupon-redeem"),
     path("merchant/orders", MerchantOrderListApi.as_view(), name="merchant-orders"),
     path("merchant/orders/<int:order_id>/ship", MerchantOrderShipApi.as_view(), name="merchant-order-ship"),
     path(
