@@ -35,6 +35,8 @@ PATH_OPERATIONS = {
     "/api/v1/merchant/orders": {"get"},
     "/api/v1/merchant/orders/{order_id}/ship": {"post"},
     "/api/v1/wallet": {"get"},
+    "/api/v1/coupons": {"get"},
+    "/api/v1/coupons/redeem": {"post"},
 }
 
 # Request bodies as docs/api.md gives them: (path, required fields, optional fields).
@@ -46,6 +48,7 @@ REQUEST_BODIES = [
     ("/api/v1/checkout/quote", {"store_id", "items"}, set()),
     ("/api/v1/orders", {"store_id", "items", "address"}, set()),
     ("/api/v1/merchant/orders/{order_id}/ship", {"carrier", "tracking_no"}, set()),
+    ("/api/v1/coupons/redeem", {"code"}, set()),
 ]
 
 
@@ -224,6 +227,7 @@ def test_every_operation_has_one_tag_of_the_table_of_contents_and_a_summary(sche
         ("/api/v1/merchant/after-sales", "Merchant · orders"),
         ("/api/v1/stores/{store_id}/dashboard", "Owner & leader"),
         ("/api/v1/stores/{store_id}/red-envelopes", "Shopper · group stores"),
+        ("/api/v1/coupons", "Shopper · wallet"),
         ("/api/v1/payments/{gateway}/notify", "Payments · callbacks"),
         ("/api/v1/me/export", "Shopper · account"),
     ],

@@ -65,7 +65,7 @@ class CouponRedeemApi(APIView):
     throttle_scope = "coupon_redeem"
 
     class InputSerializer(Serializer):
-        code = serializers.CharField(max_length=32)
+        code = serializers.CharField(max_length=32, trim_whitespace=False)  # the service trims
 
     @extend_schema(request=InputSerializer, responses={201: CouponOutput})
     def post(self, request):
