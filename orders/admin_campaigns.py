@@ -187,7 +187,8 @@ class MarketingBudgetAllocationAdmin(admin.ModelAdmin):
         allocation = marketing_budget_allocate(
             amount_fen=form.cleaned_data["amount_fen"], note=form.cleaned_data["note"], actor=request.user
         )
-        obj.pk = allocation.pk  # the admin's redirect names the row the service wrote
+        obj.pk = allocation.pk  # the admin's log and redirect name the row the service wrote
+        obj.refresh_from_db()
 
     def has_change_permission(self, request, obj=None):
         return False

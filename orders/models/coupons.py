@@ -28,7 +28,7 @@ class MarketingBudgetAllocation(BaseModel):
         ]
 
     def __str__(self) -> str:
-        return f"Marketing budget +{self.amount_fen} fen ({self.created_at:%Y-%m-%d})"
+        return f"Marketing budget allocation {self.pk}: +{self.amount_fen} fen"
 
 
 class CouponCampaign(BaseModel):
