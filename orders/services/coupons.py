@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from groupstore.models import Membership, ShareReward
@@ -58,7 +58,7 @@ from orders.errors import (
     CouponNotUsable,
     MarketingBudgetShort,
 )
-from orders.models import Coupon, CouponCampaign, MarketingBudgetAllocation, Order
+from orders.models import Coupon, CouponCampaign, MarketingBudgetAllocation, Order, Team
 from orders.tasks import coupon_campaign_issue_task
 from shop.ledger.errors import InsufficientBalance
 from shop.ledger.models import Account
@@ -134,18 +134,21 @@ def coupon_mark_used(*, payment_id: int) -> int:
     return 1
 
 
+def _orders_alive(orders: QuerySet) -> QuerySet:
+    """Those of these orders that keep a coupon used: all but the cancelled ones and those
+    refunded because their team failed (whose refunds gave the coupon's money back)."""
+    return orders.exclude(status=Order.Status.CANCELLED).exclude(
+        status=Order.Status.REFUNDED, team_member__team__status=Team.Status.FAILED
+    )
+
+
 @transaction.atomic
 def coupon_give_back_after_team_failure(*, payment_id: int) -> int:
-    """A paid checkout's team failed: once every order of the checkout is cancelled or in a
-    failed team (their refunds give the coupon's money back to the budget), the coupon is
-    usable again, and a campaign coupon's amount goes back into its reserve. A checkout
-    with an order still alive keeps its coupon used. Idempotent (compare-and-set)."""
-    alive = (
-        Order.objects.filter(payment_id=payment_id)
-        .exclude(status=Order.Status.CANCELLED)
-        .exclude(team_member__team__status="failed")
-    )
-    if alive.exists():
+    """A paid checkout's team failed: once every order of the checkout is cancelled or was
+    refunded for its failed team, the coupon is usable again, and a campaign coupon's
+    amount goes back into its reserve. A checkout with an order still alive keeps its
+    coupon used. Idempotent (compare-and-set)."""
+    if _orders_alive(Order.objects.filter(payment_id=payment_id)).exists():
         return 0
     coupon = (
         Coupon.objects.select_for_update().filter(payment_id=payment_id, status=Coupon.Status.USED).first()
@@ -165,6 +168,19 @@ def coupon_give_back_after_team_failure(*, payment_id: int) -> int:
             ref_id=coupon.pk,
         )
     return 1
+
+
+def coupons_give_back_failed_teams(now: datetime) -> int:
+    """Sweeper step (after failed teams' refunds): every used coupon whose checkout ended by
+    a failed team is given back — re-derived each run, so a give-back missed (a crash
+    between the refund and it) happens on the next one."""
+    due = (
+        Coupon.objects.filter(status=Coupon.Status.USED, payment__orders__team_member__team__status="failed")
+        .exclude(Exists(_orders_alive(Order.objects.filter(payment_id=OuterRef("payment_id")))))
+        .values_list("payment_id", flat=True)
+        .distinct()[:ISSUE_BATCH]
+    )
+    return sum(coupon_give_back_after_team_failure(payment_id=payment_id) for payment_id in list(due))
 
 
 @transaction.atomic

@@ -16,7 +16,7 @@ from orders.models import AfterSale, Order, Team
 from shop.errors import ApplicationError
 
 from .after_sales import after_sale_apply_deadline, after_sale_warn_merchant
-from .coupons import coupon_give_back_after_team_failure
+from .coupons import coupons_give_back_failed_teams
 from .lifecycle import order_cancel, order_complete, order_confirm_receipt
 from .refunds import order_refund_full
 from .teams import team_fail
@@ -125,10 +125,9 @@ def teams_expire_due(now: datetime) -> int:
         except ApplicationError:
             logger.exception("refund of order %s of a failed team refused; next run retries", order_id)
             continue
-        with_coupon = Order.objects.filter(pk=order_id, coupon_fen__gt=0).values_list("payment_id", flat=True)
-        for payment_id in with_coupon:  # the checkout's coupon back, once none of its orders lives on
-            coupon_give_back_after_team_failure(payment_id=payment_id)
         handled += 1
+    # Coupons of checkouts that ended with their failed team: back in their owners' wallets.
+    handled += coupons_give_back_failed_teams(now)
     return handled
 
 

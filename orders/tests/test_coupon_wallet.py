@@ -199,6 +199,23 @@ def test_a_failed_team_gives_its_coupon_back_and_the_campaign_its_money(budget):
     assert again.coupon_fen == 500
 
 
+def test_a_give_back_missed_after_a_failed_team_is_made_on_the_next_run():
+    store, _, (me,) = make_store(members=1)
+    c = coupon(user=me, amount_fen=300)
+    now = timezone.now()
+    order = buy_paid(buyer=me, store=store, sku=team_sku(), team={"open": True}, coupon_id=c.pk, now=now)
+    later = now + timedelta(days=2)
+    Team.objects.update(status="failed", failed_at=later)
+    order_refund_full(order_id=order.pk, reason="team_failed", now=later)  # and then a crash
+    c.refresh_from_db()
+    assert c.status == "used"
+
+    teams_expire_due(later)
+
+    c.refresh_from_db()
+    assert (c.status, c.payment_id) == ("usable", None)
+
+
 # --- Campaigns and the marketing budget ------------------------------------------------------
 
 
