@@ -124,7 +124,8 @@ class CouponCampaignAdmin(admin.ModelAdmin):
 
     @admin.display(description="Issued")
     def progress(self, obj):
-        target = obj.target_count or obj.max_coupons
+        # A store's members at launch (more may join while it runs), else the cap's coupons.
+        target = max(obj.target_count, obj.issued_count) if obj.target_count else obj.max_coupons
         return f"{obj.issued_count} of {target}"
 
     @admin.display(description="Reserve left (fen)")
