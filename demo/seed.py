@@ -244,3 +244,34 @@ def seed_promotions(say: Say, *, store: Store) -> None:
         f"  {offered} new flash offer(s) (flash prices apply once the store's members spend ¥100); "
         f"red-envelope campaign {campaign.name}: ¥5 in 5 shares per completed order"
     )
+
+
+def seed_coupon_campaign(say: Say) -> None:
+    """A coupon campaign by code, ``DEMO5`` (¥5 off ¥20, 100 coupons), funded by ¥500 moved
+    from platform revenue into the marketing budget the first time. Idempotent."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orders.models import CouponCampaign
+    from orders.services.coupons import coupon_campaign_launch, marketing_budget_allocate
+
+    now = timezone.now()
+    campaign, created = CouponCampaign.objects.get_or_create(
+        code="DEMO5",
+        defaults={
+            "title": "演示立减券",
+            "audience": CouponCampaign.Audience.CODE,
+            "amount_fen": 500,
+            "min_spend_fen": 2_000,
+            "valid_days": 30,
+            "starts_at": now - timedelta(minutes=1),
+            "ends_at": now + timedelta(days=30),
+            "cap_fen": 50_000,
+        },
+    )
+    if created:
+        marketing_budget_allocate(amount_fen=campaign.cap_fen, note="Demo coupon campaign DEMO5")
+        coupon_campaign_launch(campaign_id=campaign.pk, now=now)
+    redeemed = f"{campaign.issued_count} of {campaign.max_coupons} redeemed"
+    say(f"  coupon code {campaign.code} (POST /coupons/redeem): ¥5 off ¥20, {redeemed}")

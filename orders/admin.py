@@ -288,14 +288,25 @@ class FlashOfferAdmin(admin.ModelAdmin):
 
 @admin.register(Coupon)
 class CouponAdmin(admin.ModelAdmin):
-    """Coupons of shoppers and store owners. Ops may withdraw unused ones; used ones
-    belong to their checkout (given back automatically if it is cancelled)."""
+    """Coupons in shoppers' wallets. Ops issue them through coupon campaigns and may
+    withdraw usable ones; locked and used ones belong to their checkout (a locked one comes
+    back by itself if that checkout is cancelled or times out)."""
 
-    list_display = ("pk", "user", "amount", "min_spend", "status", "source", "expires_at", "used_at")
-    list_filter = ("status", "source")
+    list_display = (
+        "pk",
+        "user",
+        "title",
+        "amount",
+        "min_spend",
+        "status",
+        "source",
+        "campaign",
+        "expires_at",
+    )
+    list_filter = ("status", "source", "campaign")
     search_fields = ("pk", "user__nickname", "source_ref", "payment__out_trade_no")
     date_hierarchy = "created_at"
-    list_select_related = ("user",)
+    list_select_related = ("user", "campaign")
     readonly_fields = [f.name for f in Coupon._meta.fields]
     actions = ["withdraw"]
 
@@ -307,10 +318,10 @@ class CouponAdmin(admin.ModelAdmin):
     def min_spend(self, obj):
         return fen_display(obj.min_spend_fen)
 
-    @admin.action(description="Withdraw the selected unused coupons")
+    @admin.action(description="Withdraw the selected usable coupons")
     def withdraw(self, request, queryset):
         done = sum(coupon_void(coupon_id=pk) for pk in queryset.values_list("pk", flat=True))
-        self.message_user(request, f"{done} coupon(s) withdrawn; used ones were left alone.")
+        self.message_user(request, f"{done} coupon(s) withdrawn; locked and used ones were left alone.")
 
     def has_add_permission(self, request):
         return False
@@ -397,3 +408,6 @@ class AfterSaleAdmin(admin.ModelAdmin):
     @admin.action(description="Rule for the merchant: close without refund")
     def rule_close(self, request, queryset):
         self._rule(request, queryset, refund=False)
+
+
+from . import admin_campaigns  # noqa: E402, F401 - coupon campaigns and the marketing budget

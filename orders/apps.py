@@ -10,10 +10,11 @@ class OrdersConfig(AppConfig):
         from shop import sweepers
         from shop.payments.registry import register_purpose
 
+        from .checks import register_checks
         from .services import after_sales
         from .services import sweepers as order_sweepers
         from .services.checkout import CHECKOUT_PURPOSE
-        from .services.coupons import coupons_issue_share_rewards
+        from .services.coupons import coupon_campaigns_sweep, coupons_issue_share_rewards
         from .services.lifecycle import checkout_payment_succeeded
 
         register_purpose(purpose=CHECKOUT_PURPOSE, on_succeeded=checkout_payment_succeeded)
@@ -76,6 +77,13 @@ class OrdersConfig(AppConfig):
         from .selectors import flash_prices_live
 
         register_offer_prices(name="orders.flash", prices=flash_prices_live)
+        sweepers.register(
+            name="orders.coupon_campaigns",
+            description="Close coupon campaigns past their end, issue their coupons, return unused reserves",
+            run=coupon_campaigns_sweep,
+            order=45,
+        )
+        register_checks()
         from .privacy import register_privacy
 
         register_privacy()  # PIPL: this app's part of GET /me/export and DELETE /me

@@ -118,9 +118,37 @@ class CouponNotFound(NotFound):
 
 class CouponNotUsable(Conflict):
     code = "coupon_not_usable"
-    default_message = "This coupon cannot be used (used, void or expired)."
+    default_message = "This coupon cannot be used (locked by another order, used or expired)."
 
 
 class CouponMinSpendNotMet(Conflict):
     code = "coupon_min_spend_not_met"
     default_message = "The basket does not reach this coupon's minimum spend."
+
+
+class CouponCodeNotFound(NotFound):
+    """A code no running campaign has (unknown, not launched yet, closed or past its end)."""
+
+    default_message = "No such coupon code."
+
+
+class CouponCodeAlreadyRedeemed(Conflict):
+    code = "coupon_already_redeemed"
+    default_message = "You have already redeemed this code."
+
+
+class CouponCampaignExhausted(Conflict):
+    code = "coupon_campaign_exhausted"
+    default_message = "All coupons of this campaign have been given out."
+
+
+class CouponCampaignNotLaunchable(Conflict):
+    code = "coupon_campaign_not_launchable"
+    default_message = "This campaign cannot be launched."
+
+
+class MarketingBudgetShort(Conflict):
+    """Launching a campaign would reserve more than the marketing budget holds."""
+
+    code = "marketing_budget_short"
+    default_message = "The marketing budget does not hold this campaign's cap."

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -11,7 +11,7 @@ from groupstore.selectors import flash_unlock_threshold_fen, store_flash_unlocke
 from products.models import Product
 
 from .errors import AfterSaleNotFound, OrderNotFound, TeamNotFound
-from .models import AfterSale, FlashOffer, Order, OrderItem, Team, TeamMember
+from .models import AfterSale, Coupon, FlashOffer, Order, OrderItem, Team, TeamMember
 
 
 def _with_items(orders: QuerySet[Order]) -> QuerySet[Order]:
@@ -162,3 +162,31 @@ def flash_prices_live(*, store_id: int, sku_ids: list[int], now: datetime | None
         sku__product__status=Product.Status.ON_SALE,
     ).order_by("starts_at", "pk")
     return dict(live.values_list("sku_id", "flash_price_fen"))
+
+
+# --- Coupons: the wallet --------------------------------------------------------------------
+
+# What shoppers see (API.md): a usable coupon past its expiry, and one ops withdrew, are
+# ``expired``; the other stored statuses are shown as they are.
+COUPON_WALLET_STATUSES = ("usable", "locked", "used", "expired")
+
+
+def coupon_wallet_status(coupon, *, now) -> str:
+    if coupon.status == "withdrawn" or (coupon.status == "usable" and coupon.expires_at <= now):
+        return "expired"
+    return coupon.status
+
+
+def coupon_list_for_user(*, user, status: str, now):
+    """The user's own coupons in one wallet status: usable and locked ones soonest to expire
+    first, used and expired ones newest first."""
+    coupons = Coupon.objects.filter(user=user)
+    if status == "usable":
+        return coupons.filter(status=Coupon.Status.USABLE, expires_at__gt=now).order_by("expires_at", "pk")
+    if status == "locked":
+        return coupons.filter(status=Coupon.Status.LOCKED).order_by("expires_at", "pk")
+    if status == "used":
+        return coupons.filter(status=Coupon.Status.USED).order_by("-used_at", "-pk")
+    return coupons.filter(
+        Q(status=Coupon.Status.WITHDRAWN) | Q(status=Coupon.Status.USABLE, expires_at__lte=now)
+    ).order_by("-expires_at", "-pk")

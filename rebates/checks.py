@@ -17,10 +17,12 @@ What moves each account, found by reading every ``ledger_post`` (issue 13):
 - ``platform_pending``: pending platform accruals, amount − cancelled.
 - ``platform_revenue``: settled platform accruals' net, every settlement's platform fee,
   − red envelopes funded from orders, + what expired ones returned, + deposit deductions
-  less their compensation.
+  less their compensation, − what ops allocated to the marketing budget.
 - ``marketing_budget``: − coupons of paid orders, + the coupon share of refunds
   (⌊coupon × refunded / paid⌋ per item, as refunds compute it on running totals),
-  − campaign envelopes, + what expired ones returned.
+  − campaign envelopes, + what expired ones returned; + what ops allocated to it from
+  revenue, − coupon campaigns' reserves, + what they released, + the amounts of used
+  campaign coupons (each moved from its campaign's reserve when paid for).
 - ``merchant_receivable`` / ``merchant_payable``: + the sale at payment, − commission
   accrued, + commission cancelled or clawed back, − refunds and their coupon share, and
   at settlement the rest moves to payable less the platform fee. So per merchant, over
@@ -49,7 +51,7 @@ from django.db.models import (
 
 from groupstore.models import Membership, StoreStats
 from merchants.models import DepositMovement
-from orders.models import Order, OrderItem
+from orders.models import Coupon, CouponCampaign, MarketingBudgetAllocation, Order, OrderItem
 from rebates.models import Accrual, OrderSettlement, RedEnvelope, RedEnvelopeClaim
 from shop.ledger.checks import register_check
 from shop.ledger.models import Account
@@ -189,10 +191,23 @@ def platform_check() -> list[str]:
     deducted = DepositMovement.objects.filter(kind=DepositMovement.Kind.DEDUCTED)
     deductions = fen_sum(deducted, -F("amount_fen") - F("compensation_fen"))
     order_src, campaign_src = RedEnvelope.Source.ORDER, RedEnvelope.Source.CAMPAIGN
-    revenue = settled + fees - funded.get(order_src, 0) + returned.get(order_src, 0) + deductions
+    allocated = fen_sum(MarketingBudgetAllocation.objects.all(), "amount_fen")
+    revenue = settled + fees - funded.get(order_src, 0) + returned.get(order_src, 0) + deductions - allocated
     coupons = fen_sum(_paid_orders(), "coupon_fen")
     coupons_back = fen_sum(OrderItem.objects.filter(order__paid_at__isnull=False), COUPON_BACK)
-    marketing = -coupons + coupons_back - funded.get(campaign_src, 0) + returned.get(campaign_src, 0)
+    reserved = fen_sum(CouponCampaign.objects.all(), F("reserved_fen") - F("released_fen"))
+    campaign_used = fen_sum(
+        Coupon.objects.filter(campaign__isnull=False, status=Coupon.Status.USED), "amount_fen"
+    )
+    marketing = (
+        -coupons
+        + coupons_back
+        - funded.get(campaign_src, 0)
+        + returned.get(campaign_src, 0)
+        + allocated
+        - reserved
+        + campaign_used
+    )
     return [
         *_platform(Account.Kind.PLATFORM_PENDING, pending, "pending platform accruals"),
         *_platform(
@@ -200,13 +215,14 @@ def platform_check() -> list[str]:
             revenue,
             f"settled platform accruals {settled}, settlement fees {fees}, order envelopes funded "
             f"{funded.get(order_src, 0)} and returned {returned.get(order_src, 0)}, "
-            f"deposit deductions {deductions}",
+            f"deposit deductions {deductions}, allocated to marketing {allocated}",
         ),
         *_platform(
             Account.Kind.MARKETING_BUDGET,
             marketing,
             f"coupons of paid orders {coupons}, returned by refunds {coupons_back}, campaign envelopes "
-            f"funded {funded.get(campaign_src, 0)} and returned {returned.get(campaign_src, 0)}",
+            f"funded {funded.get(campaign_src, 0)} and returned {returned.get(campaign_src, 0)}, "
+            f"allocated {allocated}, held by coupon campaigns {reserved}, their used coupons {campaign_used}",
         ),
     ]
 

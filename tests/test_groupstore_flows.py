@@ -115,8 +115,9 @@ def test_the_first_link_members_completed_first_order_earns_the_owner_the_share_
     # (orders issues the owner's coupon in the same transaction: the reward is "issued")
     assert (reward.amount_fen, reward.order_paid_fen, reward.status) == (500, 1_990, "issued")
     coupon = Coupon.objects.get(source_ref=f"share_reward:{reward.pk}")
-    assert (coupon.user_id, coupon.amount_fen, coupon.status) == (store.owner_id, 500, "available")
-    assert Notification.objects.filter(recipient=store.owner, kind="share_reward_granted").count() == 1
+    assert (coupon.user_id, coupon.amount_fen, coupon.status) == (store.owner_id, 500, "usable")
+    notice = Notification.objects.get(recipient=store.owner, kind="share_reward_granted")
+    assert notice.data["coupon_id"] == coupon.pk  # the owner finds it in GET /coupons
 
 
 def test_a_bare_sign_up_earns_nothing(sku):

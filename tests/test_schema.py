@@ -39,6 +39,8 @@ PATH_OPERATIONS = {
     "/api/v1/merchant/flash-offers": {"get", "post"},
     "/api/v1/stores/{store_id}/flash-offers": {"get"},
     "/api/v1/wallet": {"get"},
+    "/api/v1/coupons": {"get"},
+    "/api/v1/coupons/redeem": {"post"},
 }
 
 # Request bodies as docs/api.md gives them: (path, required fields, optional fields).
@@ -55,6 +57,7 @@ REQUEST_BODIES = [
         {"sku_id", "flash_price_fen", "units", "per_buyer_limit", "starts_at", "ends_at"},
         set(),
     ),
+    ("/api/v1/coupons/redeem", {"code"}, set()),
 ]
 
 
@@ -235,6 +238,7 @@ def test_every_operation_has_one_tag_of_the_table_of_contents_and_a_summary(sche
         ("/api/v1/stores/{store_id}/red-envelopes", "Shopper · group stores"),
         ("/api/v1/stores/{store_id}/flash-offers", "Shopper · group stores"),
         ("/api/v1/merchant/flash-offers", "Merchant · catalog"),
+        ("/api/v1/coupons", "Shopper · wallet"),
         ("/api/v1/payments/{gateway}/notify", "Payments · callbacks"),
         ("/api/v1/me/export", "Shopper · account"),
     ],

@@ -62,6 +62,7 @@ class World:
     case: object = None  # an open after-sales case of the shopper on ``case_order``
     case_order: object = None
     envelope: object = None  # a red envelope of ``store``, funded after the shopper joined
+    coupon: object = None  # a usable coupon in the shopper's wallet
     statement: object = None  # a daily statement of ``merchant`` (one line), and one of the other
     other_statement: object = None
     tokens: dict[str, str] = field(default_factory=dict)
@@ -108,6 +109,23 @@ def _statement(*, merchant, order_id):
     return statement
 
 
+def _coupon(*, user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orders.models import Coupon
+
+    return Coupon.objects.create(
+        user=user,
+        title="平台优惠券",
+        amount_fen=300,
+        expires_at=timezone.now() + timedelta(days=7),
+        source=Coupon.Source.CAMPAIGN,
+        source_ref=f"world:{user.pk}",
+    )
+
+
 def world_build() -> World:
     """The world above, in the current transaction (about 40 rows, 170 queries)."""
     from orders.services.after_sales import CaseItem, after_sale_open
@@ -145,6 +163,7 @@ def world_build() -> World:
     (settled,) = make_completed_orders(buyers=[member], store=store, sku=sku, merchant_user=staff.user)
     orders_settle(order_ids=[settled.pk])
     envelope = RedEnvelope.objects.get(order=settled)
+    coupon = _coupon(user=shopper)
     upload = StockUpload.objects.create(
         merchant=staff.merchant, actor=staff.user, filename="stock.csv", status=StockUpload.Status.APPLIED
     )
@@ -180,6 +199,7 @@ def world_build() -> World:
         case=case,
         case_order=case_order,
         envelope=envelope,
+        coupon=coupon,
         statement=statement,
         other_statement=other_statement,
     )

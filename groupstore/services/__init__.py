@@ -25,7 +25,12 @@ from .leaders import (
     venue_selection_set,
 )
 from .posters import SceneTarget, share_link_scene, share_poster, share_scene_resolve
-from .rewards import share_reward_consider, share_reward_mark_issued, share_reward_qualifying_member_id
+from .rewards import (
+    share_reward_consider,
+    share_reward_mark_issued,
+    share_reward_notify_issued,
+    share_reward_qualifying_member_id,
+)
 from .stores import (
     SHARE_TOKEN_BYTES,
     StoreCreated,
@@ -59,6 +64,7 @@ __all__ = [
     "share_poster",
     "share_reward_consider",
     "share_reward_mark_issued",
+    "share_reward_notify_issued",
     "share_reward_qualifying_member_id",
     "share_scene_resolve",
     "store_bind_group",

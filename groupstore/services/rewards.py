@@ -21,10 +21,11 @@ accounts from farming it, the reward needs all of:
   most the daily cap per owner (unique owner/day/slot), all decided by unique
   constraints, so concurrent completions cannot pass them.
 
-This app grants the **entitlement** (a ``ShareReward`` row) and tells the owner.
-Turning it into a coupon the checkout accepts is the orders app's job (it owns
-coupons): it issues the coupon for a ``granted`` reward and calls
-``share_reward_mark_issued`` in the same transaction.
+This app grants the **entitlement** (a ``ShareReward`` row). Turning it into a coupon
+in the owner's wallet is the orders app's job (it owns coupons): it issues the coupon for
+a ``granted`` reward and calls ``share_reward_mark_issued`` and then
+``share_reward_notify_issued`` (the owner's notice, naming the coupon) in the same
+transaction.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def share_reward_consider(
 ) -> ShareReward | None:
     """Called by orders when an order through ``store_id`` completes, inside that
     transaction. Grants the store's owner the share reward if this order earns it (the
-    rules above), notifies the owner, and returns the reward; otherwise returns None.
+    rules above) and returns the reward (the owner is told once the coupon exists, see
+    ``share_reward_notify_issued``); otherwise returns None.
     Calling it again for the same order (a retried completion) grants nothing twice.
     """
     min_order_fen = _rule("SHARE_REWARD_MIN_ORDER_FEN")
@@ -111,7 +113,6 @@ def share_reward_consider(
             slot=slot,
         )
         if reward is not None:
-            _notify_owner(reward=reward, store=store)
             return reward
         if (
             ShareReward.objects.filter(store_id=store_id).exists()
@@ -150,13 +151,21 @@ def _grant(
         return None
 
 
-def _notify_owner(*, reward: ShareReward, store: Store) -> None:
+def share_reward_notify_issued(*, reward: ShareReward, coupon_id: int) -> None:
+    """For the orders app, once it has issued the reward's coupon (same transaction): the
+    owner's notice, naming the coupon so the owner finds it in ``GET /coupons``."""
+    store_name = Store.objects.filter(pk=reward.store_id).values_list("name", flat=True).first() or ""
     notification_send(
         recipient_id=reward.owner_id,
         kind="share_reward_granted",
         title=f"你获得了一张{fen_display(reward.amount_fen)}分享奖励券",
-        body=f"{store.name} 的新成员完成了首单。",
-        data={"share_reward_id": reward.pk, "store_id": store.pk, "amount_fen": reward.amount_fen},
+        body=f"{store_name} 的新成员完成了首单，奖励券已放入你的券包。",
+        data={
+            "coupon_id": coupon_id,
+            "share_reward_id": reward.pk,
+            "store_id": reward.store_id,
+            "amount_fen": reward.amount_fen,
+        },
         dedupe_key=f"share-reward:{reward.pk}",
     )
 

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from .coupons import CouponListApi, CouponRedeemApi
 from .flash_offers import MerchantFlashOfferListCreateApi, StoreFlashOfferListApi
 from .views import (
     AfterSaleDetailApi,
@@ -60,6 +61,8 @@ urlpatterns = [
     path("teams/<int:team_id>", TeamDetailApi.as_view(), name="team-detail"),
     path("merchant/flash-offers", MerchantFlashOfferListCreateApi.as_view(), name="merchant-flash-offers"),
     path("stores/<int:store_id>/flash-offers", StoreFlashOfferListApi.as_view(), name="store-flash-offers"),
+    path("coupons", CouponListApi.as_view(), name="coupons"),
+    path("coupons/redeem", CouponRedeemApi.as_view(), name="coupon-redeem"),
     path("merchant/orders", MerchantOrderListApi.as_view(), name="merchant-orders"),
     path("merchant/orders/<int:order_id>/ship", MerchantOrderShipApi.as_view(), name="merchant-order-ship"),
     path(

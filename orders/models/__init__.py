@@ -1,6 +1,6 @@
 """Orders' models: orders and items, team purchase, flash offers, coupons."""
 
-from .coupons import Coupon
+from .coupons import Coupon, CouponCampaign, MarketingBudgetAllocation
 from .flash import FlashBuyerCount, FlashOffer
 from .orders import AfterSale, AfterSaleItem, Order, OrderEvent, OrderItem
 from .teams import Team, TeamMember
@@ -9,8 +9,10 @@ __all__ = [
     "AfterSale",
     "AfterSaleItem",
     "Coupon",
+    "CouponCampaign",
     "FlashBuyerCount",
     "FlashOffer",
+    "MarketingBudgetAllocation",
     "Order",
     "OrderEvent",
     "OrderItem",

@@ -27,7 +27,7 @@ from shop.payments.services import payment_close, payment_post_receipt
 from shop.payments.tasks import payment_upload_shipping_task
 
 from .checkout import checkout_release_holds
-from .coupons import coupon_issue_for_share_reward
+from .coupons import coupon_issue_for_share_reward, coupon_mark_used
 from .funds import order_post_paid_shared
 from .teams import team_record_payment, team_seat_for_order
 from .transitions import order_event_record, order_move
@@ -50,6 +50,8 @@ def checkout_payment_succeeded(payment: Payment) -> None:
             if order.coupon_fen:
                 credits.append((AccountRef.platform(Account.Kind.MARKETING_BUDGET), -order.coupon_fen))
         payment_post_receipt(payment=payment, credits=credits, kind="order_paid")
+    if any(order.coupon_fen for order in orders):
+        coupon_mark_used(payment_id=payment.pk)  # locked → used (a campaign's reserve pays)
     for order in orders:
         order.paid_at = payment.paid_at
         seat = team_seat_for_order(order_id=order.pk)

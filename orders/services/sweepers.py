@@ -16,6 +16,7 @@ from orders.models import AfterSale, Order, Team
 from shop.errors import ApplicationError
 
 from .after_sales import after_sale_apply_deadline, after_sale_warn_merchant
+from .coupons import coupons_give_back_failed_teams
 from .lifecycle import order_cancel, order_complete, order_confirm_receipt
 from .refunds import order_refund_full
 from .teams import team_fail
@@ -125,6 +126,8 @@ def teams_expire_due(now: datetime) -> int:
             logger.exception("refund of order %s of a failed team refused; next run retries", order_id)
             continue
         handled += 1
+    # Coupons of checkouts that ended with their failed team: back in their owners' wallets.
+    handled += coupons_give_back_failed_teams(now)
     return handled
 
 

@@ -78,7 +78,7 @@ def coupon(*, user, amount_fen: int = 500, min_spend_fen: int = 0, expires_at: d
         amount_fen=amount_fen,
         min_spend_fen=min_spend_fen,
         expires_at=expires_at or timezone.now() + timedelta(days=7),
-        source=kw.pop("source", Coupon.Source.OPS),
+        source=kw.pop("source", Coupon.Source.CAMPAIGN),
         source_ref=kw.pop("source_ref", f"test:{Coupon.objects.count()}:{user.pk}:{amount_fen}"),
         **kw,
     )

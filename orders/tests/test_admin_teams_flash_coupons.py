@@ -71,14 +71,14 @@ def test_flash_offer_pages_and_form_rules(admin_client):
     assert resync.status_code == 302
 
 
-def test_ops_withdraw_unused_coupons_only(admin_client):
+def test_ops_withdraw_usable_coupons_only(admin_client):
     store, _, (a,) = make_store(members=1)
     unused, used = coupon(user=a, amount_fen=100), coupon(user=a, amount_fen=200)
     buy(buyer=a, store=store, sku=team_sku(), coupon_id=used.pk)
-    assert admin_client.get("/admin/orders/coupon/?status=available").status_code == 200
+    assert admin_client.get("/admin/orders/coupon/?status=usable").status_code == 200
 
     admin_client.post(
         "/admin/orders/coupon/", {"action": "withdraw", ACTION_CHECKBOX_NAME: [unused.pk, used.pk]}
     )
 
-    assert dict(Coupon.objects.values_list("pk", "status")) == {unused.pk: "void", used.pk: "used"}
+    assert dict(Coupon.objects.values_list("pk", "status")) == {unused.pk: "withdrawn", used.pk: "locked"}

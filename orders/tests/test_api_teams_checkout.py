@@ -147,4 +147,4 @@ def test_refusals_through_the_api_have_their_codes(make_client, shop, settings):
     assert_error(make_client(c).post("/api/v1/orders", flash_body, format="json"), 409, "flash_sold_out")
     assert_error(make_client(b).post("/api/v1/orders", flash_body, format="json"), 409)
     assert Order.objects.count() == 2
-    assert Coupon.objects.get(pk=theirs.pk).status == "available"
+    assert Coupon.objects.get(pk=theirs.pk).status == "usable"

@@ -136,7 +136,7 @@ def test_a_coupon_is_split_over_orders_then_items_by_sale_amount_to_the_fen():
     assert all(i.paid_fen == i.sale_fen - i.coupon_fen for i in OrderItem.objects.all())
     assert result.payment.amount_fen == 3_000
     c.refresh_from_db()
-    assert (c.status, c.payment_id) == ("used", result.payment.pk)
+    assert (c.status, c.payment_id) == ("locked", result.payment.pk)
 
 
 def test_coupon_split_exact_values_for_two_orders():
@@ -192,7 +192,7 @@ def test_coupon_refusals_write_nothing():
             buy(buyer=buyer, store=store, sku=sku, coupon_id=c.pk)
     assert Order.objects.count() == 0
     assert Payment.objects.count() == 0
-    assert set(Coupon.objects.filter(user=buyer).values_list("status", flat=True)) == {"available", "void"}
+    assert set(Coupon.objects.filter(user=buyer).values_list("status", flat=True)) == {"usable", "withdrawn"}
 
 
 def test_a_coupon_is_used_once_and_given_back_on_cancel():
@@ -206,7 +206,7 @@ def test_a_coupon_is_used_once_and_given_back_on_cancel():
     order_cancel(order_id=order.pk, actor=buyer)
 
     c.refresh_from_db()
-    assert (c.status, c.payment_id, c.used_at) == ("available", None, None)
+    assert (c.status, c.payment_id, c.used_at) == ("usable", None, None)
     assert buy(buyer=buyer, store=store, sku=sku, coupon_id=c.pk).orders[0].coupon_fen == 100
 
 
@@ -239,7 +239,7 @@ def test_a_granted_share_reward_becomes_one_coupon_of_its_owner():
     assert (first.user_id, first.amount_fen, first.status, first.source) == (
         store.owner_id,
         500,
-        "available",
+        "usable",
         "share_reward",
     )
     assert first.expires_at == now + timedelta(days=30)

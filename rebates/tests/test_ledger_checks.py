@@ -25,8 +25,10 @@ from merchants.checks import DEPOSITS_CHECK
 from merchants.models import DepositMovement
 from merchants.services import deposit_deduct
 from merchants.tests.factories import pay_deposit
-from orders.models import Coupon, Order
+from orders.checks import CAMPAIGNS_CHECK
+from orders.models import CouponCampaign, Order
 from orders.services.checkout import order_create
+from orders.services.coupons import coupon_campaign_launch, coupon_redeem, marketing_budget_allocate
 from orders.services.refunds import RefundLine, order_refund
 from products.tests.factories import SkuFactory
 from rebates.checks import FIGURES_CHECK, MERCHANT_CHECK, PLATFORM_CHECK, WALLETS_CHECK
@@ -110,9 +112,20 @@ def world(settings):
     # Purchases: three completed and settled (envelopes: the campaign's, then the orders'),
     # one with a coupon paid and not completed, one paid and refunded in part before settling.
     completed = make_completed_orders(buyers=[alice, bob, carol], store=store, sku=sku)
-    coupon = Coupon.objects.create(
-        user=alice, amount_fen=300, expires_at=now + timedelta(days=7), source="ops", source_ref="world:1"
+    # A coupon campaign funded from revenue: alice's coupon paid for, bob's still promised.
+    marketing_budget_allocate(amount_fen=2_000, note="world")
+    campaign = CouponCampaign.objects.create(
+        title="world",
+        audience="code",
+        code="WORLD",
+        amount_fen=300,
+        starts_at=now - timedelta(minutes=1),
+        ends_at=now + timedelta(days=1),
+        cap_fen=900,
     )
+    coupon_campaign_launch(campaign_id=campaign.pk)
+    coupon = coupon_redeem(user=alice, code="WORLD")
+    coupon_redeem(user=bob, code="WORLD")
     (with_coupon,) = order_create(
         buyer=alice,
         store_id=store.pk,
@@ -201,6 +214,7 @@ def world(settings):
         merchant=merchant,
         completed=completed,
         with_coupon=with_coupon,
+        campaign=campaign,
         pending=pending,
         envelopes=envelopes,
     )
@@ -296,6 +310,10 @@ TAMPERS = {
         lambda w: f"anomaly funds of merchant {w.anomaly_part.merchant_id}",
     ),
     FEES_CHECK: (_fee_row_never_booked, lambda w: "gateway fees"),
+    CAMPAIGNS_CHECK: (
+        lambda w: CouponCampaign.objects.filter(pk=w.campaign.pk).update(released_fen=F("released_fen") + 7),
+        lambda w: f"reserve of coupon campaign {w.campaign.pk}",
+    ),
     PAYOUT_CLEARING_CHECK: (
         lambda w: Payout.objects.filter(state=Payout.State.SUCCEEDED).update(amount_fen=F("amount_fen") + 7),
         lambda w: f"payout clearing of user {w.alice.pk}",

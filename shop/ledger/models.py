@@ -50,6 +50,9 @@ class Account(BaseModel):
         # its shared payment leaves its own frozen funds): negative by what was spent, like
         # marketing_budget. Booked from the trade bill (shop.payments GatewayFee).
         GATEWAY_FEES = "gateway_fees", "Gateway handling fees (platform's cost)"
+        # One per coupon campaign (owner_type "coupon_campaign", owner_id = campaign id): what
+        # its launch reserved from marketing_budget and its paid coupons have not yet used.
+        COUPON_CAMPAIGN = "coupon_campaign", "Coupon campaign reserve"
 
     class OwnerType(models.TextChoices):
         USER = "user", "User"
@@ -57,6 +60,7 @@ class Account(BaseModel):
         PLATFORM = "platform", "Platform"
         STORE = "store", "Group store"
         ENVELOPE = "envelope", "Red envelope (before 2026-12; now empty)"
+        COUPON_CAMPAIGN = "coupon_campaign", "Coupon campaign"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     owner_type = models.CharField(max_length=16, choices=OwnerType.choices)
@@ -76,6 +80,11 @@ class Account(BaseModel):
             models.CheckConstraint(
                 condition=~Q(kind="red_envelope_pool") | Q(balance_fen__gte=0),
                 name="ledger_envelope_pool_gte_0",
+            ),
+            # A coupon campaign can never pay out more than its launch reserved.
+            models.CheckConstraint(
+                condition=~Q(kind="coupon_campaign") | Q(balance_fen__gte=0),
+                name="ledger_coupon_campaign_gte_0",
             ),
         ]
 

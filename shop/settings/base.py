@@ -242,6 +242,7 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "leader_register": env.str("THROTTLE_RATE_LEADER_REGISTER", default="10/hour"),
     "webhook_create": env.str("THROTTLE_RATE_WEBHOOK_CREATE", default="20/hour"),
     "envelope_claim": env.str("THROTTLE_RATE_ENVELOPE_CLAIM", default="60/hour"),
+    "coupon_redeem": env.str("THROTTLE_RATE_COUPON_REDEEM", default="30/hour"),
     "withdrawal_create": env.str("THROTTLE_RATE_WITHDRAWAL_CREATE", default="10/hour"),
     # A poster is drawn once per link and product version, then served from the cache.
     "share_poster": env.str("THROTTLE_RATE_SHARE_POSTER", default="120/hour"),

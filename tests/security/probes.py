@@ -349,6 +349,7 @@ LIST_PROBES: list[tuple[str, str, str, Callable]] = [
     ("notifications", "/api/v1/notifications", "other_shopper", lambda w: {w.shopper_notification.pk}),
     ("webhooks", "/api/v1/webhooks", "other_merchant_user", lambda w: {w.webhook.pk}),
     ("merchant-statements", "/api/v1/merchant/statements", "other_merchant_user", lambda w: {w.statement.pk}),
+    ("coupons", "/api/v1/coupons", "other_shopper", lambda w: {w.coupon.pk}),
 ]
 
 

@@ -6,7 +6,7 @@ import time
 from django.core.management.base import BaseCommand
 
 from demo.bulk import MEMBERS_PER_STORE, ORDERS_PER_STORE, STORES_PER_SCALE, seed_scale
-from demo.seed import seed_catalog, seed_ops_user, seed_promotions, seed_store
+from demo.seed import seed_catalog, seed_coupon_campaign, seed_ops_user, seed_promotions, seed_store
 
 
 class Command(BaseCommand):
@@ -28,6 +28,7 @@ class Command(BaseCommand):
         merchant = seed_catalog(say)
         store = seed_store(say)
         seed_promotions(say, store=store)
+        seed_coupon_campaign(say)
         seed_ops_user(say)
         if scale > 0:
             started = time.monotonic()
