@@ -43,12 +43,18 @@ class Api:
 
 
 def test_purchase_path_settles_through_a_real_worker(live_server, real_celery):
+    purchase_path_settles(live_server.url)
+
+
+def purchase_path_settles(base_url: str) -> None:
+    """A store, a member's order, payment, shipping, receipt and the worker's settlement,
+    with the exact fen amounts; ``ledger_check`` after it."""
     # Given the seeded merchant and catalog (approved, deposit paid)
     seed_catalog(lambda _: None)
     sku = Sku.objects.get(code="VD-100-12")  # ¥26.90, 1,000 bps
-    owner = Api(live_server.url, "sandbox:e2e-owner")
-    member = Api(live_server.url, "sandbox:e2e-member")
-    merchant = Api(live_server.url, "sandbox:demo-merchant")
+    owner = Api(base_url, "sandbox:e2e-owner")
+    member = Api(base_url, "sandbox:e2e-member")
+    merchant = Api(base_url, "sandbox:demo-merchant")
 
     # A shopper creates a store; another joins through its share link
     store = owner.post("/stores", {"name": "E2E 团购群"}, expect=201)
