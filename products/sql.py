@@ -15,7 +15,7 @@ from functools import cache
 
 from django.db import connection
 
-from shop.db import column, execute, execute_rowcount, table
+from shop.db import column, execute, execute_rowcount, read_connection, table
 
 from .models import Product, Sku
 
@@ -141,7 +141,7 @@ def product_search_page(
     order = SEARCH_ORDER[ordering]
     order_params = [tsquery] if ordering is None else []
     product = table(Product)
-    with connection.cursor() as cursor:
+    with read_connection(Product).cursor() as cursor:  # a replica's, where the view may read one
         cursor.execute(
             "SELECT id, title, category_id, images, min_price_fen, sales_count, COUNT(*) OVER () "  # noqa: S608
             f"FROM {product} WHERE {condition} ORDER BY {order} LIMIT %s OFFSET %s",

@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import task_prerun, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings.base")
 
@@ -18,3 +18,11 @@ def _worker_ready_heartbeat(**kwargs) -> None:
     from shop.tasks import touch_worker_heartbeat
 
     touch_worker_heartbeat()
+
+
+@task_prerun.connect
+def _reads_start_on_the_primary(**kwargs) -> None:
+    """A task reads the primary (shop/replicas.py)."""
+    from shop.replicas import task_started
+
+    task_started()

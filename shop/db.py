@@ -38,7 +38,7 @@ from datetime import datetime
 from functools import cache
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models, router
 from django.db.backends.signals import connection_created
 from django.db.models import F, Model
 from django.db.models.signals import post_save, pre_save
@@ -50,6 +50,12 @@ def table(model: type[Model]) -> str:
     """``model``'s table as hand-written SQL names it: quoted, from the model's metadata. The
     one way every ``<app>/sql.py`` names a table (never a literal such as ``products_sku``)."""
     return connection.ops.quote_name(model._meta.db_table)
+
+
+def read_connection(model: type[Model]):
+    """The connection a hand-written read of ``model``'s table uses: a replica where the
+    request may read one (``shop/replicas.py``), the primary otherwise — as the ORM's reads."""
+    return connections[router.db_for_read(model) or DEFAULT_DB_ALIAS]
 
 
 def column(model: type[Model], name: str) -> str:

@@ -256,6 +256,8 @@ class DashboardOutput(Serializer):
 
 
 class StoreDashboardApi(APIView):
+    reads_may_lag = True  # a read replica may answer (shop/replicas.py)
+
     @extend_schema(responses=DashboardOutput)
     def get(self, request, store_id: int):
         return Response(asdict(store_dashboard_for_owner(store_id=store_id, user=request.user)))
@@ -275,6 +277,8 @@ class MemberOutput(Serializer):
 class StoreMemberListApi(ListAPIView):
     """Owner only. Sorted by ``-saved_fen`` (default), ``-paid_fen`` or ``-joined_at``; paginated,
     one indexed range read per page and the count from the store's aggregate row."""
+
+    reads_may_lag = True  # a read replica may answer (shop/replicas.py)
 
     serializer_class = MemberOutput
     queryset = Membership.objects.none()  # for the schema; get_queryset gives the store's
@@ -319,6 +323,8 @@ class StoreSavingsOutput(Serializer):
 
 
 class SavingsApi(APIView):
+    reads_may_lag = True  # a read replica may answer (shop/replicas.py)
+
     @extend_schema(
         responses=inline_serializer(
             "Savings",

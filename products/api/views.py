@@ -24,6 +24,8 @@ PAGE_SIZE = settings.REST_FRAMEWORK["PAGE_SIZE"]
 
 
 class CategoryListApi(ListAPIView):
+    reads_may_lag = True  # a read replica may answer (shop/replicas.py)
+
     permission_classes = [AllowAny]
     # Public and personalised by nothing: a token the mini-program sends anyway is not
     # looked up (one query saved on the hottest reads).
@@ -37,6 +39,8 @@ class CategoryListApi(ListAPIView):
 
 class ProductListApi(APIView):
     """On-sale products; ``q`` searches Chinese-aware (products/search.py)."""
+
+    reads_may_lag = True  # a read replica may answer (shop/replicas.py)
 
     permission_classes = [AllowAny]
     # Public and personalised by nothing: a token the mini-program sends anyway is not
@@ -132,6 +136,8 @@ def _validated_filters(params: tuple[tuple[str, str], ...]) -> dict:
 class ProductDetailApi(APIView):
     """Public. With ``?store_id=``, each SKU's ``flash_price_fen`` is the price of its live
     flash offer that the caller would get through that store (products/registry.py)."""
+
+    reads_may_lag = True  # a read replica may answer (shop/replicas.py)
 
     permission_classes = [AllowAny]
 

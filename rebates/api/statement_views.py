@@ -47,6 +47,8 @@ class StatementLineOutput(Serializer):
 
 
 class MerchantStatementListApi(ListAPIView):
+    reads_may_lag = True  # a read replica may answer (shop/replicas.py)
+
     serializer_class = StatementOutput
     permission_classes = MERCHANT_STAFF
 
@@ -69,6 +71,8 @@ class MerchantStatementListApi(ListAPIView):
 
 
 class MerchantStatementLineListApi(ListAPIView):
+    reads_may_lag = True  # a read replica may answer (shop/replicas.py)
+
     serializer_class = StatementLineOutput
     permission_classes = MERCHANT_STAFF
 
@@ -80,6 +84,8 @@ class MerchantStatementLineListApi(ListAPIView):
 
 
 class MerchantStatementExportApi(APIView):
+    reads_may_lag = True  # a read replica may answer (shop/replicas.py)
+
     permission_classes = MERCHANT_STAFF
 
     class FilterSerializer(QuerySerializer):

@@ -85,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+if env.list("DATABASE_REPLICA_URLS", default=[]):
+    MIDDLEWARE.insert(1, "shop.replicas.ReplicaMiddleware")
 
 ROOT_URLCONF = "shop.urls"
 WSGI_APPLICATION = "shop.wsgi.application"
@@ -138,6 +140,19 @@ DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=not DB_TRANS
 if DB_TRANSACTION_POOLER:
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 DATABASES["default"]["ATOMIC_REQUESTS"] = False  # services own their transactions
+
+# Read replicas (shop/replicas.py): lag-tolerant views' reads go there; none by default.
+for _i, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[])):
+    DATABASES[f"replica_{_i}"] = {
+        **env.db_url_config(_url),
+        "CONN_MAX_AGE": DATABASES["default"].get("CONN_MAX_AGE", 0),
+        "CONN_HEALTH_CHECKS": True,  # a replica that went away is noticed and skipped
+        "ATOMIC_REQUESTS": False,
+        "TEST": {"MIRROR": "default"},
+    }
+REPLICA_PIN_SECONDS = env.int("REPLICA_PIN_SECONDS", default=10)  # a writer reads the primary this long
+REPLICA_RETRY_SECONDS = env.int("REPLICA_RETRY_SECONDS", default=30)  # a silent replica is skipped this long
+DATABASE_ROUTERS = ["shop.replicas.ReplicaRouter"] if len(DATABASES) > 1 else []
 
 # --- Cache / Redis --------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")

@@ -39,6 +39,9 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 # A test database of this run's own, so several test runs on one machine never drop
 # each other's database (developers and CI share the local PostgreSQL).
 DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
+# A replica alias that mirrors the test database (no database of its own, no router: reads go
+# to the primary as everywhere); tests/test_replicas.py points it at a real streaming replica.
+DATABASES.setdefault("replica_0", {**DATABASES["default"], "TEST": {"MIRROR": "default"}})
 # Cache keys (throttle buckets above all) of this run's own: parallel runs on the shared Redis
 # reuse the same small user ids, and a bucket filled by another run would throttle this one.
 # Read from the environment so a worker process this run starts shares the prefix.
