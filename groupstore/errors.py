@@ -65,3 +65,20 @@ class InvitationCodeUsedUp(Conflict):
 class LeaderNotReviewable(Conflict):
     code = "leader_not_reviewable"
     default_message = "This leader application cannot be changed that way in its current state."
+
+
+class NotInVenueSelection(Conflict):
+    """A sale venue sells only what its leader selected."""
+
+    code = "not_in_venue_selection"
+    default_message = "This store is a leader's sale venue and sells only the products the leader selected."
+
+
+class PickupPointNotFound(NotFound):
+    code = "pickup_point_not_found"
+    default_message = "You do not run a pickup point."
+
+
+class PickupPointUnavailable(Conflict):
+    code = "pickup_point_unavailable"
+    default_message = "This pickup point takes no new orders."

@@ -4,6 +4,7 @@
 - ``aggregates``: the running figures orders and rebates push
 - ``rewards``: the share reward
 - ``leaders``: invitation codes, leaders, sale venues and their order notices
+- ``pickup_points``: leaders' pickup points
 """
 
 from .aggregates import (
@@ -23,6 +24,7 @@ from .leaders import (
     venue_order_notify,
     venue_selection_set,
 )
+from .pickup_points import pickup_point_close, pickup_point_for_checkout, pickup_point_put
 from .rewards import share_reward_consider, share_reward_mark_issued, share_reward_qualifying_member_id
 from .stores import (
     SHARE_TOKEN_BYTES,
@@ -50,6 +52,9 @@ __all__ = [
     "member_stats_record_rebate",
     "member_stats_record_rebates",
     "membership_get_or_create",
+    "pickup_point_close",
+    "pickup_point_for_checkout",
+    "pickup_point_put",
     "share_link_create",
     "share_link_revoke",
     "share_reward_consider",
