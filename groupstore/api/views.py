@@ -362,7 +362,7 @@ class VenueSelectionApi(APIView):
         )
 
 
-class PickupPointOutput(Serializer):
+class LeaderPickupPointOutput(Serializer):
     """The leader's own point, with the contact carriers call (buyers never see it)."""
 
     id = serializers.IntegerField()
@@ -389,19 +389,22 @@ class LeaderPickupPointApi(APIView):
         contact_name = serializers.CharField(max_length=40)
         contact_phone = serializers.RegexField(r"^\+?[0-9][0-9 -]{5,19}$", max_length=20)
 
-    @extend_schema(responses=PickupPointOutput)
+    @extend_schema(responses=LeaderPickupPointOutput)
     def get(self, request):
-        return Response(PickupPointOutput(pickup_point_of_leader(user=request.user)).data)
+        return Response(LeaderPickupPointOutput(pickup_point_of_leader(user=request.user)).data)
 
-    @extend_schema(request=InputSerializer, responses={200: PickupPointOutput, 201: PickupPointOutput})
+    @extend_schema(
+        request=InputSerializer, responses={200: LeaderPickupPointOutput, 201: LeaderPickupPointOutput}
+    )
     def put(self, request):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         point, created = pickup_point_put(leader=request.user, **payload.validated_data)
         return Response(
-            PickupPointOutput(point).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+            LeaderPickupPointOutput(point).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
-    @extend_schema(request=None, responses=PickupPointOutput)
+    @extend_schema(request=None, responses={200: LeaderPickupPointOutput})
     def delete(self, request):
-        return Response(PickupPointOutput(pickup_point_close(leader=request.user)).data)
+        return Response(LeaderPickupPointOutput(pickup_point_close(leader=request.user)).data)

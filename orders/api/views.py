@@ -181,6 +181,8 @@ class OrderCreateInput(QuoteInput):
     address = AddressSerializer(required=False)
     delivery = PickupDeliveryInput(required=False)
 
+    one_of_required = ("address", "delivery")  # the schema's oneOf; OrderAddressInput checks it
+
 
 class OrderAddressInput(FieldsBuiltOnceMixin, Serializer):
     address = AddressSerializer(required=False)
