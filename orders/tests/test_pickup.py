@@ -414,3 +414,27 @@ def test_a_parcel_never_marked_arrived_is_received_17_days_after_shipping(venue)
     assert (early, late) == (0, 1)
     order.refresh_from_db()
     assert order.status == Order.Status.RECEIVED
+
+
+# --- ops --------------------------------------------------------------------------------------
+
+
+def test_ops_see_the_parcel_without_its_code_and_may_close_a_point(venue, admin_client):
+    from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+
+    order = venue.paid_pickup_order()
+    code = Pickup.objects.get(order=order).code
+
+    page = admin_client.get(f"/admin/orders/order/{order.pk}/change/")
+    listed = admin_client.get("/admin/orders/order/", {"delivery": "pickup"})
+    closed = admin_client.post(
+        "/admin/groupstore/pickuppoint/", {"action": "close_points", ACTION_CHECKBOX_NAME: [venue.point_id]}
+    )
+
+    assert page.status_code == 200
+    assert "On its way to the point" in page.content.decode()
+    assert f">{code}<" not in page.content.decode()
+    assert listed.status_code == 200
+    assert listed.context["cl"].result_count == 1
+    assert closed.status_code == 302
+    assert PickupPoint.objects.get(pk=venue.point_id).is_open is False
