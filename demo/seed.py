@@ -253,6 +253,8 @@ def seed_promotions(say: Say, *, store: Store) -> None:
 
 LEADER_OPENID = "demo-leader"
 LEADER_STORE_NAME = "阿梅社区团购"
+# The venue's own members (the demo store's members keep it as their one store).
+LEADER_MEMBER_OPENIDS = ("demo-neighbour-1", "demo-neighbour-2")
 LEADER_SELECTION = ("VD-100-24", "BM-3KG", "QC-5J")  # SKU codes whose products the venue sells
 LEADER_POINT = {
     "name": "阳光花园自提点",
@@ -266,8 +268,9 @@ LEADER_POINT = {
 
 def seed_leader(say: Say) -> Store:
     """A certified leader (``sandbox:demo-leader``) whose store is a sale venue selling a
-    selection of the demo products, with a pickup point, two members and, in the sandbox, one
-    paid order bound for the point. Made through the real services; idempotent."""
+    selection of the demo products, with a pickup point, two members of its own
+    (``sandbox:demo-neighbour-1``, ``-2``) and, in the sandbox, one paid order bound for the
+    point. Made through the real services; idempotent."""
     leader_user = _user(LEADER_OPENID, "团长阿梅")
     leader = Leader.objects.filter(user=leader_user).first()
     if leader is None or leader.status != Leader.Status.CERTIFIED:
@@ -288,11 +291,11 @@ def seed_leader(say: Say) -> Store:
     venue_selection_set(store_id=store.pk, user=leader_user, product_ids=product_ids)
     point, _ = pickup_point_put(leader=leader_user, **LEADER_POINT)
     members = []
-    for openid in MEMBER_OPENIDS[:2]:
-        member = User.objects.get(openid=openid)
+    for index, openid in enumerate(LEADER_MEMBER_OPENIDS, start=1):
+        member = _user(openid, f"邻居{index}")
         membership_get_or_create(store=store, user=member, via=None, now=timezone.now())
         members.append(member)
-    member_names = ", ".join(f"sandbox:{o}" for o in MEMBER_OPENIDS[:2])
+    member_names = ", ".join(f"sandbox:{o}" for o in LEADER_MEMBER_OPENIDS)
     say(
         f"  certified leader sandbox:{LEADER_OPENID}: venue {store.name} selling {len(product_ids)} "
         f"products, pickup point {point.name} (members {member_names})"

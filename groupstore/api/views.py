@@ -35,6 +35,7 @@ from groupstore.services import (
     venue_selection_set,
 )
 from products.models import Product
+from shop.api.confirm import confirmation_schema, require_confirmation
 from shop.api.pagination import KnownCountPagination
 from shop.api.serializers import QuerySerializer, Serializer
 from shop.api.throttling import UserScopedRateThrottle
@@ -378,8 +379,9 @@ class LeaderPickupPointOutput(Serializer):
 
 class LeaderPickupPointApi(APIView):
     """``/leaders/me/pickup-point``: a certified leader's pickup point. ``PUT`` opens or changes
-    it (``201`` when new); ``DELETE`` closes it for new orders (parcels on their way are still
-    handed out); ``GET`` shows it (404 when none)."""
+    it (``201`` when new); ``DELETE`` with ``{"confirm": "close"}`` closes it for new orders
+    (parcels on their way are still handed out; ``PUT`` reopens it); ``GET`` shows it (404
+    when none)."""
 
     class InputSerializer(Serializer):
         name = serializers.CharField(max_length=60)
@@ -405,6 +407,11 @@ class LeaderPickupPointApi(APIView):
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
-    @extend_schema(request=None, responses={200: LeaderPickupPointOutput})
+    @extend_schema(
+        request=confirmation_schema("close", name="PickupPointCloseInput"),
+        responses={200: LeaderPickupPointOutput},
+    )
     def delete(self, request):
+        pickup_point_of_leader(user=request.user)  # no point: 404 before the body is asked for
+        require_confirmation(request, word="close")
         return Response(LeaderPickupPointOutput(pickup_point_close(leader=request.user)).data)

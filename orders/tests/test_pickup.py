@@ -167,12 +167,14 @@ def test_put_again_changes_the_point_and_delete_closes_it_for_new_orders(venue):
     client = venue.make_client(venue.leader)
 
     changed = client.put("/api/v1/leaders/me/pickup-point", {**POINT, "opening_hours": "9-18"}, format="json")
-    closed = client.delete("/api/v1/leaders/me/pickup-point")
+    unconfirmed = client.delete("/api/v1/leaders/me/pickup-point")
+    closed = client.delete("/api/v1/leaders/me/pickup-point", {"confirm": "close"}, format="json")
     refused = venue.checkout()
 
     assert changed.status_code == 200
     assert changed.json()["id"] == venue.point_id
     assert changed.json()["opening_hours"] == "9-18"
+    assert_error(unconfirmed, 400, "confirmation_required")
     assert closed.status_code == 200
     assert closed.json()["is_open"] is False
     assert_error(refused, 409, "pickup_point_unavailable")
