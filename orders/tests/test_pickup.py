@@ -229,16 +229,13 @@ def test_the_code_is_shown_only_to_its_buyer(venue):
 
 
 def test_merchant_orders_show_and_filter_parcels_by_point(venue, make_client):
-    from merchants.models import MerchantStaff
+    from merchants.tests.factories import MerchantStaffFactory
 
+    staff = MerchantStaffFactory(merchant=venue.sku.merchant)
     pickup_order = venue.paid_pickup_order()
     venue.checkout(address=ADDRESS)
-    staff_user = MerchantStaff.objects.filter(merchant_id=pickup_order.merchant_id).first()
-    if staff_user is None:  # the SKU factory's merchant may have no staff yet
-        staff_user = MerchantStaff.objects.create(
-            merchant_id=pickup_order.merchant_id, user=UserFactory(), role=MerchantStaff.Role.OWNER
-        )
-    client = make_client(staff_user.user)
+    client = make_client(staff.user)
+    notice = Notification.objects.get(recipient=staff.user, kind="order_to_ship")
 
     response = client.get("/api/v1/merchant/orders", {"pickup_point_id": venue.point_id})
     every = client.get("/api/v1/merchant/orders")
@@ -248,6 +245,9 @@ def test_merchant_orders_show_and_filter_parcels_by_point(venue, make_client):
     assert row["id"] == pickup_order.pk
     assert row["delivery"]["pickup_point"]["contact_phone"] == POINT["contact_phone"]
     assert every.json()["count"] == 2
+    # the to-ship notice names the point and its contact (the merchant ships there)
+    assert notice.data["order_id"] == pickup_order.pk
+    assert notice.data["pickup_point"]["contact_name"] == POINT["contact_name"]
 
 
 # --- arrival and redemption ------------------------------------------------------------------
