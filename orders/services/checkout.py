@@ -537,4 +537,6 @@ def checkout_release_holds(*, orders: list[Order], payment_id: int) -> None:
         for item in order.items.filter(flash_offer__isnull=False).order_by("sku_id"):
             flash.flash_give_back(offer_id=item.flash_offer_id, buyer_id=order.buyer_id, qty=item.qty)
     coupons.coupon_give_back(payment_id=payment_id)
-    pickup_codes.pickups_close(order_ids=[order.pk for order in orders])
+    bound_for_a_point = [order.pk for order in orders if order.pickup_point_id is not None]
+    if bound_for_a_point:
+        pickup_codes.pickups_close(order_ids=bound_for_a_point)

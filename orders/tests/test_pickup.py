@@ -440,3 +440,23 @@ def test_ops_see_the_parcel_without_its_code_and_may_close_a_point(venue, admin_
     assert listed.context["cl"].result_count == 1
     assert closed.status_code == 302
     assert PickupPoint.objects.get(pk=venue.point_id).is_open is False
+
+
+def test_the_venue_check_costs_a_venue_one_read_and_an_ordinary_store_none(venue):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from orders.services.checkout import checkout_quote
+
+    store, _, (buyer,) = make_store(members=1)
+    items = [{"sku_id": venue.sku.pk, "qty": 1}]
+    checkout_quote(buyer=buyer, store_id=store.pk, items=items)  # warm: prepared statements, caches
+
+    with CaptureQueriesContext(connection) as ordinary:
+        checkout_quote(buyer=buyer, store_id=store.pk, items=items)
+    with CaptureQueriesContext(connection) as at_venue:
+        checkout_quote(buyer=venue.member, store_id=venue.store.pk, items=items)
+
+    assert len(at_venue) == len(ordinary) + 1
+    assert any("venueselection" in q["sql"] for q in at_venue)
+    assert not any("venueselection" in q["sql"] for q in ordinary)
