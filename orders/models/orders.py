@@ -308,7 +308,7 @@ class Pickup(models.Model):
         AWAITING_PARCEL = "awaiting_parcel", "On its way to the point"
         READY = "ready", "At the point, waiting for the buyer"
         COLLECTED = "collected", "Collected"
-        CLOSED = "closed", "Closed (order cancelled)"
+        CLOSED = "closed", "Closed (order cancelled or refunded before shipping)"
 
     UNCOLLECTED: ClassVar[tuple[str, ...]] = (Status.AWAITING_PARCEL, Status.READY)
 

@@ -55,7 +55,7 @@ def pickup_mark_arrived(*, leader, order_id: int, now: datetime | None = None) -
     if pickup.status != Pickup.Status.AWAITING_PARCEL:
         if pickup.status in (Pickup.Status.READY, Pickup.Status.COLLECTED):
             return pickup
-        raise PickupNotReady("This order was cancelled: no parcel is coming.")
+        raise PickupNotReady("This order was cancelled or refunded: no parcel is coming.")
     order = pickup.order
     if order.status != Order.Status.SHIPPED:
         raise PickupNotReady("The merchant has not shipped this parcel yet.", order_id=order.pk)

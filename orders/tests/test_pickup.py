@@ -460,3 +460,13 @@ def test_the_venue_check_costs_a_venue_one_read_and_an_ordinary_store_none(venue
     assert len(at_venue) == len(ordinary) + 1
     assert any("venueselection" in q["sql"] for q in at_venue)
     assert not any("venueselection" in q["sql"] for q in ordinary)
+
+
+def test_refunding_a_paid_pickup_order_before_shipping_frees_its_code(venue):
+    from orders.services.refunds import order_refund_full
+
+    order = venue.paid_pickup_order()
+
+    order_refund_full(order_id=order.pk, reason="out of stock")
+
+    assert Pickup.objects.get(order=order).status == Pickup.Status.CLOSED
