@@ -470,3 +470,16 @@ def test_refunding_a_paid_pickup_order_before_shipping_frees_its_code(venue):
     order_refund_full(order_id=order.pk, reason="out of stock")
 
     assert Pickup.objects.get(order=order).status == Pickup.Status.CLOSED
+
+
+def test_a_leader_holding_parcels_cannot_erase_the_account_and_exports_the_point(venue):
+    venue.shipped_pickup_order()
+    client = venue.make_client(venue.leader)
+
+    exported = client.get("/api/v1/me/export")
+    refused = client.delete("/api/v1/me", {"confirm": "delete"}, format="json")
+
+    assert exported.status_code == 200, exported.content
+    assert exported.json()["leader"]["pickup_point"]["name"] == POINT["name"]
+    error = assert_error(refused, 409)
+    assert "pickup point has 1 parcel" in error["message"]
