@@ -6,11 +6,20 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import user_get_or_create_by_openid
-from groupstore.models import Store
-from groupstore.services import membership_get_or_create, store_create
+from groupstore.models import Leader, Store
+from groupstore.services import (
+    invitation_codes_generate,
+    leader_certify,
+    leader_register,
+    membership_get_or_create,
+    pickup_point_put,
+    store_create,
+    venue_selection_set,
+)
 from merchants.models import Merchant, MerchantStaff
 from orders.models import Order
 from orders.services.checkout import order_create
@@ -275,3 +284,67 @@ def seed_coupon_campaign(say: Say) -> None:
         coupon_campaign_launch(campaign_id=campaign.pk, now=now)
     redeemed = f"{campaign.issued_count} of {campaign.max_coupons} redeemed"
     say(f"  coupon code {campaign.code} (POST /coupons/redeem): ¥5 off ¥20, {redeemed}")
+
+
+LEADER_OPENID = "demo-leader"
+LEADER_STORE_NAME = "阿梅社区团购"
+# The venue's own members (the demo store's members keep it as their one store).
+LEADER_MEMBER_OPENIDS = ("demo-neighbour-1", "demo-neighbour-2")
+LEADER_SELECTION = ("VD-100-24", "BM-3KG", "QC-5J")  # SKU codes whose products the venue sells
+LEADER_POINT = {
+    "name": "阳光花园自提点",
+    "region": "上海市 浦东新区",
+    "address": "阳光花园 3 号楼 1 楼便利店",
+    "opening_hours": "每天 9:00-21:00",
+    "contact_name": "阿梅",
+    "contact_phone": "13900001234",
+}
+
+
+def seed_leader(say: Say) -> Store:
+    """A certified leader (``sandbox:demo-leader``) whose store is a sale venue selling a
+    selection of the demo products, with a pickup point, two members of its own
+    (``sandbox:demo-neighbour-1``, ``-2``) and, in the sandbox, one paid order bound for the
+    point. Made through the real services; idempotent."""
+    leader_user = _user(LEADER_OPENID, "团长阿梅")
+    leader = Leader.objects.filter(user=leader_user).first()
+    if leader is None or leader.status != Leader.Status.CERTIFIED:
+        if leader is None or leader.status == Leader.Status.REJECTED:
+            code = invitation_codes_generate(count=1, batch="demo")[0]
+            leader, _ = leader_register(user=leader_user, invitation_code=code.code)
+        leader_certify(leader_id=leader.pk)
+    store = Store.objects.filter(owner=leader_user, name=LEADER_STORE_NAME).first()
+    if store is None:
+        store = store_create(owner=leader_user, name=LEADER_STORE_NAME).store
+    product_ids = list(
+        dict.fromkeys(
+            Sku.objects.filter(code__in=LEADER_SELECTION, merchant__staff__user__openid=MERCHANT_OPENID)
+            .order_by("pk")
+            .values_list("product_id", flat=True)
+        )
+    )
+    venue_selection_set(store_id=store.pk, user=leader_user, product_ids=product_ids)
+    point, _ = pickup_point_put(leader=leader_user, **LEADER_POINT)
+    members = []
+    for index, openid in enumerate(LEADER_MEMBER_OPENIDS, start=1):
+        member = _user(openid, f"邻居{index}")
+        membership_get_or_create(store=store, user=member, via=None, now=timezone.now())
+        members.append(member)
+    member_names = ", ".join(f"sandbox:{o}" for o in LEADER_MEMBER_OPENIDS)
+    say(
+        f"  certified leader sandbox:{LEADER_OPENID}: venue {store.name} selling {len(product_ids)} "
+        f"products, pickup point {point.name} (members {member_names})"
+    )
+    if settings.SANDBOX and not Order.objects.filter(store=store).exists():
+        sku = Sku.objects.filter(code=LEADER_SELECTION[0]).first()
+        result = order_create(
+            buyer=members[0],
+            store_id=store.pk,
+            items=[{"sku_id": sku.pk, "qty": 1}],
+            address={},
+            gateway="sandbox",
+            pickup_point=point,
+        )
+        sandbox_pay(result.payment)
+        say(f"  1 paid order bound for the pickup point (its code: GET /orders/{result.orders[0].pk}/pickup)")
+    return store

@@ -20,6 +20,7 @@ from .models import (
     InvitationCode,
     Leader,
     Membership,
+    PickupPoint,
     ShareLink,
     ShareReward,
     Store,
@@ -30,6 +31,7 @@ from .services import (
     invitation_codes_generate,
     leader_certify,
     leader_reject,
+    pickup_point_close,
     share_link_revoke,
     store_freeze,
     store_unfreeze,
@@ -310,3 +312,31 @@ class ShareRewardAdmin(admin.ModelAdmin):
     @admin.display(description="Amount")
     def amount(self, obj):
         return fen_display(obj.amount_fen)
+
+
+@admin.register(PickupPoint)
+class PickupPointAdmin(admin.ModelAdmin):
+    """Leaders' pickup points. Leaders open and change them in the mini-program; ops may
+    close one to new orders (parcels already on their way are still handed out)."""
+
+    list_display = ("name", "leader", "region", "opening_hours", "contact_name", "is_open", "created_at")
+    list_filter = ("is_open",)
+    search_fields = ("name", "address", "leader__nickname", "contact_name")
+    raw_id_fields = ("leader",)
+    readonly_fields = [f.name for f in PickupPoint._meta.fields]
+    actions = ("close_points",)
+
+    def has_add_permission(self, request):
+        return False  # a certified leader opens their point through the API
+
+    @admin.action(description="Close the selected pickup points to new orders")
+    def close_points(self, request, queryset):
+        for point in queryset.select_related("leader"):
+            pickup_point_close(leader=point.leader)
+            self.log_change(request, point, "Closed to new orders by ops")
+        self.message_user(
+            request,
+            f"Closed {queryset.count()} pickup point(s) to new orders; "
+            "parcels on their way are still handed out.",
+            messages.SUCCESS,
+        )

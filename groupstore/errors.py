@@ -82,3 +82,20 @@ class MiniProgramCodeUnavailable(ServiceUnavailable):
     def __init__(self, message: str | None = None, *, wechat_code: str | None = None, **context):
         super().__init__(message, wechat_code=wechat_code, **context)
         self.wechat_code = wechat_code
+
+
+class NotInVenueSelection(Conflict):
+    """A sale venue sells only what its leader selected."""
+
+    code = "not_in_venue_selection"
+    default_message = "This store is a leader's sale venue and sells only the products the leader selected."
+
+
+class PickupPointNotFound(NotFound):
+    code = "pickup_point_not_found"
+    default_message = "You do not run a pickup point."
+
+
+class PickupPointUnavailable(Conflict):
+    code = "pickup_point_unavailable"
+    default_message = "This pickup point takes no new orders."

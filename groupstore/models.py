@@ -229,3 +229,25 @@ class ShareReward(models.Model):
 
     def __str__(self) -> str:
         return f"share reward of store {self.store_id}"
+
+
+class PickupPoint(BaseModel):
+    """A certified leader's pickup point (community group buying): members of the leader's
+    venues may have parcels shipped here and collect them with a code. One per leader;
+    closing it (``is_open`` false) stops new pickup orders, parcels already on their way
+    are still handed out. The contact is for carriers, never shown to buyers."""
+
+    leader = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="pickup_point"
+    )
+    name = models.CharField(max_length=60)
+    region = models.CharField(max_length=100)
+    address = models.CharField(max_length=200)
+    opening_hours = models.CharField(max_length=100)
+    contact_name = models.CharField(max_length=40, help_text="For carriers: who takes the parcels.")
+    contact_phone = models.CharField(max_length=20, help_text="For carriers only; buyers never see it.")
+    is_open = models.BooleanField(default=True, help_text="Closed: no new pickup orders.")
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import timezone
+
 from shop.money import fen_display
 
-from .models import Leader, Membership, Store, StoreStats
+from .models import Leader, Membership, PickupPoint, Store, StoreStats
 
 
 def _stores_export(user) -> list[dict[str, Any]]:
@@ -42,7 +44,23 @@ def _leader_export(user) -> dict[str, Any] | None:
     leader = Leader.objects.filter(user=user).first()
     if leader is None:
         return None
-    return {"status": leader.status, "certified_at": leader.certified_at, "applied_at": leader.created_at}
+    point = PickupPoint.objects.filter(leader=user).first()
+    return {
+        "status": leader.status,
+        "certified_at": leader.certified_at,
+        "applied_at": leader.created_at,
+        "pickup_point": None
+        if point is None
+        else {
+            "name": point.name,
+            "region": point.region,
+            "address": point.address,
+            "opening_hours": point.opening_hours,
+            "contact_name": point.contact_name,
+            "contact_phone": point.contact_phone,
+            "is_open": point.is_open,
+        },
+    }
 
 
 def _open_duties(user) -> list[str]:
@@ -66,6 +84,10 @@ def _erase(user) -> None:
         Store.objects.filter(owner=user, is_frozen=False).order_by("pk").values_list("pk", flat=True)
     ):
         store_freeze(store_id=store_id, reason="The owner closed their account.")
+    # The leader's pickup point closes, and the contact carriers called is forgotten.
+    PickupPoint.objects.filter(leader=user).update(
+        is_open=False, closed_at=timezone.now(), contact_name="", contact_phone=""
+    )
 
 
 def register_privacy() -> None:

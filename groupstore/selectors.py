@@ -3,11 +3,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import F, QuerySet, Sum
+from django.db.models import F, Min, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
-from .errors import NotStoreMember, NotStoreOwner, StoreNotFound
-from .models import Leader, Membership, ShareReward, Store, StoreStats, VenueSelection
+from products.models import Product
+
+from .errors import NotALeader, NotStoreMember, NotStoreOwner, PickupPointNotFound, StoreNotFound
+from .models import Leader, Membership, PickupPoint, ShareReward, Store, StoreStats, VenueSelection
 
 MEMBER_ORDERINGS = {
     "-saved_fen": ("-saved_fen", "-id"),
@@ -168,6 +170,51 @@ def venue_selection_product_ids(*, store_id: int) -> list[int]:
         .order_by("position")
         .values_list("product_id", flat=True)
     )
+
+
+def venue_selection_outside(*, store_id: int, product_ids: list[int]) -> list[int]:
+    """Which of ``product_ids`` the venue's leader did not select (checkout refuses them)."""
+    selected = set(
+        VenueSelection.objects.filter(store_id=store_id, product_id__in=set(product_ids)).values_list(
+            "product_id", flat=True
+        )
+    )
+    return sorted({pid for pid in product_ids if pid not in selected})
+
+
+def venue_selection_products(*, store_id: int) -> list[dict]:
+    """The venue's curated products on sale, in the leader's order, as a shopper sees them
+    in a list: ``{id, title, cover_image, price_fen}`` (price: the lowest SKU list price)."""
+    rows = (
+        VenueSelection.objects.filter(store_id=store_id, product__status=Product.Status.ON_SALE)
+        .order_by("position")
+        .annotate(price_fen=Min("product__skus__price_fen"))
+        .values("product_id", "product__title", "product__images", "price_fen")
+    )
+    return [
+        {
+            "id": row["product_id"],
+            "title": row["product__title"],
+            "cover_image": (row["product__images"] or [None])[0],
+            "price_fen": row["price_fen"],
+        }
+        for row in rows
+    ]
+
+
+def leader_venue_store_ids(*, user) -> list[int]:
+    """The sale venues of a certified leader (their stores); anyone else: 403."""
+    if not user_is_leader(user):
+        raise NotALeader("Only a certified leader has a venue's orders.")
+    return list(Store.objects.filter(owner=user, is_venue=True).order_by("pk").values_list("pk", flat=True))
+
+
+def pickup_point_of_leader(*, user) -> PickupPoint:
+    """The caller's own pickup point (open or closed); none: 404."""
+    point = PickupPoint.objects.filter(leader=user).first()
+    if point is None:
+        raise PickupPointNotFound()
+    return point
 
 
 def share_rewards_granted(*, owner_id: int | None = None):

@@ -43,6 +43,12 @@ class OrdersConfig(AppConfig):
             order=20,
         )
         sweepers.register(
+            name="orders.pickup_auto_receipt",
+            description="Confirm receipt of parcels left at a pickup point 7+ days after they arrived",
+            run=order_sweepers.pickups_confirm_uncollected,
+            order=21,
+        )
+        sweepers.register(
             name="orders.after_sales_deadlines",
             description="Decide after-sales cases past a deadline; warn merchants of deadlines 12 h ahead",
             run=order_sweepers.after_sales_apply_deadlines,

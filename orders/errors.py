@@ -1,4 +1,4 @@
-from shop.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from shop.errors import ApplicationError, Conflict, NotFound, PermissionDenied, ValidationFailed
 
 
 class OrderNotFound(NotFound):
@@ -152,3 +152,26 @@ class MarketingBudgetShort(Conflict):
 
     code = "marketing_budget_short"
     default_message = "The marketing budget does not hold this campaign's cap."
+
+
+class PickupNotFound(NotFound):
+    """A code not among this leader's point's parcels, someone else's, or a wrong guess: one answer."""
+
+    code = "pickup_not_found"
+    default_message = "No parcel at your pickup point has this code."
+
+
+class PickupNotReady(Conflict):
+    code = "pickup_not_ready"
+    default_message = "This parcel has not arrived at the pickup point yet."
+
+
+class PickupAlreadyCollected(Conflict):
+    code = "pickup_already_collected"
+    default_message = "This parcel has already been collected."
+
+
+class PickupTriesExhausted(ApplicationError):
+    code = "pickup_tries_exhausted"
+    http_status = 429
+    default_message = "Too many wrong pickup codes: try again within the hour."

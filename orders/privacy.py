@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .models import AfterSale, Order
+from .models import AfterSale, Order, Pickup
 
 # Money still moving or goods still owed: the account cannot be erased before they end.
 OPEN_ORDER_STATUSES = (
@@ -31,6 +31,7 @@ def _orders_export(user) -> list[dict[str, Any]]:
             "paid_fen": order.paid_fen,
             "refunded_fen": order.refunded_fen,
             "address": order.address,
+            "pickup_point_id": order.pickup_point_id,
             "carrier": order.carrier,
             "tracking_no": order.tracking_no,
             "items": [
@@ -86,6 +87,15 @@ def _open_duties(user) -> list[str]:
     open_cases = AfterSale.objects.filter(buyer=user, status__in=AfterSale.OPEN).count()
     if open_cases:
         duties.append(f"{open_cases} after-sales case(s) are open: wait for them to end or withdraw them.")
+    held = Pickup.objects.filter(point__leader=user, status__in=Pickup.UNCOLLECTED).exclude(
+        order__status__in=(Order.Status.CANCELLED, Order.Status.REFUNDED)
+    )
+    parcels = held.count()
+    if parcels:
+        duties.append(
+            f"Your pickup point has {parcels} parcel(s) on their way or not yet collected: "
+            "hand them out first."
+        )
     return duties
 
 

@@ -7,15 +7,20 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from groupstore.models import Membership, Store, StoreStats
-from groupstore.selectors import flash_unlock_threshold_fen, store_flash_unlocked, store_get_for_member
+from groupstore.selectors import (
+    flash_unlock_threshold_fen,
+    leader_venue_store_ids,
+    store_flash_unlocked,
+    store_get_for_member,
+)
 from products.models import Product
 
 from .errors import AfterSaleNotFound, OrderNotFound, TeamNotFound
-from .models import AfterSale, Coupon, FlashOffer, Order, OrderItem, Team, TeamMember
+from .models import AfterSale, Coupon, FlashOffer, Order, OrderItem, Pickup, Team, TeamMember
 
 
 def _with_items(orders: QuerySet[Order]) -> QuerySet[Order]:
-    return orders.select_related("payment", "team_member__team").prefetch_related(
+    return orders.select_related("payment", "team_member__team", "pickup_point").prefetch_related(
         Prefetch("items", queryset=OrderItem.objects.order_by("pk")),
         Prefetch("after_sales", queryset=AfterSale.objects.prefetch_related("items").order_by("pk")),
     )
@@ -36,11 +41,59 @@ def order_get_for_buyer(*, buyer, order_id: int) -> Order:
     return order
 
 
-def order_list_for_merchant(*, merchant_id: int, status: str | None = None) -> QuerySet[Order]:
+def _by_delivery(orders: QuerySet[Order], delivery_type: str | None) -> QuerySet[Order]:
+    if delivery_type == "pickup":
+        return orders.filter(pickup_point__isnull=False)
+    if delivery_type == "address":
+        return orders.filter(pickup_point__isnull=True)
+    return orders
+
+
+def order_list_for_merchant(
+    *,
+    merchant_id: int,
+    status: str | None = None,
+    pickup_point_id: int | None = None,
+    delivery_type: str | None = None,
+) -> QuerySet[Order]:
+    """The merchant's orders, newest first; by status, by delivery type, or only the parcels
+    bound for one pickup point (the shipping list groups parcels by point)."""
     orders = Order.objects.filter(merchant_id=merchant_id)
     if status:
         orders = orders.filter(status=status)
+    if pickup_point_id is not None:
+        orders = orders.filter(pickup_point_id=pickup_point_id)
+    orders = _by_delivery(orders, delivery_type)
     return _with_items(orders).order_by("-id")
+
+
+def order_list_for_leader(
+    *, user, status: str | None = None, delivery_type: str | None = None
+) -> QuerySet[Order]:
+    """The orders of a certified leader's venues, newest first (anyone else: 403), with what
+    the leader may see: nicknames, items, status, delivery, after-sales — the serializer
+    (``LeaderOrderOutput``) shows no phone, address or pickup code."""
+    orders = Order.objects.filter(store_id__in=leader_venue_store_ids(user=user))
+    if status:
+        orders = orders.filter(status=status)
+    orders = _by_delivery(orders, delivery_type)
+    return (
+        orders.select_related("buyer", "pickup")
+        .prefetch_related(
+            Prefetch("items", queryset=OrderItem.objects.order_by("pk")),
+            Prefetch("after_sales", queryset=AfterSale.objects.order_by("pk")),
+        )
+        .order_by("-id")
+    )
+
+
+def pickup_get_for_buyer(*, buyer, order_id: int) -> Pickup:
+    """The pickup of one of the buyer's own orders (with its code); anyone else's, or an
+    order shipped to an address: 404."""
+    pickup = Pickup.objects.select_related("point").filter(order_id=order_id, order__buyer=buyer).first()
+    if pickup is None:
+        raise OrderNotFound("No pickup for this order.")
+    return pickup
 
 
 def order_get_for_merchant(*, merchant_id: int, order_id: int) -> Order:

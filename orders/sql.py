@@ -21,6 +21,7 @@ from shop.db import column, execute, execute_rowcount, table
 from .models import FlashBuyerCount, FlashOffer
 
 OFFER_FIELDS = tuple(FlashOffer._meta.concrete_fields)
+CHECKOUT_STORE_HEAD = 6  # checkout_store_rows: the store's columns before the offer's
 
 
 def _at(now: datetime):
@@ -45,7 +46,7 @@ def _checkout_store_sql() -> str:
         f"SELECT s.{sid}, s.{column(Store, 'owner')}, s.{column(Store, 'is_frozen')}, "  # noqa: S608
         f"COALESCE(st.{column(StoreStats, 'net_paid_fen')}, 0), "
         f"EXISTS (SELECT 1 FROM {m} m WHERE m.{column(Membership, 'store')} = s.{sid} "
-        f"AND m.{column(Membership, 'user')} = %s), {cols} "
+        f"AND m.{column(Membership, 'user')} = %s), s.{column(Store, 'is_venue')}, {cols} "
         f"FROM {s} s LEFT JOIN {st} st ON st.{column(StoreStats, 'store')} = s.{sid} "
         f"LEFT JOIN {offer_join} WHERE s.{sid} = %s "
         f"ORDER BY o.{column(FlashOffer, 'starts_at')}, o.{column(FlashOffer, 'id')}"
@@ -57,11 +58,13 @@ def checkout_store_rows(*, store_id: int, buyer_id: int, sku_ids: list[int], now
     approved offers of these SKUs whose window is open at ``now`` on an on-sale product, each with its
     SKU and product. One row per live offer (latest start last), or one row with the offer's
     columns empty; none when there is no such store. Each row: ``(store id, owner id,
-    is_frozen, net_paid_fen, is_member, *offer columns (OFFER_FIELDS), *SKU and product
-    columns (products.sql.sku_checkout_columns))``.
+    is_frozen, net_paid_fen, is_member, is_venue, *offer columns (OFFER_FIELDS), *SKU and
+    product columns (products.sql.sku_checkout_columns))`` — ``CHECKOUT_STORE_HEAD`` store
+    columns first.
 
     ORM: ``Store.objects.filter(pk=s).annotate(net=Coalesce("stats__net_paid_fen", 0),
-    is_member=Exists(Membership.objects.filter(store=OuterRef("pk"), user_id=b)))`` and
+    is_member=Exists(Membership.objects.filter(store=OuterRef("pk"), user_id=b)))`` (with
+    ``is_venue``) and
     ``FlashOffer.objects.filter(sku_id__in=ids, starts_at__lte=now, ends_at__gt=now,
     status=APPROVED, sku__product__status=ON_SALE).select_related("sku__product").order_by("starts_at",
     "pk")``: three round trips where this is one."""

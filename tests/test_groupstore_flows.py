@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from groupstore.models import Membership, ShareReward, StoreStats
-from groupstore.services import store_freeze, store_join, store_stats_record_refund
+from groupstore.services import store_freeze, store_join, store_stats_record_refund, venue_selection_set
 from groupstore.tests.factories import make_leader, make_store
 from merchants.tests.factories import MerchantStaffFactory
 from orders.models import Coupon, FlashOffer
@@ -133,6 +133,7 @@ def test_the_leader_is_told_of_each_paid_venue_order_never_the_buyers_phone_or_a
     # given a certified leader's venue with a webhook, and a member with a phone on file
     leader = make_leader()
     store, _, (member,) = make_store(owner=leader.user, members=1)
+    venue_selection_set(store_id=store.pk, user=leader.user, product_ids=[sku.product_id])
     WebhookEndpoint.objects.create(owner=leader.user, url="https://leader.example.com/hook", secret="whsec_x")
     sent = []
 

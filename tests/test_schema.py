@@ -41,6 +41,12 @@ PATH_OPERATIONS = {
     "/api/v1/wallet": {"get"},
     "/api/v1/coupons": {"get"},
     "/api/v1/coupons/redeem": {"post"},
+    "/api/v1/stores/{store_id}/selection": {"get", "put"},
+    "/api/v1/leaders/me/orders": {"get"},
+    "/api/v1/leaders/me/pickup-point": {"get", "put", "delete"},
+    "/api/v1/leaders/me/orders/{order_id}/arrived": {"post"},
+    "/api/v1/leaders/me/pickups": {"post"},
+    "/api/v1/orders/{order_id}/pickup": {"get"},
 }
 
 # Request bodies as docs/api.md gives them: (path, required fields, optional fields).
@@ -50,7 +56,9 @@ REQUEST_BODIES = [
     ("/api/v1/stores/join", {"share_token"}, {"group"}),
     ("/api/v1/stores/{store_id}/share-links", set(), {"product_id"}),
     ("/api/v1/checkout/quote", {"store_id", "items"}, set()),
-    ("/api/v1/orders", {"store_id", "items", "address"}, set()),
+    # ``address``, or ``delivery`` to a leader's pickup point instead (one of them: the view says so)
+    ("/api/v1/orders", {"store_id", "items"}, {"address", "delivery"}),
+    ("/api/v1/leaders/me/pickups", {"code"}, set()),
     ("/api/v1/merchant/orders/{order_id}/ship", {"carrier", "tracking_no"}, set()),
     (
         "/api/v1/merchant/flash-offers",

@@ -309,7 +309,7 @@ def _checkout_store_rows(data):
                 net=Coalesce(StoreStats.objects.filter(store=OuterRef("pk")).values("net_paid_fen")[:1], 0),
                 is_member=Exists(Membership.objects.filter(store=OuterRef("pk"), user_id=buyer.pk)),
             )
-            .values_list("pk", "owner_id", "is_frozen", "net", "is_member")
+            .values_list("pk", "owner_id", "is_frozen", "net", "is_member", "is_venue")
             .first()
         )
         if head is None:
@@ -322,9 +322,12 @@ def _checkout_store_rows(data):
             status=FlashOffer.Status.APPROVED,
             sku__product__status=Product.Status.ON_SALE,
         ).order_by("starts_at", "pk")
-        assert {tuple(row[:5]) for row in rows} == {head}
+        head_n = orders.sql.CHECKOUT_STORE_HEAD
+        assert {tuple(row[:head_n]) for row in rows} == {head}
         offers = [
-            (row[5], sku_from_checkout_row(row[5 + offer_n :]).pk) for row in rows if row[5] is not None
+            (row[head_n], sku_from_checkout_row(row[head_n + offer_n :]).pk)
+            for row in rows
+            if row[head_n] is not None
         ]
         assert offers == [(o.pk, o.sku_id) for o in live]
         assert offers == [(data["offers"][0].pk, skus[0].pk)]

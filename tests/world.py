@@ -7,6 +7,8 @@ Two of everything, so every test can ask "and what does the *other* one see":
   a draft product, a stock upload, a webhook); ``other_merchant_user`` of ``other_merchant``.
 - ``shopper`` has a pending order of ``sku`` through ``store`` (unpaid, with its payment) and
   a paid one ``paid_order``; a notification each for the shopper and the merchant's staff.
+- ``store``'s selection is ``product``; ``owner`` runs ``pickup_point``, where the shopper's
+  shipped ``pickup_order`` is bound (its code only the shopper sees).
 
 Everything is made through the real services (stores, memberships, leaders, orders, the
 signed sandbox payment), so figures and ledger postings are the real ones. Members carry
@@ -65,6 +67,8 @@ class World:
     coupon: object = None  # a usable coupon in the shopper's wallet
     statement: object = None  # a daily statement of ``merchant`` (one line), and one of the other
     other_statement: object = None
+    pickup_point: object = None  # the owner's (a leader's) pickup point
+    pickup_order: object = None  # the shopper's, shipped to the point, not arrived yet
     tokens: dict[str, str] = field(default_factory=dict)
 
     def token(self, name: str) -> str:
@@ -128,7 +132,11 @@ def _coupon(*, user):
 
 def world_build() -> World:
     """The world above, in the current transaction (about 40 rows, 170 queries)."""
+    from groupstore.services import pickup_point_put, venue_selection_set
     from orders.services.after_sales import CaseItem, after_sale_open
+    from orders.services.checkout import order_create
+    from orders.services.lifecycle import order_ship
+    from orders.tests.helpers import sandbox_pay
     from rebates.models import RedEnvelope
     from rebates.services.settlement import orders_settle
     from rebates.tests.helpers import (
@@ -147,6 +155,18 @@ def world_build() -> World:
     other_staff, other_product, other_sku = _staff_with_catalog()
     draft = ProductFactory(merchant=staff.merchant, status=Product.Status.DRAFT, title="新品 草稿")
     SkuFactory(product=draft, price_fen=990)
+    venue_selection_set(
+        store_id=store.pk, user=owner, product_ids=[product.pk]
+    )  # a venue sells its selection
+    pickup_point, _ = pickup_point_put(
+        leader=owner,
+        name="宝妈团自提点",
+        region="上海市 浦东新区",
+        address="世纪公园 2 号门便利店",
+        opening_hours="9:00-21:00",
+        contact_name="王团长",
+        contact_phone="13911112222",
+    )
 
     order = make_pending_order(buyer=shopper, store=store, sku=sku)
     paid_order = make_paid_order(buyer=shopper, store=store, sku=sku)
@@ -164,6 +184,22 @@ def world_build() -> World:
     orders_settle(order_ids=[settled.pk])
     envelope = RedEnvelope.objects.get(order=settled)
     coupon = _coupon(user=shopper)
+    pickup_order = order_create(
+        buyer=shopper,
+        store_id=store.pk,
+        items=[{"sku_id": sku.pk, "qty": 1}],
+        address={},
+        gateway="sandbox",
+        pickup_point=pickup_point,
+    ).orders[0]
+    sandbox_pay(pickup_order.payment)
+    order_ship(
+        order_id=pickup_order.pk,
+        merchant_id=staff.merchant.pk,
+        carrier="SF",
+        tracking_no="SF0042",
+        actor=None,
+    )
     upload = StockUpload.objects.create(
         merchant=staff.merchant, actor=staff.user, filename="stock.csv", status=StockUpload.Status.APPLIED
     )
@@ -202,6 +238,8 @@ def world_build() -> World:
         coupon=coupon,
         statement=statement,
         other_statement=other_statement,
+        pickup_point=pickup_point,
+        pickup_order=pickup_order,
     )
     for name in PEOPLE:
         who = getattr(world, name)

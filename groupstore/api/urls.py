@@ -2,6 +2,7 @@ from django.urls import path
 
 from .views import (
     LeaderMeApi,
+    LeaderPickupPointApi,
     LeaderRegisterApi,
     SavingsApi,
     ShareLinkCreateApi,
@@ -32,4 +33,5 @@ urlpatterns = [
     path("savings", SavingsApi.as_view(), name="savings"),
     path("leaders/register", LeaderRegisterApi.as_view(), name="leader-register"),
     path("leaders/me", LeaderMeApi.as_view(), name="leader-me"),
+    path("leaders/me/pickup-point", LeaderPickupPointApi.as_view(), name="leader-pickup-point"),
 ]

@@ -16,6 +16,7 @@ from groupstore.selectors import (
     MEMBER_ORDERINGS,
     leader_get_for_user,
     member_list_for_owner,
+    pickup_point_of_leader,
     savings_for_user,
     store_dashboard_for_owner,
     store_flash_unlocked,
@@ -24,10 +25,13 @@ from groupstore.selectors import (
     store_members_count_for_owner,
     store_stats,
     venue_selection_product_ids,
+    venue_selection_products,
 )
 from groupstore.services import (
     chat_group_resolve,
     leader_register,
+    pickup_point_close,
+    pickup_point_put,
     share_link_create,
     share_poster,
     share_scene_resolve,
@@ -36,6 +40,7 @@ from groupstore.services import (
     venue_selection_set,
 )
 from products.models import Product
+from shop.api.confirm import confirmation_schema, require_confirmation
 from shop.api.pagination import KnownCountPagination
 from shop.api.serializers import QuerySerializer, Serializer
 from shop.api.throttling import UserScopedRateThrottle
@@ -379,9 +384,18 @@ class LeaderMeApi(APIView):
         return Response(LeaderOutput(leader).data)
 
 
+class VenueProductOutput(Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    cover_image = serializers.CharField(allow_null=True)
+    price_fen = serializers.IntegerField(allow_null=True, help_text="The lowest list price of its SKUs.")
+
+
 class VenueSelectionOutput(Serializer):
     store_id = serializers.IntegerField()
+    is_venue = serializers.BooleanField()
     product_ids = serializers.ListField(child=serializers.IntegerField())
+    products = VenueProductOutput(many=True, help_text="The selected products on sale, leader's order.")
 
 
 class VenueSelectionApi(APIView):
@@ -396,7 +410,14 @@ class VenueSelectionApi(APIView):
     @extend_schema(responses=VenueSelectionOutput)
     def get(self, request, store_id: int):
         store, _ = store_get_for_member(store_id=store_id, user=request.user)
-        return Response({"store_id": store.pk, "product_ids": venue_selection_product_ids(store_id=store.pk)})
+        return Response(
+            {
+                "store_id": store.pk,
+                "is_venue": store.is_venue,
+                "product_ids": venue_selection_product_ids(store_id=store.pk),
+                "products": venue_selection_products(store_id=store.pk),
+            }
+        )
 
     @extend_schema(request=InputSerializer, responses=VenueSelectionOutput)
     def put(self, request, store_id: int):
@@ -405,4 +426,65 @@ class VenueSelectionApi(APIView):
         product_ids = venue_selection_set(
             store_id=store_id, user=request.user, product_ids=payload.validated_data["product_ids"]
         )
-        return Response({"store_id": store_id, "product_ids": product_ids})
+        return Response(
+            {
+                "store_id": store_id,
+                "is_venue": True,
+                "product_ids": product_ids,
+                "products": venue_selection_products(store_id=store_id),
+            }
+        )
+
+
+class LeaderPickupPointOutput(Serializer):
+    """The leader's own point, with the contact carriers call (buyers never see it)."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    region = serializers.CharField()
+    address = serializers.CharField()
+    opening_hours = serializers.CharField()
+    contact_name = serializers.CharField()
+    contact_phone = serializers.CharField()
+    is_open = serializers.BooleanField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+
+
+class LeaderPickupPointApi(APIView):
+    """``/leaders/me/pickup-point``: a certified leader's pickup point. ``PUT`` opens or changes
+    it (``201`` when new); ``DELETE`` with ``{"confirm": "close"}`` closes it for new orders
+    (parcels on their way are still handed out; ``PUT`` reopens it); ``GET`` shows it (404
+    when none)."""
+
+    class InputSerializer(Serializer):
+        name = serializers.CharField(max_length=60)
+        region = serializers.CharField(max_length=100)
+        address = serializers.CharField(max_length=200)
+        opening_hours = serializers.CharField(max_length=100)
+        contact_name = serializers.CharField(max_length=40)
+        contact_phone = serializers.RegexField(r"^\+?[0-9][0-9 -]{5,19}$", max_length=20)
+
+    @extend_schema(responses=LeaderPickupPointOutput)
+    def get(self, request):
+        return Response(LeaderPickupPointOutput(pickup_point_of_leader(user=request.user)).data)
+
+    @extend_schema(
+        request=InputSerializer, responses={200: LeaderPickupPointOutput, 201: LeaderPickupPointOutput}
+    )
+    def put(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        point, created = pickup_point_put(leader=request.user, **payload.validated_data)
+        return Response(
+            LeaderPickupPointOutput(point).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        request=confirmation_schema("close", name="PickupPointCloseInput"),
+        responses={200: LeaderPickupPointOutput},
+    )
+    def delete(self, request):
+        pickup_point_of_leader(user=request.user)  # no point: 404 before the body is asked for
+        require_confirmation(request, word="close")
+        return Response(LeaderPickupPointOutput(pickup_point_close(leader=request.user)).data)

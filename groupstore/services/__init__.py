@@ -5,6 +5,7 @@
 - ``rewards``: the share reward
 - ``leaders``: invitation codes, leaders, sale venues and their order notices
 - ``posters``: share posters and the scenes of their mini-program codes
+- ``pickup_points``: leaders' pickup points
 """
 
 from .aggregates import (
@@ -24,6 +25,7 @@ from .leaders import (
     venue_order_notify,
     venue_selection_set,
 )
+from .pickup_points import pickup_point_close, pickup_point_for_checkout, pickup_point_put
 from .posters import SceneTarget, share_link_scene, share_poster, share_scene_resolve
 from .rewards import (
     share_reward_consider,
@@ -58,6 +60,9 @@ __all__ = [
     "member_stats_record_rebate",
     "member_stats_record_rebates",
     "membership_get_or_create",
+    "pickup_point_close",
+    "pickup_point_for_checkout",
+    "pickup_point_put",
     "share_link_create",
     "share_link_revoke",
     "share_link_scene",

@@ -290,12 +290,15 @@ def test_the_leader_puts_the_venue_selection_and_members_read_it(make_client):
     read = make_client(member).get(f"/api/v1/stores/{store.pk}/selection")
 
     assert put.status_code == 200
-    assert put.json() == {"store_id": store.pk, "product_ids": ids}
+    assert put.json()["product_ids"] == ids
+    assert [p["id"] for p in put.json()["products"]] == ids  # the products, in the leader's order
     assert assert_error(bad, 400, "validation_error")["fields"] == {
         "product_ids.0": [f"Product {off_sale.pk} is not on sale."]
     }
     assert_error(by_member, 403)
-    assert read.json() == {"store_id": store.pk, "product_ids": ids}
+    assert read.json() == put.json()
+    assert read.json()["store_id"] == store.pk
+    assert read.json()["is_venue"] is True
     assert make_client(member).get(f"/api/v1/stores/{store.pk}").json()["is_venue"] is True
 
 

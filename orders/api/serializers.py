@@ -96,12 +96,55 @@ class TeamOutput(ModelSerializer):
         return [{"nickname": m.buyer.nickname, "is_leader": m.is_leader} for m in team.live_members]
 
 
-class DeliveryOutput(FieldsBuiltOnceMixin, Serializer):
-    """How the order was shipped: empty strings and null until it is."""
+class PickupPointOutput(Serializer):
+    """A pickup point as its buyers see it: where and when, never the leader's contact."""
 
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    region = serializers.CharField()
+    address = serializers.CharField()
+    opening_hours = serializers.CharField()
+
+
+class PickupPointForCarrierOutput(PickupPointOutput):
+    """A pickup point as the merchant who ships to it sees it: with the leader's contact."""
+
+    contact_name = serializers.CharField()
+    contact_phone = serializers.CharField()
+
+
+DELIVERY_TYPES = ("address", "pickup")
+
+
+class DeliveryOutput(FieldsBuiltOnceMixin, Serializer):
+    """How the order was shipped: empty strings and null until it is. ``type`` is
+    ``address`` (to the buyer's address) or ``pickup`` (to ``pickup_point``, a leader's)."""
+
+    type = serializers.SerializerMethodField()
+    pickup_point = serializers.SerializerMethodField()
     carrier = serializers.CharField()
     tracking_no = serializers.CharField()
     shipped_at = serializers.DateTimeField(allow_null=True)
+
+    point_output = PickupPointOutput
+
+    @extend_schema_field(serializers.ChoiceField(choices=DELIVERY_TYPES))
+    def get_type(self, order) -> str:
+        return "pickup" if order.pickup_point_id is not None else "address"
+
+    @extend_schema_field(PickupPointOutput(allow_null=True))
+    def get_pickup_point(self, order) -> dict | None:
+        if order.pickup_point_id is None:
+            return None
+        return self.point_output(order.pickup_point).data
+
+
+class MerchantDeliveryOutput(DeliveryOutput):
+    point_output = PickupPointForCarrierOutput
+
+    @extend_schema_field(PickupPointForCarrierOutput(allow_null=True))
+    def get_pickup_point(self, order) -> dict | None:
+        return super().get_pickup_point(order)
 
 
 class AddressSerializer(FieldsBuiltOnceMixin, Serializer):
@@ -109,6 +152,13 @@ class AddressSerializer(FieldsBuiltOnceMixin, Serializer):
     phone = serializers.RegexField(r"^\+?[0-9][0-9 -]{5,19}$", max_length=20)
     region = serializers.CharField(max_length=100)
     detail = serializers.CharField(max_length=200)
+
+
+class OrderAddressOutput(AddressSerializer):
+    """The order's address; null for an order bound for a pickup point (it has none)."""
+
+    def get_attribute(self, instance):
+        return super().get_attribute(instance) or None
 
 
 class OrderOutput(FieldsBuiltOnceMixin, ModelSerializer):
@@ -120,7 +170,7 @@ class OrderOutput(FieldsBuiltOnceMixin, ModelSerializer):
     payment_status = serializers.CharField(source="payment.status")
     items = OrderItemOutput(many=True)
     delivery = DeliveryOutput(source="*")  # the order's own columns, nested
-    address = AddressSerializer()
+    address = OrderAddressOutput(allow_null=True)
     after_sales = AfterSaleOutput(many=True)
     team = serializers.SerializerMethodField()
 
@@ -162,6 +212,65 @@ class MerchantOrderOutput(OrderOutput):
     """An order as its merchant sees it: with the delivery address it must ship to."""
 
     buyer_nickname = serializers.CharField(source="buyer.nickname")
+    delivery = MerchantDeliveryOutput(source="*")
 
     class Meta(OrderOutput.Meta):
         fields = (*OrderOutput.Meta.fields, "buyer_nickname")
+
+
+class LeaderOrderItemOutput(Serializer):
+    product_title = serializers.CharField()
+    spec = serializers.JSONField()
+    qty = serializers.IntegerField()
+    paid_fen = serializers.IntegerField()
+
+
+class LeaderAfterSaleOutput(Serializer):
+    id = serializers.IntegerField()
+    type = serializers.CharField(source="kind")
+    status = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class LeaderPickupOutput(Serializer):
+    """Where the parcel is; never its code (the buyer shows it)."""
+
+    status = serializers.CharField()
+    arrived_at = serializers.DateTimeField(allow_null=True)
+    collected_at = serializers.DateTimeField(allow_null=True)
+
+
+class LeaderOrderOutput(Serializer):
+    """An order of the leader's venue as the leader sees it: the buyer's nickname, what was
+    bought and where it stands — never the buyer's phone, address or pickup code."""
+
+    id = serializers.IntegerField()
+    store_id = serializers.IntegerField()
+    buyer_nickname = serializers.CharField(source="buyer.nickname")
+    items = LeaderOrderItemOutput(many=True)
+    status = serializers.CharField()
+    paid_fen = serializers.IntegerField()
+    delivery_type = serializers.SerializerMethodField()
+    pickup = serializers.SerializerMethodField()
+    after_sales = LeaderAfterSaleOutput(many=True)
+    paid_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+    @extend_schema_field(serializers.ChoiceField(choices=DELIVERY_TYPES))
+    def get_delivery_type(self, order) -> str:
+        return "pickup" if order.pickup_point_id is not None else "address"
+
+    @extend_schema_field(LeaderPickupOutput(allow_null=True))
+    def get_pickup(self, order) -> dict | None:
+        pickup = getattr(order, "pickup", None) if order.pickup_point_id is not None else None
+        return LeaderPickupOutput(pickup).data if pickup is not None else None
+
+
+class BuyerPickupOutput(Serializer):
+    """``GET /orders/{id}/pickup``: the buyer's own code and where to collect the parcel."""
+
+    pickup_point = PickupPointOutput(source="point")
+    code = serializers.CharField()
+    status = serializers.CharField()
+    arrived_at = serializers.DateTimeField(allow_null=True)
+    collected_at = serializers.DateTimeField(allow_null=True)

@@ -9,6 +9,9 @@ from .views import (
     AfterSaleReturnShipmentApi,
     AfterSaleWithdrawApi,
     CheckoutQuoteApi,
+    LeaderOrderArrivedApi,
+    LeaderOrderListApi,
+    LeaderPickupRedeemApi,
     MerchantAfterSaleApproveApi,
     MerchantAfterSaleListApi,
     MerchantAfterSaleRejectApi,
@@ -20,6 +23,7 @@ from .views import (
     OrderConfirmReceiptApi,
     OrderDetailApi,
     OrderListCreateApi,
+    OrderPickupApi,
     TeamDetailApi,
 )
 
@@ -34,6 +38,14 @@ urlpatterns = [
         name="order-confirm-receipt",
     ),
     path("orders/<int:order_id>/after-sales", AfterSaleOpenApi.as_view(), name="after-sale-open"),
+    path("orders/<int:order_id>/pickup", OrderPickupApi.as_view(), name="order-pickup"),
+    path("leaders/me/orders", LeaderOrderListApi.as_view(), name="leader-orders"),
+    path(
+        "leaders/me/orders/<int:order_id>/arrived",
+        LeaderOrderArrivedApi.as_view(),
+        name="leader-order-arrived",
+    ),
+    path("leaders/me/pickups", LeaderPickupRedeemApi.as_view(), name="leader-pickups"),
     path("after-sales/<int:case_id>", AfterSaleDetailApi.as_view(), name="after-sale-detail"),
     path("after-sales/<int:case_id>/escalate", AfterSaleEscalateApi.as_view(), name="after-sale-escalate"),
     path("after-sales/<int:case_id>/withdraw", AfterSaleWithdrawApi.as_view(), name="after-sale-withdraw"),

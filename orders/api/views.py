@@ -8,7 +8,9 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from groupstore.services import pickup_point_for_checkout
 from merchants.api.permissions import MERCHANT_STAFF
+from orders.errors import OrderNotFound
 from orders.models import AfterSale, Order
 from orders.selectors import (
     after_sale_get_for_buyer,
@@ -17,7 +19,9 @@ from orders.selectors import (
     order_get_for_buyer,
     order_get_for_merchant,
     order_list_for_buyer,
+    order_list_for_leader,
     order_list_for_merchant,
+    pickup_get_for_buyer,
     team_get_public,
 )
 from orders.services.after_sales import (
@@ -33,13 +37,23 @@ from orders.services.after_sales import (
 from orders.services.checkout import checkout_quote, order_place, order_quote
 from orders.services.flash import flash_sold_out_early
 from orders.services.lifecycle import order_cancel, order_confirm_receipt, order_mark_invoiced, order_ship
+from orders.services.pickups import pickup_mark_arrived, pickup_redeem
 from shop.api.confirm import confirmation_schema, require_confirmation
 from shop.api.idempotency import idempotent
 from shop.api.serializers import FieldsBuiltOnceMixin, IdField, QuerySerializer, Serializer
 from shop.payments.gateways.registry import default_gateway_name
 from shop.payments.services import payment_client_params
 
-from .serializers import AddressSerializer, AfterSaleOutput, MerchantOrderOutput, OrderOutput, TeamOutput
+from .serializers import (
+    DELIVERY_TYPES,
+    AddressSerializer,
+    AfterSaleOutput,
+    BuyerPickupOutput,
+    LeaderOrderOutput,
+    MerchantOrderOutput,
+    OrderOutput,
+    TeamOutput,
+)
 
 
 class CheckoutItemInput(FieldsBuiltOnceMixin, Serializer):
@@ -153,16 +167,33 @@ class CheckoutQuoteApi(APIView):
         return Response(QuoteOutput(quote).data)
 
 
+class PickupDeliveryInput(Serializer):
+    type = serializers.ChoiceField(choices=["pickup"])
+    pickup_point_id = IdField()
+
+
 class OrderCreateInput(QuoteInput):
     """The body of ``POST /orders``, as documented. The view checks it in two parts: the
     basket (``QuoteInput``) first, the address (``OrderAddressInput``) once the basket can
-    be bought — a bad body is still reported whole, in one 400."""
+    be bought — a bad body is still reported whole, in one 400. Either ``address`` or
+    ``delivery: {"type": "pickup", "pickup_point_id"}`` (the store's leader's point)."""
 
-    address = AddressSerializer()
+    address = AddressSerializer(required=False)
+    delivery = PickupDeliveryInput(required=False)
+
+    one_of_required = ("address", "delivery")  # the schema's oneOf; OrderAddressInput checks it
 
 
 class OrderAddressInput(FieldsBuiltOnceMixin, Serializer):
-    address = AddressSerializer()
+    address = AddressSerializer(required=False)
+    delivery = PickupDeliveryInput(required=False)
+
+    def validate(self, attrs):
+        if "address" in attrs and "delivery" in attrs:
+            raise serializers.ValidationError({"delivery": ["Send an address or a pickup point, not both."]})
+        if "address" not in attrs and "delivery" not in attrs:
+            raise serializers.ValidationError({"address": ["This field is required."]})
+        return attrs
 
 
 class PaymentOutput(FieldsBuiltOnceMixin, Serializer):
@@ -232,12 +263,18 @@ class OrderListCreateApi(ListAPIView):
         # Sold out, not a member, out of stock: answered before the address is looked at.
         quote = order_quote(buyer=request.user, now=now, **basket.validated_data)
         address.is_valid(raise_exception=True)
+        delivery, point = address.validated_data.get("delivery"), None
+        if delivery is not None:  # shipped to the store's leader's pickup point
+            point = pickup_point_for_checkout(
+                point_id=delivery["pickup_point_id"], store_owner_id=quote.store_owner_id
+            )
         result = order_place(
             buyer=request.user,
             quote=quote,
-            address=address.validated_data["address"],
+            address=address.validated_data.get("address", {}),
             gateway=default_gateway_name(),
             now=now,
+            pickup_point=point,
         )
         params = payment_client_params(payment=result.payment, openid=request.user.openid, parts=result.parts)
         body = {
@@ -285,12 +322,17 @@ class OrderConfirmReceiptApi(APIView):
 
 
 class MerchantOrderListApi(ListAPIView):
+    """The merchant's orders; ``pickup_point_id`` lists the parcels bound for one pickup point
+    (each order's ``delivery.pickup_point`` carries the leader's contact for the carrier)."""
+
     permission_classes = MERCHANT_STAFF
 
     serializer_class = MerchantOrderOutput
 
     class FilterSerializer(QuerySerializer):
         status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
+        delivery_type = serializers.ChoiceField(choices=DELIVERY_TYPES, required=False)
+        pickup_point_id = IdField(required=False)
 
     @extend_schema(parameters=[FilterSerializer])
     def get(self, request, *args, **kwargs):
@@ -300,8 +342,12 @@ class MerchantOrderListApi(ListAPIView):
         filters = self.FilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
         merchant = self.request.merchant
+        data = filters.validated_data
         return order_list_for_merchant(
-            merchant_id=merchant.pk, status=filters.validated_data.get("status")
+            merchant_id=merchant.pk,
+            status=data.get("status"),
+            pickup_point_id=data.get("pickup_point_id"),
+            delivery_type=data.get("delivery_type"),
         ).select_related("buyer")
 
 
@@ -491,3 +537,64 @@ class MerchantAfterSaleApproveApi(_MerchantAfterSaleDecisionApi):
 
 class MerchantAfterSaleRejectApi(_MerchantAfterSaleDecisionApi):
     decide = staticmethod(after_sale_reject)
+
+
+class OrderPickupApi(APIView):
+    """``GET /orders/{id}/pickup``: the buyer's pickup code and point (only the buyer sees the code)."""
+
+    @extend_schema(responses=BuyerPickupOutput)
+    def get(self, request, order_id: int):
+        return Response(BuyerPickupOutput(pickup_get_for_buyer(buyer=request.user, order_id=order_id)).data)
+
+
+def _leader_order(*, user, order_id: int) -> Order:
+    order = order_list_for_leader(user=user).filter(pk=order_id).first()
+    if order is None:
+        raise OrderNotFound()
+    return order
+
+
+class LeaderOrderListApi(ListAPIView):
+    """``GET /leaders/me/orders``: a certified leader's venue orders (nicknames, items, status,
+    delivery, after-sales; no phones, addresses or pickup codes)."""
+
+    serializer_class = LeaderOrderOutput
+    queryset = Order.objects.none()  # for the schema; get_queryset gives the leader's
+
+    class FilterSerializer(QuerySerializer):
+        status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
+        delivery_type = serializers.ChoiceField(choices=DELIVERY_TYPES, required=False)
+
+    @extend_schema(parameters=[FilterSerializer])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        filters = self.FilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return order_list_for_leader(user=self.request.user, **filters.validated_data)
+
+
+class LeaderOrderArrivedApi(APIView):
+    """``POST /leaders/me/orders/{id}/arrived``: the parcel is at my pickup point; its buyer is told."""
+
+    @extend_schema(request=None, responses=LeaderOrderOutput)
+    def post(self, request, order_id: int):
+        pickup_mark_arrived(leader=request.user, order_id=order_id)
+        return Response(LeaderOrderOutput(_leader_order(user=request.user, order_id=order_id)).data)
+
+
+class LeaderPickupRedeemApi(APIView):
+    """``POST /leaders/me/pickups``: redeem the code a buyer shows; the parcel is collected and
+    the order's receipt confirmed. Any code not of a parcel at my point: 404; at most 5
+    wrong codes an hour (429)."""
+
+    class InputSerializer(Serializer):
+        code = serializers.RegexField(r"^[0-9]{6}$")
+
+    @extend_schema(request=InputSerializer, responses=LeaderOrderOutput)
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        order = pickup_redeem(leader=request.user, code=payload.validated_data["code"])
+        return Response(LeaderOrderOutput(_leader_order(user=request.user, order_id=order.pk)).data)

@@ -2,7 +2,7 @@
 
 from .coupons import Coupon, CouponCampaign, MarketingBudgetAllocation
 from .flash import FlashBuyerCount, FlashOffer
-from .orders import AfterSale, AfterSaleItem, Order, OrderEvent, OrderItem
+from .orders import AfterSale, AfterSaleItem, Order, OrderEvent, OrderItem, Pickup, PickupCodeAttempt
 from .teams import Team, TeamMember
 
 __all__ = [
@@ -16,6 +16,8 @@ __all__ = [
     "Order",
     "OrderEvent",
     "OrderItem",
+    "Pickup",
+    "PickupCodeAttempt",
     "Team",
     "TeamMember",
 ]

@@ -53,7 +53,18 @@ class Order(BaseModel):
     paid_fen = models.BigIntegerField(help_text="What the buyer pays: sale − coupon.")
     refunded_fen = models.BigIntegerField(default=0)
 
-    address = models.JSONField(help_text="name, phone, region, detail: for the merchant only.")
+    address = models.JSONField(
+        help_text="name, phone, region, detail: for the merchant only. Empty for a pickup order."
+    )
+    pickup_point = models.ForeignKey(
+        "groupstore.PickupPoint",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="orders",
+        db_index=False,  # the partial index below: ordinary orders pay no index entry
+        help_text="Shipped to this leader's pickup point instead of a home address.",
+    )
     carrier = models.CharField(max_length=40, blank=True)
     tracking_no = models.CharField(max_length=64, blank=True)
     invoice_no = models.CharField(max_length=64, blank=True)
@@ -80,6 +91,11 @@ class Order(BaseModel):
             models.Index(fields=["status", "pay_deadline_at"], name="order_status_deadline_idx"),
             models.Index(fields=["status", "shipped_at"], name="order_status_shipped_idx"),
             models.Index(fields=["status", "after_sales_closes_at"], name="order_status_as_close_idx"),
+            models.Index(
+                fields=["pickup_point", "-id"],
+                condition=Q(pickup_point__isnull=False),
+                name="order_pickup_point_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -154,6 +170,8 @@ class OrderEvent(models.Model):
         PARTLY_REFUNDED = "partly_refunded", "Partly refunded"
         AFTER_SALE = "after_sale", "After-sales case"
         AWAITING_TEAM = "awaiting_team", "Paid, waiting for the team"
+        ARRIVED = "arrived", "Parcel at the pickup point"
+        COLLECTED = "collected", "Collected at the pickup point"
 
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -277,3 +295,55 @@ class AfterSaleItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.qty} of item {self.order_item_id}"
+
+
+class Pickup(models.Model):
+    """The pickup side of an order shipped to a leader's point: the buyer's 6-digit code and
+    where the parcel is. ``awaiting_parcel`` until the leader marks it arrived (``ready``),
+    then ``collected`` when the leader redeems the code; ``closed`` when the order was
+    cancelled before payment. The code is unique among the point's parcels not yet
+    collected (the partial unique constraint), so a code names one parcel at the point."""
+
+    class Status(models.TextChoices):
+        AWAITING_PARCEL = "awaiting_parcel", "On its way to the point"
+        READY = "ready", "At the point, waiting for the buyer"
+        COLLECTED = "collected", "Collected"
+        CLOSED = "closed", "Closed (order cancelled or refunded before shipping)"
+
+    UNCOLLECTED: ClassVar[tuple[str, ...]] = (Status.AWAITING_PARCEL, Status.READY)
+
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, primary_key=True, related_name="pickup")
+    point = models.ForeignKey("groupstore.PickupPoint", on_delete=models.PROTECT, related_name="pickups")
+    code = models.CharField(max_length=6)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.AWAITING_PARCEL)
+    arrived_at = models.DateTimeField(null=True, blank=True)
+    collected_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["point", "code"],
+                condition=Q(status__in=["awaiting_parcel", "ready"]),
+                name="pickup_code_unique_uncollected",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["arrived_at"], condition=Q(status="ready"), name="pickup_ready_arrived_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"pickup of order {self.order_id}"
+
+
+class PickupCodeAttempt(models.Model):
+    """A wrong pickup code a leader typed: at most ``PICKUP_WRONG_CODES_PER_HOUR`` an hour
+    (six digits must not be guessable at the counter)."""
+
+    leader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["leader", "-at"], name="pickupattempt_leader_at_idx")]
+
+    def __str__(self) -> str:
+        return f"wrong pickup code by {self.leader_id}"

@@ -27,9 +27,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from groupstore.errors import NotStoreMember, StoreFrozen, StoreNotFound
-from groupstore.models import StoreStats
-from groupstore.selectors import store_flash_unlocked
+from groupstore.errors import NotInVenueSelection, NotStoreMember, StoreFrozen, StoreNotFound
+from groupstore.models import PickupPoint, StoreStats
+from groupstore.selectors import store_flash_unlocked, venue_selection_outside
 from merchants.selectors import merchant_payees
 from orders import sql
 from orders.errors import InvalidCheckout, MerchantNotShareable
@@ -44,7 +44,7 @@ from shop.payments.models import Payment, PaymentPart
 from shop.payments.parts import PartSpec, payment_parts_create
 from shop.payments.services import payment_create
 
-from . import coupons, flash, teams
+from . import coupons, flash, pickup_codes, teams
 
 CHECKOUT_PURPOSE = "order_checkout"
 
@@ -165,12 +165,14 @@ class _CheckoutStore:
     owner_id: int
     is_frozen: bool
     net_paid_fen: int
+    is_venue: bool
     live_offers: dict[int, tuple[FlashOffer, tuple]]  # each with its SKU's columns (flash.offer_sku)
 
 
 def _store_for_checkout(*, store_id: int, buyer, sku_ids: list[int], now: datetime) -> _CheckoutStore:
     """groupstore's ``store_require_buyer_membership`` rule (no such store 404, not a
-    member 403), with the store's flash-unlock figure and the basket's live offers."""
+    member 403), with the store's flash-unlock figure, whether it is a sale venue, and the
+    basket's live offers."""
     rows = sql.checkout_store_rows(store_id=store_id, buyer_id=buyer.pk, sku_ids=sku_ids, now=now)
     if not rows:
         raise StoreNotFound()
@@ -182,7 +184,8 @@ def _store_for_checkout(*, store_id: int, buyer, sku_ids: list[int], now: dateti
         owner_id=first[1],
         is_frozen=first[2],
         net_paid_fen=first[3],
-        live_offers=flash.live_offers_from_rows(row[5:] for row in rows),
+        is_venue=first[5],
+        live_offers=flash.live_offers_from_rows(row[sql.CHECKOUT_STORE_HEAD :] for row in rows),
     )
 
 
@@ -229,6 +232,9 @@ def checkout_quote(
     missing = {f"items.{i}.sku_id": ["No such item."] for i, sid in enumerate(sku_ids) if sid not in skus}
     if missing:
         raise InvalidCheckout(fields=missing)
+    if store.is_venue:
+        # A sale venue sells only its leader's selection: one read, on the venue's path only.
+        _venue_check(store_id=store.pk, skus=[skus[sid] for sid in sku_ids])
 
     quote = Quote(store_id=store.pk, lines=[], store_owner_id=store.owner_id)
     for item in items:
@@ -275,6 +281,16 @@ def checkout_quote(
     return quote
 
 
+def _venue_check(*, store_id: int, skus: list[Sku]) -> None:
+    outside = set(venue_selection_outside(store_id=store_id, product_ids=[sku.product_id for sku in skus]))
+    if outside:
+        titles = "、".join(sku.product.title for sku in skus if sku.product_id in outside)
+        raise NotInVenueSelection(
+            f"This venue sells only its leader's selection: {titles} is not in it.",
+            product_ids=sorted(outside),
+        )
+
+
 @dataclass
 class CheckoutResult:
     orders: list[Order]
@@ -309,6 +325,7 @@ def order_create(
     coupon_id: int | None = None,
     team: dict | None = None,
     now: datetime | None = None,
+    pickup_point: PickupPoint | None = None,
 ) -> CheckoutResult:
     """One order per merchant under one payment; stock, team seat, flash units and coupon
     taken atomically, or nothing at all: ``order_place`` of an ``order_quote``.
@@ -318,7 +335,9 @@ def order_create(
     """
     now = now or timezone.now()
     quote = order_quote(buyer=buyer, store_id=store_id, items=items, coupon_id=coupon_id, team=team, now=now)
-    return order_place(buyer=buyer, quote=quote, address=address, gateway=gateway, now=now)
+    return order_place(
+        buyer=buyer, quote=quote, address=address, gateway=gateway, now=now, pickup_point=pickup_point
+    )
 
 
 def order_quote(
@@ -346,8 +365,18 @@ def order_quote(
     )
 
 
-def order_place(*, buyer, quote: Quote, address: dict, gateway: str, now: datetime) -> CheckoutResult:
-    """Place the orders of ``quote`` (from ``order_quote`` at the same ``now``).
+def order_place(
+    *,
+    buyer,
+    quote: Quote,
+    address: dict,
+    gateway: str,
+    now: datetime,
+    pickup_point: PickupPoint | None = None,
+) -> CheckoutResult:
+    """Place the orders of ``quote`` (from ``order_quote`` at the same ``now``). With
+    ``pickup_point`` (``pickup_point_for_checkout``'s, for this store) the orders are shipped
+    there instead of to ``address`` (then empty), each with its pickup code.
 
     Flash lines first pass the Redis gate (outside the transaction, before any row is
     touched); if the database then refuses anything, the gate's tokens go back at once."""
@@ -358,7 +387,9 @@ def order_place(*, buyer, quote: Quote, address: dict, gateway: str, now: dateti
                 offer=line.flash_offer, buyer_id=buyer.pk, qty=line.qty, store_id=quote.store_id
             ):
                 gated.append(line)
-        return _order_create_atomic(buyer=buyer, quote=quote, address=address, gateway=gateway, now=now)
+        return _order_create_atomic(
+            buyer=buyer, quote=quote, address=address, gateway=gateway, now=now, pickup_point=pickup_point
+        )
     except BaseException:
         for line in gated:
             flash.flash_gate_give_back(line.flash_offer, buyer.pk, line.qty)
@@ -367,7 +398,13 @@ def order_place(*, buyer, quote: Quote, address: dict, gateway: str, now: dateti
 
 @transaction.atomic
 def _order_create_atomic(
-    *, buyer, quote: Quote, address: dict, gateway: str, now: datetime
+    *,
+    buyer,
+    quote: Quote,
+    address: dict,
+    gateway: str,
+    now: datetime,
+    pickup_point: PickupPoint | None = None,
 ) -> CheckoutResult:
     """Writes in an order that keeps hot rows' locks short: payment, orders, items, team
     seat, coupon, then the flash counters and the SKUs' stock — conditional UPDATEs, in
@@ -398,7 +435,8 @@ def _order_create_atomic(
             sale_fen=sale,
             coupon_fen=coupon_fen,
             paid_fen=sale - coupon_fen,
-            address=address,
+            address={} if pickup_point else address,
+            pickup_point=pickup_point,
             pay_deadline_at=now + rules["UNPAID_ORDER_TIMEOUT"],
         )
         # Hand-written inserts (shop/db.py): the ORM's compile of these was most of the
@@ -428,6 +466,8 @@ def _order_create_atomic(
         insert_rows([OrderEvent(order=order, kind=OrderEvent.Kind.CREATED, actor=buyer)])
         orders.append(order)
         reads.append(OrderRead(order=order, items=sorted(order_items, key=lambda item: item.pk)))
+    if pickup_point is not None:
+        pickup_codes.pickups_create(orders=orders, point_id=pickup_point.pk)
     parts = None
     if sub_mchids is not None:
         parts = payment_parts_create(
@@ -497,3 +537,6 @@ def checkout_release_holds(*, orders: list[Order], payment_id: int) -> None:
         for item in order.items.filter(flash_offer__isnull=False).order_by("sku_id"):
             flash.flash_give_back(offer_id=item.flash_offer_id, buyer_id=order.buyer_id, qty=item.qty)
     coupons.coupon_give_back(payment_id=payment_id)
+    bound_for_a_point = [order.pk for order in orders if order.pickup_point_id is not None]
+    if bound_for_a_point:
+        pickup_codes.pickups_close(order_ids=bound_for_a_point)

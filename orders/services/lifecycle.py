@@ -133,6 +133,8 @@ def order_ship(
             tracking_no,
             "、".join(item.product_title for item in items)[:120],
             order.pk,  # a shared payment uploads per sub-order
+            # Bound for a leader's pickup point: WeChat's 用户自提 (logistics_type 4), no carrier.
+            order.pickup_point_id is not None,
         )
     )
     return order

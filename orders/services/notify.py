@@ -27,11 +27,22 @@ def _to_staff(*, merchant_id: int, kind: str, title: str, data: dict, dedupe: st
 def order_notify_merchant_to_ship(*, order: Order) -> None:
     """An order is paid and ready to ship (a team order: once its team is complete)."""
     items = [{"title": i.product_title, "spec": i.spec, "qty": i.qty} for i in order.items.order_by("pk")]
+    data = {"order_id": order.pk, "items": items, "address": order.address}
+    if order.pickup_point_id is not None:  # ship to the leader's point, for its contact to receive
+        point = order.pickup_point
+        data["pickup_point"] = {
+            "id": point.pk,
+            "name": point.name,
+            "region": point.region,
+            "address": point.address,
+            "contact_name": point.contact_name,
+            "contact_phone": point.contact_phone,
+        }
     _to_staff(
         merchant_id=order.merchant_id,
         kind="order_to_ship",
         title=f"New order {order.pk} to ship ({fen_display(order.paid_fen)})",
-        data={"order_id": order.pk, "items": items, "address": order.address},
+        data=data,
         dedupe=f"order:{order.pk}:to-ship",
     )
 

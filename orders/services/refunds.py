@@ -33,6 +33,7 @@ from shop.payments.models import Payment, PaymentPart, Refund
 from shop.payments.refunds import refund_request
 
 from .funds import order_refund_steps_write
+from .pickup_codes import pickups_close
 from .transitions import order_event_record, order_move
 
 REFUND_PURPOSE = "order_refund"
@@ -176,6 +177,8 @@ def order_refund(
                 release.append((i.sku_id, i.qty - i.refunded_qty))
                 i.refunded_qty = i.qty
                 i.save(update_fields=["refunded_qty"])
+        if order.pickup_point_id is not None:  # no parcel will come to the point: its code is free
+            pickups_close(order_ids=[order.pk])
     note = f"{total} fen: {reason}"
     if fully:
         order_move(order, Order.Status.REFUNDED, actor=actor, note=note, fields=("refunded_fen",))

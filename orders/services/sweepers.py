@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef, Q
 
 from orders.errors import IllegalOrderTransition
-from orders.models import AfterSale, Order, Team
+from orders.models import AfterSale, Order, Pickup, Team
 from shop.errors import ApplicationError
 
 from .after_sales import after_sale_apply_deadline, after_sale_warn_merchant
@@ -64,7 +64,8 @@ def orders_cancel_unpaid(now: datetime) -> int:
 
 
 def orders_confirm_receipt_due(now: datetime) -> int:
-    """Shipped long enough ago (10 days default): received automatically."""
+    """Shipped long enough ago (10 days default): received automatically. Not parcels bound
+    for a pickup point: ``pickups_confirm_uncollected`` counts from their arrival."""
     cutoff = now - settings.SHOP_RULES["AUTO_RECEIPT_AFTER"]
 
     def confirm(order_id: int) -> bool:
@@ -74,7 +75,31 @@ def orders_confirm_receipt_due(now: datetime) -> int:
             return _refused("received", order_id, error)
         return True
 
-    return _sweep(Order.objects.filter(status=Order.Status.SHIPPED, shipped_at__lte=cutoff), confirm)
+    due = Order.objects.filter(status=Order.Status.SHIPPED, shipped_at__lte=cutoff, pickup_point__isnull=True)
+    return _sweep(due, confirm)
+
+
+def pickups_confirm_uncollected(now: datetime) -> int:
+    """Parcels at a pickup point nobody collected: received automatically 7 days (default)
+    after the leader marked them arrived. A parcel the leader never marked arrived is
+    received when an ordinary parcel would be plus those 7 days, so no order waits forever.
+    The parcel stays redeemable: the buyer may still collect it."""
+    rules = settings.SHOP_RULES
+    arrived_before = now - rules["PICKUP_AUTO_RECEIPT_AFTER"]
+    shipped_before = now - rules["AUTO_RECEIPT_AFTER"] - rules["PICKUP_AUTO_RECEIPT_AFTER"]
+
+    def confirm(order_id: int) -> bool:
+        try:
+            order_confirm_receipt(order_id=order_id, now=now)
+        except IllegalOrderTransition as error:
+            return _refused("received", order_id, error)
+        return True
+
+    due = Order.objects.filter(status=Order.Status.SHIPPED, pickup_point__isnull=False).filter(
+        Q(pickup__status=Pickup.Status.READY, pickup__arrived_at__lte=arrived_before)
+        | Q(pickup__status=Pickup.Status.AWAITING_PARCEL, shipped_at__lte=shipped_before)
+    )
+    return _sweep(due, confirm)
 
 
 def orders_complete_due(now: datetime) -> int:

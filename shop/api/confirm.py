@@ -29,6 +29,7 @@ DESTRUCTIVE_ENDPOINTS: tuple[tuple[str, str, str], ...] = (
     ("DELETE", "/api/v1/me", "delete"),
     ("POST", "/api/v1/after-sales/{id}/withdraw", "withdraw"),
     ("DELETE", "/api/v1/webhooks/{id}", "delete"),
+    ("DELETE", "/api/v1/leaders/me/pickup-point", "close"),
 )
 
 

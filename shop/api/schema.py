@@ -77,9 +77,15 @@ class AutoSchema(SpectacularAutoSchema):
         # Which way the fields being mapped go: the request-only rules below need to know.
         self._directions = [*getattr(self, "_directions", []), direction]
         try:
-            return super()._map_basic_serializer(serializer, direction)
+            schema = super()._map_basic_serializer(serializer, direction)
         finally:
             self._directions.pop()
+        # A body that needs exactly one of some fields (its ``validate`` says so) states it:
+        # ``one_of_required = ("address", "delivery")`` → ``oneOf`` of each one required.
+        alternatives = getattr(serializer, "one_of_required", ())
+        if alternatives and direction == "request":
+            schema["oneOf"] = [{"required": [name]} for name in alternatives]
+        return schema
 
     def _insert_field_validators(self, field, schema):
         """After drf-spectacular has stated a field's validators (``pattern`` of a

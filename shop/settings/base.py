@@ -288,6 +288,10 @@ SHOP_RULES = {
     "OWNER_COMMISSION_SHARE_BPS": env.int("OWNER_COMMISSION_SHARE_BPS", default=6000),
     "UNPAID_ORDER_TIMEOUT": timedelta(minutes=env.int("UNPAID_ORDER_TIMEOUT_MINUTES", default=15)),
     "AUTO_RECEIPT_AFTER": timedelta(days=env.int("AUTO_RECEIPT_DAYS", default=10)),
+    # A parcel at a leader's pickup point nobody collects is received this long after it arrived.
+    "PICKUP_AUTO_RECEIPT_AFTER": timedelta(days=env.int("PICKUP_AUTO_RECEIPT_DAYS", default=7)),
+    # Wrong pickup codes a leader may try in an hour (guessing 6 digits must not pay).
+    "PICKUP_WRONG_CODES_PER_HOUR": env.int("PICKUP_WRONG_CODES_PER_HOUR", default=5),
     "AFTER_SALES_WINDOW": timedelta(days=env.int("AFTER_SALES_WINDOW_DAYS", default=7)),
     "TOKEN_TTL": timedelta(days=30),
     "MAX_ORDER_QTY": 999,

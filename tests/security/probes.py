@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from groupstore.models import Membership, ShareLink, Store, VenueSelection
 from merchants.models import MerchantStaff, StockUpload
-from orders.models import AfterSale, Order
+from orders.models import AfterSale, Order, Pickup
 from products.models import Product, Sku
 from rebates.models import RedEnvelope, RedEnvelopeClaim
 from shop.notifications.models import Notification, WebhookEndpoint
@@ -336,6 +336,25 @@ PROBES += [
         "/api/v1/merchant/statements/{w.statement.pk}/export",
         "merchant_user",
         NOT_OUR_MERCHANT,
+    ),
+]
+
+PROBES += [
+    # --- pickup delivery ------------------------------------------------------------------
+    # The code is the buyer's alone: not the leader running the point, not the merchant.
+    Probe("order-pickup-read", "get", "/api/v1/orders/{w.pickup_order.pk}/pickup", "shopper", ONLY_THE_BUYER),
+    Probe(
+        "leader-order-arrived",
+        "post",
+        "/api/v1/leaders/me/orders/{w.pickup_order.pk}/arrived",
+        "owner",
+        # the buyer, another store's owner, the merchant: none runs this point
+        {"shopper": 404, "other_owner": 404, "merchant_user": 404},
+        body={},
+        watch=(
+            lambda w: Pickup.objects.filter(order_id=w.pickup_order.pk).annotate(id=F("order_id")),
+            lambda w: Order.objects.filter(pk=w.pickup_order.pk),
+        ),
     ),
 ]
 

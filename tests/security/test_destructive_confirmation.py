@@ -17,6 +17,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from accounts.models import User
+from groupstore.models import PickupPoint
 from merchants.models import Merchant, MerchantStaff
 from merchants.tests.factories import MerchantStaffFactory
 from orders.models import AfterSale
@@ -89,6 +90,14 @@ def _target(world, method: str, path: str) -> Target:
             world.merchant_user.user,
             lambda: WebhookEndpoint.objects.filter(pk=hook.pk).values_list("is_active", flat=True).get(),
             (204,),
+        )
+    if path == "/api/v1/leaders/me/pickup-point":
+        point = world.pickup_point
+        return Target(
+            path,
+            world.owner,
+            lambda: PickupPoint.objects.filter(pk=point.pk).values_list("is_open", flat=True).get(),
+            (200,),
         )
     raise AssertionError(f"no target for {method} {path}: add one here")
 

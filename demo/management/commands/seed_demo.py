@@ -6,7 +6,14 @@ import time
 from django.core.management.base import BaseCommand
 
 from demo.bulk import MEMBERS_PER_STORE, ORDERS_PER_STORE, STORES_PER_SCALE, seed_scale
-from demo.seed import seed_catalog, seed_coupon_campaign, seed_ops_user, seed_promotions, seed_store
+from demo.seed import (
+    seed_catalog,
+    seed_coupon_campaign,
+    seed_leader,
+    seed_ops_user,
+    seed_promotions,
+    seed_store,
+)
 
 
 class Command(BaseCommand):
@@ -27,6 +34,7 @@ class Command(BaseCommand):
         say("Seeding demo data…")
         merchant = seed_catalog(say)
         store = seed_store(say)
+        seed_leader(say)
         seed_promotions(say, store=store)
         seed_coupon_campaign(say)
         seed_ops_user(say)
