@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv").exists() else Path(sys.executable).parent
 PYTHON, GUNICORN, CELERY = str(BIN / "python"), str(BIN / "gunicorn"), str(BIN / "celery")
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-REDIS = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS = os.environ.get("BENCH_REDIS") or os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 LUA = Path(__file__).resolve().parent / "lua"
 
 
