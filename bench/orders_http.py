@@ -47,7 +47,6 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -88,15 +87,11 @@ def settle_database() -> None:
         time.sleep(0.5)
 
 
-def drain(port: int) -> None:
+def drain(server: harness.Server) -> None:
     """Wait until gunicorn has answered what the last phase left queued, then a second more."""
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/bench/hello", timeout=30)  # noqa: S310
-            break
-        except OSError:
-            time.sleep(0.2)
+    while time.monotonic() < deadline and not server.probe(timeout=30):
+        time.sleep(0.2)
     time.sleep(1)
 
 
@@ -184,7 +179,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
                 warm = {**orders, "args": [str(jobs["warm"]), "2", "/api/v1/orders"]}
                 for phase in (hello, buy, warm):
                     wrk(port, **phase, connections=conns, seconds=args.warmup, timeout=10)
-                    drain(port)
+                    drain(server)
                 # Each measured phase sits between two minimal buys: its ratio is to their mean,
                 # so that the machine's drift over the run (seen: ±20 % between phases) moves
                 # both sides of a ratio alike.
@@ -202,7 +197,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script
                         results[name] = wrk(
                             port, **phase, connections=conns, seconds=secs, timeout=10, client_cpu=True
                         )
-                    drain(port)
+                    drain(server)
                     results[name]["cpu_ms_per_request"] = cpu_per_request(
                         cpu_before, cpu_by_process(server.pid), results[name]
                     )
