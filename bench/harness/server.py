@@ -6,6 +6,7 @@ import os
 import secrets
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -96,5 +97,7 @@ def start_gunicorn(env: dict, port: int, workers: int, *, log: Path | None = Non
         server.wait_ready()
     except BaseException:
         server.stop()
+        tail = log.read_text(errors="replace").splitlines()[-20:] if log.exists() else []
+        print(f"gunicorn log {log}:", *tail, sep="\n", file=sys.stderr)
         raise
     return server
