@@ -18,7 +18,7 @@
 - **Result records**: ``emit`` prints a report as JSON, ``loadavg`` the load it ran under.
 """
 
-from .measure import cpu_by_process, cpu_per_request, emit, load, loadavg, percentile_ms, wrk
+from .measure import cpu_by_process, cpu_per_request, emit, load, loadavg, lua_source, percentile_ms, wrk
 from .processes import (
     BIN,
     CELERY,
@@ -64,6 +64,7 @@ __all__ = [
     "in_django",
     "load",
     "loadavg",
+    "lua_source",
     "migrate",
     "percentile_ms",
     "psql",

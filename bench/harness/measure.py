@@ -11,6 +11,14 @@ from pathlib import Path
 from .processes import LUA, run
 
 
+def lua_source(script: str) -> str:
+    """``bench/lua/<script>.lua``, with ``report.lua`` appended unless it reports on its own."""
+    source = (LUA / f"{script}.lua").read_text()
+    if not re.search(r"^(function done|done\s*=)", source, re.MULTILINE):
+        source += "\n" + (LUA / "report.lua").read_text()
+    return source
+
+
 def wrk(
     port: int,
     script: str,
@@ -25,9 +33,7 @@ def wrk(
     """One wrk run with ``bench/lua/<script>.lua`` (plus ``report.lua`` when the script has no
     ``done`` of its own): the report's figures, ``rps``, and with ``client_cpu`` wrk's own CPU
     seconds (``client_cpu_seconds``)."""
-    source = (LUA / f"{script}.lua").read_text()
-    if not re.search(r"^(function done|done\s*=)", source, re.MULTILINE):
-        source += "\n" + (LUA / "report.lua").read_text()
+    source = lua_source(script)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix=f"bench-{script}-") as lua:
         lua.write(source)
         lua.flush()
