@@ -33,337 +33,19 @@ as the server and PostgreSQL, as in LIMITS.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import random
-import signal
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
-GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
-PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-
-# category: (brands, product words, modifiers, specs)
-WORDS = {
-    "日用百货": (
-        "维达 清风 心相印 洁柔 蓝月亮 立白 奥妙 舒肤佳 高露洁 云南白药 得宝 威露士",
-        "抽纸 卷纸 纸巾 湿巾 洗衣液 洗衣粉 洗洁精 沐浴露 洗发水 牙膏 垃圾袋 保鲜膜",
-        "家庭装 整箱 加厚 原木 无香 柔韧 薰衣草香 深层洁净 母婴适用 强韧",
-        "3层100抽 24包 12卷 3kg 500ml 2L 80抽 120g 10包 1kg",
-    ),
-    "数码电子": (
-        "小米 华为 苹果 绿联 倍思 漫步者 罗马仕 公牛 品胜 OPPO vivo 荣耀",
-        "手机壳 钢化膜 数据线 充电器 移动电源 蓝牙耳机 手机支架 充电宝 音箱 插线板 键盘 鼠标",
-        "防摔 透明 快充 磁吸 无线 降噪 便携 超薄 亲肤 全包",
-        "iPhone15 20000mAh 65W 1米 Type-C 10000mAh 2米 22.5W iPhone14 120W",
-    ),
-    "食品生鲜": (
-        "三只松鼠 良品铺子 百草味 伊利 蒙牛 农夫山泉 褚橙 佳沛 盒马 每日鲜 五常 金龙鱼",
-        "每日坚果 脐橙 猕猴桃 纯牛奶 酸奶 牛肉干 螺蛳粉 自热火锅 苹果 大米 食用油 蜂蜜",
-        "新鲜 当季 有机 进口 原味 低脂 麻辣 香甜 产地直发 非转基因",
-        "750g 5斤装 250ml*12盒 10斤 30包 1kg 礼盒装 6个装 5L 500g",
-    ),
-    "母婴用品": (
-        "帮宝适 花王 好奇 贝亲 飞鹤 爱他美 全棉时代 十月结晶 Babycare 美赞臣",
-        "纸尿裤 拉拉裤 奶瓶 奶粉 湿巾 婴儿车 爬行垫 隔尿垫 牙胶 辅食机",
-        "透气 超薄 一级帮 防胀气 宽口径 轻便 干爽 柔软 加厚 可折叠",
-        "L码120片 M码132片 240ml 900g 3段 80抽*10包 XL码 S码",
-    ),
-    "美妆个护": (
-        "欧莱雅 兰蔻 雅诗兰黛 百雀羚 自然堂 珀莱雅 完美日记 花西子 薇诺娜 大宝",
-        "面霜 精华液 口红 面膜 防晒霜 洗面奶 眼霜 粉底液 爽肤水 身体乳",
-        "补水 保湿 美白 抗皱 控油 持久 哑光 清爽 敏感肌 修护",
-        "50ml 30g 10片装 SPF50 120g 3.5g 100ml 200ml",
-    ),
-    "服饰鞋包": (
-        "李宁 安踏 耐克 阿迪达斯 优衣库 太平鸟 波司登 回力 特步 森马",
-        "运动鞋 T恤 卫衣 羽绒服 牛仔裤 双肩包 帆布鞋 冲锋衣 衬衫 连衣裙",
-        "男款 女款 宽松 加绒 透气 休闲 百搭 纯棉 防水 修身",
-        "XL 42码 黑色 白色 M 38码 L 藏青",
-    ),
-    "家居厨具": (
-        "苏泊尔 九阳 美的 双立人 乐扣乐扣 膳魔师 摩飞 小熊 爱仕达 康宁",
-        "电饭煲 炒锅 保温杯 空气炸锅 豆浆机 保鲜盒 菜刀 电热水壶 砧板 餐具",
-        "不粘 家用 大容量 智能 304不锈钢 多功能 迷你 无涂层 防烫 耐高温",
-        "4L 32cm 500ml 5.5L 1.5L 3件套 6件套 2L",
-    ),
-    "宠物用品": (
-        "皇家 伯纳天纯 麦富迪 网易严选 小佩 疯狂小狗 渴望 比瑞吉",
-        "猫粮 狗粮 猫砂 冻干 猫抓板 宠物窝 猫罐头 狗零食",
-        "成猫 幼犬 除臭 无谷 豆腐 天然 全价 低敏",
-        "2kg 10kg 6L 500g 1.5kg 24罐",
-    ),
-}
-
-QUERIES = [
-    "防摔 手机壳",
-    "小米 充电宝",
-    "维达 抽纸",
-    "新鲜 脐橙",
-    "有机 纯牛奶",
-    "透气 纸尿裤",
-    "补水 面霜",
-    "加绒 卫衣",
-    "不粘 炒锅",
-    "成猫 猫粮",
-    "蓝月亮 洗衣液",
-    "快充 数据线",
-    "降噪 蓝牙耳机",
-    "三只松鼠 坚果",
-    "保湿 面膜",
-    "纯棉 T恤",
-    "大容量 保温杯",
-    "除臭 猫砂",
-    "家庭装 卷纸",
-    "华为 充电器",
-    "防摔手机壳",
-    "小米充电宝",
-    "维达抽纸",
-    "新鲜脐橙",
-    "透气纸尿裤",
-    "保湿面膜",
-    "无线鼠标",
-    "空气炸锅 家用",
-    "运动鞋 男款",
-    "进口 猕猴桃",
-]
-
-LUA = r"""
-local paths = {}
-init = function(args)
-  for line in io.lines(args[1]) do table.insert(paths, line) end
-  math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16) % 100000)
-end
-request = function()
-  return wrk.format("GET", paths[math.random(#paths)])
-end
-done = function(summary, latency, requests)
-  io.write(string.format(
-    '{"requests": %d, "seconds": %.3f, "p50_ms": %.2f, "p90_ms": %.2f, "p95_ms": %.2f, "p99_ms": %.2f, ' ..
-    '"max_ms": %.2f, "non_2xx": %d, "socket_errors": %d}\n',
-    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(90) / 1000,
-    latency:percentile(95) / 1000, latency:percentile(99) / 1000, latency.max / 1000, summary.errors.status,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
-end
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import harness  # noqa: E402
+from bench.setup.catalog_search import QUERIES  # noqa: E402
 
 
-def title_for(rng: random.Random, words: tuple[str, str, str, str]) -> str:
-    brands, nouns, mods, specs = (w.split() for w in words)
-    first, second = rng.sample(mods, 2)
-    shapes = [
-        f"{rng.choice(brands)} {first}{rng.choice(nouns)} {rng.choice(specs)}",
-        f"{rng.choice(brands)} {rng.choice(nouns)} {first} {second} {rng.choice(specs)}",
-        f"{first} {rng.choice(nouns)} {rng.choice(brands)} {rng.choice(specs)} {second}",
-    ]
-    return rng.choice(shapes)
-
-
-# --- step 1: the bulk insert, run in a Django process --------------------------------------
-
-
-def _seed_in_django(count: int) -> dict:
-    import django
-
-    django.setup()
-    from django.db import connection, transaction
-
-    from accounts.models import User
-    from merchants.models import Merchant
-    from products.models import Category, Product, Sku
-    from products.services import product_refresh_search
-
-    rng = random.Random(20240601)
-    started = time.monotonic()
-    with transaction.atomic():
-        applicant = User.objects.create(username="bench-seller", nickname="bench")
-        merchants = [
-            Merchant.objects.create(
-                company_name=f"商家{i}",
-                licence_no=f"BENCH{i:06d}",
-                contact_phone="0",
-                applicant=applicant,
-                status=Merchant.Status.APPROVED,
-            )
-            for i in range(50)
-        ]
-        categories = {name: Category.objects.create(name=name, sort_order=i) for i, name in enumerate(WORDS)}
-    names = list(WORDS)
-    batch = 5_000
-    for start in range(0, count, batch):
-        rows = []
-        for i in range(start, min(start + batch, count)):
-            name = names[i % len(names)]
-            price = rng.randrange(500, 50_000, 10)
-            rows.append(
-                Product(
-                    merchant=merchants[i % len(merchants)],
-                    category=categories[name],
-                    title=title_for(rng, WORDS[name]),
-                    status=Product.Status.ON_SALE,
-                    sales_count=int(rng.paretovariate(1.2) * 10),
-                    min_price_fen=price,
-                )
-            )
-        with transaction.atomic():
-            created = Product.objects.bulk_create(rows)
-            Sku.objects.bulk_create(
-                Sku(
-                    product=p,
-                    merchant=p.merchant,
-                    code=f"B{p.pk}",
-                    price_fen=p.min_price_fen,
-                    on_hand=100,
-                    commission_bps=1_000,
-                )
-                for p in created
-            )
-    inserted = time.monotonic() - started
-    started = time.monotonic()
-    indexed = product_refresh_search()
-    index_seconds = time.monotonic() - started
-    connection.close()
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE products_product")
-        cursor.execute("VACUUM ANALYZE products_sku")
-    return {
-        "products": count,
-        "insert_seconds": round(inserted, 1),
-        "indexed": indexed,
-        "index_seconds": round(index_seconds, 1),
-        "index_products_per_s": round(indexed / index_seconds),
-    }
-
-
-def _inspect_in_django() -> dict:
-    import django
-
-    django.setup()
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from products.selectors import product_list_on_sale, product_page_on_sale
-
-    matches = {q: product_list_on_sale(q=q).count() for q in QUERIES}
-    with CaptureQueriesContext(connection) as captured:
-        product_page_on_sale(offset=0, limit=20, q=QUERIES[0])
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN ANALYZE " + captured.captured_queries[-1]["sql"])
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_size_pretty(pg_relation_size('product_search_gin'))")
-        gin = cursor.fetchone()[0]
-    return {"matches": matches, "plan": plan, "gin_index_size": gin}
-
-
-# --- orchestration -------------------------------------------------------------------------
-
-
-def run(cmd: list[str], env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, env=env, check=True, text=True, **kwargs)  # noqa: S603
-
-
-def psql(sql: str) -> None:
-    run(["psql", f"{PG}/postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], stdout=subprocess.DEVNULL)
-
-
-def django_env(database: str, extra: dict | None = None) -> dict:
-    (Path(tempfile.gettempdir()) / "bench-var" / "static").mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"{PG}/{database}",
-        "SHOP_VAR_DIR": str(Path(tempfile.gettempdir()) / "bench-var"),
-        "DEBUG": "0",
-        "SANDBOX": "0",
-        "SECRET_KEY": "bench-only-not-a-secret",  # noqa: S105
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "shop.settings.base",
-        "PYTHONPATH": str(ROOT),
-    }
-    env.update(extra or {})
-    return env
-
-
-def in_django(database: str, step: str, *args: str) -> dict:
-    out = run(
-        [PYTHON, __file__, "--step", step, "--database", database, *args],
-        env=django_env(database),
-        cwd=ROOT,
-        capture_output=True,
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def start_gunicorn(database: str, port: int, workers: int, *, cache_seconds: int) -> subprocess.Popen:
-    env = django_env(
-        database,
-        {
-            "CATALOG_PAGE_CACHE_SECONDS": str(cache_seconds),
-            "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-            "PORT": str(port),
-            "WEB_CONCURRENCY": str(workers),
-            "GUNICORN_MAX_REQUESTS": "0",
-            "GUNICORN_LOG_LEVEL": "warning",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        },
-    )
-    proc = subprocess.Popen(  # noqa: S603
-        [GUNICORN, "shop.wsgi", "-c", "gunicorn.conf.py", "--access-logfile", "/dev/null"],
-        env=env,
-        cwd=ROOT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/categories", timeout=2)  # noqa: S310
-            return proc
-        except urllib.error.HTTPError:
-            return proc
-        except OSError:
-            time.sleep(0.5)
-    stop(proc)
-    raise RuntimeError("gunicorn did not start")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def wrk(port: int, lua: Path, paths: Path, *, connections: int, seconds: int) -> dict:
-    out = run(
-        [
-            "wrk",
-            f"-t{min(2, connections)}",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--timeout",
-            "5s",
-            "-s",
-            str(lua),
-            f"http://127.0.0.1:{port}",
-            "--",
-            str(paths),
-        ],
-        capture_output=True,
-    ).stdout
-    result = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
-    result["rps"] = round(result["requests"] / result["seconds"], 1)
-    return result
+def wrk(port: int, paths: Path, *, connections: int, seconds: int) -> dict:
+    return harness.wrk(port, "paths", connections=connections, seconds=seconds, args=[str(paths)])
 
 
 def main() -> int:
@@ -378,32 +60,23 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) * 2 + 1)
     parser.add_argument("--port", type=int, default=8793)
-    parser.add_argument("--step", choices=["seed", "inspect"], help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    if args.step == "seed":
-        print(json.dumps(_seed_in_django(args.products)))
-        return 0
-    if args.step == "inspect":
-        print(json.dumps(_inspect_in_django()))
-        return 0
-
+    env = harness.django_env(args.database)
     report: dict = {"database": args.database, "connections": args.connections, "workers": args.workers}
     try:
         if args.seed:
             print(f"creating and filling {args.database} with {args.products:,} products …", flush=True)
-            psql(f'CREATE DATABASE "{args.database}"')
-            run([PYTHON, "manage.py", "migrate", "-v0"], env=django_env(args.database), cwd=ROOT)
-            report["seed"] = in_django(args.database, "seed", "--products", str(args.products))
+            harness.database_create(args.database, replace=False)
+            harness.migrate(env)
+            report["seed"] = harness.in_django(env, "bench.setup.catalog_search:seed", count=args.products)
             print(f"  {report['seed']}", flush=True)
-        inspected = in_django(args.database, "inspect")
+        inspected = harness.in_django(env, "bench.setup.catalog_search:inspect")
         print(f"matches per query: {inspected['matches']}", flush=True)
         print(f"plan of {QUERIES[0]!r}, first page:\n{inspected['plan']}", flush=True)
         report["matches_per_query"] = inspected["matches"]
         report["gin_index_size"] = inspected["gin_index_size"]
         with tempfile.TemporaryDirectory() as tmp:
-            lua = Path(tmp) / "paths.lua"
-            lua.write_text(LUA)
             endpoints = {
                 "search_best_match": [f"/api/v1/products?q={urllib.parse.quote(q)}" for q in QUERIES],
                 "search_by_sales": [
@@ -414,20 +87,22 @@ def main() -> int:
             report["load_before"] = os.getloadavg()
             report["results"] = {}
             for variant, cache_seconds in (("uncached", 0), ("cached", 60)):
-                server = start_gunicorn(args.database, args.port, args.workers, cache_seconds=cache_seconds)
+                server = harness.start_gunicorn(
+                    {**env, "CATALOG_PAGE_CACHE_SECONDS": str(cache_seconds), "REDIS_URL": harness.REDIS},
+                    args.port,
+                    args.workers,
+                )
                 try:
                     for name, paths in endpoints.items():
                         if variant == "cached" and name == "search_by_sales":
                             continue
                         path_file = Path(tmp) / f"{name}.txt"
                         path_file.write_text("\n".join(paths) + "\n")
-                        wrk(args.port, lua, path_file, connections=args.connections, seconds=5)  # warm-up
+                        wrk(args.port, path_file, connections=args.connections, seconds=5)  # warm-up
                         loaded = wrk(
-                            args.port, lua, path_file, connections=args.connections, seconds=args.duration
+                            args.port, path_file, connections=args.connections, seconds=args.duration
                         )
-                        alone = wrk(
-                            args.port, lua, path_file, connections=1, seconds=max(5, args.duration // 2)
-                        )
+                        alone = wrk(args.port, path_file, connections=1, seconds=max(5, args.duration // 2))
                         report["results"][f"{variant}:{name}"] = {f"c{args.connections}": loaded, "c1": alone}
                         print(
                             f"{variant} {name}: {args.connections} conns {loaded}\n"
@@ -435,13 +110,13 @@ def main() -> int:
                             flush=True,
                         )
                 finally:
-                    stop(server)
+                    server.stop()
             report["load_after"] = os.getloadavg()
     finally:
         if args.drop:
-            psql(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+            harness.database_drop(args.database)
             print(f"dropped {args.database}", flush=True)
-    print(json.dumps(report, indent=2, default=str))
+    harness.emit(report)
     return 0
 
 

@@ -30,91 +30,17 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from groupstore_dashboard import ROOT, django_env, psql, run, stop  # noqa: E402
-
-BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv").exists() else Path(sys.executable).parent
-PYTHON, GUNICORN = str(BIN / "python"), str(BIN / "gunicorn")
-
-
-def start_gunicorn(env: dict, port: int, workers: int):
-    """As bench/groupstore_dashboard.py does, with this bench's environment (SANDBOX on)."""
-    import subprocess
-    import urllib.error
-    import urllib.request
-
-    env = {
-        **env,
-        "DEBUG": "0",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": str(workers),
-        "GUNICORN_MAX_REQUESTS": "0",
-    }
-    env.update({"GUNICORN_LOG_LEVEL": "warning", "ALLOWED_HOSTS": "127.0.0.1,localhost"})
-    proc = subprocess.Popen(  # noqa: S603
-        [GUNICORN, "shop.wsgi", "-c", "gunicorn.conf.py", "--access-logfile", "/dev/null"],
-        env=env,
-        cwd=ROOT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/me", timeout=2)  # noqa: S310
-        except urllib.error.HTTPError:
-            return proc
-        except OSError:
-            time.sleep(0.5)
-    stop(proc)
-    raise RuntimeError("gunicorn did not start")
-
-
-PREPARE = r"""
-import json, secrets
-from datetime import timedelta
-from django.utils import timezone
-from accounts.models import AuthToken, User
-from accounts.services import token_hash
-from groupstore.models import Membership
-from groupstore.services import store_create
-from orders.models import FlashOffer
-from products.tests.factories import SkuFactory
-now = timezone.now()
-owner = User.objects.create(username="bench-owner", nickname="群主", openid="bench-owner")
-store = store_create(owner=owner, name="秒杀群", wechat_group_id=None).store
-users = User.objects.bulk_create(
-    [User(username=f"bench-{i}", nickname=f"买家{i}", openid=f"bench-{i}") for i in range(BUYERS)]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.harness import (  # noqa: E402  # noqa: E402
+    REDIS,
+    database_create,
+    database_drop,
+    django_env,
+    emit,
+    in_django,
+    migrate,
+    start_gunicorn,
 )
-Membership.objects.bulk_create([Membership(store=store, user=u, role="member", joined_at=now) for u in users])
-raw = [secrets.token_urlsafe(24) for _ in users]
-AuthToken.objects.bulk_create(
-    [AuthToken(user=u, key_hash=token_hash(r), expires_at=now + timedelta(days=1))
-     for u, r in zip(users, raw)]
-)
-sku = SkuFactory(on_hand=STOCK, price_fen=1_990)
-offer = FlashOffer.objects.create(sku=sku, flash_price_fen=990,
-    status="approved", starts_at=now - timedelta(minutes=1),
-    ends_at=now + timedelta(hours=2), quantity=STOCK, per_user_limit=1)
-print(json.dumps({"store_id": store.pk, "sku_id": sku.pk, "offer_id": offer.pk, "tokens": raw}))
-"""
-
-CHECK = r"""
-import json
-from django.db.models import Count
-from orders.models import FlashOffer, Order, OrderItem
-from products.models import Sku
-sku = Sku.objects.get(pk=SKU)
-offer = FlashOffer.objects.get(pk=OFFER)
-doubles = Order.objects.values("buyer_id").annotate(n=Count("pk")).filter(n__gt=1).count()
-print(json.dumps({
-    "orders": Order.objects.count(),
-    "units_sold": sum(OrderItem.objects.filter(sku=sku).values_list("qty", flat=True)),
-    "offer_sold_count": offer.sold_count,
-    "on_hand": sku.on_hand, "reserved": sku.reserved, "available": sku.on_hand - sku.reserved,
-    "buyers_with_two_orders": doubles,
-    "flash_priced_orders": Order.objects.filter(paid_fen=990).count(),
-}))
-"""
 
 
 def _client_process(port: int, jobs: list[tuple[str, str]], threads: int, out_q) -> None:
@@ -200,14 +126,11 @@ def main() -> int:
         "FLASH_UNLOCK_THRESHOLD_FEN": "0",
         "FLASH_GATE": "0" if args.no_gate else "1",
     }
-    psql(f'DROP DATABASE IF EXISTS "{args.database}"')
-    psql(f'CREATE DATABASE "{args.database}"')
+    database_create(args.database)
     try:
-        env = django_env(args.database, {**extra, "DEBUG": "1"})
-        run([PYTHON, "manage.py", "migrate", "-v0"], env=env, cwd=ROOT)
-        code = PREPARE.replace("BUYERS", str(args.buyers)).replace("STOCK", str(args.stock))
-        out = run([PYTHON, "manage.py", "shell", "-c", code], env=env, cwd=ROOT, capture_output=True).stdout
-        setup = json.loads(out.strip().splitlines()[-1])
+        env = django_env(args.database, debug=True, REDIS_URL=REDIS, **extra)
+        migrate(env)
+        setup = in_django(env, "bench.setup.flash_sale:prepare", buyers=args.buyers, stock=args.stock)
         body = json.dumps(
             {
                 "store_id": setup["store_id"],
@@ -222,19 +145,17 @@ def main() -> int:
         )
         jobs = [(token, body) for token in setup["tokens"] for _ in range(args.tries)]
         random.Random(5).shuffle(jobs)
-        server = start_gunicorn(django_env(args.database, extra), args.port, args.workers)
+        server = start_gunicorn(django_env(args.database, REDIS_URL=REDIS, **extra), args.port, args.workers)
         try:
             results, seconds = load(args.port, jobs, connections=args.connections, processes=args.processes)
         finally:
-            stop(server)
+            server.stop()
         latencies = sorted(ms for _, ms in results)
         by_status: dict[str, int] = {}
         for status, _ in results:
             by_status[str(status)] = by_status.get(str(status), 0) + 1
-        check_code = CHECK.replace("SKU", str(setup["sku_id"])).replace("OFFER", str(setup["offer_id"]))
-        out = run(
-            [PYTHON, "manage.py", "shell", "-c", check_code], env=env, cwd=ROOT, capture_output=True
-        ).stdout
+        ids = {"sku_id": setup["sku_id"], "offer_id": setup["offer_id"]}
+        db = in_django(env, "bench.setup.flash_sale:check", **ids)
         report = {
             "stock": args.stock,
             "buyers": args.buyers,
@@ -247,9 +168,9 @@ def main() -> int:
             "rps": round(len(results) / seconds, 1),
             "p50_ms": round(statistics.median(latencies) * 1000, 1),
             "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1] * 1000, 1),
-            "db": json.loads(out.strip().splitlines()[-1]),
+            "db": db,
         }
-        print(json.dumps(report, indent=2, ensure_ascii=False))
+        emit(report)
         if os.environ.get("BENCH_KEEP"):
             return 0
         db = report["db"]
@@ -262,7 +183,7 @@ def main() -> int:
         return 0 if ok else 1
     finally:
         if args.drop:
-            psql(f'DROP DATABASE IF EXISTS "{args.database}"')
+            database_drop(args.database)
 
 
 if __name__ == "__main__":

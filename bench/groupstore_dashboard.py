@@ -26,187 +26,33 @@ the server, as in LIMITS.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
-GUNICORN = str(ROOT / ".venv" / "bin" / "gunicorn")
-PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-
-LUA = r"""
-local targets = {}
-local path_template = nil
-
-init = function(args)
-  path_template = args[2]
-  for line in io.lines(args[1]) do
-    local token, store = line:match("^(%S+) (%d+)$")
-    if token then table.insert(targets, {token = token, store = store}) end
-  end
-  math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)"), 16) % 100000)
-end
-
-request = function()
-  local t = targets[math.random(#targets)]
-  local path = path_template:gsub("{id}", t.store)
-  return wrk.format("GET", path, {["Authorization"] = "Bearer " .. t.token})
-end
-
-done = function(summary, latency, requests)
-  local non2xx = summary.errors.status
-  io.write(string.format(
-    '{"requests": %d, "seconds": %.3f, "p50_ms": %.2f, "p90_ms": %.2f, "p95_ms": %.2f, "p99_ms": %.2f, ' ..
-    '"max_ms": %.2f, "non_2xx": %d, "socket_errors": %d}\n',
-    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1000, latency:percentile(90) / 1000,
-    latency:percentile(95) / 1000, latency:percentile(99) / 1000, latency.max / 1000, non2xx,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
-end
-"""
-
-PREPARE = r"""
-import json, random
-from django.db import connection
-from accounts.services import token_issue
-from groupstore.models import Membership, Store
-from groupstore.selectors import member_list_for_owner
-from orders.models import Order
-owners = list(Store.objects.filter(name__startswith="团购群 ").values_list("owner_id", "pk"))
-random.Random(7).shuffle(owners)
-chosen = owners[:OWNERS]
-from accounts.models import User
-users = {u.pk: u for u in User.objects.filter(pk__in=[o for o, _ in chosen])}
-lines = [f"{token_issue(user=users[o])} {s}" for o, s in chosen]
-with open(TARGETS, "w") as f:
-    f.write("\n".join(lines) + "\n")
-store = Store.objects.get(pk=chosen[0][1])
-plan = member_list_for_owner(store_id=store.pk).explain(analyze=True)
-with connection.cursor() as c:
-    c.execute("SELECT pg_size_pretty(pg_database_size(current_database()))")
-    size = c.fetchone()[0]
-print(json.dumps({
-    "stores": Store.objects.count(),
-    "members": Membership.objects.filter(role="member").count(),
-    "orders": Order.objects.count(),
-    "database_size": size,
-    "members_page_plan": plan,
-}))
-"""
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import harness  # noqa: E402
 
 
-def run(cmd: list[str], env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, env=env, check=True, text=True, **kwargs)  # noqa: S603
-
-
-def psql(sql: str) -> None:
-    run(["psql", f"{PG}/postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], stdout=subprocess.DEVNULL)
-
-
-def django_env(database: str, extra: dict | None = None) -> dict:
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"{PG}/{database}",
-        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-        "SHOP_VAR_DIR": str(Path(tempfile.gettempdir()) / "bench-groupstore-var"),
-        "DEBUG": "0",
-        "SANDBOX": "0",
-        "SECRET_KEY": "bench-only-not-a-secret",  # noqa: S105
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "shop.settings.base",
-    }
-    env.update(extra or {})
-    return env
+def env_for(database: str, **extra: str) -> dict:
+    return harness.django_env(database, var_dir="bench-groupstore-var", REDIS_URL=harness.REDIS, **extra)
 
 
 def seed(database: str, scale: int) -> float:
-    psql(f'CREATE DATABASE "{database}"')
-    env = django_env(database, {"DEBUG": "1"})
-    run([PYTHON, "manage.py", "migrate", "-v0"], env=env, cwd=ROOT)
+    harness.database_create(database, replace=False)
+    env = env_for(database, DEBUG="1")
+    harness.migrate(env)
     started = time.monotonic()
-    run([PYTHON, "manage.py", "seed_demo", "--scale", str(scale)], env=env, cwd=ROOT)
+    harness.run([harness.PYTHON, "manage.py", "seed_demo", "--scale", str(scale)], env=env)
     return time.monotonic() - started
 
 
-def prepare(database: str, owners: int, targets: Path) -> dict:
-    code = PREPARE.replace("OWNERS", str(owners)).replace("TARGETS", repr(str(targets)))
-    out = run(
-        [PYTHON, "manage.py", "shell", "-c", code],
-        env=django_env(database, {"DEBUG": "1"}),
-        cwd=ROOT,
-        capture_output=True,
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def start_gunicorn(database: str, port: int, workers: int) -> subprocess.Popen:
-    env = django_env(
-        database,
-        {
-            "PORT": str(port),
-            "WEB_CONCURRENCY": str(workers),
-            "GUNICORN_MAX_REQUESTS": "0",
-            "GUNICORN_LOG_LEVEL": "warning",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        },
+def wrk(port: int, targets: Path, path: str, *, connections: int, seconds: int) -> dict:
+    return harness.wrk(
+        port, "owner_pick", connections=connections, seconds=seconds, args=[str(targets), path]
     )
-    proc = subprocess.Popen(  # noqa: S603
-        [GUNICORN, "shop.wsgi", "-c", "gunicorn.conf.py", "--access-logfile", "/dev/null"],
-        env=env,
-        cwd=ROOT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/me", timeout=2)  # noqa: S310
-        except urllib.error.HTTPError:
-            return proc  # a 401 answer: the server is up
-        except OSError:
-            time.sleep(0.5)
-    stop(proc)
-    raise RuntimeError("gunicorn did not start")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-def wrk(port: int, lua: Path, targets: Path, path: str, *, connections: int, seconds: int) -> dict:
-    threads = min(2, connections)
-    out = run(
-        [
-            "wrk",
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--timeout",
-            "5s",
-            "-s",
-            str(lua),
-            f"http://127.0.0.1:{port}",
-            "--",
-            str(targets),
-            path,
-        ],
-        capture_output=True,
-    ).stdout
-    result = json.loads(next(line for line in out.splitlines() if line.startswith("{")))
-    result["rps"] = round(result["requests"] / result["seconds"], 1)
-    return result
 
 
 def main() -> int:
@@ -233,15 +79,19 @@ def main() -> int:
             report["seed_seconds"] = round(seed(args.database, args.scale), 1)
             print(f"  seeded in {report['seed_seconds']} s", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
-            targets, lua = Path(tmp) / "targets.txt", Path(tmp) / "pick.lua"
-            lua.write_text(LUA)
-            data = prepare(args.database, args.owners, targets)
+            targets = Path(tmp) / "targets.txt"
+            data = harness.in_django(
+                env_for(args.database, DEBUG="1"),
+                "bench.setup.groupstore_dashboard:prepare",
+                owners=args.owners,
+                targets=str(targets),
+            )
             plan = data.pop("members_page_plan")
             report["data"] = data
             print(f"data: {data}", flush=True)
             print(f"members page plan:\n{plan}", flush=True)
             report["load_before"] = os.getloadavg()
-            server = start_gunicorn(args.database, args.port, args.workers)
+            server = harness.start_gunicorn(env_for(args.database), args.port, args.workers)
             try:
                 report["results"] = {}
                 for name, path in (
@@ -250,22 +100,20 @@ def main() -> int:
                     # For scale: the lightest authenticated call there is (token + 2 small reads).
                     ("baseline_me", "/api/v1/me"),
                 ):
-                    wrk(args.port, lua, targets, path, connections=args.connections, seconds=5)  # warm-up
+                    wrk(args.port, targets, path, connections=args.connections, seconds=5)  # warm-up
                     loaded = wrk(
-                        args.port, lua, targets, path, connections=args.connections, seconds=args.duration
+                        args.port, targets, path, connections=args.connections, seconds=args.duration
                     )
-                    alone = wrk(
-                        args.port, lua, targets, path, connections=1, seconds=max(5, args.duration // 2)
-                    )
+                    alone = wrk(args.port, targets, path, connections=1, seconds=max(5, args.duration // 2))
                     report["results"][name] = {"c16": loaded, "c1": alone}
                     print(f"{name}: {args.connections} conns {loaded}\n{name}: 1 conn {alone}", flush=True)
             finally:
-                stop(server)
+                server.stop()
     finally:
         if args.drop:
-            psql(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+            harness.database_drop(args.database)
             print(f"dropped {args.database}", flush=True)
-    print(json.dumps(report, indent=2, default=str))
+    harness.emit(report)
     return 0
 
 

@@ -3,7 +3,7 @@
     flock /tmp/bench.lock /work/main/.venv/bin/python bench/sale_day.py --minutes 4
 
 1. Creates and migrates a PostgreSQL database of its own, runs ``seed_demo`` and
-   ``bench/saleday_data.py prepare``: a second merchant, 60 more SKUs with team prices,
+   ``prepare`` of ``bench/setup/saleday_data.py``: a second merchant, 60 more SKUs with team prices,
    ``--stores`` group stores, ``--shoppers`` shoppers with tokens (bulk), a flash offer,
    and "yesterday"'s completed orders (wallets filled, red envelopes funded).
 2. Starts gunicorn as in production (sync ×5, persistent connections, ``DEBUG=0``,
@@ -16,7 +16,7 @@
 4. Closes the day: merchants ship what is paid and decide open after-sales, beat
    stops, and ``run_sweepers --now`` travels through time-outs, team expiry, auto-receipt,
    completion, settlement and envelope expiry, waiting for the queue after each step.
-5. Checks the books (``bench/saleday_checks.py``), prints requests/s, p50/p99 and errors
+5. Checks the books (``bench/setup/saleday_checks.py``), prints requests/s, p50/p99 and errors
    by endpoint with the load average, then stops every process it started and drops the
    database (``--keep`` keeps it). Exit status 1 if a check failed or any answer was a 5xx.
 """
@@ -28,34 +28,28 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from flash_sale import start_gunicorn  # noqa: E402
-from groupstore_dashboard import ROOT, django_env, psql, run, stop  # noqa: E402
-from saleday_load import MerchantDesk, Recorder, run_day  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import harness  # noqa: E402
+from bench.saleday_load import close_the_day, run_day, summarize  # noqa: E402
+from shop.queues import all_queues  # noqa: E402
 
-BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv").exists() else Path(sys.executable).parent
-PYTHON, CELERY = str(BIN / "python"), str(BIN / "celery")
 TRAVEL = [timedelta(hours=1), timedelta(hours=25), timedelta(days=11), timedelta(days=19), timedelta(days=21)]
 
 
-def spawn(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(  # noqa: S603
-        cmd, env=env, cwd=ROOT, start_new_session=True, stdout=log.open("w"), stderr=subprocess.STDOUT
-    )
-
-
 def queue_depth(redis_client, queue: str) -> int:
-    return redis_client.llen(queue) + redis_client.hlen("unacked")
+    """Messages waiting in the run's queues (every workload's, every priority) or unacked."""
+    from shop.api.metrics import queue_length
+    from shop.queues import all_queues
+
+    return sum(queue_length(redis_client, q) for q in all_queues(queue)) + redis_client.hlen("unacked")
 
 
 def drain(redis_client, queue: str, timeout: float = 180) -> float:
@@ -67,98 +61,6 @@ def drain(redis_client, queue: str, timeout: float = 180) -> float:
             break
         time.sleep(0.5)
     return round(time.monotonic() - started, 1)
-
-
-def free_port(wanted: int) -> int:
-    """``wanted`` if nobody listens there, else one the kernel picks: never someone else's server."""
-    for port in (wanted, 0):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return probe.getsockname()[1]
-    raise RuntimeError("no free port")
-
-
-def assert_ours(server: subprocess.Popen, port: int, token: str) -> None:
-    """The server answering is the one we started, on our database (our token works there)."""
-    import urllib.request
-
-    if server.poll() is not None:
-        raise RuntimeError(f"our gunicorn exited ({server.returncode}); is port {port} taken?")
-    request = urllib.request.Request(  # noqa: S310 - 127.0.0.1 only
-        f"http://127.0.0.1:{port}/api/v1/me", headers={"Authorization": f"Bearer {token}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-        if answer.status != 200:
-            raise RuntimeError(f"port {port} answers {answer.status} to our token: not our server")
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    return round(sorted(values)[min(len(values) - 1, int(len(values) * q))] * 1000, 1)
-
-
-def summarize(rec: Recorder, seconds: float) -> dict:
-    by_name: dict[str, list] = defaultdict(list)
-    for name, status, secs, code in rec.rows:
-        by_name[name].append((status, secs, code))
-    endpoints, errors = {}, {}
-    for name in sorted(by_name, key=lambda n: -len(by_name[n])):
-        rows = by_name[name]
-        statuses: dict[str, int] = defaultdict(int)
-        for status, _, code in rows:
-            statuses[str(status) + (f" {code}" if code else "")] += 1
-        lat = [s for _, s, _ in rows]
-        endpoints[name] = {
-            "n": len(rows),
-            "rps": round(len(rows) / seconds, 2),
-            "p50_ms": percentile(lat, 0.5),
-            "p99_ms": percentile(lat, 0.99),
-            "statuses": dict(sorted(statuses.items())),
-        }
-        bad = {k: v for k, v in statuses.items() if not k.startswith("2")}
-        if bad:
-            errors[name] = bad
-    every = [s for _, _, s, _ in rec.rows]
-    return {
-        "requests": len(rec.rows),
-        "seconds": round(seconds, 1),
-        "rps": round(len(rec.rows) / seconds, 1),
-        "p50_ms": percentile(every, 0.5),
-        "p99_ms": percentile(every, 0.99),
-        "server_errors": sum(1 for _, st, _, _ in rec.rows if st >= 500 or st < 0),
-        "endpoints": endpoints,
-        "non_2xx": errors,
-        "client_notes": dict(rec.notes),
-        "samples": dict(rec.samples),
-    }
-
-
-def close_the_day(setup: dict, port: int) -> dict:
-    """Merchants ship what is paid and decide every open after-sale (not timed)."""
-    rec = Recorder(deadline=time.monotonic() + 300, max_requests=50_000)
-
-    class _Day:
-        pass
-
-    day = _Day()
-    day.port, day.rec = port, rec
-    for merchant in setup["merchants"]:
-        desk = MerchantDesk(day, merchant, seed=1)
-        for _ in range(200):
-            before = len(rec.rows)
-            rec.deadline = time.monotonic() + 1.0  # one pass of the desk loop
-            desk.run()
-            shipped_or_decided = [r for r in rec.rows[before:] if r[0].startswith("POST")]
-            if not shipped_or_decided:
-                break
-    statuses: dict[str, int] = defaultdict(int)
-    for name, status, _, code in rec.rows:
-        statuses[f"{name} {status} {code}".strip()] += 1
-    return dict(statuses)
 
 
 def sample_load(stop_event: threading.Event, samples: list) -> None:
@@ -209,16 +111,15 @@ def main() -> int:  # noqa: PLR0915
     report: dict = {"args": vars(args), "database": args.database, "queue": queue}
     ok = False
     try:
-        psql(f'CREATE DATABASE "{args.database}"')
-        env = django_env(args.database, {**extra, "DEBUG": "1"})
+        harness.database_create(args.database, replace=False)
+        env = harness.django_env(args.database, debug=True, var_dir=str(tmp / "var"), **extra)
         t0 = time.monotonic()
-        run([PYTHON, "manage.py", "migrate", "-v0"], env=env, cwd=ROOT)
-        run([PYTHON, "manage.py", "seed_demo"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+        harness.migrate(env)
+        harness.run([harness.PYTHON, "manage.py", "seed_demo"], env=env, stdout=subprocess.DEVNULL)
         setup_path = tmp / "setup.json"
-        run(
-            [PYTHON, "bench/saleday_data.py", "prepare", str(setup_path), "--shoppers", str(args.shoppers),
-             "--stores", str(args.stores), "--newcomers", str(args.newcomers), "--seed", str(args.seed)],
-            env=env, cwd=ROOT,
+        harness.in_django(
+            env, "bench.setup.saleday_data:prepare", out=str(setup_path), shoppers=args.shoppers,
+            stores=args.stores, newcomers=args.newcomers, seed=args.seed,
         )  # fmt: skip
         setup = json.loads(setup_path.read_text())
         report["prepare_seconds"] = round(time.monotonic() - t0, 1)
@@ -229,17 +130,17 @@ def main() -> int:  # noqa: PLR0915
             flush=True,
         )
 
-        run_env = django_env(args.database, extra)
+        run_env = harness.django_env(args.database, var_dir=str(tmp / "var"), **extra)
         for i in (1, 2):
             procs.append(
-                spawn(
+                harness.spawn(
                     [
-                        CELERY,
+                        harness.CELERY,
                         "-A",
                         "shop",
                         "worker",
                         "-Q",
-                        queue,
+                        ",".join(all_queues(queue)),  # and its workload queues
                         "-c",
                         "1",
                         "-n",
@@ -251,24 +152,31 @@ def main() -> int:  # noqa: PLR0915
                     tmp / f"worker{i}.log",
                 )  # fmt: skip
             )
-        beat = spawn(
-            [CELERY, "-A", "shop", "beat", "--schedule", str(tmp / "beat-schedule"), "--loglevel", "WARNING"],
+        beat = harness.spawn(
+            [
+                harness.CELERY,
+                "-A",
+                "shop",
+                "beat",
+                "--schedule",
+                str(tmp / "beat-schedule"),
+                "--loglevel",
+                "WARNING",
+            ],
             run_env,
             tmp / "beat.log",
         )
         procs.append(beat)
         drain(rds, queue)  # yesterday's settlement and shipping tasks
-        port = free_port(args.port)
-        server = start_gunicorn(run_env, port, args.workers)
-        procs.append(server)
-        time.sleep(2)  # a gunicorn that failed to bind exits within this
-        assert_ours(server, port, setup["shoppers"][0]["token"])
+        port = harness.free_port(args.port)
+        server = harness.start_gunicorn(run_env, port, args.workers, log=tmp / "gunicorn.log")
+        procs.append(server.proc)  # answering our token: ours, not another program on the port
         report["port"] = port
 
         load_samples: list[float] = []
         stop_sampling = threading.Event()
         threading.Thread(target=sample_load, args=(stop_sampling, load_samples), daemon=True).start()
-        report["load_before"] = [round(x, 2) for x in os.getloadavg()]
+        report["load_before"] = harness.loadavg()
         print(
             f"running the day: {args.minutes} min, {args.users} shopper threads + "
             f"{len(setup['merchants'])} merchant desks; load {report['load_before']}",
@@ -279,21 +187,21 @@ def main() -> int:  # noqa: PLR0915
             max_requests=args.max_requests, secret=secret, seed=args.seed,
         )  # fmt: skip
         stop_sampling.set()
-        report["load_after"] = [round(x, 2) for x in os.getloadavg()]
+        report["load_after"] = harness.loadavg()
         report["load_1min_samples"] = load_samples
         report["day"] = summarize(rec, seconds)
         report["queue_depth_at_end"] = queue_depth(rds, queue)
         report["drain_seconds"] = drain(rds, queue)
         report["closing"] = close_the_day(setup, port)
-        stop(beat)
+        harness.stop(beat)
         travel = []
         start = datetime.now(tz=UTC)
         for step in TRAVEL:
             when = (start + step).isoformat()
             for _ in range(20):  # sweepers work in batches: repeat a moment until it is quiet
-                out = subprocess.run(  # noqa: S603
-                    [PYTHON, "manage.py", "run_sweepers", "--now", when],
-                    env=run_env, cwd=ROOT, capture_output=True, text=True, check=False,
+                out = subprocess.run(
+                    [harness.PYTHON, "manage.py", "run_sweepers", "--now", when],
+                    env=run_env, cwd=harness.ROOT, capture_output=True, text=True, check=False,
                 )  # fmt: skip
                 done = [
                     x.strip() for x in out.stdout.splitlines() if "handled" in x and ": 0 handled" not in x
@@ -304,18 +212,14 @@ def main() -> int:  # noqa: PLR0915
                 if not done or out.returncode:
                     break
         report["travel"] = travel
-        check_path = tmp / "checks.json"
-        run(
-            [PYTHON, "bench/saleday_data.py", "check", str(setup_path), str(check_path)],
-            env=run_env,
-            cwd=ROOT,
+        report["checks"] = harness.in_django(
+            run_env, "bench.setup.saleday_data:check", setup_path=str(setup_path)
         )
-        report["checks"] = json.loads(check_path.read_text())
         ok = all(c["ok"] for c in report["checks"].values()) and report["day"]["server_errors"] == 0
         report["ok"] = ok
     finally:
         for proc in reversed(procs):
-            stop(proc)
+            harness.stop(proc)
         for log in sorted(tmp.glob("*.log")):
             lines = [
                 x for x in log.read_text(errors="replace").splitlines() if "ERROR" in x or "Traceback" in x
@@ -329,14 +233,13 @@ def main() -> int:  # noqa: PLR0915
         if args.keep:
             print(f"kept database {args.database}", flush=True)
         else:
-            psql(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+            harness.database_drop(args.database)
         for path in sorted(tmp.rglob("*"), reverse=True):
             path.unlink() if path.is_file() else path.rmdir()
         tmp.rmdir()
-    text = json.dumps(report, indent=2, ensure_ascii=False, default=str)
+    text = harness.emit(report)
     if args.report:
         Path(args.report).write_text(text)
-    print(text)
     print("OK: every check held, no 5xx" if ok else "FAILED: see checks / server_errors above")
     return 0 if ok else 1
 

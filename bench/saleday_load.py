@@ -15,374 +15,15 @@ client-side promises are checked on the way (a retried ``POST /orders`` with the
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import http.client
-import json
 import random
 import threading
 import time
-import uuid
 from collections import defaultdict
 from urllib.parse import quote
 
-HOST = "127.0.0.1"  # never anything else
-ADDRESS = {"name": "王五", "phone": "13700137000", "region": "江苏省 南京市 鼓楼区", "detail": "中山路 1 号"}
-ORDERINGS = ["-sales", "price_fen", "-price_fen", "-created_at"]
-
-
-class Stop(Exception):
-    pass
-
-
-class Recorder:
-    def __init__(self, *, deadline: float, max_requests: int) -> None:
-        self.lock = threading.Lock()
-        self.rows: list[tuple[str, int, float, str]] = []
-        self.deadline, self.max_requests = deadline, max_requests
-        self.notes: dict[str, int] = defaultdict(int)
-        self.samples: dict[str, list] = defaultdict(list)
-
-    def add(self, name: str, status: int, seconds: float, code: str, body: str = "") -> None:
-        with self.lock:
-            self.rows.append((name, status, seconds, code))
-            if (status >= 500 or status < 0 or status == 400) and len(self.samples[name]) < 5:
-                self.samples[name].append([status, body[:300]])
-
-    def note(self, what: str, sample=None) -> None:
-        with self.lock:
-            self.notes[what] += 1
-            if sample is not None and len(self.samples[what]) < 5:
-                self.samples[what].append(sample)
-
-    def done(self) -> bool:
-        return time.monotonic() >= self.deadline or len(self.rows) >= self.max_requests
-
-
-class Http:
-    """One keep-alive connection per thread; ``call`` records and returns (status, json)."""
-
-    def __init__(self, port: int, rec: Recorder) -> None:
-        self.port, self.rec = port, rec
-        self.conn = http.client.HTTPConnection(HOST, port, timeout=60)
-
-    def call(self, method, path, name, *, token=None, body=None, headers=None, raw: bytes | None = None):
-        if self.rec.done():
-            raise Stop
-        sent = dict(headers or {})
-        if token:
-            sent["Authorization"] = f"Bearer {token}"
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        if data is not None:
-            sent.setdefault("Content-Type", "application/json")
-        started = time.perf_counter()
-        try:
-            self.conn.request(method, "/api/v1/" + path, body=data, headers=sent)
-            response = self.conn.getresponse()
-            text = response.read().decode("utf-8", "replace")
-            status = response.status
-            if response.getheader("connection", "").lower() == "close":
-                self.conn.close()
-        except (OSError, http.client.HTTPException) as exc:
-            self.conn.close()
-            self.conn = http.client.HTTPConnection(HOST, self.port, timeout=60)
-            self.rec.add(f"{method} {name}", -1, time.perf_counter() - started, type(exc).__name__)
-            return -1, None
-        elapsed = time.perf_counter() - started
-        try:
-            payload = json.loads(text) if text else None
-        except ValueError:
-            payload = None
-        code = ""
-        if status >= 400 and isinstance(payload, dict):
-            code = str((payload.get("error") or {}).get("code", ""))
-        self.rec.add(f"{method} {name}", status, elapsed, code, text)
-        return status, payload
-
-
-class Day:
-    """What the crowd shares: the cast, the open teams, the login trickle."""
-
-    def __init__(self, setup: dict, *, port: int, rec: Recorder, secret: str, seed: int) -> None:
-        self.setup, self.port, self.rec, self.secret = setup, port, rec, secret.encode()
-        self.lock = threading.Lock()
-        self.free = list(setup["shoppers"])
-        random.Random(seed).shuffle(self.free)
-        self.stores = setup["stores"]
-        self.skus = setup["skus"]
-        # Teams gather around a few SKUs (the ones owners push in their groups), so they fill.
-        self.team_skus = [s for s in self.skus if s["team_size"]][:3]
-        self.by_merchant: dict[int, list] = defaultdict(list)
-        for sku in self.skus:
-            self.by_merchant[sku["merchant_id"]].append(sku)
-        self.open_teams: dict[tuple[int, int], list[int]] = defaultdict(list)
-        self.newcomers_left = setup["newcomers"]
-        self.next_login = 0.0
-
-    def lease(self) -> dict | None:
-        with self.lock:
-            return self.free.pop() if self.free else None
-
-    def give_back(self, shopper: dict) -> None:
-        with self.lock:
-            self.free.insert(0, shopper)
-
-    def login_slot(self) -> int | None:
-        """New shoppers trickle in under the login throttle (30/min per address): one per 2.5 s."""
-        with self.lock:
-            now = time.monotonic()
-            if self.newcomers_left <= 0 or now < self.next_login:
-                return None
-            self.next_login, self.newcomers_left = now + 2.5, self.newcomers_left - 1
-            return self.newcomers_left
-
-    def sign(self, data: dict) -> tuple[bytes, dict]:
-        body = json.dumps(data, separators=(",", ":")).encode()
-        return body, {"X-Sandbox-Signature": hmac.new(self.secret, body, hashlib.sha256).hexdigest()}
-
-
-class Shopper:
-    """One thread: journeys one after another until the day ends."""
-
-    WEIGHTS = {
-        "browse": 30,
-        "buy": 30,
-        "after": 12,
-        "claim": 9,
-        "wallet": 6,
-        "join": 6,
-        "owner": 4,
-        "newcomer": 3,
-    }
-
-    def __init__(self, day: Day, seed: int) -> None:
-        self.day, self.rng = day, random.Random(seed)
-        self.http = Http(day.port, day.rec)
-        self.journeys, self.weights = list(self.WEIGHTS), list(self.WEIGHTS.values())
-
-    def run(self) -> None:
-        try:
-            while not self.day.rec.done():
-                journey = self.rng.choices(self.journeys, self.weights)[0]
-                if journey in ("owner", "newcomer"):
-                    getattr(self, journey)()
-                    continue
-                shopper = self.day.lease()
-                if shopper is None:
-                    time.sleep(0.05)
-                    continue
-                try:
-                    getattr(self, journey)(shopper)
-                finally:
-                    self.day.give_back(shopper)
-        except Stop:
-            pass
-
-    # --- journeys -------------------------------------------------------------------------
-    def browse(self, s: dict) -> None:
-        h, t, rng = self.http, s["token"], self.rng
-        roll = rng.random()
-        if roll < 0.35:
-            h.call("GET", f"products?ordering={rng.choice(ORDERINGS)}", "products", token=t)
-        elif roll < 0.65:
-            h.call("GET", f"products?q={quote(rng.choice(self.day.setup['words']))}", "products?q", token=t)
-        elif roll < 0.75:
-            h.call("GET", "categories", "categories", token=t)
-        else:
-            sku = rng.choice(self.day.skus)
-            h.call("GET", f"products/{sku['product_id']}", "products/{id}", token=t)
-        if s["stores"] and rng.random() < 0.3:
-            h.call("GET", f"stores/{rng.choice(s['stores'])}", "stores/{id}", token=t)
-        if rng.random() < 0.2:
-            h.call(
-                "GET", rng.choice(["me", "savings", "orders", "stores"]), "me|savings|orders|stores", token=t
-            )
-
-    def join(self, s: dict, store: dict | None = None) -> int | None:
-        mine = set(s["stores"])
-        choices = [x for x in self.day.stores if x["id"] not in mine]
-        if not choices:
-            return None
-        store = store or self.rng.choice(choices)
-        status, body = self.http.call(
-            "POST", "stores/join", "stores/join", token=s["token"], body={"share_token": store["share_token"]}
-        )
-        if status == 200 and body and body.get("store_id") not in mine:
-            s["stores"].append(body["store_id"])
-            return body["store_id"]
-        return None
-
-    def buy(self, s: dict) -> None:
-        h, rng, t = self.http, self.rng, s["token"]
-        if not s["stores"] and self.join(s) is None:
-            return
-        store_id = rng.choice(s["stores"])
-        roll, team_key = rng.random(), None
-        body: dict = {"store_id": store_id}
-        if roll < 0.15 and self.day.team_skus:
-            sku = rng.choice(self.day.team_skus)
-            team_key = (store_id, sku["id"])
-            with self.day.lock:
-                open_ids = list(self.day.open_teams[team_key])
-            body["items"] = [{"sku_id": sku["id"], "qty": 1}]
-            body["team"] = {"join": rng.choice(open_ids)} if open_ids else {"open": True}
-        elif roll < 0.25:
-            body["items"] = [{"sku_id": self.day.setup["flash"]["sku_id"], "qty": 1}]
-        elif roll < 0.4:  # a basket across both merchants: two orders under one payment
-            body["items"] = [
-                {"sku_id": rng.choice(skus)["id"], "qty": rng.randint(1, 2)}
-                for skus in self.day.by_merchant.values()
-            ]
-        else:
-            picks = rng.sample(self.day.skus, rng.randint(1, 2))
-            body["items"] = [{"sku_id": p["id"], "qty": rng.randint(1, 3)} for p in picks]
-        if rng.random() < 0.7:
-            status, _ = h.call("POST", "checkout/quote", "checkout/quote", token=t, body=body)
-            if status != 200:
-                return
-        key = uuid.uuid4().hex
-        order_body = {**body, "address": ADDRESS}
-        status, created = h.call(
-            "POST", "orders", "orders", token=t, body=order_body, headers={"Idempotency-Key": key}
-        )
-        if status == 409 and team_key and "join" in body.get("team", {}):
-            with self.day.lock:  # full or closed: others stop trying it
-                if body["team"]["join"] in self.day.open_teams[team_key]:
-                    self.day.open_teams[team_key].remove(body["team"]["join"])
-        if status != 201 or not created:
-            return
-        payment_id = created["payment"]["id"]
-        if rng.random() < 0.05:  # a double tap: the same key must give back the same checkout
-            again, replay = h.call(
-                "POST", "orders", "orders (retry)", token=t, body=order_body, headers={"Idempotency-Key": key}
-            )
-            if again != 201 or not replay or replay["payment"]["id"] != payment_id:
-                self.day.rec.note(
-                    "idempotent_retry_mismatch", [again, payment_id, replay and replay["payment"]]
-                )
-        orders = created["orders"]
-        if team_key and "open" in body["team"] and orders[0].get("team"):
-            with self.day.lock:
-                self.day.open_teams[team_key].append(orders[0]["team"]["id"])
-        roll = rng.random()
-        pay_share = 0.9 if team_key else 0.8
-        if roll < pay_share:
-            h.call("POST", f"sandbox/payments/{payment_id}/pay", "sandbox/payments/{id}/pay", token=t)
-            if rng.random() < 0.03:  # paid twice (a flaky network): applied once
-                h.call(
-                    "POST", f"sandbox/payments/{payment_id}/pay", "sandbox/payments/{id}/pay (again)", token=t
-                )
-        elif roll < pay_share + 0.07:
-            h.call("POST", f"orders/{orders[0]['id']}/cancel", "orders/{id}/cancel", token=t)
-        if rng.random() < 0.3:
-            h.call("GET", f"orders/{orders[0]['id']}", "orders/{id}", token=t)
-
-    def after(self, s: dict) -> None:
-        h, rng, t = self.http, self.rng, s["token"]
-        wanted = rng.choice(["shipped", "shipped", "received", "paid"])
-        status, page = h.call("GET", f"orders?status={wanted}", "orders?status", token=t)
-        if status != 200 or not page or not page.get("results"):
-            return
-        order = rng.choice(page["results"])
-        if wanted == "shipped" and rng.random() < 0.75:
-            h.call("POST", f"orders/{order['id']}/confirm-receipt", "orders/{id}/confirm-receipt", token=t)
-            return
-        if order.get("after_sales") or rng.random() > 0.5:
-            return
-        item = rng.choice(order["items"])
-        unit = item["paid_fen"] // max(item["qty"], 1)
-        amount = unit if rng.random() < 0.6 else max(1, unit // 2)
-        if amount < 1:
-            return
-        h.call(
-            "POST",
-            f"orders/{order['id']}/after-sales",
-            "orders/{id}/after-sales",
-            token=t,
-            body={
-                "type": "refund" if wanted == "paid" or rng.random() < 0.7 else "return_refund",
-                "items": [{"order_item_id": item["id"], "qty": 1}],
-                "amount_fen": amount,
-                "reason": "商品有瑕疵",
-            },
-        )
-
-    def claim(self, s: dict) -> None:
-        if not s["stores"]:
-            return
-        h, t = self.http, s["token"]
-        store_id = self.rng.choice(s["stores"])
-        status, page = h.call("GET", f"stores/{store_id}/red-envelopes", "stores/{id}/red-envelopes", token=t)
-        if status != 200 or not page:
-            return
-        open_ones = [
-            e for e in page.get("results", []) if e.get("my_claim_fen") is None and e["status"] == "open"
-        ]
-        if open_ones:
-            envelope = self.rng.choice(open_ones)
-            h.call("POST", f"red-envelopes/{envelope['id']}/claim", "red-envelopes/{id}/claim", token=t)
-
-    def wallet(self, s: dict) -> None:
-        h, t, rng = self.http, s["token"], self.rng
-        status, wallet = h.call("GET", "wallet", "wallet", token=t)
-        if rng.random() < 0.3:
-            h.call("GET", "wallet/entries", "wallet/entries", token=t)
-        if status != 200 or not wallet or wallet.get("withdrawable_fen", 0) < 100:
-            return
-        amount = (
-            wallet["withdrawable_fen"] if rng.random() < 0.5 else max(100, wallet["withdrawable_fen"] // 2)
-        )
-        status, made = h.call(
-            "POST",
-            "wallet/withdrawals",
-            "wallet/withdrawals",
-            token=t,
-            body={"amount_fen": amount},
-            headers={"Idempotency-Key": uuid.uuid4().hex},
-        )
-        if status != 201 or not made or not made.get("package_info"):
-            return
-        roll = rng.random()
-        if roll > 0.95:
-            return  # never confirmed: the sweeper expires it and the money goes back
-        out_bill_no = made["package_info"].removeprefix("sandbox-package-")
-        news = {
-            "out_bill_no": out_bill_no,
-            "transfer_bill_no": f"sandbox-transfer-{out_bill_no}",
-            "state": "SUCCESS" if roll < 0.85 else "FAIL",
-            "amount_fen": amount,
-            "fail_reason": "" if roll < 0.85 else "用户拒收",
-        }
-        raw, headers = self.day.sign(news)
-        h.call("POST", "payouts/sandbox/notify", "payouts/sandbox/notify", raw=raw, headers=headers)
-
-    def owner(self) -> None:
-        h, rng = self.http, self.rng
-        store = rng.choice(self.day.stores)
-        t = store["owner_token"]
-        h.call("GET", f"stores/{store['id']}/dashboard", "stores/{id}/dashboard", token=t)
-        if rng.random() < 0.5:
-            h.call("GET", f"stores/{store['id']}/members", "stores/{id}/members", token=t)
-        if rng.random() < 0.2:
-            h.call("POST", f"stores/{store['id']}/share-links", "stores/{id}/share-links", token=t, body={})
-
-    def newcomer(self) -> None:
-        n = self.day.login_slot()
-        if n is None:
-            return
-        status, body = self.http.call(
-            "POST",
-            "auth/wechat-login",
-            "auth/wechat-login",
-            body={"code": f"sandbox:bench-new-{n}-{uuid.uuid4().hex[:8]}", "nickname": f"新朋友{n}"},
-        )
-        if status != 200 or not body:
-            return
-        shopper = {"id": body["user"]["id"], "token": body["token"], "stores": []}
-        if self.join(shopper) is not None:
-            self.browse(shopper)
-            self.buy(shopper)
-        self.day.give_back(shopper)
+from bench.harness import percentile_ms
+from bench.saleday_client import Day, Http, Recorder, Stop
+from bench.saleday_shopper import Shopper
 
 
 class MerchantDesk:
@@ -454,3 +95,63 @@ def run_day(setup: dict, *, port: int, users: int, seconds: float, max_requests:
     for thread in threads:
         thread.join(timeout=seconds + 120)
     return rec, time.perf_counter() - started
+
+
+def summarize(rec: Recorder, seconds: float) -> dict:
+    by_name: dict[str, list] = defaultdict(list)
+    for name, status, secs, code in rec.rows:
+        by_name[name].append((status, secs, code))
+    endpoints, errors = {}, {}
+    for name in sorted(by_name, key=lambda n: -len(by_name[n])):
+        rows = by_name[name]
+        statuses: dict[str, int] = defaultdict(int)
+        for status, _, code in rows:
+            statuses[str(status) + (f" {code}" if code else "")] += 1
+        lat = [s for _, s, _ in rows]
+        endpoints[name] = {
+            "n": len(rows),
+            "rps": round(len(rows) / seconds, 2),
+            "p50_ms": percentile_ms(lat, 0.5),
+            "p99_ms": percentile_ms(lat, 0.99),
+            "statuses": dict(sorted(statuses.items())),
+        }
+        bad = {k: v for k, v in statuses.items() if not k.startswith("2")}
+        if bad:
+            errors[name] = bad
+    every = [s for _, _, s, _ in rec.rows]
+    return {
+        "requests": len(rec.rows),
+        "seconds": round(seconds, 1),
+        "rps": round(len(rec.rows) / seconds, 1),
+        "p50_ms": percentile_ms(every, 0.5),
+        "p99_ms": percentile_ms(every, 0.99),
+        "server_errors": sum(1 for _, st, _, _ in rec.rows if st >= 500 or st < 0),
+        "endpoints": endpoints,
+        "non_2xx": errors,
+        "client_notes": dict(rec.notes),
+        "samples": dict(rec.samples),
+    }
+
+
+def close_the_day(setup: dict, port: int) -> dict:
+    """Merchants ship what is paid and decide every open after-sale (not timed)."""
+    rec = Recorder(deadline=time.monotonic() + 300, max_requests=50_000)
+
+    class _Day:
+        pass
+
+    day = _Day()
+    day.port, day.rec = port, rec
+    for merchant in setup["merchants"]:
+        desk = MerchantDesk(day, merchant, seed=1)
+        for _ in range(200):
+            before = len(rec.rows)
+            rec.deadline = time.monotonic() + 1.0  # one pass of the desk loop
+            desk.run()
+            shipped_or_decided = [r for r in rec.rows[before:] if r[0].startswith("POST")]
+            if not shipped_or_decided:
+                break
+    statuses: dict[str, int] = defaultdict(int)
+    for name, status, _, code in rec.rows:
+        statuses[f"{name} {status} {code}".strip()] += 1
+    return dict(statuses)

@@ -28,164 +28,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
-import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
-PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-CODE = "库存-{:06d}"  # Chinese in every code, so the GBK file really is GBK
-
-
-def django_env(database: str) -> dict:
-    return {
-        **os.environ,
-        "DATABASE_URL": f"{PG}/{database}",
-        "SHOP_VAR_DIR": str(Path(tempfile.gettempdir()) / "bench-var"),
-        "DEBUG": "0",
-        "SANDBOX": "0",
-        "SECRET_KEY": "bench-only-not-a-secret",  # noqa: S105
-        "LOG_LEVEL": "WARNING",
-        "DJANGO_SETTINGS_MODULE": "shop.settings.base",
-        "PYTHONPATH": str(ROOT),
-    }
-
-
-def run(cmd: list[str], env: dict | None = None, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, env=env, check=True, text=True, **kwargs)  # noqa: S603
-
-
-def psql(sql: str) -> None:
-    run(["psql", f"{PG}/postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", sql], stdout=subprocess.DEVNULL)
-
-
-# --- steps run inside Django --------------------------------------------------------------
-
-
-def _seed(skus: int) -> dict:
-    import django
-
-    django.setup()
-    from django.db import connection, transaction
-
-    from accounts.models import User
-    from merchants.models import Merchant, MerchantStaff
-    from products.models import Category, Product, Sku
-
-    started = time.monotonic()
-    with transaction.atomic():
-        user = User.objects.create(username="bench-stock", nickname="库存测试")
-        other_user = User.objects.create(username="bench-stock-other", nickname="别家")
-        category = Category.objects.create(name="日用百货")
-        merchant = Merchant.objects.create(
-            company_name="库存测试商贸",
-            licence_no="BENCHSTOCK1",
-            contact_phone="0",
-            applicant=user,
-            status=Merchant.Status.APPROVED,
-        )
-        other = Merchant.objects.create(
-            company_name="别家商贸",
-            licence_no="BENCHSTOCK2",
-            contact_phone="0",
-            applicant=other_user,
-            status=Merchant.Status.APPROVED,
-        )
-        MerchantStaff.objects.create(merchant=merchant, user=user, role=MerchantStaff.Role.OWNER)
-    for owner, count, fmt in ((merchant, skus, CODE), (other, 1_000, "别家-{:06d}")):
-        for start in range(0, count, 10_000):
-            with transaction.atomic():
-                products = Product.objects.bulk_create(
-                    Product(
-                        merchant=owner, category=category, title=f"商品 {i}", status=Product.Status.ON_SALE
-                    )
-                    for i in range(start // 10, min(start + 10_000, count) // 10)
-                )
-                Sku.objects.bulk_create(
-                    Sku(
-                        product=products[(i - start) // 10],
-                        merchant=owner,
-                        code=fmt.format(i),
-                        price_fen=1_990,
-                        on_hand=0,
-                        reserved=i % 3,
-                        commission_bps=1_000,
-                    )
-                    for i in range(start, min(start + 10_000, count))
-                )
-    with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE products_sku")
-    return {"skus": skus, "other_merchant_skus": 1_000, "seconds": round(time.monotonic() - started, 1)}
-
-
-def _upload(path: str, dry_run: bool, repeat: int) -> dict:
-    import resource
-
-    import django
-
-    django.setup()
-    from django.db import connection
-
-    from accounts.models import User
-    from merchants.models import Merchant
-    from merchants.services import stock_upload_run
-
-    merchant = Merchant.objects.get(licence_no="BENCHSTOCK1")
-    actor = User.objects.get(username="bench-stock")
-    # warm up imports (openpyxl, csv) and the connection with a tiny file
-    stock_upload_run(
-        merchant_id=merchant.pk,
-        fileobj=io.BytesIO(f"sku_code,stock\n{CODE.format(0)},1\n".encode()),
-        filename="w.csv",
-        actor=actor,
-    )
-    runs = []
-    for _ in range(repeat):
-        rss_before = _rss_kb()
-        peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        started = time.perf_counter()
-        with open(path, "rb") as fileobj:
-            record = stock_upload_run(
-                merchant_id=merchant.pk,
-                fileobj=fileobj,
-                filename=Path(path).name,
-                actor=actor,
-                dry_run=dry_run,
-                size=os.path.getsize(path),
-            )
-        seconds = time.perf_counter() - started
-        peak_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        runs.append(
-            {
-                "rows": record.rows,
-                "valid": record.valid,
-                "applied": record.applied,
-                "changed": record.changed,
-                "errors": record.error_count,
-                "encoding": record.encoding or record.file_format,
-                "seconds": round(seconds, 3),
-                "rows_per_s": round(record.rows / seconds),
-                "rss_before_mb": round(rss_before / 1024, 1),
-                "peak_rss_growth_mb": round(max(0, peak_after - max(peak_before, rss_before)) / 1024, 1),
-            }
-        )
-    connection.close()
-    return {"file": Path(path).name, "file_mb": round(os.path.getsize(path) / 1e6, 2), "runs": runs}
-
-
-def _rss_kb() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * (os.sysconf("SC_PAGE_SIZE") // 1024)
-
-
-# --- files --------------------------------------------------------------------------------
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import harness  # noqa: E402
+from bench.setup.stock_upload import CODE  # noqa: E402
 
 
 def write_files(directory: Path, skus: int) -> dict[str, Path]:
@@ -244,23 +95,11 @@ def write_files(directory: Path, skus: int) -> dict[str, Path]:
     return files
 
 
-def upload(database: str, path: Path, *, dry_run: bool = False, repeat: int = 2) -> dict:
-    args = [
-        PYTHON,
-        __file__,
-        "--step",
-        "upload",
-        "--database",
-        database,
-        "--file",
-        str(path),
-        "--repeat",
-        str(repeat),
-    ]
-    if dry_run:
-        args.append("--dry-run")
-    out = run(args, env=django_env(database), cwd=ROOT, capture_output=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+def upload(env: dict, path: Path, *, dry_run: bool = False, repeat: int = 2) -> dict:
+    """One file's uploads in a fresh Python process (its peak RSS is the upload's)."""
+    return harness.in_django(
+        env, "bench.setup.stock_upload:upload", path=str(path), dry_run=dry_run, repeat=repeat
+    )
 
 
 def main() -> int:
@@ -271,50 +110,34 @@ def main() -> int:
     parser.add_argument("--seed", action="store_true")
     parser.add_argument("--skus", type=int, default=100_000)
     parser.add_argument("--drop", action="store_true")
-    parser.add_argument("--step", choices=["seed", "upload"], help=argparse.SUPPRESS)
-    parser.add_argument("--file", help=argparse.SUPPRESS)
-    parser.add_argument("--dry-run", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--repeat", type=int, default=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    if args.step == "seed":
-        print(json.dumps(_seed(args.skus)))
-        return 0
-    if args.step == "upload":
-        print(json.dumps(_upload(args.file, args.dry_run, args.repeat)))
-        return 0
-
+    env = harness.django_env(args.database)
     report: dict = {"database": args.database, "load_before": os.getloadavg(), "uploads": []}
     try:
         if args.seed:
             print(f"creating {args.database} with {args.skus:,} SKUs …", flush=True)
-            psql(f'CREATE DATABASE "{args.database}"')
-            run([PYTHON, "manage.py", "migrate", "-v0"], env=django_env(args.database), cwd=ROOT)
-            out = run(
-                [PYTHON, __file__, "--step", "seed", "--database", args.database, "--skus", str(args.skus)],
-                env=django_env(args.database),
-                cwd=ROOT,
-                capture_output=True,
-            ).stdout
-            report["seed"] = json.loads(out.strip().splitlines()[-1])
+            harness.database_create(args.database, replace=False)
+            harness.migrate(env)
+            report["seed"] = harness.in_django(env, "bench.setup.stock_upload:seed", skus=args.skus)
             print(f"  {report['seed']}", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             files = write_files(Path(tmp), args.skus)
             for name, path in files.items():
-                result = upload(args.database, path)
+                result = upload(env, path)
                 report["uploads"].append(result)
                 for n, r in enumerate(result["runs"], start=1):
                     print(f"{name} ({result['file_mb']} MB) upload {n}: {r}", flush=True)
-            dry = upload(args.database, files[f"stock_{args.skus // 1000}k.csv"], dry_run=True, repeat=1)
+            dry = upload(env, files[f"stock_{args.skus // 1000}k.csv"], dry_run=True, repeat=1)
             dry["file"] += " (dry run)"
             report["uploads"].append(dry)
             print(f"{dry['file']}: {dry['runs'][0]}", flush=True)
         report["load_after"] = os.getloadavg()
     finally:
         if args.drop:
-            psql(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+            harness.database_drop(args.database)
             print(f"dropped {args.database}", flush=True)
-    print(json.dumps(report, indent=2, default=str))
+    harness.emit(report)
     return 0
 
 

@@ -1,16 +1,18 @@
-"""The bench's URL conf: every real URL of ``shop.urls`` plus the two reference endpoints."""
+"""The bench's URL conf: every real URL of ``shop.urls`` plus the reference endpoints
+and the readiness probe."""
 
 from django.urls import path
 
 from shop.urls import handler400, handler403, handler404, handler500
 from shop.urls import urlpatterns as shop_urlpatterns
 
-from .views import BuyApi, HelloApi
+from .views import BuyApi, HelloApi, ready
 
 # The reference endpoints first: ``shop.urls`` ends with its catch-all JSON 404.
 urlpatterns = [
     path("bench/hello", HelloApi.as_view(), name="bench-hello"),
     path("bench/buy", BuyApi.as_view(), name="bench-buy"),
+    path("bench/ready", ready, name="bench-ready"),
     *shop_urlpatterns,
 ]
 

@@ -1,4 +1,5 @@
-"""``GET /bench/hello`` (DRF's ceiling) and ``POST /bench/buy`` (the write path's ceiling).
+"""``GET /bench/hello`` (DRF's ceiling), ``POST /bench/buy`` (the write path's ceiling) and
+``GET /bench/ready`` (the readiness probe of ``bench/harness.py``).
 
 The buy is one transaction of one SELECT of a price, one INSERT and one conditional
 stock UPDATE (``stock >= 1``, issued last), as LIMITS.md row f+ measured it. No
@@ -7,8 +8,11 @@ authentication: both measure what every real request pays before its own work.
 
 from __future__ import annotations
 
+import os
+
 from django.db import transaction
 from django.db.models import F
+from django.http import HttpResponse
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -45,3 +49,9 @@ class BuyApi(APIView):
                 transaction.set_rollback(True)
                 return Response({"error": {"code": "out_of_stock", "message": "Sold out."}}, status=409)
         return Response({"id": order.pk, "price_fen": price}, status=status.HTTP_201_CREATED)
+
+
+def ready(request):
+    """``GET /bench/ready``: the token this server was started with (``BENCH_SERVER_TOKEN``), so
+    that a bench knows the server answering on its port is the one it started."""
+    return HttpResponse(os.environ.get("BENCH_SERVER_TOKEN", ""), content_type="text/plain")

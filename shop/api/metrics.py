@@ -130,11 +130,15 @@ def _queues() -> list[str]:
     )
 
 
+def priority_lists(queue: str) -> list[str]:
+    """The Redis lists kombu keeps one queue's messages in: one per priority level."""
+    return [queue, *(f"{queue}{_KOMBU_PRIORITY_SEP}{step}" for step in _KOMBU_PRIORITY_STEPS)]
+
+
 def queue_length(client, queue: str) -> int:
     """Messages waiting in one queue of the Redis broker: all its priority lists."""
-    names = [queue, *(f"{queue}{_KOMBU_PRIORITY_SEP}{step}" for step in _KOMBU_PRIORITY_STEPS)]
     with client.pipeline(transaction=False) as pipe:
-        for name in names:
+        for name in priority_lists(queue):
             pipe.llen(name)
         return sum(pipe.execute())
 

@@ -1,4 +1,5 @@
-"""The books after a sale day (``bench/saleday_data.py check``): what must hold whatever the load did.
+"""The books after a sale day (``check`` of ``bench/setup/saleday_data.py``): what must hold
+whatever the load did.
 
 Every check returns ``{"ok": bool, ...}`` with counts and, when it fails, the first
 offending rows, so a failure names what to look at. Raw SQL where a join says it best.

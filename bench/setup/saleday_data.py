@@ -1,9 +1,7 @@
 """Data side of ``bench/sale_day.py``: the day's cast before the run, the books after it.
 
-Run by the orchestrator with the bench database's environment:
-
-    python bench/saleday_data.py prepare OUT.json --shoppers N --stores S --newcomers K
-    python bench/saleday_data.py check SETUP.json OUT.json
+Run by the orchestrator in a Django process on the bench database (``bench.harness.in_django``):
+``prepare(out=…, shoppers=…, stores=…, newcomers=…, seed=…)`` and ``check(setup_path=…)``.
 
 ``prepare`` (after ``seed_demo``) adds a second merchant and 20 more products of 3 SKUs each
 (team prices, large stock), ``--stores`` group stores, ``--shoppers`` shoppers (bulk, with
@@ -20,16 +18,10 @@ is ``{"ok": bool, ...}`` with the offending ids when it fails.
 from __future__ import annotations
 
 import json
-import os
 import random
 import secrets
-import sys
 from datetime import timedelta
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings.base")
 
 WORDS = ["抽纸", "洗衣液", "脐橙", "坚果", "纸尿裤", "手机壳", "移动电源", "牛奶", "大米", "面膜"]
 ADJ = ["家庭装", "特惠", "新品", "加量", "进口", "整箱"]
@@ -151,7 +143,7 @@ def _yesterday(stores, members_of, rng: random.Random, now, per_store: int) -> i
     return made
 
 
-def prepare(out: Path, *, shoppers: int, stores: int, newcomers: int, seed: int) -> None:
+def prepare(*, out: str, shoppers: int, stores: int, newcomers: int, seed: int) -> None:
     from django.utils import timezone
 
     from groupstore.models import Membership, StoreStats
@@ -238,41 +230,11 @@ def prepare(out: Path, *, shoppers: int, stores: int, newcomers: int, seed: int)
         "yesterday_orders": yesterday,
         "words": WORDS,
     }
-    out.write_text(json.dumps(setup, ensure_ascii=False))
+    Path(out).write_text(json.dumps(setup, ensure_ascii=False))
 
 
-def main() -> int:
-    import django
+def check(*, setup_path: str) -> dict:
+    """Every check of ``bench/setup/saleday_checks.py`` on the rows the day left."""
+    from bench.setup.saleday_checks import check_all
 
-    django.setup()
-    command = sys.argv[1]
-    if command == "prepare":
-        import argparse
-
-        parser = argparse.ArgumentParser()
-        parser.add_argument("command")
-        parser.add_argument("out")
-        parser.add_argument("--shoppers", type=int, default=2000)
-        parser.add_argument("--stores", type=int, default=20)
-        parser.add_argument("--newcomers", type=int, default=200)
-        parser.add_argument("--seed", type=int, default=7)
-        args = parser.parse_args()
-        prepare(
-            Path(args.out),
-            shoppers=args.shoppers,
-            stores=args.stores,
-            newcomers=args.newcomers,
-            seed=args.seed,
-        )
-        return 0
-    if command == "check":
-        from saleday_checks import check_all
-
-        setup = json.loads(Path(sys.argv[2]).read_text())
-        Path(sys.argv[3]).write_text(json.dumps(check_all(setup), ensure_ascii=False, default=str))
-        return 0
-    raise SystemExit(f"unknown command {command!r}")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return check_all(json.loads(Path(setup_path).read_text()))

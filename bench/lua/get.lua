@@ -1,0 +1,1 @@
+-- A plain GET of the URL's path (bench/orders_http.py's hello): the report only.
