@@ -5,8 +5,12 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import OperationalError
 
+from shop.queues import ROUTINE
+
 
 @shared_task(
+    workload="bulk",  # a store's members, in batches (shop/queues.py)
+    queue_priority=ROUTINE,
     acks_late=True,
     reject_on_worker_lost=True,
     autoretry_for=(OperationalError,),

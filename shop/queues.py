@@ -9,7 +9,7 @@ another: a sale day's settlement backlog does not hold up a payment callback's f
   (unpaid orders time out there);
 - ``settlement``: settling orders, profit sharing's gateway steps;
 - ``notifications``: webhooks (and messages to users);
-- ``bulk``: reconciliation with the gateway's bills, handling fees.
+- ``bulk``: reconciliation with the gateway's bills, handling fees, issuing a campaign's coupons.
 
 Within a queue, a task's ``queue_priority`` orders the urgent before the routine (Redis: 0
 first, then 3, 6, 9). A worker started without ``-Q`` consumes every queue (the embedded default's one
