@@ -208,6 +208,75 @@ class OrderOutput(FieldsBuiltOnceMixin, ModelSerializer):
         return OrderTeamOutput(seat.team).data if seat is not None else None
 
 
+_WHEN = serializers.DateTimeField()
+
+
+def _at(value) -> str | None:
+    return None if value is None else _WHEN.to_representation(value)
+
+
+def order_placed_output(read) -> dict:
+    """``OrderOutput(read).data`` of an order just placed (``checkout.OrderRead``: no
+    after-sales, not shipped), built directly: DRF's per-field machinery was a tenth of a
+    checkout's time. ``orders/tests/test_checkout_fast_paths.py`` checks it equals
+    ``OrderOutput`` for each kind of order checkout makes (plain, team, coupon, pickup)."""
+    order = read.order
+    seat = read.team_member
+    address = order.address or None
+    return {
+        "id": order.pk,
+        "status": order.status,
+        "store_id": order.store_id,
+        "merchant_id": order.merchant_id,
+        "payment_id": order.payment_id,
+        "payment_status": order.payment.status,
+        "list_fen": order.list_fen,
+        "sale_fen": order.sale_fen,
+        "coupon_fen": order.coupon_fen,
+        "paid_fen": order.paid_fen,
+        "refunded_fen": order.refunded_fen,
+        "items": [
+            {
+                "id": item.pk,
+                "sku_id": item.sku_id,
+                "product_title": item.product_title,
+                "spec": item.spec,
+                "qty": item.qty,
+                "price_kind": item.price_kind,
+                "list_price_fen": item.list_price_fen,
+                "unit_price_fen": item.unit_price_fen,
+                "discount_fen": item.discount_fen,
+                "sale_fen": item.sale_fen,
+                "coupon_fen": item.coupon_fen,
+                "paid_fen": item.paid_fen,
+                "refunded_fen": item.refunded_fen,
+            }
+            for item in read.items
+        ],
+        "delivery": {
+            "type": "pickup" if order.pickup_point_id is not None else "address",
+            "pickup_point": (
+                PickupPointOutput(order.pickup_point).data if order.pickup_point_id is not None else None
+            ),
+            "carrier": order.carrier,
+            "tracking_no": order.tracking_no,
+            "shipped_at": _at(order.shipped_at),
+        },
+        "address": None
+        if address is None
+        else {key: str(address[key]) for key in ("name", "phone", "region", "detail")},
+        "after_sales": [],
+        "team": OrderTeamOutput(seat.team).data if seat is not None else None,
+        "invoice_no": order.invoice_no,
+        "pay_deadline_at": _at(order.pay_deadline_at),
+        "paid_at": _at(order.paid_at),
+        "received_at": _at(order.received_at),
+        "after_sales_closes_at": _at(order.after_sales_closes_at),
+        "completed_at": _at(order.completed_at),
+        "created_at": _at(order.created_at),
+    }
+
+
 class MerchantOrderOutput(OrderOutput):
     """An order as its merchant sees it: with the delivery address it must ship to."""
 

@@ -53,6 +53,7 @@ from .serializers import (
     MerchantOrderOutput,
     OrderOutput,
     TeamOutput,
+    order_placed_output,
 )
 
 
@@ -279,7 +280,7 @@ class OrderListCreateApi(ListAPIView):
         params = payment_client_params(payment=result.payment, openid=request.user.openid, parts=result.parts)
         body = {
             # As written (order_place returns them as a read would): no second read.
-            "orders": OrderOutput(sorted(result.reads, key=lambda o: -o.pk), many=True).data,
+            "orders": [order_placed_output(read) for read in sorted(result.reads, key=lambda o: -o.pk)],
             "payment": {
                 "id": result.payment.pk,
                 "amount_fen": result.payment.amount_fen,

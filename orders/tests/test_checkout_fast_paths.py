@@ -17,7 +17,7 @@ from shop.payments.models import Payment
 from shop.testing.asserts import assert_error
 from shop.testing.concurrency import run_concurrently
 
-from .helpers import ADDRESS, buy, flash_offer, team_sku, unlock_flash
+from .helpers import ADDRESS, buy, coupon, flash_offer, team_sku, unlock_flash
 
 pytestmark = pytest.mark.django_db
 
@@ -191,6 +191,28 @@ def test_a_team_order_answers_what_a_read_shows(make_client):
     assert order["team"] is not None
     assert order["items"][0]["price_kind"] == "team"
     assert order == client.get(f"/api/v1/orders/{order['id']}").json()
+
+
+def test_a_coupon_basket_of_two_merchants_answers_what_reads_show(make_client):
+    """Two orders under one payment, the coupon split over them: the answer is each order as
+    ``GET /orders/{id}`` shows it (``order_placed_output`` against ``OrderOutput``)."""
+    store, _, (buyer,) = make_store(members=1)
+    skus = [SkuFactory(on_hand=5, price_fen=2_990), SkuFactory(on_hand=5, price_fen=1_990)]
+    wallet = coupon(user=buyer, amount_fen=500)
+    client = make_client(buyer)
+    body = {
+        "store_id": store.pk,
+        "items": [{"sku_id": sku.pk, "qty": 1} for sku in skus],
+        "coupon_id": wallet.pk,
+        "address": ADDRESS,
+    }
+    created = client.post("/api/v1/orders", body, format="json")
+    assert created.status_code == 201, created.content
+    orders = created.json()["orders"]
+    assert len(orders) == 2
+    assert sum(o["coupon_fen"] for o in orders) == 500
+    for order in orders:
+        assert order == client.get(f"/api/v1/orders/{order['id']}").json()
 
 
 @pytest.mark.django_db(transaction=True)

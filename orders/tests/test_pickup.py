@@ -202,6 +202,7 @@ def test_a_pickup_order_carries_the_point_not_an_address(venue):
     assert point["id"] == venue.point_id
     assert point["name"] == POINT["name"]
     assert "contact_phone" not in point  # the carrier's contact is for the merchant
+    assert order == venue.make_client(venue.member).get(f"/api/v1/orders/{order['id']}").json()
     stored = Order.objects.get(pk=order["id"])
     assert stored.address == {}
     assert stored.pickup_point_id == venue.point_id
