@@ -116,7 +116,19 @@ class CouponCampaignAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if not change:
             obj.created_by = request.user
-        obj.save()  # a draft's terms only: money moves at launch
+            obj.save()  # a draft: money moves at launch
+            return
+        # A change writes a draft's terms only, and only while it is still a draft: never the
+        # counters, status or reserve the form loaded (a redeem, a launch or the sweeper may
+        # have moved them since), never anything of a launched campaign.
+        terms = {name: getattr(obj, name) for name in TERMS if name in form.changed_data}
+        written = CouponCampaign.objects.filter(pk=obj.pk, status=CouponCampaign.Status.DRAFT).update(
+            **terms, updated_at=timezone.now()
+        )
+        if not written:
+            self.message_user(
+                request, "This campaign is no longer a draft: its terms were not changed.", messages.WARNING
+            )
 
     @admin.display(description="Amount", ordering="amount_fen")
     def amount(self, obj):

@@ -110,3 +110,21 @@ def test_a_store_campaign_launched_in_admin_fills_its_members_wallets(
     holders = set(Coupon.objects.filter(campaign=campaign).values_list("user_id", flat=True))
     assert holders == {store.owner_id, *(m.pk for m in members)}
     assert "3 of 3" in admin_client.get("/admin/orders/couponcampaign/").content.decode()
+
+
+def test_saving_a_campaign_s_page_never_writes_back_counters_moved_meanwhile(admin_client):
+    """The page writes a draft's changed terms only (one conditional UPDATE, never the whole
+    row it loaded, which a redeem, a launch or the sweeper may have moved since), and nothing
+    of a launched campaign."""
+    admin_client.post("/admin/orders/couponcampaign/add/", _campaign_form())
+    campaign = CouponCampaign.objects.get()
+    admin_client.post(f"/admin/orders/couponcampaign/{campaign.pk}/change/", _campaign_form(title="改名"))
+    campaign.refresh_from_db()
+    assert campaign.title == "改名"  # a draft's term changed
+
+    # Launched and 3 issued meanwhile (as if by redeems); then a stale form is saved.
+    CouponCampaign.objects.filter(pk=campaign.pk).update(status="active", issued_count=3, reserved_fen=5_000)
+    admin_client.post(f"/admin/orders/couponcampaign/{campaign.pk}/change/", _campaign_form(title="旧的"))
+    campaign.refresh_from_db()
+    assert (campaign.status, campaign.issued_count, campaign.reserved_fen) == ("active", 3, 5_000)
+    assert campaign.title == "改名"

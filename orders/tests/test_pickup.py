@@ -417,6 +417,33 @@ def test_a_parcel_never_marked_arrived_is_received_17_days_after_shipping(venue)
     assert (early, late) == (0, 1)
     order.refresh_from_db()
     assert order.status == Order.Status.RECEIVED
+    # the parcel turns up after all: the leader marks it arrived and hands it out
+    assert venue.arrive(order).status_code == 200
+    assert venue.redeem(venue.code_of(order)).status_code == 200
+    assert Pickup.objects.get(order=order).status == Pickup.Status.COLLECTED
+
+
+def test_a_point_closed_after_the_checkout_looked_takes_no_order(venue, monkeypatch):
+    """The view checked the point open; the leader's close committed before the checkout's
+    transaction: the checkout reads the point again under its lock and refuses."""
+    from groupstore.models import PickupPoint
+    from orders.api import views
+
+    looked = views.pickup_point_for_checkout
+
+    def then_closed(**kwargs):
+        point = looked(**kwargs)
+        PickupPoint.objects.filter(pk=point.pk).update(is_open=False)
+        return point
+
+    monkeypatch.setattr(views, "pickup_point_for_checkout", then_closed)
+    before = Order.objects.count()
+
+    response = venue.checkout()
+
+    assert response.status_code == 409, response.content
+    assert response.json()["error"]["code"] == "pickup_point_unavailable"
+    assert Order.objects.count() == before
 
 
 # --- ops --------------------------------------------------------------------------------------
