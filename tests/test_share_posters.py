@@ -362,3 +362,37 @@ def test_a_link_to_a_product_taken_off_sale_shows_the_store(make_client, shop, d
 
     (content,) = drawn
     assert (content.title, content.price_fen) == (None, None)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example\\@img.example-cdn.com/a.jpg",  # urlparse sees the CDN; urllib3 connects to evil
+        "https://user:pw@img.example-cdn.com/a.jpg",
+        "https://img.example-cdn.com:6379/a.jpg",
+        "http://img.example-cdn.com/a.jpg",
+        "https://img.example-cdn.com.evil.example/a.jpg",
+    ],
+)
+def test_a_picture_url_that_could_reach_another_host_is_never_fetched(url, settings, monkeypatch):
+    import requests
+
+    from groupstore.services import posters as poster_services
+
+    asked: list[str] = []
+    monkeypatch.setattr(requests, "get", lambda u, **kwargs: asked.append(u))
+    settings.POSTER_IMAGE_HOSTS = ["img.example-cdn.com"]
+
+    class Product:
+        pk = 1
+        images = [url]
+
+    assert poster_services._picture(Product()) is None
+    assert asked == []
+
+
+def test_a_nul_byte_in_a_scene_or_token_is_a_404_not_a_500(make_client, shop):
+    store, member, _, _ = shop
+    client = make_client(member)
+    assert client.get("/api/v1/share-scenes/ab%00cd").status_code == 404
+    assert client.get(f"/api/v1/stores/{store.pk}/share-links/ab%00cd/poster").status_code == 404

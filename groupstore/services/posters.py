@@ -27,12 +27,13 @@ import logging
 import secrets
 import string
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 import requests
 from django.conf import settings
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from products.models import Product, Sku
 
@@ -84,7 +85,9 @@ class SceneTarget:
 def share_scene_resolve(*, scene: str) -> SceneTarget:
     """The live share link a scanned code names (any signed-in shopper may ask: the code is
     posted in chat groups). Unknown scene: 404; withdrawn link: 410; frozen store: 410."""
-    link = ShareLink.objects.select_related("store").filter(scene=scene).first() if scene else None
+    # Only a scene's shape reaches the database (a NUL byte would be a database error, not a 404).
+    shaped = scene and scene.isascii() and scene.isalnum() and len(scene) <= 32
+    link = ShareLink.objects.select_related("store").filter(scene=scene).first() if shaped else None
     if link is None:
         raise ShareSceneNotFound()
     if link.is_revoked:
@@ -102,8 +105,20 @@ def _picture(product: Product) -> bytes | None:
     url = images[0] if images and isinstance(images[0], str) else None
     if url is None:
         return None
-    parsed = urlparse(url)
-    if parsed.scheme != "https" or parsed.hostname not in settings.POSTER_IMAGE_HOSTS:
+    # Judged by the parser that connects (urllib3's: Python's urlparse reads some URLs, such
+    # as ``https://evil\\@cdn/``, as another host), with no credentials and the https port only.
+    try:
+        parsed = parse_url(url)
+    except LocationParseError:
+        return None
+    if (
+        parsed.scheme != "https"
+        or parsed.host not in settings.POSTER_IMAGE_HOSTS
+        or parsed.port not in (None, 443)
+        or parsed.auth is not None
+        or "\\" in url
+        or "@" in url
+    ):
         return None
     try:
         with requests.get(url, timeout=PICTURE_TIMEOUT_S, allow_redirects=False, stream=True) as response:
@@ -149,7 +164,11 @@ def _code(*, scene: str) -> tuple[str, bytes]:
 def share_poster(*, store_id: int, token: str, user) -> bytes:
     """The PNG poster of one of the store's share links, for a member or the owner."""
     store, _ = store_get_for_member(store_id=store_id, user=user)
-    link = ShareLink.objects.select_related("created_by").filter(store=store, token=token).first()
+    link = (
+        ShareLink.objects.select_related("created_by").filter(store=store, token=token).first()
+        if "\x00" not in token
+        else None
+    )
     if link is None:
         raise ShareLinkNotFound()
     if link.is_revoked:
