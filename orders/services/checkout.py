@@ -230,7 +230,7 @@ def checkout_quote(
     if len(items) == 1 and offers:
         # The crowd after a sell-out: answered from the offer row (the truth), before the
         # SKU is made or a quote built — two reads (token; store with its offers), nothing written.
-        flash.flash_check_units(offer=offers[sku_ids[0]], qty=items[0]["qty"], store_id=store.pk)
+        flash.flash_check_units(offer=offers[sku_ids[0]], qty=items[0]["qty"], store_id=store.pk, read_at=now)
     # A live offer's SKU came with it (one statement: one snapshot of offer and stock).
     skus = {sku_id: flash.offer_sku(offer, columns) for sku_id, (offer, columns) in live.items()}
     if len(skus) < len(sku_ids):
@@ -251,9 +251,11 @@ def checkout_quote(
             # A live offer's units are the offer's: once they are gone the answer is
             # flash_sold_out, even when the SKU's stock went with them.
             if read_flash_units:
-                flash.flash_check(offer=offers[sku.pk], buyer_id=buyer.pk, qty=item["qty"], store_id=store.pk)
+                flash.flash_check(
+                    offer=offers[sku.pk], buyer_id=buyer.pk, qty=item["qty"], store_id=store.pk, read_at=now
+                )
             else:
-                flash.flash_check_units(offer=offers[sku.pk], qty=item["qty"], store_id=store.pk)
+                flash.flash_check_units(offer=offers[sku.pk], qty=item["qty"], store_id=store.pk, read_at=now)
         if item["qty"] > sku.available:
             # Early answer for the cart; the conditional UPDATE in sku_reserve_stock stays the guard.
             raise OutOfStock(f"Only {sku.available} of {sku.product.title} left.", sku_id=sku.pk)

@@ -108,13 +108,16 @@ def _mark_key(sku_id: int) -> str:
     return f"flash:{settings.DATABASES['default']['NAME']}:sold-out:{sku_id}"
 
 
-def _sold_out_mark(*, offer: FlashOffer, store_id: int) -> None:
+def _sold_out_mark(*, offer: FlashOffer, store_id: int, read_at: datetime | None = None) -> None:
     """Remember that this store's buyers of the offer's SKU are told ``flash_sold_out``: for
-    ``SOLD_OUT_MARK_S``, never past the offer's end. Best effort (no Redis: no mark)."""
+    ``SOLD_OUT_MARK_S`` counted from when "no unit left" was read (``read_at``, else now),
+    never past the offer's end — so a mark written just after a give-back wiped the marks is
+    still stale for at most that long. Best effort (no Redis: no mark)."""
     client = _redis()
     if client is None:
         return
-    deadline = min(time.time() + SOLD_OUT_MARK_S, offer.ends_at.timestamp())
+    read = read_at.timestamp() if read_at is not None else time.time()
+    deadline = min(read + SOLD_OUT_MARK_S, offer.ends_at.timestamp())
     try:
         pipe = client.pipeline(transaction=False)
         pipe.hset(_mark_key(offer.sku_id), str(store_id), f"{offer.pk}:{deadline}")
@@ -166,7 +169,9 @@ def offer_sku(offer: FlashOffer, sku_columns: tuple) -> Sku:
     return offer.sku
 
 
-def flash_check_units(*, offer: FlashOffer, qty: int, store_id: int | None = None) -> None:
+def flash_check_units(
+    *, offer: FlashOffer, qty: int, store_id: int | None = None, read_at: datetime | None = None
+) -> None:
     """Beyond the per-buyer limit, or sold out — from the offer row alone (no query).
     ``sold_count`` is the database's truth: after a sell-out this is the whole answer, and
     with ``store_id`` it is remembered as the store's sold-out mark when no unit is left."""
@@ -174,13 +179,20 @@ def flash_check_units(*, offer: FlashOffer, qty: int, store_id: int | None = Non
         raise FlashLimitReached(offer_id=offer.pk)
     if offer.remaining < qty:
         if store_id is not None and offer.remaining <= 0:
-            _sold_out_mark(offer=offer, store_id=store_id)
+            _sold_out_mark(offer=offer, store_id=store_id, read_at=read_at)
         raise FlashSoldOut(offer_id=offer.pk)
 
 
-def flash_check(*, offer: FlashOffer, buyer_id: int, qty: int, store_id: int | None = None) -> None:
+def flash_check(
+    *,
+    offer: FlashOffer,
+    buyer_id: int,
+    qty: int,
+    store_id: int | None = None,
+    read_at: datetime | None = None,
+) -> None:
     """The quote's answer (reads only): sold out, or beyond the buyer's limit."""
-    flash_check_units(offer=offer, qty=qty, store_id=store_id)
+    flash_check_units(offer=offer, qty=qty, store_id=store_id, read_at=read_at)
     if sql.flash_held_units(offer_id=offer.pk, buyer_id=buyer_id) + qty > offer.per_user_limit:
         raise FlashLimitReached(offer_id=offer.pk)
 

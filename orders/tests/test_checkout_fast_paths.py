@@ -332,3 +332,24 @@ def test_the_gate_s_last_unit_gone_leaves_the_mark_but_too_few_left_does_not(
     _told_sold_out(second, store, sku)
     with django_assert_num_queries(1):
         _told_sold_out(second, store, sku)
+
+
+def test_the_mark_counts_its_seconds_from_when_sold_out_was_read(sold_out, monkeypatch):
+    """A mark written late (a give-back wiped the marks in between) is stale for at most
+    SOLD_OUT_MARK_S from the read, not from the write."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from orders.services import flash
+
+    store, sku, offer, _ = sold_out
+    offer.refresh_from_db()
+    read_at = timezone.now() - timedelta(seconds=flash.SOLD_OUT_MARK_S - 1)
+    with pytest.raises(FlashSoldOut):
+        flash.flash_check_units(offer=offer, qty=1, store_id=store.pk, read_at=read_at)
+    with pytest.raises(FlashSoldOut):
+        flash.flash_sold_out_early(store_id=store.pk, sku_id=sku.pk)  # one second left
+    later = flash.time.time() + 1.1
+    monkeypatch.setattr(flash.time, "time", lambda: later)
+    flash.flash_sold_out_early(store_id=store.pk, sku_id=sku.pk)  # gone: 5 s after the read
