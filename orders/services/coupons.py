@@ -42,7 +42,8 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Sum
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from groupstore.models import Membership, ShareReward
@@ -452,8 +453,19 @@ def coupon_campaigns_sweep(now: datetime) -> int:
     )
     for pk in list(running.values_list("pk", flat=True)[:100]):
         done += coupon_campaign_issue_batch(campaign_id=pk, now=now)
-    closed = CouponCampaign.objects.filter(
-        status=CouponCampaign.Status.CLOSED, reserved_fen__gt=F("released_fen")
+    # Closed campaigns with something left to give back: the reserve beyond what was released
+    # and what its paid coupons spent (those never come back; without this, the first 100
+    # closed campaigns with a paid coupon would be picked on every run, and none after them).
+    spent = (
+        Coupon.objects.filter(campaign=OuterRef("pk"), status=Coupon.Status.USED)
+        .values("campaign")
+        .annotate(total=Sum("amount_fen"))
+        .values("total")
+    )
+    closed = (
+        CouponCampaign.objects.filter(status=CouponCampaign.Status.CLOSED)
+        .annotate(spent=Coalesce(Subquery(spent), 0))
+        .filter(reserved_fen__gt=F("released_fen") + F("spent"))
     )
     for pk in list(closed.order_by("pk").values_list("pk", flat=True)[:100]):
         done += bool(coupon_campaign_release(campaign_id=pk, now=now))

@@ -399,3 +399,32 @@ def test_the_data_migration_turns_old_values_into_the_wallets():
     assert got[void.pk] == ("withdrawn", "share_reward", "分享奖励券")
     assert (got[unpaid.pk][0], got[paid.pk][0]) == ("locked", "used")
     assert Order.objects.filter(payment_id=Coupon.objects.get(pk=unpaid.pk).payment_id).exists()
+
+
+def test_the_sweep_asks_back_only_closed_campaigns_with_something_left(monkeypatch):
+    """A closed campaign whose reserve went all to paid coupons has nothing to give back: it
+    is not picked again and again ahead of the campaigns that do (a page of 100)."""
+    from orders.services import coupons as coupon_services
+
+    spent = campaign(launch=False, code="SPENT1", status="closed", reserved_fen=500)
+    from shop.payments.models import Payment
+
+    buyer = UserFactory()
+    paid = Payment.objects.create(
+        purpose="order_checkout", payer=buyer, amount_fen=1_500, gateway="sandbox", out_trade_no="SPENT1",
+        description="抽纸",
+    )  # fmt: skip
+    Coupon.objects.create(
+        user=buyer, campaign=spent, amount_fen=500, status=Coupon.Status.USED, payment=paid,
+        used_at=timezone.now(), expires_at=timezone.now(), source=Coupon.Source.CAMPAIGN,
+        source_ref=f"campaign:{spent.pk}:1",
+    )  # fmt: skip
+    owing = campaign(launch=False, code="OWING1", status="closed", reserved_fen=1_000)
+    asked: list[int] = []
+    monkeypatch.setattr(
+        coupon_services, "coupon_campaign_release", lambda campaign_id, now: asked.append(campaign_id)
+    )
+
+    coupon_services.coupon_campaigns_sweep(timezone.now())
+
+    assert asked == [owing.pk]
