@@ -219,7 +219,8 @@ def pickup_point_of_leader(*, user) -> PickupPoint:
 
 def share_rewards_granted(*, owner_id: int | None = None):
     """Rewards whose coupon is still to be issued (for the orders app)."""
-    rewards = ShareReward.objects.filter(status=ShareReward.Status.GRANTED).order_by("pk")
+    rewards = ShareReward.objects.filter(status=ShareReward.Status.GRANTED)
+    rewards = rewards.select_related("store").order_by("pk")  # the notice names the store
     if owner_id is not None:
         rewards = rewards.filter(owner_id=owner_id)
     return rewards

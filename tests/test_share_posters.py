@@ -396,3 +396,36 @@ def test_a_nul_byte_in_a_scene_or_token_is_a_404_not_a_500(make_client, shop):
     client = make_client(member)
     assert client.get("/api/v1/share-scenes/ab%00cd").status_code == 404
     assert client.get(f"/api/v1/stores/{store.pk}/share-links/ab%00cd/poster").status_code == 404
+
+
+def test_a_picture_that_trickles_in_is_given_up_at_the_deadline(settings, monkeypatch):
+    import itertools
+
+    import requests
+
+    from groupstore.services import posters as poster_services
+
+    class Trickle:
+        status_code = 200
+
+        class raw:  # noqa: N801 - what requests' response names it
+            @staticmethod
+            def read(n, decode_content=True):
+                return b"x"  # a byte at a time, never the end
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    clock = itertools.count(0, 0.5)  # every look at the clock: half a second later
+    monkeypatch.setattr(poster_services.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(requests, "get", lambda url, **kwargs: Trickle())
+    settings.POSTER_IMAGE_HOSTS = ["img.example-cdn.com"]
+
+    class Product:
+        pk = 1
+        images = ["https://img.example-cdn.com/a.jpg"]
+
+    assert poster_services._picture(Product()) is None

@@ -26,6 +26,7 @@ import json
 import logging
 import secrets
 import string
+import time
 from dataclasses import dataclass
 
 import requests
@@ -51,6 +52,7 @@ SCENE_ALPHABET = string.ascii_letters + string.digits
 CODE_WIDTH = 430  # WeChat's default; the poster shows it at 240 px
 CODE_CACHE_S = 30 * 24 * 3600
 PICTURE_MAX_BYTES = 5 * 1024 * 1024
+PICTURE_DEADLINE_S = 5  # the whole download
 PICTURE_TIMEOUT_S = 3
 SHARER_FALLBACK = "群友"
 
@@ -124,7 +126,19 @@ def _picture(product: Product) -> bytes | None:
         with requests.get(url, timeout=PICTURE_TIMEOUT_S, allow_redirects=False, stream=True) as response:
             if response.status_code != 200:
                 return None
-            body = response.raw.read(PICTURE_MAX_BYTES + 1, decode_content=True)
+            # A per-read timeout alone lets a host that trickles bytes hold the worker: the
+            # whole download has a deadline too.
+            deadline, chunks, size = time.monotonic() + PICTURE_DEADLINE_S, [], 0
+            while size <= PICTURE_MAX_BYTES:
+                if time.monotonic() > deadline:
+                    logger.warning("A product picture was too slow for a poster (product %s).", product.pk)
+                    return None
+                chunk = response.raw.read(64 * 1024, decode_content=True)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            body = b"".join(chunks)
     except requests.RequestException:
         logger.warning("A product picture could not be fetched for a poster (product %s).", product.pk)
         return None

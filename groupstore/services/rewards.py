@@ -154,7 +154,7 @@ def _grant(
 def share_reward_notify_issued(*, reward: ShareReward, coupon_id: int) -> None:
     """For the orders app, once it has issued the reward's coupon (same transaction): the
     owner's notice, naming the coupon so the owner finds it in ``GET /coupons``."""
-    store_name = Store.objects.filter(pk=reward.store_id).values_list("name", flat=True).first() or ""
+    store_name = reward.store.name  # read with the reward by the sweep (select_related)
     notification_send(
         recipient_id=reward.owner_id,
         kind="share_reward_granted",
