@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "groupstore",
     "orders",
     "rebates",
+    "console",
     "demo",
 ]
 
