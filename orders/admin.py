@@ -22,7 +22,7 @@ from .models import (
 from .services.after_sales import after_sale_arbitrate
 from .services.coupons import coupon_void
 from .services.flash import flash_gate_reset
-from .services.flash_offers import flash_offer_review
+from .services.flash_offers import flash_offer_ops_save, flash_offer_overlaps, flash_offer_review
 from .services.refunds import order_refund_full
 from .services.sweepers import teams_expire_due
 from .services.teams import team_fail
@@ -202,6 +202,21 @@ class FlashOfferForm(forms.ModelForm):
             raise forms.ValidationError(
                 f"{self.instance.sold_count} units are already sold; the cap cannot go lower."
             )
+        if (
+            sku
+            and data.get("starts_at")
+            and data.get("ends_at")
+            and flash_offer_overlaps(
+                sku_id=sku.pk,
+                starts_at=data["starts_at"],
+                ends_at=data["ends_at"],
+                exclude_id=self.instance.pk,
+            )
+        ):
+            raise forms.ValidationError(
+                "Another waiting or approved offer of this SKU overlaps this window: "
+                "one flash price at a time."
+            )
         return data
 
 
@@ -300,10 +315,7 @@ class FlashOfferAdmin(admin.ModelAdmin):
         return f"{obj.sold_count} / {obj.quantity}"
 
     def save_model(self, request, obj, form, change):
-        if not change:  # ops create it: no review needed
-            obj.status = FlashOffer.Status.APPROVED
-            obj.reviewed_by, obj.reviewed_at = request.user, timezone.now()
-        super().save_model(request, obj, form, change)
+        flash_offer_ops_save(offer=obj, reviewer=request.user)  # one they add is approved at once
         if change:
             flash_gate_reset(offer_id=obj.pk)  # the gate reseeds from the new cap
 

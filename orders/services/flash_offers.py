@@ -20,6 +20,7 @@ from merchants.services.onboarding import notify_staff
 from orders.errors import FlashOfferNotReviewable, FlashOfferOverlaps
 from orders.locks import flash_offer_qs_for_update
 from orders.models import FlashOffer
+from products.models import Sku
 from products.selectors import sku_get_for_merchant
 from shop.errors import ValidationFailed
 from shop.money import fen_display
@@ -76,7 +77,7 @@ def flash_offer_propose(
         raise ValidationFailed(fields=problems)
     with transaction.atomic():
         # Two proposals of one SKU at once: the SKU's row serialises them (no key update).
-        type(sku).objects.select_for_update(no_key=True).filter(pk=sku.pk).first()
+        _lock_sku(sku.pk)
         if _overlapping(sku_id=sku.pk, starts_at=starts_at, ends_at=ends_at).exists():
             raise FlashOfferOverlaps()
         return FlashOffer.objects.create(
@@ -99,6 +100,37 @@ def _overlapping(*, sku_id: int, starts_at: datetime, ends_at: datetime, exclude
         ends_at__gt=starts_at,
     )
     return offers.exclude(pk=exclude_id) if exclude_id is not None else offers
+
+
+def flash_offer_overlaps(
+    *, sku_id: int, starts_at: datetime, ends_at: datetime, exclude_id: int | None
+) -> bool:
+    """Whether another waiting or approved offer of the SKU overlaps this window (admin's
+    form asks first, for a friendly error; the saving service asks again under the lock)."""
+    return _overlapping(sku_id=sku_id, starts_at=starts_at, ends_at=ends_at, exclude_id=exclude_id).exists()
+
+
+def _lock_sku(sku_id: int) -> None:
+    # Everything that decides "one flash price at a time" for a SKU queues on its row (no key
+    # update, so checkouts' stock updates are not blocked).
+    Sku.objects.select_for_update(no_key=True).filter(pk=sku_id).first()
+
+
+@transaction.atomic
+def flash_offer_ops_save(*, offer: FlashOffer, reviewer, now: datetime | None = None) -> FlashOffer:
+    """Ops add or edit an offer in admin. One they add is approved at once (no review). Either
+    way its window may not overlap another waiting or approved offer of the SKU (409), checked
+    under the SKU's lock so that an approval or a proposal at the same moment cannot slip by."""
+    _lock_sku(offer.sku_id)
+    if flash_offer_overlaps(
+        sku_id=offer.sku_id, starts_at=offer.starts_at, ends_at=offer.ends_at, exclude_id=offer.pk
+    ):
+        raise FlashOfferOverlaps()
+    if offer.pk is None:
+        offer.status = FlashOffer.Status.APPROVED
+        offer.reviewed_by, offer.reviewed_at = reviewer, now or timezone.now()
+    offer.save()
+    return offer
 
 
 @transaction.atomic
@@ -126,6 +158,7 @@ def flash_offer_review(
             raise FlashOfferNotReviewable("The offer's window has already ended; it cannot go live.")
         if offer.flash_price_fen >= offer.sku.price_fen:
             raise FlashOfferNotReviewable("The SKU's price has since dropped to or below the flash price.")
+        _lock_sku(offer.sku_id)  # two overlapping proposals approved at once: one wins
         approved = _overlapping(
             sku_id=offer.sku_id, starts_at=offer.starts_at, ends_at=offer.ends_at, exclude_id=offer.pk
         ).filter(status=FlashOffer.Status.APPROVED)

@@ -439,3 +439,65 @@ def test_the_product_page_looks_the_token_up_only_when_store_id_asks(django_asse
     assert public.status_code == 200
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "authentication_failed"
+
+
+def test_ops_cannot_add_an_offer_overlapping_an_approved_one_in_admin(admin_client):
+    sku = SkuFactory(price_fen=2_000)
+    existing = flash_offer(sku=sku)  # live now, for an hour
+    now = timezone.localtime()
+
+    refused = admin_client.post(
+        "/admin/orders/flashoffer/add/",
+        {
+            "sku": sku.pk,
+            "flash_price_fen": 990,
+            "starts_at_0": now.date().isoformat(),
+            "starts_at_1": "00:00:00",
+            "ends_at_0": (now + timedelta(days=2)).date().isoformat(),
+            "ends_at_1": "00:00:00",
+            "quantity": 10,
+            "per_user_limit": 1,
+        },
+    )
+
+    assert refused.status_code == 200
+    assert b"overlaps this window" in refused.content
+    assert list(FlashOffer.objects.values_list("pk", flat=True)) == [existing.pk]
+
+
+def test_the_admin_saving_service_refuses_an_overlap_the_form_did_not_see(seller):
+    from orders.services.flash_offers import flash_offer_ops_save
+
+    _, sku = seller
+    live = flash_offer(sku=sku)
+    added_meanwhile = FlashOffer(
+        sku=sku,
+        flash_price_fen=900,
+        starts_at=live.starts_at,
+        ends_at=live.ends_at,
+        quantity=5,
+        per_user_limit=1,
+    )
+
+    with pytest.raises(FlashOfferOverlaps):
+        flash_offer_ops_save(offer=added_meanwhile, reviewer=None)
+
+    assert FlashOffer.objects.filter(sku=sku).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_overlapping_offers_approved_at_once_leave_exactly_one_approved():
+    from shop.testing.concurrency import run_concurrently
+
+    sku = SkuFactory(price_fen=1_990, on_hand=100)
+    start = timezone.now() + timedelta(hours=1)
+    window = {"starts_at": start, "ends_at": start + timedelta(hours=2), "status": "pending_review"}
+    # Two waiting offers of one SKU overlapping (older data, or edited in admin since).
+    offers = [flash_offer(sku=sku, price_fen=900 + i, **window) for i in range(2)]
+
+    results = run_concurrently(
+        lambda i: flash_offer_review(offer_id=offers[i].pk, approve=True, reviewer=None), times=2
+    )
+
+    assert sum(isinstance(r, FlashOfferOverlaps) for r in results) == 1, results
+    assert FlashOffer.objects.filter(sku=sku, status="approved").count() == 1
