@@ -76,14 +76,21 @@ def order_list_for_leader(
     orders = Order.objects.filter(store_id__in=leader_venue_store_ids(user=user))
     if status:
         orders = orders.filter(status=status)
-    orders = _by_delivery(orders, delivery_type)
-    return (
-        orders.select_related("buyer", "pickup")
-        .prefetch_related(
-            Prefetch("items", queryset=OrderItem.objects.order_by("pk")),
-            Prefetch("after_sales", queryset=AfterSale.objects.order_by("pk")),
-        )
-        .order_by("-id")
+    return _as_leader_sees(_by_delivery(orders, delivery_type)).order_by("-id")
+
+
+def order_get_after_leader_write(*, order_id: int) -> Order:
+    """The order as a leader sees it, to answer a write the leader has just committed (marked
+    arrived, redeemed a code). The write checked the leader; reading again through
+    ``order_list_for_leader`` would answer 403 to a leader decertified in between, for a
+    write that stands."""
+    return _as_leader_sees(Order.objects.filter(pk=order_id)).get()
+
+
+def _as_leader_sees(orders: QuerySet[Order]) -> QuerySet[Order]:
+    return orders.select_related("buyer", "pickup").prefetch_related(
+        Prefetch("items", queryset=OrderItem.objects.order_by("pk")),
+        Prefetch("after_sales", queryset=AfterSale.objects.order_by("pk")),
     )
 
 

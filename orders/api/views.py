@@ -10,12 +10,12 @@ from rest_framework.views import APIView
 
 from groupstore.services import pickup_point_for_checkout
 from merchants.api.permissions import MERCHANT_STAFF
-from orders.errors import OrderNotFound
 from orders.models import AfterSale, Order
 from orders.selectors import (
     after_sale_get_for_buyer,
     after_sale_get_for_merchant,
     after_sale_list_for_merchant,
+    order_get_after_leader_write,
     order_get_for_buyer,
     order_get_for_merchant,
     order_list_for_buyer,
@@ -548,13 +548,6 @@ class OrderPickupApi(APIView):
         return Response(BuyerPickupOutput(pickup_get_for_buyer(buyer=request.user, order_id=order_id)).data)
 
 
-def _leader_order(*, user, order_id: int) -> Order:
-    order = order_list_for_leader(user=user).filter(pk=order_id).first()
-    if order is None:
-        raise OrderNotFound()
-    return order
-
-
 class LeaderOrderListApi(ListAPIView):
     """``GET /leaders/me/orders``: a certified leader's venue orders (nicknames, items, status,
     delivery, after-sales; no phones, addresses or pickup codes)."""
@@ -582,7 +575,7 @@ class LeaderOrderArrivedApi(APIView):
     @extend_schema(request=None, responses=LeaderOrderOutput)
     def post(self, request, order_id: int):
         pickup_mark_arrived(leader=request.user, order_id=order_id)
-        return Response(LeaderOrderOutput(_leader_order(user=request.user, order_id=order_id)).data)
+        return Response(LeaderOrderOutput(order_get_after_leader_write(order_id=order_id)).data)
 
 
 class LeaderPickupRedeemApi(APIView):
@@ -598,4 +591,4 @@ class LeaderPickupRedeemApi(APIView):
         payload = self.InputSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         order = pickup_redeem(leader=request.user, code=payload.validated_data["code"])
-        return Response(LeaderOrderOutput(_leader_order(user=request.user, order_id=order.pk)).data)
+        return Response(LeaderOrderOutput(order_get_after_leader_write(order_id=order.pk)).data)

@@ -511,3 +511,28 @@ def test_a_leader_holding_parcels_cannot_erase_the_account_and_exports_the_point
     assert exported.json()["leader"]["pickup_point"]["name"] == POINT["name"]
     error = assert_error(refused, 409)
     assert "pickup point has 1 parcel" in error["message"]
+
+
+@pytest.mark.parametrize("write", ["arrive", "redeem"])
+def test_a_leader_decertified_just_after_a_write_is_answered_with_it_not_403(venue, monkeypatch, write):
+    """The write checked the leader and committed; the answer must describe it, not refuse."""
+    from groupstore.models import Leader
+    from orders.api import views
+
+    order = venue.shipped_pickup_order()
+    code = venue.code_of(order)
+    if write == "redeem":
+        assert venue.arrive(order).status_code == 200
+    name = "pickup_mark_arrived" if write == "arrive" else "pickup_redeem"
+    service = getattr(views, name)
+
+    def then_decertified(**kwargs):
+        done = service(**kwargs)
+        Leader.objects.filter(user=venue.leader).update(status=Leader.Status.REJECTED)
+        return done
+
+    monkeypatch.setattr(views, name, then_decertified)
+    response = venue.arrive(order) if write == "arrive" else venue.redeem(code)
+
+    assert response.status_code == 200, response.content
+    assert response.json()["id"] == order.pk
