@@ -386,15 +386,24 @@ def coupon_redeem(*, user, code: str, now: datetime | None = None) -> Coupon:
     return coupon
 
 
+# A checkout reads its clock when the request starts and locks the coupon (``coupon_use``)
+# a few milliseconds later, judging expiry by that earlier moment. A release running in
+# between, a little past the expiry, would give back the reserve of a coupon that is then
+# locked and paid: the reserve would be short. Releases so wait out this margin after a
+# coupon's expiry, far longer than any checkout's transaction lasts.
+EXPIRY_GRACE = timedelta(minutes=5)
+
+
 def _outstanding_fen(campaign_id: int, now: datetime) -> tuple[int, int]:
     """(used, still promised): the amounts of the campaign's coupons paid for, and of those
-    still locked or usable before their expiry."""
+    still locked or usable before their expiry (plus ``EXPIRY_GRACE``)."""
     coupons = Coupon.objects.filter(campaign_id=campaign_id)
     sums = coupons.aggregate(
         used=Sum("amount_fen", filter=Q(status=Coupon.Status.USED), default=0),
         promised=Sum(
             "amount_fen",
-            filter=Q(status=Coupon.Status.LOCKED) | Q(status=Coupon.Status.USABLE, expires_at__gt=now),
+            filter=Q(status=Coupon.Status.LOCKED)
+            | Q(status=Coupon.Status.USABLE, expires_at__gt=now - EXPIRY_GRACE),
             default=0,
         ),
     )

@@ -23,13 +23,16 @@ from orders.errors import (
 )
 from orders.models import Coupon, CouponCampaign, Order, Team
 from orders.services.coupons import (
+    EXPIRY_GRACE,
     campaign_reserve,
     coupon_campaign_close,
     coupon_campaign_issue_batch,
     coupon_campaign_launch,
+    coupon_campaign_release,
     coupon_campaigns_sweep,
     coupon_issue_for_share_reward,
     coupon_redeem,
+    coupon_use,
     coupon_void,
     marketing_budget_allocate,
 )
@@ -42,6 +45,7 @@ from shop.ledger.models import Account
 from shop.ledger.selectors import account_balance
 from shop.ledger.services import AccountRef
 from shop.notifications.models import Notification
+from shop.payments.tests.helpers import make_payment
 from shop.testing.asserts import assert_error
 
 from .helpers import buy, buy_paid, coupon, team_sku
@@ -325,7 +329,9 @@ def test_paying_with_a_campaign_coupon_draws_on_its_reserve_and_closing_returns_
     assert books_problems() == []
 
     Coupon.objects.filter(pk=theirs.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
-    coupon_campaigns_sweep(timezone.now())  # it expired unused: its 500 back too
+    coupon_campaigns_sweep(timezone.now())  # just expired: held a while yet (EXPIRY_GRACE)
+    assert account_balance(ref=reserve) == 500
+    coupon_campaigns_sweep(timezone.now() + EXPIRY_GRACE)  # it expired unused: its 500 back too
 
     c_campaign.refresh_from_db()
     assert (c_campaign.released_fen, account_balance(ref=reserve)) == (1_500, 0)
@@ -428,3 +434,22 @@ def test_the_sweep_asks_back_only_closed_campaigns_with_something_left(monkeypat
     coupon_services.coupon_campaigns_sweep(timezone.now())
 
     assert asked == [owing.pk]
+
+
+def test_a_release_just_past_expiry_keeps_the_reserve_of_a_coupon_a_checkout_is_locking(budget):
+    """The checkout judged the coupon by its clock read a moment before expiry; the release ran
+    a moment after. The coupon is locked (and may be paid): its reserve must still be there."""
+    c_campaign = campaign(cap_fen=500, amount_fen=500)
+    me = UserFactory()
+    mine = coupon_redeem(user=me, code="HELLO14")
+    coupon_campaign_close(campaign_id=c_campaign.pk)
+    expiry = timezone.now() + timedelta(minutes=1)
+    Coupon.objects.filter(pk=mine.pk).update(expires_at=expiry)
+
+    released = coupon_campaign_release(campaign_id=c_campaign.pk, now=expiry + timedelta(seconds=1))
+    payment = make_payment(payer=me)
+    coupon_use(coupon=mine, buyer=me, payment_id=payment.pk, now=expiry - timedelta(milliseconds=5))
+
+    assert released == 0
+    assert account_balance(ref=campaign_reserve(c_campaign.pk)) == 500
+    assert books_problems() == []
