@@ -76,6 +76,24 @@ class Category(BaseModel):
             )
 
 
+class OnSaleCount(models.Model):
+    """How many products are on sale, in all (``category_id`` 0) and per category: the count
+    the shop's home page (``GET /products`` without a query) shows, read as one row instead of
+    counting the catalog on every request.
+
+    Kept exact by a PostgreSQL trigger on the products table (migration
+    ``0006_onsalecount``: every insert, delete and change of status or category, however it is
+    made — ``save()``, ``update()``, raw SQL), in the same transaction as the change, so a
+    reader sees a count that matches the products it can see. On SQLite (the embedded
+    default) it is not kept and the listing counts as before."""
+
+    category_id = models.BigIntegerField(primary_key=True, help_text="0: every category")
+    products = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.products} on sale in {self.category_id or 'all'}"
+
+
 class Product(BaseModel):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"

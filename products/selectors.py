@@ -9,7 +9,7 @@ from django.db.models import F, Prefetch, Q, QuerySet
 
 from . import sql
 from .errors import ProductNotFound, SkuNotFound
-from .models import Category, Product, Sku
+from .models import Category, OnSaleCount, Product, Sku
 from .search import fallback_words, parse_query
 
 ORDERINGS = {
@@ -126,7 +126,11 @@ def product_page_on_sale(
             max_price_fen=max_price_fen,
             ordering=ordering,
         )
-        count = products.count()
+        plain = not (q and q.strip()) and min_price_fen is None and max_price_fen is None
+        if plain and connection.vendor == "postgresql":
+            count = _on_sale_count(category_id)  # the home page: one row, not a count of the catalog
+        else:
+            count = products.count()
         rows = list(products.values(*LIST_FIELDS)[offset : offset + limit]) if count > offset else []
         return count, rows
     parsed = parse_query(q)
@@ -147,6 +151,12 @@ def product_page_on_sale(
         if count:
             return count, rows
     return 0, []
+
+
+def _on_sale_count(category_id: int | None) -> int:
+    """The maintained count of on-sale products (``OnSaleCount``), in all or in one category."""
+    row = OnSaleCount.objects.filter(category_id=category_id or 0).values_list("products", flat=True)
+    return next(iter(row), 0)
 
 
 def _search_page_sql(
