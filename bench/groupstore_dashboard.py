@@ -11,8 +11,9 @@ What it does, step by step (each step prints what it did):
 3. Starts gunicorn as in production (sync workers, 2×cores+1, persistent database
    connections) with DEBUG=0 and SANDBOX off, on that database; worker recycling is
    turned off for the run (a recycle re-imports Django mid-measurement).
-4. For each endpoint (``/stores/{id}/dashboard`` and ``/stores/{id}/members``, first
-   page; and ``/me`` as the floor of any authenticated call): 5 s warm-up, then wrk
+4. For each endpoint (``/bench/read_1``, the authenticated floor: token + one SELECT by
+   primary key; ``/stores/{id}/dashboard`` and ``/stores/{id}/members``, first page; and
+   ``/me``), in one run, each as a ratio to ``read_1``: 5 s warm-up, then wrk
    with ``--connections`` (16) for ``--duration`` seconds; prints requests/s and
    latency percentiles (p50/p95/p99) as wrk measures them, plus non-2xx counts.
    Also one connection alone, for the per-request cost.
@@ -91,10 +92,14 @@ def main() -> int:
             print(f"data: {data}", flush=True)
             print(f"members page plan:\n{plan}", flush=True)
             report["load_before"] = os.getloadavg()
-            server = harness.start_gunicorn(env_for(args.database), args.port, args.workers)
+            # The bench settings add the reference endpoints (bench/reference_app) in front.
+            server = harness.start_gunicorn(
+                env_for(args.database, DJANGO_SETTINGS_MODULE="shop.settings.bench"), args.port, args.workers
+            )
             try:
                 report["results"] = {}
                 for name, path in (
+                    ("read_1", "/bench/read_1"),  # the floor the others are measured against
                     ("dashboard", "/api/v1/stores/{id}/dashboard"),
                     ("members_first_page", "/api/v1/stores/{id}/members"),
                     # For scale: the lightest authenticated call there is (token + 2 small reads).
@@ -107,6 +112,11 @@ def main() -> int:
                     alone = wrk(args.port, targets, path, connections=1, seconds=max(5, args.duration // 2))
                     report["results"][name] = {"c16": loaded, "c1": alone}
                     print(f"{name}: {args.connections} conns {loaded}\n{name}: 1 conn {alone}", flush=True)
+                floor = report["results"]["read_1"]["c16"]["rps"]
+                report["ratio_to_read_1"] = {
+                    name: round(r["c16"]["rps"] / floor, 2) for name, r in report["results"].items()
+                }
+                print(f"ratio to read_1 at {args.connections} connections: {report['ratio_to_read_1']}")
             finally:
                 server.stop()
     finally:

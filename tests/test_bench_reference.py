@@ -12,7 +12,9 @@ def test_the_reference_app_is_not_installed_outside_the_bench_settings():
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("method", "path"), [("get", "/bench/hello"), ("post", "/bench/buy")])
+@pytest.mark.parametrize(
+    ("method", "path"), [("get", "/bench/hello"), ("get", "/bench/read_1"), ("post", "/bench/buy")]
+)
 def test_the_reference_endpoints_are_not_reachable(api_client, method, path):
     response = getattr(api_client, method)(path, {"item_id": 1}, format="json")
     assert response.status_code == 404

@@ -1,5 +1,6 @@
-"""``GET /bench/hello`` (DRF's ceiling), ``POST /bench/buy`` (the write path's ceiling) and
-``GET /bench/ready`` (the readiness probe of ``bench/harness.py``).
+"""``GET /bench/hello`` (DRF's ceiling), ``GET /bench/read_1`` (the authenticated floor),
+``POST /bench/buy`` (the write path's ceiling) and ``GET /bench/ready`` (the readiness probe of
+``bench/harness.py``).
 
 The buy is one transaction of one SELECT of a price, one INSERT and one conditional
 stock UPDATE (``stock >= 1``, issued last), as LIMITS.md row f+ measured it. No
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F
 from django.http import HttpResponse
@@ -27,6 +29,17 @@ class HelloApi(APIView):
 
     def get(self, request):
         return Response({"hello": "world"})
+
+
+class ReadOneApi(APIView):
+    """The authenticated floor (issue 18): DRF with the API's own defaults — bearer-token
+    authentication, ``IsAuthenticated``, the JSON renderer — and one indexed SELECT by primary
+    key. Every authenticated read of the API does at least this much; what a real endpoint
+    costs beyond it is its own work plus what the framework adds for it."""
+
+    def get(self, request):
+        row = get_user_model().objects.filter(pk=request.user.pk).values_list("pk", "nickname").first()
+        return Response({"id": row[0], "nickname": row[1]})
 
 
 class BuyApi(APIView):
