@@ -110,7 +110,9 @@ class SubscribeGrant(BaseModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "template_id"], name="subscribegrant_one_per_template"),
-            models.CheckConstraint(condition=models.Q(remaining_count__gte=0), name="subscribegrant_count_gte_0"),
+            models.CheckConstraint(
+                condition=models.Q(remaining_count__gte=0), name="subscribegrant_count_gte_0"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -109,7 +109,9 @@ def subscribe_results_record(*, user, results: dict[str, str]) -> dict[str, int]
                     updated_at=timezone.now(),
                 )
             else:  # ban / filter: the user switched it off, WeChat would answer 43101
-                SubscribeGrant.objects.filter(pk=grant.pk).update(remaining_count=0, updated_at=timezone.now())
+                SubscribeGrant.objects.filter(pk=grant.pk).update(
+                    remaining_count=0, updated_at=timezone.now()
+                )
     return subscribe_counts_for_user(user=user)
 
 
@@ -225,7 +227,9 @@ def subscribe_message_attempt(*, message_id: int, now: datetime | None = None) -
     message = SubscribeMessage.objects.select_related("recipient").get(pk=message_id)
     openid = getattr(message.recipient, "openid", None)
     if not openid:
-        return _record(message, now=now, status=SubscribeMessage.Status.SKIPPED, error="the user has no openid")
+        return _record(
+            message, now=now, status=SubscribeMessage.Status.SKIPPED, error="the user has no openid"
+        )
     if not message.is_grant_taken:
         with transaction.atomic():
             if not subscribe_grant_take(user_id=message.recipient_id, template_id=message.template_id):
@@ -268,7 +272,9 @@ def _this_attempt(message: SubscribeMessage):
     )
 
 
-def _record(message: SubscribeMessage, *, now: datetime, status: str, error: str = "", msgid: str = "") -> str:
+def _record(
+    message: SubscribeMessage, *, now: datetime, status: str, error: str = "", msgid: str = ""
+) -> str:
     fields: dict = {"status": status, "last_error": error[:LAST_ERROR_CHARS], "updated_at": now}
     if status == SubscribeMessage.Status.SENT:
         fields.update(sent_at=now, wechat_msgid=msgid[:64])

@@ -40,7 +40,7 @@ logger = logging.getLogger("shop.notifications.subscribe")
 
 MP_API = "https://api.weixin.qq.com"
 SEND_PATH = "/cgi-bin/message/subscribe/send"
-TOKEN_PATH = "/cgi-bin/stable_token"
+TOKEN_PATH = "/cgi-bin/stable_token"  # noqa: S105 - a URL path, not a secret
 TOKEN_EXPIRED = {40001, 40014, 42001}  # access_token invalid / malformed / expired
 NO_SUBSCRIPTION = 43101
 TRANSIENT = {-1, 45009}  # system busy; over the call quota
@@ -103,9 +103,13 @@ class WechatSubscribeSender:
 
     name = "wechat"
 
-    def __init__(self, *, appid: str, app_secret: str, miniprogram_state: str = "formal", lang: str = "zh_CN"):
+    def __init__(
+        self, *, appid: str, app_secret: str, miniprogram_state: str = "formal", lang: str = "zh_CN"
+    ):
         if not appid or not app_secret:
-            raise SubscribeNotConfigured("WECHAT_APPID and WECHAT_APP_SECRET are needed for subscribe messages")
+            raise SubscribeNotConfigured(
+                "WECHAT_APPID and WECHAT_APP_SECRET are needed for subscribe messages"
+            )
         self.appid = appid
         self._app_secret = app_secret
         self.miniprogram_state = miniprogram_state
@@ -138,7 +142,8 @@ class WechatSubscribeSender:
             return token
         try:
             data = self._post(
-                TOKEN_PATH, {"grant_type": "client_credential", "appid": self.appid, "secret": self._app_secret}
+                TOKEN_PATH,
+                {"grant_type": "client_credential", "appid": self.appid, "secret": self._app_secret},
             )
         except SubscribeRejected as exc:  # a wrong secret is not fixed by waiting, but ops can fix it
             raise SubscribeTransient(f"no access token: {exc}", errcode=exc.errcode) from exc

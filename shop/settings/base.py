@@ -387,7 +387,12 @@ WECHAT_SUBSCRIBE_TEMPLATES = {
     "order_paid": _subscribe_template(
         "order_paid",
         page="pages/order/detail?id={order_id}",
-        data={"character_string1": "{order_id}", "amount2": "{amount}", "thing3": "{items}", "time4": "{time}"},
+        data={
+            "character_string1": "{order_id}",
+            "amount2": "{amount}",
+            "thing3": "{items}",
+            "time4": "{time}",
+        },
     ),
     "order_shipped": _subscribe_template(
         "order_shipped",

@@ -15,12 +15,12 @@ from shop.notifications.selectors import (
     webhook_get_for_owner,
     webhook_list_for_owner,
 )
-from shop.notifications.subscribe import subscribe_counts_for_user, subscribe_results_record
 from shop.notifications.services import (
     notification_mark_read,
     webhook_endpoint_create,
     webhook_endpoint_deactivate,
 )
+from shop.notifications.subscribe import subscribe_counts_for_user, subscribe_results_record
 
 
 class NotificationOutput(ModelSerializer):
@@ -128,9 +128,7 @@ class SubscriptionsApi(APIView):
     throttle_scope = "subscribe_report"
 
     class InputSerializer(Serializer):
-        results = serializers.DictField(
-            child=serializers.CharField(max_length=300), allow_empty=False
-        )
+        results = serializers.DictField(child=serializers.CharField(max_length=300), allow_empty=False)
 
     def get_throttles(self):
         return [UserScopedRateThrottle()] if self.request.method == "POST" else []

@@ -6,63 +6,131 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('notifications', '0002_webhooks'),
+        ("notifications", "0002_webhooks"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SubscribeMessage',
+            name="SubscribeMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('key', models.CharField(max_length=300, unique=True)),
-                ('kind', models.CharField(max_length=40)),
-                ('template_id', models.CharField(max_length=64)),
-                ('page', models.CharField(blank=True, max_length=200)),
-                ('data', models.JSONField(help_text="WeChat's data: {key: {value}}.")),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('sent', 'Sent'), ('skipped', 'Not sent: no subscription left (or no openid)'), ('refused', 'Refused by WeChat: the user has no subscription (43101)'), ('failed', 'Failed (gave up, or WeChat refused the message)')], default='pending', max_length=10)),
-                ('is_grant_taken', models.BooleanField(default=False)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField()),
-                ('last_error', models.CharField(blank=True, max_length=300)),
-                ('wechat_msgid', models.CharField(blank=True, max_length=64)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('notification', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='subscribe_messages', to='notifications.notification')),
-                ('recipient', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("key", models.CharField(max_length=300, unique=True)),
+                ("kind", models.CharField(max_length=40)),
+                ("template_id", models.CharField(max_length=64)),
+                ("page", models.CharField(blank=True, max_length=200)),
+                ("data", models.JSONField(help_text="WeChat's data: {key: {value}}.")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sent", "Sent"),
+                            ("skipped", "Not sent: no subscription left (or no openid)"),
+                            ("refused", "Refused by WeChat: the user has no subscription (43101)"),
+                            ("failed", "Failed (gave up, or WeChat refused the message)"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("is_grant_taken", models.BooleanField(default=False)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField()),
+                ("last_error", models.CharField(blank=True, max_length=300)),
+                ("wechat_msgid", models.CharField(blank=True, max_length=64)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "notification",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="subscribe_messages",
+                        to="notifications.notification",
+                    ),
+                ),
+                (
+                    "recipient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='SandboxSubscribeSend',
+            name="SandboxSubscribeSend",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('touser', models.CharField(max_length=128)),
-                ('template_id', models.CharField(max_length=64)),
-                ('page', models.CharField(blank=True, max_length=200)),
-                ('data', models.JSONField()),
-                ('sent_at', models.DateTimeField(auto_now_add=True)),
-                ('message', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='sandbox_sends', to='notifications.subscribemessage')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("touser", models.CharField(max_length=128)),
+                ("template_id", models.CharField(max_length=64)),
+                ("page", models.CharField(blank=True, max_length=200)),
+                ("data", models.JSONField()),
+                ("sent_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "message",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="sandbox_sends",
+                        to="notifications.subscribemessage",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='SubscribeGrant',
+            name="SubscribeGrant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('template_id', models.CharField(max_length=64)),
-                ('remaining_count', models.PositiveIntegerField(default=0)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("template_id", models.CharField(max_length=64)),
+                ("remaining_count", models.PositiveIntegerField(default=0)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('user', 'template_id'), name='subscribegrant_one_per_template'), models.CheckConstraint(condition=models.Q(('remaining_count__gte', 0)), name='subscribegrant_count_gte_0')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("user", "template_id"), name="subscribegrant_one_per_template"
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("remaining_count__gte", 0)), name="subscribegrant_count_gte_0"
+                    ),
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='subscribemessage',
-            index=models.Index(condition=models.Q(('status', 'pending')), fields=['next_attempt_at'], name='subscribemessage_due_idx'),
+            model_name="subscribemessage",
+            index=models.Index(
+                condition=models.Q(("status", "pending")),
+                fields=["next_attempt_at"],
+                name="subscribemessage_due_idx",
+            ),
         ),
     ]
