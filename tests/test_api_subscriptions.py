@@ -68,3 +68,21 @@ def test_anonymous_callers_are_refused(make_client):
         anonymous.post("/api/v1/me/subscriptions", {"results": {PAID: "accept"}}, format="json").status_code
         == 401
     )
+
+
+def test_erasing_the_account_forgets_its_subscriptions_and_messages(make_client):
+    from accounts.privacy import user_erase
+    from shop.notifications.models import SubscribeMessage
+    from shop.notifications.tests.subscribe_helpers import subscribe_message
+
+    me, other = UserFactory(), UserFactory()
+    for user in (me, other):
+        make_client(user).post("/api/v1/me/subscriptions", {"results": {PAID: "accept"}}, format="json")
+        subscribe_message(user=user)
+
+    user_erase(user_id=me.pk)
+
+    assert not SubscribeGrant.objects.filter(user=me).exists()
+    assert not SubscribeMessage.objects.filter(recipient=me).exists()
+    assert SubscribeGrant.objects.filter(user=other).exists()
+    assert SubscribeMessage.objects.filter(recipient=other).exists()
