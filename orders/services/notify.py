@@ -86,12 +86,11 @@ def after_sale_notify_merchant(*, case: AfterSale, event: str, deadline: datetim
 
 
 def order_items_summary(order: Order) -> str:
-    """ "<first item title> 等 N 件" — what a short message calls the order's goods."""
-    titles = list(order.items.order_by("pk").values_list("product_title", flat=True)[:2])
-    count = order.items.count()
+    """ "<first item title> 等 N 种" (N item lines): what a short message calls the goods."""
+    titles = list(order.items.order_by("pk").values_list("product_title", flat=True))  # one query
     if not titles:
         return f"订单 {order.pk}"
-    return titles[0] if count == 1 else f"{titles[0]} 等 {count} 件"
+    return titles[0] if len(titles) == 1 else f"{titles[0]} 等 {len(titles)} 种"
 
 
 def order_notify_buyer(

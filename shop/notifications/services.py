@@ -51,7 +51,9 @@ def notification_send(
     data: dict | None = None,
     dedupe_key: str | None = None,
 ) -> Notification:
-    """Create an in-app notification and queue it to the recipient's webhooks.
+    """Create an in-app notification and queue it to the recipient's webhooks and, when
+    its kind has a WeChat template and the recipient a subscription left, as a subscribe
+    message (``subscribe.subscribe_message_enqueue``; sent after commit).
 
     With ``dedupe_key``, sending twice (a retried task, a replayed callback) creates one
     notification and one delivery per webhook. Whatever ``data`` holds reaches the

@@ -225,6 +225,10 @@ def subscribe_message_attempt(*, message_id: int, now: datetime | None = None) -
     if not claimed:
         return "not_due"
     message = SubscribeMessage.objects.select_related("recipient").get(pk=message_id)
+    if message.attempts > settings.SUBSCRIBE_MAX_ATTEMPTS:
+        # Attempts that ended in an unexpected error (the row's lease ran out and the
+        # sweeper handed it over again): stop here rather than every minute for ever.
+        return _record(message, now=now, status=SubscribeMessage.Status.FAILED, error="too many attempts")
     openid = getattr(message.recipient, "openid", None)
     if not openid:
         return _record(
@@ -256,7 +260,7 @@ def subscribe_message_attempt(*, message_id: int, now: datetime | None = None) -
         logger.warning("subscribe message %s refused: %s", message.pk, exc)
         _grant_give_back(message, now=now)
         return _record(message, now=now, status=SubscribeMessage.Status.FAILED, error=str(exc))
-    except SubscribeSendError as exc:  # transient: network, 5xx, busy, no token
+    except SubscribeSendError as exc:  # transient: network, 5xx, busy, no token, not configured
         if message.attempts >= settings.SUBSCRIBE_MAX_ATTEMPTS:
             # Whether WeChat sent it is unknown: the subscription stays spent.
             return _record(message, now=now, status=SubscribeMessage.Status.FAILED, error=f"gave up: {exc}")

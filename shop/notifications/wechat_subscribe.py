@@ -73,8 +73,9 @@ class SubscribeTransient(SubscribeSendError):
     """Network trouble, HTTP 5xx, WeChat busy: try again later."""
 
 
-class SubscribeNotConfigured(Exception):
-    """No app id / secret: the ``wechat`` sender cannot be built."""
+class SubscribeNotConfigured(SubscribeSendError):
+    """No app id / secret (or no such sender): nothing can be sent until ops configure it;
+    a message meanwhile is retried like a network failure, then given up."""
 
 
 class SubscribeSender(Protocol):

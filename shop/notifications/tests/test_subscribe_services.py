@@ -282,3 +282,30 @@ def test_the_sweeper_hands_over_due_messages_only():
         assert subscribe_messages_due(now) == 1
 
     delay.assert_called_once_with(due.pk)
+
+
+def test_an_unconfigured_sender_is_retried_like_network_trouble(settings):
+    settings.WECHAT_SUBSCRIBE_SENDER = "wechat"
+    settings.WECHAT_APP_SECRET = ""
+    user = make_user()
+    grant(user)
+    message = subscribe_message(user=user)
+
+    with pytest.raises(SubscribeRetryLater):
+        subscribe_message_attempt(message_id=message.pk)
+
+    message.refresh_from_db()
+    assert message.status == SubscribeMessage.Status.PENDING
+    assert "WECHAT_APP_SECRET" in message.last_error
+
+
+def test_a_message_whose_attempts_keep_dying_is_given_up(settings):
+    settings.SUBSCRIBE_MAX_ATTEMPTS = 3
+    user = make_user()
+    grant(user)
+    message = subscribe_message(user=user, attempts=3)  # three attempts that died mid-way
+
+    assert subscribe_message_attempt(message_id=message.pk) == "failed"
+
+    assert not SandboxSubscribeSend.objects.exists()
+    assert remaining(user) == 1
