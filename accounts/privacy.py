@@ -134,10 +134,13 @@ def user_erase(*, user_id: int, now: datetime | None = None) -> User:
 
 
 def _erase_notifications(user: User) -> None:
-    """In-app messages are the person's (they quote orders and names); webhooks stop."""
-    from shop.notifications.models import Notification, WebhookEndpoint
+    """In-app messages and subscribe messages are the person's (they quote orders and
+    names), and so are their subscriptions; webhooks stop."""
+    from shop.notifications.models import Notification, SubscribeGrant, SubscribeMessage, WebhookEndpoint
 
     Notification.objects.filter(recipient=user).delete()
+    SubscribeMessage.objects.filter(recipient=user).delete()
+    SubscribeGrant.objects.filter(user=user).delete()
     WebhookEndpoint.objects.filter(owner=user, is_active=True).update(
         is_active=False, updated_at=timezone.now()
     )

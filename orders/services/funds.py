@@ -7,6 +7,7 @@ from django.db.models import Sum
 
 from merchants.services.deposits import deposit_charge_advanced_refund
 from orders.models import Order
+from orders.services.notify import order_notify_buyer_refund_made
 from shop.ledger.models import Account, Entry
 from shop.ledger.services import AccountRef, Posting, ledger_post_many
 from shop.payments.models import FundsStep, Payment, PaymentPart
@@ -109,8 +110,12 @@ def _refund_step(kind: str, out_no: str, part: PaymentPart, refund, amount: int)
 
 
 def order_refund_succeeded(refund) -> None:
-    """Refund handler of purpose ``order_refund`` (in the transaction that makes it final): a
-    shared order's refund the platform advanced is charged to the merchant's deposit."""
+    """Refund handler of purpose ``order_refund`` (in the transaction that makes it final): the
+    buyer is told the money is back; a shared order's refund the platform advanced is charged
+    to the merchant's deposit."""
+    order = Order.objects.filter(pk=refund.ref_id).first()
+    if order is not None:
+        order_notify_buyer_refund_made(order=order, refund_id=refund.pk, amount_fen=refund.amount_fen)
     if refund.part_id is None or not refund.advance_fen:
         return
     deposit_charge_advanced_refund(

@@ -18,7 +18,11 @@ from orders import hooks
 from orders.errors import IllegalOrderTransition, OrderNotFound
 from orders.locks import order_qs_for_update
 from orders.models import AfterSale, Order, OrderEvent
-from orders.services.notify import order_notify_merchant_to_ship
+from orders.services.notify import (
+    order_notify_buyer_paid,
+    order_notify_buyer_shipped,
+    order_notify_merchant_to_ship,
+)
 from products.services import sku_release_stock, sku_ship_stock
 from shop.ledger.models import Account
 from shop.ledger.services import AccountRef
@@ -67,6 +71,7 @@ def checkout_payment_succeeded(payment: Payment) -> None:
             discount_fen=order.list_fen - order.paid_fen,
         )
         venue_order_notify(order=order)
+        order_notify_buyer_paid(order=order)
         if order.status == Order.Status.PAID:
             order_notify_merchant_to_ship(order=order)
         hooks.fire(event="paid", order=order)
@@ -120,6 +125,7 @@ def order_ship(
         note=f"{carrier} {tracking_no}",
         fields=("carrier", "tracking_no", "shipped_at"),
     )
+    order_notify_buyer_shipped(order=order)
     items = list(order.items.order_by("sku_id"))
     for item in items:
         if item.qty > item.refunded_qty:  # units refunded before shipping went back to stock

@@ -70,7 +70,11 @@ def pickup_mark_arrived(*, leader, order_id: int, now: datetime | None = None) -
         title="包裹已到自提点",
         body=f"订单 {order.pk} 的包裹已到 {pickup.point.name}，请凭取件码取货"
         f"（{pickup.point.opening_hours}）。",
-        data={"order_id": order.pk, "pickup_point_id": pickup.point_id},
+        data={
+            "order_id": order.pk,
+            "pickup_point_id": pickup.point_id,
+            "pickup_point_name": pickup.point.name,
+        },
         dedupe_key=f"pickup-ready:{order.pk}",
     )
     return pickup

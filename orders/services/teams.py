@@ -52,7 +52,7 @@ from orders.errors import (
 from orders.models import Order, Team, TeamMember
 from products.models import Sku
 
-from .notify import order_notify_merchant_to_ship
+from .notify import order_notify_buyer_team, order_notify_merchant_to_ship
 from .transitions import order_move
 
 
@@ -175,13 +175,27 @@ def _team_orders_to_paid(*, team: Team) -> None:
         if order.status != Order.Status.AWAITING_TEAM:
             continue
         order_move(order, Order.Status.PAID, note=f"Team {team.pk} complete ({team.size} paid)")
+        order_notify_buyer_team(order=order, team=team, succeeded=True)
         order_notify_merchant_to_ship(order=order)
 
 
+@transaction.atomic
 def team_fail(*, team_id: int, now: datetime) -> bool:
-    """An open team whose window closed fails (compare-and-set; failing twice is a no-op)."""
-    return bool(
+    """An open team whose window closed fails (compare-and-set; failing twice is a no-op),
+    and the buyers of its live seats are told, in the same transaction."""
+    failed = bool(
         Team.objects.filter(pk=team_id, status=Team.Status.OPEN, expires_at__lte=now).update(
             status=Team.Status.FAILED, failed_at=now, updated_at=now
         )
     )
+    if failed:
+        team = Team.objects.get(pk=team_id)
+        seats = (
+            TeamMember.objects.filter(team_id=team_id)
+            .exclude(status=TeamMember.Status.RELEASED)
+            .select_related("order")
+            .order_by("pk")
+        )
+        for seat in seats:
+            order_notify_buyer_team(order=seat.order, team=team, succeeded=False)
+    return failed

@@ -23,6 +23,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import NamedTuple
 
 from django.conf import settings
@@ -320,6 +321,10 @@ def _settle_batch(
         totals.orders = len(orders)
         totals.envelopes = funding.count
         _record_outcome(run, totals)  # in the transaction: the outcome commits with the batch
+        # Payees are told after the commit, off this transaction (settlement_notices.py).
+        from rebates.tasks import settlement_run_notify_task
+
+        transaction.on_commit(partial(settlement_run_notify_task.delay, run.pk))
     return totals
 
 

@@ -50,6 +50,8 @@ SUMMARIES: dict[tuple[str, str], str] = {
     ("get", "/api/v1/me"): "My profile",
     ("delete", "/api/v1/me"): "Erase my account",
     ("get", "/api/v1/me/export"): "Export my personal data",
+    ("get", "/api/v1/me/subscriptions"): "My subscribe messages left per template",
+    ("post", "/api/v1/me/subscriptions"): "Report what I accepted in wx.requestSubscribeMessage",
     ("get", "/api/v1/notifications"): "My notifications",
     ("post", "/api/v1/notifications/{notification_id}/read"): "Mark a notification read",
     ("get", "/api/v1/categories"): "Product categories",

@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 
-from .models import Notification, WebhookDelivery, WebhookEndpoint
+from .models import Notification, SubscribeGrant, SubscribeMessage, WebhookDelivery, WebhookEndpoint
 from .services import webhook_delivery_retry_now, webhook_endpoint_deactivate
 
 
@@ -52,3 +52,28 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
             f"Queued {sent} delivery(ies) again; delivered ones and those of stopped webhooks were skipped.",
             messages.SUCCESS,
         )
+
+
+@admin.register(SubscribeGrant)
+class SubscribeGrantAdmin(admin.ModelAdmin):
+    """Read-only: counts change only through the mini-program's reports and sends."""
+
+    list_display = ("user", "template_id", "remaining_count", "updated_at")
+    search_fields = ("template_id", "user__nickname")
+    raw_id_fields = ("user",)
+    readonly_fields = [f.name for f in SubscribeGrant._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(SubscribeMessage)
+class SubscribeMessageAdmin(admin.ModelAdmin):
+    list_display = ("kind", "recipient", "status", "attempts", "last_error", "sent_at", "created_at")
+    list_filter = ("status", "kind")
+    search_fields = ("key", "recipient__nickname")
+    raw_id_fields = ("recipient", "notification")
+    readonly_fields = [f.name for f in SubscribeMessage._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

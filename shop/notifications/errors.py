@@ -27,3 +27,11 @@ class WebhookUrlRefused(ApplicationError):
     code = "webhook_url_refused"
     http_status = 400
     default_message = "Webhook URLs must be https URLs of a public host."
+
+
+class SubscribeResultInvalid(ApplicationError):
+    """A subscription report names a template we do not send, or an answer WeChat never gives."""
+
+    code = "subscribe_result_invalid"
+    http_status = 400
+    default_message = "Report the result of wx.requestSubscribeMessage for our templates."

@@ -91,3 +91,92 @@ class WebhookDelivery(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.event} → {self.endpoint_id} ({self.status})"
+
+
+class SubscribeGrant(BaseModel):
+    """How many WeChat subscribe messages (订阅消息) of one template we may still send one user.
+
+    WeChat's one-time subscriptions: every time the user taps "allow" in
+    ``wx.requestSubscribeMessage`` for a template, one message of it may be sent. The
+    mini-program reports each answer (``POST /me/subscriptions``); an accept adds one here,
+    a send takes one (a conditional ``UPDATE … WHERE remaining_count > 0``, so two workers
+    never spend the same one), and WeChat's ``43101`` (the user has none left) sets it to 0.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    template_id = models.CharField(max_length=64)
+    remaining_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "template_id"], name="subscribegrant_one_per_template"),
+            models.CheckConstraint(
+                condition=models.Q(remaining_count__gte=0), name="subscribegrant_count_gte_0"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template_id} × {self.remaining_count} → {self.user_id}"
+
+
+class SubscribeMessage(BaseModel):
+    """One subscribe message to send for one notification, with its attempt state.
+
+    ``key`` (the notification's dedupe key and the template) is unique: an event notified
+    twice makes one row. A worker claims an attempt with one conditional UPDATE (pending,
+    due) that moves ``next_attempt_at`` past the request's timeout, so a task run twice
+    sends once, and a worker that dies mid-request leaves a row the sweeper retries.
+    ``is_grant_taken`` says this message has spent one of the user's subscriptions (once,
+    whatever the number of attempts).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        SKIPPED = "skipped", "Not sent: no subscription left (or no openid)"
+        REFUSED = "refused", "Refused by WeChat: the user has no subscription (43101)"
+        FAILED = "failed", "Failed (gave up, or WeChat refused the message)"
+
+    key = models.CharField(max_length=300, unique=True)
+    notification = models.ForeignKey(
+        Notification, on_delete=models.CASCADE, null=True, blank=True, related_name="subscribe_messages"
+    )
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=40)
+    template_id = models.CharField(max_length=64)
+    page = models.CharField(max_length=200, blank=True)
+    data = models.JSONField(help_text="WeChat's data: {key: {value}}.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    is_grant_taken = models.BooleanField(default=False)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_error = models.CharField(max_length=300, blank=True)
+    wechat_msgid = models.CharField(max_length=64, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="subscribemessage_due_idx",
+                condition=models.Q(status="pending"),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.recipient_id} ({self.status})"
+
+
+class SandboxSubscribeSend(models.Model):
+    """What the sandbox sender would have POSTed to WeChat: one row per call, so a message
+    sent twice shows as two rows (the end-to-end test counts them)."""
+
+    message = models.ForeignKey(SubscribeMessage, on_delete=models.CASCADE, related_name="sandbox_sends")
+    touser = models.CharField(max_length=128)
+    template_id = models.CharField(max_length=64)
+    page = models.CharField(max_length=200, blank=True)
+    data = models.JSONField()
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.template_id} → {self.touser}"

@@ -1,8 +1,9 @@
 """In-app notifications and signed webhooks (docs/design.md "Notifications").
 
 ``notification_send`` writes the in-app row and, for each active webhook of the
-recipient, a delivery row in the same transaction; the deliveries are handed to
-Celery once it commits. A delivery is attempted by ``webhook_delivery_attempt``:
+recipient, a delivery row in the same transaction — and, for the kinds that have a
+WeChat template, a subscribe message (``subscribe.py``); the deliveries and messages
+are handed to Celery once it commits. A delivery is attempted by ``webhook_delivery_attempt``:
 at most one worker per attempt, a bounded number of attempts with exponential
 backoff, and never a request to a URL that is not https to a public address.
 """
@@ -32,6 +33,7 @@ from .errors import (
 )
 from .models import Notification, WebhookDelivery, WebhookEndpoint
 from .registry import user_may_own_webhooks
+from .subscribe import subscribe_message_enqueue
 
 logger = logging.getLogger("shop.notifications")
 
@@ -49,7 +51,9 @@ def notification_send(
     data: dict | None = None,
     dedupe_key: str | None = None,
 ) -> Notification:
-    """Create an in-app notification and queue it to the recipient's webhooks.
+    """Create an in-app notification and queue it to the recipient's webhooks and, when
+    its kind has a WeChat template and the recipient a subscription left, as a subscribe
+    message (``subscribe.subscribe_message_enqueue``; sent after commit).
 
     With ``dedupe_key``, sending twice (a retried task, a replayed callback) creates one
     notification and one delivery per webhook. Whatever ``data`` holds reaches the
@@ -65,6 +69,7 @@ def notification_send(
         else:
             notification = Notification.objects.create(**fields)
         _deliveries_enqueue(notification)
+        subscribe_message_enqueue(notification)
     return notification
 
 

@@ -259,6 +259,7 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "webhook_create": env.str("THROTTLE_RATE_WEBHOOK_CREATE", default="20/hour"),
     "envelope_claim": env.str("THROTTLE_RATE_ENVELOPE_CLAIM", default="60/hour"),
     "coupon_redeem": env.str("THROTTLE_RATE_COUPON_REDEEM", default="30/hour"),
+    "subscribe_report": env.str("THROTTLE_RATE_SUBSCRIBE_REPORT", default="300/hour"),
     "withdrawal_create": env.str("THROTTLE_RATE_WITHDRAWAL_CREATE", default="10/hour"),
     # A poster is drawn once per link and product version, then served from the cache.
     "share_poster": env.str("THROTTLE_RATE_SHARE_POSTER", default="120/hour"),
@@ -356,6 +357,84 @@ WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
 WEBHOOK_BACKOFF_BASE_SECONDS = env.int("WEBHOOK_BACKOFF_BASE_SECONDS", default=30)  # 30 s, 1 min, 2 min …
 WEBHOOK_BACKOFF_MAX_SECONDS = env.int("WEBHOOK_BACKOFF_MAX_SECONDS", default=6 * 3600)
 WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
+
+# --- WeChat subscribe messages (shop/notifications/subscribe.py) -------------------
+# "wechat" (subscribeMessage.send) or, in the sandbox, "sandbox" (records what would be sent).
+WECHAT_SUBSCRIBE_SENDER = env.str("WECHAT_SUBSCRIBE_SENDER", default="sandbox" if SANDBOX else "wechat")
+# formal | trial | developer: which build of the mini-program a message's page opens.
+WECHAT_SUBSCRIBE_MINIPROGRAM_STATE = env.str("WECHAT_SUBSCRIBE_MINIPROGRAM_STATE", default="formal")
+SUBSCRIBE_MAX_ATTEMPTS = env.int("SUBSCRIBE_MAX_ATTEMPTS", default=6)
+SUBSCRIBE_BACKOFF_BASE_SECONDS = env.int("SUBSCRIBE_BACKOFF_BASE_SECONDS", default=30)  # 30 s, 1 min, 2 min …
+SUBSCRIBE_BACKOFF_MAX_SECONDS = env.int("SUBSCRIBE_BACKOFF_MAX_SECONDS", default=3600)
+
+
+def _subscribe_template(kind: str, *, page: str, data: dict[str, str]) -> dict:
+    """One event's template: its id (``WECHAT_TEMPLATE_<KIND>``, from the mini-program's
+    console; a made-up one in the sandbox; empty = no subscribe message for the event), the
+    page a tap opens and its fields. Field values are ``str.format`` patterns over the
+    notification's ``data`` plus ``title``, ``body`` and ``time``; the field keys are the
+    template's own (thing1, amount2 …: a key's prefix sets WeChat's length limit)."""
+    default = f"sandbox-{kind}" if SANDBOX else ""
+    return {
+        "template_id": env.str(f"WECHAT_TEMPLATE_{kind.upper()}", default=default),
+        "page": page,
+        "data": data,
+    }
+
+
+# Notification kind → its subscribe message (docs/subscribe-messages.md).
+WECHAT_SUBSCRIBE_TEMPLATES = {
+    "order_paid": _subscribe_template(
+        "order_paid",
+        page="pages/order/detail?id={order_id}",
+        data={
+            "character_string1": "{order_id}",
+            "amount2": "{amount}",
+            "thing3": "{items}",
+            "time4": "{time}",
+        },
+    ),
+    "order_shipped": _subscribe_template(
+        "order_shipped",
+        page="pages/order/detail?id={order_id}",
+        data={
+            "character_string1": "{order_id}",
+            "thing2": "{items}",
+            "thing3": "{carrier}",
+            "character_string4": "{tracking_no}",
+        },
+    ),
+    "pickup_ready": _subscribe_template(
+        "pickup_ready",
+        page="pages/order/detail?id={order_id}",
+        data={"character_string1": "{order_id}", "thing2": "{pickup_point_name}", "time3": "{time}"},
+    ),
+    "team_succeeded": _subscribe_template(
+        "team_succeeded",
+        page="pages/order/detail?id={order_id}",
+        data={"thing1": "{items}", "number2": "{team_size}", "time3": "{time}"},
+    ),
+    "team_failed": _subscribe_template(
+        "team_failed",
+        page="pages/order/detail?id={order_id}",
+        data={"thing1": "{items}", "thing2": "{body}", "time3": "{time}"},
+    ),
+    "refund_made": _subscribe_template(
+        "refund_made",
+        page="pages/order/detail?id={order_id}",
+        data={"character_string1": "{order_id}", "amount2": "{amount}", "time3": "{time}"},
+    ),
+    "rebate_settled": _subscribe_template(
+        "rebate_settled",
+        page="pages/wallet/index",
+        data={"amount1": "{amount}", "thing2": "{body}", "time3": "{time}"},
+    ),
+    "envelope_waiting": _subscribe_template(
+        "envelope_waiting",
+        page="pages/store/index?id={store_id}",
+        data={"thing1": "{store_name}", "thing2": "{body}", "time3": "{time}"},
+    ),
+}
 
 # --- Payments and WeChat --------------------------------------------------------
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="sandbox" if SANDBOX else "wechatpay")

@@ -21,6 +21,7 @@ for _scope in (
     "WITHDRAWAL_CREATE",
     "SHARE_POSTER",
     "SHARE_SCENE",
+    "SUBSCRIBE_REPORT",
 ):
     os.environ.setdefault(f"THROTTLE_RATE_{_scope}", "100000/minute")
 # A queue of this test run's own: end-to-end workers consume only it, never stale messages.

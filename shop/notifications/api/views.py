@@ -20,6 +20,7 @@ from shop.notifications.services import (
     webhook_endpoint_create,
     webhook_endpoint_deactivate,
 )
+from shop.notifications.subscribe import subscribe_counts_for_user, subscribe_results_record
 
 
 class NotificationOutput(ModelSerializer):
@@ -110,3 +111,35 @@ class WebhookDeleteApi(APIView):
         require_confirmation(request, word="delete")
         webhook_endpoint_deactivate(endpoint_id=webhook_id, owner=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SubscriptionsOutput(Serializer):
+    counts = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Template id → messages we may still send you."
+    )
+
+
+class SubscriptionsApi(APIView):
+    """``GET /me/subscriptions``: how many subscribe messages of each template we may still
+    send me. ``POST /me/subscriptions {results}``: what ``wx.requestSubscribeMessage``
+    answered (``{template_id: "accept"|"reject"|"ban"|"filter"}``, its ``errMsg`` ignored):
+    each accept allows one more message, ban/filter none, reject changes nothing."""
+
+    throttle_scope = "subscribe_report"
+
+    class InputSerializer(Serializer):
+        results = serializers.DictField(child=serializers.CharField(max_length=300), allow_empty=False)
+
+    def get_throttles(self):
+        return [UserScopedRateThrottle()] if self.request.method == "POST" else []
+
+    @extend_schema(request=None, responses=SubscriptionsOutput)
+    def get(self, request):
+        return Response({"counts": subscribe_counts_for_user(user=request.user)})
+
+    @extend_schema(request=InputSerializer, responses=SubscriptionsOutput)
+    def post(self, request):
+        payload = self.InputSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        counts = subscribe_results_record(user=request.user, results=payload.validated_data["results"])
+        return Response({"counts": counts})

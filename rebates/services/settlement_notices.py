@@ -1,0 +1,97 @@
+"""What a settlement batch tells the people it paid (docs/subscribe-messages.md).
+
+Settlement itself writes nothing per person beyond money (issue 6: it must stay a fixed
+number of queries per batch), so the notices go out afterwards: once a batch commits,
+``settlement_run_notify_task`` runs this for its ``SettlementRun``:
+
+- ``rebate_settled``: each beneficiary (member rebate, owner commission) of each settled
+  order, with the net amount now in their wallet;
+- ``envelope_waiting``: each member of a store who may claim an envelope the batch funded
+  (joined before it was funded), at most once per store and day (Asia/Shanghai): a busy
+  store funds many envelopes a day, and one nudge is enough.
+
+Both go through ``notification_send`` with a dedupe key, so a task run twice tells nobody
+twice; the subscribe message follows where the user has a subscription left.
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from django.db.models import F, Sum
+
+from groupstore.models import Membership
+from rebates.models import Accrual, OrderSettlement, RedEnvelope
+from shop.money import fen_display
+from shop.notifications.services import notification_send
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def settlement_run_notify(*, run_id: int) -> int:
+    """Tell the payees of one settlement run; returns how many notices were sent."""
+    order_ids = list(OrderSettlement.objects.filter(run_id=run_id).values_list("order_id", flat=True))
+    if not order_ids:
+        return 0
+    return _rebates_settled(order_ids) + _envelopes_waiting(order_ids)
+
+
+def _rebates_settled(order_ids: list[int]) -> int:
+    rows = (
+        Accrual.objects.filter(
+            order_id__in=order_ids, status=Accrual.Status.SETTLED, beneficiary__isnull=False
+        )
+        .values("order_id", "beneficiary_id")
+        .annotate(net_fen=Sum(F("amount_fen") - F("cancelled_fen")))
+        .order_by("order_id", "beneficiary_id")
+    )
+    sent = 0
+    for row in rows:
+        if row["net_fen"] <= 0:
+            continue
+        amount = fen_display(row["net_fen"])
+        notification_send(
+            recipient_id=row["beneficiary_id"],
+            kind="rebate_settled",
+            title="返利已到账",
+            body=f"订单 {row['order_id']} 的返利 {amount} 已到钱包，可提现",
+            data={
+                "order_id": row["order_id"],
+                "amount_fen": row["net_fen"],
+                "amount": amount.lstrip("¥") + "元",
+            },
+            dedupe_key=f"rebate-settled:{row['order_id']}:{row['beneficiary_id']}",
+        )
+        sent += 1
+    return sent
+
+
+def _envelopes_waiting(order_ids: list[int]) -> int:
+    sent = 0
+    envelopes = (
+        RedEnvelope.objects.filter(order_id__in=order_ids, status=RedEnvelope.Status.OPEN)
+        .select_related("store")
+        .order_by("pk")
+    )
+    for envelope in envelopes:
+        day = envelope.funded_at.astimezone(SHANGHAI).date().isoformat()
+        members = (
+            Membership.objects.filter(store_id=envelope.store_id, joined_at__lt=envelope.funded_at)
+            .order_by("pk")
+            .values_list("user_id", flat=True)
+        )
+        for user_id in members.iterator(chunk_size=500):
+            notification_send(
+                recipient_id=user_id,
+                kind="envelope_waiting",
+                title="群红包待领取",
+                body=f"{envelope.store.name} 有红包待领取",
+                data={
+                    "store_id": envelope.store_id,
+                    "store_name": envelope.store.name,
+                    "envelope_id": envelope.pk,
+                },
+                dedupe_key=f"envelope-waiting:{envelope.store_id}:{user_id}:{day}",
+            )
+            sent += 1
+    return sent

@@ -1,0 +1,204 @@
+"""WeChat subscribe messages (订阅消息): the adapter, with two faces chosen by settings.
+
+``wechat``: ``POST https://api.weixin.qq.com/cgi-bin/message/subscribe/send?access_token=…``
+with ``{touser, template_id, page, data: {key: {value}}, miniprogram_state, lang}``. WeChat
+answers HTTP 200 with JSON: ``{"errcode": 0, "errmsg": "ok", "msgid": …}`` when sent, else an
+``errcode``:
+
+- ``43101`` the user refused it / has no subscription left for the template →
+  ``SubscriptionMissing`` (the caller sets the user's count to 0);
+- ``40001`` / ``42001`` / ``40014`` the access token is invalid, expired, malformed → the
+  cached token is dropped and the message sent once more with a fresh one (once only);
+- ``-1`` system busy, ``45009`` over the quota, HTTP 5xx, network errors →
+  ``SubscribeTransient`` (the task retries later, with backoff);
+- anything else (``40003`` bad openid, ``40037`` bad template id, ``41030`` bad page,
+  ``47003`` data not matching the template …) → ``SubscribeRejected``: sending again would
+  not help.
+
+The access token is the mini-program's one, from ``POST /cgi-bin/stable_token`` (fetching it
+never invalidates the copy another process holds), kept in the Django cache under the key
+the shipping uploads and poster codes use (``shop.payments.gateways.mp_shipping``:
+``wechat:mp-access-token:<appid>``; ``shop.notifications`` may not import ``shop.payments``,
+so the key is spelled here too, and ``tests/test_subscribe_token_shared.py`` checks both
+agree): one mini-program, one token.
+
+``sandbox``: records what would have been sent (a ``SandboxSubscribeSend`` row per call) and
+answers a made-up ``msgid``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Protocol
+
+import requests
+from django.conf import settings
+from django.core.cache import cache
+
+logger = logging.getLogger("shop.notifications.subscribe")
+
+MP_API = "https://api.weixin.qq.com"
+SEND_PATH = "/cgi-bin/message/subscribe/send"
+TOKEN_PATH = "/cgi-bin/stable_token"  # noqa: S105 - a URL path, not a secret
+TOKEN_EXPIRED = {40001, 40014, 42001}  # access_token invalid / malformed / expired
+NO_SUBSCRIPTION = 43101
+TRANSIENT = {-1, 45009}  # system busy; over the call quota
+TOKEN_MARGIN_S = 300  # drop the cached token this long before WeChat does
+HTTP_TIMEOUT_S = 10
+
+
+def token_cache_key(appid: str) -> str:
+    """The cache key of the mini-program's access token (the same as ``mp_shipping``'s)."""
+    return f"wechat:mp-access-token:{appid}"
+
+
+class SubscribeSendError(Exception):
+    """The message was not sent. ``errcode`` is WeChat's (None for network/HTTP trouble)."""
+
+    def __init__(self, message: str, *, errcode: int | None = None) -> None:
+        super().__init__(message)
+        self.errcode = errcode
+
+
+class SubscriptionMissing(SubscribeSendError):
+    """43101: the user has no subscription left for this template (or refused it)."""
+
+
+class SubscribeRejected(SubscribeSendError):
+    """WeChat refused this message for good (bad openid, template, page, data …)."""
+
+
+class SubscribeTransient(SubscribeSendError):
+    """Network trouble, HTTP 5xx, WeChat busy: try again later."""
+
+
+class SubscribeNotConfigured(SubscribeSendError):
+    """No app id / secret (or no such sender): nothing can be sent until ops configure it;
+    a message meanwhile is retried like a network failure, then given up."""
+
+
+class SubscribeSender(Protocol):
+    name: str
+
+    def send(self, *, message_id: int, openid: str, template_id: str, page: str, data: dict) -> str:
+        """Send one message; its WeChat ``msgid``. Raises a ``SubscribeSendError`` subclass."""
+
+
+class SandboxSubscribeSender:
+    """Records what would have been sent, one row per call."""
+
+    name = "sandbox"
+
+    def send(self, *, message_id: int, openid: str, template_id: str, page: str, data: dict) -> str:
+        from .models import SandboxSubscribeSend
+
+        record = SandboxSubscribeSend.objects.create(
+            message_id=message_id, touser=openid, template_id=template_id, page=page, data=data
+        )
+        return f"sandbox-{record.pk}"
+
+
+class WechatSubscribeSender:
+    """``subscribeMessage.send`` through the mini-program's cached access token."""
+
+    name = "wechat"
+
+    def __init__(
+        self, *, appid: str, app_secret: str, miniprogram_state: str = "formal", lang: str = "zh_CN"
+    ):
+        if not appid or not app_secret:
+            raise SubscribeNotConfigured(
+                "WECHAT_APPID and WECHAT_APP_SECRET are needed for subscribe messages"
+            )
+        self.appid = appid
+        self._app_secret = app_secret
+        self.miniprogram_state = miniprogram_state
+        self.lang = lang
+
+    def send(self, *, message_id: int, openid: str, template_id: str, page: str, data: dict) -> str:
+        body = {
+            "touser": openid,
+            "template_id": template_id,
+            "page": page,
+            "data": data,
+            "miniprogram_state": self.miniprogram_state,
+            "lang": self.lang,
+        }
+        try:
+            answer = self._post(SEND_PATH, body, access_token=self.access_token())
+        except _TokenExpired:
+            cache.delete(token_cache_key(self.appid))  # stale: once more with a fresh one
+            try:
+                answer = self._post(SEND_PATH, body, access_token=self.access_token())
+            except _TokenExpired as exc:
+                raise SubscribeTransient(str(exc), errcode=exc.errcode) from exc
+        return str(answer.get("msgid", ""))
+
+    def access_token(self) -> str:
+        """The mini-program's access token, shared through the cache by every process."""
+        key = token_cache_key(self.appid)
+        token = cache.get(key)
+        if token:
+            return token
+        try:
+            data = self._post(
+                TOKEN_PATH,
+                {"grant_type": "client_credential", "appid": self.appid, "secret": self._app_secret},
+            )
+        except SubscribeRejected as exc:  # a wrong secret is not fixed by waiting, but ops can fix it
+            raise SubscribeTransient(f"no access token: {exc}", errcode=exc.errcode) from exc
+        token = data.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise SubscribeTransient("WeChat stable_token answered without an access_token.")
+        expires_in = data.get("expires_in") if isinstance(data.get("expires_in"), int) else 7200
+        cache.set(key, token, timeout=max(expires_in - TOKEN_MARGIN_S, 60))
+        return token
+
+    def _post(self, path: str, payload: dict, *, access_token: str | None = None) -> dict:
+        params = {"access_token": access_token} if access_token else None
+        try:
+            response = requests.post(
+                MP_API + path,
+                params=params,
+                data=json.dumps(payload, ensure_ascii=False).encode(),
+                headers={"Content-Type": "application/json"},
+                timeout=HTTP_TIMEOUT_S,
+            )
+        except requests.RequestException as exc:
+            raise SubscribeTransient(f"WeChat {path}: {type(exc).__name__}.") from exc
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if response.status_code != 200 or not isinstance(data, dict):
+            raise SubscribeTransient(f"WeChat {path}: HTTP {response.status_code}.")
+        errcode = data.get("errcode", 0)
+        if errcode == 0:
+            return data
+        message = f"WeChat {path}: errcode {errcode} {data.get('errmsg', '')}".strip()
+        if errcode in TOKEN_EXPIRED:
+            raise _TokenExpired(message, errcode=errcode)
+        if errcode == NO_SUBSCRIPTION:
+            raise SubscriptionMissing(message, errcode=errcode)
+        if errcode in TRANSIENT:
+            raise SubscribeTransient(message, errcode=errcode)
+        raise SubscribeRejected(message, errcode=errcode)
+
+
+class _TokenExpired(SubscribeSendError):
+    pass
+
+
+def subscribe_sender() -> SubscribeSender:
+    """The configured sender (``WECHAT_SUBSCRIBE_SENDER``); ``sandbox`` only while ``SANDBOX`` is on."""
+    name = settings.WECHAT_SUBSCRIBE_SENDER
+    if name == "sandbox" and settings.SANDBOX:
+        return SandboxSubscribeSender()
+    if name == "wechat":
+        return WechatSubscribeSender(
+            appid=settings.WECHAT_APPID,
+            app_secret=settings.WECHAT_APP_SECRET,
+            miniprogram_state=settings.WECHAT_SUBSCRIBE_MINIPROGRAM_STATE,
+        )
+    raise SubscribeNotConfigured(f"No subscribe message sender {name!r}.")
