@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from groupstore.models import InvitationCode, Leader, Store
 from groupstore.tests.factories import make_leader, make_store
+from shop.audit.models import AuditEntry
 from shop.notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -30,9 +31,26 @@ def test_ops_freeze_a_store_with_a_reason_and_its_owner_is_told(admin_client):
     assert (store.is_frozen, store.frozen_reason) == (True, "刷屏广告")
     assert Notification.objects.get(recipient=store.owner, kind="store_frozen").body == "刷屏广告"
 
-    admin_client.post(url, {"action": "unfreeze", ACTION_CHECKBOX_NAME: [store.pk]})
+    asked = admin_client.post(url, {"action": "unfreeze", ACTION_CHECKBOX_NAME: [store.pk]})
+    store.refresh_from_db()
+    assert asked.status_code == 200  # the reason is asked first
+    assert store.is_frozen is True
+    admin_client.post(
+        url,
+        {
+            "action": "unfreeze",
+            ACTION_CHECKBOX_NAME: [store.pk],
+            "audit_apply": "1",
+            "audit_reason": "已整改",
+        },
+    )
     store.refresh_from_db()
     assert store.is_frozen is False
+    trail = AuditEntry.objects.filter(object_type="groupstore.store", object_id=str(store.pk)).order_by("id")
+    assert [(e.action, e.reason, e.actor_name) for e in trail] == [
+        ("store.freeze", "刷屏广告", "admin"),
+        ("store.unfreeze", "已整改", "admin"),
+    ]
 
 
 def test_ops_certify_a_leader_and_their_store_becomes_a_venue(admin_client):

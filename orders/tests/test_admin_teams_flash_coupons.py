@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from groupstore.tests.factories import make_store
 from orders.models import Coupon, Team
+from shop.audit.models import AuditEntry
 
 from .helpers import buy, coupon, flash_offer, team_sku
 
@@ -78,7 +79,17 @@ def test_ops_withdraw_usable_coupons_only(admin_client):
     assert admin_client.get("/admin/orders/coupon/?status=usable").status_code == 200
 
     admin_client.post(
-        "/admin/orders/coupon/", {"action": "withdraw", ACTION_CHECKBOX_NAME: [unused.pk, used.pk]}
+        "/admin/orders/coupon/",
+        {
+            "action": "withdraw",
+            ACTION_CHECKBOX_NAME: [unused.pk, used.pk],
+            "audit_apply": "1",
+            "audit_reason": "发错券",
+        },
     )
 
     assert dict(Coupon.objects.values_list("pk", "status")) == {unused.pk: "withdrawn", used.pk: "locked"}
+    # one entry: the locked coupon was left alone, so nothing was decided about it
+    assert list(AuditEntry.objects.values_list("action", "object_id", "reason", "details")) == [
+        ("coupon.withdraw", str(unused.pk), "发错券", {"amount_fen": 100})
+    ]
