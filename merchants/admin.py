@@ -201,12 +201,12 @@ class MerchantAdmin(admin.ModelAdmin):
     @admin.action(description="Approve the selected applications")
     @audited("merchant.approve")
     def approve(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            lambda m: merchant_review(merchant_id=m.pk, approve=True, reviewer=request.user),
-            "Approved {done} merchant(s).",
-        )
+        def approve_one(merchant):
+            if merchant.status == Merchant.Status.APPROVED:
+                return False  # the service's no-op: nothing decided, nothing recorded
+            return merchant_review(merchant_id=merchant.pk, approve=True, reviewer=request.user)
+
+        self._each(request, queryset, approve_one, "Approved {done} merchant(s).")
 
     @admin.action(description="Reject the selected applications (asks for a reason)")
     @audited("merchant.reject")
