@@ -40,13 +40,23 @@ class AuditEntryAdmin(admin.ModelAdmin):
     """Who decided what, on which object, when and why. Nobody adds, changes or deletes rows
     here: services write them in the decisions' own transactions."""
 
-    list_display = ("at", "actor_name", "action", "object_type", "object_id", "object_repr", "reason")
+    list_display = ("at", "who", "action", "on", "reason")
     list_filter = ("action", ActorFilter, "object_type", ("at", admin.DateFieldListFilter))
     search_fields = ("=object_id", "=actor_name", "object_repr")
     date_hierarchy = "at"
     readonly_fields = [f.name for f in AuditEntry._meta.fields]
     list_per_page = 50
     actions = None
+
+    @admin.display(description="Who", ordering="actor_name")
+    def who(self, obj):
+        return obj.actor_name or "system"
+
+    @admin.display(description="On")
+    def on(self, obj):
+        if not obj.object_id:
+            return obj.object_type or "—"
+        return f"{obj.object_type} #{obj.object_id} — {obj.object_repr}"
 
     def has_add_permission(self, request):
         return False

@@ -84,7 +84,7 @@ def audited(action: str, *, ask_reason: bool = False) -> Callable:
             if ask_reason:
                 form = AuditReasonForm(request.POST if "audit_apply" in request.POST else None)
                 if not form.is_valid():
-                    return _reason_page(modeladmin, request, queryset, form, fn.__name__, fn)
+                    return _reason_page(modeladmin, request, queryset, form, fn.__name__, wrapper)
                 reason = form.cleaned_data["audit_reason"]
             setattr(request, _SCOPE_ATTR, AuditScope(action=action, reason=reason))
             try:
@@ -138,6 +138,7 @@ def audit_decision(
 
 
 def _reason_page(modeladmin, request, queryset, form, action_name: str, fn: Callable) -> TemplateResponse:
+    # ``@admin.action`` sets the description on the wrapper it decorates (``fn`` here).
     description = getattr(fn, "short_description", action_name)
     context = {
         **modeladmin.admin_site.each_context(request),

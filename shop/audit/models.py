@@ -37,7 +37,7 @@ class AuditEntry(models.Model):
 
     class Meta:
         verbose_name = "audit entry"
-        verbose_name_plural = "audit trail"
+        verbose_name_plural = "audit entries"
         ordering = ("-at", "-id")
         indexes = [
             models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),

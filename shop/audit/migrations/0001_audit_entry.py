@@ -88,7 +88,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 "verbose_name": "audit entry",
-                "verbose_name_plural": "audit trail",
+                "verbose_name_plural": "audit entries",
                 "ordering": ("-at", "-id"),
                 "indexes": [
                     models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
