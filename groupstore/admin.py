@@ -8,12 +8,14 @@ from datetime import datetime, time
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 
 from products.adminkit import action_form
 from shop.audit.admin_actions import audit_decision, audited
+from shop.audit.services import audit_record
 from shop.money import fen_display
 
 from .errors import LeaderNotReviewable
@@ -215,15 +217,27 @@ class InvitationCodeAdmin(admin.ModelAdmin):
                 # Valid through the whole last day, China time.
                 expires_at = timezone.make_aware(datetime.combine(data["expires_on"], time.max))
             label = data["batch"] or f"{timezone.localtime():%Y-%m-%d %H:%M} {request.user}"
-            made.extend(
-                invitation_codes_generate(
-                    count=data["count"],
-                    max_uses=data["max_uses"],
-                    expires_at=expires_at,
-                    batch=label,
-                    created_by=request.user,
+            with transaction.atomic():  # the codes and their audit entry together
+                made.extend(
+                    invitation_codes_generate(
+                        count=data["count"],
+                        max_uses=data["max_uses"],
+                        expires_at=expires_at,
+                        batch=label,
+                        created_by=request.user,
+                    )
                 )
-            )
+                audit_record(
+                    actor=request.user,
+                    action="invitation_code.generate",
+                    object_type=InvitationCode._meta.label_lower,
+                    details={
+                        "count": len(made),
+                        "max_uses": data["max_uses"],
+                        "batch": label,
+                        "expires_on": data["expires_on"].isoformat() if data["expires_on"] else None,
+                    },
+                )
 
         response = action_form(
             self,

@@ -458,7 +458,11 @@ class AfterSaleAdmin(admin.ModelAdmin):
         done, refused = 0, []
         for case in queryset.order_by("pk"):
             try:
-                with audit_decision(request, case, reason=note, details={"amount_fen": case.amount_fen}):
+                with audit_decision(
+                    request, case, reason=note, details={"amount_fen": case.amount_fen}
+                ) as decision:
+                    if case.status in (AfterSale.Status.REFUNDED, AfterSale.Status.CLOSED):
+                        decision.skip()  # already decided: the service leaves it as it is
                     after_sale_arbitrate(case_id=case.pk, refund=refund, actor=request.user, note=note)
                 done += 1
             except ApplicationError as exc:

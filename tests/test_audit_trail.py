@@ -231,3 +231,103 @@ def test_the_trail_in_admin_filters_and_searches_and_cannot_be_edited(admin_clie
     assert admin_client.post(f"{url}{entry.pk}/change/", {"reason": "edited"}).status_code == 403
     assert admin_client.post(f"{url}{entry.pk}/delete/", {"post": "yes"}).status_code == 403
     assert AuditEntry.objects.get(pk=entry.pk).reason == "误封"
+
+
+def test_ruling_on_a_dispute_records_the_ruling_note_and_the_amount(admin_client):
+    from orders.models import AfterSale
+    from orders.services.after_sales import CaseItem, after_sale_escalate, after_sale_open, after_sale_reject
+
+    store, _, (member,) = make_store(members=1)
+    sku = SkuFactory(price_fen=1_990, on_hand=5)
+    order = make_paid_order(buyer=member, store=store, sku=sku)
+    case = after_sale_open(
+        order_id=order.pk,
+        buyer=member,
+        kind="refund",
+        items=[CaseItem(order_item_id=order.items.get().pk, qty=1)],
+        amount_fen=990,
+        reason="商品破损",
+    )
+    after_sale_reject(case_id=case.pk, merchant_id=sku.merchant_id, actor=None, note="不认可")
+    after_sale_escalate(case_id=case.pk, buyer=member, reason="有照片为证")
+    url = "/admin/orders/aftersale/"
+
+    act(admin_client, url, "rule_refund", [case.pk], note="照片属实")
+    act(admin_client, url, "rule_close", [case.pk], note="改判")  # already ruled: nothing decided, no entry
+
+    assert AfterSale.objects.get(pk=case.pk).status == AfterSale.Status.REFUNDED
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.object_type, entry.object_id) == (
+        "after_sale.rule_refund",
+        "orders.aftersale",
+        str(case.pk),
+    )
+    assert (entry.actor_name, entry.reason, entry.details) == ("admin", "照片属实", {"amount_fen": 990})
+
+
+def test_retrying_a_failed_payout_records_the_old_and_new_payout(admin_client):
+    from rebates.models import Withdrawal
+    from rebates.services.withdrawals import withdrawal_create
+    from rebates.tests.helpers import fund_wallet
+    from shop.payments.models import Payout
+    from shop.payments.payouts import payout_apply, payout_send
+
+    _, _, (member,) = make_store(members=1)
+    fund_wallet(member, 5_000)
+    withdrawal = withdrawal_create(user=member, amount_fen=2_000)
+    payout_send(payout_id=withdrawal.payout_id)
+    first = Payout.objects.get(pk=withdrawal.payout_id)
+    payout_apply(out_bill_no=first.out_bill_no, state="FAIL", fail_reason="NAME_MISMATCH")
+
+    act(admin_client, "/admin/rebates/withdrawal/", "retry_payout", [withdrawal.pk])
+
+    withdrawal.refresh_from_db()
+    assert withdrawal.status != Withdrawal.Status.FAILED
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.object_id, entry.actor_name) == (
+        "withdrawal.payout_retry",
+        str(withdrawal.pk),
+        "admin",
+    )
+    assert entry.details == {
+        "amount_fen": 2_000,
+        "payout_id": first.pk,
+        "new_payout_id": withdrawal.payout_id,
+    }
+
+
+def test_closing_a_merchant_asks_why(admin_client):
+    merchant = MerchantFactory()
+    url = "/admin/merchants/merchant/"
+
+    act(admin_client, url, "request_exit", [merchant.pk])
+    assert Merchant.objects.get(pk=merchant.pk).status == Merchant.Status.APPROVED  # only asked
+    act(admin_client, url, "request_exit", [merchant.pk], **with_reason("多次售假，平台清退"))
+    act(admin_client, url, "cancel_exit", [merchant.pk])
+
+    assert trail() == [
+        ("merchant.exit_request", str(merchant.pk), "admin", "多次售假，平台清退"),
+        ("merchant.exit_cancel", str(merchant.pk), "admin", ""),
+    ]
+
+
+def test_withdrawing_a_link_and_downloading_codes_are_recorded(admin_client):
+    from groupstore.models import InvitationCode, ShareLink
+    from groupstore.tests.factories import make_invitation_code
+
+    _, token, _ = make_store()
+    link = ShareLink.objects.get(token=token)
+    codes = [make_invitation_code(), make_invitation_code()]
+
+    act(admin_client, "/admin/groupstore/sharelink/", "revoke", [link.pk])
+    act(admin_client, "/admin/groupstore/sharelink/", "revoke", [link.pk])  # already withdrawn
+    download = act(admin_client, "/admin/groupstore/invitationcode/", "export_csv", [c.pk for c in codes])
+
+    assert download["Content-Type"].startswith("text/csv")
+    assert trail() == [
+        ("share_link.revoke", str(link.pk), "admin", ""),
+        ("invitation_code.export", "", "admin", ""),
+    ]
+    export = AuditEntry.objects.get(action="invitation_code.export")
+    assert export.object_type == InvitationCode._meta.label_lower
+    assert export.details == {"count": 2, "ids": sorted(c.pk for c in codes)}

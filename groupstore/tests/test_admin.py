@@ -64,6 +64,8 @@ def test_ops_certify_a_leader_and_their_store_becomes_a_venue(admin_client):
     assert response.status_code == 302
     assert Leader.objects.get(pk=leader.pk).status == "certified"
     assert Store.objects.get(pk=store.pk).is_venue is True
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.object_id, entry.actor_name) == ("leader.certify", str(leader.pk), "admin")
 
 
 def test_ops_reject_an_application_with_a_reason(admin_client):
@@ -76,6 +78,8 @@ def test_ops_reject_an_application_with_a_reason(admin_client):
 
     leader.refresh_from_db()
     assert (leader.status, leader.rejection_reason) == ("rejected", "资料不全")
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.object_id, entry.reason) == ("leader.reject", str(leader.pk), "资料不全")
 
 
 def test_ops_generate_a_batch_of_codes_and_land_on_it(admin_client):
@@ -96,6 +100,13 @@ def test_ops_generate_a_batch_of_codes_and_land_on_it(admin_client):
     listing = admin_client.get(response["Location"])
     assert listing.status_code == 200
     assert b"Generate a batch" in listing.content
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.object_type, entry.actor_name) == (
+        "invitation_code.generate",
+        "groupstore.invitationcode",
+        "admin",
+    )
+    assert entry.details == {"count": 25, "max_uses": 3, "batch": "杭州线下活动", "expires_on": "2099-12-31"}
 
 
 def test_a_bad_batch_form_is_shown_again_and_makes_nothing(admin_client):
@@ -105,6 +116,7 @@ def test_a_bad_batch_form_is_shown_again_and_makes_nothing(admin_client):
 
     assert response.status_code == 200
     assert InvitationCode.objects.exists() is False
+    assert AuditEntry.objects.exists() is False
 
 
 def test_every_group_store_admin_page_opens(admin_client):

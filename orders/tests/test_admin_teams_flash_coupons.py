@@ -35,6 +35,7 @@ def test_team_pages_and_closing_overdue_teams(admin_client):
     )
     team.refresh_from_db()
     assert team.status == "open"  # not overdue: left alone
+    assert not AuditEntry.objects.exists()  # and nothing was decided
 
     Team.objects.filter(pk=team.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     admin_client.post(
@@ -43,6 +44,8 @@ def test_team_pages_and_closing_overdue_teams(admin_client):
     team.refresh_from_db()
     assert team.status == "failed"
     assert team.members.get().order.status == "cancelled"
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.object_id, entry.actor_name) == ("team.fail", str(team.pk), "admin")
 
 
 def test_flash_offer_pages_and_form_rules(admin_client):
