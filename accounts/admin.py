@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
+from shop.audit.admin_actions import audit_scope, audited
+
 from .models import AuthToken, User
 from .services import user_freeze, user_unfreeze
 
@@ -17,18 +19,22 @@ class UserAdmin(DjangoUserAdmin):
     readonly_fields = ("openid", "unionid", "is_frozen")
     actions = ("freeze_users", "unfreeze_users")
 
-    @admin.action(description="Freeze the selected users (revokes their logins)")
+    @admin.action(description="Freeze the selected users (revokes their logins; asks for a reason)")
+    @audited("user.freeze", ask_reason=True)
     def freeze_users(self, request, queryset):
+        reason = audit_scope(request).reason
         for user in queryset:
-            user_freeze(user_id=user.pk)
+            user_freeze(user_id=user.pk, actor=request.user, reason=reason)  # records itself
         self.message_user(
             request, f"Froze {queryset.count()} user(s); their tokens no longer work.", messages.SUCCESS
         )
 
-    @admin.action(description="Unfreeze the selected users")
+    @admin.action(description="Unfreeze the selected users (asks for a reason)")
+    @audited("user.unfreeze", ask_reason=True)
     def unfreeze_users(self, request, queryset):
+        reason = audit_scope(request).reason
         for user in queryset:
-            user_unfreeze(user_id=user.pk)
+            user_unfreeze(user_id=user.pk, actor=request.user, reason=reason)  # records itself
         self.message_user(request, f"Unfroze {queryset.count()} user(s).", messages.SUCCESS)
 
 

@@ -7,6 +7,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from shop.audit.services import audit_record
+
 from .errors import AccountFrozen
 from .models import AuthToken, User
 from .providers import exchange_code
@@ -62,14 +64,35 @@ def user_login_with_code(*, code: str, nickname: str = "", avatar_url: str = "")
 
 
 @transaction.atomic
-def user_freeze(*, user_id: int) -> User:
-    """Freeze a user: every token is revoked at once and logins are refused."""
+def user_freeze(*, user_id: int, actor=None, reason: str = "") -> User:
+    """Freeze a user: every token is revoked at once and logins are refused.
+
+    Ops' decision (``actor`` = the ops user, ``reason`` = why) is recorded in the audit trail
+    in this transaction, as ``user.freeze``; with no actor (tests, scripts) nothing is recorded."""
     user = User.objects.select_for_update(no_key=True).get(pk=user_id)
+    revoked = AuthToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    was_frozen = user.is_frozen
     user.is_frozen = True
     user.save(update_fields=["is_frozen"])
-    AuthToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if actor is not None:
+        audit_record(
+            actor=actor,
+            action="user.freeze",
+            obj=user,
+            reason=reason,
+            details={"tokens_revoked": revoked, "was_frozen": was_frozen},
+        )
     return user
 
 
-def user_unfreeze(*, user_id: int) -> None:
+@transaction.atomic
+def user_unfreeze(*, user_id: int, actor=None, reason: str = "") -> None:
+    """Lift a freeze (the user signs in again; revoked tokens stay revoked). Recorded as
+    ``user.unfreeze`` when ops (``actor``) do it."""
+    user = User.objects.select_for_update(no_key=True).get(pk=user_id)
+    was_frozen = user.is_frozen
     User.objects.filter(pk=user_id).update(is_frozen=False)
+    if actor is not None:
+        audit_record(
+            actor=actor, action="user.unfreeze", obj=user, reason=reason, details={"was_frozen": was_frozen}
+        )

@@ -8,11 +8,14 @@ from datetime import datetime, time
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.http import HttpResponse, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import timezone
 
 from products.adminkit import action_form
+from shop.audit.admin_actions import audit_decision, audited
+from shop.audit.services import audit_record
 from shop.money import fen_display
 
 from .errors import LeaderNotReviewable
@@ -91,10 +94,12 @@ class StoreAdmin(admin.ModelAdmin):
         return fen_display(obj.stats.gmv_fen)
 
     @admin.action(description="Freeze the selected stores (no joins, no orders, no commission)")
+    @audited("store.freeze")
     def freeze(self, request, queryset):
         def apply(data: dict) -> None:
             for store in queryset:
-                store_freeze(store_id=store.pk, actor=request.user, reason=data["reason"])
+                with audit_decision(request, store, reason=data["reason"]):
+                    store_freeze(store_id=store.pk, actor=request.user, reason=data["reason"])
                 self.log_change(request, store, f"Frozen: {data['reason']}")
             self.message_user(request, f"Froze {queryset.count()} store(s).", messages.SUCCESS)
 
@@ -111,10 +116,12 @@ class StoreAdmin(admin.ModelAdmin):
             "commission on what is paid while frozen. Their owners are told, with your reason.",
         )
 
-    @admin.action(description="Unfreeze the selected stores")
+    @admin.action(description="Unfreeze the selected stores (asks for a reason)")
+    @audited("store.unfreeze", ask_reason=True)
     def unfreeze(self, request, queryset):
         for store in queryset:
-            store_unfreeze(store_id=store.pk, actor=request.user)
+            with audit_decision(request, store):
+                store_unfreeze(store_id=store.pk, actor=request.user)
             self.log_change(request, store, "Unfrozen")
         self.message_user(request, f"Unfroze {queryset.count()} store(s).", messages.SUCCESS)
 
@@ -154,8 +161,15 @@ class ShareLinkAdmin(admin.ModelAdmin):
     actions = ("revoke",)
 
     @admin.action(description="Withdraw the selected share links")
+    @audited("share_link.revoke")
     def revoke(self, request, queryset):
-        count = sum(share_link_revoke(link_id=pk) for pk in queryset.values_list("pk", flat=True))
+        count = 0
+        for link in queryset.order_by("pk"):
+            with audit_decision(request, link) as decision:
+                if share_link_revoke(link_id=link.pk):
+                    count += 1
+                else:
+                    decision.skip()  # already withdrawn
         self.message_user(request, f"Withdrew {count} link(s).", messages.SUCCESS)
 
 
@@ -203,15 +217,27 @@ class InvitationCodeAdmin(admin.ModelAdmin):
                 # Valid through the whole last day, China time.
                 expires_at = timezone.make_aware(datetime.combine(data["expires_on"], time.max))
             label = data["batch"] or f"{timezone.localtime():%Y-%m-%d %H:%M} {request.user}"
-            made.extend(
-                invitation_codes_generate(
-                    count=data["count"],
-                    max_uses=data["max_uses"],
-                    expires_at=expires_at,
-                    batch=label,
-                    created_by=request.user,
+            with transaction.atomic():  # the codes and their audit entry together
+                made.extend(
+                    invitation_codes_generate(
+                        count=data["count"],
+                        max_uses=data["max_uses"],
+                        expires_at=expires_at,
+                        batch=label,
+                        created_by=request.user,
+                    )
                 )
-            )
+                audit_record(
+                    actor=request.user,
+                    action="invitation_code.generate",
+                    object_type=InvitationCode._meta.label_lower,
+                    details={
+                        "count": len(made),
+                        "max_uses": data["max_uses"],
+                        "batch": label,
+                        "expires_on": data["expires_on"].isoformat() if data["expires_on"] else None,
+                    },
+                )
 
         response = action_form(
             self,
@@ -232,7 +258,18 @@ class InvitationCodeAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(f"{changelist}?batch__exact={batch}")
 
     @admin.action(description="Download the selected codes as CSV")
+    @audited("invitation_code.export")
     def export_csv(self, request, queryset):
+        """A download, recorded as one entry naming the codes handed out (they let people
+        become leaders)."""
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True))
+        with audit_decision(
+            request,
+            None,
+            object_type=InvitationCode._meta.label_lower,
+            details={"count": len(ids), "ids": ids[:1000]},
+        ):
+            pass
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="invitation-codes.csv"'
         writer = csv.writer(response)
@@ -263,11 +300,13 @@ class LeaderAdmin(admin.ModelAdmin):
         return False  # shoppers apply with an invitation code
 
     @admin.action(description="Certify the selected leaders (their stores become sale venues)")
+    @audited("leader.certify")
     def certify(self, request, queryset):
         done, refused = 0, []
         for leader in queryset:
             try:
-                leader_certify(leader_id=leader.pk, actor=request.user)
+                with audit_decision(request, leader):
+                    leader_certify(leader_id=leader.pk, actor=request.user)
             except LeaderNotReviewable as exc:  # reported to ops; the others go on
                 refused.append(f"{leader}: {exc}")
             else:
@@ -278,10 +317,12 @@ class LeaderAdmin(admin.ModelAdmin):
             self.message_user(request, "Not certified: " + "; ".join(refused), messages.WARNING)
 
     @admin.action(description="Reject the selected applications (or withdraw certification)")
+    @audited("leader.reject")
     def reject(self, request, queryset):
         def apply(data: dict) -> None:
             for leader in queryset:
-                leader_reject(leader_id=leader.pk, reason=data["reason"], actor=request.user)
+                with audit_decision(request, leader, reason=data["reason"]):
+                    leader_reject(leader_id=leader.pk, reason=data["reason"], actor=request.user)
                 self.log_change(request, leader, f"Rejected: {data['reason']}")
             self.message_user(request, f"Rejected {queryset.count()} application(s).", messages.SUCCESS)
 
@@ -330,9 +371,11 @@ class PickupPointAdmin(admin.ModelAdmin):
         return False  # a certified leader opens their point through the API
 
     @admin.action(description="Close the selected pickup points to new orders")
+    @audited("pickup_point.close")
     def close_points(self, request, queryset):
         for point in queryset.select_related("leader"):
-            pickup_point_close(leader=point.leader)
+            with audit_decision(request, point):
+                pickup_point_close(leader=point.leader)
             self.log_change(request, point, "Closed to new orders by ops")
         self.message_user(
             request,

@@ -16,6 +16,8 @@ from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
 from products.adminkit import action_form
+from shop.audit.admin_actions import audit_decision, audited
+from shop.audit.models import AuditEntry
 from shop.errors import ApplicationError
 from shop.money import fen_display
 
@@ -180,11 +182,16 @@ class MerchantAdmin(admin.ModelAdmin):
             ),
         )
 
-    def _each(self, request, queryset, fn, done_message: str) -> None:
+    def _each(self, request, queryset, fn, done_message: str, *, reason: str | None = None) -> None:
+        """Run ``fn`` on each merchant as one audited decision (``fn`` returning False: it did
+        nothing, and nothing is recorded); refusals are reported and the others go on."""
         done = 0
         for merchant in queryset.order_by("pk"):
             try:
-                fn(merchant)
+                with audit_decision(request, merchant, reason=reason) as decision:
+                    if fn(merchant) is False:
+                        decision.skip()
+                        continue
                 done += 1
             except ApplicationError as exc:
                 self.message_user(request, f"{merchant}: {exc.message}", messages.ERROR)
@@ -192,15 +199,17 @@ class MerchantAdmin(admin.ModelAdmin):
             self.message_user(request, done_message.format(done=done), messages.SUCCESS)
 
     @admin.action(description="Approve the selected applications")
+    @audited("merchant.approve")
     def approve(self, request, queryset):
-        self._each(
-            request,
-            queryset,
-            lambda m: merchant_review(merchant_id=m.pk, approve=True, reviewer=request.user),
-            "Approved {done} merchant(s).",
-        )
+        def approve_one(merchant):
+            if merchant.status == Merchant.Status.APPROVED:
+                return False  # the service's no-op: nothing decided, nothing recorded
+            return merchant_review(merchant_id=merchant.pk, approve=True, reviewer=request.user)
+
+        self._each(request, queryset, approve_one, "Approved {done} merchant(s).")
 
     @admin.action(description="Reject the selected applications (asks for a reason)")
+    @audited("merchant.reject")
     def reject(self, request, queryset):
         def apply(data):
             self._each(
@@ -210,6 +219,7 @@ class MerchantAdmin(admin.ModelAdmin):
                     merchant_id=m.pk, approve=False, reviewer=request.user, reason=data["reason"]
                 ),
                 "Rejected {done} application(s).",
+                reason=data["reason"],
             )
 
         return action_form(
@@ -224,6 +234,7 @@ class MerchantAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description="Deduct from the deposit for a violation (one merchant)")
+    @audited("merchant.deposit_deduct")
     def deduct_deposit(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one merchant to deduct from.", messages.ERROR)
@@ -232,18 +243,34 @@ class MerchantAdmin(admin.ModelAdmin):
         balance = merchant_deposit_balance(merchant_id=merchant.pk)
 
         def apply(data):
+            details = {
+                "amount_fen": data["amount_fen"],
+                "reason_code": data["reason_code"],
+                "order_id": data.get("order_ref"),
+                "buyer_id": data.get("buyer_id"),
+                "compensation_fen": data.get("compensation_fen") or 0,
+            }
+            reason = DepositMovement.Reason(data["reason_code"]).label + (
+                f": {data['note']}" if data["note"] else ""
+            )
             try:
-                movement = deposit_deduct(
-                    merchant_id=merchant.pk,
-                    amount_fen=data["amount_fen"],
-                    reason_code=data["reason_code"],
-                    note=data["note"],
-                    actor=request.user,
-                    buyer_id=data.get("buyer_id"),
-                    compensation_fen=data.get("compensation_fen") or 0,
-                    order_ref=data.get("order_ref"),
-                    request_key=data["request_key"],
-                )
+                with audit_decision(request, merchant, reason=reason, details=details) as decision:
+                    movement = deposit_deduct(
+                        merchant_id=merchant.pk,
+                        amount_fen=data["amount_fen"],
+                        reason_code=data["reason_code"],
+                        note=data["note"],
+                        actor=request.user,
+                        buyer_id=data.get("buyer_id"),
+                        compensation_fen=data.get("compensation_fen") or 0,
+                        order_ref=data.get("order_ref"),
+                        request_key=data["request_key"],
+                    )
+                    decision.details["movement_id"] = movement.pk
+                    if AuditEntry.objects.filter(
+                        action="merchant.deposit_deduct", details__movement_id=movement.pk
+                    ).exists():
+                        decision.skip()  # a double-submitted form: the first one was recorded
             except ApplicationError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
                 return
@@ -271,8 +298,10 @@ class MerchantAdmin(admin.ModelAdmin):
         )
 
     @admin.action(
-        description="Close the shop: the merchant leaves (listings off sale, deposit refunded later)"
+        description="Close the shop: the merchant leaves (listings off sale, deposit refunded later; "
+        "asks for a reason)"
     )
+    @audited("merchant.exit_request", ask_reason=True)
     def request_exit(self, request, queryset):
         self._each(
             request,
@@ -282,6 +311,7 @@ class MerchantAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description="Withdraw the exit (before the refund has started)")
+    @audited("merchant.exit_cancel")
     def cancel_exit(self, request, queryset):
         self._each(
             request,
@@ -291,6 +321,7 @@ class MerchantAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description="Refund the deposit now (cool-off passed; retries after a failed refund)")
+    @audited("merchant.deposit_refund")
     def refund_deposit_now(self, request, queryset):
         def start(merchant):
             after_sales = open_after_sales_count(merchant.pk)
@@ -298,8 +329,9 @@ class MerchantAdmin(admin.ModelAdmin):
                 self.message_user(
                     request, f"{merchant}: {after_sales} after-sales case(s) open.", messages.ERROR
                 )
-                return
-            deposit_refund_start(merchant_id=merchant.pk, actor=request.user)
+                return False
+            movement = deposit_refund_start(merchant_id=merchant.pk, actor=request.user)
+            return None if movement is None else True
 
         self._each(
             request,

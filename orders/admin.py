@@ -4,6 +4,8 @@ from django.contrib.admin.helpers import ActionForm
 from django.utils import timezone
 
 from products.adminkit import action_form
+from shop.audit.admin_actions import audit_decision, audit_scope, audited
+from shop.audit.services import audit_form_changes, audit_record
 from shop.errors import ApplicationError
 from shop.money import fen_display
 
@@ -103,17 +105,20 @@ class OrderAdmin(admin.ModelAdmin):
     inlines = [OrderItemInline, PickupInline, OrderEventInline]
     actions = ["refund_in_full"]
 
-    @admin.action(description="Refund in full (ops ruling; claws back settled commission)")
+    @admin.action(description="Refund in full (ops ruling; claws back settled commission; asks for a reason)")
+    @audited("order.refund_full", ask_reason=True)
     def refund_in_full(self, request, queryset):
         done = 0
+        reason = audit_scope(request).reason
         for order in queryset.order_by("pk"):
             try:
-                order_refund_full(
-                    order_id=order.pk,
-                    reason=f"Refunded by ops ({request.user})",
-                    actor=request.user,
-                    by_ops=True,
-                )
+                with audit_decision(request, order, details={"paid_fen": order.paid_fen}):
+                    order_refund_full(
+                        order_id=order.pk,
+                        reason=f"Refunded by ops ({request.user}): {reason}"[:255],
+                        actor=request.user,
+                        by_ops=True,
+                    )
                 done += 1
             except ApplicationError as exc:
                 self.message_user(request, f"Order {order.pk}: {exc.message}", messages.ERROR)
@@ -167,9 +172,16 @@ class TeamAdmin(admin.ModelAdmin):
         return f"{obj.members_count} / {obj.size}"
 
     @admin.action(description="Close overdue teams now: fail them, cancel unpaid orders, refund paid ones")
+    @audited("team.fail")
     def close_overdue_teams(self, request, queryset):
         now = timezone.now()
-        failed = sum(team_fail(team_id=pk, now=now) for pk in queryset.values_list("pk", flat=True))
+        failed = 0
+        for team in queryset.order_by("pk"):
+            with audit_decision(request, team) as decision:
+                if team_fail(team_id=team.pk, now=now):
+                    failed += 1
+                else:
+                    decision.skip()  # not overdue, or already ended
         teams_expire_due(now)
         self.message_user(
             request, f"{failed} overdue team(s) closed; their orders are being cancelled or refunded."
@@ -278,7 +290,10 @@ class FlashOfferAdmin(admin.ModelAdmin):
         done = 0
         for offer in queryset.order_by("pk"):
             try:
-                flash_offer_review(offer_id=offer.pk, approve=approve, reviewer=request.user, reason=reason)
+                with audit_decision(request, offer, reason=reason):
+                    flash_offer_review(
+                        offer_id=offer.pk, approve=approve, reviewer=request.user, reason=reason
+                    )
                 done += 1
             except ApplicationError as exc:
                 self.message_user(request, f"{offer}: {exc.message}", messages.ERROR)
@@ -289,10 +304,12 @@ class FlashOfferAdmin(admin.ModelAdmin):
             )
 
     @admin.action(description="Approve the selected offers (they sell from their start)")
+    @audited("flash_offer.approve")
     def approve(self, request, queryset):
         self._review_each(request, queryset, approve=True)
 
     @admin.action(description="Reject the selected offers (asks for a reason)")
+    @audited("flash_offer.reject")
     def reject(self, request, queryset):
         return action_form(
             self,
@@ -315,14 +332,25 @@ class FlashOfferAdmin(admin.ModelAdmin):
         return f"{obj.sold_count} / {obj.quantity}"
 
     def save_model(self, request, obj, form, change):
-        flash_offer_ops_save(offer=obj, reviewer=request.user)  # one they add is approved at once
+        """Ops' own offer is approved at once; a change of a running one reseeds its gate.
+        Both are decisions, recorded (``flash_offer.create`` / ``flash_offer.change`` with the
+        fields changed) in the save's transaction (the admin's change form runs in one)."""
+        flash_offer_ops_save(offer=obj, reviewer=request.user)  # the one-offer-per-window rule
+        audit_record(
+            actor=request.user,
+            action="flash_offer.change" if change else "flash_offer.create",
+            obj=obj,
+            details={"changed": audit_form_changes(form)},
+        )
         if change:
             flash_gate_reset(offer_id=obj.pk)  # the gate reseeds from the new cap
 
     @admin.action(description="Resync the sale's fast counter with the database")
+    @audited("flash_offer.gate_resync")
     def resync_gate(self, request, queryset):
-        for pk in queryset.values_list("pk", flat=True):
-            flash_gate_reset(offer_id=pk)
+        for offer in queryset.order_by("pk"):
+            with audit_decision(request, offer, details={"sold_count": offer.sold_count}):
+                flash_gate_reset(offer_id=offer.pk)
         self.message_user(request, f"{queryset.count()} flash sale(s) will recount from the database.")
 
     def has_delete_permission(self, request, obj=None):
@@ -361,9 +389,16 @@ class CouponAdmin(admin.ModelAdmin):
     def min_spend(self, obj):
         return fen_display(obj.min_spend_fen)
 
-    @admin.action(description="Withdraw the selected usable coupons")
+    @admin.action(description="Withdraw the selected usable coupons (asks for a reason)")
+    @audited("coupon.withdraw", ask_reason=True)
     def withdraw(self, request, queryset):
-        done = sum(coupon_void(coupon_id=pk) for pk in queryset.values_list("pk", flat=True))
+        done = 0
+        for coupon in queryset.order_by("pk"):
+            with audit_decision(request, coupon, details={"amount_fen": coupon.amount_fen}) as decision:
+                if coupon_void(coupon_id=coupon.pk):
+                    done += 1
+                else:
+                    decision.skip()  # locked or used: left alone
         self.message_user(request, f"{done} coupon(s) withdrawn; locked and used ones were left alone.")
 
     def has_add_permission(self, request):
@@ -435,7 +470,12 @@ class AfterSaleAdmin(admin.ModelAdmin):
         done, refused = 0, []
         for case in queryset.order_by("pk"):
             try:
-                after_sale_arbitrate(case_id=case.pk, refund=refund, actor=request.user, note=note)
+                with audit_decision(
+                    request, case, reason=note, details={"amount_fen": case.amount_fen}
+                ) as decision:
+                    if case.status in (AfterSale.Status.REFUNDED, AfterSale.Status.CLOSED):
+                        decision.skip()  # already decided: the service leaves it as it is
+                    after_sale_arbitrate(case_id=case.pk, refund=refund, actor=request.user, note=note)
                 done += 1
             except ApplicationError as exc:
                 refused.append(f"case {case.pk}: {exc.message}")
@@ -445,10 +485,12 @@ class AfterSaleAdmin(admin.ModelAdmin):
             self.message_user(request, line, messages.ERROR)
 
     @admin.action(description="Rule for the buyer: refund the amount asked")
+    @audited("after_sale.rule_refund")
     def rule_refund(self, request, queryset):
         self._rule(request, queryset, refund=True)
 
     @admin.action(description="Rule for the merchant: close without refund")
+    @audited("after_sale.rule_close")
     def rule_close(self, request, queryset):
         self._rule(request, queryset, refund=False)
 

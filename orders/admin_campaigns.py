@@ -11,6 +11,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from shop.audit.admin_actions import audit_decision, audited
+from shop.audit.services import audit_record
 from shop.errors import ApplicationError
 from shop.ledger.models import Account
 from shop.ledger.reconcile import platform_balance
@@ -145,10 +147,14 @@ class CouponCampaignAdmin(admin.ModelAdmin):
         return obj.reserved_fen - obj.released_fen
 
     @admin.action(description="Launch: reserve the cap from the marketing budget and start issuing")
+    @audited("coupon_campaign.launch")
     def launch(self, request, queryset):
-        for pk in queryset.values_list("pk", flat=True):
+        for candidate in queryset.order_by("pk"):
+            pk = candidate.pk
             try:
-                campaign = coupon_campaign_launch(campaign_id=pk, now=timezone.now())
+                with audit_decision(request, candidate) as decision:
+                    campaign = coupon_campaign_launch(campaign_id=pk, now=timezone.now())
+                    decision.details["cap_fen"] = campaign.cap_fen
             except ApplicationError as exc:
                 self.message_user(request, f"Campaign {pk} not launched: {exc.message}", messages.ERROR)
                 continue
@@ -157,9 +163,16 @@ class CouponCampaignAdmin(admin.ModelAdmin):
             )
         self.message_user(request, _budget_line(), messages.INFO)
 
-    @admin.action(description="Close: stop issuing and give back what is not needed")
+    @admin.action(description="Close: stop issuing and give back what is not needed (asks for a reason)")
+    @audited("coupon_campaign.close", ask_reason=True)
     def close(self, request, queryset):
-        done = sum(coupon_campaign_close(campaign_id=pk) for pk in queryset.values_list("pk", flat=True))
+        done = 0
+        for campaign in queryset.order_by("pk"):
+            with audit_decision(request, campaign) as decision:
+                if coupon_campaign_close(campaign_id=campaign.pk):
+                    done += 1
+                else:
+                    decision.skip()  # not running
         self.message_user(request, f"{done} campaign(s) closed.")
 
     def has_delete_permission(self, request, obj=None):
@@ -197,8 +210,17 @@ class MarketingBudgetAllocationAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def save_model(self, request, obj, form, change):
+        """Money from platform revenue into the marketing budget: an ops decision, recorded
+        (``marketing_budget.allocate``, the note as its reason) in the form's transaction."""
         allocation = marketing_budget_allocate(
             amount_fen=form.cleaned_data["amount_fen"], note=form.cleaned_data["note"], actor=request.user
+        )
+        audit_record(
+            actor=request.user,
+            action="marketing_budget.allocate",
+            obj=allocation,
+            reason=form.cleaned_data["note"],
+            details={"amount_fen": allocation.amount_fen},
         )
         obj.pk = allocation.pk  # the admin's log and redirect name the row the service wrote
         obj.refresh_from_db()

@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 
+from shop.audit.admin_actions import audit_decision, audited
 from shop.money import fen_display
 
 from .adminkit import action_form
@@ -91,15 +92,17 @@ class ProductAdmin(admin.ModelAdmin):
             product_refresh_search(product_ids=[obj.pk])
 
     @admin.action(description="Block the selected products (asks for a reason)")
+    @audited("product.block")
     def block(self, request, queryset):
         def apply(data):
             for product in queryset.order_by("pk"):
-                product_change_status(
-                    product_id=product.pk,
-                    to_status=Product.Status.BLOCKED,
-                    actor=request.user,
-                    reason=data["reason"],
-                )
+                with audit_decision(request, product, reason=data["reason"]):
+                    product_change_status(
+                        product_id=product.pk,
+                        to_status=Product.Status.BLOCKED,
+                        actor=request.user,
+                        reason=data["reason"],
+                    )
             self.message_user(request, f"Blocked {queryset.count()} product(s).", messages.WARNING)
 
         return action_form(
@@ -115,15 +118,17 @@ class ProductAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description="Lift the block (products go off sale; the merchant may republish)")
+    @audited("product.unblock")
     def unblock(self, request, queryset):
         done = 0
         for product in queryset.filter(status=Product.Status.BLOCKED).order_by("pk"):
-            product_change_status(
-                product_id=product.pk,
-                to_status=Product.Status.OFF_SALE,
-                actor=request.user,
-                reason="Block lifted",
-            )
+            with audit_decision(request, product):
+                product_change_status(
+                    product_id=product.pk,
+                    to_status=Product.Status.OFF_SALE,
+                    actor=request.user,
+                    reason="Block lifted",
+                )
             done += 1
         self.message_user(request, f"Lifted the block on {done} product(s).", messages.SUCCESS)
 

@@ -6,6 +6,7 @@ from django.forms.models import BaseInlineFormSet
 from django.urls import reverse
 from django.utils.html import format_html
 
+from shop.audit.admin_actions import audit_decision, audited
 from shop.errors import ApplicationError
 from shop.money import fen_display
 from shop.payments.payouts import payout_retry
@@ -179,12 +180,16 @@ class WithdrawalAdmin(ReadOnly):
         return fen_display(obj.amount_fen)
 
     @admin.action(description="Retry the payout (failed: a new transfer; unsent: send again)")
+    @audited("withdrawal.payout_retry")
     def retry_payout(self, request, queryset):
         for withdrawal in queryset.select_related("payout"):
             if withdrawal.payout_id is None:
                 continue
+            details = {"amount_fen": withdrawal.amount_fen, "payout_id": withdrawal.payout_id}
             try:
-                payout_retry(payout_id=withdrawal.payout_id, actor=request.user)
+                with audit_decision(request, withdrawal, details=details) as decision:
+                    payout = payout_retry(payout_id=withdrawal.payout_id, actor=request.user)
+                    decision.details["new_payout_id"] = payout.pk
             except ApplicationError as exc:
                 self.message_user(request, f"Withdrawal #{withdrawal.pk}: {exc.message}", messages.WARNING)
             else:

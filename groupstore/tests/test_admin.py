@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from groupstore.models import InvitationCode, Leader, Store
 from groupstore.tests.factories import make_leader, make_store
+from shop.audit.models import AuditEntry
 from shop.notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -30,9 +31,26 @@ def test_ops_freeze_a_store_with_a_reason_and_its_owner_is_told(admin_client):
     assert (store.is_frozen, store.frozen_reason) == (True, "刷屏广告")
     assert Notification.objects.get(recipient=store.owner, kind="store_frozen").body == "刷屏广告"
 
-    admin_client.post(url, {"action": "unfreeze", ACTION_CHECKBOX_NAME: [store.pk]})
+    asked = admin_client.post(url, {"action": "unfreeze", ACTION_CHECKBOX_NAME: [store.pk]})
+    store.refresh_from_db()
+    assert asked.status_code == 200  # the reason is asked first
+    assert store.is_frozen is True
+    admin_client.post(
+        url,
+        {
+            "action": "unfreeze",
+            ACTION_CHECKBOX_NAME: [store.pk],
+            "audit_apply": "1",
+            "audit_reason": "已整改",
+        },
+    )
     store.refresh_from_db()
     assert store.is_frozen is False
+    trail = AuditEntry.objects.filter(object_type="groupstore.store", object_id=str(store.pk)).order_by("id")
+    assert [(e.action, e.reason, e.actor_name) for e in trail] == [
+        ("store.freeze", "刷屏广告", "admin"),
+        ("store.unfreeze", "已整改", "admin"),
+    ]
 
 
 def test_ops_certify_a_leader_and_their_store_becomes_a_venue(admin_client):
@@ -46,6 +64,8 @@ def test_ops_certify_a_leader_and_their_store_becomes_a_venue(admin_client):
     assert response.status_code == 302
     assert Leader.objects.get(pk=leader.pk).status == "certified"
     assert Store.objects.get(pk=store.pk).is_venue is True
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.object_id, entry.actor_name) == ("leader.certify", str(leader.pk), "admin")
 
 
 def test_ops_reject_an_application_with_a_reason(admin_client):
@@ -58,6 +78,8 @@ def test_ops_reject_an_application_with_a_reason(admin_client):
 
     leader.refresh_from_db()
     assert (leader.status, leader.rejection_reason) == ("rejected", "资料不全")
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.object_id, entry.reason) == ("leader.reject", str(leader.pk), "资料不全")
 
 
 def test_ops_generate_a_batch_of_codes_and_land_on_it(admin_client):
@@ -78,6 +100,13 @@ def test_ops_generate_a_batch_of_codes_and_land_on_it(admin_client):
     listing = admin_client.get(response["Location"])
     assert listing.status_code == 200
     assert b"Generate a batch" in listing.content
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.object_type, entry.actor_name) == (
+        "invitation_code.generate",
+        "groupstore.invitationcode",
+        "admin",
+    )
+    assert entry.details == {"count": 25, "max_uses": 3, "batch": "杭州线下活动", "expires_on": "2099-12-31"}
 
 
 def test_a_bad_batch_form_is_shown_again_and_makes_nothing(admin_client):
@@ -87,6 +116,7 @@ def test_a_bad_batch_form_is_shown_again_and_makes_nothing(admin_client):
 
     assert response.status_code == 200
     assert InvitationCode.objects.exists() is False
+    assert AuditEntry.objects.exists() is False
 
 
 def test_every_group_store_admin_page_opens(admin_client):

@@ -7,6 +7,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 
 from groupstore.tests.factories import make_store
 from orders.models import Coupon, CouponCampaign, MarketingBudgetAllocation
+from shop.audit.models import AuditEntry
 from shop.ledger.models import Account
 from shop.ledger.selectors import account_balance
 from shop.ledger.services import AccountRef
@@ -73,9 +74,30 @@ def test_ops_fund_the_budget_then_write_launch_and_close_a_campaign(admin_client
     campaign.refresh_from_db()
     assert campaign.amount_fen == 500
 
-    _act(admin_client, "close", campaign.pk)
+    _act(admin_client, "close", campaign.pk)  # asks for a reason first: nothing closes
+    assert CouponCampaign.objects.get(pk=campaign.pk).status == "active"
+    admin_client.post(
+        "/admin/orders/couponcampaign/",
+        {
+            "action": "close",
+            ACTION_CHECKBOX_NAME: [campaign.pk],
+            "audit_apply": "1",
+            "audit_reason": "预算调整",
+        },
+    )
     campaign.refresh_from_db()
     assert (campaign.status, campaign.released_fen, account_balance(ref=BUDGET)) == ("closed", 5_000, 8_000)
+    trail = AuditEntry.objects.order_by("id")
+    assert [(e.action, e.object_id, e.reason, e.details) for e in trail] == [
+        (
+            "marketing_budget.allocate",
+            str(MarketingBudgetAllocation.objects.get().pk),
+            "December",
+            {"amount_fen": 8_000},
+        ),
+        ("coupon_campaign.launch", str(campaign.pk), "", {"cap_fen": 5_000}),
+        ("coupon_campaign.close", str(campaign.pk), "预算调整", {}),
+    ]
 
 
 def test_the_campaign_form_refuses_incoherent_terms(admin_client):

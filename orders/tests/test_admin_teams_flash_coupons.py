@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from groupstore.tests.factories import make_store
 from orders.models import Coupon, Team
+from shop.audit.models import AuditEntry
 
 from .helpers import buy, coupon, flash_offer, team_sku
 
@@ -34,6 +35,7 @@ def test_team_pages_and_closing_overdue_teams(admin_client):
     )
     team.refresh_from_db()
     assert team.status == "open"  # not overdue: left alone
+    assert not AuditEntry.objects.exists()  # and nothing was decided
 
     Team.objects.filter(pk=team.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     admin_client.post(
@@ -42,6 +44,8 @@ def test_team_pages_and_closing_overdue_teams(admin_client):
     team.refresh_from_db()
     assert team.status == "failed"
     assert team.members.get().order.status == "cancelled"
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.object_id, entry.actor_name) == ("team.fail", str(team.pk), "admin")
 
 
 def test_flash_offer_pages_and_form_rules(admin_client):
@@ -78,7 +82,17 @@ def test_ops_withdraw_usable_coupons_only(admin_client):
     assert admin_client.get("/admin/orders/coupon/?status=usable").status_code == 200
 
     admin_client.post(
-        "/admin/orders/coupon/", {"action": "withdraw", ACTION_CHECKBOX_NAME: [unused.pk, used.pk]}
+        "/admin/orders/coupon/",
+        {
+            "action": "withdraw",
+            ACTION_CHECKBOX_NAME: [unused.pk, used.pk],
+            "audit_apply": "1",
+            "audit_reason": "发错券",
+        },
     )
 
     assert dict(Coupon.objects.values_list("pk", "status")) == {unused.pk: "withdrawn", used.pk: "locked"}
+    # one entry: the locked coupon was left alone, so nothing was decided about it
+    assert list(AuditEntry.objects.values_list("action", "object_id", "reason", "details")) == [
+        ("coupon.withdraw", str(unused.pk), "发错券", {"amount_fen": 100})
+    ]

@@ -17,6 +17,7 @@ from orders.services.checkout import checkout_quote
 from orders.services.flash_offers import flash_offer_propose, flash_offer_review
 from products.models import Product
 from products.tests.factories import SkuFactory
+from shop.audit.models import AuditEntry
 from shop.errors import ValidationFailed
 from shop.notifications.models import Notification
 
@@ -291,6 +292,12 @@ def test_ops_approve_and_reject_with_a_reason_in_admin(admin_client, seller):
     assert good.status == "approved"
     assert good.reviewed_at is not None
     assert (bad.status, bad.rejection_reason) == ("rejected", "价格不是真实折扣")
+    assert list(
+        AuditEntry.objects.order_by("id").values_list("action", "object_id", "actor_name", "reason")
+    ) == [
+        ("flash_offer.approve", str(good.pk), "admin", ""),
+        ("flash_offer.reject", str(bad.pk), "admin", "价格不是真实折扣"),  # the asking page recorded nothing
+    ]
 
 
 def test_an_offer_ops_add_in_admin_is_approved(admin_client):

@@ -468,6 +468,14 @@ def test_ops_see_the_parcel_without_its_code_and_may_close_a_point(venue, admin_
     assert listed.context["cl"].result_count == 1
     assert closed.status_code == 302
     assert PickupPoint.objects.get(pk=venue.point_id).is_open is False
+    from shop.audit.models import AuditEntry
+
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.object_id, entry.actor_name) == (
+        "pickup_point.close",
+        str(venue.point_id),
+        "admin",
+    )
 
 
 def test_the_venue_check_costs_a_venue_one_read_and_an_ordinary_store_none(venue):

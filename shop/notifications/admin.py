@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
 
+from shop.audit.admin_actions import audit_decision, audited
+
 from .models import Notification, SubscribeGrant, SubscribeMessage, WebhookDelivery, WebhookEndpoint
 from .services import webhook_delivery_retry_now, webhook_endpoint_deactivate
 
@@ -26,9 +28,13 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
         return False  # users register their own URLs through the API
 
     @admin.action(description="Stop sending to the selected webhooks")
+    @audited("webhook.deactivate")
     def deactivate(self, request, queryset):
         for endpoint in queryset:
-            webhook_endpoint_deactivate(endpoint_id=endpoint.pk, owner=endpoint.owner)
+            with audit_decision(request, endpoint, details={"owner_id": endpoint.owner_id}) as decision:
+                if not endpoint.is_active:
+                    decision.skip()  # already stopped: nothing to decide
+                webhook_endpoint_deactivate(endpoint_id=endpoint.pk, owner=endpoint.owner)
         self.message_user(request, f"Stopped {queryset.count()} webhook(s).", messages.SUCCESS)
 
 
@@ -45,8 +51,15 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         return False
 
     @admin.action(description="Send the selected deliveries again now (fresh attempts)")
+    @audited("webhook_delivery.retry")
     def retry_now(self, request, queryset):
-        sent = sum(webhook_delivery_retry_now(delivery_id=pk) for pk in queryset.values_list("pk", flat=True))
+        sent = 0
+        for delivery in queryset.order_by("pk"):
+            with audit_decision(request, delivery) as decision:
+                if webhook_delivery_retry_now(delivery_id=delivery.pk):
+                    sent += 1
+                else:
+                    decision.skip()  # delivered, or its webhook is stopped
         self.message_user(
             request,
             f"Queued {sent} delivery(ies) again; delivered ones and those of stopped webhooks were skipped.",

@@ -8,6 +8,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.html import format_html
 
+from shop.audit.admin_actions import audit_decision, audited
 from shop.errors import ApplicationError
 from shop.money import fen_display
 
@@ -199,11 +200,15 @@ class RefundAdmin(admin.ModelAdmin):
         return False
 
     @admin.action(description="Send the refund again (after fixing why it failed)")
+    @audited("refund.resend")
     def send_again(self, request, queryset):
         sent = 0
         for refund in queryset.order_by("pk"):
+            details = {"amount_fen": refund.amount_fen, "failure_reason": refund.failure_reason}
             try:
-                refund_resend(refund_id=refund.pk)
+                with audit_decision(request, refund, details=details) as decision:
+                    resent = refund_resend(refund_id=refund.pk)
+                    decision.details["out_refund_no"] = resent.out_refund_no
                 sent += 1
             except ApplicationError as exc:
                 self.message_user(request, f"{refund.out_refund_no}: {exc.message}", messages.ERROR)
@@ -303,12 +308,14 @@ class ReconciliationCaseAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context=extra_context)
 
     @admin.action(description="Apply the missed callback after re-querying the gateway")
+    @audited("reconciliation.apply_missed")
     def apply_missed(self, request, queryset):
         self._each(
             request, queryset, lambda case: case_apply_missed(case_id=case.pk, actor_id=request.user.pk)
         )
 
     @admin.action(description="Mark explained (give the reason in the box)")
+    @audited("reconciliation.explain")
     def mark_explained(self, request, queryset):
         reason = request.POST.get("reason", "").strip()
         if not reason:
@@ -385,10 +392,17 @@ class FundsStepAdmin(admin.ModelAdmin):
         return fen_display(obj.amount_fen)
 
     @admin.action(description="Send the selected failed steps again")
+    @audited("funds_step.retry")
     def send_again(self, request, queryset):
         from .steps import funds_step_retry
 
-        sent = sum(funds_step_retry(step_id=pk) for pk in queryset.values_list("pk", flat=True))
+        sent = 0
+        for step in queryset.order_by("pk"):
+            with audit_decision(request, step, details={"amount_fen": step.amount_fen}) as decision:
+                if funds_step_retry(step_id=step.pk):
+                    sent += 1
+                else:
+                    decision.skip()  # not failed
         self.message_user(request, f"{sent} step(s) sent again.", messages.SUCCESS)
 
     def has_add_permission(self, request):

@@ -49,11 +49,13 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import Case, CharField, Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from shop.audit.services import audit_record
 from shop.db import copy_escape, rows_copy
 from shop.registry import Registry
 
@@ -431,7 +433,13 @@ def case_apply_missed(*, case_id: int, actor_id: int | None) -> ReconciliationCa
     if not appliers:
         raise CaseNotResolvable("Nothing of ours can re-query this line: explain it instead.")
     resolution, note = appliers[0](case)
-    return _case_resolve(case_id=case.pk, actor_id=actor_id, resolution=resolution, note=note)
+    return _case_resolve(
+        case_id=case.pk,
+        actor_id=actor_id,
+        resolution=resolution,
+        note=note,
+        audit_action="reconciliation.apply_missed",
+    )
 
 
 def case_explain(*, case_id: int, actor_id: int | None, reason: str) -> ReconciliationCase:
@@ -439,12 +447,21 @@ def case_explain(*, case_id: int, actor_id: int | None, reason: str) -> Reconcil
     if not reason.strip():
         raise CaseNotResolvable("Say why the difference is explained.")
     return _case_resolve(
-        case_id=case_id, actor_id=actor_id, resolution=ReconciliationCase.Resolution.EXPLAINED, note=reason
+        case_id=case_id,
+        actor_id=actor_id,
+        resolution=ReconciliationCase.Resolution.EXPLAINED,
+        note=reason,
+        audit_action="reconciliation.explain",
     )
 
 
 @transaction.atomic
-def _case_resolve(*, case_id: int, actor_id: int | None, resolution: str, note: str) -> ReconciliationCase:
+def _case_resolve(
+    *, case_id: int, actor_id: int | None, resolution: str, note: str, audit_action: str
+) -> ReconciliationCase:
+    """Resolve a case once. Ops' resolution (``actor_id`` given) is recorded in the audit trail
+    here, in this transaction: ``case_apply_missed`` cannot run inside an admin-opened one (it
+    calls the gateway, then applies through a durable block), so it records itself."""
     case = ReconciliationCase.objects.select_for_update(no_key=True).get(pk=case_id)  # lock, then decide
     if case.status == ReconciliationCase.Status.RESOLVED:
         return case
@@ -455,6 +472,14 @@ def _case_resolve(*, case_id: int, actor_id: int | None, resolution: str, note: 
     case.resolved_at = timezone.now()
     case.save(update_fields=["status", "resolution", "note", "resolved_by", "resolved_at", "updated_at"])
     logger.info("reconciliation case %s resolved (%s) by %s: %s", case.pk, resolution, actor_id, note)
+    if actor_id is not None:
+        audit_record(
+            actor=get_user_model().objects.filter(pk=actor_id).first(),
+            action=audit_action,
+            obj=case,
+            reason=note,
+            details={"resolution": resolution, "our_amount_fen": case.our_amount_fen},
+        )
     return case
 
 

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "shop.ledger",
     "shop.payments",
     "shop.notifications",
+    "shop.audit",
     "accounts",
     "products",
     "merchants",

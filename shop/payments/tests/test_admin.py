@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from shop.audit.models import AuditEntry
 from shop.payments.models import Payment, PaymentAnomaly, Refund
 from shop.payments.refunds import refund_request, refund_send
 
@@ -55,6 +56,7 @@ def test_the_failed_list_and_the_filters_show_the_queue(ops, fake):
 
 def test_send_the_refund_again_resends_it_safely(ops, fake, django_capture_on_commit_callbacks):
     refund = _failed_refund(fake)
+    why = refund.failure_reason
 
     with django_capture_on_commit_callbacks(execute=True):  # the gateway call goes out after commit
         page = ops.post(
@@ -72,6 +74,13 @@ def test_send_the_refund_again_resends_it_safely(ops, fake, django_capture_on_co
     )
     assert "is refunded" in page.content.decode()
     assert len(fake.calls_of("refund")) == 2
+    entry = AuditEntry.objects.get()  # the refused second click recorded nothing
+    assert (entry.action, entry.object_id, entry.actor_name) == ("refund.resend", str(refund.pk), "ops")
+    assert entry.details == {
+        "amount_fen": 600,
+        "failure_reason": why,
+        "out_refund_no": refund.out_refund_no,
+    }
     call_command("ledger_check")
 
 

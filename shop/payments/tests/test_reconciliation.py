@@ -14,6 +14,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from shop.audit.models import AuditEntry
 from shop.ledger.models import Entry
 from shop.payments import reconciliation
 from shop.payments.errors import CaseNotResolvable
@@ -333,6 +334,38 @@ def test_ops_explain_a_case_in_admin_with_a_reason(fake, bills, admin_client):
     case.refresh_from_db()
     assert (case.status, case.resolution, case.note) == ("resolved", "explained", "merchant test")
     assert case.resolved_by is not None
+    # the refused attempt (no reason) left no entry; the resolution left one, with who and why
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.object_id, entry.reason, entry.actor_name) == (
+        "reconciliation.explain",
+        str(case.pk),
+        "merchant test",
+        "admin",
+    )
+    assert entry.details == {"resolution": "explained", "our_amount_fen": None}
+
+
+def test_ops_apply_a_missed_callback_in_admin_is_recorded_once(fake, bills, admin_client):
+    payment = unpaid()
+    result = PaymentResult(payment.out_trade_no, "4200000000009", payment.amount_fen, True, {})
+    fake.paid[payment.out_trade_no] = result
+    bills.lines[("trade", DAY)] = [trade_line(payment.out_trade_no, payment.amount_fen)]
+    reconcile(kinds=["trade"])
+    case = ReconciliationCase.objects.get()
+    url = "/admin/payments/reconciliationcase/"
+
+    for _ in range(2):  # the double click
+        admin_client.post(url, {"action": "apply_missed", "_selected_action": [case.pk]})
+
+    case.refresh_from_db()
+    assert (case.status, case.resolution) == ("resolved", "applied")
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.object_id, entry.actor_name) == (
+        "reconciliation.apply_missed",
+        str(case.pk),
+        "admin",
+    )
+    assert entry.details["resolution"] == "applied"
 
 
 def test_a_bill_that_cannot_be_read_fails_for_ops_and_stages_nothing(fake, bills):
