@@ -38,3 +38,8 @@ class MerchantsConfig(AppConfig):
         from .privacy import register_privacy
 
         register_privacy()  # PIPL: this app's part of GET /me/export and DELETE /me
+        from shop import overview
+
+        from .overview import deposit_panel
+
+        overview.register(name="merchants.deposits", build=deposit_panel, order=40)

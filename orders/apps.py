@@ -93,3 +93,9 @@ class OrdersConfig(AppConfig):
         from .privacy import register_privacy
 
         register_privacy()  # PIPL: this app's part of GET /me/export and DELETE /me
+        from shop import overview
+
+        from .overview import after_sales_panel, sales_panel
+
+        overview.register(name="orders.sales", build=sales_panel, order=10)
+        overview.register(name="orders.after_sales", build=after_sales_panel, order=30)

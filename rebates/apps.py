@@ -75,3 +75,8 @@ class RebatesConfig(AppConfig):
         from .privacy import register_privacy
 
         register_privacy()  # PIPL: this app's part of GET /me/export and DELETE /me
+        from shop import overview
+
+        from .overview import settlement_panel
+
+        overview.register(name="rebates.settlement", build=settlement_panel, order=20)

@@ -96,6 +96,22 @@ class Order(BaseModel):
                 condition=Q(pickup_point__isnull=False),
                 name="order_pickup_point_idx",
             ),
+            # The ops overview (orders/overview.py, rebates/overview.py; bench/ops_overview.py):
+            # sales per day read the month's paid orders index-only (paid_fen carried), and the
+            # settlement backlog reads the month's completed orders, not all of them (both
+            # index-only: every column the query needs is in the index).
+            models.Index(
+                fields=["paid_at"],
+                include=["paid_fen"],
+                condition=Q(paid_at__isnull=False),
+                name="order_paid_at_idx",
+            ),
+            models.Index(
+                fields=["completed_at"],
+                include=["id", "paid_fen", "refunded_fen"],
+                condition=Q(status="completed"),
+                name="order_completed_at_idx",
+            ),
         ]
 
     def __str__(self) -> str:

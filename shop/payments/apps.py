@@ -49,3 +49,8 @@ class PaymentsConfig(AppConfig):
             run=refunds_sweep,
             order=50,
         )
+        from shop import overview
+
+        from .overview import reconciliation_panel
+
+        overview.register(name="payments.reconciliation", build=reconciliation_panel, order=50)

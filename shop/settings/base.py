@@ -49,7 +49,7 @@ if SANDBOX and not DEBUG:
     )
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "shop.admin_config.OpsAdminConfig",  # django.contrib.admin, with the ops overview on its index
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
