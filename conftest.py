@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests judge their inputs, not the machine: on a loaded machine (CI beside other
+# work) generating examples can be slow, which Hypothesis would report as a failure.
+settings.register_profile("shop", suppress_health_check=[HealthCheck.too_slow], deadline=None)
+settings.load_profile("shop")
 
 
 @pytest.fixture(autouse=True)
