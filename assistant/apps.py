@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class AssistantConfig(AppConfig):
+    name = "assistant"
+    verbose_name = "Customer service (assistant and handover)"
+
+    def ready(self) -> None:
+        from . import signals  # noqa: F401  the phrase table's cache invalidation
