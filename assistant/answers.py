@@ -78,7 +78,8 @@ def answer_order_status(order: Order) -> Answer:
         return Answer(text + _pickup_text(order, data), data)
     if status == Order.Status.RECEIVED:
         data["received_at"] = iso(order.received_at)
-        return Answer(f"{head}已于{when(order.received_at)}签收。" + _pickup_text(order, data), data)
+        text = f"{head}已于{when(order.received_at)}签收（{order.carrier}，运单号{order.tracking_no}）。"
+        return Answer(text + _pickup_text(order, data), data)
     labels = {
         Order.Status.COMPLETED: "已完成",
         Order.Status.CANCELLED: "已取消（未付款）",
