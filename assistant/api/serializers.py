@@ -8,7 +8,7 @@ from rest_framework import serializers
 from shop.api.serializers import Serializer
 
 from ..models import Conversation, Message
-from ..privacy import for_merchant
+from ..privacy import for_merchant, text_for_merchant
 
 
 class MessageOutput(Serializer):
@@ -21,7 +21,11 @@ class MessageOutput(Serializer):
 
 
 class MerchantMessageOutput(MessageOutput):
+    text = serializers.SerializerMethodField()
     data = serializers.SerializerMethodField()
+
+    def get_text(self, message: Message) -> str:
+        return text_for_merchant(message.text, message.data)
 
     def get_data(self, message: Message) -> dict:
         return for_merchant(message.data)
