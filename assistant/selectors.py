@@ -13,9 +13,10 @@ def _with_messages(conversations: QuerySet[Conversation]) -> QuerySet[Conversati
     return conversations.prefetch_related(Prefetch("messages", queryset=Message.objects.order_by("pk")))
 
 
-def conversation_get_for_asker(*, asker, conversation_id: int) -> Conversation:
+def conversation_get_for_asker(*, asker, conversation_id: int, with_messages: bool = True) -> Conversation:
     """The asker's own conversation; anyone else's is reported as not found."""
-    conversation = _with_messages(Conversation.objects.filter(pk=conversation_id, asker=asker)).first()
+    conversations = Conversation.objects.filter(pk=conversation_id, asker=asker)
+    conversation = (_with_messages(conversations) if with_messages else conversations).first()
     if conversation is None:
         raise ConversationNotFound()
     return conversation

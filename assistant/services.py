@@ -12,7 +12,7 @@ ops. ``conversation_reply`` is a person's answer; the buyer is notified.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db import transaction
 from django.utils import timezone
@@ -67,44 +67,72 @@ def assistant_message_post(
     400) write nothing."""
     text = message_text_clean(text)
     continuing = (
-        conversation_get_for_asker(asker=asker, conversation_id=conversation_id) if conversation_id else None
+        conversation_get_for_asker(asker=asker, conversation_id=conversation_id, with_messages=False)
+        if conversation_id
+        else None
     )
     recognized = intent_recognize(text)
     named = order_named(asker=asker, order_id=order_id if order_id is not None else recognized.order_number)
+    if named is not None and recognized.intent == "unknown" and not recognized.is_unsure and continuing:
+        recognized = _answering_ask_back(recognized, continuing)
     order, answer = _answer(asker=asker, recognized=recognized, named=named, continuing=continuing)
     now = timezone.now()
+    wants_person = recognized.intent == "handover"
+    reply = answer.reply
     with transaction.atomic():
         conversation = _conversation_for(
             asker=asker, order=order, continuing=continuing, intent=recognized.intent, now=now
         )
-        Message.objects.create(
-            conversation=conversation, sender=Message.Sender.BUYER, author=asker, text=text
-        )
-        wants_person = recognized.intent == "handover"
         conversation.failed_turns = 0 if answer.is_answered else conversation.failed_turns + 1
-        reply = answer.reply
-        handed_over = False
+        conversation.last_message_at = now
+        newly_handed_over = False
         if wants_person or conversation.failed_turns >= HANDOVER_AFTER_FAILED_TURNS:
-            handed_over = _hand_over(conversation, now=now)
+            newly_handed_over = not conversation.is_handed_over
+            _mark_handed_over(conversation, order=order, now=now)
             reply = reply if wants_person else f"{reply}我暂时帮不上忙，已为你转人工，请稍候。"
         elif conversation.is_handed_over:  # the buyer writes again: a person answers next
             conversation.status = Conversation.Status.HANDED_OVER
-        conversation.last_message_at = now
-        conversation.save(update_fields=["failed_turns", "status", "last_message_at", "updated_at"])
-        Message.objects.create(
-            conversation=conversation,
-            sender=Message.Sender.ASSISTANT,
-            text=reply,
-            intent=recognized.intent,
-            data=answer.data,
+        conversation.save(**({} if conversation._state.adding else {"update_fields": _TURN_FIELDS}))
+        Message.objects.bulk_create(
+            [
+                Message(conversation=conversation, sender=Message.Sender.BUYER, author=asker, text=text),
+                Message(
+                    conversation=conversation,
+                    sender=Message.Sender.ASSISTANT,
+                    text=reply,
+                    intent=recognized.intent,
+                    data=answer.data,
+                ),
+            ]
         )
+        if newly_handed_over:
+            _notify_staff(conversation)
     return Turn(
         conversation=conversation,
         intent=recognized.intent,
         reply=reply,
         data=answer.data,
-        handed_over=handed_over or conversation.is_handed_over,
+        handed_over=conversation.is_handed_over,
     )
+
+
+_TURN_FIELDS = [
+    "order",
+    "merchant",
+    "status",
+    "handed_over_at",
+    "failed_turns",
+    "last_message_at",
+    "updated_at",
+]
+
+
+def _answering_ask_back(recognized: Recognized, continuing: Conversation) -> Recognized:
+    """ "订单1024" right after the assistant asked which order: the question asked before."""
+    last = continuing.messages.filter(sender=Message.Sender.ASSISTANT).order_by("-pk").first()
+    if last is not None and "choices" in last.data:
+        return replace(recognized, intent=last.intent)
+    return recognized
 
 
 def _answer(*, asker, recognized: Recognized, named: Order | None, continuing) -> tuple[Order | None, Answer]:
@@ -161,9 +189,10 @@ def _ask_which(pick: Pick) -> Answer:
 
 
 def _conversation_for(*, asker, order: Order | None, continuing, intent: str, now) -> Conversation:
-    """The conversation this turn belongs to, locked. The one continued if it is about the
-    same order (or none); a conversation with no order yet, not handed over and holding no
-    wallet facts, takes the order the turn settled on; otherwise a new conversation."""
+    """The conversation this turn belongs to: the one continued (locked) if it is about
+    the same order (or none); a conversation with no order yet, not handed over and
+    holding no wallet facts, takes the order the turn settled on; otherwise a new one
+    (not saved yet: the caller saves it with the turn's figures, one INSERT)."""
     order_id = order.pk if order else None
     if continuing is not None:
         conversation = Conversation.objects.select_for_update(no_key=True, of=("self",)).get(pk=continuing.pk)
@@ -173,41 +202,38 @@ def _conversation_for(*, asker, order: Order | None, continuing, intent: str, no
             conversation.order_id is None
             and order_id is not None
             and not conversation.is_handed_over
-            and intent not in WALLET_INTENTS | {"withdrawal"}
-            and not conversation.messages.filter(intent__in=WALLET_INTENTS).exists()
+            and intent not in WALLET_INTENTS
+            and not conversation.messages.filter(intent__in=WALLET_INTENTS)
+            .exclude(data__has_key="choices")  # asking which order holds no wallet facts
+            .exists()
         )
         if adoptable:
             conversation.order_id = order_id
-            conversation.save(update_fields=["order", "updated_at"])
             return conversation
-    return Conversation.objects.create(asker=asker, order=order, last_message_at=now)
+    return Conversation(asker=asker, order=order, last_message_at=now)
 
 
-def _hand_over(conversation: Conversation, *, now) -> bool:
-    """To the order's merchant (its staff are notified) or, with no order, to ops (admin).
-    Handing over a conversation already handed over changes nothing."""
-    if conversation.is_handed_over:
-        conversation.status = Conversation.Status.HANDED_OVER
-        return True
+def _mark_handed_over(conversation: Conversation, *, order: Order | None, now) -> None:
+    """To the order's merchant or, with no order, to ops (admin). Handing over again only
+    puts the conversation back in the waiting list (the first handover time is kept)."""
     conversation.status = Conversation.Status.HANDED_OVER
-    conversation.handed_over_at = now
-    fields = ["status", "handed_over_at", "updated_at"]
-    if conversation.order_id is not None:
-        conversation.merchant_id = (
-            Order.objects.filter(pk=conversation.order_id).values_list("merchant_id", flat=True).get()
+    if conversation.handed_over_at is None:
+        conversation.handed_over_at = now
+        conversation.merchant_id = order.merchant_id if order is not None else None
+
+
+def _notify_staff(conversation: Conversation) -> None:
+    """Every staff member of the merchant, once per conversation (ops read admin)."""
+    if conversation.merchant_id is None:
+        return
+    for user_id in merchant_staff_user_ids(merchant_id=conversation.merchant_id):
+        notification_send(
+            recipient_id=user_id,
+            kind="conversation_handed_over",
+            title=f"A buyer asks for help with order {conversation.order_id}",
+            data={"conversation_id": conversation.pk, "order_id": conversation.order_id},
+            dedupe_key=f"conversation:{conversation.pk}:handover:{user_id}",
         )
-        fields.append("merchant")
-    conversation.save(update_fields=fields)
-    if conversation.merchant_id is not None:
-        for user_id in merchant_staff_user_ids(merchant_id=conversation.merchant_id):
-            notification_send(
-                recipient_id=user_id,
-                kind="conversation_handed_over",
-                title=f"A buyer asks for help with order {conversation.order_id}",
-                data={"conversation_id": conversation.pk, "order_id": conversation.order_id},
-                dedupe_key=f"conversation:{conversation.pk}:handover:{user_id}",
-            )
-    return True
 
 
 @transaction.atomic

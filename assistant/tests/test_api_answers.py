@@ -248,7 +248,20 @@ def test_several_orders_in_play_and_none_named_asks_which(make_client, shop):
 
     answered = ask(make_client(shop.buyer), f"订单{first.pk}", conversation_id=conversation.pk)
     assert answered["conversation_id"] == conversation.pk  # the ask-back's conversation takes it
+    assert answered["intent"] == "order_status"  # the question asked before, now answered
     assert answered["data"]["order_id"] == first.pk
+    assert answered["data"]["status"] == "paid"
+    assert Conversation.objects.get(pk=conversation.pk).order_id == first.pk
+
+
+def test_a_rebate_ask_back_is_answered_too(make_client, shop):
+    first, second = shop.order("paid"), shop.order("shipped")
+    turn = ask(make_client(shop.buyer), "返利什么时候到账")
+    assert {c["order_id"] for c in turn["data"]["choices"]} == {first.pk, second.pk}
+    answered = ask(make_client(shop.buyer), f"#{second.pk}", conversation_id=turn["conversation_id"])
+    assert answered["intent"] == "rebate"
+    assert answered["data"]["order_id"] == second.pk
+    assert answered["data"]["rebate_fen"] > 0
 
 
 def test_one_order_in_play_is_taken_without_asking(make_client, shop):
@@ -336,10 +349,15 @@ def test_no_token_is_a_401(api_client):
     assert api_client.post(ASK, {"text": "到哪了"}, format="json").status_code == 401
 
 
-def test_the_assistant_is_rate_limited(make_client, shop, settings):
+def test_the_assistant_is_rate_limited(make_client, settings):
+    """A low rate, and user ids no other test run in this Redis uses (throttle keys are per
+    user id in the Redis every run shares: never clear the whole cache)."""
+    import random
+
     from django.core.cache import cache
 
-    cache.clear()
+    from accounts.tests.factories import UserFactory
+
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {
@@ -347,6 +365,13 @@ def test_the_assistant_is_rate_limited(make_client, shop, settings):
             "assistant_message": "3/minute",
         },
     }
-    client = make_client(shop.buyer)
-    codes = [client.post(ASK, {"text": "你好"}, format="json").status_code for _ in range(4)]
+    user, other = (UserFactory(pk=random.randint(10**12, 10**13)) for _ in range(2))
+    try:
+        client = make_client(user)
+        codes = [client.post(ASK, {"text": "你好"}, format="json").status_code for _ in range(4)]
+        other_code = make_client(other).post(ASK, {"text": "你好"}, format="json").status_code
+    finally:
+        for who in (user, other):
+            cache.delete(f"throttle_assistant_message_{who.pk}")
     assert codes == [200, 200, 200, 429]
+    assert other_code == 200

@@ -21,6 +21,8 @@ for _scope in (
     "WITHDRAWAL_CREATE",
     "SHARE_POSTER",
     "SHARE_SCENE",
+    "ASSISTANT_MESSAGE",
+    "CONVERSATION_REPLY",
 ):
     os.environ.setdefault(f"THROTTLE_RATE_{_scope}", "100000/minute")
 # A queue of this test run's own: end-to-end workers consume only it, never stale messages.

@@ -1,0 +1,140 @@
+"""The customer-service assistant on its labelled question set (issue 15).
+
+    DJANGO_SETTINGS_MODULE=shop.settings.test .venv/bin/python bench/assistant.py [--rounds 5]
+
+What it does:
+1. Creates a throw-away PostgreSQL test database (``test_<name>``, as pytest would),
+   migrates it (which seeds the phrase table) and builds a small shop with the test
+   helpers: one buyer with a shipped order, a received one and a team order waiting for
+   its team, plus a pending rebate, all through the real services.
+2. Recognition: reads every question of ``assistant/tests/questions.py`` and prints the
+   accuracy, the errors, the confusion matrix (rows: the labelled intent, columns: what
+   was recognised) and how many money questions were answered under a wrong intent.
+3. Answer time: runs each question ``--rounds`` times through ``assistant_message_post``
+   (the whole turn the API makes: recognition, the order, the answer from the database,
+   the conversation and both messages written), in process — no HTTP, no network —
+   half naming the shipped order (``order_id``), half not (the order is then picked,
+   or asked for). A question naming an order the buyer does not have ("订单1024…") is
+   timed to its 404. Prints p50 / p95 / p99 / max in milliseconds, and the same for
+   recognition alone.
+4. Drops the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings.test")
+
+INTENTS = ["order_status", "refund", "team", "rebate", "withdrawal", "handover", "unknown"]
+SHORT = {"order_status": "status", "withdrawal": "withdraw"}
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def recognition_report(questions) -> None:
+    from assistant.intents import MONEY_INTENTS, intent_recognize
+
+    matrix: Counter = Counter()
+    wrong = []
+    for text, want in questions:
+        got = intent_recognize(text).intent
+        matrix[want, got] += 1
+        if got != want:
+            wrong.append((text, want, got))
+    right = len(questions) - len(wrong)
+    print(f"questions: {len(questions)}, intents right: {right} ({right / len(questions):.1%})")
+    money_wrong = [w for w in wrong if w[1] in MONEY_INTENTS and w[2] not in ("unknown", "handover")]
+    into_money = [w for w in wrong if w[1] not in MONEY_INTENTS and w[2] in MONEY_INTENTS]
+    print(
+        f"money questions under a wrong intent: {len(money_wrong)}; others read as money: {len(into_money)}"
+    )
+    for text, want, got in wrong:
+        print(f"  wrong: {text!r}: labelled {want}, recognised {got}")
+    names = [SHORT.get(i, i) for i in INTENTS]
+    print("\nconfusion matrix (rows labelled, columns recognised)")
+    print(f"{'':>10}" + "".join(f"{n:>10}" for n in names))
+    for want, name in zip(INTENTS, names, strict=True):
+        print(f"{name:>10}" + "".join(f"{matrix[want, got]:>10}" for got in INTENTS))
+
+
+def build_shop():
+    from assistant.tests.helpers import Shop
+
+    shop = Shop()
+    shipped = shop.order("shipped")
+    shop.order("received")
+    shop.team_order()
+    return shop, shipped
+
+
+def timing_report(questions, *, rounds: int) -> None:
+    from assistant.intents import intent_recognize
+    from assistant.services import assistant_message_post
+    from shop.errors import NotFound
+
+    shop, shipped = build_shop()
+    for text, _ in questions[:20]:  # warm-up: jieba, the phrase table, connections
+        assistant_message_post(asker=shop.buyer, text=text, order_id=shipped.pk)
+    turns, reads = [], []
+    for _ in range(rounds):
+        for n, (text, _) in enumerate(questions):
+            start = time.perf_counter()
+            intent_recognize(text)
+            reads.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            # "订单1024…" names an order this buyer does not have: the API's 404
+            with contextlib.suppress(NotFound):
+                assistant_message_post(asker=shop.buyer, text=text, order_id=shipped.pk if n % 2 else None)
+            turns.append((time.perf_counter() - start) * 1000)
+    for label, values in (("whole turn", turns), ("recognition", reads)):
+        print(
+            f"{label}: n={len(values)} p50={statistics.median(values):.2f} ms "
+            f"p95={percentile(values, 95):.2f} ms p99={percentile(values, 99):.2f} ms "
+            f"max={max(values):.2f} ms"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    import logging
+
+    import django
+
+    django.setup()
+    logging.getLogger("celery").setLevel(logging.WARNING)  # eager tasks of the shop's setup
+    from django.db import connection
+    from django.test.utils import setup_test_environment
+
+    from assistant.tests.questions import QUESTIONS
+
+    setup_test_environment()
+    name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    print(f"database: {name}")
+    try:
+        recognition_report(QUESTIONS)
+        print()
+        timing_report(QUESTIONS, rounds=args.rounds)
+    finally:
+        connection.creation.destroy_test_db(name, verbosity=0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
