@@ -16,8 +16,10 @@ What it does:
    half naming the shipped order (``order_id``), half not (the order is then picked,
    or asked for). A question naming an order the buyer does not have ("订单1024…") is
    timed to its 404. Prints p50 / p95 / p99 / max in milliseconds, and the same for
-   recognition alone.
-4. Drops the database.
+   recognition alone; then one more pass counting the SQL statements of a turn and the
+   time spent in them (PostgreSQL on this machine: the rest is Python).
+4. Drops the database. Prints the load average: on a shared machine it moves every
+   figure.
 """
 
 from __future__ import annotations
@@ -98,12 +100,35 @@ def timing_report(questions, *, rounds: int) -> None:
             with contextlib.suppress(NotFound):
                 assistant_message_post(asker=shop.buyer, text=text, order_id=shipped.pk if n % 2 else None)
             turns.append((time.perf_counter() - start) * 1000)
+    statements, sql_ms, wall_ms = _sql_share(questions, shop=shop, order_id=shipped.pk)
+    print(
+        f"SQL per turn (one more pass): {statements / len(questions):.1f} statements, "
+        f"{sql_ms / len(questions):.2f} ms in SQL of {wall_ms / len(questions):.2f} ms"
+    )
     for label, values in (("whole turn", turns), ("recognition", reads)):
         print(
             f"{label}: n={len(values)} p50={statistics.median(values):.2f} ms "
             f"p95={percentile(values, 95):.2f} ms p99={percentile(values, 99):.2f} ms "
             f"max={max(values):.2f} ms"
         )
+
+
+def _sql_share(questions, *, shop, order_id: int) -> tuple[int, float, float]:
+    """Statements and time spent in the database over one pass (timed apart: capturing
+    queries slows every one a little)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from assistant.services import assistant_message_post
+    from shop.errors import NotFound
+
+    statements, sql_s, start = 0, 0.0, time.perf_counter()
+    for n, (text, _) in enumerate(questions):
+        with CaptureQueriesContext(connection) as captured, contextlib.suppress(NotFound):
+            assistant_message_post(asker=shop.buyer, text=text, order_id=order_id if n % 2 else None)
+        statements += len(captured.captured_queries)
+        sql_s += sum(float(q["time"]) for q in captured.captured_queries)
+    return statements, sql_s * 1000, (time.perf_counter() - start) * 1000
 
 
 def main() -> int:
@@ -133,6 +158,11 @@ def main() -> int:
         timing_report(QUESTIONS, rounds=args.rounds)
     finally:
         connection.creation.destroy_test_db(name, verbosity=0)
+    print(
+        "load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f} on {} cores".format(
+            *os.getloadavg(), os.cpu_count()
+        )
+    )
     return 0
 
 
