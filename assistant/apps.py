@@ -7,3 +7,6 @@ class AssistantConfig(AppConfig):
 
     def ready(self) -> None:
         from . import signals  # noqa: F401  the phrase table's cache invalidation
+        from .privacy_sections import register_privacy
+
+        register_privacy()  # PIPL: this app's part of GET /me/export and DELETE /me

@@ -22,7 +22,8 @@ An order number is read from the text only after an order word (订单 / 单号 
 may be a quantity, an amount or a tracking number).
 
 The table is cached per process and re-read when its version in the shared cache moves
-(``phrase_table_invalidate``, called on every save or delete of a phrase).
+(``phrase_table_invalidate``, called on every save or delete of a phrase); the version is
+looked at no more than once a second.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -53,6 +55,8 @@ EXTRA_WORDS = ("到账", "提不出来", "退不了")
 _lock = threading.Lock()
 _tokenizer = None
 _table: tuple[object, tuple[tuple[str, str, int], ...]] | None = None  # (version, rows)
+_checked_at = 0.0
+VERSION_CHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -99,9 +103,15 @@ def _cached_version():
 
 
 def phrase_table() -> tuple[tuple[str, str, int], ...]:
-    """The active phrases as ``(phrase, intent, weight)``, loaded once per version."""
-    global _table
+    """The active phrases as ``(phrase, intent, weight)``, loaded once per version. The
+    shared version is read at most every ``VERSION_CHECK_SECONDS`` (a cache round trip per
+    question is most of a recognition's time): another process's edit shows within that;
+    this process's own edit at once (``phrase_table_invalidate`` drops the local copy)."""
+    global _table, _checked_at
+    if _table is not None and time.monotonic() - _checked_at < VERSION_CHECK_SECONDS:
+        return _table[1]
     version = _cached_version()
+    _checked_at = time.monotonic()
     if _table is not None and _table[0] == version:
         return _table[1]
     from .models import IntentPhrase

@@ -223,3 +223,15 @@ def test_a_phone_number_the_buyer_typed_is_masked_for_the_merchant(make_client, 
     assert "13912345678" not in body
     own = buyer.get(f"/api/v1/assistant/conversations/{turn['conversation_id']}").content.decode()
     assert "13912345678" in own  # the buyer's own conversation is shown as written
+
+
+def test_conversations_are_in_the_export_and_go_with_an_erased_account(make_client, shop):
+    from accounts.privacy import user_data_export, user_erase
+
+    turn = ask(make_client(shop.stranger), "转人工，我电话13912345678")
+    exported = user_data_export(user=shop.stranger)["conversations"]
+    assert [c["id"] for c in exported] == [turn["conversation_id"]]
+    assert exported[0]["messages"][0]["text"] == "转人工，我电话13912345678"
+    user_erase(user_id=shop.stranger.pk)
+    assert not Conversation.objects.filter(asker=shop.stranger).exists()
+    assert not Message.objects.filter(text__contains="13912345678").exists()
