@@ -174,6 +174,25 @@ def test_team_succeeded_when_everyone_paid(make_client, shop):
     assert "已经成功" in turn["reply"]
 
 
+def test_team_failed_and_the_money_back(make_client, shop):
+    from datetime import timedelta
+
+    from orders.services.sweepers import teams_expire_due
+
+    order = shop.team_order()
+    teams_expire_due(order.team_member.team.expires_at + timedelta(seconds=1))
+    order.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED
+    client = make_client(shop.buyer)
+    turn = ask(client, "拼团成功了吗", order_id=order.pk)
+    assert turn["data"]["team"]["team_status"] == "failed"
+    assert "全额原路退回" in turn["reply"]
+    refund = ask(client, "能退款吗", order_id=order.pk)
+    assert refund["data"]["can_request"] is False
+    assert refund["data"]["refunded_fen"] == order.paid_fen
+    assert "已全额退款" in refund["reply"]
+
+
 # --- rebates -------------------------------------------------------------------------------
 
 
