@@ -128,7 +128,7 @@ _TURN_FIELDS = [
 
 
 def _answering_ask_back(recognized: Recognized, continuing: Conversation) -> Recognized:
-    """ "订单1024" right after the assistant asked which order: the question asked before."""
+    """Right after the assistant asked which order, "订单1024" answers the question asked then."""
     last = continuing.messages.filter(sender=Message.Sender.ASSISTANT).order_by("-pk").first()
     if last is not None and "choices" in last.data:
         return replace(recognized, intent=last.intent)
