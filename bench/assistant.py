@@ -17,7 +17,8 @@ What it does:
    half naming the shipped order (``order_id``), half not (the order is then picked,
    or asked for). A question naming an order the buyer does not have ("订单1024…") is
    timed to its 404. Prints p50 / p95 / p99 / max in milliseconds, and the same for
-   recognition alone; then one more pass counting the SQL statements of a turn and the
+   recognition alone; as references, a bare ``SELECT 1`` and ``order_get_for_buyer`` timed
+   the same way in the same run; then one more pass counting the SQL statements of a turn and the
    time spent in them (PostgreSQL on this machine: the rest is Python).
 4. Drops the database. Prints the load average: on a shared machine it moves every
    figure.
@@ -103,6 +104,7 @@ def timing_report(questions, *, rounds: int) -> None:
             with contextlib.suppress(NotFound):
                 assistant_message_post(asker=shop.buyer, text=text, order_id=shipped.pk if n % 2 else None)
             turns.append((time.perf_counter() - start) * 1000)
+    _reference(shop=shop, order_id=shipped.pk, n=len(turns))
     statements, sql_ms, wall_ms = _sql_share(questions, shop=shop, order_id=shipped.pk)
     print(
         f"SQL per turn (one more pass): {statements / len(questions):.1f} statements, "
@@ -114,6 +116,25 @@ def timing_report(questions, *, rounds: int) -> None:
             f"p95={percentile(values, 95):.2f} ms p99={percentile(values, 99):.2f} ms "
             f"max={max(values):.2f} ms"
         )
+
+
+def _reference(*, shop, order_id: int, n: int) -> None:
+    """What this box gives anything right now, in the same run: a bare ``SELECT 1`` and
+    the buyer's order read through ``order_get_for_buyer`` (the first thing a turn does)."""
+    from django.db import connection
+
+    from orders.selectors import order_get_for_buyer
+
+    for label, call in (
+        ("reference SELECT 1", lambda: connection.cursor().execute("SELECT 1")),
+        ("reference order_get_for_buyer", lambda: order_get_for_buyer(buyer=shop.buyer, order_id=order_id)),
+    ):
+        values = []
+        for _ in range(n):
+            start = time.perf_counter()
+            call()
+            values.append((time.perf_counter() - start) * 1000)
+        print(f"{label}: n={n} p50={statistics.median(values):.2f} ms p95={percentile(values, 95):.2f} ms")
 
 
 def _sql_share(questions, *, shop, order_id: int) -> tuple[int, float, float]:
