@@ -394,3 +394,16 @@ def test_the_assistant_is_rate_limited(make_client, settings):
             cache.delete(f"throttle_assistant_message_{who.pk}")
     assert codes == [200, 200, 200, 429]
     assert other_code == 200
+
+
+def test_a_turn_about_a_named_order_is_a_handful_of_statements(shop, django_assert_max_num_queries):
+    """The bench's answer time is mostly SQL: keep a turn's statements few (the order and
+    its items and cases, then one INSERT of the conversation and one of both messages)."""
+    from assistant.intents import phrase_table
+    from assistant.services import assistant_message_post
+
+    order = shop.order("shipped")
+    phrase_table()  # loaded once per process, not per turn
+    with django_assert_max_num_queries(8):
+        turn = assistant_message_post(asker=shop.buyer, text="我的快递到哪了", order_id=order.pk)
+    assert turn.data["tracking_no"] == order.tracking_no

@@ -235,3 +235,18 @@ def test_conversations_are_in_the_export_and_go_with_an_erased_account(make_clie
     user_erase(user_id=shop.stranger.pk)
     assert not Conversation.objects.filter(asker=shop.stranger).exists()
     assert not Message.objects.filter(text__contains="13912345678").exists()
+
+
+def test_the_merchant_list_reads_a_page_in_a_fixed_number_of_queries(
+    make_client, shop, django_assert_max_num_queries
+):
+    """No query per conversation or per message (the page is prefetched)."""
+    for _ in range(4):
+        order = shop.order("paid")
+        turn = ask(make_client(shop.buyer), "发货了吗", order_id=order.pk)
+        ask(make_client(shop.buyer), "转人工", conversation_id=turn["conversation_id"])
+    staff = make_client(shop.staff.user)
+    with django_assert_max_num_queries(8):  # auth, staff, count, page, messages (+ session noise)
+        listed = staff.get(LIST).json()
+    assert listed["count"] == 4
+    assert all(len(row["messages"]) == 4 for row in listed["results"])
