@@ -407,3 +407,13 @@ def test_a_turn_about_a_named_order_is_a_handful_of_statements(shop, django_asse
     with django_assert_max_num_queries(8):
         turn = assistant_message_post(asker=shop.buyer, text="我的快递到哪了", order_id=order.pk)
     assert turn.data["tracking_no"] == order.tracking_no
+
+
+def test_a_rebate_question_with_nothing_pending_answers_from_the_wallet(make_client, shop):
+    order = shop.order("completed")
+    assert orders_settle(order_ids=[order.pk]) >= 1
+    shop.order("cancelled")  # the latest order, but no rebate of it
+    turn = ask(make_client(shop.buyer), "返利什么时候到账")
+    assert "order_id" not in turn["data"]
+    assert turn["data"]["pending_fen"] == 0
+    assert turn["data"]["available_fen"] > 0  # the settled rebate
