@@ -22,6 +22,7 @@ urlpatterns = [
     path(API_PREFIX, include("rebates.api.urls")),
     path(API_PREFIX, include("shop.payments.api.urls")),
     path(API_PREFIX, include("shop.notifications.api.urls")),
+    path(API_PREFIX, include("assistant.api.urls")),
     path(API_PREFIX, include("merchants.api.urls")),
     path("healthz", HealthApi.as_view(), name="healthz"),
     path("metrics", metrics_view, name="metrics"),

@@ -58,6 +58,47 @@ class CaseItem:
     qty: int
 
 
+@dataclass(frozen=True, slots=True)
+class AfterSaleEligibility:
+    """Whether the buyer may open a case on an order now, and on what terms: the one
+    statement of the rule, read by ``after_sale_open`` and by the customer-service
+    assistant (which answers "能退款吗 / 退多少 / 到什么时候" from it).
+
+    ``reason``: ``ok``; ``wrong_status`` (unpaid, waiting for its team — a failed team is
+    refunded automatically —, completed, cancelled or refunded); ``case_open`` (one case
+    per order); ``nothing_left`` (every fen already refunded). ``refundable_fen`` is what
+    is left to refund of the whole order (a case may ask at most that). ``deadline_at``:
+    when the right to open a case ends — the close of the after-sales window once the
+    order is received; ``None`` before receipt (the window has not started yet)."""
+
+    is_allowed: bool
+    reason: str
+    refundable_fen: int
+    deadline_at: datetime | None
+
+
+def after_sale_eligibility(
+    *, order: Order, has_open_case: bool, items: list[OrderItem]
+) -> AfterSaleEligibility:
+    """Pure: decides from the order, its items and whether a case is open (no query)."""
+    refundable = sum(item_refundable_fen(i) for i in items)
+    deadline = order.after_sales_closes_at if order.status == Order.Status.RECEIVED else None
+    if order.status not in CASE_STATUSES:
+        reason = "wrong_status"
+    elif has_open_case:
+        reason = "case_open"
+    elif refundable <= 0:
+        reason = "nothing_left"
+    else:
+        reason = "ok"
+    return AfterSaleEligibility(
+        is_allowed=reason == "ok",
+        reason=reason,
+        refundable_fen=refundable if order.status in CASE_STATUSES else 0,
+        deadline_at=deadline,
+    )
+
+
 def _rule(name: str):
     return settings.SHOP_RULES[f"AFTER_SALE_{name}"]
 
@@ -94,13 +135,18 @@ def _open(*, order_id, buyer, kind, items, amount_fen, reason, now) -> AfterSale
     order = order_qs_for_update().filter(pk=order_id, buyer=buyer).first()
     if order is None:
         raise OrderNotFound()
-    if order.status not in CASE_STATUSES:
+    order_items = {i.pk: i for i in OrderItem.objects.filter(order=order)}
+    verdict = after_sale_eligibility(
+        order=order,
+        has_open_case=order.after_sales.filter(status__in=AfterSale.OPEN).exists(),
+        items=list(order_items.values()),
+    )
+    if verdict.reason == "case_open":
+        raise AfterSaleNotAllowed("An after-sales case is already open on this order.")
+    if verdict.reason == "wrong_status":
         raise AfterSaleNotAllowed(
             f"An after-sales case cannot be opened while the order is {order.get_status_display().lower()}."
         )
-    if order.after_sales.filter(status__in=AfterSale.OPEN).exists():
-        raise AfterSaleNotAllowed("An after-sales case is already open on this order.")
-    order_items = {i.pk: i for i in OrderItem.objects.filter(order=order)}
     problems: dict[str, list[str]] = {}
     seen: set[int] = set()
     for index, case_item in enumerate(items):

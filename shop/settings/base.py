@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "groupstore",
     "orders",
     "rebates",
+    "assistant",
     "console",
     "demo",
 ]
@@ -266,6 +267,9 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
     "share_poster": env.str("THROTTLE_RATE_SHARE_POSTER", default="120/hour"),
     # A scanned mini-program code: a cap on guessing scenes.
     "share_scene": env.str("THROTTLE_RATE_SHARE_SCENE", default="300/hour"),
+    # Customer service: a buyer's questions to the assistant, and staff's answers.
+    "assistant_message": env.str("THROTTLE_RATE_ASSISTANT_MESSAGE", default="20/minute"),
+    "conversation_reply": env.str("THROTTLE_RATE_CONVERSATION_REPLY", default="120/hour"),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Group-buy shop API",

@@ -22,6 +22,8 @@ for _scope in (
     "SHARE_POSTER",
     "SHARE_SCENE",
     "SUBSCRIBE_REPORT",
+    "ASSISTANT_MESSAGE",
+    "CONVERSATION_REPLY",
 ):
     os.environ.setdefault(f"THROTTLE_RATE_{_scope}", "100000/minute")
 # A queue of this test run's own: end-to-end workers consume only it, never stale messages.
