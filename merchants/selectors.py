@@ -13,6 +13,7 @@ from shop.payments.models import Refund
 from . import sql
 from .errors import NotMerchantOwner, NotMerchantStaff, StaffNotFound
 from .models import DEPOSIT_REFUND_PURPOSE, DepositMovement, Merchant, MerchantStaff, StockUpload
+from .roles import DEPOSIT, staff_require_role
 
 # Staff of these may use the merchant console: a leaving merchant still ships its orders.
 CONSOLE_STATUSES = (Merchant.Status.APPROVED, Merchant.Status.EXITING)
@@ -109,7 +110,9 @@ def merchant_restorable_categories(*, merchant_id: int, balance_fen: int) -> Que
     ).distinct()
 
 
-def deposit_movement_list_for_merchant(*, merchant_id: int) -> QuerySet[DepositMovement]:
+def deposit_movement_list_for_merchant(*, merchant_id: int, viewer) -> QuerySet[DepositMovement]:
+    """The deposit's movements, newest first. ``viewer``: owner or finance (merchants/roles.py)."""
+    staff_require_role(user=viewer, merchant_id=merchant_id, area=DEPOSIT)
     return DepositMovement.objects.filter(merchant_id=merchant_id).order_by("-id")
 
 
