@@ -136,3 +136,21 @@ def stock_upload_get_for_merchant(*, merchant_id: int, upload_id: int) -> StockU
     if upload is None:
         raise NotFound("No such upload.")
     return upload
+
+
+def deposit_coverage_for_merchant(*, merchant_id: int) -> dict:
+    """The deposit against each of the merchant's categories: ``{"balance_fen", "categories":
+    [{"id", "name", "deposit_fen", "covered", "short_fen"}]}``. A category not covered cannot
+    take new listings, and its listings on sale are suspended (merchants/services/deposits.py)."""
+    balance = merchant_deposit_balance(merchant_id=merchant_id)
+    categories = [
+        {
+            **row,
+            "covered": balance >= row["deposit_fen"],
+            "short_fen": max(0, row["deposit_fen"] - balance),
+        }
+        for row in Category.objects.filter(merchants__id=merchant_id)
+        .order_by("-deposit_fen", "pk")
+        .values("id", "name", "deposit_fen")
+    ]
+    return {"balance_fen": balance, "categories": categories}

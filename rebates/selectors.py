@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery, Sum
 
 from groupstore.models import Membership
 from merchants.roles import STATEMENTS, staff_require_role
@@ -93,3 +93,18 @@ def statement_get_for_merchant(*, merchant_id: int, statement_id: int, viewer) -
 def statement_line_list(*, statement: MerchantStatement) -> QuerySet[MerchantStatementLine]:
     """The statement's lines in the order they were written (time, then entry)."""
     return MerchantStatementLine.objects.filter(statement=statement).order_by("pk")
+
+
+def statement_money_summary(*, merchant_id: int, viewer, days: int = 7) -> dict | None:
+    """Money held and released, from the merchant's last ``days`` daily statements (newest
+    first; ``None`` before the first statement): ``{"date", "closing_fen" (still frozen),
+    "held_fen" (of it, held by open after-sales), "released_fen" (on the last day),
+    "released_days_fen" (over the ``days`` statements), "days"}``. Owner or finance only."""
+    recent = statement_list_for_merchant(merchant_id=merchant_id, viewer=viewer)[:days]
+    latest = recent.values("date", "closing_fen", "held_fen", "released_fen").first()
+    if latest is None:
+        return None
+    released = MerchantStatement.objects.filter(pk__in=recent.values("pk")).aggregate(
+        total=Sum("released_fen")
+    )
+    return {**latest, "released_days_fen": released["total"] or 0, "days": days}

@@ -50,9 +50,9 @@ __all__ = ["DEPOSIT_PURPOSE", "deposit_deduct", "deposit_payment_create", "depos
 def deposit_payment_create(*, merchant: Merchant, payer, amount_fen: int, gateway: str) -> Payment:
     """A payment that, once paid, adds to the merchant's margin deposit. The payer is the
     person asking: owner or finance (merchants/roles.py)."""
-    staff_require_role(user=payer, merchant_id=merchant.pk, area=DEPOSIT)
     if merchant.status not in (Merchant.Status.APPROVED, Merchant.Status.SUSPENDED):
         raise MerchantNotActive("Only an approved merchant pays a deposit.")
+    staff_require_role(user=payer, merchant_id=merchant.pk, area=DEPOSIT)
     return payment_create(
         purpose=DEPOSIT_PURPOSE,
         payer_id=payer.pk,
