@@ -432,6 +432,9 @@ WECHATPAY = {
 # merchant console alone speaks Chinese by default, English on request: console/middleware.py.
 LANGUAGE_CODE = "en"
 LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+# The console's catalogue first: Django's own (admin's "Today" → "今天") would win otherwise,
+# since apps listed earlier in INSTALLED_APPS take precedence.
+LOCALE_PATHS = [BASE_DIR / "console" / "locale"]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
