@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import OuterRef, QuerySet, Subquery, Sum
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
 
 from groupstore.models import Membership
 from merchants.roles import STATEMENTS, staff_require_role
@@ -99,12 +99,13 @@ def statement_money_summary(*, merchant_id: int, viewer, days: int = 7) -> dict 
     """Money held and released, from the merchant's last ``days`` daily statements (newest
     first; ``None`` before the first statement): ``{"date", "closing_fen" (still frozen),
     "held_fen" (of it, held by open after-sales), "released_fen" (on the last day),
-    "released_days_fen" (over the ``days`` statements), "days"}``. Owner or finance only."""
+    "released_days_fen" (over those statements), "days" (how many: up to ``days``)}``.
+    Owner or finance only."""
     recent = statement_list_for_merchant(merchant_id=merchant_id, viewer=viewer)[:days]
     latest = recent.values("date", "closing_fen", "held_fen", "released_fen").first()
     if latest is None:
         return None
     released = MerchantStatement.objects.filter(pk__in=recent.values("pk")).aggregate(
-        total=Sum("released_fen")
+        total=Sum("released_fen"), statements=Count("pk")
     )
-    return {**latest, "released_days_fen": released["total"] or 0, "days": days}
+    return {**latest, "released_days_fen": released["total"] or 0, "days": released["statements"]}

@@ -2,77 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
-from django.utils import timezone
 
-from groupstore.tests.factories import make_store
 from merchants.models import MerchantStaff
-from merchants.tests.factories import MerchantStaffFactory, pay_deposit
-from orders.models import AfterSale
+from merchants.tests.factories import MerchantStaffFactory
 from orders.selectors import merchant_after_sales_due, merchant_orders_to_ship
-from products.models import Product
 from products.selectors import LOW_STOCK_UNITS, sku_low_stock_for_merchant
-from products.tests.factories import CategoryFactory, SkuFactory
-from rebates.models import MerchantStatement
 from rebates.selectors import statement_money_summary
-from rebates.tests.helpers import make_paid_order
 
-from .helpers import console_login
+from .helpers import busy_shop, console_login
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def shop():
-    """A merchant with two paid orders (one with an open after-sales request), a SKU
-    running out, a category its deposit covers and one it does not, and two statements."""
-    staff = MerchantStaffFactory()
-    merchant = staff.merchant
-    covered = CategoryFactory(name="日用百货", deposit_fen=100_000)
-    short = CategoryFactory(name="生鲜", deposit_fen=500_000)
-    merchant.categories.add(covered, short)
-    pay_deposit(merchant, 200_000, payer=staff.user)
-    sku = SkuFactory(product__merchant=merchant, product__category=covered, on_hand=50, code="PLENTY")
-    SkuFactory(
-        product__merchant=merchant, product__category=covered, on_hand=3, code="LOW-3", product__title="纸巾"
-    )
-    SkuFactory(
-        product__merchant=merchant, product__status=Product.Status.OFF_SALE, on_hand=0, code="OFF-SALE-EMPTY"
-    )
-    store, _, (member,) = make_store(members=1)
-    first = make_paid_order(buyer=member, store=store, sku=sku, qty=1)
-    make_paid_order(buyer=member, store=store, sku=sku, qty=2)
-    respond_by = timezone.now() + timedelta(hours=20)
-    AfterSale.objects.create(
-        order=first,
-        buyer=member,
-        merchant=merchant,
-        kind=AfterSale.Kind.REFUND,
-        amount_fen=990,
-        reason="少发",
-        respond_by=respond_by,
-    )
-    today = timezone.localdate()
-    # closing = opening + sales − released (the statement's identity, rebates/models.py)
-    MerchantStatement.objects.create(
-        merchant=merchant,
-        date=today - timedelta(days=2),
-        sales_fen=57_000,
-        released_fen=7_000,
-        closing_fen=50_000,
-    )
-    MerchantStatement.objects.create(
-        merchant=merchant,
-        date=today - timedelta(days=1),
-        opening_fen=50_000,
-        sales_fen=2_000,
-        released_fen=12_000,
-        closing_fen=40_000,
-        held_fen=990,
-    )
-    return staff, respond_by
+    return busy_shop()
 
 
 def test_the_selectors_count_what_needs_doing(shop):
@@ -90,6 +37,7 @@ def test_the_selectors_count_what_needs_doing(shop):
     assert money["held_fen"] == 990
     assert money["released_fen"] == 12_000
     assert money["released_days_fen"] == 19_000
+    assert money["days"] == 2  # two statements so far, of the 7 asked for
 
 
 def test_an_after_sales_count_beyond_the_list_is_the_full_count(shop):
