@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from groupstore.models import Membership
 from merchants.roles import STATEMENTS, staff_require_role
@@ -96,16 +96,21 @@ def statement_line_list(*, statement: MerchantStatement) -> QuerySet[MerchantSta
 
 
 def statement_money_summary(*, merchant_id: int, viewer, days: int = 7) -> dict | None:
-    """Money held and released, from the merchant's last ``days`` daily statements (newest
-    first; ``None`` before the first statement): ``{"date", "closing_fen" (still frozen),
-    "held_fen" (of it, held by open after-sales), "released_fen" (on the last day),
-    "released_days_fen" (over those statements), "days" (how many: up to ``days``)}``.
-    Owner or finance only."""
-    recent = statement_list_for_merchant(merchant_id=merchant_id, viewer=viewer)[:days]
-    latest = recent.values("date", "closing_fen", "held_fen", "released_fen").first()
-    if latest is None:
-        return None
-    released = MerchantStatement.objects.filter(pk__in=recent.values("pk")).aggregate(
-        total=Sum("released_fen"), statements=Count("pk")
+    """Money held and released, from the merchant's last ``days`` daily statements (``None``
+    before the first): ``{"date", "closing_fen" (still frozen), "held_fen" (of it, held by
+    open after-sales), "released_fen"}`` of the newest statement, plus ``"released_days_fen"``
+    (released over those statements) and ``"days"`` (how many there were, up to ``days``).
+    Owner or finance only. One query for the rows (at most ``days``, by the merchant's
+    ``(merchant, date)`` unique index), summed here."""
+    rows = list(
+        statement_list_for_merchant(merchant_id=merchant_id, viewer=viewer).values(
+            "date", "closing_fen", "held_fen", "released_fen"
+        )[:days]
     )
-    return {**latest, "released_days_fen": released["total"] or 0, "days": released["statements"]}
+    if not rows:
+        return None
+    return {
+        **rows[0],
+        "released_days_fen": sum(row["released_fen"] for row in rows),
+        "days": len(rows),
+    }
