@@ -11,6 +11,9 @@ is a page saying what happened and what to do, never a 500.
 
 from __future__ import annotations
 
+import logging
+
+from django.conf import settings
 from django.contrib.auth import login, logout
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,6 +28,7 @@ from ..signin_state import state_consume, state_issue
 from .language import safe_console_next
 
 AUTH_BACKEND = "django.contrib.auth.backends.ModelBackend"
+logger = logging.getLogger("console.signin")
 
 
 def _refused(request, message: str, status: int):
@@ -38,6 +42,9 @@ def signin(request):
     if staff is not None and staff.merchant.status in CONSOLE_STATUSES and not request.user.is_frozen:
         return redirect(next_url)
     adapter = web_login_adapter()
+    if adapter.name == "wechat" and not settings.WECHAT_WEB_APPID:
+        logger.error("console sign-in: WECHAT_WEB_LOGIN=wechat without WECHAT_WEB_APPID")
+        return _refused(request, _("WeChat sign-in is not set up on this server yet."), 503)
     state = state_issue(request.session, next_url=next_url)
     callback = request.build_absolute_uri(reverse("console:signin_callback"))
     context = {

@@ -221,3 +221,11 @@ def test_wechat_down_is_a_503_page(client, real_wechat, wechat_answers):  # noqa
     state = _real_state(client)
     wechat_answers(requests.ConnectionError("down"))
     assert client.get(CALLBACK, {"state": state, "code": "061abc"}).status_code == 503
+
+
+def test_wechat_sign_in_without_an_appid_says_it_is_not_set_up(client, settings):
+    settings.WECHAT_WEB_LOGIN = "wechat"
+    settings.WECHAT_WEB_APPID = ""
+    response = client.get(SIGNIN)
+    assert response.status_code == 503
+    assert "open.weixin.qq.com" not in response.content.decode()
