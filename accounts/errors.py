@@ -36,3 +36,11 @@ class AccountDeletionRefused(Conflict):
     default_message = (
         "Your account cannot be deleted while orders, after-sales, money or staff duties are open."
     )
+
+
+class WebLoginNoAccount(PermissionDenied):
+    """A WeChat website sign-in whose ``unionid`` belongs to nobody here (or to more than one
+    account, which a sign-in must not guess between)."""
+
+    code = "web_login_no_account"
+    default_message = "No account here belongs to this WeChat user."

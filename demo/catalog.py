@@ -76,6 +76,14 @@ PRODUCTS = [
 
 OWNER_OPENID = "demo-owner"
 MERCHANT_OPENID = "demo-merchant"
+# The merchant console signs people in by WeChat unionid (accounts/web_login.py); in the
+# sandbox the sign-in form takes ``sandbox:<unionid>``. The owner is the mini-program's
+# demo-merchant user; an operator and a finance clerk show the other roles.
+MERCHANT_STAFF_UNIONIDS = {
+    "owner": ("demo-merchant", "demo-merchant-owner", "好物优选-店长"),
+    "operator": ("demo-merchant-operator", "demo-merchant-operator", "好物优选-运营小李"),
+    "finance": ("demo-merchant-finance", "demo-merchant-finance", "好物优选-财务小陈"),
+}
 MEMBER_OPENIDS = [f"demo-member-{i}" for i in range(1, 6)]
 STORE_NAME = "宝妈团购群"
 DEMO_ADDRESS = {

@@ -35,6 +35,7 @@ from .catalog import (
     DEMO_ADDRESS,
     MEMBER_OPENIDS,
     MERCHANT_OPENID,
+    MERCHANT_STAFF_UNIONIDS,
     OWNER_OPENID,
     PRODUCTS,
     STORE_NAME,
@@ -43,12 +44,30 @@ from .catalog import (
 Say = Callable[[str], None]
 
 
-def _user(openid: str, nickname: str) -> User:
-    user = user_get_or_create_by_openid(openid=openid)
+def _user(openid: str, nickname: str, unionid: str | None = None) -> User:
+    user = user_get_or_create_by_openid(openid=openid, unionid=unionid)
+    changed = []
     if user.nickname != nickname:
         user.nickname = nickname
-        user.save(update_fields=["nickname"])
+        changed.append("nickname")
+    if unionid and user.unionid != unionid:
+        user.unionid = unionid
+        changed.append("unionid")
+    if changed:
+        user.save(update_fields=changed)
     return user
+
+
+def seed_console_staff(merchant: Merchant, say: Say) -> None:
+    """The demo merchant's staff get unionids (the console's sandbox sign-in matches by
+    unionid), and an operator and a finance clerk join beside the owner."""
+    for role, (openid, unionid, nickname) in MERCHANT_STAFF_UNIONIDS.items():
+        user = _user(openid, nickname, unionid=unionid)
+        MerchantStaff.objects.get_or_create(user=user, defaults={"merchant": merchant, "role": role})
+    codes = ", ".join(
+        f"sandbox:{unionid} ({role})" for role, (_, unionid, _) in MERCHANT_STAFF_UNIONIDS.items()
+    )
+    say(f"  console /console/ sign-in codes: {codes}")
 
 
 def sandbox_pay(payment) -> None:
@@ -74,7 +93,8 @@ def seed_catalog(say: Say) -> Merchant:
                 "sort_order": index,
             },
         )
-    staff_user = _user(MERCHANT_OPENID, "好物优选-店长")
+    _, owner_unionid, owner_nickname = MERCHANT_STAFF_UNIONIDS["owner"]
+    staff_user = _user(MERCHANT_OPENID, owner_nickname, unionid=owner_unionid)
     merchant = Merchant.objects.filter(staff__user=staff_user).first()
     if merchant is None:
         with transaction.atomic():
@@ -95,6 +115,7 @@ def seed_catalog(say: Say) -> Merchant:
             MerchantStaff.objects.create(merchant=merchant, user=staff_user, role=MerchantStaff.Role.OWNER)
         say(f"  merchant {merchant.company_name} (log in with code sandbox:{MERCHANT_OPENID})")
     _seed_sub_mchid(merchant, say)
+    seed_console_staff(merchant, say)
     _seed_deposit(merchant, staff_user, say)
     for category_name, title, description, skus in PRODUCTS:
         product, created = Product.objects.get_or_create(

@@ -13,6 +13,7 @@ from shop.payments.models import Refund
 from . import sql
 from .errors import NotMerchantOwner, NotMerchantStaff, StaffNotFound
 from .models import DEPOSIT_REFUND_PURPOSE, DepositMovement, Merchant, MerchantStaff, StockUpload
+from .roles import DEPOSIT, staff_require_role
 
 # Staff of these may use the merchant console: a leaving merchant still ships its orders.
 CONSOLE_STATUSES = (Merchant.Status.APPROVED, Merchant.Status.EXITING)
@@ -109,7 +110,9 @@ def merchant_restorable_categories(*, merchant_id: int, balance_fen: int) -> Que
     ).distinct()
 
 
-def deposit_movement_list_for_merchant(*, merchant_id: int) -> QuerySet[DepositMovement]:
+def deposit_movement_list_for_merchant(*, merchant_id: int, viewer) -> QuerySet[DepositMovement]:
+    """The deposit's movements, newest first. ``viewer``: owner or finance (merchants/roles.py)."""
+    staff_require_role(user=viewer, merchant_id=merchant_id, area=DEPOSIT)
     return DepositMovement.objects.filter(merchant_id=merchant_id).order_by("-id")
 
 
@@ -133,3 +136,21 @@ def stock_upload_get_for_merchant(*, merchant_id: int, upload_id: int) -> StockU
     if upload is None:
         raise NotFound("No such upload.")
     return upload
+
+
+def deposit_coverage_for_merchant(*, merchant_id: int) -> dict:
+    """The deposit against each of the merchant's categories: ``{"balance_fen", "categories":
+    [{"id", "name", "deposit_fen", "covered", "short_fen"}]}``. A category not covered cannot
+    take new listings, and its listings on sale are suspended (merchants/services/deposits.py)."""
+    balance = merchant_deposit_balance(merchant_id=merchant_id)
+    categories = [
+        {
+            **row,
+            "covered": balance >= row["deposit_fen"],
+            "short_fen": max(0, row["deposit_fen"] - balance),
+        }
+        for row in Category.objects.filter(merchants__id=merchant_id)
+        .order_by("-deposit_fen", "pk")
+        .values("id", "name", "deposit_fen")
+    ]
+    return {"balance_fen": balance, "categories": categories}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Case, Count, Exists, F, Min, OuterRef, Prefetch, Q, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -250,3 +250,39 @@ def coupon_list_for_user(*, user, status: str, now):
     return coupons.filter(
         Q(status=Coupon.Status.WITHDRAWN) | Q(status=Coupon.Status.USABLE, expires_at__lte=now)
     ).order_by("-expires_at", "-pk")
+
+
+# --- The merchant console's home page: what needs doing today (cheap, indexed) --------------
+
+# After-sales statuses waiting for the merchant, and the deadline each runs against: past it,
+# the sweeper decides for the buyer (orders/services/after_sales.py).
+MERCHANT_DUE_DEADLINES = {
+    AfterSale.Status.REQUESTED: "respond_by",
+    AfterSale.Status.RETURN_SHIPPED: "refund_by",
+}
+
+
+def merchant_orders_to_ship(*, merchant_id: int) -> dict:
+    """``{"count", "oldest_paid_at"}`` of the merchant's paid orders not yet shipped: one
+    aggregate on the ``(merchant, status, -id)`` index."""
+    return Order.objects.filter(merchant_id=merchant_id, status=Order.Status.PAID).aggregate(
+        count=Count("id"), oldest_paid_at=Min("paid_at")
+    )
+
+
+def merchant_after_sales_due(*, merchant_id: int, limit: int = 10) -> tuple[int, list[dict]]:
+    """How many after-sales cases wait for the merchant, and the ``limit`` most urgent as
+    ``{"id", "order_id", "kind", "status", "amount_fen", "deadline"}``, soonest deadline first
+    (a request to answer by ``respond_by``; a returned parcel to refund by ``refund_by``)."""
+    cases = AfterSale.objects.filter(merchant_id=merchant_id, status__in=list(MERCHANT_DUE_DEADLINES))
+    due = list(
+        cases.annotate(
+            deadline=Case(
+                *(When(status=status, then=F(field)) for status, field in MERCHANT_DUE_DEADLINES.items())
+            )
+        )
+        .order_by(F("deadline").asc(nulls_last=True), "pk")
+        .values("id", "order_id", "kind", "status", "amount_fen", "deadline")[:limit]
+    )
+    count = len(due) if len(due) < limit else cases.count()
+    return count, due

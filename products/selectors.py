@@ -290,3 +290,22 @@ def sku_codes_of_others(*, merchant_id: int, codes: Iterable[str]) -> set[str]:
             Sku.objects.filter(code__in=codes).exclude(merchant_id=merchant_id).values_list("code", flat=True)
         )
     return sql.sku_codes_of_others(merchant_id=merchant_id, codes=codes)
+
+
+# A SKU on sale with this many units or fewer available is "running out" on the merchant's
+# home page: about a day's sales for a typical listing of the demo's scale.
+LOW_STOCK_UNITS = 10
+
+
+def sku_low_stock_for_merchant(
+    *, merchant_id: int, threshold: int = LOW_STOCK_UNITS, limit: int = 10
+) -> list[dict]:
+    """The merchant's SKUs on sale with ``threshold`` or fewer units available (on hand −
+    reserved), fewest first: ``{"id", "code", "product_id", "product_title", "available"}``."""
+    return list(
+        Sku.objects.filter(merchant_id=merchant_id, product__status=Product.Status.ON_SALE)
+        .annotate(available=F("on_hand") - F("reserved"))
+        .filter(available__lte=threshold)
+        .order_by("available", "pk")
+        .values("id", "code", "product_id", "available", product_title=F("product__title"))[:limit]
+    )

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from groupstore.models import Membership
+from merchants.roles import STATEMENTS, staff_require_role
 from rebates.errors import StatementNotFound
 from rebates.models import (
     MerchantStatement,
@@ -70,15 +71,19 @@ def order_is_settled(order) -> bool:
 
 
 def statement_list_for_merchant(
-    *, merchant_id: int, oldest_first: bool = False
+    *, merchant_id: int, viewer, oldest_first: bool = False
 ) -> QuerySet[MerchantStatement]:
-    """The merchant's daily statements, newest first (or oldest first)."""
+    """The merchant's daily statements, newest first (or oldest first). ``viewer`` is the person
+    asking: the merchant's owner or finance staff (403 for an operator; merchants/roles.py)."""
+    staff_require_role(user=viewer, merchant_id=merchant_id, area=STATEMENTS)
     order = ("date", "pk") if oldest_first else ("-date", "-pk")
     return MerchantStatement.objects.filter(merchant_id=merchant_id).order_by(*order)
 
 
-def statement_get_for_merchant(*, merchant_id: int, statement_id: int) -> MerchantStatement:
-    """One of the merchant's statements; anyone else's is reported as not found."""
+def statement_get_for_merchant(*, merchant_id: int, statement_id: int, viewer) -> MerchantStatement:
+    """One of the merchant's statements; anyone else's is reported as not found. ``viewer``:
+    the merchant's owner or finance staff (403 for an operator; merchants/roles.py)."""
+    staff_require_role(user=viewer, merchant_id=merchant_id, area=STATEMENTS)
     statement = MerchantStatement.objects.filter(merchant_id=merchant_id, pk=statement_id).first()
     if statement is None:
         raise StatementNotFound(statement_id=statement_id)
@@ -88,3 +93,24 @@ def statement_get_for_merchant(*, merchant_id: int, statement_id: int) -> Mercha
 def statement_line_list(*, statement: MerchantStatement) -> QuerySet[MerchantStatementLine]:
     """The statement's lines in the order they were written (time, then entry)."""
     return MerchantStatementLine.objects.filter(statement=statement).order_by("pk")
+
+
+def statement_money_summary(*, merchant_id: int, viewer, days: int = 7) -> dict | None:
+    """Money held and released, from the merchant's last ``days`` daily statements (``None``
+    before the first): ``{"date", "closing_fen" (still frozen), "held_fen" (of it, held by
+    open after-sales), "released_fen"}`` of the newest statement, plus ``"released_days_fen"``
+    (released over those statements) and ``"days"`` (how many there were, up to ``days``).
+    Owner or finance only. One query for the rows (at most ``days``, by the merchant's
+    ``(merchant, date)`` unique index), summed here."""
+    rows = list(
+        statement_list_for_merchant(merchant_id=merchant_id, viewer=viewer).values(
+            "date", "closing_fen", "held_fen", "released_fen"
+        )[:days]
+    )
+    if not rows:
+        return None
+    return {
+        **rows[0],
+        "released_days_fen": sum(row["released_fen"] for row in rows),
+        "days": len(rows),
+    }

@@ -30,6 +30,7 @@ from shop.payments.services import payment_create, payment_post_receipt
 from ..errors import DepositInsufficient, MerchantNotActive
 from ..locks import merchant_qs_for_update
 from ..models import DEPOSIT_PURPOSE, DepositMovement, Merchant
+from ..roles import DEPOSIT, staff_require_role
 from ..selectors import (
     deposit_account,
     merchant_deposit_balance,
@@ -47,9 +48,11 @@ __all__ = ["DEPOSIT_PURPOSE", "deposit_deduct", "deposit_payment_create", "depos
 
 
 def deposit_payment_create(*, merchant: Merchant, payer, amount_fen: int, gateway: str) -> Payment:
-    """A payment that, once paid, adds to the merchant's margin deposit."""
+    """A payment that, once paid, adds to the merchant's margin deposit. The payer is the
+    person asking: owner or finance (merchants/roles.py)."""
     if merchant.status not in (Merchant.Status.APPROVED, Merchant.Status.SUSPENDED):
         raise MerchantNotActive("Only an approved merchant pays a deposit.")
+    staff_require_role(user=payer, merchant_id=merchant.pk, area=DEPOSIT)
     return payment_create(
         purpose=DEPOSIT_PURPOSE,
         payer_id=payer.pk,

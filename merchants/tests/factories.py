@@ -27,6 +27,17 @@ class MerchantStaffFactory(factory.django.DjangoModelFactory):
     role = MerchantStaff.Role.OWNER
 
 
+def _owner_user(merchant: Merchant):
+    """The merchant's first owner; a factory merchant without staff gets its applicant as
+    owner, as ``merchant_apply`` does (paying a deposit is for owner or finance staff)."""
+    owner = merchant.staff.filter(role=MerchantStaff.Role.OWNER).select_related("user").order_by("pk").first()
+    if owner is None:
+        owner, _ = MerchantStaff.objects.get_or_create(
+            user=merchant.applicant, defaults={"merchant": merchant, "role": MerchantStaff.Role.OWNER}
+        )
+    return owner.user
+
+
 def pay_deposit(merchant: Merchant, amount_fen: int, payer=None, gateway: str = "sandbox"):
     """Pay ``amount_fen`` into the merchant's deposit through the real flow: a deposit
     payment, a signed sandbox callback, the payment handler. Returns the payment.
@@ -37,7 +48,7 @@ def pay_deposit(merchant: Merchant, amount_fen: int, payer=None, gateway: str = 
     from shop.payments.gateways.sandbox import SandboxGateway
     from shop.payments.services import Applied, payment_apply_result
 
-    payer = payer or merchant.applicant
+    payer = payer or _owner_user(merchant)
     with transaction.atomic():
         payment = deposit_payment_create(
             merchant=merchant, payer=payer, amount_fen=amount_fen, gateway=gateway

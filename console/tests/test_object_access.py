@@ -1,0 +1,85 @@
+"""Guards over every console URL (pages added later are covered as they land):
+
+- each page is a ``@console_page`` (who is asking is checked on every request), except the
+  few public ones (sign-in, its callback, sign-out, the language switch);
+- nobody signed in is sent to sign-in, whatever the page, GET or POST;
+- each URL that names an object has an object-access probe below: staff of another
+  merchant get 404 and nothing changes. A new console URL with an id fails
+  ``test_every_url_with_an_object_has_a_probe`` until its probe is added to ``OBJECT_PROBES``.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import URLPattern, reverse
+
+from console import urls as console_urls
+from merchants.models import MerchantStaff
+from merchants.tests.factories import MerchantStaffFactory
+
+from .helpers import console_login
+
+pytestmark = pytest.mark.django_db
+
+PUBLIC = {"signin", "signin_callback", "signout", "language"}
+
+
+def _patterns() -> list[URLPattern]:
+    return [p for p in console_urls.urlpatterns if isinstance(p, URLPattern)]
+
+
+def _url(pattern: URLPattern, value: int = 1) -> str:
+    kwargs = {name: value for name in pattern.pattern.converters}
+    return reverse(f"console:{pattern.name}", kwargs=kwargs)
+
+
+def _victim_staff(victim):
+    return MerchantStaffFactory(merchant=victim.merchant, role=MerchantStaff.Role.OPERATOR)
+
+
+# URL name -> (method, the victim's object: a function of the victim's owner staff row giving
+# the kwargs, a function telling whether the object is unchanged afterwards).
+OBJECT_PROBES = {
+    "staff_remove": (
+        "post",
+        lambda victim: {"staff_id": _victim_staff(victim).pk},
+        lambda kwargs: MerchantStaff.objects.filter(pk=kwargs["staff_id"]).exists(),
+    ),
+}
+
+
+def test_every_page_checks_who_is_asking():
+    for pattern in _patterns():
+        if pattern.name in PUBLIC:
+            continue
+        assert getattr(pattern.callback, "console_page", False), f"{pattern.name} is not a @console_page"
+
+
+def test_every_url_with_an_object_has_a_probe():
+    with_ids = {p.name for p in _patterns() if p.pattern.converters}
+    assert with_ids <= set(OBJECT_PROBES), (
+        f"add object-access probes for {sorted(with_ids - set(OBJECT_PROBES))}"
+    )
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in _patterns() if p.name not in PUBLIC))
+def test_nobody_signed_in_is_sent_to_sign_in(client, name):
+    pattern = next(p for p in _patterns() if p.name == name)
+    for method in ("get", "post"):
+        response = getattr(client, method)(_url(pattern))
+        if response.status_code == 405:  # this page does not take that method at all
+            continue
+        assert response.status_code == 302, (name, method, response.status_code)
+        assert response["Location"].startswith(reverse("console:signin")), (name, method)
+
+
+@pytest.mark.parametrize("name", sorted(OBJECT_PROBES))
+def test_another_merchants_object_is_not_found_and_unchanged(client, name):
+    method, make_object, unchanged = OBJECT_PROBES[name]
+    victim = MerchantStaffFactory()
+    kwargs = make_object(victim)
+    intruder = MerchantStaffFactory()  # the owner of another merchant
+    console_login(client, intruder.user)
+    response = getattr(client, method)(reverse(f"console:{name}", kwargs=kwargs))
+    assert response.status_code == 404
+    assert unchanged(kwargs)
