@@ -40,14 +40,34 @@ from .onboarding import notify_staff
 
 logger = logging.getLogger("merchants.deposits")
 
-__all__ = ["DEPOSIT_PURPOSE", "deposit_deduct", "deposit_payment_create", "deposit_payment_succeeded"]
+__all__ = [
+    "DEPOSIT_PAYMENT_MAX_FEN",
+    "DEPOSIT_PAYMENT_MIN_FEN",
+    "DEPOSIT_PURPOSE",
+    "deposit_deduct",
+    "deposit_payment_create",
+    "deposit_payment_succeeded",
+]
+
+# One deposit payment is between ¥1 and ¥1,000,000 (the API and the console both refuse others).
+DEPOSIT_PAYMENT_MIN_FEN = 100
+DEPOSIT_PAYMENT_MAX_FEN = 100_000_000
 
 
 # --- Paying in -------------------------------------------------------------------------
 
 
 def deposit_payment_create(*, merchant: Merchant, payer, amount_fen: int, gateway: str) -> Payment:
-    """A payment that, once paid, adds to the merchant's margin deposit."""
+    """A payment that, once paid, adds to the merchant's margin deposit. An amount out of
+    ``DEPOSIT_PAYMENT_MIN_FEN..DEPOSIT_PAYMENT_MAX_FEN`` is 400 (nothing written)."""
+    if not DEPOSIT_PAYMENT_MIN_FEN <= amount_fen <= DEPOSIT_PAYMENT_MAX_FEN:
+        raise ValidationFailed(
+            fields={
+                "amount_fen": [
+                    f"Must be between {DEPOSIT_PAYMENT_MIN_FEN} and {DEPOSIT_PAYMENT_MAX_FEN} fen."
+                ]
+            }
+        )
     if merchant.status not in (Merchant.Status.APPROVED, Merchant.Status.SUSPENDED):
         raise MerchantNotActive("Only an approved merchant pays a deposit.")
     return payment_create(
