@@ -12,16 +12,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.http import Http404
+from django.http import Http404, QueryDict
 
 from shop.errors import ApplicationError, NotFound
 
 NON_FIELD = "__all__"
 
 
-def serializer_errors(serializer_class, data) -> tuple[dict | None, dict[str, list[str]]]:
-    """``(validated_data, {})``, or ``(None, {field: [messages]})``."""
-    serializer = serializer_class(data=data)
+def serializer_errors(serializer_class, data: dict[str, str]) -> tuple[dict | None, dict[str, list[str]]]:
+    """``(validated_data, {})``, or ``(None, {field: [messages]})``. ``data`` is what the form
+    posted (text), read as DRF reads a form (a ``QueryDict``: ``"3"`` is an integer, an empty
+    optional field is absent), not as a JSON body."""
+    form = QueryDict(mutable=True)
+    form.update(data)
+    serializer = serializer_class(data=form)
     if serializer.is_valid():
         return serializer.validated_data, {}
     errors: dict[str, list[str]] = {}

@@ -157,3 +157,38 @@ def test_only_an_approved_merchant_pays_a_deposit():
 
     with pytest.raises(MerchantNotActive):
         deposit_payment_create(merchant=merchant, payer=merchant.applicant, amount_fen=100, gateway="sandbox")
+
+
+@pytest.mark.parametrize("amount_fen", [0, 99, 100_000_001, -100])
+def test_a_deposit_payment_out_of_bounds_is_refused_and_writes_nothing(amount_fen):
+    """The bounds live in the service, so the API and the merchant console refuse the same."""
+    from shop.payments.models import Payment
+
+    merchant = MerchantStaffFactory().merchant
+
+    with pytest.raises(ValidationFailed) as refused:
+        deposit_payment_create(
+            merchant=merchant, payer=merchant.applicant, amount_fen=amount_fen, gateway="sandbox"
+        )
+
+    assert set(refused.value.fields) == {"amount_fen"}
+    assert not Payment.objects.exists()
+
+
+def test_the_deposit_coverage_says_which_categories_the_balance_covers():
+    from merchants.selectors import merchant_deposit_coverage
+    from products.tests.factories import CategoryFactory
+
+    merchant = MerchantStaffFactory().merchant
+    fresh, daily = CategoryFactory(deposit_fen=500_000), CategoryFactory(deposit_fen=200_000)
+    merchant.categories.add(fresh, daily)
+    pay_deposit(merchant, 200_000)
+
+    coverage = merchant_deposit_coverage(merchant=merchant)
+
+    assert coverage.balance_fen == 200_000
+    assert not coverage.frozen
+    assert [(c.category_id, c.covered, c.shortfall_fen) for c in coverage.categories] == [
+        (fresh.pk, False, 300_000),
+        (daily.pk, True, 0),
+    ]
