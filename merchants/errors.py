@@ -139,3 +139,11 @@ class StaffNotFound(NotFound):
 class StaffRemoveSelf(PermissionDenied):
     code = "staff_remove_self"
     default_message = "To leave the merchant yourself, use DELETE /merchant/staff/me."
+
+
+class StaffRoleNotAllowed(PermissionDenied):
+    """The caller is the merchant's staff, but their role does not cover this work
+    (merchants/roles.py has the matrix)."""
+
+    code = "staff_role_not_allowed"
+    default_message = "Your staff role does not allow this."

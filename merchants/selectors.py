@@ -23,6 +23,7 @@ from .models import (
     StockUpload,
 )
 from .registry import open_dispute_count
+from .roles import DEPOSIT, staff_require_role
 
 # Staff of these may use the merchant console: a leaving merchant still ships its orders.
 CONSOLE_STATUSES = (Merchant.Status.APPROVED, Merchant.Status.EXITING)
@@ -161,13 +162,16 @@ def merchant_restorable_categories(*, merchant_id: int, balance_fen: int) -> Que
     ).distinct()
 
 
-def deposit_movement_list_for_merchant(*, merchant_id: int) -> QuerySet[DepositMovement]:
+def deposit_movement_list_for_merchant(*, merchant_id: int, viewer) -> QuerySet[DepositMovement]:
+    """The deposit's movements, newest first. ``viewer``: owner or finance (merchants/roles.py)."""
+    staff_require_role(user=viewer, merchant_id=merchant_id, area=DEPOSIT)
     return DepositMovement.objects.filter(merchant_id=merchant_id).order_by("-id")
 
 
-def deposit_payment_get_for_merchant(*, merchant_id: int, payment_id: int) -> Payment:
+def deposit_payment_get_for_merchant(*, merchant_id: int, payment_id: int, viewer) -> Payment:
     """One of the merchant's deposit payments (any payer among its staff); anyone else's is
-    reported as not found."""
+    reported as not found. ``viewer``: owner or finance (merchants/roles.py)."""
+    staff_require_role(user=viewer, merchant_id=merchant_id, area=DEPOSIT)
     payment = Payment.objects.filter(pk=payment_id, purpose=DEPOSIT_PURPOSE, ref_id=merchant_id).first()
     if payment is None:
         raise NotFound("No such deposit payment.")

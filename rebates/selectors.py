@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from groupstore.models import Membership
+from merchants.roles import STATEMENTS, staff_require_role
 from rebates.errors import StatementNotFound
 from rebates.models import (
     MerchantStatement,
@@ -70,15 +71,19 @@ def order_is_settled(order) -> bool:
 
 
 def statement_list_for_merchant(
-    *, merchant_id: int, oldest_first: bool = False
+    *, merchant_id: int, viewer, oldest_first: bool = False
 ) -> QuerySet[MerchantStatement]:
-    """The merchant's daily statements, newest first (or oldest first)."""
+    """The merchant's daily statements, newest first (or oldest first). ``viewer`` is the person
+    asking: the merchant's owner or finance staff (403 for an operator; merchants/roles.py)."""
+    staff_require_role(user=viewer, merchant_id=merchant_id, area=STATEMENTS)
     order = ("date", "pk") if oldest_first else ("-date", "-pk")
     return MerchantStatement.objects.filter(merchant_id=merchant_id).order_by(*order)
 
 
-def statement_get_for_merchant(*, merchant_id: int, statement_id: int) -> MerchantStatement:
-    """One of the merchant's statements; anyone else's is reported as not found."""
+def statement_get_for_merchant(*, merchant_id: int, statement_id: int, viewer) -> MerchantStatement:
+    """One of the merchant's statements; anyone else's is reported as not found. ``viewer``:
+    the merchant's owner or finance staff (403 for an operator; merchants/roles.py)."""
+    staff_require_role(user=viewer, merchant_id=merchant_id, area=STATEMENTS)
     statement = MerchantStatement.objects.filter(merchant_id=merchant_id, pk=statement_id).first()
     if statement is None:
         raise StatementNotFound(statement_id=statement_id)

@@ -199,7 +199,10 @@ class MerchantSkuCreateApi(APIView):
         payload = SkuInput(data=request.data)
         payload.is_valid(raise_exception=True)
         sku = merchant_sku_create(
-            merchant=merchant, product_id=product_id, data=_sku_service_data(payload.validated_data)
+            merchant=merchant,
+            product_id=product_id,
+            data=_sku_service_data(payload.validated_data),
+            actor=request.user,
         )
         return Response(MerchantSkuOutput(sku).data, status=status.HTTP_201_CREATED)
 
@@ -218,7 +221,10 @@ class MerchantSkuDetailApi(APIView):
         payload = SkuInput(data=request.data, partial=True)
         payload.is_valid(raise_exception=True)
         sku = merchant_sku_update(
-            merchant=merchant, sku_id=sku_id, changes=_sku_service_data(payload.validated_data)
+            merchant=merchant,
+            sku_id=sku_id,
+            changes=_sku_service_data(payload.validated_data),
+            actor=request.user,
         )
         return Response(MerchantSkuOutput(sku).data)
 
@@ -285,7 +291,9 @@ class MerchantDepositMovementListApi(GenericAPIView):
     @extend_schema(responses=DepositMovementOutput(many=True))
     def get(self, request):
         merchant = request.merchant
-        page = self.paginate_queryset(deposit_movement_list_for_merchant(merchant_id=merchant.pk))
+        page = self.paginate_queryset(
+            deposit_movement_list_for_merchant(merchant_id=merchant.pk, viewer=request.user)
+        )
         return self.get_paginated_response(DepositMovementOutput(page, many=True).data)
 
 

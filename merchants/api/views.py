@@ -138,7 +138,9 @@ class MerchantProfileApi(APIView):
         merchant = request.merchant
         if "return_address" in payload.validated_data:  # a PATCH: what is not sent stays
             merchant = merchant_return_address_set(
-                merchant_id=merchant.pk, address=dict(payload.validated_data["return_address"])
+                merchant_id=merchant.pk,
+                address=dict(payload.validated_data["return_address"]),
+                actor=request.user,
             )
         return Response(merchant_profile_body(merchant))
 

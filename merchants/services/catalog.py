@@ -18,6 +18,7 @@ from shop.money import fen_display
 from ..errors import DepositShort, MerchantNotActive
 from ..locks import merchant_qs_for_update
 from ..models import Merchant
+from ..roles import CATALOG, staff_require_role
 from ..selectors import merchant_deposit_balance
 
 MERCHANT_STATUS_TARGETS = (Product.Status.ON_SALE, Product.Status.OFF_SALE)
@@ -49,6 +50,7 @@ def merchant_product_create(
     actor=None,
 ) -> Product:
     """A draft product with its SKUs, in one of the merchant's categories."""
+    staff_require_role(user=actor, merchant_id=merchant.pk, area=CATALOG)
     _require_approved(merchant)
     category = _category_for(merchant, category_id)
     return product_create(
@@ -71,6 +73,7 @@ def merchant_product_publish(*, merchant_id: int, product_id: int, actor=None) -
     The merchant row is locked before the balance is read, the same lock a deduction
     takes, so a deduction and a publish cannot pass each other.
     """
+    staff_require_role(user=actor, merchant_id=merchant_id, area=CATALOG)
     merchant = merchant_qs_for_update().get(pk=merchant_id)
     product = product_get_for_merchant(merchant_id=merchant.pk, product_id=product_id)
     if product.status == Product.Status.ON_SALE:
@@ -103,6 +106,7 @@ def merchant_product_update(
 ) -> Product:
     """Change content and/or status (``on_sale`` publishes, ``off_sale`` takes it off).
     All or nothing: a refused status change leaves the content unchanged too."""
+    staff_require_role(user=actor, merchant_id=merchant.pk, area=CATALOG)
     if status is not None and status not in MERCHANT_STATUS_TARGETS:
         raise ValidationFailed(fields={"status": ["A merchant sets on_sale or off_sale."]})
     if status == Product.Status.ON_SALE:
@@ -119,11 +123,13 @@ def merchant_product_update(
     return product_get_for_merchant(merchant_id=merchant.pk, product_id=product.pk)
 
 
-def merchant_sku_create(*, merchant: Merchant, product_id: int, data: dict) -> Sku:
+def merchant_sku_create(*, merchant: Merchant, product_id: int, data: dict, actor=None) -> Sku:
+    staff_require_role(user=actor, merchant_id=merchant.pk, area=CATALOG)
     product = product_get_for_merchant(merchant_id=merchant.pk, product_id=product_id)
     return sku_create(product_id=product.pk, data=data)
 
 
-def merchant_sku_update(*, merchant: Merchant, sku_id: int, changes: dict) -> Sku:
+def merchant_sku_update(*, merchant: Merchant, sku_id: int, changes: dict, actor=None) -> Sku:
+    staff_require_role(user=actor, merchant_id=merchant.pk, area=CATALOG)
     sku = sku_get_for_merchant(merchant_id=merchant.pk, sku_id=sku_id)
     return sku_update(sku_id=sku.pk, changes=changes)

@@ -30,6 +30,7 @@ from shop.payments.services import payment_create, payment_post_receipt
 from ..errors import DepositInsufficient, MerchantNotActive
 from ..locks import merchant_qs_for_update
 from ..models import DEPOSIT_PURPOSE, DepositMovement, Merchant
+from ..roles import DEPOSIT, staff_require_role
 from ..selectors import (
     deposit_account,
     merchant_deposit_balance,
@@ -58,8 +59,10 @@ DEPOSIT_PAYMENT_MAX_FEN = 100_000_000
 
 
 def deposit_payment_create(*, merchant: Merchant, payer, amount_fen: int, gateway: str) -> Payment:
-    """A payment that, once paid, adds to the merchant's margin deposit. An amount out of
+    """A payment that, once paid, adds to the merchant's margin deposit. The payer is the
+    person asking: owner or finance (merchants/roles.py). An amount out of
     ``DEPOSIT_PAYMENT_MIN_FEN..DEPOSIT_PAYMENT_MAX_FEN`` is 400 (nothing written)."""
+    staff_require_role(user=payer, merchant_id=merchant.pk, area=DEPOSIT)
     if not DEPOSIT_PAYMENT_MIN_FEN <= amount_fen <= DEPOSIT_PAYMENT_MAX_FEN:
         raise ValidationFailed(
             fields={

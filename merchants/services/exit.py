@@ -60,6 +60,7 @@ from ..errors import (
 from ..locks import merchant_qs_for_update
 from ..models import DEPOSIT_PURPOSE, DEPOSIT_REFUND_PURPOSE, DepositMovement, Merchant
 from ..registry import open_after_sales_count, open_dispute_count
+from ..roles import EXIT, staff_require_role
 from ..rules import deposit_refund_cool_off
 from ..selectors import deposit_account, deposit_refunds_in_flight, merchant_deposit_balance
 from .onboarding import notify_staff
@@ -74,7 +75,8 @@ SWEEP_BATCH = 200
 def merchant_exit_request(*, merchant_id: int, actor, now: datetime | None = None) -> Merchant:
     """The merchant asks to leave: every listing goes off sale at once and the deposit is
     refunded after the cool-off, if no dispute or after-sales case is open then. Asking
-    twice is a no-op."""
+    twice is a no-op. Owner only (merchants/roles.py)."""
+    staff_require_role(user=actor, merchant_id=merchant_id, area=EXIT)
     now = now or timezone.now()
     merchant = merchant_qs_for_update().get(pk=merchant_id)
     if merchant.status == Merchant.Status.EXITING:
@@ -103,7 +105,9 @@ def merchant_exit_request(*, merchant_id: int, actor, now: datetime | None = Non
 @transaction.atomic
 def merchant_exit_cancel(*, merchant_id: int, actor) -> Merchant:
     """Withdraw a request to leave, before the deposit refund has started (or after a part
-    of it failed and came back). Listings stay off sale; the merchant republishes them."""
+    of it failed and came back). Listings stay off sale; the merchant republishes them.
+    Owner only (merchants/roles.py)."""
+    staff_require_role(user=actor, merchant_id=merchant_id, area=EXIT)
     merchant = merchant_qs_for_update().get(pk=merchant_id)
     if merchant.status == Merchant.Status.APPROVED:
         return merchant

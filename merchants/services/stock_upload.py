@@ -37,6 +37,7 @@ from products.services import STOCK_MAX, sku_set_on_hand_many
 
 from ..errors import StockFileEmpty, StockFileRejected, StockFileTooLarge
 from ..models import StockUpload
+from ..roles import CATALOG, staff_require_role
 from ..stock_files import stock_file_open
 
 MAX_ROWS = 200_000  # per file; more is split by the merchant (and bounds a zip-bombed XLSX)
@@ -238,6 +239,7 @@ def stock_upload_run(
     cannot be used at all raises a ``StockFileRejected`` subclass (400) after its
     rejection is recorded; nothing is applied then.
     """
+    staff_require_role(user=actor, merchant_id=merchant_id, area=CATALOG)
     started = time.monotonic()
     filename = (filename or "upload")[:255]
     record = StockUpload(merchant_id=merchant_id, actor=actor, via=via, filename=filename, dry_run=dry_run)

@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from merchants.roles import ORDERS, staff_require_role
 from merchants.selectors import merchant_return_address
 from orders.errors import (
     AfterSaleDeadlinePassed,
@@ -216,7 +217,9 @@ def _tell_buyer(case: AfterSale, title: str) -> None:
 def after_sale_approve(*, case_id: int, merchant_id: int, actor, note: str = "", now=None) -> AfterSale:
     """The merchant agrees. A refund-only case is refunded; a return case waits for the goods
     at the merchant's return address (409 while the merchant has none); a posted return is
-    refunded (approving it means the goods are back). Approving twice is a no-op."""
+    refunded (approving it means the goods are back). Approving twice is a no-op.
+    Owner or operator (merchants/roles.py)."""
+    staff_require_role(user=actor, merchant_id=merchant_id, area=ORDERS)
     case = _case_for_update(case_id, refunding=True)
     if case.merchant_id != merchant_id:
         raise AfterSaleNotFound()
@@ -290,7 +293,8 @@ def after_sale_post_return(
 
 @transaction.atomic
 def after_sale_return_received(*, case_id: int, merchant_id: int, actor, now=None) -> AfterSale:
-    """The merchant has the goods back: the refund goes out. Twice is a no-op."""
+    """The merchant has the goods back: the refund goes out. Twice is a no-op. Owner or operator."""
+    staff_require_role(user=actor, merchant_id=merchant_id, area=ORDERS)
     case = _case_for_update(case_id, refunding=True)
     if case.merchant_id != merchant_id:
         raise AfterSaleNotFound()
@@ -304,7 +308,8 @@ def after_sale_return_received(*, case_id: int, merchant_id: int, actor, now=Non
 @transaction.atomic
 def after_sale_reject(*, case_id: int, merchant_id: int, actor, note: str, now=None) -> AfterSale:
     """The merchant refuses a request (or a returned parcel): the buyer may ask ops within
-    ``AFTER_SALE_ESCALATE_WITHIN``."""
+    ``AFTER_SALE_ESCALATE_WITHIN``. Owner or operator (merchants/roles.py)."""
+    staff_require_role(user=actor, merchant_id=merchant_id, area=ORDERS)
     now = now or timezone.now()
     case = _case_for_update(case_id)
     if case.merchant_id != merchant_id:

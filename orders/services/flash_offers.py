@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from merchants.roles import FLASH, staff_require_role
 from merchants.services.onboarding import notify_staff
 from orders.errors import FlashOfferNotReviewable, FlashOfferOverlaps
 from orders.locks import flash_offer_qs_for_update
@@ -50,6 +51,7 @@ def flash_offer_propose(
     Terms: 0 < price < the SKU's price; 1 <= units <= units available now (on hand − reserved);
     1 <= per-buyer limit <= units; the window opens in the future (within ``MAX_LEAD``), ends
     after it opens and lasts at most ``MAX_WINDOW``."""
+    staff_require_role(user=proposer, merchant_id=merchant_id, area=FLASH)
     now = now or timezone.now()
     sku = sku_get_for_merchant(merchant_id=merchant_id, sku_id=sku_id)
     problems: dict[str, list[str]] = {}

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from groupstore.services import share_reward_consider, store_stats_record_payment, venue_order_notify
+from merchants.roles import ORDERS, staff_require_role
 from orders import hooks
 from orders.errors import IllegalOrderTransition, OrderNotFound
 from orders.locks import order_qs_for_update
@@ -106,7 +107,9 @@ def order_cancel(*, order_id: int, actor=None, note: str = "") -> list[Order]:
 def order_ship(
     *, order_id: int, merchant_id: int, carrier: str, tracking_no: str, actor, now: datetime | None = None
 ) -> Order:
-    """The merchant ships a paid order: the units leave stock. Shipping again is a no-op."""
+    """The merchant ships a paid order: the units leave stock. Shipping again is a no-op.
+    Owner or operator (merchants/roles.py)."""
+    staff_require_role(user=actor, merchant_id=merchant_id, area=ORDERS)
     order = order_qs_for_update().filter(pk=order_id, merchant_id=merchant_id).first()
     if order is None:
         raise OrderNotFound()
@@ -184,6 +187,8 @@ def order_complete(*, order_id: int, now: datetime) -> Order:
 
 @transaction.atomic
 def order_mark_invoiced(*, order_id: int, merchant_id: int, invoice_no: str, actor) -> Order:
+    """The merchant records the invoice it issued for an order. Owner or operator (merchants/roles.py)."""
+    staff_require_role(user=actor, merchant_id=merchant_id, area=ORDERS)
     order = order_qs_for_update().filter(pk=order_id, merchant_id=merchant_id).first()
     if order is None:
         raise OrderNotFound()

@@ -65,6 +65,7 @@ class MerchantStatementListApi(ListAPIView):
         filters.is_valid(raise_exception=True)
         return statement_list_for_merchant(
             merchant_id=self.request.merchant.pk,
+            viewer=self.request.user,
             oldest_first=filters.validated_data.get("ordering") == "date",
         )
 
@@ -77,7 +78,9 @@ class MerchantStatementLineListApi(ListAPIView):
 
     def get_queryset(self):
         statement = statement_get_for_merchant(
-            merchant_id=self.request.merchant.pk, statement_id=self.kwargs["statement_id"]
+            merchant_id=self.request.merchant.pk,
+            statement_id=self.kwargs["statement_id"],
+            viewer=self.request.user,
         )
         return statement_line_list(statement=statement)
 
@@ -103,5 +106,7 @@ class MerchantStatementExportApi(APIView):
     def get(self, request, statement_id: int):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        statement = statement_get_for_merchant(merchant_id=request.merchant.pk, statement_id=statement_id)
+        statement = statement_get_for_merchant(
+            merchant_id=request.merchant.pk, statement_id=statement_id, viewer=request.user
+        )
         return statement_file_response(statement, filters.validated_data["file"])

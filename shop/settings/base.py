@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "orders",
     "rebates",
     "console",
+    "django_htmx",
     "demo",
 ]
 
@@ -85,6 +86,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx (the merchant console)
+    "console.middleware.ConsoleLanguageMiddleware",  # zh-hans for /console/ only
 ]
 if env.list("DATABASE_REPLICA_URLS", default=[]):
     MIDDLEWARE.insert(1, "shop.replicas.ReplicaMiddleware")
@@ -385,6 +388,12 @@ SANDBOX_ECOMMERCE_NAMESPACE = env.str("SANDBOX_ECOMMERCE_NAMESPACE", default="")
 SANDBOX_PAYMENT_SECRET = env.str("SANDBOX_PAYMENT_SECRET", default="sandbox-callback-secret")
 WECHAT_APPID = env.str("WECHAT_APPID", default="")
 WECHAT_APP_SECRET = env.str("WECHAT_APP_SECRET", default="")
+# The merchant console's sign-in (accounts/web_login.py): WeChat's website login (a 网站应用
+# on open.weixin.qq.com, its own appid and secret, not the mini-program's) or, in the
+# sandbox, a form taking a sandbox code ``sandbox:<unionid>``.
+WECHAT_WEB_LOGIN = env.str("WECHAT_WEB_LOGIN", default="sandbox" if SANDBOX else "wechat")
+WECHAT_WEB_APPID = env.str("WECHAT_WEB_APPID", default="")
+WECHAT_WEB_APP_SECRET = env.str("WECHAT_WEB_APP_SECRET", default="")
 # Share posters (groupstore/posters.py): the mini-program code comes from WeChat's
 # getwxacodeunlimit ("wechat") or, in the sandbox, is a plain QR code drawn here ("sandbox").
 MINI_PROGRAM_CODE = env.str("MINI_PROGRAM_CODE", default="sandbox" if SANDBOX else "wechat")
@@ -419,7 +428,10 @@ WECHATPAY = {
 }
 
 # --- i18n, static ---------------------------------------------------------------
+# The admin and the API speak English (LANGUAGE_CODE; there is no LocaleMiddleware). The
+# merchant console alone speaks Chinese by default, English on request: console/middleware.py.
 LANGUAGE_CODE = "en"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 TIME_ZONE = "Asia/Shanghai"
 USE_I18N = True
 USE_TZ = True
