@@ -39,7 +39,9 @@ def _page(request, *, errors=None, amount: str = "", status: int = 200):
     merchant = request.merchant
     context = {
         "coverage": merchant_deposit_coverage(merchant=merchant),
-        "page": page_of(deposit_movement_list_for_merchant(merchant_id=merchant.pk), request),
+        "page": page_of(
+            deposit_movement_list_for_merchant(merchant_id=merchant.pk, viewer=request.user), request
+        ),
         "errors": errors or {},
         "amount": amount,
     }
@@ -79,7 +81,10 @@ def deposit_pay(request):
 def deposit_payment(request, payment_id: int):
     """The payment's QR code while it waits to be paid; its outcome once it is not."""
     payment = get_or_404(
-        deposit_payment_get_for_merchant, merchant_id=request.merchant.pk, payment_id=payment_id
+        deposit_payment_get_for_merchant,
+        merchant_id=request.merchant.pk,
+        payment_id=payment_id,
+        viewer=request.user,
     )
     qr, error = None, None
     if payment.status == Payment.Status.CREATED:
@@ -95,6 +100,9 @@ def deposit_payment(request, payment_id: int):
 def deposit_payment_status(request, payment_id: int):
     """The htmx fragment the payment page polls: the status, polling on while unpaid."""
     payment = get_or_404(
-        deposit_payment_get_for_merchant, merchant_id=request.merchant.pk, payment_id=payment_id
+        deposit_payment_get_for_merchant,
+        merchant_id=request.merchant.pk,
+        payment_id=payment_id,
+        viewer=request.user,
     )
     return render(request, "console/deposit/_status.html", {"payment": payment})

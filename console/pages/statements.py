@@ -21,14 +21,17 @@ LINES_PER_PAGE = 50
 
 @console_page(*ROLES)
 def statement_list(request):
-    page = page_of(statement_list_for_merchant(merchant_id=request.merchant.pk), request)
+    page = page_of(statement_list_for_merchant(merchant_id=request.merchant.pk, viewer=request.user), request)
     return render(request, "console/statements/list.html", {"page": page})
 
 
 @console_page(*ROLES)
 def statement_detail(request, statement_id: int):
     statement = get_or_404(
-        statement_get_for_merchant, merchant_id=request.merchant.pk, statement_id=statement_id
+        statement_get_for_merchant,
+        merchant_id=request.merchant.pk,
+        statement_id=statement_id,
+        viewer=request.user,
     )
     figures = [(label, field, getattr(statement, field)) for field, label in FIGURES]
     page = page_of(statement_line_list(statement=statement), request, per_page=LINES_PER_PAGE)
@@ -44,6 +47,9 @@ def statement_detail(request, statement_id: int):
 def statement_download(request, statement_id: int, file: str):
     """``file`` is ``csv`` (streamed) or ``xlsx`` (the URL admits no other)."""
     statement = get_or_404(
-        statement_get_for_merchant, merchant_id=request.merchant.pk, statement_id=statement_id
+        statement_get_for_merchant,
+        merchant_id=request.merchant.pk,
+        statement_id=statement_id,
+        viewer=request.user,
     )
     return statement_file_response(statement, file)

@@ -18,6 +18,13 @@ from .helpers import console_login
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _in_english(client):
+    """These tests read the English messages (the console speaks Chinese by default)."""
+    client.cookies["console_lang"] = "en"
+
+
 PAGE = "/console/deposit"
 
 

@@ -18,6 +18,13 @@ from .helpers import console_login
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _in_english(client):
+    """These tests read the English messages (the console speaks Chinese by default)."""
+    client.cookies["console_lang"] = "en"
+
+
 PAGE = "/console/flash-offers"
 
 
@@ -160,4 +167,15 @@ def test_a_visitor_who_is_not_staff_is_sent_to_sign_in(sku):
     anonymous = Client()
     assert anonymous.get(PAGE)["Location"].startswith("/console/signin")
     assert anonymous.post(PAGE, _form(sku))["Location"].startswith("/console/signin")
+    assert not FlashOffer.objects.exists()
+
+
+def test_the_default_chinese_console_shows_the_apis_messages_in_chinese(client, operator, sku):
+    client.cookies.pop("console_lang")
+
+    response = client.post(PAGE, _form(sku, units="abc"))
+
+    assert response.status_code == 400
+    assert response["Content-Language"] == "zh-hans"
+    assert "请填写合法的整数值。" in response.content.decode()
     assert not FlashOffer.objects.exists()
