@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, QueryDict
 
-from shop.errors import ApplicationError, NotFound
+from shop.errors import ApplicationError, NotFound, PermissionDenied
 
 NON_FIELD = "__all__"
 
@@ -48,8 +49,11 @@ def refusal_errors(exc: ApplicationError) -> tuple[dict[str, list[str]], int]:
 
 
 def get_or_404(selector: Callable[..., Any], **kwargs) -> Any:
-    """Run a ``*_get_for_merchant`` selector; missing or another merchant's is a 404 page."""
+    """Run a ``*_get_for_merchant`` selector; missing or another merchant's is a 404 page, a
+    role the selector refuses (merchants/roles.py) the 403 page."""
     try:
         return selector(**kwargs)
     except NotFound as exc:
         raise Http404(exc.message) from exc
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(exc.message) from exc

@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from merchants.models import MerchantStaff
+from merchants.roles import AREA_ROLES, ORDERS
 from orders.api.views import MerchantDecisionInput as DecisionInput
 from orders.models import AfterSale
 from orders.selectors import after_sale_get_for_merchant, after_sale_list_for_merchant
@@ -26,7 +26,8 @@ from ..access import console_page
 from ..paging import page_of
 from ..service_errors import get_or_404, refusal_errors, serializer_errors
 
-ROLES = (MerchantStaff.Role.OWNER, MerchantStaff.Role.OPERATOR)
+# Who may open the page: the services' own matrix (merchants/roles.py), not a second list.
+ROLES = sorted(AREA_ROLES[ORDERS])
 
 # Whose move a case waits for, and until when (API.md "After-sales cases").
 _DEADLINES = {

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.shortcuts import redirect, render
 
 from merchants.api.views import MerchantDepositCreateApi
-from merchants.models import MerchantStaff
+from merchants.roles import AREA_ROLES, DEPOSIT
 from merchants.selectors import (
     deposit_movement_list_for_merchant,
     deposit_payment_get_for_merchant,
@@ -32,7 +32,8 @@ from ..paging import page_of
 from ..qr import qr_svg
 from ..service_errors import get_or_404, refusal_errors, serializer_errors
 
-ROLES = (MerchantStaff.Role.OWNER, MerchantStaff.Role.FINANCE)
+# Who may open the page: the services' own matrix (merchants/roles.py), not a second list.
+ROLES = sorted(AREA_ROLES[DEPOSIT])
 
 
 def _page(request, *, errors=None, amount: str = "", status: int = 200):

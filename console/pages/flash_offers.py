@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 
-from merchants.models import MerchantStaff
+from merchants.roles import AREA_ROLES, FLASH
 from orders.api.flash_offers import MerchantFlashOfferListCreateApi
 from orders.models import FlashOffer
 from orders.selectors import flash_offer_list_for_merchant
@@ -22,7 +22,8 @@ from ..access import console_page
 from ..paging import page_of
 from ..service_errors import refusal_errors, serializer_errors
 
-ROLES = (MerchantStaff.Role.OWNER, MerchantStaff.Role.OPERATOR)
+# Who may open the page: the services' own matrix (merchants/roles.py), not a second list.
+ROLES = sorted(AREA_ROLES[FLASH])
 FIELDS = ("sku_id", "flash_price_fen", "units", "per_buyer_limit", "starts_at", "ends_at")
 
 

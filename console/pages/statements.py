@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.shortcuts import render
 
-from merchants.models import MerchantStaff
+from merchants.roles import AREA_ROLES, STATEMENTS
 from rebates.selectors import statement_get_for_merchant, statement_line_list, statement_list_for_merchant
 from rebates.statement_export import FIGURES, KIND_LABELS, statement_file_response
 
@@ -15,7 +15,8 @@ from ..access import console_page
 from ..paging import page_of
 from ..service_errors import get_or_404
 
-ROLES = (MerchantStaff.Role.OWNER, MerchantStaff.Role.FINANCE)
+# Who may open the page: the services' own matrix (merchants/roles.py), not a second list.
+ROLES = sorted(AREA_ROLES[STATEMENTS])
 LINES_PER_PAGE = 50
 
 
