@@ -134,3 +134,20 @@ def test_a_visitor_who_is_not_staff_is_sent_to_sign_in(books):
     statement = MerchantStatement.objects.filter(merchant=books[0]).first()
     for url in (LIST, f"{LIST}/{statement.pk}", f"{LIST}/{statement.pk}/download.csv"):
         assert Client().get(url)["Location"].startswith("/console/signin")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"{LIST}/{10**30}",
+        f"{LIST}/{10**30}/download.csv",
+        f"/console/deposit/payments/{10**30}",
+        f"/console/deposit/payments/{10**30}/status",
+        f"/console/after-sales/{10**30}",
+    ],
+)
+def test_an_id_beyond_any_row_is_a_404_not_a_500(client, books, url):
+    owner = MerchantStaffFactory(merchant=books[0], role=MerchantStaff.Role.OWNER)
+    console_login(client, owner.user)
+
+    assert client.get(url).status_code == 404
