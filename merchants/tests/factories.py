@@ -37,7 +37,13 @@ def pay_deposit(merchant: Merchant, amount_fen: int, payer=None, gateway: str = 
     from shop.payments.gateways.sandbox import SandboxGateway
     from shop.payments.services import Applied, payment_apply_result
 
-    payer = payer or merchant.applicant
+    if payer is None:
+        # Paying is for the owner or finance (merchants/roles.py): the applicant, as the
+        # merchant's first owner (made staff here when a test built the merchant alone).
+        payer = merchant.applicant
+        MerchantStaff.objects.get_or_create(
+            user=payer, defaults={"merchant": merchant, "role": MerchantStaff.Role.OWNER}
+        )
     with transaction.atomic():
         payment = deposit_payment_create(
             merchant=merchant, payer=payer, amount_fen=amount_fen, gateway=gateway
