@@ -177,3 +177,24 @@ def test_answering_needs_the_csrf_token(case):
     assert client.post(f"{LIST}/{case.pk}/approve").status_code == 403
     case.refresh_from_db()
     assert case.status == "requested"
+
+
+def test_each_state_names_the_deadline_it_waits_on_and_whose_it_is(case):
+    from datetime import timedelta
+
+    from console.pages.after_sales import case_deadline
+
+    later = timezone.now() + timedelta(days=1)
+    expected = {
+        "requested": ("respond_by", True),
+        "awaiting_return": ("return_by", False),
+        "return_shipped": ("refund_by", True),
+        "rejected": ("escalate_by", False),
+    }
+    for status, (field, ours) in expected.items():
+        case.status = status
+        setattr(case, field, later)
+        assert case_deadline(case) == {"at": later, "ours": ours}, status
+    for status in ("refunded", "closed", "disputed"):
+        case.status = status
+        assert case_deadline(case) is None, status

@@ -8,7 +8,9 @@ from django.conf import settings
 from django.test import Client
 
 
-def browser_sign_in(browser, live_server_url: str, user) -> None:
+def browser_sign_in(browser, live_server_url: str, user, *, language: str = "en") -> None:
+    """``language``: the console's language cookie (the console speaks Chinese by default;
+    tests that read English text ask for it)."""
     client = Client()
     user.refresh_from_db()  # the stored password hash: the session's auth hash must match it
     client.force_login(user)
@@ -21,3 +23,4 @@ def browser_sign_in(browser, live_server_url: str, user) -> None:
             "path": "/",
         }
     )
+    browser.add_cookie({"name": "console_lang", "value": language, "path": "/console/"})
