@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import connection
 from django.db.models import QuerySet
 
@@ -8,11 +10,19 @@ from shop.errors import NotFound
 from shop.ledger.models import Account
 from shop.ledger.selectors import account_balance
 from shop.ledger.services import AccountRef
-from shop.payments.models import Refund
+from shop.payments.models import Payment, Refund
 
 from . import sql
 from .errors import NotMerchantOwner, NotMerchantStaff, StaffNotFound
-from .models import DEPOSIT_REFUND_PURPOSE, DepositMovement, Merchant, MerchantStaff, StockUpload
+from .models import (
+    DEPOSIT_PURPOSE,
+    DEPOSIT_REFUND_PURPOSE,
+    DepositMovement,
+    Merchant,
+    MerchantStaff,
+    StockUpload,
+)
+from .registry import open_dispute_count
 from .roles import DEPOSIT, staff_require_role
 
 # Staff of these may use the merchant console: a leaving merchant still ships its orders.
@@ -92,6 +102,48 @@ def merchant_deposit_balance(*, merchant_id: int) -> int:
     return account_balance(ref=deposit_account(merchant_id))
 
 
+@dataclass(frozen=True, slots=True)
+class CategoryCoverage:
+    """What one of the merchant's categories requires, and whether the deposit covers it."""
+
+    category_id: int
+    name: str
+    deposit_fen: int
+    covered: bool
+    shortfall_fen: int  # what is missing to cover it (0 when covered)
+    commission_min_bps: int
+    commission_max_bps: int
+
+
+@dataclass(frozen=True, slots=True)
+class DepositCoverage:
+    balance_fen: int
+    frozen: bool  # a dispute is open: no refund while it is
+    categories: list[CategoryCoverage]
+
+
+def merchant_deposit_coverage(*, merchant: Merchant) -> DepositCoverage:
+    """The deposit held and, for each category the merchant sells in, whether it covers the
+    category's standard (``balance >= deposit_fen``: listings there may be on sale). The
+    profile API and the console's deposit page both show this."""
+    balance = merchant_deposit_balance(merchant_id=merchant.pk)
+    categories = [
+        CategoryCoverage(
+            category_id=c.pk,
+            name=c.name,
+            deposit_fen=c.deposit_fen,
+            covered=balance >= c.deposit_fen,
+            shortfall_fen=max(c.deposit_fen - balance, 0),
+            commission_min_bps=c.commission_min_bps,
+            commission_max_bps=c.commission_max_bps,
+        )
+        for c in merchant.categories.order_by("pk")
+    ]
+    return DepositCoverage(
+        balance_fen=balance, frozen=open_dispute_count(merchant.pk) > 0, categories=categories
+    )
+
+
 def merchant_uncovered_categories(*, merchant_id: int, balance_fen: int) -> QuerySet[Category]:
     """Categories where the merchant has listings on sale that ``balance_fen`` no longer covers."""
     return Category.objects.filter(
@@ -114,6 +166,16 @@ def deposit_movement_list_for_merchant(*, merchant_id: int, viewer) -> QuerySet[
     """The deposit's movements, newest first. ``viewer``: owner or finance (merchants/roles.py)."""
     staff_require_role(user=viewer, merchant_id=merchant_id, area=DEPOSIT)
     return DepositMovement.objects.filter(merchant_id=merchant_id).order_by("-id")
+
+
+def deposit_payment_get_for_merchant(*, merchant_id: int, payment_id: int, viewer) -> Payment:
+    """One of the merchant's deposit payments (any payer among its staff); anyone else's is
+    reported as not found. ``viewer``: owner or finance (merchants/roles.py)."""
+    staff_require_role(user=viewer, merchant_id=merchant_id, area=DEPOSIT)
+    payment = Payment.objects.filter(pk=payment_id, purpose=DEPOSIT_PURPOSE, ref_id=merchant_id).first()
+    if payment is None:
+        raise NotFound("No such deposit payment.")
+    return payment
 
 
 def deposit_refund_list(*, merchant_id: int) -> QuerySet[Refund]:

@@ -269,6 +269,16 @@ def sku_get_for_merchant(*, merchant_id: int, sku_id: int) -> Sku:
     return sku
 
 
+def sku_choices_for_merchant(*, merchant_id: int, limit: int = 500) -> QuerySet[Sku]:
+    """The merchant's SKUs of products on sale, newest product first (a form's choices):
+    at most ``limit``."""
+    return (
+        Sku.objects.filter(merchant_id=merchant_id, product__status=Product.Status.ON_SALE)
+        .select_related("product")
+        .order_by("-product_id", "pk")[:limit]
+    )
+
+
 def sku_ids_by_code(*, merchant_id: int, codes: Iterable[str]) -> dict[str, int]:
     """``{code: sku id}`` for the codes this merchant has (others simply absent).
 

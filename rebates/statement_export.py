@@ -10,11 +10,14 @@ import io
 from collections.abc import Iterator
 from zoneinfo import ZoneInfo
 
+from django.http import HttpResponse, StreamingHttpResponse
 from openpyxl import Workbook
 
 from .models import MerchantStatement, MerchantStatementLine
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+FILE_TYPES = ("csv", "xlsx")
 CHUNK_LINES = 2_000  # lines read per query while streaming
 
 FIGURES: list[tuple[str, str]] = [
@@ -117,3 +120,16 @@ def statement_xlsx(statement: MerchantStatement) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def statement_file_response(statement: MerchantStatement, file: str) -> HttpResponse | StreamingHttpResponse:
+    """The statement as a download: ``csv`` streamed, ``xlsx`` built in memory (write-only).
+    The API's export and the merchant console's download both answer with this."""
+    if file == "xlsx":
+        response = HttpResponse(statement_xlsx(statement), content_type=XLSX_TYPE)
+    else:
+        response = StreamingHttpResponse(
+            statement_csv_chunks(statement), content_type="text/csv; charset=utf-8"
+        )
+    response["Content-Disposition"] = f'attachment; filename="{export_filename(statement, file)}"'
+    return response

@@ -6,9 +6,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from merchants.api.permissions import MERCHANT_STAFF, MERCHANT_STAFF_ANY_STATUS
-from merchants.registry import open_dispute_count
-from merchants.selectors import merchant_deposit_balance
+from merchants.selectors import merchant_deposit_coverage
 from merchants.services import deposit_payment_create, merchant_apply, merchant_return_address_set
+from merchants.services.deposits import DEPOSIT_PAYMENT_MAX_FEN, DEPOSIT_PAYMENT_MIN_FEN
 from merchants.services.exit import refund_due_at
 from products.models import Category
 from shop.api.idempotency import idempotent
@@ -57,17 +57,17 @@ class MerchantApplicationApi(APIView):
 
 def merchant_profile_body(merchant) -> dict:
     """Status, deposit balance and what each of the merchant's categories requires."""
-    balance = merchant_deposit_balance(merchant_id=merchant.pk)
+    coverage = merchant_deposit_coverage(merchant=merchant)
     required = [
         {
-            "category_id": c.pk,
+            "category_id": c.category_id,
             "name": c.name,
             "deposit_fen": c.deposit_fen,
-            "covered": balance >= c.deposit_fen,
+            "covered": c.covered,
             "commission_min_bps": c.commission_min_bps,
             "commission_max_bps": c.commission_max_bps,
         }
-        for c in merchant.categories.order_by("pk")
+        for c in coverage.categories
     ]
     due = refund_due_at(merchant)
     return {
@@ -75,8 +75,8 @@ def merchant_profile_body(merchant) -> dict:
         "company_name": merchant.company_name,
         "status": merchant.status,
         "rejection_reason": merchant.rejection_reason,
-        "deposit_balance_fen": balance,
-        "deposit_frozen": open_dispute_count(merchant.pk) > 0,
+        "deposit_balance_fen": coverage.balance_fen,
+        "deposit_frozen": coverage.frozen,
         "required_deposits": required,
         "exit_requested_at": merchant.exit_requested_at,
         "deposit_refund_due_at": due,
@@ -149,7 +149,9 @@ class MerchantDepositCreateApi(APIView):
     permission_classes = MERCHANT_STAFF
 
     class InputSerializer(Serializer):
-        amount_fen = serializers.IntegerField(min_value=100, max_value=100_000_000)
+        amount_fen = serializers.IntegerField(
+            min_value=DEPOSIT_PAYMENT_MIN_FEN, max_value=DEPOSIT_PAYMENT_MAX_FEN
+        )
 
     @extend_schema(
         request=InputSerializer,

@@ -41,7 +41,18 @@ from .onboarding import notify_staff
 
 logger = logging.getLogger("merchants.deposits")
 
-__all__ = ["DEPOSIT_PURPOSE", "deposit_deduct", "deposit_payment_create", "deposit_payment_succeeded"]
+__all__ = [
+    "DEPOSIT_PAYMENT_MAX_FEN",
+    "DEPOSIT_PAYMENT_MIN_FEN",
+    "DEPOSIT_PURPOSE",
+    "deposit_deduct",
+    "deposit_payment_create",
+    "deposit_payment_succeeded",
+]
+
+# One deposit payment is between ¥1 and ¥1,000,000 (the API and the console both refuse others).
+DEPOSIT_PAYMENT_MIN_FEN = 100
+DEPOSIT_PAYMENT_MAX_FEN = 100_000_000
 
 
 # --- Paying in -------------------------------------------------------------------------
@@ -49,10 +60,19 @@ __all__ = ["DEPOSIT_PURPOSE", "deposit_deduct", "deposit_payment_create", "depos
 
 def deposit_payment_create(*, merchant: Merchant, payer, amount_fen: int, gateway: str) -> Payment:
     """A payment that, once paid, adds to the merchant's margin deposit. The payer is the
-    person asking: owner or finance (merchants/roles.py)."""
+    person asking: owner or finance (merchants/roles.py). An amount out of
+    ``DEPOSIT_PAYMENT_MIN_FEN..DEPOSIT_PAYMENT_MAX_FEN`` is 400 (nothing written)."""
+    staff_require_role(user=payer, merchant_id=merchant.pk, area=DEPOSIT)
+    if not DEPOSIT_PAYMENT_MIN_FEN <= amount_fen <= DEPOSIT_PAYMENT_MAX_FEN:
+        raise ValidationFailed(
+            fields={
+                "amount_fen": [
+                    f"Must be between {DEPOSIT_PAYMENT_MIN_FEN} and {DEPOSIT_PAYMENT_MAX_FEN} fen."
+                ]
+            }
+        )
     if merchant.status not in (Merchant.Status.APPROVED, Merchant.Status.SUSPENDED):
         raise MerchantNotActive("Only an approved merchant pays a deposit.")
-    staff_require_role(user=payer, merchant_id=merchant.pk, area=DEPOSIT)
     return payment_create(
         purpose=DEPOSIT_PURPOSE,
         payer_id=payer.pk,

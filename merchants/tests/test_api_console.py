@@ -230,7 +230,7 @@ def test_deduction_suspends_and_top_up_restores_through_the_shoppers_view(me, ge
     assert api_public_count(client) == 0
     assert_error(make_client().get(f"/api/v1/products/{product['id']}"), 404)
 
-    pay_deposit(staff.merchant, 1, payer=staff.user)
+    pay_deposit(staff.merchant, 100, payer=staff.user)  # the smallest payment (¥1)
 
     assert client.get(f"/api/v1/merchant/products/{product['id']}").json()["status"] == "on_sale"
     assert api_public_count(client) == 1

@@ -153,7 +153,43 @@ def test_top_up_restores_suspended_listings_automatically(shop):
 
 
 def test_only_an_approved_merchant_pays_a_deposit():
-    merchant = MerchantStaffFactory(merchant__status=Merchant.Status.PENDING).merchant
+    staff = MerchantStaffFactory(merchant__status=Merchant.Status.PENDING)
 
     with pytest.raises(MerchantNotActive):
-        deposit_payment_create(merchant=merchant, payer=merchant.applicant, amount_fen=100, gateway="sandbox")
+        deposit_payment_create(merchant=staff.merchant, payer=staff.user, amount_fen=100, gateway="sandbox")
+
+
+@pytest.mark.parametrize("amount_fen", [0, 99, 100_000_001, -100])
+def test_a_deposit_payment_out_of_bounds_is_refused_and_writes_nothing(amount_fen):
+    """The bounds live in the service, so the API and the merchant console refuse the same."""
+    from shop.payments.models import Payment
+
+    staff = MerchantStaffFactory()
+
+    with pytest.raises(ValidationFailed) as refused:
+        deposit_payment_create(
+            merchant=staff.merchant, payer=staff.user, amount_fen=amount_fen, gateway="sandbox"
+        )
+
+    assert set(refused.value.fields) == {"amount_fen"}
+    assert not Payment.objects.exists()
+
+
+def test_the_deposit_coverage_says_which_categories_the_balance_covers():
+    from merchants.selectors import merchant_deposit_coverage
+    from products.tests.factories import CategoryFactory
+
+    staff = MerchantStaffFactory()
+    merchant = staff.merchant
+    fresh, daily = CategoryFactory(deposit_fen=500_000), CategoryFactory(deposit_fen=200_000)
+    merchant.categories.add(fresh, daily)
+    pay_deposit(merchant, 200_000, payer=staff.user)
+
+    coverage = merchant_deposit_coverage(merchant=merchant)
+
+    assert coverage.balance_fen == 200_000
+    assert not coverage.frozen
+    assert [(c.category_id, c.covered, c.shortfall_fen) for c in coverage.categories] == [
+        (fresh.pk, False, 300_000),
+        (daily.pk, True, 0),
+    ]

@@ -505,7 +505,7 @@ class MerchantAfterSaleListApi(ListAPIView):
         )
 
 
-class _MerchantDecisionInput(Serializer):
+class MerchantDecisionInput(Serializer):
     reason = serializers.CharField(max_length=255, required=False, default="")
 
 
@@ -516,9 +516,9 @@ class _MerchantAfterSaleDecisionApi(APIView):
 
     decide = None  # after_sale_approve or after_sale_reject, set by the subclass
 
-    @extend_schema(request=_MerchantDecisionInput, responses=AfterSaleOutput)
+    @extend_schema(request=MerchantDecisionInput, responses=AfterSaleOutput)
     def post(self, request, case_id: int):
-        payload = _MerchantDecisionInput(data=request.data)
+        payload = MerchantDecisionInput(data=request.data)
         payload.is_valid(raise_exception=True)
         merchant = request.merchant
         self.decide(

@@ -3,7 +3,6 @@ Merchant staff only, their own merchant's statements only (anyone else's is a 40
 
 from __future__ import annotations
 
-from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -13,7 +12,7 @@ from rest_framework.views import APIView
 from merchants.api.permissions import MERCHANT_STAFF
 from rebates.models import MerchantStatementLine
 from rebates.selectors import statement_get_for_merchant, statement_line_list, statement_list_for_merchant
-from rebates.statement_export import export_filename, statement_csv_chunks, statement_xlsx
+from rebates.statement_export import FILE_TYPES, statement_file_response
 from shop.api.serializers import QuerySerializer, Serializer
 
 
@@ -93,7 +92,7 @@ class MerchantStatementExportApi(APIView):
 
     class FilterSerializer(QuerySerializer):
         # ``file``, not ``format``: DRF reserves ``format`` for its own content negotiation.
-        file = serializers.ChoiceField(choices=["csv", "xlsx"], required=False, default="csv")
+        file = serializers.ChoiceField(choices=FILE_TYPES, required=False, default="csv")
 
     @extend_schema(
         parameters=[FilterSerializer],
@@ -110,16 +109,4 @@ class MerchantStatementExportApi(APIView):
         statement = statement_get_for_merchant(
             merchant_id=request.merchant.pk, statement_id=statement_id, viewer=request.user
         )
-        if filters.validated_data["file"] == "xlsx":
-            response = HttpResponse(
-                statement_xlsx(statement),
-                content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            )
-            name = export_filename(statement, "xlsx")
-        else:
-            response = StreamingHttpResponse(
-                statement_csv_chunks(statement), content_type="text/csv; charset=utf-8"
-            )
-            name = export_filename(statement, "csv")
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        return statement_file_response(statement, filters.validated_data["file"])

@@ -69,6 +69,12 @@ def payment_client_params(*, payment: Payment, openid: str | None, parts: list |
     return gateway_get(payment.gateway).prepay(payment, openid=openid)
 
 
+def payment_code_url(*, payment: Payment) -> str:
+    """The ``code_url`` a desktop page shows as a QR code for the payer to scan with WeChat
+    (the merchant console's deposit payment). May call the gateway: never under a lock."""
+    return gateway_get(payment.gateway).prepay_code_url(payment)
+
+
 class Applied(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"

@@ -70,6 +70,10 @@ class Gateway(Protocol):
     def prepay(self, payment: Payment, *, openid: str | None) -> dict:
         """Client-side parameters the mini-program needs to pay (e.g. wx.requestPayment)."""
 
+    def prepay_code_url(self, payment: Payment) -> str:
+        """A ``code_url`` to show as a QR code on a desktop page (WeChat Pay "Native"): the
+        payer scans it with WeChat and pays there. Same ``out_trade_no``, same payment."""
+
     def parse_payment_callback(self, *, headers: dict[str, str], body: bytes) -> PaymentResult:
         """Verify and decode a payment notification, or raise ``InvalidCallback``."""
 

@@ -57,6 +57,10 @@ class SandboxGateway:
     def prepay(self, payment, *, openid: str | None) -> dict:
         return {"sandbox": True, "pay_url": f"/api/v1/sandbox/payments/{payment.pk}/pay"}
 
+    def prepay_code_url(self, payment) -> str:
+        """What the sandbox's payment QR code says: the sandbox pay endpoint of the payment."""
+        return f"sandbox://pay/{payment.pk}?out_trade_no={payment.out_trade_no}"
+
     def build_success_callback(self, payment) -> tuple[dict[str, str], bytes]:
         """What the sandbox 'bank' sends when the payer pays: headers and body."""
         return _signed(

@@ -34,6 +34,7 @@ from .mp_shipping import BY_TRANSACTION_ID, MiniProgramShipping, shipment, uploa
 from .wechat_v3 import (
     CALLBACK_MAX_SKEW_S,  # noqa: F401 - re-exported: callers and tests read it here
     SIGNATURE_TYPE,  # noqa: F401 - re-exported
+    WeChatPayType,
     call_library,
     check_private_key,
     jsapi_pay_params,
@@ -151,6 +152,22 @@ class WechatPayGateway:
             payer={"openid": openid},
         )
         return jsapi_pay_params(self._pay, appid=self.appid, prepay_answer=data)
+
+    def prepay_code_url(self, payment: Payment) -> str:
+        """Native prepay (``/v3/pay/transactions/native``): the ``code_url`` a desktop page shows
+        as a QR code. WeChat answers the same ``out_trade_no`` with the same code while unpaid."""
+        data = self._call(
+            "native prepay",
+            self._pay.pay,
+            description=payment.description,
+            out_trade_no=payment.out_trade_no,
+            amount={"total": payment.amount_fen, "currency": "CNY"},
+            pay_type=WeChatPayType.NATIVE,
+        )
+        code_url = data.get("code_url")
+        if not code_url:
+            raise GatewayError("WeChat Pay native prepay answered without a code_url.")
+        return code_url
 
     def parse_payment_callback(self, *, headers: Mapping[str, str], body: bytes) -> PaymentResult:
         """A verified ``TRANSACTION.*`` notification as a ``PaymentResult``; ``InvalidCallback`` otherwise."""

@@ -589,6 +589,36 @@ def test_prepay_needs_an_openid_and_sends_nothing(gateway, fake_wechat):
     assert fake_wechat.sent == []
 
 
+def test_native_prepay_sends_a_signed_native_order_and_returns_its_code_url(
+    gateway, fake_wechat, merchant_key
+):
+    """The merchant console's deposit QR code: no openid, WeChat's ``code_url`` as it comes."""
+    payment = Payment(out_trade_no=OUT_TRADE_NO, amount_fen=200_000, description="Margin deposit")
+    fake_wechat.reply(200, {"code_url": "weixin://wxpay/bizpayurl?pr=abc123"})
+
+    code_url = gateway.prepay_code_url(payment)
+
+    (request,) = fake_wechat.sent
+    assert request.url == "https://api.mch.weixin.qq.com/v3/pay/transactions/native"
+    assert signed_request_body(request, merchant_key) == {
+        "notify_url": NOTIFY_URL,
+        "description": "Margin deposit",
+        "out_trade_no": OUT_TRADE_NO,
+        "amount": {"total": 200_000, "currency": "CNY"},
+        "appid": APPID,
+        "mchid": MCHID,
+    }
+    assert code_url == "weixin://wxpay/bizpayurl?pr=abc123"
+
+
+def test_a_native_answer_without_a_code_url_is_a_gateway_error(gateway, fake_wechat):
+    payment = Payment(out_trade_no=OUT_TRADE_NO, amount_fen=1990, description="x")
+    fake_wechat.reply(200, {})
+
+    with pytest.raises(GatewayError):
+        gateway.prepay_code_url(payment)
+
+
 def test_an_answer_that_does_not_verify_is_a_gateway_error(gateway, fake_wechat, stranger_key):
     payment = Payment(out_trade_no=OUT_TRADE_NO, amount_fen=1990, description="x")
     fake_wechat.reply(200, {"prepay_id": "wx-forged"}, signer=stranger_key)
