@@ -84,8 +84,8 @@ def test_the_list_is_paginated(shop):
     for _ in range(21):
         shop.paid_order()
     response = shop.client.get("/console/orders", {"status": "paid", "page": 2})
-    assert response.context["page"].paginator.count == 21
     assert len(_ids(response)) == 1
+    assert not response.context["page"].has_next
     assert "status=paid&amp;page=1" in response.content.decode()
 
 
