@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 
 from django import forms
+from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -22,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from merchants.errors import StockFileRejected
 from orders.api.views import MerchantOrderShipApi
-from orders.models import Order
+from orders.models import Order, OrderItem
 from orders.selectors import order_get_for_merchant, order_list_for_merchant
 from orders.services.lifecycle import order_ship
 from orders.services.tracking_upload import order_ship_from_file
@@ -75,7 +76,15 @@ def order_list(request):
             filters = form.selector_filters()
         else:
             status = 400  # the form again with its errors; the list unfiltered
-    orders = order_list_for_merchant(merchant_id=merchant.pk, **filters).select_related("buyer")
+    # The selector's filters; the list shows only items, buyer and delivery, so the selector's
+    # detail loads (payment, team, after-sales) are swapped for those two.
+    orders = (
+        order_list_for_merchant(merchant_id=merchant.pk, **filters)
+        .select_related(None)
+        .prefetch_related(None)
+        .select_related("buyer")
+        .prefetch_related(Prefetch("items", queryset=OrderItem.objects.order_by("pk")))
+    )
     context = {"form": form, "page": page_of(orders, request), "to_ship": Order.Status.PAID}
     return render(request, "console/orders/list.html", context, status=status)
 

@@ -147,3 +147,13 @@ def test_non_staff_are_sent_to_sign_in(client, stranger_client, path):
         response = visitor.get(path)
         assert response.status_code == 302
         assert response["Location"].startswith("/console/signin")
+
+
+def test_an_htmx_upload_of_an_unusable_file_gets_the_reason_as_a_fragment(shop):
+    response = shop.client.post(
+        "/console/stock", {"file": _csv("nothing,here\n1,2\n")}, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 400  # the form swaps a 400 in (hx-on::before-swap)
+    page = response.content.decode()
+    assert "<html" not in page
+    assert "the header must name the columns sku_code and stock" in page
