@@ -19,6 +19,7 @@ from django.db.models import Prefetch
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as gettext_now
 from django.utils.translation import gettext_lazy as _
 
 from merchants.errors import StockFileRejected
@@ -131,7 +132,7 @@ def tracking_upload(request):
     if request.method == "POST":
         upload = request.FILES.get("file")
         if upload is None:
-            context["errors"], status = {"file": ["Choose a CSV or XLSX file."]}, 400
+            context["errors"], status = {"file": [gettext_now("Choose a CSV or XLSX file.")]}, 400
         else:
             try:
                 context["result"] = order_ship_from_file(

@@ -9,6 +9,7 @@ console only turns yuan into fen and "name: value" lines into a spec.
 from __future__ import annotations
 
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from merchants.api.console import (
@@ -34,6 +35,13 @@ from ..paging import page_of
 
 SKU_YUAN_FIELDS = {"price": "price_fen", "team_price": "team_price_fen"}
 SKU_INT_FIELDS = ("stock", "commission_bps", "team_size")
+_FORM_NAME = {target: name for name, target in SKU_YUAN_FIELDS.items()}
+
+
+def _sku_errors(serializer_errors: dict, form_errors: dict) -> dict:
+    """Both kinds of SKU error under the form's field names (``price``, not ``price_fen``)."""
+    merged = {_FORM_NAME.get(key, key): messages for key, messages in serializer_errors.items()}
+    return {**merged, **form_errors}
 
 
 def _categories(merchant):
@@ -69,7 +77,7 @@ def _sku_data(post, *, partial: bool) -> tuple[dict, dict[str, list[str]]]:
             continue
         data[key] = _whole_number(value)
         if data[key] is None:
-            errors[key] = ["Enter a whole number."]
+            errors[key] = [_("Enter a whole number.")]
     for key, target in SKU_YUAN_FIELDS.items():
         value = post.get(key, "").strip()
         if not value:
@@ -77,7 +85,7 @@ def _sku_data(post, *, partial: bool) -> tuple[dict, dict[str, list[str]]]:
         try:
             data[target] = fen_parse_yuan(value)
         except ValueError:
-            errors[key] = ["Enter an amount in yuan, e.g. 19.90."]
+            errors[key] = [_("Enter an amount in yuan, e.g. 19.90.")]
     spec_text = post.get("spec", "")
     if spec_text.strip() or not partial:
         spec = {}
@@ -198,7 +206,7 @@ def sku_new(request, product_id: int):
     product = found(product_get_for_merchant, merchant_id=merchant.pk, product_id=product_id)
     raw, errors = _sku_data(request.POST, partial=False)
     data, serializer_errors = validated(SkuInput, raw)
-    errors = {**serializer_errors, **errors}
+    errors = _sku_errors(serializer_errors, errors)
     if errors:
         return _detail(request, product, sku_errors=errors, status=400)
     try:
@@ -218,7 +226,7 @@ def sku_edit(request, sku_id: int):
     if request.method == "POST":
         raw, errors = _sku_data(request.POST, partial=True)
         data, serializer_errors = validated(SkuInput, raw, partial=True)
-        errors, status = {**serializer_errors, **errors}, 400
+        errors, status = _sku_errors(serializer_errors, errors), 400
         if not errors:
             try:
                 merchant_sku_update(merchant=merchant, sku_id=sku.pk, changes=sku_service_data(data))

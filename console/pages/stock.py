@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 
 from merchants.api.serializers import StockUploadOutput
 from merchants.errors import StockFileRejected
@@ -50,7 +51,7 @@ def stock_index(request):
         return _index(request)
     upload = request.FILES.get("file")
     if upload is None:
-        return _index(request, errors={"file": ["Choose a CSV or XLSX file."]}, status=400)
+        return _index(request, errors={"file": [_("Choose a CSV or XLSX file.")]}, status=400)
     try:
         record = stock_upload_run(
             merchant_id=request.merchant.pk,

@@ -131,8 +131,16 @@ def test_a_bad_sku_field_is_shown_and_nothing_written(shop, field, value):
     data[field] = value
     response = shop.client.post(f"/console/products/{shop.product.pk}/skus", data)
     assert response.status_code == 400
-    assert response.context["sku_errors"]
+    assert field in response.context["sku_errors"]  # under the form's own field name
     assert not Sku.objects.filter(code="BAD-1").exists()
+
+
+def test_a_price_the_api_refuses_is_shown_under_the_price_field(shop):
+    data = {"code": "BAD-2", "price": "0", "stock": "1", "commission_bps": "500"}
+    response = shop.client.post(f"/console/products/{shop.product.pk}/skus", data)
+    assert response.status_code == 400
+    assert "price" in response.context["sku_errors"]
+    assert not Sku.objects.filter(code="BAD-2").exists()
 
 
 def test_editing_a_sku_changes_only_what_was_filled_in(shop):
