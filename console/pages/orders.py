@@ -27,6 +27,7 @@ from orders.api.views import MerchantOrderShipApi
 from orders.models import Order, OrderItem
 from orders.selectors import order_get_for_merchant, order_list_for_merchant
 from orders.services.lifecycle import order_ship
+from orders.services.tracking_upload import MAX_ROWS as TRACKING_MAX_ROWS
 from orders.services.tracking_upload import order_ship_from_file
 from orders.shipping_list import SHIPPING_LIST_COLUMNS, shipping_list_rows
 from products.selectors import product_choices_for_merchant
@@ -127,7 +128,7 @@ def shipping_list(request, file_format: str):
 def tracking_upload(request):
     """GET: the form. POST (multipart ``file``): ship each row; show what shipped, what was
     already shipped, and each failed row with its reason."""
-    context: dict = {"errors": {}, "result": None}
+    context: dict = {"errors": {}, "result": None, "max_rows": TRACKING_MAX_ROWS}
     status = 200
     if request.method == "POST":
         upload = request.FILES.get("file")

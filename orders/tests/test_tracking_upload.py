@@ -127,3 +127,12 @@ def test_the_shipping_list_of_a_pickup_order_names_the_point_and_leader_not_the_
     assert (by_column["recipient"], by_column["phone"]) == (POINT["contact_name"], POINT["contact_phone"])
     assert by_column["address"] == POINT["address"]
     assert code not in [str(cell) for cell in row]
+
+
+def test_rows_not_filled_in_are_skipped_and_not_counted_against_the_cap(paid):
+    merchant_id, (a, b, c), _ = paid
+    with mock.patch("orders.services.tracking_upload.MAX_ROWS", 1):
+        result = _run(merchant_id, _csv([f"{a.pk},,", f"{b.pk},顺丰,SF0002", f"{c.pk},,"]))
+    assert (result.rows, result.skipped, result.shipped, result.failed) == (1, 2, [b.pk], [])
+    a.refresh_from_db()
+    assert a.status == Order.Status.PAID
