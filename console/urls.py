@@ -2,7 +2,19 @@
 
 from django.urls import path, re_path
 
-from .pages import after_sales, deposit, flash_offers, home, language, signin, staff, statements
+from .pages import (
+    after_sales,
+    deposit,
+    flash_offers,
+    home,
+    language,
+    orders,
+    products,
+    signin,
+    staff,
+    statements,
+    stock,
+)
 
 app_name = "console"
 
@@ -39,4 +51,16 @@ urlpatterns = [
         name="statement-download",
     ),
     path("flash-offers", flash_offers.flash_offers, name="flash-offers"),
+    path("products", products.product_list, name="products"),
+    path("products/new", products.product_new, name="product-new"),
+    path("products/<int:product_id>", products.product_detail, name="product"),
+    path("products/<int:product_id>/skus", products.sku_new, name="sku-new"),
+    path("skus/<int:sku_id>", products.sku_edit, name="sku"),
+    path("stock", stock.stock_index, name="stock"),
+    path("stock/uploads/<int:upload_id>", stock.stock_upload_detail, name="stock-upload"),
+    path("stock/template.<str:file_format>", stock.stock_template, name="stock-template"),
+    path("orders", orders.order_list, name="orders"),
+    path("orders/<int:order_id>", orders.order_detail, name="order"),
+    path("orders/shipping-list.<str:file_format>", orders.shipping_list, name="shipping-list"),
+    path("orders/tracking", orders.tracking_upload, name="tracking-upload"),
 ]

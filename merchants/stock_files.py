@@ -7,6 +7,10 @@ is read (after one streaming pass that decides the encoding); an XLSX sheet is p
 calamine in Rust (its cells held there, compactly) and handed over as a stream of rows. A
 reader yields ``(line, sku_code, stock)`` with the raw cell values of the two columns;
 judging them is the upload service's job.
+
+``table_file_open`` reads any such file by the columns a caller names (the console's
+tracking-number upload reads order number, carrier and tracking number with it);
+``stock_file_open`` is it with the stock file's two columns.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -24,7 +28,9 @@ SNIFF_CHUNK = 64 * 1024
 CODE_HEADERS = ("sku_code", "code", "sku", "商品编码", "sku编码", "编码", "货号")
 STOCK_HEADERS = ("stock", "on_hand", "qty", "quantity", "库存", "库存数量", "数量")
 
-Row = tuple[int, Any, Any]
+Row = tuple[Any, ...]  # (line, cell of each wanted column...)
+Column = tuple[str, tuple[str, ...]]  # (name shown in errors, header spellings accepted)
+STOCK_COLUMNS: tuple[Column, ...] = (("sku_code", CODE_HEADERS), ("stock", STOCK_HEADERS))
 
 
 @dataclass
@@ -38,16 +44,14 @@ def _header_key(value: Any) -> str:
     return str(value or "").strip().lstrip("\ufeff").strip().lower().replace(" ", "_").replace("-", "_")
 
 
-def _columns(header: list[Any], line: int) -> tuple[int, int]:
+def _columns(header: list[Any], line: int, wanted: Sequence[Column]) -> list[int]:
     keys = [_header_key(v) for v in header]
-    code = next((i for i, k in enumerate(keys) if k in CODE_HEADERS), None)
-    stock = next((i for i, k in enumerate(keys) if k in STOCK_HEADERS), None)
-    if code is None or stock is None:
+    found_at = [next((i for i, k in enumerate(keys) if k in aliases), None) for _, aliases in wanted]
+    if any(at is None for at in found_at):
         found = ", ".join(str(v).strip() for v in header if str(v or "").strip()) or "nothing"
-        raise StockFileBadHeader(
-            f"Line {line}: the header must name the columns sku_code and stock (found: {found})."
-        )
-    return code, stock
+        names = " and ".join(name for name, _ in wanted)
+        raise StockFileBadHeader(f"Line {line}: the header must name the columns {names} (found: {found}).")
+    return found_at
 
 
 def _blank(cells: list[Any] | tuple[Any, ...]) -> bool:
@@ -85,7 +89,7 @@ def _csv_encoding(fileobj: IO[bytes], head: bytes) -> str:
     raise StockFileBadEncoding()
 
 
-def _csv_rows(fileobj: IO[bytes], encoding: str) -> Iterator[Row]:
+def _csv_rows(fileobj: IO[bytes], encoding: str, wanted: Sequence[Column]) -> Iterator[Row]:
     text = io.TextIOWrapper(fileobj, encoding=encoding, errors="strict", newline="")
     skipped = 0  # blank lines before the header, which the csv reader does not see
     line = 0
@@ -100,8 +104,8 @@ def _csv_rows(fileobj: IO[bytes], encoding: str) -> Iterator[Row]:
         reader = csv.reader(_chain_first(first, text), dialect=dialect)
         header = next(reader, [])
         line = reader.line_num + skipped
-        code_at, stock_at = _columns(header, line)
-        width = max(code_at, stock_at) + 1
+        at = _columns(header, line, wanted)
+        width = max(at) + 1
         for cells in reader:
             line = reader.line_num + skipped
             if not "".join(cells).strip():  # a blank line (or only separators)
@@ -111,7 +115,7 @@ def _csv_rows(fileobj: IO[bytes], encoding: str) -> Iterator[Row]:
                     f"Line {line}: the file holds binary data; upload a CSV or XLSX file."
                 )
             cells = cells + [""] * (width - len(cells))
-            yield line, cells[code_at], cells[stock_at]
+            yield (line, *(cells[i] for i in at))
     except csv.Error as exc:
         raise StockFileRejected(f"Line {line + 1}: the file is not a readable CSV ({exc}).") from None
     except UnicodeDecodeError:
@@ -129,7 +133,7 @@ def _chain_first(first: str, rest: io.TextIOWrapper) -> Iterator[str]:
 # --- XLSX -----------------------------------------------------------------------------------
 
 
-def _xlsx_rows(fileobj: IO[bytes]) -> Iterator[Row]:
+def _xlsx_rows(fileobj: IO[bytes], wanted: Sequence[Column]) -> Iterator[Row]:
     """The first sheet's rows, read by calamine (Rust, read-only): about three times
     openpyxl's speed with less memory (bench/results/catalog.md). Rows come from the sheet's
     first row (empty ones as empty strings), so a row's place is its line in Excel; an empty
@@ -153,13 +157,11 @@ def _xlsx_rows(fileobj: IO[bytes]) -> Iterator[Row]:
                     break
             if header is None:
                 raise StockFileEmpty()
-            code_at, stock_at = _columns(header, line)
+            at = _columns(header, line, wanted)
             for line, cells in rows:
                 if _blank(cells):
                     continue
-                code = cells[code_at] if code_at < len(cells) else None
-                stock = cells[stock_at] if stock_at < len(cells) else None
-                yield line, code, stock
+                yield (line, *(cells[i] if i < len(cells) else None for i in at))
         except CalamineError:
             raise StockFileRejected("The XLSX file is damaged or not really an XLSX workbook.") from None
     finally:
@@ -170,7 +172,14 @@ def _xlsx_rows(fileobj: IO[bytes]) -> Iterator[Row]:
 
 
 def stock_file_open(fileobj: IO[bytes], filename: str) -> StockFile:
-    """Tell CSV from XLSX by content (not by name alone) and pick the CSV encoding.
+    """A stock file: rows of ``(line, sku_code, stock)``."""
+    return table_file_open(fileobj, filename, columns=STOCK_COLUMNS)
+
+
+def table_file_open(fileobj: IO[bytes], filename: str, *, columns: Sequence[Column]) -> StockFile:
+    """Rows of ``(line, *cells)`` for the named ``columns``, found by their header.
+
+    Tell CSV from XLSX by content (not by name alone) and pick the CSV encoding.
 
     Raises ``StockFileRejected`` subclasses for files that cannot be used at all:
     empty, an old binary .xls, undecodable text. A bad header is found when the rows
@@ -182,7 +191,7 @@ def stock_file_open(fileobj: IO[bytes], filename: str) -> StockFile:
     if not head:
         raise StockFileEmpty()
     if head.startswith(b"PK\x03\x04"):
-        return StockFile(file_format="xlsx", encoding="", rows=_xlsx_rows(fileobj))
+        return StockFile(file_format="xlsx", encoding="", rows=_xlsx_rows(fileobj, columns))
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         raise StockFileRejected("Old Excel .xls files are not supported: save it as .xlsx or CSV.")
     if filename.lower().endswith((".xlsx", ".xlsm")):
@@ -191,4 +200,4 @@ def stock_file_open(fileobj: IO[bytes], filename: str) -> StockFile:
     if b"\x00" in head and encoding not in ("utf-16",):
         raise StockFileRejected("This is not a text file: upload a CSV or XLSX file.")
     shown = "gbk" if encoding == "gb18030" else encoding
-    return StockFile(file_format="csv", encoding=shown, rows=_csv_rows(fileobj, encoding))
+    return StockFile(file_format="csv", encoding=shown, rows=_csv_rows(fileobj, encoding, columns))

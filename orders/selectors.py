@@ -55,14 +55,30 @@ def order_list_for_merchant(
     status: str | None = None,
     pickup_point_id: int | None = None,
     delivery_type: str | None = None,
+    order_id: int | None = None,
+    product_id: int | None = None,
+    created_from: datetime | None = None,
+    created_before: datetime | None = None,
 ) -> QuerySet[Order]:
     """The merchant's orders, newest first; by status, by delivery type, or only the parcels
-    bound for one pickup point (the shipping list groups parcels by point)."""
+    bound for one pickup point (the shipping list groups parcels by point). The console also
+    filters by order number, by a product bought in it, and by when it was placed
+    (``created_from`` inclusive, ``created_before`` exclusive)."""
     orders = Order.objects.filter(merchant_id=merchant_id)
     if status:
         orders = orders.filter(status=status)
     if pickup_point_id is not None:
         orders = orders.filter(pickup_point_id=pickup_point_id)
+    if order_id is not None:
+        orders = orders.filter(pk=order_id)
+    if product_id is not None:
+        orders = orders.filter(
+            Exists(OrderItem.objects.filter(order_id=OuterRef("pk"), sku__product_id=product_id))
+        )
+    if created_from is not None:
+        orders = orders.filter(created_at__gte=created_from)
+    if created_before is not None:
+        orders = orders.filter(created_at__lt=created_before)
     orders = _by_delivery(orders, delivery_type)
     return _with_items(orders).order_by("-id")
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection
@@ -276,6 +276,23 @@ def sku_choices_for_merchant(*, merchant_id: int, limit: int = 500) -> QuerySet[
         Sku.objects.filter(merchant_id=merchant_id, product__status=Product.Status.ON_SALE)
         .select_related("product")
         .order_by("-product_id", "pk")[:limit]
+    )
+
+
+def product_choices_for_merchant(*, merchant_id: int, limit: int = 500) -> list[tuple[int, str]]:
+    """``(id, title)`` of the merchant's products, newest first, for a filter's drop-down."""
+    products = Product.objects.filter(merchant_id=merchant_id).order_by("-created_at", "-pk")
+    return list(products.values_list("pk", "title")[:limit])
+
+
+def sku_stock_rows_for_merchant(*, merchant_id: int) -> Iterator[tuple[str, int, str]]:
+    """``(code, on_hand, product title)`` of every SKU of the merchant, by code: the stock
+    file template, filled in with today's figures (read in chunks)."""
+    return (
+        Sku.objects.filter(merchant_id=merchant_id)
+        .order_by("code")
+        .values_list("code", "on_hand", "product__title")
+        .iterator(chunk_size=5_000)
     )
 
 

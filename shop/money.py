@@ -27,6 +27,18 @@ def fen_display(amount_fen: int) -> str:
     return f"{sign}¥{yuan}.{fen:02d}"
 
 
+def fen_parse_yuan(text: str) -> int:
+    """Fen from what a person typed in yuan (``"19.9"``, ``"¥19.90"``, ``"20"``): exact, never
+    rounded — more than two decimals, a sign or anything else is a ``ValueError``."""
+    cleaned = str(text).strip().lstrip("¥￥").strip().replace(",", "")
+    yuan, dot, fen = cleaned.partition(".")
+    if not yuan.isascii() or not yuan.isdigit() or len(yuan) > 12:
+        raise ValueError(f"not an amount in yuan: {text!r}")
+    if dot and (not fen.isascii() or not fen.isdigit() or len(fen) > 2):
+        raise ValueError(f"not an amount in yuan with at most two decimals: {text!r}")
+    return int(yuan) * 100 + int((fen or "0").ljust(2, "0"))
+
+
 def fen_pro_rata(amount_fen: int, part: int, whole: int) -> int:
     """``amount_fen × part / whole``, rounded down: the share of ``amount_fen`` that goes
     with ``part`` of ``whole`` (e.g. the coupon share of a partial refund).

@@ -91,7 +91,9 @@ class SkuInput(Serializer):
     team_size = serializers.IntegerField(min_value=2, max_value=10, required=False, allow_null=True)
 
 
-def _sku_service_data(validated: dict) -> dict:
+def sku_service_data(validated: dict) -> dict:
+    """``SkuInput``'s data as the SKU services take it (the API's ``stock`` is ``on_hand``);
+    the console's SKU forms use it too."""
     data = dict(validated)
     if "stock" in data:
         data["on_hand"] = data.pop("stock")
@@ -148,7 +150,7 @@ class MerchantProductListApi(GenericAPIView):
             title=data["title"],
             description=data["description"],
             images=data["images"],
-            skus=[_sku_service_data(s) for s in data["skus"]],
+            skus=[sku_service_data(s) for s in data["skus"]],
             actor=request.user,
         )
         product = product_get_for_merchant(merchant_id=merchant.pk, product_id=product.pk)
@@ -201,7 +203,7 @@ class MerchantSkuCreateApi(APIView):
         sku = merchant_sku_create(
             merchant=merchant,
             product_id=product_id,
-            data=_sku_service_data(payload.validated_data),
+            data=sku_service_data(payload.validated_data),
             actor=request.user,
         )
         return Response(MerchantSkuOutput(sku).data, status=status.HTTP_201_CREATED)
@@ -223,7 +225,7 @@ class MerchantSkuDetailApi(APIView):
         sku = merchant_sku_update(
             merchant=merchant,
             sku_id=sku_id,
-            changes=_sku_service_data(payload.validated_data),
+            changes=sku_service_data(payload.validated_data),
             actor=request.user,
         )
         return Response(MerchantSkuOutput(sku).data)

@@ -37,6 +37,11 @@ from .funds import order_post_paid_shared
 from .teams import team_record_payment, team_seat_for_order
 from .transitions import order_event_record, order_move
 
+# What a shipment's carrier and tracking number may be: the API's ship endpoint and the
+# console's forms and bulk upload check the same two rules.
+CARRIER_MAX_LENGTH = 40
+TRACKING_NO_PATTERN = r"^[A-Za-z0-9-]{4,64}$"
+
 
 def checkout_payment_succeeded(payment: Payment) -> None:
     """Payment handler for checkouts (registered in ``OrdersConfig.ready``), run inside the

@@ -64,3 +64,21 @@ def test_fen_display_for_humans():
     assert fen_display(199) == "¥1.99"
     assert fen_display(-5) == "-¥0.05"
     assert fen_display(200_000) == "¥2000.00"
+
+
+@pytest.mark.parametrize(
+    ("text", "fen"),
+    [("19.9", 1_990), ("19.90", 1_990), ("20", 2_000), ("¥0.05", 5), (" 1,234.5 ", 123_450), ("0", 0)],
+)
+def test_fen_parse_yuan_reads_what_people_type_exactly(text, fen):
+    from shop.money import fen_parse_yuan
+
+    assert fen_parse_yuan(text) == fen
+
+
+@pytest.mark.parametrize("text", ["19.999", "-1", "+1", "1e3", "", ".", "1.2.3", "１２", "abc", "1 000"])
+def test_fen_parse_yuan_refuses_anything_it_would_have_to_round_or_guess(text):
+    from shop.money import fen_parse_yuan
+
+    with pytest.raises(ValueError, match="yuan"):
+        fen_parse_yuan(text)
