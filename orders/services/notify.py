@@ -86,7 +86,7 @@ def after_sale_notify_merchant(*, case: AfterSale, event: str, deadline: datetim
 
 
 def order_items_summary(order: Order) -> str:
-    """ "<first item title> 等 N 种" (N item lines): what a short message calls the goods."""
+    """The goods as a short message names them: the first title, "等 N 种" for N item lines."""
     titles = list(order.items.order_by("pk").values_list("product_title", flat=True))  # one query
     if not titles:
         return f"订单 {order.pk}"
