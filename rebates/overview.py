@@ -116,7 +116,9 @@ def settlement_panel(now: datetime) -> Panel:
             if backlog.oldest_unsettled_at
             else "None is waiting for settlement."
         ),
-        table_head=["Step 资金操作", "Open", "Open ¥", "Failed", "Failed ¥"],
+        table_head=["Step 资金操作", "Open", "Open ¥", "Failed", "Failed ¥"]
+        if steps_open or steps_failed
+        else [],
         table_rows=funds_step_rows(steps),
         link=reverse("admin:payments_fundsstep_changelist"),
     )

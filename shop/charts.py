@@ -19,6 +19,7 @@ WIDTH, HEIGHT = 600, 210
 LEFT, RIGHT, TOP, BOTTOM = 56, 8, 22, 34  # plot margins: y labels left, x labels below, legend on top
 COLOURS = ("#417690", "#e08e0b", "#ba2121", "#5b9b57")  # admin blue first, then distinct hues
 MAX_X_LABELS = 10
+MAX_BAR_W = 36  # a chart of 2 categories keeps slim bars
 
 
 def compact(value: int, *, fen: bool) -> str:
@@ -53,7 +54,8 @@ def bar_chart_svg(chart: Chart) -> SafeString:
     labels = chart.labels
     series = chart.series
     fen = any(s.fen for s in series)
-    top = _nice_max(max((v for s in series for v in s.values), default=0))
+    # An empty money chart still reads in yuan (¥0 … ¥2), not in fen (¥0.02).
+    top = _nice_max(max([100 if fen else 0, *(v for s in series for v in s.values)]))
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     base_y = TOP + plot_h
     parts = [
@@ -72,10 +74,11 @@ def bar_chart_svg(chart: Chart) -> SafeString:
         )
     if labels:
         group_w = plot_w / len(labels)
-        bar_w = max(1.0, group_w * 0.8 / max(1, len(series)))
+        bar_w = min(MAX_BAR_W, max(1.0, group_w * 0.8 / max(1, len(series))))
+        pad = (group_w - bar_w * len(series)) / 2  # the group's bars centred under its label
         every = max(1, -(-len(labels) // MAX_X_LABELS))  # ceil: at most MAX_X_LABELS shown
         for li, label in enumerate(labels):
-            x0 = LEFT + li * group_w + group_w * 0.1
+            x0 = LEFT + li * group_w + pad
             for si, one in enumerate(series):
                 value = one.values[li] if li < len(one.values) else 0
                 h = plot_h * max(value, 0) / top

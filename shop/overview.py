@@ -79,18 +79,18 @@ PanelBuilder = Callable[[datetime], Panel]
 
 
 @dataclass(frozen=True)
-class _Entry:
+class PanelEntry:
     name: str
     build: PanelBuilder
     order: int
 
 
-PANELS: Registry[_Entry] = Registry("ops overview panel")
+PANELS: Registry[PanelEntry] = Registry("ops overview panel")
 
 
 def register(*, name: str, build: PanelBuilder, order: int = 100) -> None:
     """Register a panel; ``order`` sorts them on the page (sales first, reconciliation last)."""
-    PANELS.register(name, _Entry(name=name, build=build, order=order))
+    PANELS.register(name, PanelEntry(name=name, build=build, order=order))
 
 
 def local_days(now: datetime, days: int = DAYS) -> tuple[list[date], datetime]:

@@ -342,3 +342,19 @@ def test_admin_index_panels_are_cached_until_fresh_is_asked(admin_client, shop):
     fresh = client.get("/admin/?fresh=1").context["ops_panels"][0]["panel"]
     assert cached.key == fresh.key == "sales"
     assert (cached.figures[1].value, fresh.figures[1].value) == (0, 1)
+
+
+def test_a_failing_panel_is_reported_and_the_index_still_opens(admin_client):
+    from shop.overview import PANELS, PanelEntry
+
+    def broken(now):
+        raise RuntimeError("this app's data is broken")
+
+    cache.delete(CACHE_KEY)
+    with PANELS.override("orders.sales", PanelEntry(name="orders.sales", build=broken, order=10)):
+        response = admin_client.get("/admin/?fresh=1")
+    cache.delete(CACHE_KEY)
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "This panel failed to load." in page
+    assert "Deposit coverage" in page  # the other panels are there

@@ -258,6 +258,7 @@ def measure(*, runs: int = 5) -> dict:
         order_daily_sales_for_ops,
     )
     from rebates.overview import settlement_backlog_for_ops
+    from rebates.services.settlement import unsettled_completed_order_ids
     from shop.overview import local_days, overview_build
     from shop.payments.overview import funds_step_backlog_for_ops, reconciliation_open_for_ops
 
@@ -272,6 +273,11 @@ def measure(*, runs: int = 5) -> dict:
         "Deposit coverage": deposit_coverage_for_ops,
         "Reconciliation differences": reconciliation_open_for_ops,
         "Whole overview (5 panels, SVG data)": lambda: overview_build(now),
+        # Not the overview's: the settlement catch-up sweeper's own query (every minute), for
+        # comparison — the whole table's anti-join the panel avoids by its 30-day window.
+        "(sweeper) unsettled_completed_order_ids": lambda: unsettled_completed_order_ids(
+            completed_before=now, limit=2_000
+        ),
     }
     results = {}
     for name, target in targets.items():

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from django.utils import timezone
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
@@ -35,6 +36,7 @@ def _business() -> None:
         status=AfterSale.Status.DISPUTED,
         amount_fen=2_990,
         reason="破损",
+        decided_at=timezone.now(),  # when the buyer escalated (the service's last move)
     )
     category = CategoryFactory(name="家用电器", deposit_fen=500_000)
     short = MerchantFactory(company_name="保证金不足的商贸公司")
