@@ -331,3 +331,16 @@ def test_withdrawing_a_link_and_downloading_codes_are_recorded(admin_client):
     export = AuditEntry.objects.get(action="invitation_code.export")
     assert export.object_type == InvitationCode._meta.label_lower
     assert export.details == {"count": 2, "ids": sorted(c.pk for c in codes)}
+
+
+def test_deleting_on_the_objects_own_delete_page_is_recorded_once(admin_client):
+    category = CategoryFactory(name="停用类目")
+
+    page = admin_client.get(f"/admin/products/category/{category.pk}/delete/")
+    assert page.status_code == 200
+    assert AuditEntry.objects.count() == 0
+    admin_client.post(f"/admin/products/category/{category.pk}/delete/", {"post": "yes"})
+
+    assert not Category.objects.filter(pk=category.pk).exists()
+    assert trail() == [("admin.delete", str(category.pk), "admin", "")]
+    assert AuditEntry.objects.get().object_repr == "停用类目"
