@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import AuthToken
 from accounts.services import token_issue
@@ -331,3 +332,43 @@ def test_withdrawing_a_link_and_downloading_codes_are_recorded(admin_client):
     export = AuditEntry.objects.get(action="invitation_code.export")
     assert export.object_type == InvitationCode._meta.label_lower
     assert export.details == {"count": 2, "ids": sorted(c.pk for c in codes)}
+
+
+def test_deleting_on_the_objects_own_delete_page_is_recorded_once(admin_client):
+    category = CategoryFactory(name="停用类目")
+
+    page = admin_client.get(f"/admin/products/category/{category.pk}/delete/")
+    assert page.status_code == 200
+    assert AuditEntry.objects.count() == 0
+    admin_client.post(f"/admin/products/category/{category.pk}/delete/", {"post": "yes"})
+
+    assert not Category.objects.filter(pk=category.pk).exists()
+    assert trail() == [("admin.delete", str(category.pk), "admin", "")]
+    assert AuditEntry.objects.get().object_repr == "停用类目"
+
+
+def test_resending_a_webhook_delivery_and_lifting_a_block_are_recorded(admin_client):
+    from shop.notifications.models import WebhookDelivery
+
+    endpoint = WebhookEndpoint.objects.create(
+        owner=UserFactory(), url="https://hooks.example.com/b", secret="s"
+    )
+    fields = {
+        "endpoint": endpoint,
+        "event": "venue_order_paid",
+        "payload": {},
+        "next_attempt_at": timezone.now(),
+    }
+    failed = WebhookDelivery.objects.create(**fields, status="failed")
+    delivered = WebhookDelivery.objects.create(**fields, status="succeeded")
+    product = ProductFactory(status=Product.Status.BLOCKED)
+
+    act(admin_client, "/admin/notifications/webhookdelivery/", "retry_now", [failed.pk, delivered.pk])
+    act(admin_client, "/admin/products/product/", "unblock", [product.pk])
+
+    assert WebhookDelivery.objects.get(pk=failed.pk).status == "pending"
+    assert Product.objects.get(pk=product.pk).status == Product.Status.OFF_SALE
+    assert trail() == [  # the delivered one was skipped: nothing decided about it
+        ("webhook_delivery.retry", str(failed.pk), "admin", ""),
+        ("product.unblock", str(product.pk), "admin", ""),
+    ]

@@ -322,6 +322,10 @@ def test_an_offer_ops_add_in_admin_is_approved(admin_client):
     offer = FlashOffer.objects.get()
     assert offer.status == "approved"
     assert offer.reviewed_by is not None
+    entry = AuditEntry.objects.get()  # ops' own offer sells without review: a recorded decision
+    assert (entry.action, entry.object_id, entry.actor_name) == ("flash_offer.create", str(offer.pk), "admin")
+    assert entry.details["changed"]["sku"] == sku.pk
+    assert entry.details["changed"]["flash_price_fen"] == 990
 
 
 # --- what members see -------------------------------------------------------------------

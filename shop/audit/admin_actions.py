@@ -37,6 +37,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from .services import audit_object_label, audit_record
+from .signals import deletions_recorded_by_action
 
 REASON_TEMPLATE = "audit/reason_form.html"
 _SCOPE_ATTR = "_audit_scope"
@@ -158,17 +159,26 @@ def audited_delete_selected(modeladmin, request, queryset):
     if not request.POST.get("post"):
         return delete_selected(modeladmin, request, queryset)
     labels = [audit_object_label(obj) for obj in queryset]
-    with transaction.atomic():
-        response = delete_selected(modeladmin, request, queryset)
-        if response is None:  # Django deleted them (else it shows the page again: protected objects)
-            for object_type, object_id, object_repr in labels:
-                audit_record(
-                    actor=request.user,
-                    action="admin.delete",
-                    object_type=object_type,
-                    object_id=object_id,
-                    object_repr=object_repr,
-                )
+    token = deletions_recorded_by_action.set(True)  # recorded here, not from the admin log
+    try:
+        with transaction.atomic():
+            response = _record_deletions(modeladmin, request, queryset, labels)
+    finally:
+        deletions_recorded_by_action.reset(token)
+    return response
+
+
+def _record_deletions(modeladmin, request, queryset, labels):
+    response = delete_selected(modeladmin, request, queryset)
+    if response is None:  # Django deleted them (else it shows the page again: protected objects)
+        for object_type, object_id, object_repr in labels:
+            audit_record(
+                actor=request.user,
+                action="admin.delete",
+                object_type=object_type,
+                object_id=object_id,
+                object_repr=object_repr,
+            )
     return response
 
 
