@@ -111,6 +111,7 @@ def test_the_home_page_is_chinese_by_default_and_english_on_request(client, shop
     assert response.status_code == 302
     assert response["Location"] == "/console/"
     english = client.get("/console/").content.decode()
+    assert '<html lang="en">' in english
     assert "Today" in english
     assert "今日待办" not in english
 
