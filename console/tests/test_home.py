@@ -111,6 +111,7 @@ def test_the_home_page_is_chinese_by_default_and_english_on_request(client, shop
     assert response.status_code == 302
     assert response["Location"] == "/console/"
     english = client.get("/console/").content.decode()
+    assert '<html lang="en">' in english
     assert "Today" in english
     assert "今日待办" not in english
 
@@ -136,3 +137,15 @@ def test_the_statement_days_are_dates(shop):
     staff, _ = shop
     money = statement_money_summary(merchant_id=staff.merchant_id, viewer=staff.user)
     assert isinstance(money["date"], date)
+
+
+def test_the_htmx_refresh_gets_the_figures_and_an_ended_session_is_sent_to_sign_in(client, shop):
+    staff, _ = shop
+    console_login(client, staff.user)
+    refreshed = client.get("/console/", headers={"HX-Request": "true"})
+    assert refreshed.status_code == 200
+    assert 'id="today"' in refreshed.content.decode()
+    client.post("/console/signout")
+    ended = client.get("/console/", headers={"HX-Request": "true"})
+    assert ended.status_code == 204
+    assert ended["HX-Redirect"].startswith("/console/signin")
