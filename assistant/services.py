@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from django.db import transaction
 from django.utils import timezone
 
+from merchants.roles import ORDERS, staff_require_role
 from merchants.selectors import merchant_staff_user_ids
 from orders.models import Order
 from orders.selectors import order_get_for_buyer
@@ -242,7 +243,10 @@ def conversation_reply(
 ) -> Message:
     """A person answers a handed-over conversation: merchant staff (``merchant_id``: only
     their merchant's conversations, anyone else's 404) or ops (only those with no order:
-    the others are the merchant's to answer). The buyer is notified once per answer."""
+    the others are the merchant's to answer). The buyer is notified once per answer.
+    Among merchant staff, answering is for the roles that handle orders (merchants/roles.py)."""
+    if sender == Message.Sender.MERCHANT and merchant_id is not None:
+        staff_require_role(user=author, merchant_id=merchant_id, area=ORDERS)
     text = message_text_clean(text)
     conversation = (
         Conversation.objects.select_for_update(no_key=True, of=("self",))

@@ -2,7 +2,9 @@
 and a service's refusal comes back as the form's errors.
 
 A form page shows ``errors`` as ``{field: [message, ...]}``; ``"__all__"`` holds the errors
-that belong to no one field (a service's refusal such as ``deposit_short``).
+that belong to no one field (a service's refusal such as ``deposit_short``). Either way the
+page answers a 4xx and nothing was written (a service refuses before, or rolls back, any
+write) — never a 500.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django.http import Http404
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, QueryDict
 
-from shop.errors import ApplicationError, NotFound
+from shop.errors import ApplicationError, NotFound, PermissionDenied
 
 NON_FIELD = "__all__"
 
@@ -36,8 +39,16 @@ def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     return {prefix.rstrip(".") or NON_FIELD: [str(detail)]}
 
 
-def validated(serializer_class, data: dict, **kwargs) -> tuple[dict | None, dict[str, list[str]]]:
-    """``(validated data, {})`` or ``(None, errors)`` by the given DRF serializer."""
+def validated(
+    serializer_class, data: dict, *, as_form: bool = False, **kwargs
+) -> tuple[dict | None, dict[str, list[str]]]:
+    """``(validated data, {})`` or ``(None, errors)`` by the given DRF serializer. With
+    ``as_form``, ``data`` (what a form posted, all text) is read as DRF reads a form body (a
+    ``QueryDict``: ``"3"`` is an integer, an empty optional field is absent), not as JSON."""
+    if as_form:
+        form = QueryDict(mutable=True)
+        form.update(data)
+        data = form
     serializer = serializer_class(data=data, **kwargs)
     if serializer.is_valid():
         return serializer.validated_data, {}
@@ -45,19 +56,23 @@ def validated(serializer_class, data: dict, **kwargs) -> tuple[dict | None, dict
 
 
 def refusal(exc: ApplicationError) -> tuple[dict[str, list[str]], int]:
-    """A service's refusal as form errors, with the status the page answers (403 for a role
-    the service refuses, 409 for a state conflict, 404 for a missing object, else 400)."""
-    errors = {NON_FIELD: [exc.message]}
+    """A service's refusal as form errors — by field when it names fields, else its message —
+    with its own 4xx (403 for a role the service refuses, 409 for a state conflict, …)."""
+    errors: dict[str, list[str]] = {}
     for field, messages in (exc.fields or {}).items():
         errors.setdefault(field, []).extend(messages)
-    status = exc.http_status if exc.http_status in (403, 404, 409) else 400
+    if not errors:
+        errors[NON_FIELD] = [exc.message]
+    status = exc.http_status if 400 <= exc.http_status < 500 else 400
     return errors, status
 
 
 def found(selector: Callable[..., Any], **kwargs) -> Any:
-    """Run a ``*_get_for_merchant`` selector; its ``NotFound`` (missing, or another merchant's)
-    becomes Django's 404 page."""
+    """Run a ``*_get_for_merchant`` selector; missing or another merchant's is the 404 page, a
+    role the selector refuses (merchants/roles.py) the 403 page."""
     try:
         return selector(**kwargs)
-    except NotFound:
-        raise Http404 from None
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(exc.message) from exc

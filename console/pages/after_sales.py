@@ -23,8 +23,8 @@ from orders.services.after_sales import after_sale_approve, after_sale_reject, a
 from shop.errors import ApplicationError
 
 from ..access import console_page
+from ..input import found, refusal, validated
 from ..paging import page_of
-from ..service_errors import get_or_404, refusal_errors, serializer_errors
 
 # Who may open the page: the services' own matrix (merchants/roles.py), not a second list.
 ROLES = sorted(AREA_ROLES[ORDERS])
@@ -71,7 +71,7 @@ def after_sale_list(request):
 
 
 def _detail(request, case_id: int, *, errors=None, status: int = 200, reason: str = ""):
-    case = get_or_404(after_sale_get_for_merchant, merchant_id=request.merchant.pk, case_id=case_id)
+    case = found(after_sale_get_for_merchant, merchant_id=request.merchant.pk, case_id=case_id)
     items = case.items.select_related("order_item").order_by("pk")
     context = {
         "case": case,
@@ -102,10 +102,10 @@ def after_sale_answer(request, case_id: int, action: str):
     """``approve`` / ``reject`` (``reason`` optional, at most 255 characters, as the API) or
     ``received`` (the returned goods arrived). A refusal shows the case again with why."""
     merchant_id = request.merchant.pk
-    get_or_404(after_sale_get_for_merchant, merchant_id=merchant_id, case_id=case_id)  # 404 first
+    found(after_sale_get_for_merchant, merchant_id=merchant_id, case_id=case_id)  # 404 first
     reason = request.POST.get("reason", "")
     # An empty box is no reason given (the API's field is optional, not blank).
-    data, errors = serializer_errors(DecisionInput, {"reason": reason} if reason.strip() else {})
+    data, errors = validated(DecisionInput, {"reason": reason} if reason.strip() else {}, as_form=True)
     if errors:
         return _detail(request, case_id, errors=errors, status=400, reason=reason)
     try:
@@ -115,7 +115,7 @@ def after_sale_answer(request, case_id: int, action: str):
             decide = after_sale_approve if action == "approve" else after_sale_reject
             decide(case_id=case_id, merchant_id=merchant_id, actor=request.user, note=data["reason"])
     except ApplicationError as exc:
-        errors, status = refusal_errors(exc)
+        errors, status = refusal(exc)
         return _detail(request, case_id, errors=errors, status=status, reason=reason)
     messages.success(request, _DONE[action])
     return redirect("console:after-sale", case_id=case_id)

@@ -28,9 +28,9 @@ from shop.payments.models import Payment
 from shop.payments.services import payment_code_url
 
 from ..access import console_page
+from ..input import found, refusal, validated
 from ..paging import page_of
 from ..qr import qr_svg
-from ..service_errors import get_or_404, refusal_errors, serializer_errors
 
 # Who may open the page: the services' own matrix (merchants/roles.py), not a second list.
 ROLES = sorted(AREA_ROLES[DEPOSIT])
@@ -61,7 +61,7 @@ def deposit_pay(request):
     if request.method != "POST":
         return redirect("console:deposit")
     amount = request.POST.get("amount_fen", "").strip()
-    data, errors = serializer_errors(MerchantDepositCreateApi.InputSerializer, {"amount_fen": amount})
+    data, errors = validated(MerchantDepositCreateApi.InputSerializer, {"amount_fen": amount}, as_form=True)
     if errors:
         return _page(request, errors=errors, amount=amount, status=400)
     try:
@@ -73,7 +73,7 @@ def deposit_pay(request):
                 gateway=default_gateway_name(),
             )
     except ApplicationError as exc:
-        errors, status = refusal_errors(exc)
+        errors, status = refusal(exc)
         return _page(request, errors=errors, amount=amount, status=status)
     return redirect("console:deposit-payment", payment_id=payment.pk)
 
@@ -81,7 +81,7 @@ def deposit_pay(request):
 @console_page(*ROLES)
 def deposit_payment(request, payment_id: int):
     """The payment's QR code while it waits to be paid; its outcome once it is not."""
-    payment = get_or_404(
+    payment = found(
         deposit_payment_get_for_merchant,
         merchant_id=request.merchant.pk,
         payment_id=payment_id,
@@ -100,7 +100,7 @@ def deposit_payment(request, payment_id: int):
 @console_page(*ROLES)
 def deposit_payment_status(request, payment_id: int):
     """The htmx fragment the payment page polls: the status, polling on while unpaid."""
-    payment = get_or_404(
+    payment = found(
         deposit_payment_get_for_merchant,
         merchant_id=request.merchant.pk,
         payment_id=payment_id,

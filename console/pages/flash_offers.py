@@ -19,8 +19,8 @@ from products.selectors import sku_choices_for_merchant
 from shop.errors import ApplicationError
 
 from ..access import console_page
+from ..input import refusal, validated
 from ..paging import page_of
-from ..service_errors import refusal_errors, serializer_errors
 
 # Who may open the page: the services' own matrix (merchants/roles.py), not a second list.
 ROLES = sorted(AREA_ROLES[FLASH])
@@ -53,13 +53,13 @@ def flash_offers(request):
     if request.method != "POST":
         return _page(request)
     form = {name: request.POST.get(name, "").strip() for name in FIELDS}
-    data, errors = serializer_errors(MerchantFlashOfferListCreateApi.InputSerializer, form)
+    data, errors = validated(MerchantFlashOfferListCreateApi.InputSerializer, form, as_form=True)
     if errors:
         return _page(request, form=form, errors=errors, status=400)
     try:
         offer = flash_offer_propose(merchant_id=request.merchant.pk, proposer=request.user, **data)
     except ApplicationError as exc:
-        errors, status = refusal_errors(exc)
+        errors, status = refusal(exc)
         return _page(request, form=form, errors=errors, status=status)
     messages.success(
         request, _("Flash offer #%(id)s proposed: it waits for the platform's review.") % {"id": offer.pk}

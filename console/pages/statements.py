@@ -12,8 +12,8 @@ from rebates.selectors import statement_get_for_merchant, statement_line_list, s
 from rebates.statement_export import FIGURES, KIND_LABELS, statement_file_response
 
 from ..access import console_page
+from ..input import found
 from ..paging import page_of
-from ..service_errors import get_or_404
 
 # Who may open the page: the services' own matrix (merchants/roles.py), not a second list.
 ROLES = sorted(AREA_ROLES[STATEMENTS])
@@ -28,7 +28,7 @@ def statement_list(request):
 
 @console_page(*ROLES)
 def statement_detail(request, statement_id: int):
-    statement = get_or_404(
+    statement = found(
         statement_get_for_merchant,
         merchant_id=request.merchant.pk,
         statement_id=statement_id,
@@ -47,7 +47,7 @@ def statement_detail(request, statement_id: int):
 @console_page(*ROLES)
 def statement_download(request, statement_id: int, file: str):
     """``file`` is ``csv`` (streamed) or ``xlsx`` (the URL admits no other)."""
-    statement = get_or_404(
+    statement = found(
         statement_get_for_merchant,
         merchant_id=request.merchant.pk,
         statement_id=statement_id,
