@@ -4,6 +4,7 @@ from django.urls import path, re_path
 
 from .pages import (
     after_sales,
+    conversations,
     deposit,
     flash_offers,
     home,
@@ -51,6 +52,13 @@ urlpatterns = [
         name="statement-download",
     ),
     path("flash-offers", flash_offers.flash_offers, name="flash-offers"),
+    path("conversations", conversations.conversation_list, name="conversations"),
+    path("conversations/<int:conversation_id>", conversations.conversation_detail, name="conversation"),
+    path(
+        "conversations/<int:conversation_id>/answer",
+        conversations.conversation_answer,
+        name="conversation-answer",
+    ),
     path("products", products.product_list, name="products"),
     path("products/new", products.product_new, name="product-new"),
     path("products/<int:product_id>", products.product_detail, name="product"),

@@ -14,7 +14,10 @@ import re
 
 import pytest
 from django.urls import URLPattern, resolve, reverse
+from django.utils import timezone
 
+from accounts.tests.factories import UserFactory
+from assistant.models import Message
 from console import urls as console_urls
 from merchants.models import MerchantStaff
 from merchants.tests.factories import MerchantStaffFactory
@@ -45,7 +48,29 @@ def _victim_staff(victim):
 
 # URL name -> (method, the victim's object: a function of the victim's owner staff row giving
 # the kwargs, a function telling whether the object is unchanged afterwards).
+def _victim_conversation(victim):
+    from assistant.models import Conversation
+
+    return Conversation.objects.create(
+        asker=UserFactory(),
+        merchant=victim.merchant,
+        status=Conversation.Status.HANDED_OVER,
+        handed_over_at=timezone.now(),
+        last_message_at=timezone.now(),
+    )
+
+
 OBJECT_PROBES = {
+    "conversation": (
+        "get",
+        lambda victim: {"conversation_id": _victim_conversation(victim).pk},
+        lambda kwargs: True,
+    ),
+    "conversation-answer": (
+        "post",
+        lambda victim: {"conversation_id": _victim_conversation(victim).pk},
+        lambda kwargs: not Message.objects.filter(conversation_id=kwargs["conversation_id"]).exists(),
+    ),
     "staff_remove": (
         "post",
         lambda victim: {"staff_id": _victim_staff(victim).pk},
