@@ -46,6 +46,7 @@ def _shop(role: str = MerchantStaff.Role.OWNER) -> Shop:
     sku = SkuFactory(product=product, code="VD-24", on_hand=50, price_fen=1_990)
     client = Client()
     console_login(client, staff.user)
+    client.cookies["console_lang"] = "en"  # the tests read the English console
     return Shop(merchant=merchant, staff=staff, client=client, category=category, product=product, sku=sku)
 
 
