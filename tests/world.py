@@ -69,6 +69,7 @@ class World:
     other_statement: object = None
     pickup_point: object = None  # the owner's (a leader's) pickup point
     pickup_order: object = None  # the shopper's, shipped to the point, not arrived yet
+    conversation: object = None  # the shopper's, about ``paid_order``, handed over to ``merchant``
     tokens: dict[str, str] = field(default_factory=dict)
 
     def token(self, name: str) -> str:
@@ -111,6 +112,25 @@ def _statement(*, merchant, order_id):
     )
     statement.lines.create(order_id=order_id, kind="order_paid_shared", amount_fen=1_990, at=timezone.now())
     return statement
+
+
+def _conversation(*, asker, order):
+    """A conversation the assistant handed over to the order's merchant, with the buyer's ask."""
+    from django.utils import timezone
+
+    from assistant.models import Conversation, Message
+
+    now = timezone.now()
+    conversation = Conversation.objects.create(
+        asker=asker,
+        order=order,
+        merchant_id=order.merchant_id,
+        status=Conversation.Status.HANDED_OVER,
+        handed_over_at=now,
+        last_message_at=now,
+    )
+    Message.objects.create(conversation=conversation, sender=Message.Sender.BUYER, text="转人工")
+    return conversation
 
 
 def _coupon(*, user):
@@ -240,6 +260,7 @@ def world_build() -> World:
         other_statement=other_statement,
         pickup_point=pickup_point,
         pickup_order=pickup_order,
+        conversation=_conversation(asker=shopper, order=paid_order),
     )
     for name in PEOPLE:
         who = getattr(world, name)

@@ -3,11 +3,12 @@ to the buyer as stored and to merchant staff with ``data`` filtered (``privacy``
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from shop.api.serializers import Serializer
 
-from ..models import Conversation, Message
+from ..models import TEXT_MAX_CHARS, Conversation, Message
 from ..privacy import for_merchant, text_for_merchant
 
 
@@ -42,3 +43,17 @@ class ConversationOutput(Serializer):
 
 class MerchantConversationOutput(ConversationOutput):
     messages = MerchantMessageOutput(many=True)
+
+
+# What ``message_text_clean`` accepts, said in the schema: no control character (a newline and
+# a tab are fine), and at least one character that is not blank.
+_TEXT_CHAR = r"[^\x00-\x08\x0b-\x1f\x7f]"
+MESSAGE_TEXT_PATTERN = rf"^{_TEXT_CHAR}*[^\s\x00-\x1f\x7f\x85]{_TEXT_CHAR}*$"
+
+
+@extend_schema_field({"type": "string", "maxLength": TEXT_MAX_CHARS, "pattern": MESSAGE_TEXT_PATTERN})
+class MessageTextField(serializers.CharField):
+    """A message's text as a person types it; the service checks it again (``message_text_clean``)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=TEXT_MAX_CHARS, trim_whitespace=True, **kwargs)

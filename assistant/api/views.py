@@ -14,10 +14,10 @@ from merchants.api.permissions import MERCHANT_STAFF
 from shop.api.serializers import IdField, QuerySerializer, Serializer
 from shop.api.throttling import UserScopedRateThrottle
 
-from ..models import TEXT_MAX_CHARS, Conversation, Message
+from ..models import Conversation, Message
 from ..selectors import conversation_get_for_asker, conversation_list_for_merchant
 from ..services import assistant_message_post, conversation_reply
-from .serializers import ConversationOutput, MerchantConversationOutput, MessageOutput
+from .serializers import ConversationOutput, MerchantConversationOutput, MessageOutput, MessageTextField
 
 TurnOutput = inline_serializer(
     "AssistantTurn",
@@ -38,7 +38,7 @@ class AssistantMessageCreateApi(APIView):
     throttle_scope = "assistant_message"
 
     class InputSerializer(Serializer):
-        text = serializers.CharField(max_length=TEXT_MAX_CHARS, trim_whitespace=True)
+        text = MessageTextField()
         conversation_id = IdField(required=False)
         order_id = IdField(required=False)
 
@@ -96,7 +96,7 @@ class MerchantConversationMessageCreateApi(APIView):
     throttle_scope = "conversation_reply"
 
     class InputSerializer(Serializer):
-        text = serializers.CharField(max_length=TEXT_MAX_CHARS, trim_whitespace=True)
+        text = MessageTextField()
 
     @extend_schema(request=InputSerializer, responses={201: MessageOutput})
     def post(self, request, conversation_id: int):

@@ -107,10 +107,13 @@ def error_shape_on_every_4xx(ctx, response, case):
 
 
 # "Schema-valid data is accepted" has one exception, by name: a body naming an object that
-# does not exist (a random id, invitation code, team or WeChat share ticket) may be refused
+# does not exist (a random id, invitation code, team, WeChat share ticket, or a subscribe
+# message template id we do not send) may be refused
 # with 400 — a schema says what an id looks like, not which ids exist. Recognised by the
 # error's code, or by a validation error all of whose fields are references.
-UNKNOWN_OBJECT_CODES = frozenset({"invitation_code_invalid", "share_ticket_invalid"})
+UNKNOWN_OBJECT_CODES = frozenset(
+    {"invitation_code_invalid", "share_ticket_invalid", "subscribe_result_invalid"}
+)
 # store_id, items.0.sku_id, category_ids.1; ``team``: a team offer to open or a team to join.
 REFERENCE_FIELD = re.compile(r"^(.+\.)?(\w+_ids?(\.\d+)?|team)$")
 

@@ -22,6 +22,8 @@ FREE_FORM = [
     (r".*", r".*\.params\{\*\}$"),  # a payment's client parameters: the gateway's own shape
     (r"^/api/v1/(merchant/)?orders.*", r".*\.after_sales\[\]\{\*\}$"),  # orders/: to be typed by its owners
     (r"^/api/v1/teams/.*", r".*\.members\[\]\{\*\}$"),  # orders/: to be typed by its owners
+    # The facts an assistant's answer was built from: one shape per intent (docs/assistant.md).
+    (r"^/api/v1/merchant/conversations$", r".*\.messages\[\]\.data\{\*\}$"),
     # A person's data export (PIPL): one section per app that holds their data, each app's own
     # shape (accounts/privacy.py); a download for the person, not an interface to program against.
     (r"^/api/v1/me/export$", r"\{\*\}$"),

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import F, QuerySet
 
+from assistant.models import Message
 from groupstore.models import Membership, ShareLink, Store, VenueSelection
 from merchants.models import MerchantStaff, StockUpload
 from orders.models import AfterSale, Order, Pickup
@@ -48,6 +49,10 @@ class Probe:
         return self.path.format(w=world)
 
 
+def _conversation_messages(w):
+    return Message.objects.filter(conversation_id=w.conversation.pk)
+
+
 def _store(w):
     return Store.objects.filter(pk=w.store.pk)
 
@@ -78,6 +83,23 @@ def _sku(w):
 
 PROBES: list[Probe] = [
     # --- group stores -----------------------------------------------------------------
+    Probe(
+        "assistant-conversation-read",
+        "get",
+        "/api/v1/assistant/conversations/{w.conversation.pk}",
+        "shopper",
+        {"other_shopper": 404, "merchant_user": 404},
+    ),
+    Probe(
+        "merchant-conversation-answer",
+        "post",
+        "/api/v1/merchant/conversations/{w.conversation.pk}/messages",
+        "merchant_user",
+        NOT_OUR_MERCHANT,
+        body={"text": "您好，已为您催促发货。"},
+        watch=(_conversation_messages,),
+        rightful_status=201,
+    ),
     Probe("store-detail", "get", "/api/v1/stores/{w.store.pk}", "shopper", STRANGER),
     Probe(
         "store-share-link",

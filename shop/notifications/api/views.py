@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
@@ -20,7 +20,7 @@ from shop.notifications.services import (
     webhook_endpoint_create,
     webhook_endpoint_deactivate,
 )
-from shop.notifications.subscribe import subscribe_counts_for_user, subscribe_results_record
+from shop.notifications.subscribe import RESULTS, subscribe_counts_for_user, subscribe_results_record
 
 
 class NotificationOutput(ModelSerializer):
@@ -119,6 +119,20 @@ class SubscriptionsOutput(Serializer):
     )
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {"errMsg": {"type": "string", "maxLength": 300}},
+        "additionalProperties": {"type": "string", "enum": list(RESULTS)},
+        "minProperties": 1,
+    }
+)
+class _SubscribeResultsField(serializers.DictField):
+    """``{template_id: "accept"|"reject"|"ban"|"filter"}`` as ``wx.requestSubscribeMessage``
+    answers it (its ``errMsg`` too), at least one: the schema says what the service checks,
+    except which template ids are ours (configured: an unknown one is a 400)."""
+
+
 class SubscriptionsApi(APIView):
     """``GET /me/subscriptions``: how many subscribe messages of each template we may still
     send me. ``POST /me/subscriptions {results}``: what ``wx.requestSubscribeMessage``
@@ -128,7 +142,9 @@ class SubscriptionsApi(APIView):
     throttle_scope = "subscribe_report"
 
     class InputSerializer(Serializer):
-        results = serializers.DictField(child=serializers.CharField(max_length=300), allow_empty=False)
+        results = _SubscribeResultsField(
+            child=serializers.CharField(max_length=300, allow_blank=True), allow_empty=False
+        )
 
     def get_throttles(self):
         return [UserScopedRateThrottle()] if self.request.method == "POST" else []
