@@ -36,3 +36,10 @@ def conversation_get_for_merchant(*, merchant_id: int, conversation_id: int) -> 
     if conversation is None:
         raise ConversationNotFound()
     return conversation
+
+
+def conversations_waiting_for_merchant(*, merchant_id: int, limit: int = 5) -> tuple[int, list[Conversation]]:
+    """(how many handed-over conversations wait for the merchant's answer, the ``limit`` that
+    have waited longest): the console's home page. Two indexed reads, no messages."""
+    waiting = Conversation.objects.filter(merchant_id=merchant_id, status=Conversation.Status.HANDED_OVER)
+    return waiting.count(), list(waiting.order_by("handed_over_at", "pk")[:limit])

@@ -3,14 +3,15 @@
 Orders to ship and after-sales cases (orders), stock running out (products), deposit
 coverage (merchants), money held and released (rebates' statements). A part is shown to the
 roles that act on it (merchants/roles.py): money to owner and finance, orders and stock to
-owner and operator, deposit coverage to everyone (it decides what can be listed).
-Conversations handed over by the assistant come with the assistant app: a marked place only.
+owner and operator, deposit coverage to everyone (it decides what can be listed), and the
+conversations the assistant handed over (assistant) to the roles that answer them.
 """
 
 from __future__ import annotations
 
 from django.shortcuts import render
 
+from assistant.selectors import conversations_waiting_for_merchant
 from merchants.roles import CATALOG, ORDERS, STATEMENTS, role_may
 from merchants.selectors import deposit_coverage_for_merchant
 from orders.selectors import merchant_after_sales_due, merchant_orders_to_ship
@@ -27,6 +28,9 @@ def home(request):
     if role_may(role, ORDERS):
         context["to_ship"] = merchant_orders_to_ship(merchant_id=merchant_id)
         context["after_sales_count"], context["after_sales"] = merchant_after_sales_due(
+            merchant_id=merchant_id
+        )
+        context["conversations_count"], context["conversations"] = conversations_waiting_for_merchant(
             merchant_id=merchant_id
         )
     if role_may(role, CATALOG):

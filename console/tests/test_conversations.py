@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.models import Conversation, Message
-from assistant.services import assistant_message_post
+from assistant.services import assistant_message_post, conversation_reply
 from assistant.tests.helpers import Shop
 from merchants.models import MerchantStaff
 from merchants.tests.factories import MerchantStaffFactory
@@ -97,3 +97,23 @@ def test_an_empty_answer_is_shown_again_with_nothing_written(client, handed_over
 
     assert response.status_code == 400
     assert not conversation.messages.filter(sender=Message.Sender.MERCHANT).exists()
+
+
+def test_the_home_page_lists_the_conversations_waiting(client, handed_over):
+    shop, _, conversation = handed_over
+    console_login(client, shop.staff.user)
+    client.cookies["console_lang"] = "en"
+
+    page = client.get("/console/").content.decode()
+
+    assert f'href="/console/conversations/{conversation.pk}"' in page
+    conversation_reply(
+        conversation_id=conversation.pk,
+        author=shop.staff.user,
+        sender=Message.Sender.MERCHANT,
+        text="好的",
+        merchant_id=shop.merchant.pk,
+    )
+    page = client.get("/console/").content.decode()
+    assert f'href="/console/conversations/{conversation.pk}"' not in page
+    assert "No buyer is waiting for an answer." in page
