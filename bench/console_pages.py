@@ -28,6 +28,9 @@ from bench import harness  # noqa: E402
 
 PAGES: list[tuple[str, str]] = [
     ("home", "/console/"),
+    ("orders", "/console/orders"),
+    ("orders_to_ship", "/console/orders?status=paid"),
+    ("conversations", "/console/conversations"),
     ("staff", "/console/staff/"),
 ]
 OWNER_UNIONID = "demo-merchant-owner"
