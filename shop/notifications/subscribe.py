@@ -37,6 +37,8 @@ from django.utils import timezone
 from .errors import SubscribeResultInvalid
 from .models import Notification, SubscribeGrant, SubscribeMessage
 from .wechat_subscribe import (
+    HTTP_TIMEOUT_S,
+    SubscribeOutcomeUnknown,
     SubscribeRejected,
     SubscribeSendError,
     SubscriptionMissing,
@@ -209,8 +211,9 @@ def subscribe_retry_delay(*, attempts: int) -> timedelta:
 
 
 def _claim_lease() -> timedelta:
-    # Longer than an attempt can take (a token fetch, a send and its one retry).
-    return timedelta(seconds=60)
+    # Longer than an attempt can take: a token fetch, a send, a token fetch again and the send
+    # again, each up to a connect and a read timeout; then a margin.
+    return timedelta(seconds=4 * 2 * HTTP_TIMEOUT_S + 30)
 
 
 def subscribe_message_attempt(*, message_id: int, now: datetime | None = None) -> str:
@@ -255,6 +258,12 @@ def subscribe_message_attempt(*, message_id: int, now: datetime | None = None) -
             remaining_count=0, updated_at=now
         )
         return _record(message, now=now, status=SubscribeMessage.Status.REFUSED, error=str(exc))
+    except SubscribeOutcomeUnknown as exc:
+        # It may have been delivered: never sent again; the subscription stays spent.
+        logger.warning("subscribe message %s: outcome unknown, not resent: %s", message.pk, exc)
+        return _record(
+            message, now=now, status=SubscribeMessage.Status.FAILED, error=f"outcome unknown: {exc}"
+        )
     except SubscribeRejected as exc:
         # Never sent, so never spent at WeChat: give the subscription back.
         logger.warning("subscribe message %s refused: %s", message.pk, exc)

@@ -33,6 +33,7 @@ import logging
 from typing import Protocol
 
 import requests
+import urllib3
 from django.conf import settings
 from django.core.cache import cache
 
@@ -71,6 +72,12 @@ class SubscribeRejected(SubscribeSendError):
 
 class SubscribeTransient(SubscribeSendError):
     """Network trouble, HTTP 5xx, WeChat busy: try again later."""
+
+
+class SubscribeOutcomeUnknown(SubscribeSendError):
+    """The send request may have reached WeChat (a read timeout, a dropped connection, an
+    HTTP error or an unreadable answer after the request went out): sending it again could
+    deliver it twice and spend a second subscription at WeChat, so it is not retried."""
 
 
 class SubscribeNotConfigured(SubscribeSendError):
@@ -157,6 +164,9 @@ class WechatSubscribeSender:
 
     def _post(self, path: str, payload: dict, *, access_token: str | None = None) -> dict:
         params = {"access_token": access_token} if access_token else None
+        # A send whose fate is unclear is not tried again (SubscribeOutcomeUnknown); a token
+        # fetch delivers nothing to anyone and may be.
+        unclear = SubscribeOutcomeUnknown if path == SEND_PATH else SubscribeTransient
         try:
             response = requests.post(
                 MP_API + path,
@@ -166,13 +176,14 @@ class WechatSubscribeSender:
                 timeout=HTTP_TIMEOUT_S,
             )
         except requests.RequestException as exc:
-            raise SubscribeTransient(f"WeChat {path}: {type(exc).__name__}.") from exc
+            kind = SubscribeTransient if _never_sent(exc) else unclear
+            raise kind(f"WeChat {path}: {type(exc).__name__}.") from exc
         try:
             data = response.json()
         except ValueError:
             data = None
         if response.status_code != 200 or not isinstance(data, dict):
-            raise SubscribeTransient(f"WeChat {path}: HTTP {response.status_code}.")
+            raise unclear(f"WeChat {path}: HTTP {response.status_code}.")
         errcode = data.get("errcode", 0)
         if errcode == 0:
             return data
@@ -188,6 +199,16 @@ class WechatSubscribeSender:
 
 class _TokenExpired(SubscribeSendError):
     pass
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """Whether the request surely never reached WeChat: no connection was ever made."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if isinstance(exc, requests.ConnectionError):
+        reason = getattr(exc.args[0], "reason", None) if exc.args else None
+        return isinstance(reason, urllib3.exceptions.NewConnectionError)
+    return False
 
 
 def subscribe_sender() -> SubscribeSender:

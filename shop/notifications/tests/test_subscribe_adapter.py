@@ -16,6 +16,7 @@ from shop.notifications.tests.subscribe_helpers import subscribe_message
 from shop.notifications.wechat_subscribe import (
     SandboxSubscribeSender,
     SubscribeNotConfigured,
+    SubscribeOutcomeUnknown,
     SubscribeRejected,
     SubscribeTransient,
     SubscriptionMissing,
@@ -185,14 +186,22 @@ def test_a_message_wechat_refuses_for_good_is_rejected_with_its_errcode(sender, 
     assert rejected.value.errcode == answer["errcode"]
 
 
-def test_busy_server_errors_and_network_failures_are_transient(sender, fake_wechat):
+def test_busy_or_never_connected_is_transient_but_a_send_that_may_have_arrived_is_not_resent(
+    sender, fake_wechat
+):
     fake_wechat.json(TOKEN_OK)
-    fake_wechat.json(BUSY)
+    fake_wechat.json(BUSY)  # WeChat says it did not take it: try again later
+    fake_wechat.replies.append(requests.ConnectTimeout("no connection"))
+    for _ in range(2):
+        with pytest.raises(SubscribeTransient):
+            _send(sender)
+
+    # The request went out; whether WeChat delivered it is unknown: never sent again.
     fake_wechat.json({"errmsg": "bad gateway"}, status=502)
     fake_wechat.replies.append(requests.ConnectionError("connection reset"))
-
+    fake_wechat.replies.append(requests.ReadTimeout("no answer"))
     for _ in range(3):
-        with pytest.raises(SubscribeTransient):
+        with pytest.raises(SubscribeOutcomeUnknown):
             _send(sender)
 
 

@@ -25,7 +25,12 @@ from shop.notifications.subscribe import (
     subscribe_retry_delay,
 )
 from shop.notifications.tasks import subscribe_message_send_task
-from shop.notifications.wechat_subscribe import SubscribeRejected, SubscribeTransient, SubscriptionMissing
+from shop.notifications.wechat_subscribe import (
+    SubscribeOutcomeUnknown,
+    SubscribeRejected,
+    SubscribeTransient,
+    SubscriptionMissing,
+)
 
 from .subscribe_helpers import grant, make_user, remaining, subscribe_message, template_id
 
@@ -237,6 +242,23 @@ def test_network_trouble_retries_with_backoff_and_spends_one_subscription_in_all
 
     message.refresh_from_db()
     assert (message.status, message.attempts, message.wechat_msgid) == ("sent", 3, "msg-3")
+    assert remaining(user) == 1
+
+
+def test_a_send_that_may_have_arrived_is_never_sent_again_and_its_subscription_stays_spent():
+    user = make_user()
+    grant(user, count=2)
+    message = subscribe_message(user=user)
+
+    with _wechat_answers(SubscribeOutcomeUnknown("ReadTimeout")):
+        assert subscribe_message_attempt(message_id=message.pk) == "failed"
+    assert (
+        subscribe_message_attempt(message_id=message.pk, now=timezone.now() + timedelta(hours=1)) == "not_due"
+    )
+
+    message.refresh_from_db()
+    assert message.status == SubscribeMessage.Status.FAILED
+    assert message.last_error.startswith("outcome unknown")
     assert remaining(user) == 1
 
 
