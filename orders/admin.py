@@ -1,6 +1,9 @@
+import functools
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
+from django.db import transaction
 from django.utils import timezone
 
 from products.adminkit import action_form
@@ -335,7 +338,11 @@ class FlashOfferAdmin(admin.ModelAdmin):
         """Ops' own offer is approved at once; a change of a running one reseeds its gate.
         Both are decisions, recorded (``flash_offer.create`` / ``flash_offer.change`` with the
         fields changed) in the save's transaction (the admin's change form runs in one)."""
-        flash_offer_ops_save(offer=obj, reviewer=request.user)  # the one-offer-per-window rule
+        try:
+            flash_offer_ops_save(offer=obj, reviewer=request.user)  # the one-offer-per-window rule
+        except ApplicationError as exc:  # a sale or another offer moved since the form was checked
+            self.message_user(request, f"Not saved: {exc.message}", messages.ERROR)
+            return
         audit_record(
             actor=request.user,
             action="flash_offer.change" if change else "flash_offer.create",
@@ -343,7 +350,9 @@ class FlashOfferAdmin(admin.ModelAdmin):
             details={"changed": audit_form_changes(form)},
         )
         if change:
-            flash_gate_reset(offer_id=obj.pk)  # the gate reseeds from the new cap
+            # The gate reseeds from the new cap: once it is committed, or a buyer in between
+            # would reseed it from the old one.
+            transaction.on_commit(functools.partial(flash_gate_reset, offer_id=obj.pk))
 
     @admin.action(description="Resync the sale's fast counter with the database")
     @audited("flash_offer.gate_resync")

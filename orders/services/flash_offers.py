@@ -118,11 +118,28 @@ def _lock_sku(sku_id: int) -> None:
     Sku.objects.select_for_update(no_key=True).filter(pk=sku_id).first()
 
 
+# What ops edit in admin (the rest — status, units sold, the review — is never written back
+# from a form loaded seconds ago).
+OPS_EDITABLE = ("sku", "flash_price_fen", "starts_at", "ends_at", "quantity", "per_user_limit")
+
+
 @transaction.atomic
 def flash_offer_ops_save(*, offer: FlashOffer, reviewer, now: datetime | None = None) -> FlashOffer:
     """Ops add or edit an offer in admin. One they add is approved at once (no review). Either
     way its window may not overlap another waiting or approved offer of the SKU (409), checked
-    under the SKU's lock so that an approval or a proposal at the same moment cannot slip by."""
+    under the SKU's lock so that an approval or a proposal at the same moment cannot slip by.
+
+    An edit locks the offer first (checkout's order: the offer, then the SKU), checks the new
+    cap against the units sold as they are now (a sale may be running), and writes the edited
+    terms only: units sold, status and review stay as checkouts and reviewers left them."""
+    if offer.pk is not None:
+        current = flash_offer_qs_for_update().get(pk=offer.pk)
+        if offer.quantity < current.sold_count:
+            raise ValidationFailed(
+                fields={
+                    "quantity": [f"{current.sold_count} units are already sold; the cap cannot go lower."]
+                }
+            )
     _lock_sku(offer.sku_id)
     if flash_offer_overlaps(
         sku_id=offer.sku_id, starts_at=offer.starts_at, ends_at=offer.ends_at, exclude_id=offer.pk
@@ -131,7 +148,10 @@ def flash_offer_ops_save(*, offer: FlashOffer, reviewer, now: datetime | None = 
     if offer.pk is None:
         offer.status = FlashOffer.Status.APPROVED
         offer.reviewed_by, offer.reviewed_at = reviewer, now or timezone.now()
-    offer.save()
+        offer.save()
+        return offer
+    offer.save(update_fields=[*OPS_EDITABLE, "updated_at"])
+    offer.refresh_from_db()
     return offer
 
 

@@ -512,3 +512,34 @@ def test_two_overlapping_offers_approved_at_once_leave_exactly_one_approved():
 
     assert sum(isinstance(r, FlashOfferOverlaps) for r in results) == 1, results
     assert FlashOffer.objects.filter(sku=sku, status="approved").count() == 1
+
+
+def test_an_edit_in_admin_keeps_the_units_sold_and_the_status_as_they_are_now(seller):
+    from orders.services.flash_offers import flash_offer_ops_save
+
+    _, sku = seller
+    offer = flash_offer(sku=sku, quantity=10)
+    loaded = FlashOffer.objects.get(pk=offer.pk)  # the admin's form, loaded before a sale
+    FlashOffer.objects.filter(pk=offer.pk).update(sold_count=4)  # checkouts meanwhile
+
+    loaded.quantity = 20
+    flash_offer_ops_save(offer=loaded, reviewer=None)
+
+    offer.refresh_from_db()
+    assert (offer.quantity, offer.sold_count, offer.status) == (20, 4, "approved")
+
+
+def test_an_edit_in_admin_cannot_cap_below_what_sold_meanwhile(seller):
+    from orders.services.flash_offers import flash_offer_ops_save
+
+    _, sku = seller
+    offer = flash_offer(sku=sku, quantity=10)
+    loaded = FlashOffer.objects.get(pk=offer.pk)
+    FlashOffer.objects.filter(pk=offer.pk).update(sold_count=6)
+
+    loaded.quantity = 5
+    with pytest.raises(ValidationFailed):
+        flash_offer_ops_save(offer=loaded, reviewer=None)
+
+    offer.refresh_from_db()
+    assert (offer.quantity, offer.sold_count) == (10, 6)
