@@ -23,8 +23,10 @@ SIGNIN_URL_NAME = "console:signin"
 
 
 def _to_signin(request: HttpRequest) -> HttpResponse:
-    if request.user.is_authenticated:
-        logout(request)  # frozen, removed from the staff, or the merchant closed: the session ends
+    if request.user.is_authenticated and not request.user.is_staff:
+        # Frozen, removed from the staff, or the merchant closed: the session ends. (An ops
+        # user following a link here keeps their admin session: it is shared with admin.)
+        logout(request)
     url = reverse(SIGNIN_URL_NAME)
     if request.method == "GET":
         url += "?" + urlencode({"next": request.get_full_path()})

@@ -39,10 +39,16 @@ from ..input import NON_FIELD, found, refusal, validated
 from ..paging import page_of
 
 
+def _SANE_YEAR(value) -> None:  # noqa: N802 - a validator, named as the rule it is
+    if not 2000 <= value.year <= 2100:
+        raise forms.ValidationError(_("Enter a date between 2000 and 2100."))
+
+
 class OrderFilterForm(forms.Form):
     status = forms.ChoiceField(required=False, choices=[("", _("All")), *Order.Status.choices])
-    date_from = forms.DateField(required=False, label=_("Placed from"))
-    date_to = forms.DateField(required=False, label=_("Placed to (inclusive)"))
+    # Bounded: a date near the end of the calendar would overflow the day after it (a 500).
+    date_from = forms.DateField(required=False, label=_("Placed from"), validators=[_SANE_YEAR])
+    date_to = forms.DateField(required=False, label=_("Placed to (inclusive)"), validators=[_SANE_YEAR])
     order = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1, label=_("Order number"))
     product = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, label=_("Product"))
 

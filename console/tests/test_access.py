@@ -66,3 +66,11 @@ def test_an_htmx_request_is_told_to_load_the_sign_in_page(client):
     response = client.get(HOME, headers={"HX-Request": "true"})
     assert response.status_code == 204
     assert response["HX-Redirect"].startswith(reverse("console:signin"))
+
+
+def test_an_ops_user_following_a_link_here_keeps_their_admin_session(client):
+    ops = UserFactory(is_staff=True, is_superuser=True)
+    console_login(client, ops)
+
+    assert _signin_redirect(client.get(HOME))
+    assert client.get("/admin/").status_code == 200

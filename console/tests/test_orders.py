@@ -260,3 +260,10 @@ def test_a_role_the_service_refuses_gets_a_403_and_nothing_ships(make_shop):
     assert "Finance staff may not ship orders." in response.content.decode()
     order.refresh_from_db()
     assert order.status == Order.Status.PAID
+
+
+def test_a_date_at_the_end_of_the_calendar_is_a_form_error_not_a_crash(shop):
+    response = shop.client.get("/console/orders", {"date_to": "9999-12-31"})
+
+    assert response.status_code == 400  # the form again with its error, the list unfiltered
+    assert "Enter a date between 2000 and 2100." in response.content.decode()

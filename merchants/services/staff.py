@@ -122,9 +122,11 @@ def staff_invitation_accept(*, user, code: str, now: datetime | None = None) -> 
 @transaction.atomic
 def merchant_staff_remove(*, merchant: Merchant, staff_id: int, actor) -> None:
     """An owner removes a staff member (another owner too). Their console access ends at
-    once: every console call looks the person's staff row up. Oneself: 403 (leave instead)."""
-    merchant_require_owner(merchant=merchant, user=actor)
+    once: every console call looks the person's staff row up. Oneself: 403 (leave instead).
+    The owner check runs under the merchant's lock: two owners removing each other at once
+    would otherwise both pass it and leave the merchant with none."""
     merchant_qs_for_update().get(pk=merchant.pk)
+    merchant_require_owner(merchant=merchant, user=actor)
     staff = MerchantStaff.objects.filter(pk=staff_id, merchant=merchant).first()
     if staff is None:
         raise StaffNotFound()
