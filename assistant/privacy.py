@@ -6,7 +6,11 @@ key in ``HIDDEN_FROM_MERCHANT`` at any depth, whatever the intent that wrote it,
 fact added to an answer later is hidden if it is named like one of these.
 ``text_for_merchant`` masks, in a message's text, every value those keys held in its
 ``data`` (the assistant's reply quotes the code and the address) and anything shaped like
-a mainland mobile number (a buyer may type theirs)."""
+a mainland mobile number (a buyer may type theirs).
+
+A "which order?" message lists the buyer's orders in play, which may be with other merchants:
+a conversation that later settles on one order (and is handed to its merchant) keeps it, so
+its list (``choices``) is dropped and its text replaced for merchant staff."""
 
 from __future__ import annotations
 
@@ -16,8 +20,9 @@ MASK = "***"
 _MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 
 HIDDEN_FROM_MERCHANT = frozenset(
-    {"pickup_code", "code", "phone", "contact_phone", "address", "region", "detail", "name_phone"}
+    {"pickup_code", "code", "phone", "contact_phone", "address", "region", "detail", "name_phone", "choices"}
 )
+CHOICES_SHOWN_AS = "（助手请买家从几笔订单中选一笔；订单清单只有买家可见。）"
 
 
 def for_merchant(data):
@@ -42,6 +47,8 @@ def _hidden_values(data, found: list[str]) -> list[str]:
 
 
 def text_for_merchant(text: str, data) -> str:
+    if isinstance(data, dict) and "choices" in data:
+        return CHOICES_SHOWN_AS
     for value in sorted(_hidden_values(data, []), key=len, reverse=True):
         text = text.replace(value, MASK)
     return _MOBILE.sub(MASK, text)
