@@ -400,14 +400,19 @@ def _outstanding_fen(campaign_id: int, now: datetime) -> tuple[int, int]:
     coupons = Coupon.objects.filter(campaign_id=campaign_id)
     sums = coupons.aggregate(
         used=Sum("amount_fen", filter=Q(status=Coupon.Status.USED), default=0),
-        promised=Sum(
-            "amount_fen",
-            filter=Q(status=Coupon.Status.LOCKED)
-            | Q(status=Coupon.Status.USABLE, expires_at__gt=now - EXPIRY_GRACE),
-            default=0,
-        ),
+        promised=Sum("amount_fen", filter=_promised_q(now), default=0),
     )
     return sums["used"], sums["promised"]
+
+
+def _promised_q(now: datetime) -> Q:
+    """Coupons still promised: locked by a checkout, or usable until their expiry (+ grace)."""
+    return Q(status=Coupon.Status.LOCKED) | Q(status=Coupon.Status.USABLE, expires_at__gt=now - EXPIRY_GRACE)
+
+
+def _kept_q(now: datetime) -> Q:
+    """Coupons whose reserve a release must keep: paid ones, and those still promised."""
+    return Q(status=Coupon.Status.USED) | _promised_q(now)
 
 
 def coupon_campaign_close(*, campaign_id: int, now: datetime | None = None) -> bool:
@@ -462,19 +467,21 @@ def coupon_campaigns_sweep(now: datetime) -> int:
     )
     for pk in list(running.values_list("pk", flat=True)[:100]):
         done += coupon_campaign_issue_batch(campaign_id=pk, now=now)
-    # Closed campaigns with something left to give back: the reserve beyond what was released
-    # and what its paid coupons spent (those never come back; without this, the first 100
-    # closed campaigns with a paid coupon would be picked on every run, and none after them).
-    spent = (
-        Coupon.objects.filter(campaign=OuterRef("pk"), status=Coupon.Status.USED)
+    # Closed campaigns with something to give back now: the reserve beyond what was released,
+    # what its paid coupons spent (never coming back) and what its live coupons still promise
+    # (``_outstanding_fen``'s rule). Without the last two, the first 100 closed campaigns
+    # with a paid or a long-lived coupon would be picked on every run, and none after them.
+    kept = (
+        Coupon.objects.filter(campaign=OuterRef("pk"))
+        .filter(_kept_q(now))
         .values("campaign")
         .annotate(total=Sum("amount_fen"))
         .values("total")
     )
     closed = (
         CouponCampaign.objects.filter(status=CouponCampaign.Status.CLOSED)
-        .annotate(spent=Coalesce(Subquery(spent), 0))
-        .filter(reserved_fen__gt=F("released_fen") + F("spent"))
+        .annotate(kept=Coalesce(Subquery(kept), 0))
+        .filter(reserved_fen__gt=F("released_fen") + F("kept"))
     )
     for pk in list(closed.order_by("pk").values_list("pk", flat=True)[:100]):
         done += bool(coupon_campaign_release(campaign_id=pk, now=now))

@@ -425,6 +425,13 @@ def test_the_sweep_asks_back_only_closed_campaigns_with_something_left(monkeypat
         used_at=timezone.now(), expires_at=timezone.now(), source=Coupon.Source.CAMPAIGN,
         source_ref=f"campaign:{spent.pk}:1",
     )  # fmt: skip
+    # A live coupon holds all of its campaign's reserve: nothing to give back yet.
+    promising = campaign(launch=False, code="PROMISE1", status="closed", reserved_fen=500)
+    Coupon.objects.create(
+        user=buyer, campaign=promising, amount_fen=500, status=Coupon.Status.USABLE,
+        expires_at=timezone.now() + timedelta(days=30), source=Coupon.Source.CAMPAIGN,
+        source_ref=f"campaign:{promising.pk}:1",
+    )  # fmt: skip
     owing = campaign(launch=False, code="OWING1", status="closed", reserved_fen=1_000)
     asked: list[int] = []
     monkeypatch.setattr(
