@@ -120,7 +120,9 @@ def answer_refund(order: Order) -> Answer:
     items = list(order.items.all())
     cases = list(order.after_sales.all())
     open_case = next((c for c in cases if c.status in AfterSale.OPEN), None)
-    verdict = after_sale_eligibility(order=order, has_open_case=open_case is not None, items=items)
+    verdict = after_sale_eligibility(
+        order=order, has_open_case=open_case is not None, items=items, now=timezone.now()
+    )
     data = {
         **_base(order),
         "can_request": verdict.is_allowed,
@@ -152,6 +154,8 @@ def answer_refund(order: Order) -> Answer:
             f"{open_case.get_status_display()}），处理完之前不能再申请。",
             data,
         )
+    if verdict.reason == "window_closed":
+        return Answer(head + "的售后期已过，不能再申请退款。" + OFFER_PERSON, data)
     return Answer(head + _not_refundable_text(order), data)
 
 

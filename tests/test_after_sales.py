@@ -177,6 +177,32 @@ def test_a_completed_order_takes_no_new_case(make_client, shop):
     assert AfterSale.objects.count() == 0
 
 
+def test_a_received_order_past_its_window_takes_no_new_case_before_the_sweeper_completes_it(
+    make_client, shop
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    staff, order, member, _ = shop
+    Order.objects.filter(pk=order.pk).update(
+        status=Order.Status.RECEIVED, after_sales_closes_at=timezone.now() - timedelta(minutes=1)
+    )
+
+    response = _open(make_client(member), order)
+
+    assert response.status_code == 409
+    assert "window" in response.json()["error"]["message"]
+    assert AfterSale.objects.count() == 0
+    # The assistant says the same, from the same rule.
+    answer = make_client(member).post(
+        "/api/v1/assistant/messages", {"text": "能退款吗", "order_id": order.pk}, format="json"
+    )
+    assert answer.json()["data"]["reason"] == "window_closed"
+    assert answer.json()["data"]["can_request"] is False
+    assert "售后期已过" in answer.json()["reply"]
+
+
 def test_the_merchant_is_told_of_an_order_to_ship_and_of_each_case_once(make_client, shop):
     from shop.notifications.models import Notification
 

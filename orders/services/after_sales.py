@@ -67,7 +67,8 @@ class AfterSaleEligibility:
 
     ``reason``: ``ok``; ``wrong_status`` (unpaid, waiting for its team — a failed team is
     refunded automatically —, completed, cancelled or refunded); ``case_open`` (one case
-    per order); ``nothing_left`` (every fen already refunded). ``refundable_fen`` is what
+    per order); ``window_closed`` (received, and its window has closed: the sweeper has not
+    completed it yet); ``nothing_left`` (every fen already refunded). ``refundable_fen`` is what
     is left to refund of the whole order (a case may ask at most that). ``deadline_at``:
     when the right to open a case ends — the close of the after-sales window once the
     order is received; ``None`` before receipt (the window has not started yet)."""
@@ -79,13 +80,15 @@ class AfterSaleEligibility:
 
 
 def after_sale_eligibility(
-    *, order: Order, has_open_case: bool, items: list[OrderItem]
+    *, order: Order, has_open_case: bool, items: list[OrderItem], now: datetime
 ) -> AfterSaleEligibility:
-    """Pure: decides from the order, its items and whether a case is open (no query)."""
+    """Pure: decides from the order, its items, whether a case is open and the time (no query)."""
     refundable = sum(item_refundable_fen(i) for i in items)
     deadline = order.after_sales_closes_at if order.status == Order.Status.RECEIVED else None
     if order.status not in CASE_STATUSES:
         reason = "wrong_status"
+    elif deadline is not None and deadline <= now:
+        reason = "window_closed"
     elif has_open_case:
         reason = "case_open"
     elif refundable <= 0:
@@ -95,7 +98,7 @@ def after_sale_eligibility(
     return AfterSaleEligibility(
         is_allowed=reason == "ok",
         reason=reason,
-        refundable_fen=refundable if order.status in CASE_STATUSES else 0,
+        refundable_fen=refundable if order.status in CASE_STATUSES and reason != "window_closed" else 0,
         deadline_at=deadline,
     )
 
@@ -141,7 +144,10 @@ def _open(*, order_id, buyer, kind, items, amount_fen, reason, now) -> AfterSale
         order=order,
         has_open_case=order.after_sales.filter(status__in=AfterSale.OPEN).exists(),
         items=list(order_items.values()),
+        now=now,
     )
+    if verdict.reason == "window_closed":
+        raise AfterSaleNotAllowed("The after-sales window of this order has closed.")
     if verdict.reason == "case_open":
         raise AfterSaleNotAllowed("An after-sales case is already open on this order.")
     if verdict.reason == "wrong_status":
