@@ -50,29 +50,42 @@ def code2session(code: str) -> WechatSession:
         "js_code": code,
         "grant_type": "authorization_code",
     }
+    data = wechat_code_exchange(CODE2SESSION_URL, params, what="login")
+    openid, session_key = data.get("openid"), data.get("session_key")
+    if not (isinstance(openid, str) and openid and isinstance(session_key, str) and session_key):
+        raise LoginFailed("WeChat answered the login check without an openid.")
+    return WechatSession(openid=openid, unionid=data.get("unionid") or None, session_key=session_key)
+
+
+def wechat_code_exchange(url: str, params: dict, *, what: str) -> dict:
+    """Ask WeChat what a one-time code stands for (the mini-program's code2Session, the
+    website login's access_token): its JSON answer, or an error saying whose fault it is.
+
+    WeChat refusing the code (an ``errcode``) is ``LoginFailed`` (400: get a fresh code); WeChat
+    not answering the question — unreachable, a non-200 or non-JSON answer, ``errcode`` -1
+    (busy) — is ``WechatUnavailable`` (503). ``what`` names the check in messages and logs."""
     try:
-        response = requests.get(CODE2SESSION_URL, params=params, timeout=TIMEOUT_S)
+        response = requests.get(url, params=params, timeout=TIMEOUT_S)
     except requests.RequestException as exc:
-        logger.warning("code2Session unreachable: %s", type(exc).__name__)
+        logger.warning("WeChat %s check unreachable: %s", what, type(exc).__name__)
         raise WechatUnavailable() from exc
     try:
         data = response.json()  # WeChat answers JSON labelled text/plain
     except ValueError:
         data = None
     if response.status_code != 200 or not isinstance(data, dict):
-        logger.warning("code2Session answered HTTP %s without JSON", response.status_code)
-        raise WechatUnavailable("WeChat answered the login check with an error page. Try again shortly.")
+        logger.warning("WeChat %s check answered HTTP %s without JSON", what, response.status_code)
+        raise WechatUnavailable(f"WeChat answered the {what} check with an error page. Try again shortly.")
     errcode = data.get("errcode") or 0
     if errcode == WECHAT_BUSY:
-        logger.warning("code2Session busy (errcode -1)")
+        logger.warning("WeChat %s check busy (errcode -1)", what)
         raise WechatUnavailable("WeChat is busy. Try again shortly.")
     if errcode != 0:
-        logger.info("code2Session refused the code: errcode=%s errmsg=%s", errcode, data.get("errmsg"))
-        raise LoginFailed(f"WeChat refused the login code (errcode {errcode}).", errcode=errcode)
-    openid, session_key = data.get("openid"), data.get("session_key")
-    if not (isinstance(openid, str) and openid and isinstance(session_key, str) and session_key):
-        raise LoginFailed("WeChat answered the login check without an openid.")
-    return WechatSession(openid=openid, unionid=data.get("unionid") or None, session_key=session_key)
+        logger.info(
+            "WeChat %s check refused the code: errcode=%s errmsg=%s", what, errcode, data.get("errmsg")
+        )
+        raise LoginFailed(f"WeChat refused the {what} code (errcode {errcode}).", errcode=errcode)
+    return data
 
 
 def decrypt_share_info(*, session_key: str, encrypted_data: str, iv: str) -> str:

@@ -22,11 +22,11 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlencode
 
-import requests
 from django.conf import settings
 
-from .errors import LoginFailed, WechatUnavailable
+from .errors import LoginFailed
 from .web_login import WebIdentity
+from .wechat import wechat_code_exchange
 
 logger = logging.getLogger("accounts.wechat_web")
 
@@ -67,24 +67,7 @@ class WechatWebLogin:
             "code": code,
             "grant_type": "authorization_code",
         }
-        try:
-            response = requests.get(ACCESS_TOKEN_URL, params=params, timeout=TIMEOUT_S)
-        except requests.RequestException as exc:
-            logger.warning("website login code exchange unreachable: %s", type(exc).__name__)
-            raise WechatUnavailable() from exc
-        try:
-            data = response.json()  # WeChat answers JSON labelled text/plain
-        except ValueError:
-            data = None
-        if response.status_code != 200 or not isinstance(data, dict):
-            logger.warning("website login code exchange answered HTTP %s without JSON", response.status_code)
-            raise WechatUnavailable("WeChat answered the sign-in check with an error page. Try again soon.")
-        errcode = data.get("errcode") or 0
-        if errcode == WECHAT_BUSY:
-            raise WechatUnavailable("WeChat is busy. Try again shortly.")
-        if errcode != 0:
-            logger.info("website login code refused: errcode=%s errmsg=%s", errcode, data.get("errmsg"))
-            raise LoginFailed(f"WeChat refused the sign-in code (errcode {errcode}).", errcode=errcode)
+        data = wechat_code_exchange(ACCESS_TOKEN_URL, params, what="sign-in")
         openid, unionid = data.get("openid"), data.get("unionid")
         if not (isinstance(openid, str) and openid):
             raise LoginFailed("WeChat answered the sign-in check without an openid.")
