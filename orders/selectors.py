@@ -302,3 +302,14 @@ def merchant_after_sales_due(*, merchant_id: int, limit: int = 10) -> tuple[int,
     )
     count = len(due) if len(due) < limit else cases.count()
     return count, due
+
+
+# The merchant needs a buyer's address to ship the order and to handle its after-sales: from
+# payment to receipt. Before payment (or never paid, or waiting for a team) and after it is
+# cancelled, refunded or completed, the address is the buyer's business alone.
+MERCHANT_ADDRESS_STATUSES = frozenset({Order.Status.PAID, Order.Status.SHIPPED, Order.Status.RECEIVED})
+
+
+def merchant_sees_address(order: Order) -> bool:
+    """Whether the order's merchant is shown the buyer's delivery address (API and console)."""
+    return order.status in MERCHANT_ADDRESS_STATUSES

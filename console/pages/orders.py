@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from merchants.errors import StockFileRejected
 from orders.api.views import MerchantOrderShipApi
 from orders.models import Order, OrderItem
-from orders.selectors import order_get_for_merchant, order_list_for_merchant
+from orders.selectors import merchant_sees_address, order_get_for_merchant, order_list_for_merchant
 from orders.services.lifecycle import order_ship
 from orders.services.tracking_upload import MAX_ROWS as TRACKING_MAX_ROWS
 from orders.services.tracking_upload import order_ship_from_file
@@ -113,7 +113,13 @@ def order_detail(request, order_id: int):
                 errors, status = refusal(exc)
             else:
                 return redirect("console:order", order_id=order.pk)
-    context = {"order": order, "errors": errors, "form": request.POST, "to_ship": Order.Status.PAID}
+    context = {
+        "order": order,
+        "show_address": merchant_sees_address(order),
+        "errors": errors,
+        "form": request.POST,
+        "to_ship": Order.Status.PAID,
+    }
     return render(request, "console/orders/detail.html", context, status=status)
 
 

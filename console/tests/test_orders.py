@@ -89,6 +89,19 @@ def test_the_list_is_paginated(shop):
     assert "status=paid&amp;page=1" in response.content.decode()
 
 
+@pytest.mark.parametrize("status", ["pending_payment", "cancelled", "completed"])
+def test_an_order_the_merchant_no_longer_acts_on_shows_no_address(shop, status, make_client):
+    order = shop.paid_order()
+    Order.objects.filter(pk=order.pk).update(status=status)
+
+    page = shop.client.get(f"/console/orders/{order.pk}").content.decode()
+    listed = make_client(shop.staff.user).get("/api/v1/merchant/orders").json()["results"]
+
+    assert ADDRESS["phone"] not in page
+    assert ADDRESS["detail"] not in page
+    assert [o["address"] for o in listed if o["id"] == order.pk] == [None]
+
+
 def test_the_order_page_shows_the_address_to_ship_to(shop):
     order = shop.paid_order()
     page = shop.client.get(f"/console/orders/{order.pk}").content.decode()

@@ -2,6 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from orders.models import AfterSale, AfterSaleItem, Order, OrderItem, Team
+from orders.selectors import merchant_sees_address
 from shop.api.serializers import FieldsBuiltOnceMixin, ModelSerializer, Serializer
 
 
@@ -277,9 +278,18 @@ def order_placed_output(read) -> dict:
     }
 
 
-class MerchantOrderOutput(OrderOutput):
-    """An order as its merchant sees it: with the delivery address it must ship to."""
+class MerchantOrderAddressOutput(OrderAddressOutput):
+    """The address while the merchant needs it (``merchant_sees_address``), else null."""
 
+    def get_attribute(self, instance):
+        return super().get_attribute(instance) if merchant_sees_address(instance) else None
+
+
+class MerchantOrderOutput(OrderOutput):
+    """An order as its merchant sees it: with the delivery address it must ship to, from
+    payment to receipt (``merchant_sees_address``)."""
+
+    address = MerchantOrderAddressOutput(allow_null=True)
     buyer_nickname = serializers.CharField(source="buyer.nickname")
     delivery = MerchantDeliveryOutput(source="*")
 
