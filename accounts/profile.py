@@ -2,6 +2,8 @@
 
 ``accounts`` sits low in the stack and cannot import ``merchants`` or ``groupstore``;
 they register their fields here in ``AppConfig.ready()`` (``merchant_id``, ``is_leader``).
+Each field is an SQL expression over the user's row (``OuterRef("pk")``: a subquery or an
+``EXISTS``), so ``/me`` reads all of them in one query however many apps contribute.
 """
 
 from __future__ import annotations
@@ -9,14 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.db.models import Expression
+
 from shop.registry import Registry
 
-ME_FIELDS: Registry[Callable[[Any], Any]] = Registry("/me field")
+from .models import User
+
+ME_FIELDS: Registry[Callable[[], Expression]] = Registry("/me field")
 
 
-def register_me_field(*, name: str, compute: Callable[[Any], Any]) -> None:
-    ME_FIELDS.register(name, compute)
+def register_me_field(*, name: str, expression: Callable[[], Expression]) -> None:
+    """``expression()`` builds the field's value for the user ``OuterRef("pk")`` names."""
+    ME_FIELDS.register(name, expression)
 
 
 def me_fields(user) -> dict[str, Any]:
-    return {name: compute(user) for name, compute in ME_FIELDS.items()}
+    fields = {name: build() for name, build in ME_FIELDS.items()}
+    return User.objects.filter(pk=user.pk).values(**fields).first() or dict.fromkeys(fields)

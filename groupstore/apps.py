@@ -11,9 +11,9 @@ class GroupstoreConfig(AppConfig):
         from merchants.selectors import merchant_get_for_staff
         from shop.notifications.registry import register_webhook_owner_check
 
-        from .selectors import user_is_leader
+        from .selectors import user_is_leader, user_is_leader_expression
 
-        register_me_field(name="is_leader", compute=user_is_leader)
+        register_me_field(name="is_leader", expression=user_is_leader_expression)
         # Who may register webhooks (docs/design.md: "a URL the leader or merchant configures").
         # The merchant check is registered here too: merchants sits below groupstore, and
         # this keeps the whole rule in one place.

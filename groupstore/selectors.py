@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import F, Min, QuerySet, Sum
+from django.db.models import Exists, F, Min, OuterRef, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from products.models import Product
@@ -151,6 +151,12 @@ def savings_for_user(*, user) -> dict:
             for m in memberships
         ],
     }
+
+
+def user_is_leader_expression() -> Exists:
+    """``/me``'s ``is_leader``: whether the user ``OuterRef("pk")`` is a certified leader
+    (``user_is_leader`` as an expression of the user's row)."""
+    return Exists(Leader.objects.filter(user_id=OuterRef("pk"), status=Leader.Status.CERTIFIED))
 
 
 def user_is_leader(user) -> bool:

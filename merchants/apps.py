@@ -11,7 +11,7 @@ class MerchantsConfig(AppConfig):
         from shop.payments.registry import register_purpose, register_refund_purpose
 
         from .models import DEPOSIT_PURPOSE, DEPOSIT_REFUND_PURPOSE
-        from .selectors import merchant_id_for_user
+        from .selectors import merchant_id_of_user_expression
         from .services.deposits import deposit_payment_succeeded
         from .services.exit import deposit_refund_failed, deposit_refund_succeeded, deposit_refunds_start_due
 
@@ -25,7 +25,7 @@ class MerchantsConfig(AppConfig):
             on_failed=deposit_refund_failed,
             failed_money_returned=True,
         )
-        register_me_field(name="merchant_id", compute=merchant_id_for_user)
+        register_me_field(name="merchant_id", expression=merchant_id_of_user_expression)
         from .checks import register_ledger_checks
 
         register_ledger_checks()  # this app's sub-ledgers, reconciled by ledger_check

@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from products.models import Category, Product
 from shop.errors import NotFound
@@ -29,12 +29,10 @@ from .roles import DEPOSIT, staff_require_role
 CONSOLE_STATUSES = (Merchant.Status.APPROVED, Merchant.Status.EXITING)
 
 
-def merchant_id_for_user(user) -> int | None:
-    """The merchant this user works for (any status), or None."""
-    if not getattr(user, "is_authenticated", False):
-        return None
-    staff = MerchantStaff.objects.filter(user=user).only("merchant_id").first()
-    return staff.merchant_id if staff else None
+def merchant_id_of_user_expression() -> Subquery:
+    """``/me``'s ``merchant_id``: the merchant the user ``OuterRef("pk")`` works for (any
+    status), or null."""
+    return Subquery(MerchantStaff.objects.filter(user_id=OuterRef("pk")).values("merchant_id")[:1])
 
 
 def merchant_payees(*, merchant_ids: list[int]) -> list[tuple[int, str, str]]:
