@@ -205,6 +205,7 @@ def test_the_mixin_sits_only_on_the_measured_hot_path():
         "CheckoutItemInput",
         "DeliveryOutput",
         "MerchantDeliveryOutput",
+        "MerchantOrderAddressOutput",
         "MerchantOrderOutput",
         "OrderAddressInput",
         "OrderAddressOutput",
