@@ -16,6 +16,13 @@ from .sql import token_with_user
 _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
+def bearer_token_shaped(header: str) -> bool:
+    """Whether an ``Authorization`` header value is ``Bearer <token>`` with a token of the
+    shape ``token_issue`` makes — checked without looking the token up."""
+    keyword, _, raw = header.partition(" ")
+    return keyword.lower() == "bearer" and _TOKEN_SHAPE.fullmatch(raw) is not None
+
+
 def token_user(raw: str) -> tuple[User, AuthToken] | None:
     """The live token ``raw`` and its user, or None (unknown, revoked or expired)."""
     return token_with_user(key_hash=token_hash(raw), now=timezone.now())

@@ -51,6 +51,7 @@ from shop.api.serializers import FieldsBuiltOnceMixin, IdField, QuerySerializer,
 from shop.payments.gateways.registry import default_gateway_name
 from shop.payments.services import payment_client_params
 
+from .flash_early import one_item_basket
 from .serializers import (
     DELIVERY_TYPES,
     AddressSerializer,
@@ -211,20 +212,6 @@ class PaymentOutput(FieldsBuiltOnceMixin, Serializer):
     params = serializers.DictField()
 
 
-def _one_item_basket(data) -> tuple[int, int] | None:
-    """``(store_id, sku_id)`` of a body that buys one item outside a team, from a glance
-    at its shape (nothing validated): the question a flash crowd's sold-out answer needs."""
-    if not isinstance(data, dict) or data.get("team"):
-        return None
-    items, store_id = data.get("items"), data.get("store_id")
-    if not (isinstance(items, list) and len(items) == 1 and isinstance(items[0], dict)):
-        return None
-    sku_id = items[0].get("sku_id")
-    if type(store_id) is not int or type(sku_id) is not int:
-        return None
-    return store_id, sku_id
-
-
 class OrderListCreateApi(ListAPIView):
     """``GET /orders``: mine, newest first; ``POST /orders``: check out."""
 
@@ -250,7 +237,9 @@ class OrderListCreateApi(ListAPIView):
             "basket that cannot be bought (sold out, not a member, out of stock) is answered "
             "with its 403 or 409 before the address is checked. One item of a flash offer that "
             "this store's buyers were just told is sold out is answered `409 flash_sold_out` "
-            "before anything else is checked, even a body that would fail validation."
+            "before anything else is checked, even a body that would fail validation and, "
+            "without an `Idempotency-Key`, before the token is looked up (a well-formed "
+            "unknown token may get that 409 instead of a 401; no token is always a 401)."
         ),
         responses={
             201: inline_serializer(
@@ -260,8 +249,8 @@ class OrderListCreateApi(ListAPIView):
     )
     @idempotent("orders")
     def post(self, request):
-        peek = _one_item_basket(request.data)
-        if peek is not None:  # the crowd after a flash sell-out: answered from Redis alone
+        peek = one_item_basket(request.data)
+        if peek is not None:  # with an Idempotency-Key, or without FlashSoldOutMiddleware
             flash_sold_out_early(store_id=peek[0], sku_id=peek[1])
         basket, address = QuoteInput(data=request.data), OrderAddressInput(data=request.data)
         if not basket.is_valid():

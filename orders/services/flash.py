@@ -22,9 +22,10 @@ of them must be told "sold out". The database stays the truth:
   counter or the database's ``sold_count``), the answer is remembered in Redis per SKU and
   store for ``SOLD_OUT_MARK_S``; the order view looks at a one-item body's store and SKU
   ids and answers from the mark (``flash_sold_out_early``) before the body is validated
-  and before any database read but the token's. A mark is wiped when units come back
-  (every gate give-back) and when ops resync the gate; a new or changed offer, a store
-  that loses its flash unlock, is seen within ``SOLD_OUT_MARK_S`` at the latest.
+  and before any database read (``orders/api/flash_early.py``: even before the token's).
+  A mark is wiped when units come back (every gate give-back) and when ops resync the
+  gate; a new or changed offer, a store that loses its flash unlock, is seen within
+  ``SOLD_OUT_MARK_S`` at the latest.
 - The gate is only a filter: it is seeded lazily from the database
   (``quantity - sold_count``) and expires after the offer ends; without Redis
   (``FLASH_GATE`` off, the embedded default) or when Redis fails, checkout goes

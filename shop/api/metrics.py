@@ -71,6 +71,11 @@ _KOMBU_PRIORITY_STEPS = (3, 6, 9)
 
 
 def view_label(request) -> str:
+    """The URL name of the view that answered, or the one a middleware answered for (it sets
+    ``request.metrics_view``: orders/api/flash_early.py)."""
+    answered_for = getattr(request, "metrics_view", None)
+    if answered_for is not None:
+        return answered_for
     match = getattr(request, "resolver_match", None)
     if match is None or match.url_name == "not-found":  # shop/urls.py's catch-all JSON 404
         return "<unmatched>"

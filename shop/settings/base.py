@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "shop.api.metrics.MetricsMiddleware",
     "shop.api.headers.HeaderControlCharsMiddleware",  # before anything reads a header value
     "django.middleware.security.SecurityMiddleware",
+    "orders.api.flash_early.FlashSoldOutMiddleware",  # a sold-out flash crowd, before the rest
     "whitenoise.middleware.WhiteNoiseMiddleware",  # admin and API docs assets, also under gunicorn
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
