@@ -32,6 +32,22 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"  # noqa: S105
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- HTTPS (docs/deploy.md "HTTPS") -----------------------------------------------------
+# Production sits behind a proxy that ends TLS and says so in X-Forwarded-Proto. HTTPS=1:
+# the admin's and the console's cookies travel over HTTPS only, browsers are told to use
+# HTTPS only (HSTS), and plain HTTP is redirected unless the proxy already does it.
+HTTPS = env.bool("HTTPS", default=False)
+if HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # The proxy asks /healthz over plain HTTP from inside; it must not be redirected.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
 # --- Sandbox switch (docs/design.md "Sandbox switch") -----------------------------------
 # One switch for every sandbox path: sandbox login codes, the sandbox payment gateway
