@@ -28,11 +28,11 @@ from typing import Protocol
 
 import requests
 from django.conf import settings
-from django.core.cache import cache
 
 from shop.payments.gateways.base import GatewayError, GatewayNotConfigured
-from shop.payments.gateways.mp_shipping import MP_API, MP_TOKEN_EXPIRED, MiniProgramShipping
+from shop.payments.gateways.mp_shipping import MP_API, MiniProgramShipping
 from shop.payments.gateways.wechat_v3 import HTTP_TIMEOUT_S
+from shop.wechat_token import mp_access_token_drop, token_expired
 
 from .errors import MiniProgramCodeUnavailable
 
@@ -109,9 +109,9 @@ class WechatMiniProgramCode:
         try:
             return self._ask(body)
         except GatewayError as exc:
-            if exc.wechat_code not in {str(code) for code in MP_TOKEN_EXPIRED}:
+            if not token_expired(exc.wechat_code):
                 raise _unavailable(exc) from exc
-            cache.delete(self._mp.token_cache_key)  # stale: once more with a fresh one
+            mp_access_token_drop(self.appid)  # stale: once more with a fresh one
         try:
             return self._ask(body)
         except GatewayError as exc:

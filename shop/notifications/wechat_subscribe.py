@@ -15,12 +15,8 @@ answers HTTP 200 with JSON: ``{"errcode": 0, "errmsg": "ok", "msgid": …}`` whe
   ``47003`` data not matching the template …) → ``SubscribeRejected``: sending again would
   not help.
 
-The access token is the mini-program's one, from ``POST /cgi-bin/stable_token`` (fetching it
-never invalidates the copy another process holds), kept in the Django cache under the key
-the shipping uploads and poster codes use (``shop.payments.gateways.mp_shipping``:
-``wechat:mp-access-token:<appid>``; ``shop.notifications`` may not import ``shop.payments``,
-so the key is spelled here too, and ``tests/test_subscribe_token_shared.py`` checks both
-agree): one mini-program, one token.
+The access token is the mini-program's one (``shop/wechat_token.py``), shared with the
+shipping uploads and the store codes: one mini-program, one token.
 
 ``sandbox``: records what would have been sent (a ``SandboxSubscribeSend`` row per call) and
 answers a made-up ``msgid``.
@@ -35,23 +31,16 @@ from typing import Protocol
 import requests
 import urllib3
 from django.conf import settings
-from django.core.cache import cache
+
+from shop.wechat_token import NoAccessToken, mp_access_token, mp_access_token_drop, token_expired
 
 logger = logging.getLogger("shop.notifications.subscribe")
 
 MP_API = "https://api.weixin.qq.com"
 SEND_PATH = "/cgi-bin/message/subscribe/send"
-TOKEN_PATH = "/cgi-bin/stable_token"  # noqa: S105 - a URL path, not a secret
-TOKEN_EXPIRED = {40001, 40014, 42001}  # access_token invalid / malformed / expired
 NO_SUBSCRIPTION = 43101
 TRANSIENT = {-1, 45009}  # system busy; over the call quota
-TOKEN_MARGIN_S = 300  # drop the cached token this long before WeChat does
 HTTP_TIMEOUT_S = 10
-
-
-def token_cache_key(appid: str) -> str:
-    """The cache key of the mini-program's access token (the same as ``mp_shipping``'s)."""
-    return f"wechat:mp-access-token:{appid}"
 
 
 class SubscribeSendError(Exception):
@@ -135,7 +124,7 @@ class WechatSubscribeSender:
         try:
             answer = self._post(SEND_PATH, body, access_token=self.access_token())
         except _TokenExpired:
-            cache.delete(token_cache_key(self.appid))  # stale: once more with a fresh one
+            mp_access_token_drop(self.appid)  # stale: once more with a fresh one
             try:
                 answer = self._post(SEND_PATH, body, access_token=self.access_token())
             except _TokenExpired as exc:
@@ -144,23 +133,12 @@ class WechatSubscribeSender:
 
     def access_token(self) -> str:
         """The mini-program's access token, shared through the cache by every process."""
-        key = token_cache_key(self.appid)
-        token = cache.get(key)
-        if token:
-            return token
         try:
-            data = self._post(
-                TOKEN_PATH,
-                {"grant_type": "client_credential", "appid": self.appid, "secret": self._app_secret},
-            )
+            return mp_access_token(appid=self.appid, app_secret=self._app_secret, post=self._post)
         except SubscribeRejected as exc:  # a wrong secret is not fixed by waiting, but ops can fix it
             raise SubscribeTransient(f"no access token: {exc}", errcode=exc.errcode) from exc
-        token = data.get("access_token")
-        if not isinstance(token, str) or not token:
-            raise SubscribeTransient("WeChat stable_token answered without an access_token.")
-        expires_in = data.get("expires_in") if isinstance(data.get("expires_in"), int) else 7200
-        cache.set(key, token, timeout=max(expires_in - TOKEN_MARGIN_S, 60))
-        return token
+        except NoAccessToken as exc:
+            raise SubscribeTransient(str(exc)) from exc
 
     def _post(self, path: str, payload: dict, *, access_token: str | None = None) -> dict:
         params = {"access_token": access_token} if access_token else None
@@ -188,7 +166,7 @@ class WechatSubscribeSender:
         if errcode == 0:
             return data
         message = f"WeChat {path}: errcode {errcode} {data.get('errmsg', '')}".strip()
-        if errcode in TOKEN_EXPIRED:
+        if token_expired(errcode):
             raise _TokenExpired(message, errcode=errcode)
         if errcode == NO_SUBSCRIPTION:
             raise SubscriptionMissing(message, errcode=errcode)

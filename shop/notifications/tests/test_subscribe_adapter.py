@@ -22,8 +22,8 @@ from shop.notifications.wechat_subscribe import (
     SubscriptionMissing,
     WechatSubscribeSender,
     subscribe_sender,
-    token_cache_key,
 )
+from shop.wechat_token import token_cache_key
 
 APPID = "wx-subscribe-test"
 # As WeChat answers them (HTTP 200, JSON body), from the subscribeMessage.send reference.

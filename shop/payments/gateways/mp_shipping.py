@@ -20,15 +20,14 @@ from __future__ import annotations
 import json
 
 import requests
-from django.core.cache import cache
 from django.utils import timezone
+
+from shop.wechat_token import NoAccessToken, mp_access_token, mp_access_token_drop, token_expired
 
 from .base import GatewayError, GatewayNotConfigured
 from .wechat_v3 import HTTP_TIMEOUT_S
 
 MP_API = "https://api.weixin.qq.com"
-MP_TOKEN_EXPIRED = {40001, 40014, 42001}  # access_token invalid / malformed / expired
-MP_TOKEN_MARGIN_S = 300  # drop the cached access_token this long before WeChat does
 UPLOAD = "/wxa/sec/order/upload_shipping_info"
 UPLOAD_COMBINED = "/wxa/sec/order/upload_combined_shipping_info"
 BY_OUT_TRADE_NO, BY_TRANSACTION_ID = 1, 2  # order_number_type
@@ -79,35 +78,18 @@ class MiniProgramShipping:
         try:
             self.post(path, payload, access_token=token)
         except GatewayError as exc:
-            if exc.wechat_code in {str(code) for code in MP_TOKEN_EXPIRED}:
-                cache.delete(self.token_cache_key)  # the retry fetches a fresh one
+            if token_expired(exc.wechat_code):
+                mp_access_token_drop(self.appid)  # the retry fetches a fresh one
             raise
 
-    @property
-    def token_cache_key(self) -> str:
-        return f"wechat:mp-access-token:{self.appid}"
-
     def access_token(self) -> str:
-        """The mini-program access_token, shared through the cache by every process.
-
-        ``stable_token`` (not ``token``) so that fetching one never invalidates the copy another
-        process still holds.
-        """
-        token = cache.get(self.token_cache_key)
-        if token:
-            return token
+        """The mini-program's access token, shared through the cache (``shop/wechat_token.py``)."""
         if not self._app_secret:
             raise GatewayNotConfigured("WECHAT_APP_SECRET is needed to call the mini-program API.")
-        data = self.post(
-            "/cgi-bin/stable_token",
-            {"grant_type": "client_credential", "appid": self.appid, "secret": self._app_secret},
-        )
-        token = data.get("access_token")
-        if not isinstance(token, str) or not token:
-            raise GatewayError("WeChat stable_token answered without an access_token.")
-        expires_in = data.get("expires_in") if isinstance(data.get("expires_in"), int) else 7200
-        cache.set(self.token_cache_key, token, timeout=max(expires_in - MP_TOKEN_MARGIN_S, 60))
-        return token
+        try:
+            return mp_access_token(appid=self.appid, app_secret=self._app_secret, post=self.post)
+        except NoAccessToken as exc:
+            raise GatewayError(str(exc)) from exc
 
     def post(self, path: str, payload: dict, *, access_token: str | None = None) -> dict:
         """POST to the mini-program API; its JSON answer, or ``GatewayError`` (errcode in ``wechat_code``)."""
