@@ -52,7 +52,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import harness  # noqa: E402
 from bench.crowd import crowd  # noqa: E402
-from bench.harness import cpu_by_process, cpu_per_request, database_drop, psql, psql_value, wrk  # noqa: E402
+from bench.harness import BUY, HELLO, database_drop, measured_phase, ratio_to_mean, wrk  # noqa: E402
 
 ADDRESS = {"name": "张三", "phone": "13800138000", "region": "上海市", "detail": "世纪大道100号"}
 
@@ -73,26 +73,6 @@ def orders_env(database: str, **extra: str) -> dict:
             **extra,
         },
     )
-
-
-def settle_database() -> None:
-    """Before a phase: a checkpoint, then no autovacuum worker running (up to a minute), so
-    that what the last phase wrote is not cleaned up on the next phase's time."""
-    psql("CHECKPOINT")
-    deadline = time.monotonic() + 60
-    query = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
-    while time.monotonic() < deadline:
-        if psql_value(query) == "0":
-            return
-        time.sleep(0.5)
-
-
-def drain(server: harness.Server) -> None:
-    """Wait until gunicorn has answered what the last phase left queued, then a second more."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not server.probe(timeout=30):
-        time.sleep(0.2)
-    time.sleep(1)
 
 
 def write_jobs(path: Path, tokens: list[str], bodies: list[str]) -> None:
@@ -173,13 +153,12 @@ def main() -> int:  # noqa: PLR0915 - one linear script
             try:
                 conns, secs, port = args.connections, args.duration, args.port
                 print("warm-up …", flush=True)
-                hello = {"script": "get", "path": "/bench/hello"}
-                buy = {"script": "buy", "path": "/bench/buy"}
+                hello, buy = HELLO, BUY
                 orders = {"script": "post_orders", "args": [str(jobs["orders"]), "2", "/api/v1/orders"]}
                 warm = {**orders, "args": [str(jobs["warm"]), "2", "/api/v1/orders"]}
                 for phase in (hello, buy, warm):
                     wrk(port, **phase, connections=conns, seconds=args.warmup, timeout=10)
-                    drain(server)
+                    server.drain()
                 # Each measured phase sits between two minimal buys: its ratio is to their mean,
                 # so that the machine's drift over the run (seen: ±20 % between phases) moves
                 # both sides of a ratio alike.
@@ -188,20 +167,18 @@ def main() -> int:  # noqa: PLR0915 - one linear script
                     phases += [(f"flash_{trial}", None), (f"buy_{trial + 1}", buy)]
                 phases.append(("hello_again", hello))
                 for name, phase in phases:
-                    settle_database()
-                    cpu_before = cpu_by_process(server.pid)
                     if phase is None:
                         trial_jobs = flash_jobs[int(name.split("_")[1]) - 1]
-                        results[name] = crowd(port, trial_jobs, args.flash_connections)
-                    else:
-                        results[name] = wrk(
-                            port, **phase, connections=conns, seconds=secs, timeout=10, client_cpu=True
+                        results[name] = measured_phase(
+                            server, lambda jobs=trial_jobs: crowd(port, jobs, args.flash_connections)
                         )
-                    drain(server)
-                    results[name]["cpu_ms_per_request"] = cpu_per_request(
-                        cpu_before, cpu_by_process(server.pid), results[name]
-                    )
-                    results[name]["load"] = harness.loadavg()
+                    else:
+                        results[name] = measured_phase(
+                            server,
+                            lambda phase=phase: wrk(
+                                port, **phase, connections=conns, seconds=secs, timeout=10, client_cpu=True
+                            ),
+                        )
                     print(f"{name}: {json.dumps(results[name], ensure_ascii=False)}", flush=True)
             finally:
                 server.stop()
@@ -227,14 +204,14 @@ def main() -> int:  # noqa: PLR0915 - one linear script
 def figures(args: argparse.Namespace, results: dict, db: dict) -> dict:
     """The ratios to the minimal buy, the flash p99s, the invariants and the targets."""
 
-    def buys_around(n: int) -> float:
-        return (results[f"buy_{n}"]["rps"] + results[f"buy_{n + 1}"]["rps"]) / 2
+    def around(name: str, n: int) -> float:
+        return ratio_to_mean(results[name]["rps"], results[f"buy_{n}"]["rps"], results[f"buy_{n + 1}"]["rps"])
 
     trials = range(1, args.flash_trials + 1)
-    flash_ratios = [round(results[f"flash_{t}"]["rps"] / buys_around(t), 2) for t in trials]
+    flash_ratios = [around(f"flash_{t}", t) for t in trials]
     ratios = {
-        "hello": round(results["hello"]["rps"] / results["buy_0"]["rps"], 2),
-        "orders": round(results["orders"]["rps"] / buys_around(0), 2),
+        "hello": ratio_to_mean(results["hello"]["rps"], results["buy_0"]["rps"]),
+        "orders": around("orders", 0),
         "flash_trials": flash_ratios,
         "flash_median": statistics.median(flash_ratios),
     }

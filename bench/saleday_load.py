@@ -83,7 +83,8 @@ def warm_up(setup: dict, *, port: int, rounds: int = 6) -> None:
 
 
 def run_day(setup: dict, *, port: int, users: int, seconds: float, max_requests: int, secret: str, seed: int):
-    warm_up(setup, port=port)
+    """The crowd for ``seconds`` (at most ``max_requests``): the recorder and the seconds it took.
+    Call ``warm_up`` first (not measured)."""
     rec = Recorder(deadline=time.monotonic() + seconds, max_requests=max_requests)
     day = Day(setup, port=port, rec=rec, secret=secret, seed=seed)
     actors = [Shopper(day, seed + i) for i in range(users)]

@@ -15,10 +15,15 @@
 - **wrk** runs with the Lua scripts of ``bench/lua/`` (``report.lua`` appended when a script
   has no report of its own), parsed from the one JSON line the report writes.
 - **CPU accounting** per part (the server's process group, PostgreSQL, Redis, the client).
+- **Measured phases**: ``measured_phase`` runs one on a settled database (a checkpoint, no
+  autovacuum running: ``settle_database``) and waits until the server has answered what it
+  left queued (``Server.drain``); ``minimal_buy`` measures ``POST /bench/buy`` (``BUY``), the
+  reference every write bench gives its ratio to (``ratio_to_mean`` of the buys around a phase).
 - **Result records**: ``emit`` prints a report as JSON, ``loadavg`` the load it ran under.
 """
 
 from .measure import cpu_by_process, cpu_per_request, emit, load, loadavg, lua_source, percentile_ms, wrk
+from .phases import BUY, HELLO, measured_phase, minimal_buy, ratio_to_mean
 from .processes import (
     BIN,
     CELERY,
@@ -37,6 +42,7 @@ from .processes import (
     psql,
     psql_value,
     run,
+    settle_database,
     spawn,
     stop,
 )
@@ -44,8 +50,10 @@ from .server import NotOurServer, Server, free_port, start_gunicorn
 
 __all__ = [
     "BIN",
+    "BUY",
     "CELERY",
     "GUNICORN",
+    "HELLO",
     "LUA",
     "PG",
     "PYTHON",
@@ -65,11 +73,15 @@ __all__ = [
     "load",
     "loadavg",
     "lua_source",
+    "measured_phase",
     "migrate",
+    "minimal_buy",
     "percentile_ms",
     "psql",
     "psql_value",
+    "ratio_to_mean",
     "run",
+    "settle_database",
     "spawn",
     "start_gunicorn",
     "stop",

@@ -33,6 +33,18 @@ def psql_value(query: str) -> str:
     return run(["psql", f"{PG}/postgres", "-Atc", query], capture_output=True).stdout.strip()
 
 
+def settle_database() -> None:
+    """Before a measured phase: a checkpoint, then no autovacuum worker running (up to a
+    minute), so that what the last phase wrote is not cleaned up on the next phase's time."""
+    psql("CHECKPOINT")
+    deadline = time.monotonic() + 60
+    query = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+    while time.monotonic() < deadline:
+        if psql_value(query) == "0":
+            return
+        time.sleep(0.5)
+
+
 def database_drop(name: str) -> None:
     psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -71,6 +71,13 @@ class Server:
             time.sleep(0.2)
         raise RuntimeError(f"gunicorn did not answer on port {self.port} within {timeout} s")
 
+    def drain(self) -> None:
+        """Wait until the server has answered what a phase left queued, then a second more."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not self.probe(timeout=30):
+            time.sleep(0.2)
+        time.sleep(1)
+
     def stop(self) -> None:
         stop(self.proc)
 

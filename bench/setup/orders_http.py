@@ -15,7 +15,7 @@ def prepare(*, buyers: int, flash_stock: int, flash_trials: int, skus: int) -> d
 
     from accounts.models import AuthToken, User
     from accounts.services import token_hash
-    from bench.reference_app.models import BenchItem
+    from bench.setup.minimal_buy import seed_items
     from groupstore.models import Membership
     from groupstore.services import store_create
     from products.tests.factories import ProductFactory, SkuFactory
@@ -45,7 +45,7 @@ def prepare(*, buyers: int, flash_stock: int, flash_trials: int, skus: int) -> d
     ]
     flash_skus = [SkuFactory(on_hand=flash_stock, price_fen=1_990) for _ in range(flash_trials)]
     offers = [flash_offer(sku.pk, flash_stock, now) for sku in flash_skus]
-    BenchItem.objects.bulk_create([BenchItem(price_fen=1_000 + i, stock=1_000_000) for i in range(10_000)])
+    seed_items()
     return {
         "store_id": store.pk,
         "sku_ids": [s.pk for s in ordinary],
@@ -88,7 +88,7 @@ def check(*, flash_sku_ids: list[int], offer_ids: list[int]) -> dict:
     the minimal buy's rows."""
     from django.db.models import Count, F, Sum
 
-    from bench.reference_app.models import BenchItem, BenchOrder
+    from bench.setup.minimal_buy import check as minimal_buy_check
     from orders.models import FlashOffer, Order, OrderItem
     from products.models import Sku
 
@@ -120,6 +120,5 @@ def check(*, flash_sku_ids: list[int], offer_ids: list[int]) -> dict:
         "ordinary_reserved": Sku.objects.exclude(pk__in=flash_sku_ids).aggregate(n=Sum("reserved"))["n"] or 0,
         "skus_oversold": Sku.objects.filter(reserved__gt=F("on_hand")).count(),
         "orders_total": Order.objects.count(),
-        "bench_orders": BenchOrder.objects.count(),
-        "bench_items_negative": BenchItem.objects.filter(stock__lt=0).count(),
+        **minimal_buy_check(),
     }

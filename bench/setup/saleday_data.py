@@ -86,7 +86,7 @@ def _catalog(merchant, rng: random.Random, *, products: int, prefix: str) -> Non
 
 
 def _second_merchant(now):
-    from demo.seed import _seed_deposit
+    from demo.seed import _seed_deposit, _seed_sub_mchid
     from merchants.models import Merchant, MerchantStaff
     from products.models import Category
 
@@ -101,6 +101,9 @@ def _second_merchant(now):
     merchant.categories.set(Category.objects.filter(parent=None))
     MerchantStaff.objects.create(merchant=merchant, user=users[0], role=MerchantStaff.Role.OWNER)
     _seed_deposit(merchant, users[0], lambda _: None)
+    # As seed_demo does for the first: without a secondary merchant id, profit sharing (the
+    # default MERCHANT_FUNDS) refuses every basket of this merchant with 409 merchant_not_payable.
+    _seed_sub_mchid(merchant, lambda _: None)
     return merchant, raw[0]
 
 

@@ -95,3 +95,32 @@ def test_cpu_per_request_is_the_difference_per_process():
     after = {1: ("server", 1.5), 2: ("postgres", 5.2), 4: ("redis", 0.1)}  # 3 ended, 4 started
     spent = harness.cpu_per_request(before, after, {"requests": 100, "client_cpu_seconds": 0.3})
     assert spent == {"server": 5.0, "postgres": 2.0, "redis": 1.0, "client": 3.0}
+
+
+def test_a_ratio_is_to_the_mean_of_the_buys_around_it():
+    assert harness.ratio_to_mean(150.0, 100.0, 200.0) == 1.0
+    assert harness.ratio_to_mean(50.0, 100.0) == 0.5
+    assert harness.ratio_to_mean(1.0, 3.0, 3.0, 3.0) == 0.33
+
+
+def test_a_measured_phase_runs_on_a_settled_database_and_ends_when_the_server_drained(monkeypatch):
+    steps = []
+
+    class _Server:
+        pid = 4242
+
+        def drain(self):
+            steps.append("drain")
+
+    readings = iter([{1: ("server", 1.0)}, {1: ("server", 3.0)}])
+    monkeypatch.setattr(harness.phases, "settle_database", lambda: steps.append("settle"))
+    monkeypatch.setattr(harness.phases, "cpu_by_process", lambda group: steps.append(group) or next(readings))
+
+    def run():
+        steps.append("run")
+        return {"requests": 1000, "client_cpu_seconds": 0.5}
+
+    result = harness.measured_phase(_Server(), run)
+    assert steps == ["settle", 4242, "run", "drain", 4242]
+    assert result["cpu_ms_per_request"] == {"server": 2.0, "postgres": 0.0, "redis": 0.0, "client": 0.5}
+    assert len(result["load"]) == 3
