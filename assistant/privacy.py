@@ -5,8 +5,9 @@ pickup point's address; staff answer the buyer without them. ``for_merchant`` dr
 key in ``HIDDEN_FROM_MERCHANT`` at any depth, whatever the intent that wrote it, so a new
 fact added to an answer later is hidden if it is named like one of these.
 ``text_for_merchant`` masks, in a message's text, every value those keys held in its
-``data`` (the assistant's reply quotes the code and the address) and anything shaped like
-a mainland mobile number (a buyer may type theirs).
+``data`` (the assistant's reply quotes the code and the address), the conversation's own
+secrets (``conversation_secrets``: the order's pickup code, which a buyer may type) and
+anything shaped like a mainland mobile number (a buyer may type theirs).
 
 A "which order?" message lists the buyer's orders in play, which may be with other merchants:
 a conversation that later settles on one order (and is handed to its merchant) keeps it, so
@@ -46,9 +47,16 @@ def _hidden_values(data, found: list[str]) -> list[str]:
     return found
 
 
-def text_for_merchant(text: str, data) -> str:
+def conversation_secrets(conversation) -> tuple[str, ...]:
+    """What staff never see in any message of this conversation, whoever wrote it: the
+    order's pickup code (``pickup_code``, annotated by the merchant's selectors)."""
+    code = getattr(conversation, "pickup_code", None)
+    return (code,) if code else ()
+
+
+def text_for_merchant(text: str, data, secrets: tuple[str, ...] = ()) -> str:
     if isinstance(data, dict) and "choices" in data:
         return CHOICES_SHOWN_AS
-    for value in sorted(_hidden_values(data, []), key=len, reverse=True):
+    for value in sorted({*_hidden_values(data, []), *secrets}, key=len, reverse=True):
         text = text.replace(value, MASK)
     return _MOBILE.sub(MASK, text)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 
 from .errors import ConversationNotFound
 from .models import Conversation, Message
@@ -25,7 +25,9 @@ def conversation_get_for_asker(*, asker, conversation_id: int, with_messages: bo
 def conversation_list_for_merchant(*, merchant_id: int, status: str | None = None) -> QuerySet[Conversation]:
     """Conversations handed over to the merchant (about its own orders only), newest
     handover first; ``status`` ``handed_over`` lists those waiting for an answer."""
-    conversations = Conversation.objects.filter(merchant_id=merchant_id, handed_over_at__isnull=False)
+    conversations = Conversation.objects.filter(
+        merchant_id=merchant_id, handed_over_at__isnull=False
+    ).annotate(pickup_code=F("order__pickup__code"))  # masked in what staff see (privacy.py)
     if status:
         conversations = conversations.filter(status=status)
     return _with_messages(conversations).order_by("-handed_over_at", "-pk")

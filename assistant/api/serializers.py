@@ -9,7 +9,7 @@ from rest_framework import serializers
 from shop.api.serializers import Serializer
 
 from ..models import TEXT_MAX_CHARS, Conversation, Message
-from ..privacy import for_merchant, text_for_merchant
+from ..privacy import conversation_secrets, for_merchant, text_for_merchant
 
 
 class MessageOutput(Serializer):
@@ -26,7 +26,7 @@ class MerchantMessageOutput(MessageOutput):
     data = serializers.SerializerMethodField()
 
     def get_text(self, message: Message) -> str:
-        return text_for_merchant(message.text, message.data)
+        return text_for_merchant(message.text, message.data, self.context.get("secrets", ()))
 
     def get_data(self, message: Message) -> dict:
         return for_merchant(message.data)
@@ -43,6 +43,10 @@ class ConversationOutput(Serializer):
 
 class MerchantConversationOutput(ConversationOutput):
     messages = MerchantMessageOutput(many=True)
+
+    def to_representation(self, conversation: Conversation) -> dict:
+        self.context["secrets"] = conversation_secrets(conversation)  # read by its messages
+        return super().to_representation(conversation)
 
 
 # What ``message_text_clean`` accepts, said in the schema: no control character (a newline and

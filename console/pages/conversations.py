@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from assistant.models import TEXT_MAX_CHARS, Conversation, Message
-from assistant.privacy import for_merchant, text_for_merchant
+from assistant.privacy import conversation_secrets, for_merchant, text_for_merchant
 from assistant.selectors import conversation_get_for_merchant, conversation_list_for_merchant
 from assistant.services import conversation_reply
 from merchants.roles import ORDERS, role_may
@@ -29,13 +29,13 @@ from ..paging import page_of
 STATUSES = (Conversation.Status.HANDED_OVER, Conversation.Status.ANSWERED)
 
 
-def _shown(message: Message) -> dict:
+def _shown(message: Message, secrets: tuple[str, ...]) -> dict:
     """A message as merchant staff may see it."""
     return {
         "sender": message.get_sender_display(),
         "from_buyer": message.sender == Message.Sender.BUYER,
         "at": message.created_at,
-        "text": text_for_merchant(message.text, message.data),
+        "text": text_for_merchant(message.text, message.data, secrets),
         "data": for_merchant(message.data),
     }
 
@@ -55,7 +55,9 @@ def conversation_list(request):
 def _detail(request, conversation: Conversation, *, errors=None, text: str = "", status: int = 200):
     context = {
         "conversation": conversation,
-        "messages_shown": [_shown(m) for m in conversation.messages.all()],
+        "messages_shown": [
+            _shown(m, conversation_secrets(conversation)) for m in conversation.messages.all()
+        ],
         "may_answer": role_may(request.staff.role, ORDERS),
         "errors": errors or {},
         "text": text,

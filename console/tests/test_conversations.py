@@ -4,12 +4,15 @@ answered through the same selectors and service as ``/merchant/conversations``."
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
 from assistant.models import Conversation, Message
 from assistant.services import assistant_message_post, conversation_reply
 from assistant.tests.helpers import Shop
 from merchants.models import MerchantStaff
 from merchants.tests.factories import MerchantStaffFactory
+from orders.models import Pickup
+from orders.tests.test_pickup import Venue
 from shop.notifications.models import Notification
 
 from .helpers import console_login
@@ -117,3 +120,29 @@ def test_the_home_page_lists_the_conversations_waiting(client, handed_over):
     page = client.get("/console/").content.decode()
     assert f'href="/console/conversations/{conversation.pk}"' not in page
     assert "No buyer is waiting for an answer." in page
+
+
+def test_a_pickup_code_the_buyer_typed_is_masked_for_the_merchant_api_and_console(make_client, shop):
+    venue = Venue(make_client)
+    order = venue.shipped_pickup_order()
+    code = Pickup.objects.get(order=order).code
+    buyer = make_client(venue.member)
+    turn = buyer.post(
+        "/api/v1/assistant/messages",
+        {"text": f"转人工，我的取件码{code}不对", "order_id": order.pk},
+        format="json",
+    ).json()
+    staff = MerchantStaffFactory(merchant=order.merchant)
+
+    listed = make_client(staff.user).get("/api/v1/merchant/conversations")
+    page = Client()
+    page.cookies["console_lang"] = "en"
+    console_login(page, staff.user)
+    shown = page.get(f"/console/conversations/{turn['conversation_id']}")
+
+    assert listed.status_code == shown.status_code == 200
+    assert code not in listed.content.decode()
+    assert "我的取件码***不对" in listed.content.decode()
+    assert code not in shown.content.decode()
+    own = buyer.get(f"/api/v1/assistant/conversations/{turn['conversation_id']}").content.decode()
+    assert code in own  # the buyer's own conversation is shown as written
