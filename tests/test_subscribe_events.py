@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db.models import F
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
@@ -145,6 +146,29 @@ def test_settlement_tells_each_payee_their_rebate_and_the_members_their_envelope
         (envelope,) = sent(user, "envelope_waiting")
         assert values(envelope)[0] == store.name
         assert envelope.page == f"pages/store/index?id={store.pk}"
+
+
+def test_a_rebate_clawed_back_before_the_notice_is_not_announced(monkeypatch):
+    """A refund can claw a rebate back between the batch's commit and its notice task."""
+    from rebates.models import Accrual, OrderSettlement
+    from rebates.services.settlement_notices import settlement_run_notify
+    from rebates.tasks import settlement_run_notify_task
+
+    owner = UserFactory()
+    store, _, (buyer,) = make_store(owner=owner, members=1)
+    subscribe_all(owner, buyer)
+    sku = SkuFactory(price_fen=1_990, commission_bps=1_000, on_hand=50)
+    (order,) = make_completed_orders(buyers=[buyer], store=store, sku=sku)
+    monkeypatch.setattr(settlement_run_notify_task, "delay", lambda run_id: None)  # the task is late
+    assert orders_settle(order_ids=[order.pk]) == 1
+    Accrual.objects.filter(order=order, beneficiary=buyer).update(clawed_back_fen=F("amount_fen"))
+    Accrual.objects.filter(order=order, beneficiary=owner).update(clawed_back_fen=19)
+
+    settlement_run_notify(run_id=OrderSettlement.objects.get(order=order).run_id)
+
+    assert sent(buyer, "rebate_settled") == []
+    (owner_rebate,) = sent(owner, "rebate_settled")
+    assert values(owner_rebate)[0] == "1.00元"  # 119 - 19 fen
 
 
 def test_without_a_subscription_the_user_gets_the_in_app_notice_only():

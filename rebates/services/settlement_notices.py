@@ -5,7 +5,8 @@ number of queries per batch), so the notices go out afterwards: once a batch com
 ``settlement_run_notify_task`` runs this for its ``SettlementRun``:
 
 - ``rebate_settled``: each beneficiary (member rebate, owner commission) of each settled
-  order, with the net amount now in their wallet;
+  order, with the net amount now in their wallet — net of what was cancelled before
+  settlement and of what a refund clawed back between the batch and this notice;
 - ``envelope_waiting``: each member of a store who may claim an envelope the batch funded
   (joined before it was funded), at most once per store and day (Asia/Shanghai): a busy
   store funds many envelopes a day, and one nudge is enough.
@@ -42,7 +43,7 @@ def _rebates_settled(order_ids: list[int]) -> int:
             order_id__in=order_ids, status=Accrual.Status.SETTLED, beneficiary__isnull=False
         )
         .values("order_id", "beneficiary_id")
-        .annotate(net_fen=Sum(F("amount_fen") - F("cancelled_fen")))
+        .annotate(net_fen=Sum(F("amount_fen") - F("cancelled_fen") - F("clawed_back_fen")))
         .order_by("order_id", "beneficiary_id")
     )
     sent = 0
