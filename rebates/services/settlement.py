@@ -386,16 +386,20 @@ def _push_aggregates(accruals: list[SettlingAccrual]) -> None:
     member_stats_record_rebates(rebates_fen=rebate_by_member)
 
 
-def unsettled_completed_order_ids(*, completed_before: datetime, limit: int) -> list[int]:
-    """Completed orders (before the cut-off, so fresh ones are left to their own task)
-    that have not been settled yet."""
+def unsettled_completed_order_ids(
+    *, completed_before: datetime, limit: int, completed_since: datetime | None = None
+) -> list[int]:
+    """Completed orders (before the cut-off, so fresh ones are left to their own task, and
+    from ``completed_since`` when given) that have not been settled yet."""
     # NOT EXISTS, not ``exclude(pk__in=…)``: PostgreSQL plans ``NOT IN (SELECT …)`` over a
     # table too big to hash in work_mem (1.8 M settlements) as a rescan per order — at 2 M
     # orders this sweeper's query ran for minutes (bench/ops_overview.py); an anti-join
     # takes about a second.
+    completed = Order.objects.filter(status=Order.Status.COMPLETED, completed_at__lte=completed_before)
+    if completed_since is not None:
+        completed = completed.filter(completed_at__gte=completed_since)
     return list(
-        Order.objects.filter(status=Order.Status.COMPLETED, completed_at__lte=completed_before)
-        .filter(~Exists(OrderSettlement.objects.filter(order_id=OuterRef("pk"))))
+        completed.filter(~Exists(OrderSettlement.objects.filter(order_id=OuterRef("pk"))))
         # a shared order's share row is written: its settlement waits for the gateway
         .filter(~Exists(FundsStep.objects.filter(order_id=OuterRef("pk"), kind=FundsStep.Kind.SHARE)))
         .order_by("pk")
