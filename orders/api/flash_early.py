@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 
 from django.http import JsonResponse
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
 from accounts.authentication import bearer_token_shaped
 from orders.errors import FlashSoldOut
@@ -82,7 +82,10 @@ class FlashSoldOutMiddleware:
 
     def __init__(self, get_response):
         self.get_response = get_response
-        self.path = reverse(METRICS_VIEW)
+        try:
+            self.path = reverse(METRICS_VIEW)
+        except NoReverseMatch:  # a URL conf without checkout (a test's own): nothing to answer
+            self.path = None
 
     def __call__(self, request):
         if request.method == "POST" and request.path == self.path:
