@@ -11,6 +11,7 @@ from shop.audit.admin_actions import audit_decision, audit_scope, audited
 from shop.audit.services import audit_form_changes, audit_record
 from shop.errors import ApplicationError
 from shop.money import fen_display
+from shop.payments.models import Refund
 
 from .models import (
     AfterSale,
@@ -115,7 +116,12 @@ class OrderAdmin(admin.ModelAdmin):
         reason = audit_scope(request).reason
         for order in queryset.order_by("pk"):
             try:
-                with audit_decision(request, order, details={"paid_fen": order.paid_fen}):
+                with audit_decision(request, order, details={"paid_fen": order.paid_fen}) as decision:
+                    if Refund.objects.filter(key=f"order:{order.pk}:refund-full").exists() or (
+                        Order.objects.filter(pk=order.pk, status=Order.Status.REFUNDED).exists()
+                    ):
+                        decision.skip()  # refunded already: the service would leave it as it is
+                        continue
                     order_refund_full(
                         order_id=order.pk,
                         reason=f"Refunded by ops ({request.user}): {reason}"[:255],
@@ -293,7 +299,12 @@ class FlashOfferAdmin(admin.ModelAdmin):
         done = 0
         for offer in queryset.order_by("pk"):
             try:
-                with audit_decision(request, offer, reason=reason):
+                with audit_decision(request, offer, reason=reason) as decision:
+                    target = FlashOffer.Status.APPROVED if approve else FlashOffer.Status.REJECTED
+                    locked = FlashOffer.objects.select_for_update().values_list("status", flat=True)
+                    if locked.get(pk=offer.pk) == target:  # the row lock the service takes first
+                        decision.skip()  # decided so already: nothing decided now
+                        continue
                     flash_offer_review(
                         offer_id=offer.pk, approve=approve, reviewer=request.user, reason=reason
                     )

@@ -96,7 +96,10 @@ class ProductAdmin(admin.ModelAdmin):
     def block(self, request, queryset):
         def apply(data):
             for product in queryset.order_by("pk"):
-                with audit_decision(request, product, reason=data["reason"]):
+                with audit_decision(request, product, reason=data["reason"]) as decision:
+                    if _status_locked(product.pk) == Product.Status.BLOCKED:
+                        decision.skip()  # blocked already: nothing decided now
+                        continue
                     product_change_status(
                         product_id=product.pk,
                         to_status=Product.Status.BLOCKED,
@@ -122,7 +125,10 @@ class ProductAdmin(admin.ModelAdmin):
     def unblock(self, request, queryset):
         done = 0
         for product in queryset.filter(status=Product.Status.BLOCKED).order_by("pk"):
-            with audit_decision(request, product):
+            with audit_decision(request, product) as decision:
+                if _status_locked(product.pk) != Product.Status.BLOCKED:
+                    decision.skip()  # lifted meanwhile
+                    continue
                 product_change_status(
                     product_id=product.pk,
                     to_status=Product.Status.OFF_SALE,
@@ -165,3 +171,9 @@ class ProductStatusChangeAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+def _status_locked(product_id: int) -> str:
+    """The product's status under the row lock ``product_change_status`` takes first (in the
+    decision's transaction): whether there is anything to decide, without a race."""
+    return Product.objects.select_for_update().values_list("status", flat=True).get(pk=product_id)

@@ -155,6 +155,7 @@ def test_an_ops_refund_asks_why_and_records_it_with_the_money(admin_client):
     assert not Refund.objects.filter(payment=order.payment).exists()  # only asked
 
     act(admin_client, url, "refund_in_full", [order.pk], **with_reason("商家无法发货，平台判退"))
+    act(admin_client, url, "refund_in_full", [order.pk], **with_reason("再点一次"))  # refunded already
 
     assert Refund.objects.get(payment=order.payment).amount_fen == 2_990
     entry = AuditEntry.objects.get()
@@ -173,6 +174,7 @@ def test_blocking_a_product_and_stopping_a_webhook_are_recorded(admin_client):
     endpoint = WebhookEndpoint.objects.create(owner=owner, url="https://hooks.example.com/a", secret="s")
 
     act(admin_client, "/admin/products/product/", "block", [product.pk], apply="1", reason="假冒品牌")
+    act(admin_client, "/admin/products/product/", "block", [product.pk], apply="1", reason="again")  # no-op
     act(admin_client, "/admin/notifications/webhookendpoint/", "deactivate", [endpoint.pk])
     act(admin_client, "/admin/notifications/webhookendpoint/", "deactivate", [endpoint.pk])  # already off
 
