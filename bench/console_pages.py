@@ -13,6 +13,11 @@
    number of SQL statements of one request. Target: p95 <= 100 ms for the home page and the
    orders list.
 
+``--to-ship N`` (with ``--seed``) moves the N newest orders back to ``paid`` so the
+shipping list has work in it; ``--filters`` also times the orders list as merchants search
+it (by number, product, dates, page 50), one order, the products page and the shipping list
+downloads (CSV and XLSX).
+
 ``PAGES`` is the list to extend when a page lands (``("orders", "/console/orders/")``…).
 """
 
@@ -59,12 +64,18 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--drop", action="store_true", help="drop the database afterwards")
+    parser.add_argument("--to-ship", type=int, default=0, help="with --seed: orders moved back to paid")
+    parser.add_argument("--filters", action="store_true", help="also the searched orders lists and downloads")
     args = parser.parse_args()
 
     report: dict = {"database": args.database, "scale": args.scale, "load_before": harness.load()}
     if args.seed:
         report["seed_s"] = round(seed(args.database, args.scale), 1)
         print(f"seeded scale {args.scale} in {report['seed_s']} s", flush=True)
+        if args.to_ship:
+            report["to_ship"] = harness.in_django(
+                env_for(args.database), "bench.setup.console_pages:to_ship", count=args.to_ship
+            )
     env = env_for(args.database)
     report["orders"] = int(
         harness.run(
@@ -80,6 +91,7 @@ def main() -> int:
             requests=args.requests,
             warmup=args.warmup,
             unionid=OWNER_UNIONID,
+            filters=args.filters,
         )
     )
     report["load_after"] = harness.load()
