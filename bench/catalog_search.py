@@ -1,33 +1,41 @@
-"""Chinese product search over 100,000 products, through the API (issue 3).
+"""Chinese product search and the plain listing over 100,000 (or 1,000,000) products, through
+the API, against the authenticated floor ``GET /bench/read_1`` in the same run (issues 3, 18).
 
-    .venv/bin/python bench/catalog_search.py --database bench_search --seed --drop
+    .venv/bin/python bench/catalog_search.py --database bench_cat_100k --seed
+    .venv/bin/python bench/catalog_search.py --database bench_cat_1m --seed --products 1000000
+    .venv/bin/python bench/catalog_search.py --database bench_cat_100k --profile
 
 What it does, step by step (each step prints what it did):
-1. ``--seed``: creates the PostgreSQL database, migrates it, bulk-inserts ``--products``
-   products (one SKU each) with realistic Chinese titles built from word lists
-   (brand, modifier, product word, spec; eight categories), all on sale, then builds
-   every search vector with the real service (``product_refresh_search``: jieba in
-   Python, one ``UPDATE ... FROM (VALUES ...)`` per 1,000 products), timing both, and
-   runs ``VACUUM ANALYZE``.
-2. Prints the plan of one two-word query (``EXPLAIN ANALYZE``) and how many products
-   each query of the mix matches.
-3. Starts gunicorn as in production (``gunicorn.conf.py``: sync workers, 2×cores+1,
-   persistent connections) with DEBUG=0, SANDBOX off, on that database; worker
-   recycling off for the run (a recycle re-imports Django and reloads jieba's
-   dictionary mid-measurement).
-4. For each endpoint — search with a two-word Chinese query (``q`` drawn at random from
-   ``QUERIES``, default best-match order), the same with ``ordering=-sales``, and the
-   plain first page of the catalog (no ``q``) as the reference of the same run — a 5 s
-   warm-up (which also loads jieba in every worker), then wrk with ``--connections``
-   (16) for ``--duration`` seconds; prints requests/s, p50/p90/p95/p99 and non-2xx.
-   Then one connection alone, for the per-request cost.
-5. Does 3-4 twice: with the catalog page cache off (every request runs the search
-   query) and on (``CATALOG_PAGE_CACHE_SECONDS=60``, Redis; after the warm-up every
-   page of the 30-query mix is a hit), then stops gunicorn; with ``--drop`` drops the
-   database.
+1. ``--seed``: creates the PostgreSQL database, migrates it and loads ``--products`` products
+   (one SKU each) with realistic Chinese titles built from word lists (brand, modifier,
+   product word, spec; eight categories), all on sale, each with its search vector (the real
+   jieba segmentation and vector expression), by ``COPY`` with the indexes rebuilt after
+   (``bench/setup/catalog_load.py``: about 4 minutes for 1,000,000 on a busy 2-core box);
+   ``VACUUM ANALYZE``.
+2. Issues bearer tokens for ``--shoppers`` bench shoppers (every request carries one, as the
+   mini-program sends its token on every call); prints how many products each query
+   matches and the plan (``EXPLAIN (ANALYZE, BUFFERS)``) of every statement of the first
+   page of each listing variant and of one two-word search.
+3. ``--profile``: instead of the load, each endpoint in one Django process
+   (``bench/setup/catalog_profile.py``): CPU per request, SQL statements per request and
+   cProfile's top functions; stops there. CPU and statements hold on a busy machine.
+4. Starts gunicorn as in production (``gunicorn.conf.py``: sync workers, 2×cores+1,
+   persistent connections, jieba loaded in the master) under ``shop.settings.bench`` (the
+   reference endpoints in front), DEBUG=0, SANDBOX off; worker recycling off for the run.
+5. For each endpoint — ``read_1`` (token + one SELECT by primary key: the run's reference),
+   search with a two-word Chinese query (``q`` drawn at random from ``QUERIES``, best match
+   first), the same by ``-sales``, the plain listing (``GET /products``: the shop's home
+   page) and its variants (``ordering=-sales``, ``ordering=price_fen``, each category, each
+   category by price) — a 5 s warm-up, then wrk with ``--connections`` (16) for
+   ``--duration`` seconds; prints requests/s, p50/p90/p95/p99 and non-2xx; then one
+   connection alone, for the per-request cost.
+6. Does 4-5 twice: with the catalog page cache off (every request runs its query) and on
+   (``CATALOG_PAGE_CACHE_SECONDS=60``, Redis; search and the home page only), then prints
+   each endpoint's requests/s as a ratio to ``read_1``'s (uncached run); with ``--drop``
+   drops the database.
 
-Needs ``wrk`` (``apt-get install wrk``); the load generator runs on the same 2 cores
-as the server and PostgreSQL, as in LIMITS.md.
+Needs ``wrk`` (``apt-get install wrk``); the load generator runs on the same 2 cores as
+the server and PostgreSQL, as in LIMITS.md.
 """
 
 from __future__ import annotations
