@@ -115,8 +115,11 @@ def product_page_on_sale(
     compiling it as PostgreSQL spent running it): the page's rows carry
     ``COUNT(*) OVER ()``, the number of matches, which ranking computes anyway. The
     relaxed query runs only when the strict one matches nothing. It returns exactly
-    what ``product_list_on_sale`` does (the tests hold them to it). Without ``q``, or
-    on SQLite: the ORM, a count and a page query.
+    what ``product_list_on_sale`` does (the tests hold them to it). Without ``q`` or a
+    price filter (the home page, the category tabs) on PostgreSQL: one statement too, the
+    maintained ``OnSaleCount`` row beside the first rows of an index
+    (``sql.product_list_page``), the same cost at any size of catalog. With a price filter
+    and no ``q``, or on SQLite: the ORM, a count and a page query.
     """
     plain = not (q and q.strip()) and min_price_fen is None and max_price_fen is None
     if plain and connection.vendor == "postgresql":
