@@ -60,3 +60,12 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def when_ready(server):
+    """Load the search dictionary (jieba, about a second of CPU) once, in the master, before it
+    forks the workers: each worker, and each one recycled later, starts with it instead of
+    loading it on its first search while shoppers wait (products/search.py)."""
+    from products.search import warm_up
+
+    warm_up()

@@ -133,8 +133,15 @@ class Product(BaseModel):
 
     class Meta:
         indexes = [
-            models.Index(fields=["status", "category"], name="product_status_category_idx"),
-            # The shopper's orderings (docs/api.md) over on-sale products, newest id breaking ties.
+            # The shopper's orderings (docs/api.md) over on-sale products, newest id breaking ties;
+            # a category's page (the mini-program's category tabs) in the default order and by
+            # price read its first rows off an index too, however large the category.
+            models.Index(
+                fields=["status", "category", "-sales_count", "-id"], name="product_status_cat_sales_idx"
+            ),
+            models.Index(
+                fields=["status", "category", "min_price_fen", "id"], name="product_status_cat_price_idx"
+            ),
             models.Index(fields=["status", "-sales_count", "-id"], name="product_status_sales_idx"),
             models.Index(fields=["status", "min_price_fen", "id"], name="product_status_price_idx"),
             models.Index(fields=["status", "-created_at", "-id"], name="product_status_created_idx"),

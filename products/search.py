@@ -25,6 +25,7 @@ gunicorn master can preload it with ``warm_up()``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -158,8 +159,14 @@ def _clause(word: str, tokenizer) -> str:
     return "(" + _quote(word) + " | (" + " & ".join(_quote(p) for p in parts) + "))"
 
 
+@functools.lru_cache(maxsize=4096)
 def parse_query(q: str) -> ParsedQuery | None:
-    """Segment a shopper's query; None when nothing searchable is left."""
+    """Segment a shopper's query; None when nothing searchable is left.
+
+    Remembered per distinct query (the dictionary is fixed for the process's life, and a
+    ``ParsedQuery`` is immutable): shoppers repeat the same searches, and segmenting one took
+    about a sixth of a search request's CPU in the server (``bench/catalog_search.py
+    --profile``)."""
     tokenizer = _jieba()
     words = list(dict.fromkeys(_clean(tokenizer.cut(q or "", HMM=False))))
     meaningful = [w for w in words if w not in QUERY_STOP_WORDS]

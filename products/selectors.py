@@ -9,7 +9,7 @@ from django.db.models import F, Prefetch, Q, QuerySet
 
 from . import sql
 from .errors import ProductNotFound, SkuNotFound
-from .models import Category, OnSaleCount, Product, Sku
+from .models import Category, Product, Sku
 from .search import fallback_words, parse_query
 
 ORDERINGS = {
@@ -115,9 +115,19 @@ def product_page_on_sale(
     compiling it as PostgreSQL spent running it): the page's rows carry
     ``COUNT(*) OVER ()``, the number of matches, which ranking computes anyway. The
     relaxed query runs only when the strict one matches nothing. It returns exactly
-    what ``product_list_on_sale`` does (the tests hold them to it). Without ``q``, or
-    on SQLite: the ORM, a count and a page query.
+    what ``product_list_on_sale`` does (the tests hold them to it). Without ``q`` or a
+    price filter (the home page, the category tabs) on PostgreSQL: one statement too, the
+    maintained ``OnSaleCount`` row beside the first rows of an index
+    (``sql.product_list_page``), the same cost at any size of catalog. With a price filter
+    and no ``q``, or on SQLite: the ORM, a count and a page query.
     """
+    plain = not (q and q.strip()) and min_price_fen is None and max_price_fen is None
+    if plain and connection.vendor == "postgresql":
+        # The home page and the category tabs: one statement, the count a maintained row.
+        count, fetched = sql.product_list_page(
+            category_id=category_id, ordering=ordering or DEFAULT_ORDERING, offset=offset, limit=limit
+        )
+        return count, _list_rows(fetched)
     if not (q and q.strip()) or connection.vendor != "postgresql":
         products = product_list_on_sale(
             q=q,
@@ -126,11 +136,7 @@ def product_page_on_sale(
             max_price_fen=max_price_fen,
             ordering=ordering,
         )
-        plain = not (q and q.strip()) and min_price_fen is None and max_price_fen is None
-        if plain and connection.vendor == "postgresql":
-            count = _on_sale_count(category_id)  # the home page: one row, not a count of the catalog
-        else:
-            count = products.count()
+        count = products.count()
         rows = list(products.values(*LIST_FIELDS)[offset : offset + limit]) if count > offset else []
         return count, rows
     parsed = parse_query(q)
@@ -151,12 +157,6 @@ def product_page_on_sale(
         if count:
             return count, rows
     return 0, []
-
-
-def _on_sale_count(category_id: int | None) -> int:
-    """The maintained count of on-sale products (``OnSaleCount``), in all or in one category."""
-    row = OnSaleCount.objects.filter(category_id=category_id or 0).values_list("products", flat=True)
-    return next(iter(row), 0)
 
 
 def _search_page_sql(
@@ -181,7 +181,12 @@ def _search_page_sql(
     count, fetched = sql.product_search_page(
         tsquery=tsquery, filters=filters, ordering=ordering, offset=offset, limit=limit
     )
-    rows = [
+    return count, _list_rows(fetched)
+
+
+def _list_rows(fetched: list[tuple]) -> list[dict]:
+    """Rows of LIST_FIELDS from a hand-written page's tuples."""
+    return [
         {
             "id": pk,
             "title": title,
@@ -192,7 +197,6 @@ def _search_page_sql(
         }
         for pk, title, category, images, price, sales in fetched
     ]
-    return count, rows
 
 
 def product_get_on_sale(*, product_id: int) -> Product:

@@ -17,7 +17,7 @@ from django.db import connection
 
 from shop.db import column, execute, execute_rowcount, read_connection, table
 
-from .models import Product, Sku
+from .models import OnSaleCount, Product, Sku
 
 # What checkout reads of a product: the rest (description, images, search words) stays
 # deferred — reading and decoding it on every order was measurable (bench/results/orders.md).
@@ -156,6 +156,39 @@ def product_search_page(
         return cursor.fetchone()[0], []
 
 
+def product_list_page(
+    *, category_id: int | None, ordering: str, offset: int, limit: int
+) -> tuple[int, list[tuple]]:
+    """One page of the on-sale products (of one category, or all) in ``ordering`` (a key of
+    ``SEARCH_ORDER`` other than None), with the number on sale from the maintained
+    ``OnSaleCount`` row, in one statement: ``(count, [(id, title, category_id, images,
+    min_price_fen, sales_count), …])``. The page reads its first rows off an index
+    (``product_status_*_idx``), so it costs the same at any size of catalog.
+
+    ORM: ``OnSaleCount.objects.get(category_id=category_id or 0).products`` and
+    ``Product.objects.filter(status=ON_SALE[, category_id=…]).order_by(*ORDERINGS[ordering])``
+    sliced."""
+    where = f"{column(Product, 'status')} = %s"
+    params: list = [Product.Status.ON_SALE]
+    if category_id is not None:
+        where += f" AND {column(Product, 'category')} = %s"
+        params.append(category_id)
+    with read_connection(Product).cursor() as cursor:  # a replica's, where the view may read one
+        cursor.execute(
+            "SELECT c.n, p.* FROM "  # noqa: S608
+            f"(SELECT {column(OnSaleCount, 'products')} AS n FROM {table(OnSaleCount)} "
+            f"WHERE {column(OnSaleCount, 'category_id')} = %s) AS c "
+            "LEFT JOIN LATERAL (SELECT id, title, category_id, images, min_price_fen, sales_count "
+            f"FROM {table(Product)} WHERE {where} ORDER BY {SEARCH_ORDER[ordering]} "
+            "LIMIT %s OFFSET %s) AS p ON true",
+            [category_id or 0, *params, limit, offset],
+        )
+        fetched = cursor.fetchall()
+    if not fetched:
+        return 0, []
+    return fetched[0][0], [row[1:] for row in fetched if row[1] is not None]
+
+
 def sku_ids_by_code(*, merchant_id: int, codes: list[str]) -> dict[str, int]:
     """``{code: id}`` of this merchant's SKUs with these codes: one array parameter instead of
     thousands of ``IN`` placeholders (a stock upload asks for thousands at a time).
@@ -184,6 +217,14 @@ def sku_codes_of_others(*, merchant_id: int, codes: list[str]) -> set[str]:
         return {code for (code,) in cursor.fetchall()}
 
 
+# A product's search vector from its title words ``t`` (weight A), category words ``c`` (B) and
+# sub-words ``s`` (C), as ``products.search.index_words`` makes them (SQL expressions).
+SEARCH_VECTOR_OF = (
+    "setweight(to_tsvector('simple', {t}), 'A') || setweight(to_tsvector('simple', {c}), 'B') "
+    "|| setweight(to_tsvector('simple', {s}), 'C')"
+)
+
+
 def product_search_vectors_write(*, rows: Sequence[tuple[int, str, str, str]]) -> int:
     """Set ``search_vector`` of ``(id, title words, category words, sub-words)`` rows: title
     words weigh A, the category's B, sub-words inside title words C. One ``UPDATE … FROM
@@ -196,8 +237,7 @@ def product_search_vectors_write(*, rows: Sequence[tuple[int, str, str, str]]) -
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table(Product)} AS p SET {column(Product, 'search_vector')} = "  # noqa: S608
-            "setweight(to_tsvector('simple', v.t), 'A') || setweight(to_tsvector('simple', v.c), 'B') "
-            "|| setweight(to_tsvector('simple', v.s), 'C') "
+            f"{SEARCH_VECTOR_OF.format(t='v.t', c='v.c', s='v.s')} "
             f"FROM (VALUES {values}) AS v(id, t, c, s) WHERE p.{column(Product, 'id')} = v.id",
             [value for row in rows for value in row],
         )

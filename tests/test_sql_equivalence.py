@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import json
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -37,9 +38,9 @@ from groupstore.tests.factories import make_store
 from merchants.models import Merchant
 from orders.models import FlashBuyerCount, FlashOffer
 from orders.tests.helpers import flash_offer
-from products.models import Product, Sku
+from products.models import OnSaleCount, Product, Sku
 from products.search import parse_query
-from products.selectors import sku_from_checkout_row
+from products.selectors import ORDERINGS, sku_from_checkout_row
 from products.services import product_refresh_search
 from products.tests.factories import ProductFactory, SkuFactory
 from shop.db import bulk_add
@@ -209,6 +210,45 @@ def _product_search_page(data):
         assert count == matching.count()
         assert [row[0] for row in rows] == [p.pk for p in matching[offset : offset + 10]]
     assert count == 2  # the last round: past the only page, still counted
+
+
+@case("products.sql.product_list_page")
+def _product_list_page(data):
+    category_id = Product.objects.filter(status=Product.Status.ON_SALE).values_list("category_id", flat=True)[
+        0
+    ]
+    ProductFactory.create_batch(3, category_id=category_id)  # a category of several
+    for category, ordering, offset in (
+        (None, "-sales", 0),
+        (None, "price_fen", 0),
+        (None, "-price_fen", 1),
+        (None, "-created_at", 0),
+        (category_id, "-sales", 0),
+        (category_id, "price_fen", 2),
+        (category_id, "-sales", 50),  # past the last page: the count still comes
+        (10**9, "-sales", 0),  # no such category: no row of the count either
+    ):
+        count, rows = products.sql.product_list_page(
+            category_id=category, ordering=ordering, offset=offset, limit=2
+        )
+        on_sale = Product.objects.filter(status=Product.Status.ON_SALE)
+        if category is not None:
+            on_sale = on_sale.filter(category_id=category)
+        assert (
+            count
+            == on_sale.count()
+            == (
+                OnSaleCount.objects.filter(category_id=category or 0)
+                .values_list("products", flat=True)
+                .first()
+                or 0
+            )
+        )
+        page = on_sale.order_by(*ORDERINGS[ordering])[offset : offset + 2]
+        assert [(*row[:3], json.loads(row[3]), *row[4:]) for row in rows] == [  # images: JSON text
+            (p.pk, p.title, p.category_id, p.images, p.min_price_fen, p.sales_count) for p in page
+        ]
+    assert count == 0
 
 
 @case("products.sql.sku_ids_by_code")

@@ -103,14 +103,18 @@ def title_for(rng: random.Random, words: tuple[str, str, str, str]) -> str:
 
 
 def seed(*, count: int) -> dict:
-    """``count`` products (one SKU each) of 50 merchants, on sale, then every search vector
-    built by the real service, timed; VACUUM ANALYZE."""
+    """``count`` products (one SKU each) of 50 merchants, on sale, with their search vectors
+    (the real jieba segmentation and vector expression), loaded with COPY
+    (``bench/setup/catalog_load.py``); ``VACUUM ANALYZE``; timings."""
     from django.db import connection, transaction
 
     from accounts.models import User
     from merchants.models import Merchant
-    from products.models import Category, Product, Sku
-    from products.services import product_refresh_search
+    from products.cache import catalog_changed
+    from products.models import Category
+    from products.search import index_words
+
+    from .catalog_load import load_products
 
     rng = random.Random(20240601)
     started = time.monotonic()
@@ -127,67 +131,99 @@ def seed(*, count: int) -> dict:
             for i in range(50)
         ]
         categories = {name: Category.objects.create(name=name, sort_order=i) for i, name in enumerate(WORDS)}
+    category_words = {}
+    for category in categories.values():
+        whole, parts = index_words(category.name)  # as product_refresh_search does
+        category_words[category.pk] = f"{whole} {parts}".strip()
     names = list(WORDS)
-    batch = 5_000
-    for start in range(0, count, batch):
-        rows = []
-        for i in range(start, min(start + batch, count)):
+
+    def rows():
+        for i in range(count):
             name = names[i % len(names)]
             price = rng.randrange(500, 50_000, 10)
-            rows.append(
-                Product(
-                    merchant=merchants[i % len(merchants)],
-                    category=categories[name],
-                    title=title_for(rng, WORDS[name]),
-                    status=Product.Status.ON_SALE,
-                    sales_count=int(rng.paretovariate(1.2) * 10),
-                    min_price_fen=price,
-                )
-            )
-        with transaction.atomic():
-            created = Product.objects.bulk_create(rows)
-            Sku.objects.bulk_create(
-                Sku(
-                    product=p,
-                    merchant=p.merchant,
-                    code=f"B{p.pk}",
-                    price_fen=p.min_price_fen,
-                    on_hand=100,
-                    commission_bps=1_000,
-                )
-                for p in created
-            )
-    inserted = time.monotonic() - started
-    started = time.monotonic()
-    indexed = product_refresh_search()
-    index_seconds = time.monotonic() - started
+            title = title_for(rng, WORDS[name])
+            sales = int(rng.paretovariate(1.2) * 10)
+            yield merchants[i % len(merchants)].pk, categories[name].pk, title, price, sales
+
+    timings = load_products(rows(), category_words=category_words)
+    catalog_changed()
     connection.close()
+    vacuum_started = time.monotonic()
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE products_product")
         cursor.execute("VACUUM ANALYZE products_sku")
+        cursor.execute("VACUUM ANALYZE products_onsalecount")
     return {
         "products": count,
-        "insert_seconds": round(inserted, 1),
-        "indexed": indexed,
-        "index_seconds": round(index_seconds, 1),
-        "index_products_per_s": round(indexed / index_seconds),
+        **timings,
+        "vacuum_seconds": round(time.monotonic() - vacuum_started, 1),
+        "total_seconds": round(time.monotonic() - started, 1),
     }
 
 
-def inspect() -> dict:
-    """How many products each query matches, the plan of the first, the GIN index's size."""
+def _explain(sql: str, params) -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+def listing_plans(category_id: int) -> dict[str, str]:
+    """``EXPLAIN (ANALYZE, BUFFERS)`` of every query of the first page of each listing variant
+    (the plain listing as the mini-program asks for it, and a two-word search)."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from products.selectors import product_list_on_sale, product_page_on_sale
+    from products.selectors import product_page_on_sale
 
+    variants = {
+        "list_home": {},
+        "list_by_price": {"ordering": "price_fen"},
+        "list_by_price_desc": {"ordering": "-price_fen"},
+        "list_category": {"category_id": category_id},
+        "list_category_by_price": {"category_id": category_id, "ordering": "price_fen"},
+        f"search {QUERIES[0]!r}": {"q": QUERIES[0]},
+    }
+    plans = {}
+    for name, query in variants.items():
+        with CaptureQueriesContext(connection) as captured:
+            product_page_on_sale(offset=0, limit=20, **query)
+        # CaptureQueriesContext records the SQL with its values inlined; re-run it as recorded.
+        plans[name] = "\n\n".join(
+            f"-- {q['sql']}\n{_explain(q['sql'], None)}" for q in captured.captured_queries
+        )
+    return plans
+
+
+def inspect(*, shoppers: int, tokens: str) -> dict:
+    """Bearer tokens for ``shoppers`` bench shoppers (written to ``tokens``, one a line); the
+    catalog's size, how many products each query matches, the plans of the listing's queries,
+    the GIN index's size."""
+    from django.db import connection
+
+    from accounts.models import User
+    from accounts.services import token_issue
+    from products.models import Category, OnSaleCount
+    from products.selectors import product_list_on_sale
+
+    users = []
+    for i in range(shoppers):
+        user, _ = User.objects.get_or_create(
+            username=f"bench-shopper-{i}", defaults={"nickname": f"买家{i}", "openid": f"bench-shopper-{i}"}
+        )
+        users.append(user)
+    with open(tokens, "w") as out:
+        out.write("\n".join(token_issue(user=user) for user in users) + "\n")
+    categories = list(Category.objects.order_by("sort_order", "pk").values_list("pk", flat=True))
     matches = {q: product_list_on_sale(q=q).count() for q in QUERIES}
-    with CaptureQueriesContext(connection) as captured:
-        product_page_on_sale(offset=0, limit=20, q=QUERIES[0])
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN ANALYZE " + captured.captured_queries[-1]["sql"])
-        plan = "\n".join(row[0] for row in cursor.fetchall())
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_size_pretty(pg_relation_size('product_search_gin'))")
         gin = cursor.fetchone()[0]
-    return {"matches": matches, "plan": plan, "gin_index_size": gin}
+    return {
+        "on_sale": OnSaleCount.objects.filter(category_id=0).values_list("products", flat=True).first(),
+        "categories": categories,
+        "matches": matches,
+        "gin_index_size": gin,
+        "plans": listing_plans(categories[0]),
+    }

@@ -3,6 +3,8 @@ plain listing shows instead of counting the catalog on every request."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.db.models import Count
@@ -64,10 +66,47 @@ def test_the_plain_listing_reads_the_count_and_agrees_with_counting():
 
 def test_the_plain_listing_does_not_count_the_catalog(django_assert_num_queries):
     ProductFactory.create_batch(3)
-    with django_assert_num_queries(2) as queries:
-        product_page_on_sale(offset=0, limit=20)
+    with django_assert_num_queries(1) as queries:  # the count's row and the page, one statement
+        count, rows = product_page_on_sale(offset=0, limit=20)
+    assert (count, len(rows)) == (3, 3)
     sql = " ".join(q["sql"] for q in queries.captured_queries)
     assert "COUNT(" not in sql.upper()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"ordering": "-sales"},
+        {"ordering": "price_fen"},
+        {"ordering": "-price_fen"},
+        {"ordering": "-created_at"},
+        {"category": True},
+        {"category": True, "ordering": "price_fen"},
+        {"category": True, "ordering": "-price_fen"},
+    ],
+)
+def test_every_plain_listing_reads_its_first_page_off_an_index(query, django_assert_num_queries):
+    """No sort of the matching products, whatever their number: with sorting priced out, the
+    plan still has none, so an index gives the page's order (an index missing for one of the
+    mini-program's orderings would leave a Sort over every product on sale, growing with the
+    catalog); a category's page starts at that category in its index."""
+    product = ProductFactory()
+    by_category = query.pop("category", False)
+    if by_category:
+        query["category_id"] = product.category_id
+    with django_assert_num_queries(1) as queries:
+        product_page_on_sale(offset=0, limit=20, **query)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + queries.captured_queries[0]["sql"])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Sort" not in plan, plan
+    assert "Limit" in plan, plan
+    assert "Index Scan" in plan, plan
+    if by_category:  # the category is in the index, not a filter over every product on sale
+        assert re.search(r"on products_product .*\n\s+Index Cond: .*category_id", plan), plan
 
 
 @pytest.mark.django_db(transaction=True)

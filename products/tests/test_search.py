@@ -212,3 +212,23 @@ def test_the_api_page_query_returns_what_the_selector_does(catalog, api_client, 
 
     assert [r["title"] for r in body["results"]] == expected
     assert body["count"] == len(expected)
+
+
+def test_the_gunicorn_master_loads_the_dictionary_before_forking_workers(monkeypatch):
+    import runpy
+
+    from django.conf import settings
+
+    from products import search
+
+    monkeypatch.setattr(search, "_tokenizer", None)
+    conf = runpy.run_path(str(settings.BASE_DIR / "gunicorn.conf.py"))
+    conf["when_ready"](None)
+    assert search._tokenizer is not None
+
+
+def test_a_repeated_query_is_segmented_once():
+    parse_query.cache_clear()
+    first = parse_query("维达 抽纸")
+    assert parse_query("维达 抽纸") is first
+    assert parse_query.cache_info().hits == 1
