@@ -29,7 +29,7 @@ from .errors import (
     StockFileRejected,
     StockFileTooLarge,
 )
-from .xlsx_reader import SheetReader, XlsxTooLarge, XlsxUnreadable
+from .xlsx import SheetReader, XlsxTooLarge, XlsxUnreadable
 
 SNIFF_CHUNK = 64 * 1024
 XLSX_UNREADABLE = "The XLSX file is damaged or not really an XLSX workbook."
