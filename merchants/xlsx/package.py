@@ -11,6 +11,7 @@ with DOCTYPEs refused, so no entity is ever expanded.
 from __future__ import annotations
 
 import posixpath
+import re
 import zipfile
 from array import array
 from typing import IO, Any
@@ -54,6 +55,10 @@ class SharedStrings:
         if len(self._pending) == STRINGS_PER_PACK:
             self._packs.append("".join(self._pending))
             self._pending = []
+
+    def extend(self, texts: list[str]) -> None:
+        for text in texts:
+            self.append(text)
 
     def close(self) -> None:
         if self._pending:
@@ -142,11 +147,51 @@ def first_sheet_and_strings(archive: zipfile.ZipFile) -> tuple[str, str | None]:
     return sheet, strings
 
 
-def shared_strings(archive: zipfile.ZipFile, name: str | None) -> SharedStrings:
+_SST_ROOT = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?sst(?:\s[^>]*)?>")
+
+
+def _matched_shared_strings(part: IO[bytes]) -> SharedStrings | None:
+    """The shared strings when each is one plain ``<si><t>text</t></si>`` (Excel's way for
+    text without formatting), matched by a regular expression; ``None`` when any is not
+    (every ``<`` must belong to a match), and expat reads the part instead."""
     strings = SharedStrings()
+    pending = part.read(CHUNK)
+    root = _SST_ROOT.search(pending)
+    if root is None or b"<!" in pending[: root.start()] or pending.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None
+    p = (root.group(1) + b":") if root.group(1) else b""
+    item = re.compile(
+        (rb'<%(p)bsi><%(p)bt(?: xml:space="preserve")?>([^<&\r]+)</%(p)bt></%(p)bsi>' % {b"p": p}).decode()
+    )
+    item_end, sst_end = b"</%bsi>" % p, b"</%bsst>" % p
+    pending = pending[root.end() :]
+    while chunk := part.read(CHUNK):
+        pending += chunk
+        cut = pending.rfind(item_end)
+        if cut < 0:
+            continue
+        cut += len(item_end)
+        block, pending = pending[:cut], pending[cut:]
+        found = item.findall(block.decode("utf-8"))
+        if block.count(b"<") != 4 * len(found):
+            return None
+        strings.extend(found)
+    if pending.strip() != sst_end:
+        return None
+    strings.close()
+    return strings
+
+
+def shared_strings(archive: zipfile.ZipFile, name: str | None) -> SharedStrings:
     if name is None or name not in archive.NameToInfo:
+        strings = SharedStrings()
         strings.close()
         return strings
+    with open_part(archive, name, MAX_SHARED_BYTES) as part:
+        matched = _matched_shared_strings(part)
+    if matched is not None:
+        return matched
+    strings = SharedStrings()
     parser = xml_parser()
     parts: list[str] = []
     collecting = False

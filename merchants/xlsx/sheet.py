@@ -62,15 +62,13 @@ def _patterns(prefix: str) -> tuple[re.Pattern[bytes], re.Pattern[bytes], tuple[
     return sheet_data, cell, row_tags
 
 
-def _plain_head(head: bytes) -> bool:
-    """Whether the sheet up to its rows is UTF-8 with no DOCTYPE or comment: the fast path."""
-    declaration = _DECLARATION.match(head)
-    if declaration:
-        encoding = _ENCODING.search(declaration.group())
-        if encoding and encoding.group(1).lower() not in (b"utf-8", b"utf8"):
-            return False
-        head = head[declaration.end() :]
-    return not head.startswith((b"\xff\xfe", b"\xfe\xff")) and b"<!" not in head and b"<?" not in head
+def _utf8(first: bytes) -> bool:
+    """Whether the sheet, from its first chunk, is in UTF-8 (the fast path's encoding)."""
+    if first.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    declaration = _DECLARATION.match(first)
+    encoding = _ENCODING.search(declaration.group()) if declaration else None
+    return encoding is None or encoding.group(1).lower() in (b"utf-8", b"utf8")
 
 
 class SheetReader:
@@ -110,10 +108,12 @@ class SheetReader:
 
     # --- expat, the whole sheet -------------------------------------------------------------
 
-    def _parsed_rows(self) -> Iterator[tuple[int, Any]]:
+    def _parsed_rows(self, data: bytes) -> Iterator[tuple[int, Any]]:
+        """The rows from the start of the sheet, ``data`` being what was read of it so far."""
         parser, done = self._rows.parser(), self._rows.done
-        while chunk := self._sheet.read(CHUNK):
-            parser.Parse(chunk, False)
+        while data:
+            parser.Parse(data, False)
+            data = self._sheet.read(CHUNK)
             yield from self._as_kept(done)
             done.clear()
         parser.Parse(b"", True)
@@ -129,10 +129,11 @@ class SheetReader:
     # --- the fast path ------------------------------------------------------------------------
 
     def _matched_rows(self) -> Iterator[tuple[int, Any]]:
-        pending = b""
-        while True:  # up to <sheetData>: the encoding, the namespace prefix, where rows start
-            chunk = self._sheet.read(CHUNK)
-            pending += chunk
+        pending = self._sheet.read(CHUNK)
+        if not _utf8(pending):
+            yield from self._parsed_rows(pending)
+            return
+        while True:  # up to <sheetData>: the namespace prefix and where the rows start
             root = _ROOT.search(pending)
             if root:
                 prefix = (root.group(1) or b"").decode("ascii") + (":" if root.group(1) else "")
@@ -140,12 +141,14 @@ class SheetReader:
                 opened = sheet_data.search(pending, root.end())
                 if opened:
                     break
+            chunk = self._sheet.read(CHUNK)
             if not chunk:
                 raise XlsxUnreadable("no sheetData in the sheet")
-        if not _plain_head(pending[: opened.start()]):  # another encoding, a DOCTYPE, a comment
-            self._sheet.close()
-            self._sheet = open_part(self._archive, self._sheet_name, MAX_SHEET_BYTES)
-            yield from self._parsed_rows()
+            pending += chunk
+        head = pending[: opened.start()]
+        declaration = _DECLARATION.match(head)
+        if b"<!" in head or b"<?" in head[declaration.end() if declaration else 0 :]:
+            yield from self._parsed_rows(pending)  # a DOCTYPE (refused there) or a comment
             return
         if opened.group(1):  # <sheetData/>: no rows
             return
