@@ -12,7 +12,10 @@ from merchants.stock_files import stock_file_open
 from merchants.xlsx import SheetReader, XlsxUnreadable
 from shop.testing.xlsx import excel_workbook, shared_strings_xml, sheet_xml, workbook_bytes
 
-HEADER = '<row r="1"><c r="A1" t="inlineStr"><is><t>sku_code</t></is></c><c r="B1" t="inlineStr"><is><t>stock</t></is></c></row>'
+HEADER = (
+    '<row r="1"><c r="A1" t="inlineStr"><is><t>sku_code</t></is></c>'
+    '<c r="B1" t="inlineStr"><is><t>stock</t></is></c></row>'
+)
 
 
 def read(content: bytes) -> list[tuple]:
@@ -51,7 +54,7 @@ def test_sparse_cells_and_rows_keep_their_places():
 def test_numbers_typed_as_text_stay_text_and_numbers_come_as_numbers():
     rows = (
         HEADER
-        + f"<row r=\"2\">{inline('A2', '10086')}{inline('B2', '007')}</row>"
+        + f'<row r="2">{inline("A2", "10086")}{inline("B2", "007")}</row>'
         + '<row r="3"><c r="A3"><v>10087</v></c><c r="B3" t="n"><v>2.5</v></c></row>'
         + '<row r="4"><c r="A4"><v>1E+3</v></c><c r="B4" t="b"><v>1</v></c></row>'
     )
@@ -62,11 +65,22 @@ def test_numbers_typed_as_text_stay_text_and_numbers_come_as_numbers():
 # Each row needs expat (the fast path's pattern does not know its shape); the same rows
 # must come out, in order, from a sheet the fast path reads around them.
 ODD_ROWS = [
-    ('<row r="2"><c r="A2" t="str"><f>"VD-"&amp;"24"</f><v>VD-24</v></c><c r="B2"><f>2+3</f><v>5</v></c></row>', (2, "VD-24", 5)),
-    ('<row r="3"><c r="A3" t="inlineStr"><is><r><t>VD</t></r><r><rPr><b/></rPr><t>-12</t></r></is></c><c r="B3"><v>1</v></c></row>', (3, "VD-12", 1)),
+    (
+        '<row r="2"><c r="A2" t="str"><f>"VD-"&amp;"24"</f><v>VD-24</v></c>'
+        '<c r="B2"><f>2+3</f><v>5</v></c></row>',
+        (2, "VD-24", 5),
+    ),
+    (
+        '<row r="3"><c r="A3" t="inlineStr"><is><r><t>VD</t></r><r><rPr><b/></rPr><t>-12</t></r></is></c>'
+        '<c r="B3"><v>1</v></c></row>',
+        (3, "VD-12", 1),
+    ),
     (f'<row r="4">{inline("A4", "A&amp;B &lt;1&gt;")}<c r="B4"><v>2</v></c></row>', (4, "A&B <1>", 2)),
-    (f'<row>{inline("A5", "no-refs")}<c><v>3</v></c></row>', (5, "no-refs", 3)),
-    (f'<row r="6" ht="20" customHeight="1">{inline("A6", "x")}<c r="B6" t="e"><v>#N/A</v></c></row>', (6, "x", "#N/A")),
+    (f"<row>{inline('A5', 'no-refs')}<c><v>3</v></c></row>", (5, "no-refs", 3)),
+    (
+        f'<row r="6" ht="20" customHeight="1">{inline("A6", "x")}<c r="B6" t="e"><v>#N/A</v></c></row>',
+        (6, "x", "#N/A"),
+    ),
     (f'<row r="7">{inline("A7", "")}<c r="B7"><v></v></c></row>', None),  # empty values: a blank row
     (f'<row r="8">{inline("A8", "VD-08")}<c r="B8"><v>8</v></c></row>', (8, "VD-08", 8)),
 ]
@@ -75,14 +89,20 @@ ODD_ROWS = [
 @pytest.mark.parametrize("chunk", [64 * 1024, 50])  # 50 bytes: a block of a row or two at a time
 @pytest.mark.parametrize("comment_at", [None, 0, 3])
 @pytest.mark.parametrize("prefix", ["", "x"])
-def test_rows_of_any_shape_read_the_same_by_the_fast_path_and_by_expat(monkeypatch, prefix, comment_at, chunk):
+def test_rows_of_any_shape_read_the_same_by_the_fast_path_and_by_expat(
+    monkeypatch, prefix, comment_at, chunk
+):
     monkeypatch.setattr("merchants.xlsx.sheet.CHUNK", chunk)
     xml_rows = [row for row, _ in ODD_ROWS]
     if comment_at is not None:  # a comment hands the rest of the sheet to expat
         xml_rows.insert(comment_at, "<!-- made by hand -->")
     body = HEADER + "".join(xml_rows)
     if prefix:
-        body = body.replace("<", f"<{prefix}:").replace(f"<{prefix}:/", f"</{prefix}:").replace(f"<{prefix}:!", "<!")
+        body = (
+            body.replace("<", f"<{prefix}:")
+            .replace(f"<{prefix}:/", f"</{prefix}:")
+            .replace(f"<{prefix}:!", "<!")
+        )
 
     rows = read(workbook_bytes(sheet_xml(body, prefix=prefix)))
 
@@ -93,7 +113,7 @@ def test_shared_strings_with_rich_text_and_phonetic_guides_are_read_by_expat():
     strings = (
         '<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/'
         'spreadsheetml/2006/main"><si><t>sku_code</t></si><si><t>stock</t></si>'
-        "<si><r><t>VD</t></r><r><t>-24</t></r><rPh sb=\"0\" eb=\"1\"><t>ぶい</t></rPh></si>"
+        '<si><r><t>VD</t></r><r><t>-24</t></r><rPh sb="0" eb="1"><t>ぶい</t></rPh></si>'
         '<si><t xml:space="preserve"> 抽纸 </t></si></sst>'
     )
     rows = (
@@ -154,10 +174,13 @@ BAD_FILES = {
     "a shared string index past the end": workbook_bytes(
         sheet_xml('<row r="1"><c r="A1" t="s"><v>7</v></c></row>'), shared_strings_xml(["sku_code"])
     ),
-    "a bad cell reference": workbook_bytes(sheet_xml('<row r="1"><c r="A1B"><v>1</v></c><c r="1"><v>1</v></c></row>')),
+    "a bad cell reference": workbook_bytes(
+        sheet_xml('<row r="1"><c r="A1B"><v>1</v></c><c r="1"><v>1</v></c></row>')
+    ),
     "a column past XFD": workbook_bytes(sheet_xml('<row r="1"><c r="XFE1"><v>1</v></c></row>')),
     "a zip lying about its sheet's size": _shrink_declared_size(
-        workbook_bytes(sheet_xml(HEADER + '<row r="2"><c r="A2"><v>1</v></c></row>')), b"xl/worksheets/sheet1.xml"
+        workbook_bytes(sheet_xml(HEADER + '<row r="2"><c r="A2"><v>1</v></c></row>')),
+        b"xl/worksheets/sheet1.xml",
     ),
 }
 
@@ -172,11 +195,17 @@ def test_files_that_are_not_usable_workbooks_are_refused(name):
 
 def test_a_sheet_declared_past_the_limit_is_refused_before_unpacking(monkeypatch):
     monkeypatch.setattr("merchants.xlsx.sheet.MAX_SHEET_BYTES", 10_000)
-    body = HEADER + "".join(f'<row r="{n}">{inline(f"A{n}", "VD-24")}<c r="B{n}"><v>1</v></c></row>' for n in range(2, 200))
+    body = HEADER + "".join(
+        f'<row r="{n}">{inline(f"A{n}", "VD-24")}<c r="B{n}"><v>1</v></c></row>' for n in range(2, 200)
+    )
     content = workbook_bytes(sheet_xml(body))
     opened = []
     zip_open = zipfile.ZipFile.open
-    monkeypatch.setattr(zipfile.ZipFile, "open", lambda self, name, *a, **kw: opened.append(name) or zip_open(self, name, *a, **kw))
+    monkeypatch.setattr(
+        zipfile.ZipFile,
+        "open",
+        lambda self, name, *a, **kw: opened.append(name) or zip_open(self, name, *a, **kw),
+    )
 
     with pytest.raises(StockFileTooLarge) as refused:
         read(content)

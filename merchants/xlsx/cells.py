@@ -110,7 +110,7 @@ class Rows:
             if tag == c:
                 if slot is not None and text is not None:
                     cells[slot] = cell_value(kind, text, strings)
-            elif tag == v or tag == t:
+            elif tag in (v, t):
                 collecting = False
             elif tag == row:
                 done.append((self.line, cells))

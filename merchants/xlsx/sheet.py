@@ -7,15 +7,17 @@ same file as CSV, bench/RESULTS.md).
 
 Two readers, one result:
 
-- the fast path, for a sheet in UTF-8 holding only elements and text (no comment, CDATA,
-  DOCTYPE or processing instruction past the XML declaration: checked by one more
-  unpacking pass first), which is what Excel, WPS and openpyxl write. Complete rows are cut
-  at ``</row>`` and their cells matched by a regular expression for the shapes those
-  writers use (``<c r="B2" s="1" t="s"><v>7</v></c>``, an inline string, an empty cell).
-  A row holding anything else (a formula, rich text, an escaped character, a cell without
-  its reference) is handed whole to expat, so a row is either matched cell for cell, with
-  nothing left over, or parsed by expat.
-- expat (``cells.Rows``) for the whole sheet otherwise.
+- the fast path, for what Excel, WPS and openpyxl write: a UTF-8 sheet of elements and
+  text. The unpacked bytes are cut after the last complete ``</row>``; in each such block
+  one regular expression finds every cell of the shapes those writers use
+  (``<c r="B2" s="1" t="s"><v>7</v></c>``, an inline string, ``<c r="C2" s="1"/>``), and
+  the cells are grouped into rows by their references. The block is trusted only if every
+  ``<`` in it belongs to a matched cell or a row tag (text holds no ``<``, so no markup can
+  hide): a block with anything else (a formula, rich text, an escaped character, a cell
+  without its reference) is parsed whole by expat instead.
+- expat (``cells.Rows``): for such blocks; for the rest of the sheet from a comment, CDATA
+  or processing instruction on (a ``</row>`` inside one would cut a row in two); for the
+  whole sheet when it is not UTF-8 or has a DOCTYPE (which expat then refuses).
 
 ``XlsxUnreadable`` / ``XlsxTooLarge`` (from ``package``) say why a file cannot be read.
 """

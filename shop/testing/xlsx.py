@@ -55,7 +55,7 @@ def sheet_xml(rows_xml: str, *, prefix: str = "") -> str:
     xmlns = f'xmlns:{prefix}="{MAIN}"' if prefix else f'xmlns="{MAIN}"'
     return (
         f'{DECLARATION}<{p}worksheet {xmlns}><{p}dimension ref="A1"/>'
-        f"<{p}sheetData>{rows_xml}</{p}sheetData><{p}pageMargins left=\"0.7\"/></{p}worksheet>"
+        f'<{p}sheetData>{rows_xml}</{p}sheetData><{p}pageMargins left="0.7"/></{p}worksheet>'
     )
 
 
