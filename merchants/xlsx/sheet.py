@@ -73,6 +73,21 @@ def _utf8(first: bytes) -> bool:
     return encoding is None or encoding.group(1).lower() in (b"utf-8", b"utf8")
 
 
+class _Slots(dict):
+    """Column letters (``b"AB"``) → where the cell goes in a row: its column while every
+    column is read, its place among the kept columns after ``keep`` (``None``: not kept)."""
+
+    def __init__(self, rows: Rows) -> None:
+        super().__init__()
+        self._rows = rows
+
+    def __missing__(self, letters: bytes) -> int | None:
+        column = self._rows.numbers[letters]
+        slots = self._rows.slots
+        self[letters] = slot = column if slots is None else slots.get(column)
+        return slot
+
+
 class SheetReader:
     """``rows()`` yields ``(line, cells)``: the row's number in Excel and its cells as a
     ``{column: value}`` dict (column 0 is A), or, once ``keep(columns)`` is called, a list of
@@ -90,11 +105,13 @@ class SheetReader:
         except expat.ExpatError as exc:
             raise XlsxUnreadable(f"broken XML: {exc}") from None
         self._columns: list[int] | None = None
+        self._slot_of = _Slots(self._rows)
 
     def keep(self, columns: list[int]) -> None:
         """From the next row on, only ``columns`` (0 is A), as a list in this order."""
         self._columns = list(columns)
         self._rows.slots = {column: slot for slot, column in enumerate(columns)}
+        self._slot_of = _Slots(self._rows)
 
     def close(self) -> None:
         self._sheet.close()
@@ -200,17 +217,16 @@ class SheetReader:
         if tags != block.count(b"<"):
             yield from self._block_by_expat(block, prefix)
             return
-        rows, strings, numbers = self._rows, self._rows.strings, self._rows.numbers
-        current, line, slots, cells = b"", 0, rows.slots, None
+        rows, strings = self._rows, self._rows.strings
+        current, line, slot_of, cells = b"", 0, self._slot_of, None
         for letters, number, kind, value, inline in found:
             if number != current:
                 if cells is not None:
                     rows.line = line
                     yield line, cells
-                current, line, slots = number, int(number), rows.slots
-                cells = {} if slots is None else [None] * len(slots)
-            column = numbers[letters]
-            slot = column if slots is None else slots.get(column)
+                current, line, slot_of = number, int(number), self._slot_of
+                cells = rows.new_cells()
+            slot = slot_of[letters]
             if slot is None:
                 continue
             if value:
