@@ -95,7 +95,7 @@ def test_rows_of_any_shape_read_the_same_by_the_fast_path_and_by_expat(
     monkeypatch.setattr("merchants.xlsx.sheet.CHUNK", chunk)
     xml_rows = [row for row, _ in ODD_ROWS]
     if comment_at is not None:  # a comment hands the rest of the sheet to expat
-        xml_rows.insert(comment_at, "<!-- made by hand -->")
+        xml_rows.insert(comment_at, "<!-- a row was here: </row> -->")
     body = HEADER + "".join(xml_rows)
     if prefix:
         body = (

@@ -172,6 +172,9 @@ class SheetReader:
         if opened.group(1):  # <sheetData/>: no rows
             return
         pending = pending[opened.end() :]
+        if b"<!" in pending or b"<?" in pending:
+            yield from self._rest_by_expat(pending, prefix)
+            return
         row_end = row_tags[2]
         while chunk := self._sheet.read(CHUNK):
             if b"<!" in chunk or b"<?" in chunk or (pending.endswith(b"<") and chunk[:1] in b"!?"):
