@@ -163,7 +163,8 @@ def _xlsx_rows(fileobj: IO[bytes], wanted: Sequence[Column]) -> Iterator[Row]:
         at = _columns(header, line, wanted)
         reader.keep(at)
         for line, cells in rows:
-            if _blank(cells):
+            first = cells[0]  # filled in most rows: then the row is not blank, no need to look on
+            if (first is None or (type(first) is str and not first.strip())) and _blank(cells):
                 continue
             yield (line, *cells)
     except XlsxUnreadable:
