@@ -14,6 +14,7 @@ import posixpath
 import re
 import zipfile
 from array import array
+from itertools import accumulate
 from typing import IO, Any
 from xml.parsers import expat
 
@@ -48,17 +49,22 @@ class SharedStrings:
         self._length = 0
 
     def append(self, text: str) -> None:
-        self._length = 0 if not self._pending else self._length
-        self._pending.append(text)
-        self._length += len(text)
-        self._ends.append(self._length)
-        if len(self._pending) == STRINGS_PER_PACK:
-            self._packs.append("".join(self._pending))
-            self._pending = []
+        self.extend([text])
 
     def extend(self, texts: list[str]) -> None:
-        for text in texts:
-            self.append(text)
+        at = 0
+        while at < len(texts):
+            room = STRINGS_PER_PACK - len(self._pending)
+            part = texts[at : at + room]
+            ends = accumulate(map(len, part), initial=self._length if self._pending else 0)
+            next(ends)  # the start of the first
+            self._ends.extend(ends)
+            self._length = self._ends[-1]
+            self._pending.extend(part)
+            if len(self._pending) == STRINGS_PER_PACK:
+                self._packs.append("".join(self._pending))
+                self._pending = []
+            at += room
 
     def close(self) -> None:
         if self._pending:
