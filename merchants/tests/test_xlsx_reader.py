@@ -161,7 +161,21 @@ def _shrink_declared_size(content: bytes, name: bytes) -> bytes:
         at += 4
 
 
+def _corrupt_sheet_data(content: bytes) -> bytes:
+    """Bytes flipped in the middle of the sheet's deflate stream."""
+    at = content.index(b"xl/worksheets/sheet1.xml") + 200
+    return content[:at] + bytes(b ^ 0x5A for b in content[at : at + 40]) + content[at + 40 :]
+
+
+LONG_SHEET = sheet_xml(
+    HEADER
+    + "".join(
+        f'<row r="{n}">{inline(f"A{n}", f"VD-{n}")}<c r="B{n}"><v>{n}</v></c></row>' for n in range(2, 400)
+    )
+)
+
 BAD_FILES = {
+    "a broken deflate stream": _corrupt_sheet_data(workbook_bytes(LONG_SHEET)),
     "a zip without a workbook": _archive({"readme.txt": "hello"}),
     "a workbook without a sheet": _archive({"xl/workbook.xml": '<workbook xmlns="x"><sheets/></workbook>'}),
     "broken XML in the sheet": workbook_bytes(sheet_xml(HEADER + '<row r="2"><c r="A2"><v>1</v></row>')),

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from functools import cache
 from typing import IO, Any
@@ -41,6 +42,20 @@ from .package import (
     shared_strings,
 )
 
+# what reading a damaged zip or part may raise: a bad CRC or length, a broken deflate stream,
+# an encrypted or unsupported member, broken XML, bad UTF-8, a shared string index past the end
+_BROKEN = (
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    ValueError,
+    IndexError,
+    RuntimeError,
+    NotImplementedError,
+    expat.ExpatError,
+)
 _DECLARATION = re.compile(rb"(?:\xef\xbb\xbf)?<\?xml[^>]*?\?>")
 _ENCODING = re.compile(rb"""encoding\s*=\s*["']([^"']*)["']""")
 _ROOT = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?worksheet[\s/>]")
@@ -100,10 +115,8 @@ class SheetReader:
             self._sheet_name, strings = first_sheet_and_strings(self._archive)
             self._rows = Rows(shared_strings(self._archive, strings))
             self._sheet = open_part(self._archive, self._sheet_name, MAX_SHEET_BYTES)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
-            raise XlsxUnreadable(str(exc)) from None
-        except expat.ExpatError as exc:
-            raise XlsxUnreadable(f"broken XML: {exc}") from None
+        except _BROKEN as exc:
+            raise XlsxUnreadable(f"{type(exc).__name__}: {exc}") from None
         self._columns: list[int] | None = None
         self._slot_of = _Slots(self._rows)
 
@@ -120,10 +133,8 @@ class SheetReader:
     def rows(self) -> Iterator[tuple[int, Any]]:
         try:
             yield from self._matched_rows()
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError, IndexError) as exc:
+        except _BROKEN as exc:
             raise XlsxUnreadable(f"{type(exc).__name__}: {exc}") from None
-        except expat.ExpatError as exc:
-            raise XlsxUnreadable(f"broken XML: {exc}") from None
 
     # --- expat, the whole sheet -------------------------------------------------------------
 
