@@ -10,6 +10,8 @@ from openpyxl import Workbook
 from merchants.errors import StockFileRejected, StockFileTooLarge
 from merchants.stock_files import stock_file_open
 from merchants.xlsx import SheetReader, XlsxUnreadable
+from merchants.xlsx import package as xlsx_package
+from merchants.xlsx import sheet as xlsx_sheet
 from shop.testing.xlsx import excel_workbook, shared_strings_xml, sheet_xml, workbook_bytes
 
 HEADER = (
@@ -255,3 +257,47 @@ def test_the_reader_keeps_only_the_columns_asked_for():
 def test_not_a_zip_at_all_is_unreadable():
     with pytest.raises(XlsxUnreadable):
         SheetReader(io.BytesIO(b"PK\x03\x04 not really a zip"))
+
+
+@pytest.mark.parametrize(
+    ("module", "owner", "expat_path"),
+    [
+        (xlsx_sheet, SheetReader, "_parsed_rows"),  # a long way to the first row
+        (xlsx_sheet, SheetReader, "_rest_by_expat"),  # a long row
+        (xlsx_package, xlsx_package, "_matched_shared_strings"),  # a long shared string: None
+    ],
+)
+def test_xml_longer_than_the_pending_limit_is_streamed_by_expat(monkeypatch, module, owner, expat_path):
+    long_code = "库存-" + "长" * 200  # 600 bytes
+    rows = [["sku_code", "stock"], ["VD-24", 5], [long_code, 7], ["VD-12", 0]]
+    if expat_path == "_rest_by_expat":  # inline strings: the head (about 200 bytes) fits, the row not
+        body = "".join(
+            f'<row r="{n}">{inline(f"A{n}", code)}<c r="B{n}"><v>{stock}</v></c></row>'
+            for n, (code, stock) in enumerate(rows[1:], start=2)
+        )
+        content, limit = workbook_bytes(sheet_xml(HEADER + body)), 400
+    else:
+        content, limit = excel_workbook(rows), 100
+    monkeypatch.setattr(module, "MAX_PENDING_BYTES", limit)
+    monkeypatch.setattr(xlsx_sheet, "CHUNK", 64)
+    monkeypatch.setattr(xlsx_package, "CHUNK", 64)
+    original, called = getattr(owner, expat_path), []
+
+    def spy(*args, **kwargs):
+        called.append(result := original(*args, **kwargs))
+        return result
+
+    monkeypatch.setattr(owner, expat_path, spy)
+
+    assert read(content) == [(2, "VD-24", 5), (3, long_code, 7), (4, "VD-12", 0)]
+    assert called
+    if owner is xlsx_package:
+        assert called == [None]  # the regular expression gave up: expat read them
+
+
+def test_a_cell_longer_than_excel_allows_is_refused():
+    long = "x" * 40_000
+    sheet = sheet_xml(HEADER + f'<row r="2">{inline("A2", "A&amp;" + long)}<c r="B2"><v>1</v></c></row>')
+
+    with pytest.raises(StockFileRejected):
+        read(workbook_bytes(sheet))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 from xml.parsers import expat
 
-from .package import MAIN, SharedStrings, XlsxUnreadable, xml_parser
+from .package import MAIN, MAX_CELL_CHARS, SharedStrings, XlsxUnreadable, xml_parser
 
 MAX_COLUMN = 16_384  # XFD, Excel's last column
 DIGITS = "0123456789"
@@ -123,6 +123,8 @@ class Rows:
             nonlocal text
             if collecting:
                 text += data
+                if len(text) > MAX_CELL_CHARS:
+                    raise XlsxUnreadable(f"a cell longer than {MAX_CELL_CHARS:,} characters")
 
         parser.StartElementHandler = start
         parser.EndElementHandler = end

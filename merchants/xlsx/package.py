@@ -26,6 +26,8 @@ MAX_SHEET_BYTES = 512 * 1024 * 1024  # unpacked; 200,000 rows of 30 columns fit 
 MAX_SHARED_BYTES = 64 * 1024 * 1024  # unpacked; its strings are what this reader keeps
 MAX_SMALL_PART_BYTES = 4 * 1024 * 1024  # workbook.xml and its relationships
 STRINGS_PER_PACK = 1024
+MAX_CELL_CHARS = 32_767  # Excel's own limit for a cell's text
+MAX_PENDING_BYTES = 4 * 1024 * 1024  # unpacked XML held at once waiting for an element's end
 
 _T, _SI, _RPH, _SHEET = (f"{MAIN} {tag}" for tag in ("t", "si", "rPh", "sheet"))
 
@@ -162,7 +164,10 @@ def _matched_shared_strings(part: IO[bytes]) -> SharedStrings | None:
     (every ``<`` must belong to a match), and expat reads the part instead."""
     strings = SharedStrings()
     pending = part.read(CHUNK)
-    root = _SST_ROOT.search(pending)
+    while (root := _SST_ROOT.search(pending)) is None and len(pending) < MAX_PENDING_BYTES:
+        if not (chunk := part.read(CHUNK)):
+            return None
+        pending += chunk
     if root is None or b"<!" in pending[: root.start()] or pending.startswith((b"\xff\xfe", b"\xfe\xff")):
         return None
     p = (root.group(1) + b":") if root.group(1) else b""
@@ -175,6 +180,8 @@ def _matched_shared_strings(part: IO[bytes]) -> SharedStrings | None:
         pending += chunk
         cut = pending.rfind(item_end)
         if cut < 0:
+            if len(pending) > MAX_PENDING_BYTES:
+                return None
             continue
         cut += len(item_end)
         block, pending = pending[:cut], pending[cut:]
@@ -224,6 +231,8 @@ def shared_strings(archive: zipfile.ZipFile, name: str | None) -> SharedStrings:
     def text(data: str) -> None:
         if collecting:
             parts.append(data)
+            if len(parts) > 1 and sum(map(len, parts)) > MAX_CELL_CHARS:
+                raise XlsxUnreadable(f"a shared string longer than {MAX_CELL_CHARS:,} characters")
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end

@@ -35,6 +35,7 @@ from xml.parsers import expat
 from .cells import Rows, cell_value
 from .package import (
     CHUNK,
+    MAX_PENDING_BYTES,
     MAX_SHEET_BYTES,
     XlsxUnreadable,
     first_sheet_and_strings,
@@ -171,6 +172,9 @@ class SheetReader:
                 opened = sheet_data.search(pending, root.end())
                 if opened:
                     break
+            if len(pending) > MAX_PENDING_BYTES:  # a long way to the rows: expat streams there
+                yield from self._parsed_rows(pending)
+                return
             chunk = self._sheet.read(CHUNK)
             if not chunk:
                 raise XlsxUnreadable("no sheetData in the sheet")
@@ -199,6 +203,9 @@ class SheetReader:
                 cut += len(row_end)
                 yield from self._block_rows(pending[:cut], cell_pattern, row_tags, prefix)
                 pending = pending[cut:]
+            elif len(pending) > MAX_PENDING_BYTES:  # a row that long: expat streams through it
+                yield from self._rest_by_expat(pending, prefix)
+                return
         closed = pending.find(b"</%bsheetData>" % prefix.encode())
         if closed < 0:
             raise XlsxUnreadable("the sheet ends before its rows do")
