@@ -8,7 +8,8 @@ What it does, step by step (each step prints what it did):
    SKUs whose codes appear in the "dirty" file.
 2. Writes the upload files to a temporary directory: CSV (UTF-8) of 10k, 50k and
    100k rows in shuffled code order with random stock; the same 100k as GBK CSV (what
-   Excel saves on Chinese Windows) and as XLSX; and a 100k CSV where 1 % of the rows
+   Excel saves on Chinese Windows) and as XLSX (openpyxl's, inline strings, and one as Excel
+   saves it, shared strings); and a 100k CSV where 1 % of the rows
    are bad (unknown codes, another merchant's codes, negative or non-integer stock,
    duplicates).
 3. Runs ``stock_upload_run`` — the service behind ``POST /merchant/stock-uploads`` —
@@ -91,6 +92,14 @@ def write_files(directory: Path, skus: int) -> dict[str, Path]:
         sheet.append([CODE.format(i), rng.randrange(0, 5_000)])
     path = directory / f"stock_{skus // 1000}k.xlsx"
     workbook.save(path)
+    files[path.name] = path
+
+    # the same as Excel saves it: every string in the shared strings, numbers as <v>
+    from shop.testing.xlsx import excel_workbook
+
+    rows = [["sku_code", "stock"], *([CODE.format(i), rng.randrange(0, 5_000)] for i in codes)]
+    path = directory / f"stock_{skus // 1000}k_shared_strings.xlsx"
+    path.write_bytes(excel_workbook(rows))
     files[path.name] = path
     return files
 

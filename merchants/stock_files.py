@@ -1,10 +1,10 @@
 """Reading stock files row by row: CSV (UTF-8 with or without BOM, UTF-16 with BOM, or
-GBK/GB18030 as Excel saves it on Chinese Windows) and XLSX (python-calamine, read-only;
-openpyxl only writes: templates and exports).
+GBK/GB18030 as Excel saves it on Chinese Windows) and XLSX (``xlsx_reader``: the sheet's XML
+streamed from the zip; openpyxl only writes: templates and exports).
 
 Nothing is loaded whole into Python: a CSV is decoded through ``io.TextIOWrapper`` as it
-is read (after one streaming pass that decides the encoding); an XLSX sheet is parsed by
-calamine in Rust (its cells held there, compactly) and handed over as a stream of rows. A
+is read (after one streaming pass that decides the encoding); an XLSX sheet is parsed as it
+is unpacked, no row kept past its turn (only the shared strings, packed, are held). A
 reader yields ``(line, sku_code, stock)`` with the raw cell values of the two columns;
 judging them is the upload service's job.
 
@@ -22,9 +22,17 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from .errors import StockFileBadEncoding, StockFileBadHeader, StockFileEmpty, StockFileRejected
+from .errors import (
+    StockFileBadEncoding,
+    StockFileBadHeader,
+    StockFileEmpty,
+    StockFileRejected,
+    StockFileTooLarge,
+)
+from .xlsx import SheetReader, XlsxTooLarge, XlsxUnreadable
 
 SNIFF_CHUNK = 64 * 1024
+XLSX_UNREADABLE = "The XLSX file is damaged or not really an XLSX workbook."
 CODE_HEADERS = ("sku_code", "code", "sku", "商品编码", "sku编码", "编码", "货号")
 STOCK_HEADERS = ("stock", "on_hand", "qty", "quantity", "库存", "库存数量", "数量")
 
@@ -134,38 +142,35 @@ def _chain_first(first: str, rest: io.TextIOWrapper) -> Iterator[str]:
 
 
 def _xlsx_rows(fileobj: IO[bytes], wanted: Sequence[Column]) -> Iterator[Row]:
-    """The first sheet's rows, read by calamine (Rust, read-only): about three times
-    openpyxl's speed with less memory (bench/results/catalog.md). Rows come from the sheet's
-    first row (empty ones as empty strings), so a row's place is its line in Excel; an empty
-    cell is ``""`` (the upload treats it as it treated openpyxl's ``None``), a number a
-    float (``10086.0``: the upload reads whole floats as integers)."""
-    from python_calamine import CalamineError, CalamineWorkbook
-
+    """The first sheet's rows, streamed from the zip (``xlsx_reader``): a row's line is its
+    number in Excel; an empty cell is ``None``, a whole number an ``int``, other numbers a
+    ``float`` (the upload reads whole floats as integers)."""
     try:
-        workbook = CalamineWorkbook.from_filelike(fileobj)
-    except (CalamineError, OSError, ValueError):
-        raise StockFileRejected("The XLSX file is damaged or not really an XLSX workbook.") from None
+        reader = SheetReader(fileobj)
+    except XlsxTooLarge as exc:
+        raise StockFileTooLarge(f"The XLSX file unpacks to too much data: split it ({exc}).") from None
+    except XlsxUnreadable:
+        raise StockFileRejected(XLSX_UNREADABLE) from None
     try:
-        if not workbook.sheet_names:
+        rows = reader.rows()
+        line, header = 0, None
+        for line, cells in rows:  # noqa: B007 - line is the header's after the loop
+            if cells and not _blank(list(cells.values())):
+                header = [cells.get(column) for column in range(max(cells) + 1)]
+                break
+        if header is None:
             raise StockFileEmpty()
-        try:
-            rows = enumerate(workbook.get_sheet_by_index(0).iter_rows(), start=1)
-            line, header = 0, None
-            for line, cells in rows:  # noqa: B007 - line is the header's after the loop
-                if not _blank(cells):
-                    header = list(cells)
-                    break
-            if header is None:
-                raise StockFileEmpty()
-            at = _columns(header, line, wanted)
-            for line, cells in rows:
-                if _blank(cells):
-                    continue
-                yield (line, *(cells[i] if i < len(cells) else None for i in at))
-        except CalamineError:
-            raise StockFileRejected("The XLSX file is damaged or not really an XLSX workbook.") from None
+        at = _columns(header, line, wanted)
+        reader.keep(at)
+        for line, cells in rows:
+            first = cells[0]  # filled in most rows: then the row is not blank, no need to look on
+            if (first is None or (type(first) is str and not first.strip())) and _blank(cells):
+                continue
+            yield (line, *cells)
+    except XlsxUnreadable:
+        raise StockFileRejected(XLSX_UNREADABLE) from None
     finally:
-        workbook.close()
+        reader.close()
 
 
 # --- Opening ----------------------------------------------------------------------------------
@@ -195,7 +200,7 @@ def table_file_open(fileobj: IO[bytes], filename: str, *, columns: Sequence[Colu
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         raise StockFileRejected("Old Excel .xls files are not supported: save it as .xlsx or CSV.")
     if filename.lower().endswith((".xlsx", ".xlsm")):
-        raise StockFileRejected("The XLSX file is damaged or not really an XLSX workbook.")
+        raise StockFileRejected(XLSX_UNREADABLE)
     encoding = _csv_encoding(fileobj, head)
     if b"\x00" in head and encoding not in ("utf-16",):
         raise StockFileRejected("This is not a text file: upload a CSV or XLSX file.")
