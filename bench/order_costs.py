@@ -18,7 +18,6 @@ keeps it). The counts do not depend on the machine's load: they may be recorded 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -75,7 +74,10 @@ def main() -> int:
         "--funds", choices=("profit_sharing", "platform", "both"), default="both", help="MERCHANT_FUNDS"
     )
     parser.add_argument(
-        "--settle-batch", type=int, default=0, help="0: the per-order tasks completion enqueues; N: batches of N"
+        "--settle-batch",
+        type=int,
+        default=0,
+        help="0: the per-order tasks completion enqueues; N: batches of N",
     )
     parser.add_argument("--orders-per-day", type=int, default=10_000_000)
     parser.add_argument("--peak", type=float, default=20.0)

@@ -110,7 +110,8 @@ class RedisCounter:
             return
         frame = sys._getframe(2)
         while frame is not None:
-            if frame.f_code.co_filename.endswith(SANDBOX_FILES) or "/gateways/sandbox" in frame.f_code.co_filename:
+            name = frame.f_code.co_filename
+            if name.endswith(SANDBOX_FILES) or "/gateways/sandbox" in name:
                 self.sandbox += n
                 return
             frame = frame.f_back

@@ -235,7 +235,8 @@ def _checks(orders: int, shared: bool) -> dict:
         "orders_by_status": dict(Order.objects.values_list("status").annotate(n=Count("pk"))),
         "settlements": OrderSettlement.objects.count(),
         "steps": {
-            f"{k}:{s}": n for k, s, n in FundsStep.objects.values_list("kind", "status").annotate(n=Count("pk"))
+            f"{kind}:{status}": n
+            for kind, status, n in FundsStep.objects.values_list("kind", "status").annotate(n=Count("pk"))
         },
     }
     try:

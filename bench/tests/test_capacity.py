@@ -17,7 +17,12 @@ def _counts(**values) -> dict:
 STEPS = {
     "place": _counts(statements=20, inserted=10, wal_bytes=8000, db_growth_bytes=4000, tasks={}),
     "pay callback": _counts(
-        statements=90, inserted=28, updated=24, wal_bytes=22000, wal_fpi_bytes=1000, redis_ours=2,
+        statements=90,
+        inserted=28,
+        updated=24,
+        wal_bytes=22000,
+        wal_fpi_bytes=1000,
+        redis_ours=2,
         tasks={"payments": 2},
     ),  # fmt: skip
     "settle": _counts(statements=36, deleted=2, tasks={"notifications": 2, "settlement": 4}),
@@ -38,7 +43,7 @@ def test_per_order_divides_each_step_and_sums_the_life():
 
 
 def test_per_order_refuses_no_orders():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="positive"):
         per_order(STEPS, orders=0)
 
 
