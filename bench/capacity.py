@@ -73,6 +73,13 @@ def at_scale(life: dict, *, orders_per_day: int, peak: float) -> dict:
     }
 
 
+def tables_per_month(table_bytes: dict[str, int], orders: int, *, orders_per_day: int) -> dict[str, float]:
+    """Each table's growth over ``orders`` orders, scaled to a month at ``orders_per_day``
+    (bytes a month, biggest first)."""
+    monthly = {name: size / orders * orders_per_day * MONTH_DAYS for name, size in table_bytes.items()}
+    return dict(sorted(monthly.items(), key=lambda kv: -kv[1]))
+
+
 def months_until(table_bytes_per_month: float, limit_bytes: float) -> float:
     """Months until a table growing by ``table_bytes_per_month`` reaches ``limit_bytes``."""
     if table_bytes_per_month <= 0:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import harness  # noqa: E402
-from bench.capacity import at_scale, per_order, table  # noqa: E402
+from bench.capacity import at_scale, per_order, table, tables_per_month  # noqa: E402
 
 
 def env_for(database: str, funds: str) -> dict[str, str]:
@@ -95,7 +95,15 @@ def main() -> int:
         scale = at_scale(per["whole life"], orders_per_day=opts.orders_per_day, peak=opts.peak)
         print(f"\n== {funds}: per order, {raw['orders']} orders, checks {raw['checks']}")  # noqa: T201
         print(table(per))  # noqa: T201
-        report["modes"][funds] = {"raw": raw, "per_order": per, "at_scale": scale}
+        monthly = tables_per_month(raw["table_bytes"], raw["orders"], orders_per_day=opts.orders_per_day)
+        for name, size in list(monthly.items())[:12]:
+            print(f"{name:32} {size / 1e9:8.1f} GB a month at {opts.orders_per_day:,} orders a day")  # noqa: T201
+        report["modes"][funds] = {
+            "raw": raw,
+            "per_order": per,
+            "at_scale": scale,
+            "tables_per_month": monthly,
+        }
         ok = ok and raw["checks"]["ok"] and not raw["messages_left"]
     report["load_after"] = harness.loadavg()
     text = harness.emit(report)

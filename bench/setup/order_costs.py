@@ -38,7 +38,9 @@ def run(*, orders: int, stores: int, settle_batch: int = 0) -> dict:
     meter = Meter()
     costs: dict[str, Cost] = {}
     started = time.perf_counter()
-    placed = _place(meter, costs, *_seed(orders=orders, stores=stores))
+    shops = _seed(orders=orders, stores=stores)
+    sizes = _table_sizes()
+    placed = _place(meter, costs, *shops)
     shared = settings.MERCHANT_FUNDS == "profit_sharing"
     _pay(meter, costs, placed, shared=shared)
     _drain(meter, costs, "pay tasks")
@@ -54,10 +56,26 @@ def run(*, orders: int, stores: int, settle_batch: int = 0) -> dict:
         "funds": settings.MERCHANT_FUNDS,
         "settle_batch": settle_batch,
         "steps": {name: cost.as_dict() for name, cost in costs.items()},
+        "table_bytes": _grown(sizes, _table_sizes()),
         "checks": _checks(len(placed), shared),
         "messages_left": [m.task for m in left],
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def _table_sizes() -> dict[str, int]:
+    """Each table's size with its indexes and TOAST (``pg_total_relation_size``)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname, pg_total_relation_size(relid) FROM pg_stat_user_tables")
+        return dict(cursor.fetchall())
+
+
+def _grown(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """The tables that grew, biggest growth first (bytes over the whole run)."""
+    grown = {name: size - before.get(name, 0) for name, size in after.items()}
+    return dict(sorted(((n, b) for n, b in grown.items() if b > 0), key=lambda nb: -nb[1]))
 
 
 def _seed(*, orders: int, stores: int):

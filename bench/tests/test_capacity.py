@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.capacity import COLUMNS, at_scale, months_until, per_order, table
+from bench.capacity import COLUMNS, at_scale, months_until, per_order, table, tables_per_month
 
 
 def _counts(**values) -> dict:
@@ -71,3 +71,9 @@ def test_table_has_a_row_per_step_and_a_column_per_queue():
     assert lines[0].split()[0] == "step"
     assert "tasks settlement" in lines[0]
     assert [line.split()[0] for line in lines[1:]] == ["place", "pay", "settle", "after", "whole"]
+
+
+def test_tables_per_month_scales_each_table_biggest_first():
+    monthly = tables_per_month({"orders_order": 1_000, "ledger_entry": 3_000}, 10, orders_per_day=1_000)
+    assert list(monthly) == ["ledger_entry", "orders_order"]
+    assert monthly["orders_order"] == 100 * 1_000 * 30
