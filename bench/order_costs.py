@@ -18,6 +18,7 @@ keeps it). The counts do not depend on the machine's load: they may be recorded 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from bench import harness  # noqa: E402
 from bench.capacity import at_scale, per_order, table, tables_per_month  # noqa: E402
 
 
-def env_for(database: str, funds: str) -> dict[str, str]:
+def env_for(database: str, funds: str, namespace: str) -> dict[str, str]:
     return harness.django_env(
         database,
         sandbox=True,
@@ -36,15 +37,16 @@ def env_for(database: str, funds: str) -> dict[str, str]:
         CELERY_BROKER_URL="memory://",  # published messages are counted and run in process
         CELERY_TASK_DEFAULT_QUEUE="bench-cap",
         CELERY_TASK_ALWAYS_EAGER="0",
-        SANDBOX_ECOMMERCE_NAMESPACE=f"bench-{database}",
+        SANDBOX_ECOMMERCE_NAMESPACE=namespace,
     )
 
 
 def measure(funds: str, *, orders: int, stores: int, settle_batch: int, keep: bool) -> dict:
     database = f"bench_cap_{funds}"
+    namespace = f"bench-{database}-{os.getpid()}"  # the e-commerce sandbox's state: this run's own
     harness.database_create(database)
     try:
-        env = env_for(database, funds)
+        env = env_for(database, funds, namespace)
         harness.migrate(env)
         return harness.in_django(
             env, "bench.setup.order_costs:run", orders=orders, stores=stores, settle_batch=settle_batch
@@ -52,7 +54,7 @@ def measure(funds: str, *, orders: int, stores: int, settle_batch: int, keep: bo
     finally:
         if not keep:
             harness.database_drop(database)
-            _redis_cleanup(f"bench-{database}")
+            _redis_cleanup(namespace)
 
 
 def _redis_cleanup(namespace: str) -> None:
