@@ -98,13 +98,16 @@ def main() -> int:
         print(f"\n== {funds}: per order, {raw['orders']} orders, checks {raw['checks']}")  # noqa: T201
         print(table(per))  # noqa: T201
         monthly = tables_per_month(raw["table_bytes"], raw["orders"], orders_per_day=opts.orders_per_day)
-        for name, size in list(monthly.items())[:12]:
-            print(f"{name:32} {size / 1e9:8.1f} GB a month at {opts.orders_per_day:,} orders a day")  # noqa: T201
+        live = tables_per_month(raw["table_bytes_live"], raw["orders"], orders_per_day=opts.orders_per_day)
+        print(f"GB a month at {opts.orders_per_day:,} orders a day: written (no vacuum) / live rows")  # noqa: T201
+        for name, size in list(monthly.items())[:14]:
+            print(f"{name:32} {size / 1e9:8.1f} {live.get(name, 0) / 1e9:8.1f}")  # noqa: T201
         report["modes"][funds] = {
             "raw": raw,
             "per_order": per,
             "at_scale": scale,
             "tables_per_month": monthly,
+            "tables_per_month_live": live,
         }
         ok = ok and raw["checks"]["ok"] and not raw["messages_left"]
     report["load_after"] = harness.loadavg()
