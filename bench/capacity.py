@@ -73,6 +73,34 @@ def at_scale(life: dict, *, orders_per_day: int, peak: float) -> dict:
     }
 
 
+PEAK_STEPS = ("place", "pay callback", "pay tasks")  # what a flash sale's buyers do within minutes
+
+
+def flash_peak(per: dict[str, dict], *, orders_per_day: int, peak: float, steps=PEAK_STEPS) -> dict:
+    """The write load during a flash peak: the ``steps`` of the peak's orders at ``peak`` ×
+    the average rate, plus the rest of the life (shipping to sharing, days later) of the
+    average day's orders at the average rate."""
+    rate = orders_per_day / DAY_S
+    at_peak = _sum([per[name] for name in steps if name in per])
+    later = _sum([row for name, row in per.items() if name not in (*steps, "after placing", "whole life")])
+
+    def load(key: str) -> float:
+        return at_peak[key] * rate * peak + later[key] * rate
+
+    queues = set(at_peak["tasks"]) | set(later["tasks"])
+    return {
+        "statements_per_s": load("statements"),
+        "rows_written_per_s": load("inserted") + load("updated") + load("deleted"),
+        "wal_bytes_per_s": load("wal_bytes"),
+        "wal_bytes_per_s_with_fpi": load("wal_bytes") + load("wal_fpi_bytes"),
+        "redis_per_s": load("redis_ours"),
+        "tasks_per_s": {
+            q: at_peak["tasks"].get(q, 0) * rate * peak + later["tasks"].get(q, 0) * rate
+            for q in sorted(queues)
+        },
+    }
+
+
 def tables_per_month(table_bytes: dict[str, int], orders: int, *, orders_per_day: int) -> dict[str, float]:
     """Each table's growth over ``orders`` orders, scaled to a month at ``orders_per_day``
     (bytes a month, biggest first)."""

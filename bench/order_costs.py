@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import harness  # noqa: E402
-from bench.capacity import at_scale, per_order, table, tables_per_month  # noqa: E402
+from bench.capacity import at_scale, flash_peak, per_order, table, tables_per_month  # noqa: E402
 
 
 def env_for(database: str, funds: str, namespace: str) -> dict[str, str]:
@@ -106,6 +106,7 @@ def main() -> int:
             "raw": raw,
             "per_order": per,
             "at_scale": scale,
+            "flash_peak": flash_peak(per, orders_per_day=opts.orders_per_day, peak=opts.peak),
             "tables_per_month": monthly,
             "tables_per_month_live": live,
         }

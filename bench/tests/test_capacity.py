@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.capacity import COLUMNS, at_scale, months_until, per_order, table, tables_per_month
+from bench.capacity import COLUMNS, at_scale, flash_peak, months_until, per_order, table, tables_per_month
 
 
 def _counts(**values) -> dict:
@@ -77,3 +77,12 @@ def test_tables_per_month_scales_each_table_biggest_first():
     monthly = tables_per_month({"orders_order": 1_000, "ledger_entry": 3_000}, 10, orders_per_day=1_000)
     assert list(monthly) == ["ledger_entry", "orders_order"]
     assert monthly["orders_order"] == 100 * 1_000 * 30
+
+
+def test_flash_peak_puts_placing_and_paying_at_the_peak_and_the_rest_at_the_average():
+    per = per_order(STEPS, orders=2)  # place 10 statements, pay callback 45, settle 18
+    load = flash_peak(per, orders_per_day=8_640_000, peak=20)  # 100 orders/s, peak 2,000/s
+    assert load["statements_per_s"] == (10 + 45) * 2000 + 18 * 100
+    assert load["wal_bytes_per_s"] == (4000 + 11000) * 2000
+    assert load["wal_bytes_per_s_with_fpi"] == (4000 + 11500) * 2000
+    assert load["tasks_per_s"] == {"notifications": 100, "payments": 2000, "settlement": 200}
