@@ -31,7 +31,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-SLOT = "bench_cap_wal"
+SLOT = "bench_cap_wal_{pid}"  # one per session: two benches may run side by side
 SANDBOX_FILES = ("gateways/ecommerce_sandbox.py", "gateways/sandbox.py", "gateways/sandbox_")
 INDEX_WAL_TYPES = ("INSERT_LEAF", "INSERT_POST", "SPLIT_L", "SPLIT_R")
 
@@ -152,12 +152,11 @@ class Meter:
             cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
             cursor.execute("SELECT oid FROM pg_database WHERE datname = current_database()")
             self.db_oid = cursor.fetchone()[0]
-            cursor.execute(
-                "SELECT 1 FROM pg_replication_slots WHERE slot_name = %s AND active_pid = pg_backend_pid()",
-                [SLOT],
-            )
+            cursor.execute("SELECT pg_backend_pid()")
+            slot = SLOT.format(pid=cursor.fetchone()[0])
+            cursor.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", [slot])
             if cursor.fetchone() is None:  # temporary: dropped when this session ends
-                cursor.execute("SELECT pg_create_physical_replication_slot(%s, true, true)", [SLOT])
+                cursor.execute("SELECT pg_create_physical_replication_slot(%s, true, true)", [slot])
             cursor.execute(
                 "SELECT c.relname, count(i.indexrelid) FROM pg_class c JOIN pg_namespace n ON n.oid = "
                 "c.relnamespace LEFT JOIN pg_index i ON i.indrelid = c.oid WHERE c.relkind IN ('r', 'p') "
