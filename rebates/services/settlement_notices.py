@@ -24,6 +24,7 @@ from django.db.models import F, Sum
 from groupstore.models import Membership
 from rebates.models import Accrual, OrderSettlement, RedEnvelope
 from shop.money import fen_display
+from shop.notifications.models import Notification
 from shop.notifications.services import notification_send
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -68,31 +69,55 @@ def _rebates_settled(order_ids: list[int]) -> int:
 
 
 def _envelopes_waiting(order_ids: list[int]) -> int:
+    """One nudge per member, store and day: the run's envelopes are taken per store and day
+    (the latest funded names them all), and the members already told that day are read in
+    chunks of ``CHUNK`` by their dedupe keys — so a store's later runs that day cost a few
+    reads, not a notice attempt per member per envelope (72 statements an order at 50
+    members a store, 222 at 200, bench/order_costs.py)."""
+    latest: dict[tuple[int, str], RedEnvelope] = {}
+    envelopes = RedEnvelope.objects.filter(order_id__in=order_ids, status=RedEnvelope.Status.OPEN)
+    for envelope in envelopes.select_related("store").order_by("funded_at", "pk"):
+        latest[(envelope.store_id, envelope.funded_at.astimezone(SHANGHAI).date().isoformat())] = envelope
     sent = 0
-    envelopes = (
-        RedEnvelope.objects.filter(order_id__in=order_ids, status=RedEnvelope.Status.OPEN)
-        .select_related("store")
-        .order_by("pk")
-    )
-    for envelope in envelopes:
-        day = envelope.funded_at.astimezone(SHANGHAI).date().isoformat()
+    for (store_id, day), envelope in latest.items():
         members = (
-            Membership.objects.filter(store_id=envelope.store_id, joined_at__lt=envelope.funded_at)
+            Membership.objects.filter(store_id=store_id, joined_at__lt=envelope.funded_at)
             .order_by("pk")
             .values_list("user_id", flat=True)
         )
-        for user_id in members.iterator(chunk_size=500):
-            notification_send(
-                recipient_id=user_id,
-                kind="envelope_waiting",
-                title="群红包待领取",
-                body=f"{envelope.store.name} 有红包待领取",
-                data={
-                    "store_id": envelope.store_id,
-                    "store_name": envelope.store.name,
-                    "envelope_id": envelope.pk,
-                },
-                dedupe_key=f"envelope-waiting:{envelope.store_id}:{user_id}:{day}",
-            )
-            sent += 1
+        chunk: list[int] = []
+        for user_id in members.iterator(chunk_size=CHUNK):
+            chunk.append(user_id)
+            if len(chunk) == CHUNK:
+                sent += _tell_members(envelope, day, chunk)
+                chunk = []
+        sent += _tell_members(envelope, day, chunk)
+    return sent
+
+
+CHUNK = 500
+
+
+def _tell_members(envelope: RedEnvelope, day: str, user_ids: list[int]) -> int:
+    if not user_ids:
+        return 0
+    keys = {user_id: f"envelope-waiting:{envelope.store_id}:{user_id}:{day}" for user_id in user_ids}
+    told = set(Notification.objects.filter(dedupe_key__in=keys.values()).values_list("dedupe_key", flat=True))
+    sent = 0
+    for user_id, key in keys.items():
+        if key in told:
+            continue
+        notification_send(
+            recipient_id=user_id,
+            kind="envelope_waiting",
+            title="群红包待领取",
+            body=f"{envelope.store.name} 有红包待领取",
+            data={
+                "store_id": envelope.store_id,
+                "store_name": envelope.store.name,
+                "envelope_id": envelope.pk,
+            },
+            dedupe_key=key,
+        )
+        sent += 1
     return sent
