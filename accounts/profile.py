@@ -3,16 +3,22 @@
 ``accounts`` sits low in the stack and cannot import ``merchants`` or ``groupstore``;
 they register their fields here in ``AppConfig.ready()`` (``merchant_id``, ``is_leader``).
 Each field is an SQL expression over the user's row (``OuterRef("pk")``: a subquery or an
-``EXISTS``), so ``/me`` reads all of them in one query however many apps contribute.
+``EXISTS``), so ``/me`` reads all of them in one query however many apps contribute. The
+query is compiled once per process and run as a prepared statement (``shop.db.execute``):
+compiling it took the ORM longer than PostgreSQL took to answer it (bench/RESULTS.md, the
+authenticated floor).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
+from django.db import connection
 from django.db.models import Expression
 
+from shop.db import execute
 from shop.registry import Registry
 
 from .models import User
@@ -25,6 +31,27 @@ def register_me_field(*, name: str, expression: Callable[[], Expression]) -> Non
     ME_FIELDS.register(name, expression)
 
 
+# A user id no row has: where the asker's id goes in the compiled statement's parameters.
+_ASKER = -7_316_402_559
+
+
+@cache
+def _me_statement(names: tuple[str, ...]) -> tuple[str, tuple, int]:
+    """The SQL of the fields ``names`` for one user, its parameters and the asker's place."""
+    fields = {name: ME_FIELDS.get(name)() for name in names}
+    query = User.objects.filter(pk=_ASKER).annotate(**fields).values_list(*names).query
+    sql, params = query.sql_with_params()
+    (at,) = (i for i, param in enumerate(params) if param == _ASKER)
+    return sql, tuple(params), at
+
+
 def me_fields(user) -> dict[str, Any]:
-    fields = {name: build() for name, build in ME_FIELDS.items()}
-    return User.objects.filter(pk=user.pk).values(**fields).first() or dict.fromkeys(fields)
+    """Every contributed field of ``user``, as the database gives it (ints, booleans)."""
+    names = tuple(ME_FIELDS.names())
+    if not names:
+        return {}
+    sql, params, at = _me_statement(names)
+    with connection.cursor() as cursor:
+        execute(cursor, sql, [*params[:at], user.pk, *params[at + 1 :]])
+        row = cursor.fetchone()
+    return dict(zip(names, row, strict=True)) if row else dict.fromkeys(names)

@@ -96,4 +96,5 @@ class FlashSoldOutMiddleware:
                 except FlashSoldOut as exc:
                     request.metrics_view = METRICS_VIEW
                     return JsonResponse(error_body(exc.code, exc.message), status=exc.http_status)
+                request.flash_mark_read = True  # no mark: the view need not read it again
         return self.get_response(request)

@@ -162,3 +162,25 @@ def test_another_stores_buyers_and_other_skus_are_not_answered_from_the_mark(
     assert len(queries) >= 2
     assert_error(theirs, 409, "flash_sold_out")  # from the offer row, by the view
     assert ordinary.status_code == 403  # not a member of the store: the view's answer
+
+
+def test_a_buyer_the_mark_does_not_answer_has_it_read_once(settings, make_client, monkeypatch):
+    from orders.api import flash_early, views
+
+    reads = []
+
+    def counted(**basket):
+        reads.append(basket)
+
+    monkeypatch.setattr(flash_early, "flash_sold_out_early", counted)
+    monkeypatch.setattr(views, "flash_sold_out_early", counted)
+    unlock_flash(settings)
+    store, _, (a, b) = make_store(members=2)
+    sku = SkuFactory(on_hand=5)
+    flash_offer(sku=sku, quantity=3, per_user_limit=1)
+
+    plain = make_client(a).post(ORDERS, _body(store, sku), format="json")
+    keyed = make_client(b).post(ORDERS, _body(store, sku), format="json", HTTP_IDEMPOTENCY_KEY="k-2")
+
+    assert plain.status_code == keyed.status_code == 201
+    assert reads == [{"store_id": store.pk, "sku_id": sku.pk}] * 2  # once each: middleware, then view
