@@ -18,7 +18,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Expression
 
-from shop.db import execute
+from shop.db import CompiledQuery, compiled_query, run_compiled
 from shop.registry import Registry
 
 from .models import User
@@ -31,18 +31,16 @@ def register_me_field(*, name: str, expression: Callable[[], Expression]) -> Non
     ME_FIELDS.register(name, expression)
 
 
-# A user id no row has: where the asker's id goes in the compiled statement's parameters.
+# A user id no row has: where the asker's id goes in the compiled statement.
 _ASKER = -7_316_402_559
 
 
 @cache
-def _me_statement(names: tuple[str, ...]) -> tuple[str, tuple, int]:
-    """The SQL of the fields ``names`` for one user, its parameters and the asker's place."""
+def _me_statement(names: tuple[str, ...]) -> CompiledQuery:
     fields = {name: ME_FIELDS.get(name)() for name in names}
-    query = User.objects.filter(pk=_ASKER).annotate(**fields).values_list(*names).query
-    sql, params = query.sql_with_params()
-    (at,) = (i for i, param in enumerate(params) if param == _ASKER)
-    return sql, tuple(params), at
+    return compiled_query(
+        User.objects.filter(pk=_ASKER).annotate(**fields).values_list(*names), slots=(_ASKER,)
+    )
 
 
 def me_fields(user) -> dict[str, Any]:
@@ -50,8 +48,7 @@ def me_fields(user) -> dict[str, Any]:
     names = tuple(ME_FIELDS.names())
     if not names:
         return {}
-    sql, params, at = _me_statement(names)
     with connection.cursor() as cursor:
-        execute(cursor, sql, [*params[:at], user.pk, *params[at + 1 :]])
+        run_compiled(cursor, _me_statement(names), [user.pk])
         row = cursor.fetchone()
     return dict(zip(names, row, strict=True)) if row else dict.fromkeys(names)

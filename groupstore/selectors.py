@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from django.conf import settings
 from django.db.models import Exists, F, Min, OuterRef, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from products.models import Product
+from shop.db import CompiledQuery, compiled_query, read_connection, run_compiled
 
 from .errors import NotALeader, NotStoreMember, NotStoreOwner, PickupPointNotFound, StoreNotFound
 from .models import Leader, Membership, PickupPoint, ShareReward, Store, StoreStats, VenueSelection
@@ -40,12 +42,31 @@ def _store_figures_for_owner(*, store_id: int, user, fields: tuple[str, ...]) ->
     The owner's path is one primary-key query: the stats row joined to its store (cheap
     to plan and to run, whatever the number of orders or members); only a refusal looks
     further, to tell a member from a stranger. ``values()``: no model instances."""
-    row = StoreStats.objects.filter(store_id=store_id).values("store__owner_id", *fields).first()
+    row = _figures_row(store_id=store_id, fields=fields)
     if row is not None and row["store__owner_id"] == user.pk:
         return row
     if row is not None and Membership.objects.filter(store_id=store_id, user=user).exists():
         raise NotStoreOwner()
     raise StoreNotFound()
+
+
+# A store id no row has: where the asked store's id goes in the compiled statements.
+_STORE = -7_316_402_561
+
+
+@cache
+def _figures_statement(fields: tuple[str, ...]) -> CompiledQuery:
+    query = StoreStats.objects.filter(store_id=_STORE).values_list("store__owner_id", *fields)
+    return compiled_query(query, slots=(_STORE,))
+
+
+def _figures_row(*, store_id: int, fields: tuple[str, ...]) -> dict | None:
+    """The stats row's ``fields`` and its store's owner: the ORM's query, compiled once and
+    prepared (compiling it cost more than answering it: bench/RESULTS.md)."""
+    with read_connection(StoreStats).cursor() as cursor:
+        run_compiled(cursor, _figures_statement(fields), [store_id])
+        row = cursor.fetchone()
+    return None if row is None else dict(zip(("store__owner_id", *fields), row, strict=True))
 
 
 def store_require_buyer_membership(*, store_id: int, user) -> Store:
@@ -125,6 +146,40 @@ def member_list_for_owner(*, store_id: int, ordering: str = "-saved_fen") -> Que
         .order_by(*MEMBER_ORDERINGS.get(ordering, MEMBER_ORDERINGS["-saved_fen"]))
         .values("user_id", "joined_at", "orders_count", "paid_fen", "saved_fen", nickname=F("user__nickname"))
     )
+
+
+_MEMBER_COLUMNS = ("user_id", "joined_at", "orders_count", "paid_fen", "saved_fen", "nickname")
+
+
+@cache
+def _member_page_statement(ordering: str) -> CompiledQuery:
+    query = member_list_for_owner(store_id=_STORE, ordering=ordering).values_list(
+        "user_id", "joined_at", "orders_count", "paid_fen", "saved_fen", "user__nickname"
+    )
+    return compiled_query(query, slots=(_STORE,), suffix=" LIMIT %s OFFSET %s")
+
+
+class MemberRows:
+    """``member_list_for_owner``'s rows as a paginator slices them (``rows[a:b]``): each page
+    one prepared statement of the same SQL (the ORM compiled it once), dicts of the same keys."""
+
+    def __init__(self, *, store_id: int, ordering: str) -> None:
+        self.store_id = store_id
+        self.ordering = ordering if ordering in MEMBER_ORDERINGS else "-saved_fen"
+
+    def __getitem__(self, page: slice) -> list[dict]:
+        start, stop = page.start or 0, page.stop
+        with read_connection(Membership).cursor() as cursor:
+            run_compiled(
+                cursor, _member_page_statement(self.ordering), [self.store_id], extra=[stop - start, start]
+            )
+            return [dict(zip(_MEMBER_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+
+
+def member_rows_for_owner(*, store_id: int, ordering: str = "-saved_fen") -> MemberRows:
+    """The members page's rows (``member_list_for_owner``'s), for the paginator: owner only
+    is the caller's check (``store_members_count_for_owner`` first)."""
+    return MemberRows(store_id=store_id, ordering=ordering)
 
 
 def savings_for_user(*, user) -> dict:

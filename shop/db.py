@@ -34,6 +34,7 @@ import io
 import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
@@ -85,8 +86,9 @@ def _prepared_forms(sql: str) -> tuple[str, str, str]:
 
 
 def execute(cursor, sql: str, params: Sequence) -> None:
-    """``cursor.execute(sql, params)``, as a prepared statement on PostgreSQL (see above)."""
-    db = connections[DEFAULT_DB_ALIAS]
+    """``cursor.execute(sql, params)``, as a prepared statement on PostgreSQL (see above), on
+    the cursor's own connection (the primary's, or a replica's: ``read_connection``)."""
+    db = getattr(cursor, "db", None) or connections[DEFAULT_DB_ALIAS]
     if db.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
         cursor.execute(sql, params)
         return
@@ -96,6 +98,40 @@ def execute(cursor, sql: str, params: Sequence) -> None:
         cursor.execute(prepare)
         prepared.add(name)
     cursor.execute(run, params)
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    """An ORM query compiled once, to be run again and again as a prepared statement with
+    other values: ``compiled_query`` made it from a queryset holding stand-in values
+    (``slots``), ``run_compiled`` puts the real ones in their places. For the hottest reads,
+    where compiling the query cost the ORM more than PostgreSQL spent answering it (``/me``,
+    the owner's figures and member pages); the SQL stays the ORM's."""
+
+    sql: str
+    params: tuple
+    places: tuple[int, ...]
+
+
+def compiled_query(queryset, *, slots: Sequence, suffix: str = "") -> CompiledQuery:
+    """``queryset``'s SQL (plus ``suffix``, e.g. ``" LIMIT %s OFFSET %s"``, whose values come
+    last) and where each stand-in of ``slots`` sits among its parameters (once each)."""
+    sql, params = queryset.query.sql_with_params()
+    places = []
+    for slot in slots:
+        found = [i for i, param in enumerate(params) if param == slot]
+        if len(found) != 1:
+            raise ValueError(f"the stand-in {slot!r} is {len(found)} times in the query's parameters")
+        places.append(found[0])
+    return CompiledQuery(sql=sql + suffix, params=tuple(params), places=tuple(places))
+
+
+def run_compiled(cursor, query: CompiledQuery, values: Sequence, extra: Sequence = ()) -> None:
+    """Run ``query`` with ``values`` in its slots' places and ``extra`` for its suffix."""
+    params = list(query.params)
+    for place, value in zip(query.places, values, strict=True):
+        params[place] = value
+    execute(cursor, query.sql, [*params, *extra])
 
 
 @cache

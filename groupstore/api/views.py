@@ -15,7 +15,7 @@ from groupstore.models import Membership
 from groupstore.selectors import (
     MEMBER_ORDERINGS,
     leader_get_for_user,
-    member_list_for_owner,
+    member_rows_for_owner,
     pickup_point_of_leader,
     savings_for_user,
     store_dashboard_for_owner,
@@ -303,7 +303,7 @@ class StoreMemberListApi(ListAPIView):
         filters.is_valid(raise_exception=True)
         store_id = self.kwargs["store_id"]
         self.known_count = store_members_count_for_owner(store_id=store_id, user=self.request.user)
-        return member_list_for_owner(store_id=store_id, ordering=filters.validated_data["ordering"])
+        return member_rows_for_owner(store_id=store_id, ordering=filters.validated_data["ordering"])
 
     _joined_at = serializers.DateTimeField()
 
