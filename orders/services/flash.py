@@ -25,7 +25,10 @@ of them must be told "sold out". The database stays the truth:
   and before any database read (``orders/api/flash_early.py``: even before the token's).
   A mark is wiped when units come back (every gate give-back) and when ops resync the
   gate; a new or changed offer, a store that loses its flash unlock, is seen within
-  ``SOLD_OUT_MARK_S`` at the latest.
+  ``SOLD_OUT_MARK_S`` at the latest. Each web process answers from its own copy of the
+  marks, read again every ``MARKS_COPY_S`` (``_marks``): a checkout with no sale sold out
+  costs no Redis call for it, a sold-out answer none either, and a wiped mark is seen by
+  the other processes within ``MARKS_COPY_S``.
 - The gate is only a filter: it is seeded lazily from the database
   (``quantity - sold_count``) and expires after the offer ends; without Redis
   (``FLASH_GATE`` off, the embedded default) or when Redis fails, checkout goes
@@ -78,6 +81,7 @@ return 1
 """
 
 SOLD_OUT_MARK_S = 5  # how long "sold out" is answered from the mark before the truth is read again
+MARKS_COPY_S = 0.2  # how long a process answers from its copy of the marks before reading them again
 
 _client = None
 _scripts: dict[str, object] = {}
@@ -109,6 +113,47 @@ def _mark_key(sku_id: int) -> str:
     return f"flash:{settings.DATABASES['default']['NAME']}:sold-out:{sku_id}"
 
 
+def _marked_skus_key() -> str:
+    """The SKUs with a mark, scored by the mark's deadline: what a process's copy reads."""
+    return f"flash:{settings.DATABASES['default']['NAME']}:sold-out-skus"
+
+
+# Each process's copy of the marks: {index key: (read at, {sku_id: {store_id: mark}})}.
+_copies: dict[str, tuple[float, dict[int, dict[bytes, bytes]]]] = {}
+
+
+def _marks() -> dict[int, dict[bytes, bytes]]:
+    """Every live mark, as this process last read them: again from Redis (one pipeline, a
+    second one when there are marks) once the copy is ``MARKS_COPY_S`` old. With no flash
+    sale sold out, a checkout's look costs no Redis call at all, and in a sold-out crowd the
+    answer costs none either. Staler than Redis by ``MARKS_COPY_S`` at most; this process's
+    own marks and give-backs change its copy at once."""
+    key, now = _marked_skus_key(), time.time()
+    read_at, marks = _copies.get(key, (0.0, {}))
+    if 0 <= now - read_at < MARKS_COPY_S:
+        return marks
+    client = _redis()
+    pipe = client.pipeline(transaction=False)
+    pipe.zremrangebyscore(key, "-inf", now)
+    pipe.zrange(key, 0, -1)
+    skus = [int(sku) for sku in pipe.execute()[1]]
+    marks = {}
+    if skus:
+        pipe = client.pipeline(transaction=False)
+        for sku in skus:
+            pipe.hgetall(_mark_key(sku))
+        marks = {sku: found for sku, found in zip(skus, pipe.execute(), strict=True) if found}
+    _copies[key] = (now, marks)
+    return marks
+
+
+def _copy_forget(sku_id: int) -> None:
+    """Units came back, or ops resynced: this process's copy drops the SKU's marks now."""
+    copy = _copies.get(_marked_skus_key())
+    if copy is not None:
+        copy[1].pop(sku_id, None)
+
+
 def _sold_out_mark(*, offer: FlashOffer, store_id: int, read_at: datetime | None = None) -> None:
     """Remember that this store's buyers of the offer's SKU are told ``flash_sold_out``: for
     ``SOLD_OUT_MARK_S`` counted from when "no unit left" was read (``read_at``, else now),
@@ -120,26 +165,32 @@ def _sold_out_mark(*, offer: FlashOffer, store_id: int, read_at: datetime | None
     read = read_at.timestamp() if read_at is not None else time.time()
     deadline = min(read + SOLD_OUT_MARK_S, offer.ends_at.timestamp())
     try:
+        mark = f"{offer.pk}:{deadline}"
         pipe = client.pipeline(transaction=False)
-        pipe.hset(_mark_key(offer.sku_id), str(store_id), f"{offer.pk}:{deadline}")
+        pipe.hset(_mark_key(offer.sku_id), str(store_id), mark)
         pipe.expire(_mark_key(offer.sku_id), SOLD_OUT_MARK_S + 1)
+        pipe.zadd(_marked_skus_key(), {str(offer.sku_id): deadline}, gt=True)
         pipe.execute()
     except Exception:  # noqa: BLE001 - without a mark the next buyer takes the full path
         logger.warning("flash sold-out mark not written for offer %s", offer.pk, exc_info=True)
+        return
+    copy = _copies.get(_marked_skus_key())
+    if copy is not None:  # this process knows at once; the others within MARKS_COPY_S
+        copy[1].setdefault(offer.sku_id, {})[str(store_id).encode()] = mark.encode()
 
 
 def flash_sold_out_early(*, store_id: int, sku_id: int) -> None:
     """Raise ``FlashSoldOut`` when a buyer of this store was told, within the last
-    ``SOLD_OUT_MARK_S``, that the SKU's live offer had no unit left. One Redis read, no
-    database read: the crowd after a sell-out is answered at the cost of its token check.
-    Silent when there is no mark (or no Redis): the full checkout answers."""
-    client = _redis()
-    if client is None:
+    ``SOLD_OUT_MARK_S``, that the SKU's live offer had no unit left. Read from this
+    process's copy of the marks (``_marks``): no database read, and a Redis read only when
+    the copy is renewed. Silent when there is no mark (or no Redis): the full checkout
+    answers, and it is correct on its own."""
+    if _redis() is None:
         return
     try:
-        mark = client.hget(_mark_key(sku_id), str(store_id))
+        mark = _marks().get(sku_id, {}).get(str(store_id).encode())
     except Exception:  # noqa: BLE001 - the full path is correct on its own
-        logger.warning("flash sold-out mark unreadable for SKU %s", sku_id, exc_info=True)
+        logger.warning("flash sold-out marks unreadable", exc_info=True)
         return
     if mark is None:
         return
@@ -235,6 +286,7 @@ def flash_gate_give_back(offer: FlashOffer, buyer_id: int, qty: int) -> None:
         _scripts["give_back"](keys=[*_keys(offer), _mark_key(offer.sku_id)], args=[buyer_id, qty])
     except Exception:  # noqa: BLE001 - a lost give-back only undersells until a resync
         logger.warning("flash gate give-back failed for offer %s", offer.pk, exc_info=True)
+    _copy_forget(offer.sku_id)
 
 
 def flash_gate_reset(*, offer_id: int) -> None:
@@ -243,6 +295,7 @@ def flash_gate_reset(*, offer_id: int) -> None:
     offer = FlashOffer.objects.filter(pk=offer_id).first()
     if client is not None and offer is not None:
         client.delete(*_keys(offer), _mark_key(offer.sku_id))
+        _copy_forget(offer.sku_id)
 
 
 def _buyer_count_add(*, offer: FlashOffer, buyer_id: int, qty: int) -> bool:

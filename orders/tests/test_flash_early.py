@@ -184,3 +184,30 @@ def test_a_buyer_the_mark_does_not_answer_has_it_read_once(settings, make_client
 
     assert plain.status_code == keyed.status_code == 201
     assert reads == [{"store_id": store.pk, "sku_id": sku.pk}] * 2  # once each: middleware, then view
+
+
+def test_each_process_answers_from_its_copy_of_the_marks_renewed_every_moment(marked, monkeypatch):
+    """Another process's mark is seen, and its wipe too, once this copy is MARKS_COPY_S old;
+    no Redis call in between (orders/services/flash.py, ``_marks``)."""
+    from orders.errors import FlashSoldOut
+    from orders.services import flash
+
+    store, sku, _ = marked
+    client, clock = flash._redis(), [flash.time.time()]
+    monkeypatch.setattr(flash.time, "time", lambda: clock[0])
+    with pytest.raises(FlashSoldOut):
+        flash.flash_sold_out_early(store_id=store.pk, sku_id=sku.pk)  # this process's own mark
+
+    client.delete(flash._mark_key(sku.pk))  # wiped by another process (a give-back there)
+    with pytest.raises(FlashSoldOut):
+        flash.flash_sold_out_early(store_id=store.pk, sku_id=sku.pk)  # the copy is fresh
+    clock[0] += flash.MARKS_COPY_S
+    flash.flash_sold_out_early(store_id=store.pk, sku_id=sku.pk)  # read again: gone
+
+    other = SkuFactory(on_hand=1)
+    client.hset(flash._mark_key(other.pk), str(store.pk), f"1:{clock[0] + 3}")  # another's mark
+    client.zadd(flash._marked_skus_key(), {str(other.pk): clock[0] + 3})
+    flash.flash_sold_out_early(store_id=store.pk, sku_id=other.pk)  # not in this copy yet
+    clock[0] += flash.MARKS_COPY_S
+    with pytest.raises(FlashSoldOut):
+        flash.flash_sold_out_early(store_id=store.pk, sku_id=other.pk)
