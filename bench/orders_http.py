@@ -246,7 +246,7 @@ def figures(args: argparse.Namespace, results: dict, db: dict) -> dict:
         "invariants": invariants,
         "targets": {
             "orders >= 0.5 x buy": ratios["orders"] >= 0.5,
-            "flash >= 1.0 x buy (median of the trials)": ratios["flash_median"] >= 1.0,
+            "flash >= 1.5 x buy (median of the trials; issue 18)": ratios["flash_median"] >= 1.5,
         },
     }
 
