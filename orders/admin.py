@@ -29,7 +29,7 @@ from .services.after_sales import after_sale_arbitrate
 from .services.coupons import coupon_void
 from .services.flash import flash_gate_reset
 from .services.flash_offers import flash_offer_ops_save, flash_offer_overlaps, flash_offer_review
-from .services.refunds import order_refund_full
+from .services.refunds import order_lock_for_refund, order_refund_full
 from .services.sweepers import teams_expire_due
 from .services.teams import team_fail
 
@@ -117,8 +117,9 @@ class OrderAdmin(admin.ModelAdmin):
         for order in queryset.order_by("pk"):
             try:
                 with audit_decision(request, order, details={"paid_fen": order.paid_fen}) as decision:
-                    if Refund.objects.filter(key=f"order:{order.pk}:refund-full").exists() or (
-                        Order.objects.filter(pk=order.pk, status=Order.Status.REFUNDED).exists()
+                    locked = order_lock_for_refund(order.pk)  # the locks the service takes, in its order
+                    if locked.status == Order.Status.REFUNDED or (
+                        Refund.objects.filter(key=f"order:{order.pk}:refund-full").exists()
                     ):
                         decision.skip()  # refunded already: the service would leave it as it is
                         continue

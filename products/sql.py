@@ -175,9 +175,11 @@ def product_list_page(
         params.append(category_id)
     with read_connection(Product).cursor() as cursor:  # a replica's, where the view may read one
         cursor.execute(
+            # the count as a scalar subquery: one row even without its count row (a restore
+            # with triggers off), so the page still lists what is on sale
             "SELECT c.n, p.* FROM "  # noqa: S608
-            f"(SELECT {column(OnSaleCount, 'products')} AS n FROM {table(OnSaleCount)} "
-            f"WHERE {column(OnSaleCount, 'category_id')} = %s) AS c "
+            f"(SELECT COALESCE((SELECT {column(OnSaleCount, 'products')} FROM {table(OnSaleCount)} "
+            f"WHERE {column(OnSaleCount, 'category_id')} = %s), 0) AS n) AS c "
             "LEFT JOIN LATERAL (SELECT id, title, category_id, images, min_price_fen, sales_count "
             f"FROM {table(Product)} WHERE {where} ORDER BY {SEARCH_ORDER[ordering]} "
             "LIMIT %s OFFSET %s) AS p ON true",

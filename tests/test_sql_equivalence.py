@@ -249,6 +249,12 @@ def _product_list_page(data):
             (p.pk, p.title, p.category_id, p.images, p.min_price_fen, p.sales_count) for p in page
         ]
     assert count == 0
+    OnSaleCount.objects.filter(category_id=category_id).delete()  # a restore with triggers off
+    count, rows = products.sql.product_list_page(
+        category_id=category_id, ordering="-sales", offset=0, limit=2
+    )
+    page = Product.objects.filter(status=Product.Status.ON_SALE, category_id=category_id)
+    assert (count, [row[0] for row in rows]) == (0, [p.pk for p in page.order_by(*ORDERINGS["-sales"])[:2]])
 
 
 @case("products.sql.sku_ids_by_code")

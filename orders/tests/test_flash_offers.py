@@ -275,9 +275,11 @@ def test_ops_approve_and_reject_with_a_reason_in_admin(admin_client, seller):
     approved = admin_client.post(
         "/admin/orders/flashoffer/", {"action": "approve", ACTION_CHECKBOX_NAME: [good.pk]}
     )
+    entries = AuditEntry.objects.count()
     again = admin_client.post(
         "/admin/orders/flashoffer/", {"action": "approve", ACTION_CHECKBOX_NAME: [good.pk]}
     )
+    assert AuditEntry.objects.count() == entries  # approving it again decides nothing
     asked = admin_client.post(
         "/admin/orders/flashoffer/", {"action": "reject", ACTION_CHECKBOX_NAME: [bad.pk]}
     )

@@ -46,8 +46,9 @@ if HTTPS:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
     SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    # The proxy asks /healthz over plain HTTP from inside; it must not be redirected.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    # Asked over plain HTTP from inside (the proxy's health check, Prometheus on loopback):
+    # never redirected to an HTTPS that gunicorn does not speak.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 
 # --- Sandbox switch (docs/design.md "Sandbox switch") -----------------------------------
 # One switch for every sandbox path: sandbox login codes, the sandbox payment gateway

@@ -40,3 +40,32 @@ def test_https_on_leaves_no_cookie_hsts_or_redirect_warning():
 
 def test_https_off_is_warned_about():
     assert _deploy_check(HTTPS="0") >= HTTPS_WARNINGS
+
+
+def test_https_redirects_plain_http_but_not_the_health_check_or_the_metrics_scrape():
+    """Both are asked over plain HTTP from inside (the proxy, Prometheus on loopback)."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "shop.settings.base",
+        "DEBUG": "0",
+        "SANDBOX": "0",
+        "SECRET_KEY": "k" * 50,
+        "HTTPS": "1",
+    }
+    code = (
+        "from django.test import Client; c = Client(); "
+        "print(*(c.get(p).status_code for p in ('/api/v1/products', '/healthz', '/metrics')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    api, health, metrics = (int(word) for word in done.stdout.split()[-3:])
+
+    assert api == 301
+    assert health != 301
+    assert metrics != 301
