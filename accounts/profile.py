@@ -18,7 +18,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Expression
 
-from shop.db import CompiledQuery, compiled_query, run_compiled
+from shop.db import STAND_IN, CompiledQuery, compiled_query, run_compiled
 from shop.registry import Registry
 
 from .models import User
@@ -31,16 +31,10 @@ def register_me_field(*, name: str, expression: Callable[[], Expression]) -> Non
     ME_FIELDS.register(name, expression)
 
 
-# A user id no row has: where the asker's id goes in the compiled statement.
-_ASKER = -7_316_402_559
-
-
 @cache
 def _me_statement(names: tuple[str, ...]) -> CompiledQuery:
     fields = {name: ME_FIELDS.get(name)() for name in names}
-    return compiled_query(
-        User.objects.filter(pk=_ASKER).annotate(**fields).values_list(*names), slots=(_ASKER,)
-    )
+    return compiled_query(User.objects.filter(pk=STAND_IN).annotate(**fields).values_list(*names))
 
 
 def me_fields(user) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from django.db.models import Exists, F, Min, OuterRef, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from products.models import Product
-from shop.db import CompiledQuery, compiled_query, read_connection, run_compiled
+from shop.db import STAND_IN, CompiledQuery, compiled_query, read_connection, run_compiled
 
 from .errors import NotALeader, NotStoreMember, NotStoreOwner, PickupPointNotFound, StoreNotFound
 from .models import Leader, Membership, PickupPoint, ShareReward, Store, StoreStats, VenueSelection
@@ -50,14 +50,10 @@ def _store_figures_for_owner(*, store_id: int, user, fields: tuple[str, ...]) ->
     raise StoreNotFound()
 
 
-# A store id no row has: where the asked store's id goes in the compiled statements.
-_STORE = -7_316_402_561
-
-
 @cache
 def _figures_statement(fields: tuple[str, ...]) -> CompiledQuery:
-    query = StoreStats.objects.filter(store_id=_STORE).values_list("store__owner_id", *fields)
-    return compiled_query(query, slots=(_STORE,))
+    query = StoreStats.objects.filter(store_id=STAND_IN).values_list("store__owner_id", *fields)
+    return compiled_query(query)
 
 
 def _figures_row(*, store_id: int, fields: tuple[str, ...]) -> dict | None:
@@ -153,10 +149,10 @@ _MEMBER_COLUMNS = ("user_id", "joined_at", "orders_count", "paid_fen", "saved_fe
 
 @cache
 def _member_page_statement(ordering: str) -> CompiledQuery:
-    query = member_list_for_owner(store_id=_STORE, ordering=ordering).values_list(
+    query = member_list_for_owner(store_id=STAND_IN, ordering=ordering).values_list(
         "user_id", "joined_at", "orders_count", "paid_fen", "saved_fen", "user__nickname"
     )
-    return compiled_query(query, slots=(_STORE,), suffix=" LIMIT %s OFFSET %s")
+    return compiled_query(query, suffix=" LIMIT %s OFFSET %s")
 
 
 class MemberRows:

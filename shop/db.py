@@ -113,7 +113,12 @@ class CompiledQuery:
     places: tuple[int, ...]
 
 
-def compiled_query(queryset, *, slots: Sequence, suffix: str = "") -> CompiledQuery:
+# A stand-in no row's id equals: put it in a query where a value comes at run time (the
+# asker's id, the store's id), and name it in ``slots``.
+STAND_IN = -7_316_402_559
+
+
+def compiled_query(queryset, *, slots: Sequence = (STAND_IN,), suffix: str = "") -> CompiledQuery:
     """``queryset``'s SQL (plus ``suffix``, e.g. ``" LIMIT %s OFFSET %s"``, whose values come
     last) and where each stand-in of ``slots`` sits among its parameters (once each)."""
     sql, params = queryset.query.sql_with_params()
