@@ -84,7 +84,9 @@ def test_ops_see_their_decisions_in_the_audit_trail(live_server, browser, artifa
     go("/admin/audit/auditentry/")
     search = wait.until(ec.presence_of_element_located((By.ID, "searchbar")))
     search.send_keys(str(store.pk))
+    before = browser.find_element(By.ID, "result_list")
     browser.find_element(By.CSS_SELECTOR, '#changelist-search input[type="submit"]').click()
+    wait.until(ec.staleness_of(before))  # the search's page, not the list it replaces
     found = wait.until(ec.presence_of_element_located((By.ID, "result_list"))).text
     shot("03-search-by-object-id")
     assert "store.freeze" in found
